@@ -1,0 +1,320 @@
+"""What every venue reader hands over, and the writer that turns it into store parts.
+
+A reader yields :class:`Chunk` objects: per table a Polars frame in *venue* terms (prices and
+sizes still as the venue's decimal strings) plus ``exchange``, ``symbol``, ``arrival`` and
+``line`` columns. The :class:`Writer` does the venue-independent work once:
+
+* validation (exact decimals, non-negative sizes, known sides/aggressors, timestamps present):
+  a bad row is rejected with file, line and reason; the other rows are kept;
+* exact units: strings -> int64 at the instrument's decimals (raised, and stored data
+  rescaled, if a file has finer prices or sizes than seen before);
+* ``seq`` = instrument's next seq + ``arrival`` (the reader's arrival position within the
+  file, shared by all tables), so trades and book updates of one capture interleave in
+  arrival order and ``seq`` is strictly increasing per exchange+symbol;
+* per part, a stable sort by ``ts`` (ties stay in arrival order), counting rows that arrived
+  with a timestamp older than one already seen (``reordered``);
+* staging under ``<store>/.staging/<sha16>/`` and a commit that renames parts into place,
+  then saves instruments, gaps, rejects and finally the manifest row.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import orjson
+import polars as pl
+
+from forensics import exact
+from forensics.errors import ForensicsError
+from forensics.schema import AGGRESSORS, SIDES, TABLES, conform
+from forensics.ingest.source import NameInfo, Source
+from forensics.store import Instrument, Store, write_parquet_atomic
+
+#: exact columns per raw table: column -> ('price'|'size', allow_zero)
+EXACT_INPUT = {
+    "book_updates": {"price": ("price", False), "size": ("size", True)},
+    "trades": {"price": ("price", False), "size": ("size", False)},
+    "quotes": {"best_bid": ("price", True), "best_ask": ("price", True),
+               "best_bid_size": ("size", True), "best_ask_size": ("size", True)},
+}
+#: an arrival position is line << LINE_SHIFT | index of the row within the line
+LINE_SHIFT = 20
+
+
+@dataclass
+class Reject:
+    line: int | None
+    reason: str
+    text: str = ""
+
+
+@dataclass
+class Chunk:
+    """A block of parsed input. Frames carry ``exchange, symbol, arrival, line`` plus the
+    table's columns (exact ones as strings). ``gaps`` rows: exchange, symbol, ts_from, ts_to,
+    arrival_from, arrival_to (nullable), reason, detail."""
+
+    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+    gaps: list[dict] = field(default_factory=list)
+    dropped: int = 0  # valid rows deliberately not stored (e.g. stale before a snapshot)
+    lines: int = 0
+
+
+@dataclass
+class ReadOptions:
+    """What the user said (``--exchange``/``--symbol`` override what files say) plus
+    companion sources (e.g. a Binance REST snapshot file given next to a capture)."""
+
+    exchange: str | None = None
+    symbol: str | None = None
+    name_info: NameInfo = field(default_factory=NameInfo)
+    companions: list[Source] = field(default_factory=list)
+
+
+@dataclass
+class Format:
+    name: str
+    description: str
+    sniff: Callable[[bytes, NameInfo], bool]
+    read: Callable[[Source, ReadOptions], Iterator[Chunk]]
+    #: a companion format is consumed by another file's reader when given together
+    companion_of: str | None = None
+
+
+
+def arrival_expr(line: pl.Expr, index: pl.Expr | int = 0) -> pl.Expr:
+    """Arrival position of the ``index``-th row produced by source line ``line``."""
+    idx = index if isinstance(index, pl.Expr) else pl.lit(index)
+    return (line.cast(pl.Int64) * (1 << LINE_SHIFT)) + idx.cast(pl.Int64)
+
+
+@dataclass
+class _Staged:
+    path: Path
+    table: str
+    exchange: str
+    symbol: str
+    date: str
+    price_decimals: int
+    size_decimals: int
+
+
+@dataclass
+class IngestResult:
+    """What one source file gave. ``rows`` counts stored rows over all tables."""
+
+    source: str
+    sha256: str
+    format: str
+    instruments: list[tuple[str, str]] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    dropped: int = 0
+    gaps: int = 0
+    reordered: int = 0
+    ts_min: int | None = None
+    ts_max: int | None = None
+    seconds: float = 0.0
+    skipped: bool = False  # already ingested (same content hash)
+    rejects_path: str | None = None
+    first_rejects: list[Reject] = field(default_factory=list)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+    @property
+    def level_rows(self) -> int:
+        return self.rows.get("book_updates", 0)
+
+
+class Writer:
+    """Stages one source file's rows, then commits them to the store atomically."""
+
+    def __init__(self, store: Store, source_path: Path, sha256: str, fmt: str):
+        self.store, self.source_path, self.sha, self.fmt = store, Path(source_path), sha256, fmt
+        self.staging = store.root / ".staging" / sha256[:16]
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+        self.staged: list[_Staged] = []
+        self.base_seq: dict[tuple[str, str], int] = {}
+        self.max_arrival: dict[tuple[str, str], int] = {}
+        self.decimals: dict[tuple[str, str], list[int]] = {}
+        self.gap_rows: list[dict] = []
+        self.rejects: list[Reject] = []
+        self.result = IngestResult(str(source_path), sha256, fmt)
+        self._n = 0
+        self._t0 = time.perf_counter()
+
+    # ---- per chunk -------------------------------------------------------------------------
+    def add(self, chunk: Chunk) -> None:
+        self.rejects.extend(chunk.rejects)
+        self.result.dropped += chunk.dropped
+        for table, df in chunk.tables.items():
+            if df is None or df.height == 0:
+                continue
+            df = self._validate(table, df)
+            for (ex, sy), part in df.group_by(["exchange", "symbol"], maintain_order=True):
+                self._stage(table, ex, sy, part)
+        for g in chunk.gaps:
+            self.gap_rows.append(g)
+
+    def _reject_rows(self, df: pl.DataFrame, reason: pl.Expr) -> pl.DataFrame:
+        df = df.with_columns(reason.alias("__reason"))
+        bad = df.filter(pl.col("__reason").is_not_null())
+        for line, r in bad.select("line", "__reason").iter_rows():
+            self.rejects.append(Reject(line, r))
+        return df.filter(pl.col("__reason").is_null()).drop("__reason")
+
+    def _validate(self, table: str, df: pl.DataFrame) -> pl.DataFrame:
+        checks = [pl.when(pl.col("ts").is_null()).then(pl.lit("missing or unreadable timestamp"))]
+        if "exchange" in df.columns:
+            checks.append(pl.when(pl.col("symbol").is_null() | (pl.col("symbol") == ""))
+                          .then(pl.lit("missing symbol")))
+        if table in ("book_updates", "depth_bands"):
+            checks.append(pl.when(~pl.col("side").is_in(SIDES) | pl.col("side").is_null())
+                          .then(pl.lit("unknown side ") + pl.col("side").cast(pl.Utf8).fill_null("(empty)")))
+        if table == "trades":
+            checks.append(pl.when(pl.col("aggressor").is_not_null() & ~pl.col("aggressor").is_in(AGGRESSORS))
+                          .then(pl.lit("unknown aggressor side ") + pl.col("aggressor")))
+        if table == "depth_bands":
+            checks.append(pl.when(pl.col("qty").is_null() | (pl.col("qty") < 0) | pl.col("notional").is_null()
+                                  | (pl.col("notional") < 0))
+                          .then(pl.lit("missing or negative band quantity/notional")))
+        df = self._reject_rows(df, pl.coalesce(checks))
+        if table not in EXACT_INPUT or df.height == 0:
+            return df
+        cleaned = {c: exact.clean(df[c]) for c in EXACT_INPUT[table] if c in df.columns}
+        df = df.with_columns([s.alias(c) for c, s in cleaned.items()])
+        # reasons at the maximum scale: decimals themselves are decided per instrument later
+        reasons = [exact.invalid_reason(df[c], c.replace("_", " "), exact.MAX_DECIMALS, allow_zero)
+                   .alias(f"__r_{c}") for c, (kind, allow_zero) in EXACT_INPUT[table].items() if c in df.columns]
+        df = df.with_columns(reasons)
+        rcols = [f"__r_{c}" for c in EXACT_INPUT[table] if c in cleaned]
+        df = self._reject_rows(df, pl.coalesce([pl.col(c) for c in rcols]) if rcols else pl.lit(None, pl.Utf8))
+        return df.drop(rcols)
+
+    def _stage(self, table: str, exchange: str, symbol: str, df: pl.DataFrame) -> None:
+        key = (exchange, symbol)
+        if key not in self.base_seq:
+            inst = self.store.instrument(exchange, symbol)
+            self.base_seq[key] = inst.next_seq if inst else 0
+            self.decimals[key] = [0, 0]
+        pdec = sdec = 0
+        conv = {}
+        if table in EXACT_INPUT:
+            for c, (kind, _) in EXACT_INPUT[table].items():
+                if c in df.columns:
+                    d = exact.decimals_needed(df[c].drop_nulls())
+                    if kind == "price":
+                        pdec = max(pdec, d)
+                    else:
+                        sdec = max(sdec, d)
+            for c, (kind, _) in EXACT_INPUT[table].items():
+                if c in df.columns:
+                    conv[c] = exact.to_units(df[c], pdec if kind == "price" else sdec)
+            df = df.with_columns([s.alias(c) for c, s in conv.items()])
+            self.decimals[key][0] = max(self.decimals[key][0], pdec)
+            self.decimals[key][1] = max(self.decimals[key][1], sdec)
+        self.max_arrival[key] = max(self.max_arrival.get(key, -1), int(df["arrival"].max()))
+        df = df.with_columns((pl.col("arrival") + self.base_seq[key]).alias("seq"))
+        # rows older than one already seen in this file (arrival order) are reported
+        self.result.reordered += int((df["ts"] < df["ts"].cum_max().shift(1)).sum() or 0)
+        out = conform(table, df).sort("ts", maintain_order=True)
+        out = out.with_columns(pl.from_epoch("ts", time_unit="ns").dt.strftime("%Y-%m-%d").alias("__date"))
+        for (day,), part in out.group_by(["__date"], maintain_order=True):
+            self._n += 1
+            path = (self.staging / table / f"exchange={exchange}" / f"symbol={symbol}" / f"date={day}"
+                    / f"{self.sha[:16]}-{self._n:05d}.parquet")
+            write_parquet_atomic(part.drop("__date"), path)
+            self.staged.append(_Staged(path, table, exchange, symbol, day, pdec, sdec))
+            self.result.rows[table] = self.result.rows.get(table, 0) + part.height
+        tmin, tmax = int(out["ts"].min()), int(out["ts"].max())
+        self.result.ts_min = tmin if self.result.ts_min is None else min(self.result.ts_min, tmin)
+        self.result.ts_max = tmax if self.result.ts_max is None else max(self.result.ts_max, tmax)
+        if key not in self.result.instruments:
+            self.result.instruments.append(key)
+
+    # ---- commit ------------------------------------------------------------------------------
+    def abort(self) -> None:
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+
+    def commit(self, source_errors: list[tuple[int | None, str]] = ()) -> IngestResult:
+        """Move staged parts into the store and record instruments, gaps, rejects, manifest."""
+        for line, msg in source_errors:
+            self.rejects.append(Reject(line, msg))
+        store = self.store
+        final: dict[tuple[str, str], Instrument] = {}
+        for key, (pdec, sdec) in self.decimals.items():
+            inst = store.instrument(*key) or Instrument(key[0], key[1], pdec, sdec, 0)
+            inst = store.rescale(inst, max(inst.price_decimals, pdec), max(inst.size_decimals, sdec))
+            final[key] = inst
+        for st in self.staged:
+            inst = final[(st.exchange, st.symbol)]
+            dp, ds = inst.price_decimals - st.price_decimals, inst.size_decimals - st.size_decimals
+            if (dp or ds) and st.table in EXACT_INPUT:
+                df = pl.read_parquet(st.path)
+                df = df.with_columns([pl.col(c) * 10 ** (dp if k == "price" else ds)
+                                      for c, (k, _) in EXACT_INPUT[st.table].items() if c in df.columns])
+                write_parquet_atomic(df, st.path)
+            dest = store.partition_dir(st.table, st.exchange, st.symbol, st.date) / st.path.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            st.path.replace(dest)
+        # gaps: seq positions in the same arrival space as the rows
+        if self.gap_rows:
+            g = pl.DataFrame(self.gap_rows, infer_schema_length=None)
+            if "arrival_to" not in g.columns:
+                g = g.with_columns(pl.lit(None, pl.Int64).alias("arrival_to"))
+            for (ex, sy), part in g.group_by(["exchange", "symbol"], maintain_order=True):
+                inst = store.instrument(ex, sy)
+                base = self.base_seq.get((ex, sy), inst.next_seq if inst else 0)
+                part = part.with_columns(
+                    (pl.col("arrival_from") + base).alias("seq_from"),
+                    (pl.col("arrival_to") + base).alias("seq_to"),
+                    pl.lit(self.source_path.name).alias("source"))
+                store.write_partitioned("gaps", conform("gaps", part), ex, sy, f"{self.sha[:16]}-gaps",
+                                        ts_column="ts_from")
+            self.result.gaps = g.height
+        for key, inst in final.items():
+            store.save_instrument(Instrument(inst.exchange, inst.symbol, inst.price_decimals,
+                                             inst.size_decimals,
+                                             self.base_seq[key] + self.max_arrival.get(key, -1) + 1))
+        self.abort()  # remove the (now empty) staging directory
+        # rejects
+        self.result.rejected = len(self.rejects)
+        self.result.first_rejects = self.rejects[:5]
+        if self.rejects:
+            rp = store.root / "rejects" / f"{self.sha[:16]}-{self.source_path.name}.rejects.jsonl"
+            rp.parent.mkdir(parents=True, exist_ok=True)
+            tmp = rp.with_name("." + rp.name + ".tmp")
+            with open(tmp, "wb") as fh:
+                for r in self.rejects:
+                    fh.write(orjson.dumps({"line": r.line, "reason": r.reason, "text": r.text}) + b"\n")
+            tmp.replace(rp)
+            self.result.rejects_path = str(rp)
+        self.result.seconds = time.perf_counter() - self._t0
+        r = self.result
+        store.write_manifest({
+            "source": str(self.source_path.resolve()), "name": self.source_path.name, "sha256": self.sha,
+            "bytes": self.source_path.stat().st_size, "format": self.fmt,
+            "exchange": ",".join(sorted({e for e, _ in r.instruments})) or None,
+            "symbol": ",".join(sorted({s for _, s in r.instruments})) or None,
+            "rows": r.total_rows, "book_rows": r.rows.get("book_updates", 0),
+            "trade_rows": r.rows.get("trades", 0), "quote_rows": r.rows.get("quotes", 0),
+            "band_rows": r.rows.get("depth_bands", 0), "rejected": r.rejected, "dropped": r.dropped,
+            "gaps": r.gaps, "reordered": r.reordered, "ts_min": r.ts_min, "ts_max": r.ts_max,
+            "seconds": r.seconds, "ingested_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        })
+        return r
+
+
+def require_columns(df: pl.DataFrame, cols: list[str], path: Path) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ForensicsError(f"{path}: missing columns {', '.join(missing)}")

@@ -1,0 +1,74 @@
+"""Table schemas of the store (the contract in shared/design.md, extended).
+
+Storage units: timestamps int64 UTC ns; ``price``-kind columns int64 counts of the
+instrument's tick unit (10**-price_decimals); ``size``-kind columns int64 counts of its lot
+unit (10**-size_decimals); ``price2`` columns hold twice a price (a mid is (bid+ask), exact in
+integers). The SQL views (``store.connect``) turn those into exact DECIMALs in real units.
+
+Partition columns ``exchange``, ``symbol``, ``date`` are not stored in the files; they come
+from the hive directory names.
+"""
+from __future__ import annotations
+
+import polars as pl
+
+I64, F64, STR, BOOL = pl.Int64, pl.Float64, pl.Utf8, pl.Boolean
+
+#: table -> ordered {column: dtype} as stored in Parquet (partition columns excluded)
+TABLES: dict[str, dict[str, pl.DataType]] = {
+    "book_updates": {
+        "ts": I64, "local_ts": I64, "seq": I64, "update_id": I64, "first_update_id": I64,
+        "prev_update_id": I64, "is_snapshot": BOOL, "side": STR, "price": I64, "size": I64,
+    },
+    "trades": {
+        "ts": I64, "local_ts": I64, "seq": I64, "trade_id": STR, "price": I64, "size": I64,
+        "aggressor": STR,
+    },
+    "quotes": {
+        "ts": I64, "local_ts": I64, "seq": I64, "update_id": I64, "best_bid": I64,
+        "best_bid_size": I64, "best_ask": I64, "best_ask_size": I64,
+    },
+    "depth_bands": {
+        "ts": I64, "seq": I64, "side": STR, "band_pct": F64, "qty": F64, "notional": F64,
+    },
+    "gaps": {
+        "ts_from": I64, "ts_to": I64, "seq_from": I64, "seq_to": I64, "reason": STR,
+        "source": STR, "detail": STR,
+    },
+}
+
+#: columns converted to exact real units by the SQL views: column -> 'price' | 'price2' | 'size'
+EXACT: dict[str, dict[str, str]] = {
+    "book_updates": {"price": "price", "size": "size"},
+    "trades": {"price": "price", "size": "size"},
+    "quotes": {"best_bid": "price", "best_ask": "price", "best_bid_size": "size", "best_ask_size": "size"},
+    # derived tables (written by book / attribution / detect)
+    "depth": {"qty": "size"},
+    "book_top": {"best_bid": "price", "best_ask": "price", "mid": "price2", "spread": "price",
+                 "best_bid_size": "size", "best_ask_size": "size"},
+    "level_changes": {"price": "price", "prev_size": "size", "size": "size", "delta": "size",
+                      "added": "size", "traded": "size", "cancelled": "size", "implied": "size"},
+}
+
+#: tables whose rows belong to one instrument and are partitioned exchange/symbol/date
+PARTITIONED = ("book_updates", "trades", "quotes", "depth_bands", "gaps",
+               "depth", "book_top", "level_changes", "events", "heatmap")
+
+SIDES = ("bid", "ask")
+AGGRESSORS = ("buy", "sell")
+
+
+def empty(table: str) -> pl.DataFrame:
+    """An empty frame with the table's stored schema."""
+    return pl.DataFrame(schema=TABLES[table])
+
+
+def conform(table: str, df: pl.DataFrame) -> pl.DataFrame:
+    """Select and cast ``df`` to the stored schema (missing columns become null)."""
+    cols = []
+    for name, dtype in TABLES[table].items():
+        if name in df.columns:
+            cols.append(pl.col(name).cast(dtype))
+        else:
+            cols.append(pl.lit(None, dtype).alias(name))
+    return df.select(cols)

@@ -1,0 +1,454 @@
+"""The store: a directory of hive-partitioned, zstd Parquet files, read through DuckDB views.
+
+Layout (``<root>`` defaults to ``./store`` or ``$FORENSICS_STORE``)::
+
+    <root>/<table>/exchange=<x>/symbol=<s>/date=<YYYY-MM-DD>/<part>.parquet
+    <root>/instruments/exchange=<x>/symbol=<s>/instrument.parquet   price/size decimals, next seq
+    <root>/manifest/<sha256>.parquet                                one row per ingested file
+    <root>/rejects/<sha16>-<file name>.rejects.jsonl                rejected input lines
+
+Invariants:
+
+* Every file appears whole or not at all: it is written under a temporary name in the same
+  directory and renamed (``os.replace``). An ingest stages all its parts under
+  ``<root>/.staging/`` and moves them in; its manifest row is written last, so parts whose
+  source has no manifest row are leftovers of a killed ingest and :meth:`Store.recover`
+  removes them.
+* Raw parts are named ``<sha16>-<n>.parquet`` after their source file's content hash, so a
+  forced re-ingest replaces exactly that file's rows.
+* Within a part rows are sorted by ``ts``, ties kept in arrival order; ``seq`` is the arrival
+  order, strictly increasing per exchange+symbol across all its tables and files, so every
+  later step orders by ``(ts, seq)`` and never by ``ts`` alone.
+* Prices and sizes are int64 in the instrument's units (see :mod:`forensics.exact`); the SQL
+  views show them as exact DECIMALs.
+* One writer at a time (``Store.lock``); any number of readers.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from forensics.errors import ForensicsError
+from forensics.schema import EXACT, PARTITIONED, TABLES
+
+DEFAULT_STORE = "store"
+_DUCK_TYPES = {pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Utf8: "VARCHAR", pl.Boolean: "BOOLEAN"}
+#: stored int64 ns columns that views also show as TIMESTAMP_NS (UTC); the raw ns stays as <col>_ns
+TIME_COLUMNS = ("ts", "local_ts", "ts_from", "ts_to", "start_ts", "end_ts", "ts_min", "ts_max")
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """Scale of exact values for one exchange+symbol: price = int * 10**-price_decimals."""
+
+    exchange: str
+    symbol: str
+    price_decimals: int
+    size_decimals: int
+    next_seq: int = 0
+
+    @property
+    def tick(self) -> float:
+        """Price unit of the stored integers (may be finer than the venue's real tick)."""
+        return 10.0 ** -self.price_decimals
+
+    @property
+    def lot(self) -> float:
+        """Size unit of the stored integers (base-asset quantity)."""
+        return 10.0 ** -self.size_decimals
+
+    def price(self, units: int) -> float:
+        """Integer price units -> float (display only; never compare these)."""
+        return units / 10**self.price_decimals
+
+    def size(self, units: int) -> float:
+        return units / 10**self.size_decimals
+
+
+def safe_name(value: str) -> str:
+    """A partition value safe as a directory name (venue symbols keep their spelling)."""
+    value = str(value).strip()
+    if not value or value in (".", "..") or any(c in value for c in "/\\=\0"):
+        raise ForensicsError(f"invalid exchange/symbol name {value!r}")
+    return value
+
+
+def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
+    """Write ``df`` to ``path`` via a temporary file in the same directory and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        df.write_parquet(tmp, compression="zstd", statistics=True)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+class Store:
+    """A Parquet store rooted at a directory. Cheap to construct; no I/O until used."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root or os.environ.get("FORENSICS_STORE") or DEFAULT_STORE)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    # ---- layout -------------------------------------------------------------------------
+    def table_dir(self, table: str) -> Path:
+        return self.root / table
+
+    def partition_dir(self, table: str, exchange: str, symbol: str, date: str) -> Path:
+        return (self.root / table / f"exchange={safe_name(exchange)}" / f"symbol={safe_name(symbol)}"
+                / f"date={date}")
+
+    def files(self, table: str, exchange: str | None = None, symbol: str | None = None,
+              ts_from: int | None = None, ts_to: int | None = None) -> list[Path]:
+        """Part files of a table, pruned by instrument and by date range (UTC ns, inclusive)."""
+        base = self.table_dir(table)
+        if not base.is_dir():
+            return []
+        ex = f"exchange={exchange}" if exchange else "exchange=*"
+        sy = f"symbol={symbol}" if symbol else "symbol=*"
+        d_from = _date(ts_from) if ts_from is not None else None
+        d_to = _date(ts_to) if ts_to is not None else None
+        out = []
+        for d in sorted(base.glob(f"{ex}/{sy}/date=*")):
+            day = d.name.split("=", 1)[1]
+            if (d_from and day < d_from) or (d_to and day > d_to):
+                continue
+            out.extend(sorted(p for p in d.glob("*.parquet") if not p.name.startswith(".")))
+        return out
+
+    def instruments_in(self, table: str) -> list[tuple[str, str]]:
+        """(exchange, symbol) pairs that have at least one part in ``table``."""
+        base = self.table_dir(table)
+        pairs = set()
+        for p in base.glob("exchange=*/symbol=*/date=*/*.parquet"):
+            if not p.name.startswith("."):
+                pairs.add((p.parents[2].name.split("=", 1)[1], p.parents[1].name.split("=", 1)[1]))
+        return sorted(pairs)
+
+    def resolve_instrument(self, exchange: str | None = None, symbol: str | None = None,
+                           tables: tuple[str, ...] = ("book_updates", "depth_bands")) -> tuple[str, str]:
+        """The one instrument matching the filters; an error listing them if 0 or several."""
+        pairs = sorted({p for t in tables for p in self.instruments_in(t)})
+        match = [p for p in pairs if (exchange is None or p[0] == exchange) and (symbol is None or p[1] == symbol)]
+        if len(match) == 1:
+            return match[0]
+        listing = ", ".join(f"{e}/{s}" for e, s in pairs) or "none"
+        if not match:
+            raise ForensicsError(
+                f"no data for exchange={exchange or '*'} symbol={symbol or '*'} in {self.root} "
+                f"(instruments in store: {listing}); ingest some with `forensics ingest`")
+        raise ForensicsError(
+            f"several instruments match, choose one with --exchange/--symbol: {listing}")
+
+    # ---- reading (raw integer units, for the engines) -----------------------------------
+    def scan(self, table: str, exchange: str, symbol: str, ts_from: int | None = None,
+             ts_to: int | None = None, ts_column: str = "ts") -> pl.LazyFrame:
+        """Lazy frame of one instrument's rows in stored units, ordered by (ts, seq) if present.
+
+        Date partitions outside [ts_from, ts_to] are not read; rows are filtered exactly.
+        """
+        files = self.files(table, exchange, symbol, ts_from, ts_to)
+        schema = TABLES.get(table)
+        if not files:
+            if schema is None:
+                raise ForensicsError(f"no {table} data for {exchange}/{symbol} in {self.root}")
+            return pl.LazyFrame(schema=schema)
+        lf = pl.scan_parquet([str(f) for f in files], hive_partitioning=False)
+        if ts_from is not None:
+            lf = lf.filter(pl.col(ts_column) >= ts_from)
+        if ts_to is not None:
+            lf = lf.filter(pl.col(ts_column) <= ts_to)
+        cols = lf.collect_schema().names()
+        order = [c for c in (ts_column, "seq") if c in cols]
+        return lf.sort(order, maintain_order=True) if order else lf
+
+    # ---- instruments ----------------------------------------------------------------------
+    def _instrument_path(self, exchange: str, symbol: str) -> Path:
+        return (self.root / "instruments" / f"exchange={safe_name(exchange)}" / f"symbol={safe_name(symbol)}"
+                / "instrument.parquet")
+
+    def instrument(self, exchange: str, symbol: str) -> Instrument | None:
+        path = self._instrument_path(exchange, symbol)
+        if not path.exists():
+            return None
+        row = pl.read_parquet(path).row(0, named=True)
+        return Instrument(exchange, symbol, int(row["price_decimals"]), int(row["size_decimals"]),
+                          int(row["next_seq"]))
+
+    def require_instrument(self, exchange: str, symbol: str) -> Instrument:
+        inst = self.instrument(exchange, symbol)
+        if inst is None:
+            raise ForensicsError(f"unknown instrument {exchange}/{symbol} in {self.root}")
+        return inst
+
+    def save_instrument(self, inst: Instrument) -> None:
+        df = pl.DataFrame({
+            "price_decimals": [inst.price_decimals], "size_decimals": [inst.size_decimals],
+            "next_seq": [inst.next_seq], "updated_at": [_now_iso()],
+        }, schema={"price_decimals": pl.Int64, "size_decimals": pl.Int64, "next_seq": pl.Int64,
+                   "updated_at": pl.Utf8})
+        write_parquet_atomic(df, self._instrument_path(inst.exchange, inst.symbol))
+
+    def instruments(self) -> list[Instrument]:
+        out = []
+        for p in sorted((self.root / "instruments").glob("exchange=*/symbol=*/instrument.parquet")):
+            ex = p.parents[1].name.split("=", 1)[1]
+            sy = p.parent.name.split("=", 1)[1]
+            out.append(self.instrument(ex, sy))
+        return out
+
+    def rescale(self, inst: Instrument, price_decimals: int, size_decimals: int) -> Instrument:
+        """Raise an instrument's decimals, rewriting its stored exact columns (rare: a later
+        file with finer prices). Each part is rewritten atomically; the instrument record is
+        saved last, and values stay exact (multiplication by a power of ten)."""
+        dp, ds = price_decimals - inst.price_decimals, size_decimals - inst.size_decimals
+        if dp < 0 or ds < 0:
+            raise ValueError("rescale only increases decimals")
+        if dp == 0 and ds == 0:
+            return inst
+        for table, cols in EXACT.items():
+            for f in self.files(table, inst.exchange, inst.symbol):
+                df = pl.read_parquet(f)
+                exprs = [pl.col(c) * (10 ** (dp if kind in ("price", "price2") else ds))
+                         for c, kind in cols.items() if c in df.columns]
+                write_parquet_atomic(df.with_columns(exprs), f)
+        new = Instrument(inst.exchange, inst.symbol, price_decimals, size_decimals, inst.next_seq)
+        self.save_instrument(new)
+        return new
+
+    # ---- writing --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self):
+        """Exclusive writer lock on the store (blocks until free)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def write_partitioned(self, table: str, df: pl.DataFrame, exchange: str, symbol: str,
+                          name: str, ts_column: str = "ts", replace_dates: bool = False) -> list[Path]:
+        """Write ``df`` (one instrument, stored units) as ``<name>.parquet`` in each date it
+        spans (UTC date of ``ts_column``), atomically per file.
+
+        With ``replace_dates`` every other part in those date partitions is removed after the
+        new file is in place (derived tables recomputed for whole days).
+        """
+        if df.height == 0:
+            return []
+        df = df.with_columns(_date_expr(ts_column).alias("__date"))
+        paths = []
+        for (day,), part in df.group_by(["__date"], maintain_order=True):
+            path = self.partition_dir(table, exchange, symbol, day) / f"{name}.parquet"
+            write_parquet_atomic(part.drop("__date"), path)
+            if replace_dates:
+                for other in path.parent.glob("*.parquet"):
+                    if other != path:
+                        other.unlink()
+            paths.append(path)
+        return paths
+
+    def delete(self, table: str, exchange: str, symbol: str, ts_from: int | None = None,
+               ts_to: int | None = None) -> int:
+        """Remove a derived table's parts for one instrument (whole date partitions)."""
+        files = self.files(table, exchange, symbol, ts_from, ts_to)
+        for f in files:
+            f.unlink()
+        return len(files)
+
+    # ---- manifest -------------------------------------------------------------------------
+    def manifest(self) -> pl.DataFrame:
+        files = sorted((self.root / "manifest").glob("*.parquet"))
+        if not files:
+            return pl.DataFrame(schema=MANIFEST_SCHEMA)
+        return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+
+    def manifest_row(self, sha256: str) -> dict | None:
+        path = self.root / "manifest" / f"{sha256}.parquet"
+        return pl.read_parquet(path).row(0, named=True) if path.exists() else None
+
+    def write_manifest(self, row: dict) -> None:
+        df = pl.DataFrame([row], schema=MANIFEST_SCHEMA)
+        write_parquet_atomic(df, self.root / "manifest" / f"{row['sha256']}.parquet")
+
+    def remove_source(self, sha256: str) -> int:
+        """Delete every raw part and the manifest row of one source file (``--force``)."""
+        n = 0
+        for p in self.root.glob(f"*/exchange=*/symbol=*/date=*/{sha256[:16]}-*.parquet"):
+            p.unlink()
+            n += 1
+        m = self.root / "manifest" / f"{sha256}.parquet"
+        if m.exists():
+            m.unlink()
+        return n
+
+    def recover(self) -> int:
+        """Remove leftovers of killed writes: staging dirs, temp files, parts without manifest."""
+        removed = 0
+        staging = self.root / ".staging"
+        if staging.exists():
+            removed += sum(1 for p in staging.rglob("*.parquet"))
+            shutil.rmtree(staging)
+        known = {p.stem[:16] for p in (self.root / "manifest").glob("*.parquet")}
+        for p in self.root.glob("*/exchange=*/symbol=*/date=*/*"):
+            if p.name.startswith(".") and p.name.endswith(".tmp"):
+                p.unlink()
+                removed += 1
+            elif p.parents[3].name in RAW_TABLES and p.suffix == ".parquet" and p.name[:16] not in known:
+                p.unlink()
+                removed += 1
+        return removed
+
+    # ---- SQL --------------------------------------------------------------------------------
+    def connect(self, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+        """In-process DuckDB with one view per table (see :func:`connect`)."""
+        return connect(self, database)
+
+
+#: tables written by ingest (parts named after the source hash)
+RAW_TABLES = ("book_updates", "trades", "quotes", "depth_bands", "gaps")
+
+MANIFEST_SCHEMA = {
+    "source": pl.Utf8, "name": pl.Utf8, "sha256": pl.Utf8, "bytes": pl.Int64, "format": pl.Utf8,
+    "exchange": pl.Utf8, "symbol": pl.Utf8, "rows": pl.Int64, "book_rows": pl.Int64,
+    "trade_rows": pl.Int64, "quote_rows": pl.Int64, "band_rows": pl.Int64, "rejected": pl.Int64,
+    "dropped": pl.Int64, "gaps": pl.Int64, "reordered": pl.Int64, "ts_min": pl.Int64,
+    "ts_max": pl.Int64, "seconds": pl.Float64, "ingested_at": pl.Utf8,
+}
+
+
+def _date(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+def _date_expr(col: str) -> pl.Expr:
+    return pl.from_epoch(pl.col(col), time_unit="ns").dt.strftime("%Y-%m-%d")
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ---- DuckDB views -------------------------------------------------------------------------
+
+def _sql_str(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def _parquet_schema(files: list[Path]) -> dict[str, str]:
+    """Column -> DuckDB type of the first file (derived tables with no declared schema)."""
+    rel = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet({_sql_str(str(files[0]))})")
+    return {r[0]: r[1] for r in rel.fetchall()}
+
+
+def _time_cols(cols) -> list[str]:
+    return [c for c in cols if c in TIME_COLUMNS]
+
+
+def _view_sql(store: Store, table: str) -> str | None:
+    """SELECT for one table's view, or None when the table has no data and no schema."""
+    pairs = store.instruments_in(table)
+    exact = EXACT.get(table, {})
+    if not pairs:
+        schema = TABLES.get(table)
+        if schema is None:
+            return None
+        cols = [f"NULL::VARCHAR AS exchange", "NULL::VARCHAR AS symbol", "NULL::DATE AS date"]
+        for c, t in schema.items():
+            if c in exact:
+                cols.append(f"NULL::DECIMAL(38,8) AS {c}")
+            elif c in TIME_COLUMNS:
+                cols.append(f"NULL::TIMESTAMP_NS AS {c}")
+                cols.append(f"NULL::BIGINT AS {c}_ns")
+            else:
+                cols.append(f"NULL::{_DUCK_TYPES[t]} AS {c}")
+        return "SELECT " + ", ".join(cols) + " WHERE false"
+    insts = {(i.exchange, i.symbol): i for i in store.instruments()}
+    scale = {
+        "price": max([insts[p].price_decimals for p in pairs if p in insts] or [0]),
+        "size": max([insts[p].size_decimals for p in pairs if p in insts] or [0]),
+    }
+    scale["price2"] = scale["price"] + 1
+    branches = []
+    for ex, sy in pairs:
+        glob = str(store.table_dir(table) / f"exchange={ex}" / f"symbol={sy}" / "date=*" / "*.parquet")
+        src = (f"read_parquet({_sql_str(glob)}, hive_partitioning=true, union_by_name=true, "
+               f"hive_types={{'exchange': VARCHAR, 'symbol': VARCHAR, 'date': DATE}})")
+        cols = _parquet_schema(store.files(table, ex, sy)[:1])
+        inst = insts.get((ex, sy))
+        repl = []
+        for c, kind in exact.items():
+            if c not in cols:
+                continue
+            if inst is None:
+                raise ForensicsError(f"{table}: no instrument record for {ex}/{sy}; re-ingest its files")
+            dec = inst.price_decimals if kind in ("price", "price2") else inst.size_decimals
+            s = scale[kind]
+            unit = f"{10 ** -dec:.{max(dec, 1)}f}" if kind != "price2" else f"{5 * 10 ** -(dec + 1):.{dec + 1}f}"
+            repl.append(f"CAST({c} AS DECIMAL(18,0)) * CAST({unit} AS DECIMAL(20,{s})) AS {c}")
+        for c in _time_cols(cols):
+            repl.append(f"make_timestamp_ns({c}) AS {c}")
+        extra = ", ".join(f"{c} AS {c}_ns" for c in _time_cols(cols))
+        select = "SELECT * " + (f"REPLACE ({', '.join(repl)})" if repl else "")
+        if extra:
+            select += ", " + extra
+        branches.append(f"{select} FROM {src}")
+    return "\nUNION ALL BY NAME\n".join(branches)
+
+
+def connect(store: Store | str | os.PathLike | None = None,
+            database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """The one DuckDB entry point: an in-process connection with a view per store table.
+
+    Views: every partitioned table (``book_updates``, ``trades``, ``quotes``, ``depth_bands``,
+    ``gaps``, and the derived ``depth``, ``book_top``, ``level_changes``, ``events``, ...)
+    with ``exchange``, ``symbol``, ``date`` columns from the partitioning, exact DECIMAL prices
+    and sizes in real units, timestamps as UTC ``TIMESTAMP_NS`` (raw int64 ns as ``<col>_ns``);
+    plus ``manifest`` and ``instruments``. Filters on exchange/symbol/date prune files.
+    """
+    store = store if isinstance(store, Store) else Store(store)
+    con = duckdb.connect(database)
+    con.execute("SET TimeZone = 'UTC'")
+    for table in PARTITIONED:
+        sql = _view_sql(store, table)
+        if sql is not None:
+            con.execute(f"CREATE OR REPLACE VIEW {table} AS {sql}")
+    man = store.root / "manifest"
+    if any(man.glob("*.parquet")):
+        con.execute(
+            f"CREATE OR REPLACE VIEW manifest AS SELECT * REPLACE (make_timestamp_ns(ts_min) AS ts_min, "
+            f"make_timestamp_ns(ts_max) AS ts_max) FROM read_parquet({_sql_str(str(man / '*.parquet'))}, "
+            f"union_by_name=true)")
+    else:
+        cols = ", ".join(f"NULL::{_DUCK_TYPES[t]} AS {c}" for c, t in MANIFEST_SCHEMA.items())
+        con.execute(f"CREATE OR REPLACE VIEW manifest AS SELECT {cols} WHERE false")
+    rows = [f"({_sql_str(i.exchange)}, {_sql_str(i.symbol)}, {i.price_decimals}, {i.size_decimals})"
+            for i in store.instruments()]
+    if rows:
+        con.execute(
+            "CREATE OR REPLACE VIEW instruments AS SELECT exchange, symbol, price_decimals, size_decimals, "
+            "CAST(pow(10, -price_decimals) AS DECIMAL(20,12)) AS tick, "
+            "CAST(pow(10, -size_decimals) AS DECIMAL(20,12)) AS lot "
+            f"FROM (VALUES {', '.join(rows)}) t(exchange, symbol, price_decimals, size_decimals)")
+    else:
+        con.execute("CREATE OR REPLACE VIEW instruments AS SELECT NULL::VARCHAR AS exchange, "
+                    "NULL::VARCHAR AS symbol, NULL::INT AS price_decimals, NULL::INT AS size_decimals, "
+                    "NULL::DECIMAL(20,12) AS tick, NULL::DECIMAL(20,12) AS lot WHERE false")
+    return con
