@@ -35,6 +35,28 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
         "ts_from": I64, "ts_to": I64, "seq_from": I64, "seq_to": I64, "reason": STR,
         "source": STR, "detail": STR,
     },
+    # ---- derived (written by forensics.book / attribution / detect) ----------------------
+    # one row per grid time x side x band; qty null while the book is unknown (gap/no snapshot)
+    "depth": {
+        "ts": I64, "side": STR, "band_pct": F64, "qty": I64, "notional": F64, "levels": I64,
+        "grid_ns": I64,
+    },
+    # one row per grid time; prices null while unknown; crossed/locked flagged, never hidden
+    "book_top": {
+        "ts": I64, "best_bid": I64, "best_ask": I64, "mid": I64, "spread": I64,
+        "best_bid_size": I64, "best_ask_size": I64, "bid_levels": I64, "ask_levels": I64,
+        "crossed": BOOL, "locked": BOOL, "valid": BOOL, "grid_ns": I64,
+    },
+    # one row per book update (arrival order); decreases split into traded + cancelled
+    "level_changes": {
+        "ts": I64, "seq": I64, "side": STR, "price": I64, "prev_size": I64, "size": I64,
+        "delta": I64, "added": I64, "traded": I64, "cancelled": I64, "implied": I64, "cause": STR,
+    },
+    # one row per detected cliff (metrics columns may be extended by forensics.detect)
+    "events": {
+        "event_id": STR, "start_ts": I64, "end_ts": I64, "sides": STR, "label": STR,
+        "confidence": F64, "data_kind": STR, "evidence": STR,
+    },
 }
 
 #: columns converted to exact real units by the SQL views: column -> 'price' | 'price2' | 'size'
