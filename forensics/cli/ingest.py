@@ -6,10 +6,8 @@ import time
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from forensics.cli import cli, store_option
-from forensics.errors import ForensicsError
 from forensics.ingest import formats, ingest
 from forensics.store import Store
 from forensics.timeutil import format_ns
@@ -52,18 +50,8 @@ def ingest_cmd(paths, fmt, exchange, symbol, store, force, strict, quiet):
         results = ingest(list(paths), store=Store(store), format=fmt, exchange=exchange, symbol=symbol,
                          force=force, strict=strict, progress=progress)
     secs = time.perf_counter() - t0
-    table = Table(title=f"ingest into {store}", show_lines=False)
-    for col in ("file", "format", "instrument", "book rows", "trades", "other", "rejected", "gaps", "from", "to"):
-        table.add_column(col)
     for r in results:
-        if r.skipped:
-            table.add_row(r.source, r.format, "", "", "", "", "", "", "already ingested (--force to redo)", "")
-            continue
-        other = sum(v for k, v in r.rows.items() if k not in ("book_updates", "trades"))
-        table.add_row(r.source, r.format, ", ".join(f"{e}/{s}" for e, s in r.instruments),
-                      f"{r.rows.get('book_updates', 0):,}", f"{r.rows.get('trades', 0):,}", f"{other:,}",
-                      f"{r.rejected:,}", f"{r.gaps:,}", format_ns(r.ts_min), format_ns(r.ts_max))
-    Console().print(table)
+        click.echo(summary_line(r))
     total = sum(r.total_rows for r in results)
     click.echo(f"{total:,} rows in {secs:.2f} s ({total / secs if secs else 0:,.0f} rows/s)")
     for r in results:
@@ -74,6 +62,21 @@ def ingest_cmd(paths, fmt, exchange, symbol, store, force, strict, quiet):
         if r.reordered:
             click.echo(f"  note: {r.source}: {r.reordered:,} rows arrived with an older timestamp than "
                        "an earlier row; each part is sorted by (ts, arrival)", err=True)
+
+
+def summary_line(r) -> str:
+    """One line per file: what landed, what was rejected, gaps, time range."""
+    if r.skipped:
+        return f"{r.source}: already ingested (same content hash); --force to redo"
+    parts = [f"{v:,} {k}" for k, v in r.rows.items() if v]
+    inst = ", ".join(f"{e}/{s}" for e, s in r.instruments)
+    text = (f"{r.source} [{r.format}] {inst}: " + (", ".join(parts) or "no rows")
+            + f"; {r.rejected:,} rejected; {r.gaps:,} gaps")
+    if r.dropped:
+        text += f"; {r.dropped:,} dropped (stale before snapshot)"
+    if r.ts_min is not None:
+        text += f"; {format_ns(r.ts_min)} .. {format_ns(r.ts_max)}"
+    return text
 
 
 @cli.command("formats")
