@@ -317,9 +317,9 @@ class Store:
         return removed
 
     # ---- SQL --------------------------------------------------------------------------------
-    def connect(self, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    def connect(self, database: str = ":memory:", union_by_name: bool | None = None) -> duckdb.DuckDBPyConnection:
         """In-process DuckDB with one view per table (see :func:`connect`)."""
-        return connect(self, database)
+        return connect(self, database, union_by_name)
 
 
 #: tables written by ingest (parts named after the source hash)
@@ -352,18 +352,29 @@ def _sql_str(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
-def _parquet_schema(files: list[Path]) -> dict[str, str]:
-    """Column -> DuckDB type of the first file (derived tables with no declared schema)."""
-    rel = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet({_sql_str(str(files[0]))})")
-    return {r[0]: r[1] for r in rel.fetchall()}
+def _parquet_columns(path: Path) -> list[str]:
+    """Column names of one Parquet file (reads only its footer)."""
+    import pyarrow.parquet as pq
+    try:
+        return list(pq.read_schema(path).names)
+    except Exception as exc:  # truncated / not Parquet
+        raise ForensicsError(f"unreadable Parquet part {path}: {exc}") from exc
+
+
+#: tables whose parts may legitimately differ in columns (metrics extended over versions):
+#: always read with ``union_by_name`` (they are small)
+OPEN_SCHEMA_TABLES = ("events", "heatmap")
 
 
 def _time_cols(cols) -> list[str]:
     return [c for c in cols if c in TIME_COLUMNS]
 
 
-def _view_sql(store: Store, table: str) -> str | None:
-    """SELECT for one table's view, or None when the table has no data and no schema."""
+def _view_sql(store: Store, table: str, union_by_name: bool | None = None) -> str | None:
+    """SELECT for one table's view, or None when the table has no data and no schema.
+
+    ``union_by_name``: None = only where needed (see below); True/False force it.
+    """
     pairs = store.instruments_in(table)
     exact = EXACT.get(table, {})
     if not pairs:
@@ -387,11 +398,23 @@ def _view_sql(store: Store, table: str) -> str | None:
     }
     scale["price2"] = scale["price"] + 1
     branches = []
+    root = store.root.resolve()
     for ex, sy in pairs:
-        glob = str(store.table_dir(table) / f"exchange={ex}" / f"symbol={sy}" / "date=*" / "*.parquet")
-        src = (f"read_parquet({_sql_str(glob)}, hive_partitioning=true, union_by_name=true, "
+        # One read_parquet per instrument: a filter on exchange/symbol prunes whole branches
+        # (hive filter on constant partition values), a filter on date prunes files through
+        # DuckDB's hive filter pushdown. Parts of pinned tables all carry the pinned columns
+        # (writers conform to schema.TABLES), so the glob is bound from its first file only;
+        # union_by_name (which opens every file's footer at bind time, i.e. on every query)
+        # is kept for open-schema tables and for instruments whose first part deviates.
+        glob = str(root / table / f"exchange={ex}" / f"symbol={sy}" / "date=*" / "*.parquet")
+        first = store.files(table, ex, sy)[0]
+        cols = _parquet_columns(first)
+        pinned = TABLES.get(table)
+        by_name = (union_by_name if union_by_name is not None else
+                   table in OPEN_SCHEMA_TABLES or pinned is None or set(cols) != set(pinned))
+        src = (f"read_parquet({_sql_str(glob)}, hive_partitioning=true, "
+               f"union_by_name={'true' if by_name else 'false'}, "
                f"hive_types={{'exchange': VARCHAR, 'symbol': VARCHAR, 'date': DATE}})")
-        cols = _parquet_schema(store.files(table, ex, sy)[:1])
         inst = insts.get((ex, sy))
         repl = []
         for c, kind in exact.items():
@@ -406,7 +429,9 @@ def _view_sql(store: Store, table: str) -> str | None:
         for c in _time_cols(cols):
             repl.append(f"make_timestamp_ns({c}) AS {c}")
         extra = ", ".join(f"{c} AS {c}_ns" for c in _time_cols(cols))
-        select = "SELECT * " + (f"REPLACE ({', '.join(repl)})" if repl else "")
+        # partition columns first (as in the empty views), then the stored ones
+        select = ("SELECT exchange, symbol, date, * EXCLUDE (exchange, symbol, date) "
+                  + (f"REPLACE ({', '.join(repl)})" if repl else ""))
         if extra:
             select += ", " + extra
         branches.append(f"{select} FROM {src}")
@@ -414,27 +439,33 @@ def _view_sql(store: Store, table: str) -> str | None:
 
 
 def connect(store: Store | str | os.PathLike | None = None,
-            database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+            database: str = ":memory:", union_by_name: bool | None = None) -> duckdb.DuckDBPyConnection:
     """The one DuckDB entry point: an in-process connection with a view per store table.
 
     Views: every partitioned table (``book_updates``, ``trades``, ``quotes``, ``depth_bands``,
     ``gaps``, and the derived ``depth``, ``book_top``, ``level_changes``, ``events``, ...)
     with ``exchange``, ``symbol``, ``date`` columns from the partitioning, exact DECIMAL prices
     and sizes in real units, timestamps as UTC ``TIMESTAMP_NS`` (raw int64 ns as ``<col>_ns``);
-    plus ``manifest`` and ``instruments``. Filters on exchange/symbol/date prune files.
+    plus ``manifest`` and ``instruments``. Filters on exchange/symbol/date prune files
+    (constants and query parameters alike; a filter on ``ts`` alone only skips row groups,
+    so add ``date`` to keep other days' files closed). View paths are absolute, so the
+    statements from ``duckdb_views()`` work from any directory.
+
+    ``union_by_name`` forces (True) or forbids (False) DuckDB's per-file schema union for
+    every view; the default uses it only where parts may differ in columns.
     """
     store = store if isinstance(store, Store) else Store(store)
     con = duckdb.connect(database)
     con.execute("SET TimeZone = 'UTC'")
     for table in PARTITIONED:
-        sql = _view_sql(store, table)
+        sql = _view_sql(store, table, union_by_name)
         if sql is not None:
             con.execute(f"CREATE OR REPLACE VIEW {table} AS {sql}")
     man = store.root / "manifest"
     if any(man.glob("*.parquet")):
         con.execute(
             f"CREATE OR REPLACE VIEW manifest AS SELECT * REPLACE (make_timestamp_ns(ts_min) AS ts_min, "
-            f"make_timestamp_ns(ts_max) AS ts_max) FROM read_parquet({_sql_str(str(man / '*.parquet'))}, "
+            f"make_timestamp_ns(ts_max) AS ts_max) FROM read_parquet({_sql_str(str(man.resolve() / '*.parquet'))}, "
             f"union_by_name=true)")
     else:
         cols = ", ".join(f"NULL::{_DUCK_TYPES[t]} AS {c}" for c, t in MANIFEST_SCHEMA.items())
