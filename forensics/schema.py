@@ -39,13 +39,13 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
     # one row per grid time x side x band; qty null while the book is unknown (gap/no snapshot)
     "depth": {
         "ts": I64, "side": STR, "band_pct": F64, "qty": I64, "notional": F64, "levels": I64,
-        "grid_ns": I64,
+        "grid_ns": I64, "data_kind": STR,  # 'book' (replayed levels) | 'bands' (pre-aggregated)
     },
     # one row per grid time; prices null while unknown; crossed/locked flagged, never hidden
     "book_top": {
         "ts": I64, "best_bid": I64, "best_ask": I64, "mid": I64, "spread": I64,
         "best_bid_size": I64, "best_ask_size": I64, "bid_levels": I64, "ask_levels": I64,
-        "crossed": BOOL, "locked": BOOL, "valid": BOOL, "grid_ns": I64,
+        "crossed": BOOL, "locked": BOOL, "valid": BOOL, "grid_ns": I64, "data_kind": STR,
     },
     # one row per book update (arrival order); decreases split into traded + cancelled
     "level_changes": {
@@ -56,6 +56,17 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
     "events": {
         "event_id": STR, "start_ts": I64, "end_ts": I64, "sides": STR, "label": STR,
         "confidence": F64, "data_kind": STR, "evidence": STR,
+        # metrics (forensics.detect; units in its docstring)
+        "trigger": STR, "window_from": I64, "window_to": I64, "band_pct": F64, "bid_floor": I64,
+        "ask_cap": I64, "depth_before_bid": I64, "depth_after_bid": I64, "depth_before_ask": I64,
+        "depth_after_ask": I64, "removed_frac_bid": F64, "removed_frac_ask": F64, "removed_frac": F64,
+        "speed_ms": F64, "levels_hit": I64, "traded_qty": I64, "cancelled_qty": I64, "added_qty": I64,
+        "implied_qty": I64, "traded_share": F64, "traded_share_net": F64, "other_side_fell": BOOL,
+        "side_lag_ms": F64, "spread_before": I64, "spread_after": I64, "mid_before": I64,
+        "mid_after": I64, "price_move_bps": F64, "price_move_after_bps": F64, "recovery_ms": F64,
+        "impact_before": F64, "impact_after": F64, "vacuum_ratio": F64, "sync_share_500ms": F64,
+        "levels_emptied_500ms": I64, "erosion_corr": F64, "trade_volume": I64, "gap_share": F64,
+        "flicker_pairs": I64,
     },
 }
 
@@ -70,6 +81,11 @@ EXACT: dict[str, dict[str, str]] = {
                  "best_bid_size": "size", "best_ask_size": "size"},
     "level_changes": {"price": "price", "prev_size": "size", "size": "size", "delta": "size",
                       "added": "size", "traded": "size", "cancelled": "size", "implied": "size"},
+    "events": {"bid_floor": "price", "ask_cap": "price", "depth_before_bid": "size",
+               "depth_after_bid": "size", "depth_before_ask": "size", "depth_after_ask": "size",
+               "traded_qty": "size", "cancelled_qty": "size", "added_qty": "size", "implied_qty": "size",
+               "trade_volume": "size", "spread_before": "price", "spread_after": "price",
+               "mid_before": "price2", "mid_after": "price2"},
 }
 
 #: tables whose rows belong to one instrument and are partitioned exchange/symbol/date

@@ -1,0 +1,201 @@
+"""``forensics depth`` and ``forensics heatmap``: thin layers over forensics.book / forensics.heatmap."""
+from __future__ import annotations
+
+import sys
+
+import click
+import polars as pl
+
+from forensics.cli import cli, instrument_options, store_option, time_options
+from forensics.errors import ForensicsError
+from forensics.store import Store
+from forensics.timeutil import format_ns, parse_duration, parse_time
+
+
+def _window(from_, to_, tz):
+    a = parse_time(from_, tz) if from_ else None
+    b = parse_time(to_, tz) if to_ else None
+    if a is not None and b is not None and b < a:
+        raise ForensicsError("--to is before --from")
+    return a, b
+
+
+def _time_text(wide: pl.DataFrame, tz: str) -> pl.Expr:
+    """ISO-8601 text with the offset of ``tz``."""
+    if wide.schema["time"].time_zone is not None:
+        return pl.col("time").dt.to_string("%Y-%m-%dT%H:%M:%S%.3f%:z")
+    from forensics.timeutil import tzinfo
+    off = tzinfo(tz).utcoffset(None)
+    mins = int(off.total_seconds() // 60)
+    sign = "+" if mins >= 0 else "-"
+    return pl.col("time").dt.to_string("%Y-%m-%dT%H:%M:%S%.3f") + f"{sign}{abs(mins) // 60:02d}:{abs(mins) % 60:02d}"
+
+
+def _every(text: str | None) -> int | None:
+    if text is None or str(text).strip().lower() == "auto":
+        return None
+    if str(text).strip().lstrip("0.") == "":
+        raise ForensicsError(f"--every must be a positive duration, e.g. 1s or 100ms (got {text!r})")
+    ns = parse_duration(text)
+    if ns <= 0:
+        raise ForensicsError(f"--every must be a positive duration, e.g. 1s or 100ms (got {text!r})")
+    return ns
+
+
+def _print_flags(console, flags: pl.DataFrame, tz: str) -> None:
+    from rich.table import Table
+    if flags.height == 0:
+        console.print("data quality: no issues flagged")
+        return
+    t = Table(title="data-quality flags", title_justify="left", show_lines=False)
+    for c in ("kind", "side", "band", "count", "first", "detail"):
+        t.add_column(c, overflow="fold")
+    for r in flags.iter_rows(named=True):
+        t.add_row(r["kind"], r["side"] or "", "" if r["band_pct"] is None else f"{r['band_pct']:g}%",
+                  f"{r['count']:,}", format_ns(r["first_ts"], tz), r["detail"])
+    console.print(t)
+
+
+def _table(console, wide: pl.DataFrame, res, rows: int, tz: str) -> None:
+    """Compact view: per band one column with the bid quantity above the ask quantity."""
+    from rich.table import Table
+    view = wide if wide.height <= rows else pl.concat([wide.head(rows // 2), wide.tail(rows - rows // 2)])
+    days = {t.date() for t in view["time"].drop_nulls().to_list()}
+    one_day = len(days) == 1
+    t = Table(title=f"{res.exchange} {res.symbol} "
+                    f"{'levels replayed' if res.data_kind == 'book' else 'pre-aggregated bands'}"
+                    f"{' ' + str(next(iter(days))) if one_day else ''} ({tz}); depth = base qty within "
+                    "the band of mid, bid above ask", title_justify="left")
+    t.add_column("time")
+    book = res.data_kind == "book"
+    if book:
+        t.add_column("best", justify="right")
+        t.add_column("spread", justify="right")
+        t.add_column("levels", justify="right")
+    for b in res.band_labels:
+        t.add_column(f"{b}%", justify="right")
+    fmt = "%H:%M:%S.%f" if one_day else "%Y-%m-%d %H:%M:%S.%f"
+
+    def two(a, b):
+        return f"{'-' if a is None else a}\n{'-' if b is None else b}"
+    for i, r in enumerate(view.iter_rows(named=True)):
+        if wide.height > rows and i == rows // 2:
+            t.add_row(*["..."] * len(t.columns))
+        cells = [r["time"].strftime(fmt)[:-3] + ("" if not book or r["valid"] else "\nunknown")]
+        if book:
+            flag = " X" if r["crossed"] else (" L" if r["locked"] else "")
+            cells += [two(r["best_bid"], r["best_ask"]), ("-" if r["spread"] is None else str(r["spread"])) + flag,
+                      two(r["bid_levels"], r["ask_levels"])]
+        cells += [two(r.get(f"bid_qty_{b}"), r.get(f"ask_qty_{b}")) for b in res.band_labels]
+        t.add_row(*cells)
+    console.print(t)
+    if book:
+        console.print("spread flags: X = crossed, L = locked")
+
+
+@cli.command("depth")
+@store_option
+@instrument_options
+@time_options
+@click.option("--every", default="1s", show_default=True, help="Grid step (e.g. 1s, 100ms); ignored for band data.")
+@click.option("--bands", default=None, help="Bands in % of mid, comma separated [default: 0.1,0.5,1,2,5; "
+                                             "band data: its native bands].")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "parquet"]), default="table", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the series to this file.")
+@click.option("--source", type=click.Choice(["auto", "book", "bands"]), default="auto", show_default=True,
+              help="book = replay level updates; bands = pre-aggregated depth_bands (e.g. Binance bookDepth).")
+@click.option("--no-write", is_flag=True, help="Do not store the derived tables depth/book_top.")
+@click.option("--rows", default=20, show_default=True, help="Rows shown by --format table (head and tail).")
+def depth_cmd(store, exchange, symbol, from_, to_, tz, every, bands, fmt, out, source, no_write, rows):
+    """Depth within bands of mid, best bid/ask, mid, spread and levels on a time grid.
+
+    \b
+    The book at grid time t is the book after every update with ts <= t; unknown periods
+    (before the first snapshot, after a gap until the next snapshot) are null. Results are
+    also stored as the derived tables `depth` and `book_top` (see `forensics sql`).
+    Examples:
+      forensics depth --every 100ms --from "2025-10-11 05:10" --to "2025-10-11 05:20" --tz Asia/Shanghai
+      forensics depth --bands 0.5,1,2 --format csv --out depth.csv
+    """
+    from rich.console import Console
+    from forensics.book import compute_depth, parse_bands
+    every_ns = _every(every)
+    if every_ns is None:
+        raise ForensicsError("--every must be a duration, e.g. 1s or 100ms")
+    if bands is not None:
+        parse_bands(bands)  # validate before any work
+    if fmt == "parquet" and not out:
+        raise ForensicsError("--format parquet needs --out FILE")
+    a, b = _window(from_, to_, tz)
+    res = compute_depth(Store(store), exchange, symbol, a, b, every_ns=every_ns, bands=bands,
+                        write=not no_write, source=source)
+    to_stdout = fmt == "csv" and not out
+    console = Console(stderr=to_stdout)
+    wide = res.wide(tz)
+    if fmt == "table":
+        _table(console, wide, res, max(2, rows), tz)
+    if out or fmt == "csv":
+        as_text = wide.with_columns(_time_text(wide, tz))
+        data = as_text if fmt == "csv" else wide
+        if fmt == "parquet":
+            data.write_parquet(out)
+        elif out and fmt == "table":
+            wide.write_parquet(out) if str(out).endswith(".parquet") else as_text.write_csv(out)
+        elif out:
+            data.write_csv(out)
+        else:
+            sys.stdout.write(data.write_csv())
+    s = res.stats
+    kind = (f"{s.get('updates', 0):,} updates replayed from {format_ns(s.get('replay_start'), tz)}"
+            if res.data_kind == "book" else f"{s.get('samples', 0):,} pre-aggregated samples at native cadence")
+    grid = f"every {every}" if res.data_kind == "book" else "native cadence"
+    console.print(f"{res.exchange}/{res.symbol} {format_ns(res.ts_from, tz)} .. {format_ns(res.ts_to, tz)}: "
+                  f"{wide.height:,} rows ({grid}); {kind}"
+                  + (f"; stored {len(res.written)} part(s) in "
+                     f"{'depth/book_top' if res.data_kind == 'book' else 'depth'}" if res.written else
+                     ("; not stored (--no-write)" if no_write else ""))
+                  + (f"; wrote {out}" if out else ""))
+    _print_flags(console, res.flags, tz)
+
+
+@cli.command("heatmap")
+@store_option
+@instrument_options
+@time_options
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@click.option("--every", default="auto", show_default=True, help="Time bucket (auto: ~1000 columns).")
+@click.option("--price-bucket", default="auto", show_default=True, help="Price bucket in price units (auto: ~--rows rows).")
+@click.option("--price-range", default=None, help="LO:HI in price units (default: around traded/quoted prices).")
+@click.option("--rows", default=200, show_default=True, help="Price rows when --price-bucket is auto.")
+@click.option("--size", "size_", default="1600x900", show_default=True, help="Image size in pixels, WxH.")
+@click.option("--no-trades", is_flag=True, help="Do not draw trades.")
+def heatmap_cmd(store, exchange, symbol, from_, to_, tz, out, every, price_bucket, price_range, rows, size_, no_trades):
+    """Bookmap-style heatmap: resting size by time x price (log colour), mid line, trades as dots.
+
+    \b
+    Needs level data (book_updates); for pre-aggregated bands use `forensics depth`.
+    Example:
+      forensics heatmap --from "2025-10-11 05:10" --to "2025-10-11 05:20" --tz Asia/Shanghai --out heat.png
+    """
+    from rich.console import Console
+    from forensics.heatmap import compute_heatmap, save_heatmap
+    try:
+        w, h = (int(x) for x in size_.lower().split("x"))
+    except ValueError:
+        raise ForensicsError(f"bad --size {size_!r}: use WxH, e.g. 1600x900") from None
+    rng = None
+    if price_range:
+        parts = price_range.split(":")
+        if len(parts) != 2:
+            raise ForensicsError(f"bad --price-range {price_range!r}: use LO:HI, e.g. 104000:123000")
+        rng = (parts[0], parts[1])
+    a, b = _window(from_, to_, tz)
+    data = compute_heatmap(Store(store), exchange, symbol, a, b, every_ns=_every(every),
+                           price_bucket=None if price_bucket == "auto" else price_bucket, price_range=rng,
+                           rows=rows, trades=not no_trades)
+    path = save_heatmap(data, out, tz=tz, width=w, height=h, trades=not no_trades)
+    console = Console()
+    console.print(f"{data.exchange}/{data.symbol}: {len(data.times):,} x {data.n_buckets} cells "
+                  f"({format_ns(data.ts_from, tz)} .. {format_ns(data.ts_to, tz)}), {data.trades.height:,} trades; "
+                  f"wrote {path} ({w}x{h})")
+    _print_flags(console, data.flags, tz)
