@@ -1,0 +1,51 @@
+"""``forensics report``: an annotated incident report (md + self-contained html + json + PNGs)."""
+from __future__ import annotations
+
+import click
+
+from forensics.cli import cli, instrument_options, store_option
+from forensics.errors import ForensicsError
+from forensics.store import Store
+from forensics.timeutil import parse_duration
+
+
+@cli.command("report")
+@click.option("--at", "at", default=None,
+              help="Moment to report on, e.g. \"2025-10-11 05:13\" (read in --tz unless it has an offset).")
+@click.option("--window", default="30m", show_default=True, help="Window centred on --at.")
+@click.option("--from", "from_", default=None, help="Report every event from this time (instead of --at).")
+@click.option("--to", "to_", default=None, help="... to this time.")
+@click.option("--tz", default="UTC", show_default=True,
+              help="Timezone for input times and for every time shown (e.g. Asia/Shanghai, +08:00).")
+@click.option("--out", "out", default=None, type=click.Path(file_okay=False),
+              help="Output folder [default: reports/<exchange>-<symbol>-<local time>/].")
+@click.option("--every", default=None,
+              help="Depth grid when depth must be computed (default: 100 ms .. 1 s from the window).")
+@click.option("--no-compute", is_flag=True, help="Use only what the store holds (no depth/detect runs).")
+@instrument_options
+@store_option
+def report_cmd(at, window, from_, to_, tz, out, every, no_compute, exchange, symbol, store):
+    """Write an incident report: headline finding, depth chart, heatmap, traded-vs-cancelled
+    attribution, the vacuum afterwards, caveats, and the SQL behind every number.
+
+    Depth and events are computed for the window when the store does not have them yet, so
+    this works right after `forensics ingest`.
+
+    \b
+    Examples:
+      forensics report --at "2025-10-11 05:13" --tz Asia/Shanghai
+      forensics report --at 2025-10-10T21:13:00Z --window 10m --out reports/0513/
+      forensics report --from "2025-10-10 20:50" --to "2025-10-10 21:30"      # every event
+    """
+    from forensics.report import build_report
+
+    if at is None and from_ is None and to_ is None:
+        raise ForensicsError("say when: --at TIME (a report centred there) or --from/--to (every event in a range)")
+    res = build_report(Store(store), exchange=exchange, symbol=symbol, at=at, ts_from=from_, ts_to=to_, tz=tz,
+                       window_ns=parse_duration(window), out_dir=out,
+                       every_ns=parse_duration(every) if every else None, compute=not no_compute)
+    j = res.json
+    click.echo(j["headline"])
+    click.echo(f"{len(j['events'])} event(s), data: {j['data_kind']}; report in {res.out_dir}/")
+    for role in ("html", "md", "json"):
+        click.echo(f"  {res.paths[role]}")
