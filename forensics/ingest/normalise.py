@@ -159,45 +159,66 @@ class Writer:
             if df is None or df.height == 0:
                 continue
             df = self._validate(table, df)
+            if df.height == 0:
+                continue
+            ex0, sy0 = df["exchange"][0], df["symbol"][0]
+            if bool(df["exchange"].eq_missing(ex0).all()) and bool(df["symbol"].eq_missing(sy0).all()):
+                self._stage(table, ex0, sy0, df)  # one instrument (the common case): no regrouping
+                continue
             for (ex, sy), part in df.group_by(["exchange", "symbol"], maintain_order=True):
                 self._stage(table, ex, sy, part)
         for g in chunk.gaps:
             self.gap_rows.append(g)
 
-    def _reject_rows(self, df: pl.DataFrame, reason: pl.Expr) -> pl.DataFrame:
-        df = df.with_columns(reason.alias("__reason"))
-        bad = df.filter(pl.col("__reason").is_not_null())
-        for line, r in bad.select("line", "__reason").iter_rows():
+    def _reject_rows(self, df: pl.DataFrame, checks: list[tuple[pl.Expr, pl.Expr]]) -> pl.DataFrame:
+        """Drop (and record) rows failing any ``(bad condition, reason)`` check; the first
+        failing check gives the reason. Reasons are only built for the failing rows."""
+        if not checks or df.height == 0:
+            return df
+        bad = df.select(pl.any_horizontal([c.fill_null(False) for c, _ in checks]).alias("b"))["b"]
+        if not bad.any():
+            return df
+        worst = df.filter(bad)
+        reason = pl.coalesce([pl.when(c.fill_null(False)).then(r) for c, r in checks])
+        for line, r in worst.select("line", reason.alias("__reason")).iter_rows():
             self.rejects.append(Reject(line, r))
-        return df.filter(pl.col("__reason").is_null()).drop("__reason")
+        return df.filter(~bad)
 
     def _validate(self, table: str, df: pl.DataFrame) -> pl.DataFrame:
-        checks = [pl.when(pl.col("ts").is_null()).then(pl.lit("missing or unreadable timestamp"))]
+        checks = [(pl.col("ts").is_null(), pl.lit("missing or unreadable timestamp"))]
         if "exchange" in df.columns:
-            checks.append(pl.when(pl.col("symbol").is_null() | (pl.col("symbol") == ""))
-                          .then(pl.lit("missing symbol")))
+            checks.append((pl.col("symbol").is_null() | (pl.col("symbol") == ""), pl.lit("missing symbol")))
         if table in ("book_updates", "depth_bands"):
-            checks.append(pl.when(~pl.col("side").is_in(SIDES) | pl.col("side").is_null())
-                          .then(pl.lit("unknown side ") + pl.col("side").cast(pl.Utf8).fill_null("(empty)")))
+            checks.append((~pl.col("side").is_in(SIDES) | pl.col("side").is_null(),
+                           pl.lit("unknown side ") + pl.col("side").cast(pl.Utf8).fill_null("(empty)")))
         if table == "trades":
-            checks.append(pl.when(pl.col("aggressor").is_not_null() & ~pl.col("aggressor").is_in(AGGRESSORS))
-                          .then(pl.lit("unknown aggressor side ") + pl.col("aggressor")))
+            checks.append((pl.col("aggressor").is_not_null() & ~pl.col("aggressor").is_in(AGGRESSORS),
+                           pl.lit("unknown aggressor side ") + pl.col("aggressor")))
         if table == "depth_bands":
-            checks.append(pl.when(pl.col("qty").is_null() | (pl.col("qty") < 0) | pl.col("notional").is_null()
-                                  | (pl.col("notional") < 0))
-                          .then(pl.lit("missing or negative band quantity/notional")))
-        df = self._reject_rows(df, pl.coalesce(checks))
+            checks.append((pl.col("qty").is_null() | (pl.col("qty") < 0) | pl.col("notional").is_null()
+                           | (pl.col("notional") < 0), pl.lit("missing or negative band quantity/notional")))
+        df = self._reject_rows(df, checks)
         if table not in EXACT_INPUT or df.height == 0:
             return df
-        cleaned = {c: exact.clean(df[c]) for c in EXACT_INPUT[table] if c in df.columns}
-        df = df.with_columns([s.alias(c) for c, s in cleaned.items()])
-        # reasons at the maximum scale: decimals themselves are decided per instrument later
-        reasons = [exact.invalid_reason(df[c], c.replace("_", " "), exact.MAX_DECIMALS, allow_zero)
-                   .alias(f"__r_{c}") for c, (kind, allow_zero) in EXACT_INPUT[table].items() if c in df.columns]
-        df = df.with_columns(reasons)
-        rcols = [f"__r_{c}" for c in EXACT_INPUT[table] if c in cleaned]
-        df = self._reject_rows(df, pl.coalesce([pl.col(c) for c in rcols]) if rcols else pl.lit(None, pl.Utf8))
-        return df.drop(rcols)
+        cols = [c for c in EXACT_INPUT[table] if c in df.columns]
+        parsed = {c: _parse_exact(df[c]) for c in cols}
+        # decimals per kind over the frame: the int64 range check uses the scale rows will get
+        need = {}
+        for c in cols:
+            kind = EXACT_INPUT[table][c][0]
+            need[kind] = max(need.get(kind, 0), _needed(parsed[c]))
+        checks = []
+        for c in cols:
+            kind, allow_zero = EXACT_INPUT[table][c]
+            reason = _exact_reasons(parsed[c], c.replace("_", " "), need[kind], allow_zero)
+            if reason is not None:
+                df = df.with_columns(reason.alias(f"__r_{c}"))
+                checks.append((pl.col(f"__r_{c}").is_not_null(), pl.col(f"__r_{c}")))
+        # carry the parsed digits to _stage (conform() drops the helper columns)
+        df = df.with_columns([s.alias(f"__{k}_{c}") for c in cols for k, s in parsed[c].items()
+                              if k in ("digits", "raw", "sig")])
+        df = self._reject_rows(df, checks)
+        return df.drop([f"__r_{c}" for c in cols if f"__r_{c}" in df.columns])
 
     def _stage(self, table: str, exchange: str, symbol: str, df: pl.DataFrame) -> None:
         key = (exchange, symbol)
@@ -210,14 +231,14 @@ class Writer:
         if table in EXACT_INPUT:
             for c, (kind, _) in EXACT_INPUT[table].items():
                 if c in df.columns:
-                    d = exact.decimals_needed(df[c].drop_nulls())
+                    d = int(df[f"__sig_{c}"].max() or 0)
                     if kind == "price":
                         pdec = max(pdec, d)
                     else:
                         sdec = max(sdec, d)
             for c, (kind, _) in EXACT_INPUT[table].items():
                 if c in df.columns:
-                    conv[c] = exact.to_units(df[c], pdec if kind == "price" else sdec)
+                    conv[c] = _units(df[f"__digits_{c}"], df[f"__raw_{c}"], pdec if kind == "price" else sdec)
             df = df.with_columns([s.alias(c) for c, s in conv.items()])
             self.decimals[key][0] = max(self.decimals[key][0], pdec)
             self.decimals[key][1] = max(self.decimals[key][1], sdec)
@@ -225,13 +246,20 @@ class Writer:
         df = df.with_columns((pl.col("arrival") + self.base_seq[key]).alias("seq"))
         # rows older than one already seen in this file (arrival order) are reported
         self.result.reordered += int((df["ts"] < df["ts"].cum_max().shift(1)).sum() or 0)
-        out = conform(table, df).sort("ts", maintain_order=True)
-        out = out.with_columns(pl.from_epoch("ts", time_unit="ns").dt.strftime("%Y-%m-%d").alias("__date"))
-        for (day,), part in out.group_by(["__date"], maintain_order=True):
+        out = conform(table, df)
+        if df.height > 1 and (out["ts"].diff().drop_nulls() < 0).any():
+            out = out.sort("ts", maintain_order=True)
+        day_ns = 86_400_000_000_000
+        if int(out["ts"][0]) // day_ns == int(out["ts"][-1]) // day_ns:  # sorted: one UTC day
+            days = [((_day(int(out["ts"][0])),), out)]
+        else:
+            out = out.with_columns(pl.from_epoch("ts", time_unit="ns").dt.strftime("%Y-%m-%d").alias("__date"))
+            days = [(k, part.drop("__date")) for k, part in out.group_by(["__date"], maintain_order=True)]
+        for (day,), part in days:
             self._n += 1
             path = (self.staging / table / f"exchange={exchange}" / f"symbol={symbol}" / f"date={day}"
                     / f"{self.sha[:16]}-{self._n:05d}.parquet")
-            write_parquet_atomic(part.drop("__date"), path)
+            write_parquet_atomic(part, path)
             self.staged.append(_Staged(path, table, exchange, symbol, day, pdec, sdec))
             self.result.rows[table] = self.result.rows.get(table, 0) + part.height
         tmin, tmax = int(out["ts"].min()), int(out["ts"].max())
@@ -312,6 +340,78 @@ class Writer:
             "seconds": r.seconds, "ingested_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         })
         return r
+
+
+# ---- exact columns, vectorised (same rules as forensics.exact, fewer string passes) ---------
+
+def _day(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+def _parse_exact(s: pl.Series) -> dict[str, pl.Series]:
+    """Decimal strings -> ``digits`` (int64 of the digits without the point), ``raw``
+    (fractional digits as written), ``sig`` (significant fractional digits, trailing zeros
+    ignored), ``ok`` (a plain non-negative decimal) and the cleaned string ``s``.
+
+    Fast path: one ``replace`` + integer cast. Only rows that fail it (blanks, scientific
+    notation, signs, garbage, > 18 digits) go through :func:`exact.clean` and the regexes."""
+    s = s.cast(pl.Utf8)
+    digits = s.str.replace(".", "", literal=True, n=1).cast(pl.Int64, strict=False)
+    ok = (digits.is_not_null() & ~s.str.starts_with("-") & ~s.str.starts_with("+")).fill_null(False)
+    if not ok.all():  # rare rows: blanks, 1e-05, signs, garbage, > 18 digits
+        idx = (~ok).arg_true()
+        sub = exact.clean(s.gather(idx))
+        # trailing fractional zeros carry no value: drop them so long strings still fit int64
+        sub = pl.DataFrame({"s": sub}).select(pl.when(pl.col("s").str.contains(".", literal=True))
+                                              .then(pl.col("s").str.strip_chars_end("0"))
+                                              .otherwise(pl.col("s")))["s"]
+        s = s.scatter(idx, sub)
+        digits = digits.scatter(idx, sub.str.replace(".", "", literal=True, n=1).cast(pl.Int64, strict=False))
+        ok = ok.scatter(idx, sub.str.contains(exact.PLAIN).fill_null(False))
+    e = pl.col("s")
+    dot = e.str.find(".", literal=True).cast(pl.Int64)
+    n = e.str.len_bytes().cast(pl.Int64)
+    df = pl.DataFrame({"s": s}).select(
+        e, pl.when(dot.is_null()).then(0).otherwise(n - dot - 1).alias("raw"),
+        pl.when(dot.is_null()).then(0).otherwise(
+            e.str.strip_chars_end("0").str.len_bytes().cast(pl.Int64) - dot - 1).alias("sig"))
+    df = df.with_columns(digits.alias("digits"), ok.alias("ok"))
+    return {c: df[c] for c in df.columns}
+
+
+def _needed(p: dict[str, pl.Series]) -> int:
+    v = p["sig"].filter(p["ok"] & p["digits"].is_not_null() & (p["sig"] <= exact.MAX_DECIMALS)).max()
+    return int(v or 0)
+
+
+def _exact_reasons(p: dict[str, pl.Series], what: str, decimals: int, allow_zero: bool) -> pl.Series | None:
+    """Reasons (null where valid) as :func:`exact.invalid_reason` words them, or None if every
+    row is valid. The int64 range is checked at ``decimals`` (the scale the rows will get),
+    not at the maximum of 12, so a size of 1234567 is valid."""
+    df = pl.DataFrame(p)
+    limit = 10 ** (exact.MAX_DIGITS - decimals)
+    int_part = pl.col("digits") // pl.lit(10, pl.Int64).pow(pl.col("raw").clip(0, 18))
+    bad = df.select((~pl.col("ok") | pl.col("digits").is_null() | (pl.col("sig") > exact.MAX_DECIMALS)
+                     | (int_part >= limit) | ((pl.col("digits") == 0) & (not allow_zero))).fill_null(True)
+                    .alias("b"))["b"]
+    if not bad.any():
+        return None
+    idx = bad.arg_true()
+    sub = p["s"].gather(idx)
+    why = exact.invalid_reason(sub, what, exact.MAX_DECIMALS, allow_zero)
+    why = pl.DataFrame({"w": why, "s": sub}).select(
+        pl.coalesce(pl.col("w"), pl.lit(f"{what} too large: ") + pl.col("s")))["w"]
+    return pl.Series([None] * len(bad), dtype=pl.Utf8).scatter(idx, why)
+
+
+def _units(digits: pl.Series, raw: pl.Series, decimals: int) -> pl.Series:
+    """digits/raw from :func:`_parse_exact` -> int64 units of 10**-decimals. Exact: rows were
+    validated (significant decimals <= ``decimals``, value within int64), so only zeros are
+    dropped when ``raw > decimals``."""
+    df = pl.DataFrame({"d": digits, "raw": raw})
+    k = pl.lit(decimals, pl.Int64) - pl.col("raw")
+    return df.select(pl.when(k >= 0).then(pl.col("d") * pl.lit(10, pl.Int64).pow(k.clip(0)))
+                     .otherwise(pl.col("d") // pl.lit(10, pl.Int64).pow((-k).clip(0))).alias("v"))["v"]
 
 
 def require_columns(df: pl.DataFrame, cols: list[str], path: Path) -> None:

@@ -45,6 +45,9 @@ _BINANCE_DAILY = re.compile(
     r"^(?P<symbol>[A-Z0-9_]+)-(?P<kind>bookDepth|aggTrades|trades|bookTicker|depth|depthUpdate|"
     r"depth-capture|depth-snapshot|snapshot)-(?P<date>\d{4}-\d{2}(?:-\d{2})?)")
 _COLLECTOR = re.compile(r"^(?P<symbol>[a-z0-9_]+)_(?P<date>\d{8})", re.I)
+# Binance tick-level historical depth download: BTCUSDT_T_DEPTH_2022-11-01_depth_snap.csv / _depth_update.csv
+_BINANCE_TDEPTH = re.compile(
+    r"^(?P<symbol>[A-Z0-9_]+?)_T_DEPTH_(?P<date>\d{4}-\d{2}-\d{2})_(?P<kind>depth_snap|depth_update)")
 
 
 def infer_from_name(name: str) -> NameInfo:
@@ -55,6 +58,9 @@ def infer_from_name(name: str) -> NameInfo:
     m = _TARDIS.match(base)
     if m:
         return NameInfo(m["exchange"], m["symbol"], m["date"], m["kind"])
+    m = _BINANCE_TDEPTH.match(base)
+    if m:
+        return NameInfo(None, m["symbol"], m["date"], m["kind"])
     m = _BINANCE_DAILY.match(base)
     if m:
         return NameInfo(None, m["symbol"], m["date"], m["kind"])

@@ -1,0 +1,962 @@
+"""Binance diff-depth captures (USD-M futures, COIN-M, spot): JSON lines -> book_updates,
+trades, quotes, gaps.
+
+A line is a raw websocket event, a combined-stream wrapper ``{"stream": ..., "data": {...}}``
+or a collector capture line ``<local receive time> <json>`` (hftbacktest's collector writes
+these gzipped, receive time in ns; older captures in us). ``depthUpdate``, ``trade``,
+``aggTrade``, ``bookTicker`` and the REST depth snapshot (``{"lastUpdateId", "bids", "asks"}``,
+futures also ``E``/``T``) are interleaved in one file; the snapshot may instead be given as a
+separate file (format ``binance-snapshot``, paired by ``forensics ingest capture.gz snap.json``).
+
+Traps (read these before trusting a number):
+
+* **E vs T.** Futures events carry ``E`` (event time: when the message was pushed) and ``T``
+  (transaction time: when the matching engine made the change). ``E`` is later than ``T`` by
+  a variable few ms (more under load, batched per stream), so a trade's ``E`` and the ``E`` of
+  the depth update it consumed do not line up, while both share ``T``. Like hftbacktest we
+  store ``ts = T`` when present, else ``E`` (spot depth has only ``E``; mixing ``T`` and ``E``
+  axes would misorder trades and depth). ``local_ts`` is the collector's receive time.
+* **Sync rules** (Binance "how to manage a local order book"), per exchange+symbol:
+  futures: drop events with ``u < lastUpdateId``; the first event must have
+  ``U <= lastUpdateId <= u``; then every ``pu`` must equal the previous ``u``.
+  spot: drop ``u <= lastUpdateId``; first event ``U <= lastUpdateId+1 <= u``; then
+  ``U == previous u + 1``.
+* **The snapshot arrives late.** A collector requests the REST snapshot when the stream starts
+  (or breaks) and writes it when the response comes back, i.e. *after* the events that straddle
+  its ``lastUpdateId``. A snapshot is therefore placed logically just before the first event
+  (of its instrument, after the previous snapshot's place) with ``u >= lastUpdateId``
+  (spot ``u > lastUpdateId``), looking back up to ``LOOKBACK_NS`` (120 s of receive time) —
+  its ``seq`` sits right before that event; ``local_ts`` still says when it was received.
+* **Snapshot time.** Futures: the snapshot's ``T`` (else ``E``), clamped to be no later than
+  the event it lands before (true of real data) so ``(ts, seq)`` order applies the snapshot
+  first. Spot snapshots carry no time: they get the ``ts`` of the first event applied on top
+  of them (the straddling event, exchange clock), else the line's receive time, else the
+  instrument's last event time. A spot snapshot file ingested alone cannot be placed in time:
+  ingest it with its capture.
+* **Gaps.** A broken chain (or a first event that does not straddle the snapshot) is recorded
+  in ``gaps`` (reason ``chain_break`` / ``snapshot_sync``), never stitched: ``ts_from`` is the
+  last event applied in sync, ``seq_from`` the first event that could not be applied, ``ts_to``
+  / ``seq_to`` the next snapshot (null if none follows). Events after a break *are stored*: the
+  store's contract is that book replay treats state as unknown from ``seq_from`` until the next
+  snapshot block, and they are still evidence of activity. Only one gap is recorded per break
+  (later breaks inside an unknown stretch add nothing).
+* **Before the first snapshot.** Events before an instrument's first snapshot are dropped
+  (counted as dropped) when a snapshot follows within the look-back window. If none does (no
+  snapshot at all), they are stored under a gap with reason ``no_snapshot`` from the first event
+  (``ts_to`` = the first snapshot if one comes later, else null).
+* Bare REST snapshots carry no symbol: in a one-instrument capture (hftbacktest writes one
+  file per symbol) it is that instrument; otherwise the instrument whose event straddles the
+  snapshot's ``lastUpdateId``. A separate snapshot file given next to captures is used only by
+  the capture it fits (an event straddles it); others ignore it.
+* A later snapshot (reconnect / resync) starts a new sync and closes an open gap. A snapshot
+  older than an intact chain it lands in is redundant and is dropped (no gap).
+* Exchange: depth with ``pu`` -> ``binance-futures``; COIN-M symbols (``BTCUSD_PERP``,
+  ``BTCUSD_251226``) -> ``binance-delivery``; no ``pu`` -> ``binance-spot``; trades/quotes take
+  their instrument's market from its depth, else spot if the trade has ``M`` / the quote has
+  no ``E``/``T``. ``--exchange``/``--symbol`` override. Symbols come from the event's ``s``
+  (upper case), not the lower-case stream name.
+* Trades: ``m`` (buyer is maker) true means the aggressor SOLD -> ``aggressor='sell'``.
+  If a capture holds both ``trade`` and ``aggTrade`` for an instrument, aggTrades are dropped
+  (they aggregate the same prints). Futures ``trade`` prints with ``X`` = ``INSURANCE_FUND``,
+  ``ADL`` or ``NA`` did not trade against the book: dropped (``MARKET``, ``LIQUIDATION`` kept).
+* ``bookTicker`` -> ``quotes`` (update id ``u``; spot bookTicker has no time: the receive
+  time is its ``ts``). Partial-depth streams (``@depth5/10/20``) are top-N snapshots, not
+  diffs: ignored when the combined-stream name shows them (a raw spot partial-depth message is
+  indistinguishable from a REST snapshot: do not mix those in). Other messages (markPrice,
+  subscription replies, REST errors) are ignored; lines that are not JSON are rejected with
+  their line number; a truncated gzip keeps every row before the damage.
+
+Parsing is vectorised per block (Polars ``json_decode`` with explicit struct types, levels
+exploded); the sync state machine works on numpy arrays of the block's messages and loops only
+over snapshots and breaks.
+"""
+from __future__ import annotations
+
+import io
+import queue
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import orjson
+import polars as pl
+
+from forensics.errors import ForensicsError
+from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, ReadOptions, Reject
+from forensics.ingest.source import NameInfo, Source, infer_from_name
+from forensics.timeutil import to_ns_expr
+
+FUTURES, DELIVERY, SPOT = "binance-futures", "binance-delivery", "binance-spot"
+LOOKBACK_NS = 120 * 1_000_000_000  # how far back a late snapshot may reach (receive time)
+CARRY_MAX_LEVELS = 2_000_000       # bound on levels held back for that look-back
+COINM = r"_(PERP|\d{6})$"
+
+LEVELS = pl.List(pl.List(pl.Utf8))
+I64, STR, BOOL = pl.Int64, pl.Utf8, pl.Boolean
+DEPTH = {"e": STR, "E": I64, "T": I64, "s": STR, "U": I64, "u": I64, "pu": I64, "b": LEVELS, "a": LEVELS}
+SNAP = {"lastUpdateId": I64, "E": I64, "T": I64, "symbol": STR, "bids": LEVELS, "asks": LEVELS}
+AGG = {"e": STR, "E": I64, "T": I64, "s": STR, "a": I64, "p": STR, "q": STR, "m": BOOL, "M": BOOL}
+TRADE = {"e": STR, "E": I64, "T": I64, "s": STR, "t": I64, "p": STR, "q": STR, "m": BOOL, "M": BOOL,
+         "X": STR}
+TICKER = {"e": STR, "E": I64, "T": I64, "s": STR, "u": I64, "b": STR, "B": STR, "a": STR, "A": STR}
+OFF_BOOK_TRADES = ("INSURANCE_FUND", "ADL", "NA")
+
+#: book message frame (depth events 'D' and snapshots 'S') handed to the sync engine
+MSG_SCHEMA = {"pos": I64, "snap": BOOL, "ex": STR, "sym": STR, "ts": I64, "local_ts": I64,
+              "U": I64, "u": I64, "pu": I64, "L": I64, "b": LEVELS, "a": LEVELS, "line": I64,
+              "nlev": I64}
+#: plus the engine's arrival clock
+ENGINE_SCHEMA = {**MSG_SCHEMA, "clock": I64}
+
+
+# ---- block parsing ---------------------------------------------------------------------------
+
+def _wrapped(fields: dict) -> pl.Struct:
+    return pl.Struct({**fields, "stream": STR, "data": pl.Struct(fields)})
+
+
+def _lines(block: bytes) -> pl.Series:
+    """The block's lines as one Utf8 column (blank lines kept as null, numbering intact)."""
+    n = block.count(b"\n")
+    try:
+        df = pl.read_csv(io.BytesIO(block), has_header=False, separator="\x01", quote_char=None,
+                         new_columns=["raw"], schema_overrides={"raw": STR}, infer_schema=False,
+                         encoding="utf8-lossy", raise_if_empty=False)
+        if df.height == n and df.width == 1:
+            return df["raw"]
+    except Exception:  # pragma: no cover - odd bytes: fall back to a plain split
+        pass
+    return pl.Series("raw", block.decode("utf-8", "replace").split("\n")[:n], dtype=STR)
+
+
+def _decode(js: pl.Series, dtype: pl.Struct) -> tuple[pl.Series, list[int]]:
+    """json_decode with a fixed struct type; lines that fail are found by bisection and
+    returned as indices (their rows are null)."""
+    try:
+        return js.str.json_decode(dtype), []
+    except Exception:
+        if js.len() == 1:
+            return pl.Series([None], dtype=dtype), [0]
+    mid = js.len() // 2
+    a, ba = _decode(js.slice(0, mid), dtype)
+    b, bb = _decode(js.slice(mid), dtype)
+    return pl.concat([a, b]), ba + [mid + i for i in bb]
+
+
+def _why(text: str, what: str) -> str:
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return f"malformed JSON ({exc})"
+    return f"unexpected field types in {what} message"
+
+
+def _field(name: str) -> pl.Expr:
+    """A field of a raw event or of a combined-stream wrapper's ``data``."""
+    return pl.coalesce(pl.col("j").struct.field("data").struct.field(name), pl.col("j").struct.field(name))
+
+
+def _stream_symbol() -> pl.Expr:
+    return pl.col("j").struct.field("stream").str.split("@").list.first().str.to_uppercase()
+
+
+def _venue(sym: pl.Expr, futures: pl.Expr) -> pl.Expr:
+    return (pl.when(sym.str.contains(COINM).fill_null(False)).then(pl.lit(DELIVERY))
+            .when(futures).then(pl.lit(FUTURES)).otherwise(pl.lit(SPOT)))
+
+
+def _ts(*cols: str) -> pl.Expr:
+    return to_ns_expr(pl.coalesce([pl.col(c) for c in cols]))
+
+
+@dataclass
+class _Parsed:
+    book: pl.DataFrame          # MSG_SCHEMA rows (D and S)
+    agg: pl.DataFrame
+    trade: pl.DataFrame
+    ticker: pl.DataFrame
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def _group(df: pl.DataFrame, mask: pl.Series, dtype: pl.Struct, what: str,
+           rejects: list[Reject]) -> pl.DataFrame:
+    """Decode the lines of one message kind; malformed lines become rejects."""
+    g = df.filter(mask)
+    if g.height == 0:
+        return g.with_columns(pl.lit(None, dtype).alias("j"))
+    j, bad = _decode(g["js"], dtype)
+    g = g.with_columns(j.alias("j"))
+    if bad:
+        lines, texts = g["line"].to_list(), g["js"].to_list()
+        for i in bad:
+            rejects.append(Reject(lines[i], _why(texts[i], what), texts[i][:200]))
+        keep = np.ones(g.height, dtype=bool)
+        keep[bad] = False
+        g = g.filter(pl.Series(keep))
+    return g
+
+
+def _partial_depth(g: pl.DataFrame) -> pl.DataFrame:
+    """Drop partial-depth stream messages (top-N snapshots named ``...@depth5`` etc.)."""
+    st = pl.col("j").struct.field("stream")
+    return g.filter(~st.str.contains(r"@depth\d").fill_null(False))
+
+
+def _require(g: pl.DataFrame, cond: pl.Expr, reason: str, rejects: list[Reject]) -> pl.DataFrame:
+    bad = g.select(cond.fill_null(False).alias("b"))["b"]
+    if bad.any():
+        for line, text in g.filter(bad).select("line", "js").iter_rows():
+            rejects.append(Reject(line, reason, text[:200]))
+        g = g.filter(~bad)
+    return g
+
+
+def parse_block(block: bytes, first_line: int, hint_symbol: str | None) -> _Parsed:
+    raw = _lines(block)
+    df = pl.DataFrame({"raw": raw}).with_columns(
+        pl.int_range(first_line, first_line + raw.len(), dtype=I64).alias("line"))
+    df = df.filter(pl.col("raw").is_not_null() & (pl.col("raw").str.strip_chars() != ""))
+    brace = pl.col("raw").str.find("{", literal=True)
+    df = df.with_columns(brace.alias("brace"))
+    prefix = pl.col("raw").str.slice(0, pl.col("brace")).str.strip_chars(" \t\ufeff")
+    df = df.with_columns(
+        pl.when(pl.col("brace") > 0).then(prefix.cast(I64, strict=False)).alias("local"),
+        pl.when(pl.col("brace") > 0).then(prefix).alias("prefix"),
+        pl.col("raw").str.slice(pl.col("brace")).alias("js"))
+    rejects: list[Reject] = []
+    df = _require(df.with_columns(pl.col("js").fill_null(pl.col("raw"))), pl.col("brace").is_null(),
+                  "not a JSON line", rejects)
+    df = _require(df, pl.col("prefix").is_not_null() & pl.col("local").is_null(),
+                  "malformed line (expected '<receive time> <json>' or '<json>')", rejects)
+    df = df.with_columns(to_ns_expr(pl.col("local")).alias("local_ts")).select("line", "js", "local_ts")
+
+    is_depth = df["js"].str.contains("depthUpdate", literal=True)
+    rest = df.filter(~is_depth)
+    js = pl.col("js")
+    kinds = rest.select(
+        js.str.contains('"lastUpdateId"', literal=True).alias("S"),
+        js.str.contains('"aggTrade"', literal=True).alias("G"),
+        js.str.contains(r'"e"\s*:\s*"trade"').alias("R"),
+        (js.str.contains("bookTicker", literal=True)
+         | (js.str.contains(r'"A"\s*:') & js.str.contains(r'"B"\s*:') & js.str.contains(r'"u"\s*:'))).alias("Q"))
+    s_m = kinds["S"]
+    g_m = kinds["G"] & ~s_m
+    r_m = kinds["R"] & ~s_m & ~g_m
+    q_m = kinds["Q"] & ~s_m & ~g_m & ~r_m
+    other = ~(s_m | g_m | r_m | q_m)
+    if other.any():  # unknown message types are ignored, but lines that are not JSON are rejected
+        _group(rest, other, pl.Struct({"e": STR}), "JSON", rejects)
+
+    hint = pl.lit(hint_symbol, STR)
+    # ---- depth updates
+    d = _partial_depth(_group(df, is_depth, _wrapped(DEPTH), "depthUpdate", rejects))
+    d = d.with_columns(
+        pl.coalesce(_field("s"), _stream_symbol(), hint).alias("sym"),
+        *[_field(c).alias(c) for c in ("E", "T", "U", "u", "pu", "b", "a")])
+    d = _require(d, pl.col("U").is_null() | pl.col("u").is_null(), "depthUpdate without U/u", rejects)
+    d = _require(d, pl.col("E").is_null() & pl.col("T").is_null(), "depthUpdate without E/T time", rejects)
+    d = _require(d, pl.col("sym").is_null(), "depthUpdate without symbol (pass --symbol)", rejects)
+    d = d.with_columns(pl.col("b").fill_null([]), pl.col("a").fill_null([]))
+    book_d = d.select(
+        pl.col("line").alias("pos"), pl.lit(False).alias("snap"),
+        _venue(pl.col("sym"), pl.col("pu").is_not_null()).alias("ex"), "sym",
+        _ts("T", "E").alias("ts"), "local_ts", "U", "u", "pu", pl.lit(None, I64).alias("L"), "b", "a",
+        "line", (pl.col("b").list.len() + pl.col("a").list.len()).cast(I64).alias("nlev"))
+    # ---- REST snapshots (raw or wrapped)
+    s = _partial_depth(_group(rest, s_m, _wrapped(SNAP), "depth snapshot", rejects))
+    s = s.with_columns(pl.coalesce(_field("symbol"), _stream_symbol()).alias("sym"),
+                       *[_field(c).alias(c) for c in ("lastUpdateId", "E", "T", "bids", "asks")])
+    s = _require(s, pl.col("lastUpdateId").is_null(), "depth snapshot without lastUpdateId", rejects)
+    book_s = _snapshot_rows(s)
+    book = pl.concat([book_d.cast(MSG_SCHEMA), book_s.cast(MSG_SCHEMA)]).sort("pos")
+    # ---- trades, quotes
+    g = _group(rest, g_m, _wrapped(AGG), "aggTrade", rejects)
+    g = g.with_columns(pl.coalesce(_field("s"), _stream_symbol(), hint).alias("sym"),
+                       *[_field(c).alias(c) for c in ("E", "T", "a", "p", "q", "m", "M")])
+    r = _group(rest, r_m, _wrapped(TRADE), "trade", rejects)
+    r = r.with_columns(pl.coalesce(_field("s"), _stream_symbol(), hint).alias("sym"),
+                       *[_field(c).alias(c) for c in ("E", "T", "t", "p", "q", "m", "M", "X")])
+    q = _group(rest, q_m, _wrapped(TICKER), "bookTicker", rejects)
+    q = q.with_columns(pl.coalesce(_field("s"), _stream_symbol(), hint).alias("sym"),
+                       *[_field(c).alias(c) for c in ("E", "T", "u", "b", "B", "a", "A")])
+    return _Parsed(book, g, r, q, rejects)
+
+
+def _snapshot_rows(s: pl.DataFrame) -> pl.DataFrame:
+    """REST snapshot rows (lastUpdateId/bids/asks/E/T/sym/line/local_ts) -> MSG_SCHEMA."""
+    fut = pl.col("T").is_not_null() | pl.col("E").is_not_null()
+    return s.select(
+        pl.col("line").fill_null(0).alias("pos"), pl.lit(True).alias("snap"),
+        pl.when(pl.col("sym").is_not_null()).then(_venue(pl.col("sym"), fut))
+        .when(fut).then(pl.lit(FUTURES)).otherwise(pl.lit(SPOT)).alias("ex"),
+        "sym", pl.when(fut).then(_ts("T", "E")).alias("ts"), "local_ts",
+        pl.lit(None, I64).alias("U"), pl.lit(None, I64).alias("u"), pl.lit(None, I64).alias("pu"),
+        pl.col("lastUpdateId").alias("L"), pl.col("bids").fill_null([]).alias("b"),
+        pl.col("asks").fill_null([]).alias("a"), "line",
+        (pl.col("bids").list.len().fill_null(0) + pl.col("asks").list.len().fill_null(0)).cast(I64).alias("nlev"))
+
+
+# ---- the sync engine -------------------------------------------------------------------------
+
+@dataclass
+class _KeyState:
+    status: str = "presync"        # presync | synced | unknown | nosnap
+    last_u: int | None = None      # u of the last event handed over (any status)
+    last_ts: int | None = None     # ts of the last event/snapshot handed over
+    open_gap: dict | None = None   # gap waiting for the next snapshot (ts_to)
+
+
+class _Engine:
+    """Carries unfinished book messages and per-instrument sync state across blocks."""
+
+    def __init__(self, opts: ReadOptions, hint_symbol: str | None):
+        self.opts = opts
+        self.hint = hint_symbol
+        self.state: dict[tuple[str, str], _KeyState] = {}
+        self.carry = pl.DataFrame(schema=ENGINE_SCHEMA)
+        self.clock_max: int | None = None
+        self.line0_offset = 0           # arrival slots used on line 0 (companion snapshots)
+        self.markets: dict[str, set[str]] = {}  # symbol -> exchanges seen in depth
+        self.trade_syms: set[str] = set()       # 'trade' stream seen: aggTrades are duplicates
+        self._dropped = 0
+
+    def st(self, key) -> _KeyState:
+        if key not in self.state:
+            self.state[key] = _KeyState()
+        return self.state[key]
+
+    # -- output naming
+    def out_ex(self, ex: str) -> str:
+        return self.opts.exchange or ex
+
+    def out_sym(self, sym: str) -> str:
+        return self.opts.symbol or sym
+
+    def _gap(self, key, reason, ts_from, arrival_from, detail) -> dict:
+        return {"exchange": self.out_ex(key[0]), "symbol": self.out_sym(key[1]), "ts_from": ts_from,
+                "ts_to": None, "arrival_from": arrival_from, "arrival_to": None, "reason": reason,
+                "detail": detail}
+
+    # -- one round
+    def round(self, new: pl.DataFrame, eof: bool) -> tuple[pl.DataFrame, list[dict], int, list[Reject]]:
+        new = self._clock(new.select(list(MSG_SCHEMA)).cast(MSG_SCHEMA))
+        F = pl.concat([self.carry, new]) if self.carry.height else new
+        rejects: list[Reject] = []
+        gaps: list[dict] = []
+        dropped = 0
+        if F.height == 0:
+            if eof:
+                gaps += self._close_all()
+            return _empty_book(), gaps, 0, rejects
+        for ex, sym in F.filter(~pl.col("snap")).select("ex", "sym").unique().iter_rows():
+            self.markets.setdefault(sym, set()).add(ex)
+        F = self._resolve_snapshot_keys(F, eof, rejects)
+        n = F.height
+        pos = F["pos"].to_numpy()
+        snap = F["snap"].to_numpy()
+        U = F["U"].fill_null(-1).to_numpy()
+        u = F["u"].fill_null(-1).to_numpy()
+        pu = F["pu"].fill_null(-1).to_numpy()
+        has_pu = F["pu"].is_not_null().to_numpy()
+        L = F["L"].fill_null(-1).to_numpy()
+        ts = F["ts"].fill_null(-1).to_numpy()
+        ts_ok = F["ts"].is_not_null().to_numpy()
+        nlev = F["nlev"].to_numpy()
+        companion = (snap & F["line"].is_null().to_numpy())
+        self._U, self._pu = U, pu
+        local = F["local_ts"]
+        clock = F["clock"].to_numpy()
+        done = np.zeros(n, dtype=bool)
+        keep = np.zeros(n, dtype=bool)
+        snap_ts = ts.copy()
+        snap_arrival = np.full(n, -1, dtype=np.int64)
+
+        # keys and their rows
+        groups = F.with_row_index("fi").group_by(["ex", "sym"], maintain_order=True).agg(pl.col("fi"))
+        placements = {}   # key -> list of (snapshot row, D index or None)
+        keyrows = {}
+        for ex, sym, fi in groups.iter_rows():
+            if sym is None:
+                continue
+            fi = np.asarray(fi, dtype=np.int64)
+            drows = fi[~snap[fi]]
+            srows = fi[snap[fi]]
+            srows = srows[np.lexsort((L[srows], pos[srows]))]
+            fut = ex != SPOT
+            pl_list, lb = [], 0
+            dclock = clock[drows]
+            for si in srows:
+                thr = L[si] if fut else L[si] + 1
+                if companion[si]:  # a separate file: anywhere in the capture, constrains nothing
+                    hit = np.flatnonzero(u[drows] >= thr)
+                    pl_list.append((si, int(hit[0]) if hit.size else None))
+                    continue
+                if lb is None:
+                    pl_list.append((si, None))
+                    continue
+                # look back at most LOOKBACK_NS (receive clock) from the snapshot line
+                lb = max(lb, int(np.searchsorted(dclock, clock[si] - LOOKBACK_NS, side="left")))
+                hit = np.flatnonzero(u[drows[lb:]] >= thr)
+                if hit.size:
+                    lb = lb + int(hit[0])
+                    pl_list.append((si, lb))
+                else:
+                    lb = None
+                    pl_list.append((si, None))
+            placements[(ex, sym)] = pl_list
+            keyrows[(ex, sym)] = drows
+
+        # where this round stops: rows within the look-back window stay for the next block
+        if eof:
+            cut = np.iinfo(np.int64).max
+        else:
+            start = int(np.searchsorted(clock, clock[-1] - LOOKBACK_NS, side="left"))
+            tail_lev = np.cumsum(nlev[::-1])[::-1]
+            over = np.flatnonzero(tail_lev > CARRY_MAX_LEVELS)
+            if over.size:
+                start = max(start, int(over[-1]) + 1)
+            cut = int(pos[start]) if start < n else np.iinfo(np.int64).max
+            for key, plist in placements.items():
+                drows = keyrows[key]
+                for si, j in plist:
+                    if j is not None and pos[si] >= cut:
+                        cut = min(cut, int(pos[drows[j]]))
+            for si in np.flatnonzero(snap & F["sym"].is_null().to_numpy()):
+                back = int(np.searchsorted(clock, clock[si] - LOOKBACK_NS, side="left"))
+                cut = min(cut, int(pos[back]))
+
+        bare_clocks: dict[bool, list[int]] = {}
+        bare = snap & F["sym"].is_null().to_numpy()
+        for si in np.flatnonzero(bare):
+            bare_clocks.setdefault(F["ex"][int(si)] != SPOT, []).append(int(clock[si]))
+        for key, plist in placements.items():
+            drows = keyrows[key]
+            st = self.st(key)
+            fut = key[0] != SPOT
+            m = int(np.searchsorted(pos[drows], cut, side="left"))  # D rows handed over now
+            # snapshots handed over now, in logical order; one per landing event (freshest)
+            emit = []
+            for si, j in plist:
+                if j is not None and j < m:
+                    emit.append((j, si))
+                elif j is None and eof:
+                    emit.append((m, si))
+            emit.sort(key=lambda x: (x[0], L[x[1]]))
+            chosen = []
+            for k, (j, si) in enumerate(emit):
+                if k + 1 < len(emit) and emit[k + 1][0] == j and j < m:
+                    done[si] = True
+                    dropped += int(nlev[si])  # superseded by a fresher snapshot at the same place
+                    continue
+                chosen.append((j, si))
+            # events before the first snapshot are dropped if one follows within the look-back
+            # window of the first of them (decidable now, whatever the block boundaries)
+            # (a separate snapshot file counts only where it fits this capture)
+            snap_clocks = [int(clock[si]) for si, j in plist
+                           if not companion[si] or (j is not None and U[drows[j]] <= (L[si] if fut else L[si] + 1))]
+            snap_clocks += bare_clocks.get(fut, [])
+            d = drows[:m]
+            # chain check of each handed-over event against its predecessor
+            prev_u = np.empty(m, dtype=np.int64)
+            if m:
+                prev_u[0] = st.last_u if st.last_u is not None else -(2**62)
+                prev_u[1:] = u[d[:-1]]
+            chain = (pu[d] == prev_u) if fut else (U[d] == prev_u + 1)
+            if fut and m:
+                chain &= has_pu[d]
+            i = 0
+            fresh = False
+            for j, si in chosen:
+                self._segment(key, st, d, i, j, chain, fresh, snap_clocks, clock, keep, pos, u, ts, nlev)
+                dropped += self._dropped
+                fresh = False
+                thr = L[si] if fut else L[si] + 1
+                ok = True if j >= m else bool(U[d[j]] <= thr)
+                if companion[si] and (j >= m or not ok):
+                    done[si] = True   # a separate snapshot file that is not this capture's
+                    i = j
+                    continue
+                if not ok and st.status == "synced" and chain[j]:
+                    done[si] = True   # older than the intact chain it lands in: redundant
+                    dropped += int(nlev[si])
+                    i = j
+                    continue
+                # time of the snapshot
+                if not ts_ok[si]:
+                    if j < m:
+                        snap_ts[si] = ts[d[j]]
+                    elif local[int(si)] is not None:
+                        snap_ts[si] = int(local[int(si)])
+                    elif st.last_ts is not None:
+                        snap_ts[si] = st.last_ts
+                    else:
+                        done[si] = True
+                        rejects.append(Reject(int(F["line"][int(si)]) if F["line"][int(si)] is not None else None,
+                                              "spot depth snapshot has no time and no event follows it; "
+                                              "ingest it together with its capture"))
+                        continue
+                if j < m:
+                    arr = (int(pos[d[j]]) << LINE_SHIFT) - int(nlev[si])
+                elif pos[si] > 0:
+                    arr = int(pos[si]) << LINE_SHIFT
+                else:
+                    arr = self.line0_offset
+                    self.line0_offset += int(nlev[si])
+                if j < m and snap_ts[si] > ts[d[j]]:
+                    snap_ts[si] = ts[d[j]]  # never after the event it lands before: (ts, seq) order holds
+                snap_arrival[si] = arr
+                done[si] = keep[si] = True
+                t_s = int(snap_ts[si])
+                if st.open_gap is not None:
+                    st.open_gap.update(ts_to=t_s, arrival_to=arr)
+                    gaps.append(st.open_gap)
+                    st.open_gap = None
+                if ok:
+                    st.status = "synced"
+                    fresh = True
+                else:
+                    st.status = "unknown"
+                    st.open_gap = self._gap(key, "snapshot_sync", t_s, int(pos[d[j]]) << LINE_SHIFT,
+                                            f"first event after snapshot has U={int(U[d[j]])} > "
+                                            f"lastUpdateId{'' if fut else '+1'}={int(thr)}: updates missing")
+                st.last_ts = t_s
+                i = j
+            self._segment(key, st, d, i, m, chain, fresh, snap_clocks, clock, keep, pos, u, ts, nlev)
+            dropped += self._dropped
+            done[d] = True
+        # snapshots without a key at the end of the file
+        if eof:
+            for si in np.flatnonzero(~done & snap):
+                done[si] = True
+                line = F["line"][int(si)]
+                rejects.append(Reject(line, "depth snapshot cannot be matched to a symbol; pass --symbol"))
+        out = self._book_rows(F, keep, snap, snap_ts, snap_arrival)
+        self.carry = F.filter(pl.Series(~done))
+        if eof:
+            gaps += self._close_all()
+        return out, gaps, dropped, rejects
+
+    def _clock(self, new: pl.DataFrame) -> pl.DataFrame:
+        """Each message's clock: the running max of receive time (else exchange time) over the
+        file in arrival order; fixed when the message is read, so it does not depend on blocks."""
+        seed = self.clock_max
+        c = new.select(pl.coalesce("local_ts", "ts").forward_fill().alias("c"))["c"]
+        if seed is not None:
+            c = c.fill_null(seed)
+        c = c.backward_fill().fill_null(0).cum_max()
+        if seed is not None:
+            c = c.clip(lower_bound=seed)
+        if c.len():
+            self.clock_max = int(c[-1])
+        return new.with_columns(c.alias("clock"))
+
+    def _segment(self, key, st: _KeyState, d, a: int, b: int, chain, fresh: bool, snap_clocks: list[int],
+                 clock, keep, pos, u, ts, nlev) -> None:
+        """Hand over events d[a:b] under the key's current status: mark them kept (or count
+        them dropped in ``self._dropped``) and open a gap where the chain breaks. A gap is
+        handed over when the next snapshot closes it, or at the end of the file."""
+        self._dropped = 0
+        if b <= a:
+            return
+        rows = d[a:b]
+        if st.status == "presync":
+            first = int(clock[rows[0]])
+            if any(c <= first + LOOKBACK_NS for c in snap_clocks):
+                self._dropped = int(nlev[rows].sum())
+                st.last_u, st.last_ts = int(u[rows[-1]]), int(ts[rows[-1]])
+                return
+            st.status = "nosnap"
+            st.open_gap = self._gap(key, "no_snapshot", int(ts[rows[0]]), int(pos[rows[0]]) << LINE_SHIFT,
+                                    "depth events before any snapshot: book unknown")
+        keep[rows] = True
+        if st.status == "synced":
+            c = chain[a:b].copy()
+            if fresh:
+                c[0] = True
+            bad = np.flatnonzero(~c)
+            if bad.size:
+                f = a + int(bad[0])
+                before = int(ts[d[f - 1]]) if f > 0 else st.last_ts
+                fut = key[0] != SPOT
+                prev = int(u[d[f - 1]]) if f > 0 else st.last_u
+                got = f"pu={int(self._pu[d[f]])}" if fut else f"U={int(self._U[d[f]])}"
+                want = f"previous u={prev}" if fut else f"previous u+1={prev + 1 if prev is not None else None}"
+                st.status = "unknown"
+                st.open_gap = self._gap(key, "chain_break", before, int(pos[d[f]]) << LINE_SHIFT,
+                                        f"{got} != {want} (u={int(u[d[f]])}): updates missing")
+        st.last_u, st.last_ts = int(u[rows[-1]]), int(ts[rows[-1]])
+
+    def _close_all(self) -> list[dict]:
+        out = []
+        for st in self.state.values():
+            if st.open_gap is not None:
+                out.append(st.open_gap)
+                st.open_gap = None
+        return out
+
+    def _resolve_snapshot_keys(self, F: pl.DataFrame, eof: bool, rejects) -> pl.DataFrame:
+        """Bare REST snapshots carry no symbol: give each the instrument whose events straddle
+        its lastUpdateId (or the only candidate, or the nearest following event's)."""
+        bare = F.select((pl.col("snap") & pl.col("sym").is_null()).alias("b"))["b"]
+        if not bare.any():
+            return F
+        d = F.filter(~pl.col("snap"))
+        syms = F["sym"].to_list()
+        exs = F["ex"].to_list()
+        for si in bare.arg_true().to_list():
+            fut = exs[si] != SPOT
+            cand = d.filter((pl.col("ex") != SPOT) == fut)
+            keys = cand.select("ex", "sym").unique(maintain_order=True).rows()
+            Lv = int(F["L"][si])
+            thr = Lv if fut else Lv + 1
+            choice = None
+            if len(keys) == 1:
+                choice = keys[0]
+            elif len(keys) > 1:
+                if self.hint and any(k[1] == self.hint for k in keys):
+                    choice = next(k for k in keys if k[1] == self.hint)
+                else:
+                    hit = cand.filter((pl.col("U") <= thr) & (pl.col("u") >= thr))
+                    if hit.height:
+                        choice = (hit["ex"][0], hit["sym"][0])
+                    else:
+                        after = cand.filter(pl.col("pos") > F["pos"][si])
+                        pick = after if after.height else cand
+                        choice = (pick["ex"][0], pick["sym"][0])
+            elif eof:
+                sym = self.hint
+                same = [s for s, e in self.markets.items() if any((x != SPOT) == fut for x in e)]
+                if sym is None and len(same) == 1:
+                    sym = same[0]
+                if sym is not None:
+                    ex = DELIVERY if re.search(COINM, sym) else exs[si]
+                    choice = (ex, sym)
+            if choice is not None:
+                exs[si], syms[si] = choice
+        return F.with_columns(pl.Series("ex", exs, dtype=STR), pl.Series("sym", syms, dtype=STR))
+
+    def _book_rows(self, F: pl.DataFrame, keep, snap, snap_ts, snap_arrival) -> pl.DataFrame:
+        sel = F.with_columns(pl.Series("__keep", keep), pl.Series("__sts", snap_ts),
+                             pl.Series("__sarr", snap_arrival)).filter(pl.col("__keep"))
+        if sel.height == 0:
+            return _empty_book()
+        ds = sel.filter(~pl.col("snap"))
+        ss = sel.filter(pl.col("snap"))
+        parts = []
+        if ds.height:
+            parts.append(_explode(ds, (pl.col("pos") * (1 << LINE_SHIFT)), pl.col("ts"), False))
+        if ss.height:
+            parts.append(_explode(ss, pl.col("__sarr"), pl.col("__sts"), True))
+        out = pl.concat(parts) if len(parts) > 1 else parts[0]
+        if self.opts.exchange:
+            out = out.with_columns(pl.lit(self.opts.exchange).alias("exchange"))
+        if self.opts.symbol:
+            out = out.with_columns(pl.lit(self.opts.symbol).alias("symbol"))
+        return out.sort("arrival") if len(parts) > 1 else out
+
+
+BOOK_OUT = {"exchange": STR, "symbol": STR, "ts": I64, "local_ts": I64, "update_id": I64,
+            "first_update_id": I64, "prev_update_id": I64, "is_snapshot": BOOL, "side": STR,
+            "price": STR, "size": STR, "arrival": I64, "line": I64, "__bad": BOOL}
+
+
+def _empty_book() -> pl.DataFrame:
+    return pl.DataFrame(schema=BOOK_OUT)
+
+
+def _explode(df: pl.DataFrame, base: pl.Expr, ts: pl.Expr, is_snap: bool) -> pl.DataFrame:
+    """One row per [price, qty] level: bids then asks of each message, in arrival order."""
+    x = df.select(
+        pl.col("ex").alias("exchange"), pl.col("sym").alias("symbol"), ts.alias("ts"), "local_ts",
+        pl.col("L" if is_snap else "u").alias("update_id"),
+        (pl.lit(None, I64) if is_snap else pl.col("U")).alias("first_update_id"),
+        (pl.lit(None, I64) if is_snap else pl.col("pu")).alias("prev_update_id"),
+        "line", base.alias("__base"), pl.col("b").list.len().cast(I64).alias("__nb"),
+        pl.concat_list("b", "a").alias("__lv"))
+    n = x["__lv"].list.len().cast(I64)
+    x = x.with_columns((n.cum_sum() - n).alias("__start")).explode("__lv")
+    idx = pl.int_range(pl.len(), dtype=I64) - pl.col("__start")
+    return x.select(
+        "exchange", "symbol", "ts", "local_ts", "update_id", "first_update_id", "prev_update_id",
+        pl.lit(is_snap).alias("is_snapshot"),
+        pl.when(idx < pl.col("__nb")).then(pl.lit("bid")).otherwise(pl.lit("ask")).alias("side"),
+        pl.col("__lv").list.get(0, null_on_oob=True).alias("price"),
+        pl.col("__lv").list.get(1, null_on_oob=True).alias("size"),
+        (pl.col("__base") + idx).alias("arrival"), "line",
+        (pl.col("__lv").list.len() != 2).alias("__bad"))
+
+
+# ---- trades and quotes -----------------------------------------------------------------------
+
+def _market_for_trades(eng: _Engine, sym: pl.Expr, spot_hint: pl.Expr) -> pl.Expr:
+    known = {s: next(iter(exs)) for s, exs in eng.markets.items() if len(exs) == 1}
+    by_msg = _venue(sym, ~spot_hint)
+    if not known:
+        return by_msg
+    return sym.replace_strict(known, default=None, return_dtype=STR).fill_null(by_msg)
+
+
+def _trades(eng: _Engine, p: _Parsed) -> tuple[pl.DataFrame | None, int]:
+    dropped = 0
+    frames = []
+    r = p.trade
+    if r.height:
+        off = r["X"].is_in(OFF_BOOK_TRADES).fill_null(False)
+        dropped += int(off.sum())
+        r = r.filter(~off)
+        eng.trade_syms.update(r["sym"].drop_nulls().unique().to_list())
+        frames.append(r.select("line", "local_ts", "sym", "E", "T", "p", "q", "m", "M",
+                               pl.col("t").cast(STR).alias("trade_id")))
+    g = p.agg
+    if g.height:
+        dup = g["sym"].is_in(list(eng.trade_syms)).fill_null(False)
+        dropped += int(dup.sum())
+        g = g.filter(~dup)
+        frames.append(g.select("line", "local_ts", "sym", "E", "T", "p", "q", "m", "M",
+                               pl.col("a").cast(STR).alias("trade_id")))
+    if not frames:
+        return None, dropped
+    t = pl.concat(frames).sort("line")
+    t = t.with_columns(
+        _market_for_trades(eng, pl.col("sym"), pl.col("M").is_not_null()).alias("exchange"),
+        pl.col("sym").alias("symbol"), _ts("T", "E").alias("ts"),
+        pl.when(pl.col("m")).then(pl.lit("sell")).when(~pl.col("m")).then(pl.lit("buy")).alias("aggressor"),
+        pl.col("p").alias("price"), pl.col("q").alias("size"),
+        (pl.col("line") * (1 << LINE_SHIFT)).alias("arrival"))
+    return _override(eng, t.select("exchange", "symbol", "ts", "local_ts", "trade_id", "price", "size",
+                                   "aggressor", "arrival", "line")), dropped
+
+
+def _quotes(eng: _Engine, p: _Parsed) -> pl.DataFrame | None:
+    q = p.ticker
+    if q.height == 0:
+        return None
+    has_time = pl.col("T").is_not_null() | pl.col("E").is_not_null()
+    q = q.with_columns(
+        _market_for_trades(eng, pl.col("sym"), ~has_time).alias("exchange"), pl.col("sym").alias("symbol"),
+        pl.coalesce(_ts("T", "E"), pl.col("local_ts")).alias("ts"), pl.col("u").alias("update_id"),
+        pl.col("b").alias("best_bid"), pl.col("B").alias("best_bid_size"),
+        pl.col("a").alias("best_ask"), pl.col("A").alias("best_ask_size"),
+        (pl.col("line") * (1 << LINE_SHIFT)).alias("arrival"))
+    return _override(eng, q.select("exchange", "symbol", "ts", "local_ts", "update_id", "best_bid",
+                                   "best_bid_size", "best_ask", "best_ask_size", "arrival", "line"))
+
+
+def _override(eng: _Engine, df: pl.DataFrame) -> pl.DataFrame:
+    if eng.opts.exchange:
+        df = df.with_columns(pl.lit(eng.opts.exchange).alias("exchange"))
+    if eng.opts.symbol:
+        df = df.with_columns(pl.lit(eng.opts.symbol).alias("symbol"))
+    return df
+
+
+# ---- readers ---------------------------------------------------------------------------------
+
+def _prefetch(it: Iterator, depth: int = 2) -> Iterator:
+    """Run a block iterator in a thread (gunzip releases the GIL while Polars parses)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = object()
+    err: list[BaseException] = []
+    halt = threading.Event()
+
+    def work():
+        try:
+            for item in it:
+                while not halt.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if halt.is_set():
+                    return
+        except BaseException as exc:  # handed to the consumer
+            err.append(exc)
+        finally:
+            q.put(stop)
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is stop:
+                break
+            yield item
+    finally:
+        halt.set()
+        while t.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)
+    if err:
+        raise err[0]
+
+
+def _hint_symbol(opts: ReadOptions) -> str | None:
+    return opts.symbol or (opts.name_info.symbol.upper() if opts.name_info and opts.name_info.symbol else None)
+
+
+def _read_text(src: Source, limit: int = 32 << 20) -> str | None:
+    """The whole (small) file as text; None if it is larger than ``limit`` (not a snapshot)."""
+    out, size = [], 0
+    for _, block in src.blocks(min(limit, 8 << 20)):
+        out.append(block)
+        size += len(block)
+        if size > limit:
+            return None
+    return b"".join(out).decode("utf-8", "replace")
+
+
+_PREFIX = re.compile(r"^\s*(\d+)\s+(?=\{)")
+
+
+def _snapshot_doc(text: str) -> tuple[pl.DataFrame | None, int | None]:
+    """A whole file holding one REST snapshot (pretty-printed or one line, optionally with a
+    receive-time prefix) -> decoded one-row frame, or None if it is not one."""
+    m = _PREFIX.match(text)
+    local = int(m.group(1)) if m else None
+    body = text[m.end():] if m else text
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(doc, dict):
+        return None, None
+    if "data" in doc and isinstance(doc["data"], dict):
+        doc = doc["data"]
+    if "lastUpdateId" not in doc:
+        return None, None
+    j = pl.Series([body]).str.json_decode(_wrapped(SNAP))
+    df = pl.DataFrame({"j": j}).select(
+        *[_field(c).alias(c) for c in ("lastUpdateId", "E", "T", "bids", "asks")],
+        pl.coalesce(_field("symbol"), _stream_symbol()).alias("sym"))
+    return df, local
+
+
+def _companion_rows(opts: ReadOptions) -> pl.DataFrame:
+    frames = []
+    for comp in opts.companions:
+        text = _read_text(comp)
+        doc, local = _snapshot_doc(text) if text is not None else (None, None)
+        if doc is None:
+            raise ForensicsError(f"{comp.path}: not a Binance REST depth snapshot (expected one JSON "
+                                 "object with lastUpdateId, bids, asks)")
+        ni = infer_from_name(comp.inner_name())
+        info_sym = ni.symbol.upper() if ni.symbol else None
+        doc = doc.with_columns(pl.coalesce(pl.col("sym"), pl.lit(info_sym, STR)).alias("sym"),
+                               pl.lit(None, I64).alias("line"),
+                               to_ns_expr(pl.lit(local, I64)).alias("local_ts"))
+        frames.append(_snapshot_rows(doc).cast(MSG_SCHEMA).with_columns(pl.lit(0, I64).alias("pos")))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=MSG_SCHEMA)
+
+
+def read_capture(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
+    """Chunks are produced in a worker thread, so parsing the next block overlaps the
+    Writer's validation and Parquet writing of this one."""
+    yield from _prefetch(_capture_chunks(src, opts), depth=1)
+
+
+def _capture_chunks(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
+    hint = _hint_symbol(opts)
+    eng = _Engine(opts, hint)
+    pending = _companion_rows(opts)
+    for first_line, block in _prefetch(src.blocks()):
+        p = parse_block(block, first_line, hint)
+        chunk = Chunk(rejects=p.rejects, lines=block.count(b"\n"))
+        book = pl.concat([pending, p.book]) if pending.height else p.book
+        pending = pending.clear()
+        rows, gaps, dropped, rej = eng.round(book, eof=False)
+        _finish(chunk, eng, rows, gaps, dropped, rej)
+        trades, tdrop = _trades(eng, p)
+        chunk.dropped += tdrop
+        if trades is not None:
+            chunk.tables["trades"] = trades
+        quotes = _quotes(eng, p)
+        if quotes is not None:
+            chunk.tables["quotes"] = quotes
+        yield chunk
+    chunk = Chunk()
+    rows, gaps, dropped, rej = eng.round(pending if pending.height else pl.DataFrame(schema=MSG_SCHEMA), eof=True)
+    _finish(chunk, eng, rows, gaps, dropped, rej)
+    yield chunk
+
+
+def _finish(chunk: Chunk, eng: _Engine, rows: pl.DataFrame, gaps, dropped, rej) -> None:
+    chunk.gaps += gaps
+    chunk.dropped += dropped
+    chunk.rejects += rej
+    if rows.height:
+        bad = rows["__bad"]
+        if bad.any():
+            for line in rows.filter(bad)["line"].to_list():
+                chunk.rejects.append(Reject(line, "depth level is not a [price, qty] pair"))
+            rows = rows.filter(~bad)
+        chunk.tables["book_updates"] = rows.drop("__bad")
+
+
+def read_snapshot(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
+    """A REST snapshot file on its own (futures: E/T give its time). A file that turns out to
+    hold JSON lines is read as a capture."""
+    text = _read_text(src)
+    doc, local = _snapshot_doc(text) if text is not None else (None, None)
+    if doc is None:
+        yield from read_capture(src, opts)
+        return
+    row = doc.row(0, named=True)
+    if row["T"] is None and row["E"] is None:
+        raise ForensicsError(
+            f"{src.path}: a spot REST depth snapshot has no timestamp, so it cannot be placed in time "
+            f"alone; ingest it together with its capture, e.g. `forensics ingest capture.gz {src.name}`")
+    sym = opts.symbol or row["sym"] or _hint_symbol(opts)
+    if not sym:
+        raise ForensicsError(f"{src.path}: cannot tell the symbol of this snapshot; pass --symbol")
+    doc = doc.with_columns(pl.lit(sym.upper() if not opts.symbol else sym, STR).alias("sym"),
+                           pl.lit(1, I64).alias("line"), to_ns_expr(pl.lit(local, I64)).alias("local_ts"))
+    eng = _Engine(opts, sym)
+    rows, gaps, dropped, rej = eng.round(_snapshot_rows(doc).cast(MSG_SCHEMA), eof=True)
+    chunk = Chunk(lines=text.count("\n") + 1)
+    _finish(chunk, eng, rows, gaps, dropped, rej)
+    yield chunk
+
+
+# ---- sniffing --------------------------------------------------------------------------------
+
+_LINE = re.compile(rb"^\s*(\d+\s+)?\{")
+_MARKERS = (b'"depthUpdate"', b'"aggTrade"', b'"bookTicker"', b'@bookTicker', b'"stream"')
+_TRADE = re.compile(rb'"e"\s*:\s*"(trade|depthUpdate|aggTrade|bookTicker)"')
+
+
+def _sniff_capture(head: bytes, info: NameInfo) -> bool:
+    lines = head.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    complete = lines[:-1] if len(lines) > 1 else []
+    seen = 0
+    for ln in complete[:50]:
+        if not ln.strip():
+            continue
+        if not _LINE.match(ln):
+            return False
+        seen += 1
+        if _TRADE.search(ln) or any(mk in ln for mk in _MARKERS):
+            return True
+        if b'"lastUpdateId"' in ln and (re.match(rb"^\s*\d+\s+\{", ln) or len(complete) > 1):
+            return True
+    return False
+
+
+def _sniff_snapshot(head: bytes, info: NameInfo) -> bool:
+    body = re.sub(rb"^\s*\d+\s+(?=\{)", b"", head.removeprefix(b"\xef\xbb\xbf").lstrip())
+    return body.startswith(b"{") and b'"lastUpdateId"' in body[:4096]
+
+
+FORMATS = [
+    Format("binance-capture", "Binance depth/trade/bookTicker capture: JSON lines, raw, combined-stream or "
+           "'<receive ns> <json>' collector lines (hftbacktest), REST snapshots interleaved",
+           _sniff_capture, read_capture),
+    Format("binance-snapshot", "Binance REST depth snapshot JSON (lastUpdateId, bids, asks); given next to a "
+           "capture it seeds that capture's book", _sniff_snapshot, read_snapshot,
+           companion_of="binance-capture"),
+]
