@@ -329,7 +329,7 @@ MANIFEST_SCHEMA = {
     "source": pl.Utf8, "name": pl.Utf8, "sha256": pl.Utf8, "bytes": pl.Int64, "format": pl.Utf8,
     "exchange": pl.Utf8, "symbol": pl.Utf8, "rows": pl.Int64, "book_rows": pl.Int64,
     "trade_rows": pl.Int64, "quote_rows": pl.Int64, "band_rows": pl.Int64, "rejected": pl.Int64,
-    "dropped": pl.Int64, "gaps": pl.Int64, "reordered": pl.Int64, "ts_min": pl.Int64,
+    "dropped": pl.Int64, "duplicates": pl.Int64, "gaps": pl.Int64, "reordered": pl.Int64, "ts_min": pl.Int64,
     "ts_max": pl.Int64, "seconds": pl.Float64, "ingested_at": pl.Utf8,
 }
 

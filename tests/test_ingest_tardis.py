@@ -132,3 +132,14 @@ def test_cli_unknown_format_is_one_line_error(write, store_dir):
     out = CliRunner().invoke(cli, ["ingest", str(p), "--store", str(store_dir)])
     assert out.exit_code == 1
     assert "unknown format" in out.output and "Traceback" not in out.output
+
+
+def test_same_trades_from_two_sources_are_stored_once(write, store_dir):
+    first = ingest([write("a_trades.csv", TRADES)], store=store_dir)[0]
+    more = TRADES + "binance-futures,BTCUSDT,1760130001700000,1760130001800000,13,buy,120000.1,0.5\n"
+    second = ingest([write("b_trades.csv", more)], store=store_dir)[0]
+    assert first.rows["trades"] == 2
+    assert second.duplicates == 2 and second.rows["trades"] == 1
+    con = Store(store_dir).connect()
+    assert con.execute("select count(*), count(distinct trade_id) from trades").fetchone() == (3, 3)
+    assert con.execute("select sum(duplicates) from manifest").fetchone()[0] == 2

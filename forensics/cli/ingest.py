@@ -72,6 +72,8 @@ def summary_line(r) -> str:
     inst = ", ".join(f"{e}/{s}" for e, s in r.instruments)
     text = (f"{r.source} [{r.format}] {inst}: " + (", ".join(parts) or "no rows")
             + f"; {r.rejected:,} rejected; {r.gaps:,} gaps")
+    if r.duplicates:
+        text += f"; {r.duplicates:,} duplicate trades (already stored) skipped"
     if r.dropped:
         text += f"; {r.dropped:,} dropped (stale before snapshot)"
     if r.ts_min is not None:

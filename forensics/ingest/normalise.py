@@ -120,6 +120,7 @@ class IngestResult:
     ts_min: int | None = None
     ts_max: int | None = None
     seconds: float = 0.0
+    duplicates: int = 0  # trades already stored from another source (same trade id), not stored again
     skipped: bool = False  # already ingested (same content hash)
     rejects_path: str | None = None
     first_rejects: list[Reject] = field(default_factory=list)
@@ -269,6 +270,32 @@ class Writer:
             self.result.instruments.append(key)
 
     # ---- commit ------------------------------------------------------------------------------
+    def _drop_known_trades(self, st: _Staged, cache: dict) -> bool:
+        """Remove trades whose ``trade_id`` is already stored for the instrument and day (the
+        same prints from another source, e.g. a capture's aggTrade stream and the daily
+        aggTrades file). Returns False when nothing of the part is left."""
+        key = (st.exchange, st.symbol, st.date)
+        if key not in cache:
+            files = [f for f in self.store.files("trades", st.exchange, st.symbol)
+                     if f.parent.name == f"date={st.date}"]
+            cache[key] = (pl.concat([pl.read_parquet(f, columns=["trade_id"])["trade_id"] for f in files])
+                          .drop_nulls().unique() if files else pl.Series("trade_id", [], pl.Utf8))
+        known = cache[key]
+        if known.len() == 0:
+            return True
+        df = pl.read_parquet(st.path)
+        keep = df.filter(pl.col("trade_id").is_null() | ~pl.col("trade_id").is_in(known.implode()))
+        dup = df.height - keep.height
+        if dup == 0:
+            return True
+        self.result.duplicates += dup
+        self.result.rows["trades"] -= dup
+        if keep.height == 0:
+            st.path.unlink()
+            return False
+        write_parquet_atomic(keep, st.path)
+        return True
+
     def abort(self) -> None:
         if self.staging.exists():
             shutil.rmtree(self.staging)
@@ -283,6 +310,7 @@ class Writer:
             inst = store.instrument(*key) or Instrument(key[0], key[1], pdec, sdec, 0)
             inst = store.rescale(inst, max(inst.price_decimals, pdec), max(inst.size_decimals, sdec))
             final[key] = inst
+        known_ids: dict[tuple[str, str, str], pl.Series] = {}
         for st in self.staged:
             inst = final[(st.exchange, st.symbol)]
             dp, ds = inst.price_decimals - st.price_decimals, inst.size_decimals - st.size_decimals
@@ -291,6 +319,8 @@ class Writer:
                 df = df.with_columns([pl.col(c) * 10 ** (dp if k == "price" else ds)
                                       for c, (k, _) in EXACT_INPUT[st.table].items() if c in df.columns])
                 write_parquet_atomic(df, st.path)
+            if st.table == "trades" and not self._drop_known_trades(st, known_ids):
+                continue
             dest = store.partition_dir(st.table, st.exchange, st.symbol, st.date) / st.path.name
             dest.parent.mkdir(parents=True, exist_ok=True)
             st.path.replace(dest)
@@ -336,6 +366,7 @@ class Writer:
             "rows": r.total_rows, "book_rows": r.rows.get("book_updates", 0),
             "trade_rows": r.rows.get("trades", 0), "quote_rows": r.rows.get("quotes", 0),
             "band_rows": r.rows.get("depth_bands", 0), "rejected": r.rejected, "dropped": r.dropped,
+            "duplicates": r.duplicates,
             "gaps": r.gaps, "reordered": r.reordered, "ts_min": r.ts_min, "ts_max": r.ts_max,
             "seconds": r.seconds, "ingested_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         })
