@@ -1,0 +1,966 @@
+"""Attribution of every level change: was a decrease traded or cancelled?
+
+One row per book update (``level_changes``, arrival order = ``(ts, seq)``), in stored integer
+units (prices in ticks, sizes in lots, times in UTC ns):
+
+* ``prev_size`` the size at that (side, price) in the replayed book just before the update,
+  ``size`` the new absolute size, ``delta = size - prev_size``;
+* a decrease (``delta < 0``) is split into ``traded`` (matched to trades that hit that side at
+  that exact price) and ``cancelled`` (the rest): ``traded + cancelled == -delta``;
+* an increase is ``added = delta``;
+* ``implied``: trade quantity at that level in excess of the visible decrease (hidden or
+  iceberg refills). It is *not* part of the book identity: implied liquidity appeared and traded
+  without ever being visible. Never a negative cancel.
+* ``cause`` in ``add`` (increase or restatement, delta >= 0), ``trade`` (decrease fully
+  matched), ``cancel`` (no trade matched), ``mixed`` (both), ``gap`` (prior size unknown:
+  across a gap / resync / before the first snapshot), ``truncation`` (a level leaving or
+  re-entering a depth-limited feed's window; not a maker action);
+* ``is_snapshot`` (extra column): the row comes from a snapshot block (including the
+  synthetic removals below).
+
+Conservation (tested, also with hypothesis): over any set of consecutive rows,
+``sum(added) - sum(traded) - sum(cancelled) == sum(delta)`` == the net change of resting
+quantity of the replayed book. Gap and truncation rows carry their quantity in ``added`` /
+``cancelled`` too (so the identity holds); analyses of maker behaviour must filter on
+``cause`` (``forensics.detect`` ignores ``gap`` and ``truncation`` rows).
+
+Matching rules (one pass over the merged stream, identical in :func:`attribute_reference`):
+
+* A trade hits ``bid`` when its aggressor is ``sell`` and ``ask`` when ``buy``; trades without
+  aggressor are not matched. Only the exact (side, price) can be matched, so a level swept by a
+  large market order is matched to the print at its own price, and a decrease at a price
+  strictly beyond the deepest trade price on that side can never be a fill.
+* A trade at time ``T`` belongs to the *first* update at its (side, price) with
+  ``t >= T - tol_fwd``, provided ``t <= T + tol_back``: the depth stream publishes a batch
+  *after* the trades it contains (``tol_back`` = batching interval + skew) and clocks may be
+  skewed (``tol_fwd``); a later update at that level is a later batch, so a trade is never
+  carried past its update. If that update is a decrease, its trades (oldest first) make up
+  ``traded``, capped at the decrease; whatever the update does not show as a decrease (an
+  increase, a smaller decrease: the fill was refilled or hidden) is ``implied`` on it. A
+  trade's quantity is used once. A trade with no update in its window is hidden liquidity
+  (not in this table). Gap rows take no trades.
+* Default tolerance (:func:`estimate_tolerance`): batching interval = median step between
+  distinct update timestamps; skew from the distribution of (nearest same-level decrease time -
+  trade time): the contiguous peak of its histogram above the background.
+
+Snapshots, gaps, truncation:
+
+* A snapshot block (consecutive snapshot rows with one ``ts``) is diffed against the book
+  before it, row by row; levels in the book but absent from the block get a synthetic removal
+  row (size 0, ``ts`` of the block, ``seq`` of its last row, ``is_snapshot`` true), placed
+  after the block. These are attributed like any other change (a level swept between two
+  snapshots of a snapshot-only feed is matched to its trades).
+* Gaps (table ``gaps``: from the first update at or after ``(ts_from, seq_from)`` in
+  ``(ts, seq)`` order, a null ``seq_from`` sorting first, as in :mod:`forensics.book`) make
+  every level *stale*: its first update after the gap has an unknown
+  prior, so it is ``gap`` (never matched); a snapshot makes the whole book known again (rows
+  of a snapshot after a gap, and its synthetic removals of stale levels, are ``gap``). The book
+  before the first snapshot is unknown (first sightings are ``gap``).
+* Truncation. A snapshot is *depth-limited* when both sides hold the same number N of levels
+  and N is a standard venue limit (5, 10, 20, 25, 50, 100, 200, 400, 500, 1000, 5000) or the
+  feed's ``depth_limit``; then (a) a synthetic removal (absent from the snapshot) at a price
+  beyond the snapshot's deepest level on that side, and (b) the first update after it of a
+  level beyond that deepest level (its prior size outside the snapshot is unknown: Binance's
+  1000-level REST snapshot + full diff stream) are ``truncation``; (c) for depth-limited incremental
+  feeds of N levels (``depth_limit``; ``'auto'`` detects it: both sides sit at the same level
+  count N, N <= 1000, within +-1 for >= 95% of updates), an unmatched removal of a level at
+  rank >= N from the touch (before the update), and an appearance from 0 at rank >= N.
+  Rules (b), (c) only apply when no trade matched.
+
+Speed: a compiled single pass (numba) over arrays; prices mapped to dense indices. See
+``benchmarks/bench_attribution.py`` (>= 5 M updates/s on the engine).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numba as nb
+import numpy as np
+import polars as pl
+
+from forensics.errors import ForensicsError
+from forensics.schema import TABLES
+from forensics.store import Store
+
+CAUSES = ("add", "trade", "cancel", "mixed", "gap", "truncation")
+ADD, TRADE, CANCEL, MIXED, GAP, TRUNC = range(6)
+SIDE_NAMES = ("bid", "ask")
+NS_MS = 1_000_000
+DEFAULT_INTERVAL_NS = 100 * NS_MS
+#: columns of the written table (schema's pinned columns + is_snapshot)
+COLUMNS = list(TABLES["level_changes"]) + ["is_snapshot"]
+_DENSE_MAX = 4_000_000  # price range (ticks) above which prices are compressed with unique()
+_STANDARD_LIMITS = (5, 10, 20, 25, 50, 100, 200, 400, 500, 1000, 5000)
+SNAP_LIMITS = np.array(_STANDARD_LIMITS, np.int64)
+
+
+@dataclass
+class AttributionInfo:
+    """What a run used and saw (tolerances in ns)."""
+
+    tol_back_ns: int = 0
+    tol_fwd_ns: int = 0
+    interval_ns: int = 0
+    depth_limit: int = 0
+    tolerance_source: str = "given"
+    updates: int = 0
+    synthetic: int = 0
+    trades: int = 0
+    trade_qty: int = 0
+    matched_qty: int = 0
+    implied_qty: int = 0
+    lags_used: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# compiled engine
+# ---------------------------------------------------------------------------------------------
+
+@nb.njit(cache=True)
+def _fw_add(fw, base, R, i, v):
+    j = i + 1
+    while j <= R:
+        fw[base + j] += v
+        j += j & (-j)
+
+
+@nb.njit(cache=True)
+def _fw_prefix(fw, base, i):
+    """Sum over indices 0..i (i may be -1)."""
+    s = 0
+    j = i + 1
+    while j > 0:
+        s += fw[base + j]
+        j -= j & (-j)
+    return s
+
+
+@nb.njit(cache=True)
+def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
+          t_ts, t_side, t_lvl, t_size, tol_fwd, tol_back, depth_limit, R, syn_cap, snap_limits):
+    n = u_ts.shape[0]
+    m = t_ts.shape[0]
+    prev = np.zeros(n, np.int64)
+    traded = np.zeros(n, np.int64)
+    cause = np.zeros(n, np.int8)
+    implied = np.zeros(n + syn_cap, np.int64)
+    syn_pos = np.empty(syn_cap, np.int64)
+    syn_key = np.empty(syn_cap, np.int64)
+    syn_prev = np.empty(syn_cap, np.int64)
+    syn_traded = np.zeros(syn_cap, np.int64)
+    syn_cause = np.zeros(syn_cap, np.int8)
+    syn_ts = np.empty(syn_cap, np.int64)
+    R2 = 2 * R
+    size = np.zeros(R2, np.int64)
+    lvl_epoch = np.zeros(R2, np.int32)
+    lvl_snap = np.zeros(R2, np.int32)
+    qhead = np.full(R2, -1, np.int32)
+    qtail = np.full(R2, -1, np.int32)
+    setpos = np.full(R2, -1, np.int32)
+    members = np.empty(R2, np.int32)
+    nmem = 0
+    use_fw = depth_limit > 0
+    fw = np.zeros(2 * (R + 1) if use_fw else 1, np.int32)
+    count = np.zeros(2, np.int64)
+    tnext = np.full(max(m, 1), -1, np.int32)
+    trem = t_size.copy()
+    epoch = 1
+    known_epoch = 0
+    snap_counter = 0
+    has_bound = np.zeros(2, np.bool_)
+    bound = np.zeros(2, np.int64)
+    nsyn = 0
+    overflow = False
+    ti = 0
+    i = 0
+    blk_end = -1   # index one past the current snapshot block (while inside one)
+    while i < n:
+        t = u_ts[i]
+        while ti < m and t_ts[ti] - tol_fwd <= t:
+            L = t_side[ti] * R + t_lvl[ti]
+            if qtail[L] >= 0:
+                tnext[qtail[L]] = ti
+            else:
+                qhead[L] = ti
+            qtail[L] = ti
+            ti += 1
+        if u_gap[i]:
+            epoch += 1
+        if u_snap[i] and i >= blk_end and (i == 0 or not u_snap[i - 1] or u_ts[i - 1] != t
+                                            or i == blk_end):
+            # a new snapshot block starts here
+            j = i
+            while j < n and u_snap[j] and u_ts[j] == t:
+                j += 1
+            blk_end = j
+            snap_counter += 1
+            has_bound[0] = False
+            has_bound[1] = False
+            nside = np.zeros(2, np.int64)
+            for k in range(i, j):
+                s = u_side[k]
+                nside[s] += 1
+                if not has_bound[s]:
+                    has_bound[s] = True
+                    bound[s] = u_lvl[k]
+                elif s == 0 and u_lvl[k] < bound[0]:
+                    bound[0] = u_lvl[k]
+                elif s == 1 and u_lvl[k] > bound[1]:
+                    bound[1] = u_lvl[k]
+            # only a depth-limited snapshot (N levels a side, N a standard limit) hides levels
+            limited = nside[0] == nside[1] and (nside[0] == depth_limit and depth_limit > 0)
+            for lim in snap_limits:
+                if nside[0] == lim and nside[1] == lim:
+                    limited = True
+            if not limited:
+                has_bound[0] = False
+                has_bound[1] = False
+        # ---- one change (real row i) ----
+        for pass_ in range(2):
+            if pass_ == 1:
+                # after the last row of a snapshot block: synthetic removals
+                if not (blk_end == i + 1 and u_snap[i]):
+                    break
+                cand = np.empty(nmem, np.int64)
+                nc = 0
+                for q in range(nmem):
+                    L = members[q]
+                    if lvl_snap[L] != snap_counter:
+                        cand[nc] = L
+                        nc += 1
+                cand = np.sort(cand[:nc])
+                if nsyn + nc > syn_cap:
+                    overflow = True
+                    return (prev, traded, cause, implied, syn_pos[:0], syn_key[:0], syn_prev[:0],
+                            syn_traded[:0], syn_cause[:0], syn_ts[:0], trem, overflow)
+                for q in range(nc):
+                    L = cand[q]
+                    s = L // R
+                    lv = L - s * R
+                    row_id = n + nsyn
+                    p = size[L]
+                    stale = known_epoch < epoch and lvl_epoch[L] < epoch
+                    tr = 0
+                    c = CANCEL
+                    if stale:
+                        c = GAP
+                    else:
+                        h = qhead[L]
+                        while h >= 0 and t_ts[h] + tol_back < t:  # no update in its window
+                            h = tnext[h]
+                        need = p
+                        while need > 0 and h >= 0:
+                            take = trem[h] if trem[h] < need else need
+                            trem[h] -= take
+                            need -= take
+                            tr += take
+                            if trem[h] == 0:
+                                h = tnext[h]
+                        while h >= 0:  # this is the trades' update: the excess was hidden
+                            implied[row_id] += trem[h]
+                            h = tnext[h]
+                        qhead[L] = -1
+                        qtail[L] = -1
+                        if tr == p:
+                            c = TRADE
+                        elif tr > 0:
+                            c = MIXED
+                        else:
+                            beyond = has_bound[s] and ((s == 0 and lv < bound[0]) or (s == 1 and lv > bound[1]))
+                            c = TRUNC if beyond else CANCEL
+                    syn_pos[nsyn] = i
+                    syn_key[nsyn] = L
+                    syn_prev[nsyn] = p
+                    syn_traded[nsyn] = tr
+                    syn_cause[nsyn] = c
+                    syn_ts[nsyn] = t
+                    nsyn += 1
+                    size[L] = 0
+                    lvl_epoch[L] = epoch
+                    # remove from member set
+                    pos = setpos[L]
+                    last = members[nmem - 1]
+                    members[pos] = last
+                    setpos[last] = pos
+                    setpos[L] = -1
+                    nmem -= 1
+                    count[s] -= 1
+                    if use_fw:
+                        _fw_add(fw, s * (R + 1), R, lv, -1)
+                known_epoch = epoch
+                break
+            s = u_side[i]
+            lv = u_lvl[i]
+            L = s * R + lv
+            new = u_size[i]
+            p = size[L]
+            prev[i] = p
+            stale = known_epoch < epoch and lvl_epoch[L] < epoch
+            tr = 0
+            c = ADD
+            if stale:
+                c = GAP
+            else:
+                h = qhead[L]
+                while h >= 0 and t_ts[h] + tol_back < t:  # no update in its window: hidden
+                    h = tnext[h]
+                beyond = has_bound[s] and ((s == 0 and lv < bound[0]) or (s == 1 and lv > bound[1]))
+                if beyond and lvl_snap[L] != snap_counter:
+                    c = TRUNC
+                elif new < p:
+                    need = p - new
+                    while need > 0 and h >= 0:
+                        take = trem[h] if trem[h] < need else need
+                        trem[h] -= take
+                        need -= take
+                        tr += take
+                        if trem[h] == 0:
+                            h = tnext[h]
+                    if tr == p - new:
+                        c = TRADE
+                    elif tr > 0:
+                        c = MIXED
+                    else:
+                        c = CANCEL
+                        if use_fw and new == 0:
+                            base = s * (R + 1)
+                            if s == 0:
+                                rank = count[0] - _fw_prefix(fw, base, lv - 1)
+                            else:
+                                rank = _fw_prefix(fw, base, lv)
+                            if rank >= depth_limit:
+                                c = TRUNC
+                else:
+                    if use_fw and p == 0 and new > 0:
+                        base = s * (R + 1)
+                        if s == 0:
+                            rank = count[0] - _fw_prefix(fw, base, lv - 1) + 1
+                        else:
+                            rank = _fw_prefix(fw, base, lv) + 1
+                        if rank >= depth_limit:
+                            c = TRUNC
+                # this is the first update at the level since these trades: what it does not
+                # show as a decrease was hidden (implied); they are never carried further
+                while h >= 0:
+                    implied[i] += trem[h]
+                    h = tnext[h]
+                qhead[L] = -1
+                qtail[L] = -1
+            traded[i] = tr
+            cause[i] = c
+            size[L] = new
+            lvl_epoch[L] = epoch
+            lvl_snap[L] = snap_counter
+            if p == 0 and new > 0:
+                setpos[L] = nmem
+                members[nmem] = L
+                nmem += 1
+                count[s] += 1
+                if use_fw:
+                    _fw_add(fw, s * (R + 1), R, lv, 1)
+            elif p > 0 and new == 0:
+                pos = setpos[L]
+                last = members[nmem - 1]
+                members[pos] = last
+                setpos[last] = pos
+                setpos[L] = -1
+                nmem -= 1
+                count[s] -= 1
+                if use_fw:
+                    _fw_add(fw, s * (R + 1), R, lv, -1)
+        i += 1
+    return (prev, traded, cause, implied, syn_pos[:nsyn], syn_key[:nsyn], syn_prev[:nsyn],
+            syn_traded[:nsyn], syn_cause[:nsyn], syn_ts[:nsyn], trem, overflow)
+
+
+@nb.njit(cache=True)
+def _prepass(u_ts, u_snap, u_side, u_lvl, u_size, R, stride):
+    """Plain replay (snapshot blocks replace the book): prev size per row and level counts per
+    side after every ``stride``-th row. Used to estimate the tolerance and to detect
+    depth-limited feeds."""
+    n = u_ts.shape[0]
+    size = np.zeros(2 * R, np.int64)
+    stamp = np.zeros(2 * R, np.int32)
+    prev = np.zeros(n, np.int64)
+    cnt = np.zeros(((n + stride - 1) // stride, 2), np.int32)
+    count = np.zeros(2, np.int64)
+    members = np.empty(2 * R, np.int32)
+    setpos = np.full(2 * R, -1, np.int32)
+    nmem = 0
+    blk = 0
+    first_done = -1
+    i = 0
+    while i < n:
+        t = u_ts[i]
+        if u_snap[i] and (i == 0 or not u_snap[i - 1] or u_ts[i - 1] != t):
+            j = i
+            while j < n and u_snap[j] and u_ts[j] == t:
+                j += 1
+            blk += 1
+            for k in range(i, j):
+                stamp[u_side[k] * R + u_lvl[k]] = blk
+            q = 0
+            while q < nmem:
+                L = members[q]
+                if stamp[L] != blk:
+                    size[L] = 0
+                    last = members[nmem - 1]
+                    members[q] = last
+                    setpos[last] = q
+                    setpos[L] = -1
+                    nmem -= 1
+                    count[L // R] -= 1
+                else:
+                    q += 1
+            if first_done < 0:
+                first_done = j
+        L = u_side[i] * R + u_lvl[i]
+        p = size[L]
+        prev[i] = p
+        new = u_size[i]
+        size[L] = new
+        if p == 0 and new > 0:
+            setpos[L] = nmem
+            members[nmem] = L
+            nmem += 1
+            count[u_side[i]] += 1
+        elif p > 0 and new == 0:
+            pos = setpos[L]
+            last = members[nmem - 1]
+            members[pos] = last
+            setpos[last] = pos
+            setpos[L] = -1
+            nmem -= 1
+            count[u_side[i]] -= 1
+        if i % stride == 0:
+            cnt[i // stride, 0] = count[0]
+            cnt[i // stride, 1] = count[1]
+        i += 1
+    return prev, cnt, max(first_done, 0) // stride
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class _Arrays:
+    u_ts: np.ndarray
+    u_seq: np.ndarray
+    u_snap: np.ndarray
+    u_side: np.ndarray
+    u_price: np.ndarray
+    u_size: np.ndarray
+    u_gap: np.ndarray
+    t_ts: np.ndarray
+    t_side: np.ndarray
+    t_price: np.ndarray
+    t_size: np.ndarray
+    u_lvl: np.ndarray = None
+    t_lvl: np.ndarray = None
+    R: int = 1
+    pmin: int = 0
+    levels: np.ndarray | None = None  # dense index -> price when compressed
+
+
+def _np(s: pl.Series, dtype) -> np.ndarray:
+    return np.ascontiguousarray(s.to_numpy().astype(dtype, copy=False))
+
+
+def _prepare(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataFrame | None) -> _Arrays:
+    """Frames (already ordered by (ts, seq)) -> contiguous arrays with dense level indices."""
+    u = updates
+    t = trades.filter(pl.col("aggressor").is_not_null()) if trades.height else trades
+    a = _Arrays(
+        u_ts=_np(u["ts"], np.int64), u_seq=_np(u["seq"].fill_null(-1), np.int64),
+        u_snap=_np(u["is_snapshot"].fill_null(False), np.bool_),
+        u_side=_np((u["side"] == "ask").cast(pl.Int8), np.int8),
+        u_price=_np(u["price"], np.int64), u_size=_np(u["size"], np.int64),
+        u_gap=np.zeros(u.height, np.bool_),
+        t_ts=_np(t["ts"], np.int64) if t.height else np.zeros(0, np.int64),
+        t_side=_np((t["aggressor"] == "buy").cast(pl.Int8), np.int8) if t.height else np.zeros(0, np.int8),
+        t_price=_np(t["price"], np.int64) if t.height else np.zeros(0, np.int64),
+        t_size=_np(t["size"], np.int64) if t.height else np.zeros(0, np.int64),
+    )
+    if gaps is not None and gaps.height and u.height:
+        a.u_gap = _gap_flags(a.u_ts, a.u_seq, gaps)
+    allp = np.concatenate([a.u_price, a.t_price]) if a.t_price.size else a.u_price
+    if allp.size == 0:
+        a.u_lvl = np.zeros(0, np.int64)
+        a.t_lvl = np.zeros(0, np.int64)
+        return a
+    pmin, pmax = int(allp.min()), int(allp.max())
+    if pmax - pmin + 1 <= _DENSE_MAX:
+        a.u_lvl = a.u_price - pmin
+        a.t_lvl = a.t_price - pmin
+        a.R = pmax - pmin + 1
+        a.pmin = pmin
+    else:
+        levels, inv = np.unique(allp, return_inverse=True)
+        a.u_lvl = np.ascontiguousarray(inv[: a.u_price.size].astype(np.int64))
+        a.t_lvl = np.ascontiguousarray(inv[a.u_price.size:].astype(np.int64))
+        a.R = int(levels.size)
+        a.levels = levels
+    return a
+
+
+def _gap_flags(u_ts: np.ndarray, u_seq: np.ndarray, gaps: pl.DataFrame) -> np.ndarray:
+    """Row where each gap starts: the first row at or after (ts_from, seq_from) in (ts, seq)
+    order (a null seq_from sorts first at ts_from), as in :mod:`forensics.book`."""
+    flags = np.zeros(u_ts.size, np.bool_)
+    for row in gaps.iter_rows(named=True):
+        tf, sf = row.get("ts_from"), row.get("seq_from")
+        if tf is None:
+            continue
+        k = int(np.searchsorted(u_ts, tf, side="left"))
+        if sf is not None:
+            e = int(np.searchsorted(u_ts, tf, side="right"))
+            k += int(np.searchsorted(u_seq[k:e], sf, side="left"))
+        if k < u_ts.size:
+            flags[k] = True
+    return flags
+
+
+# ---------------------------------------------------------------------------------------------
+# tolerance and depth limit
+# ---------------------------------------------------------------------------------------------
+
+def estimate_tolerance(a: _Arrays, prev: np.ndarray | None = None) -> tuple[int, int, int, int]:
+    """(tol_back_ns, tol_fwd_ns, interval_ns, lags_used) estimated from the data.
+
+    interval = median step between distinct incremental update timestamps (the batching).
+    Lags: cross-correlation of trades with decreases at their own (side, price) (decrease time -
+    trade time within +-(interval + 500 ms), bins of max(1 ms, interval/20)), minus the same
+    cross-correlation against the neighbouring price levels (the null: same activity, no causal
+    link), minus the remaining far-lag offset. The causal window = bins around the peak whose
+    excess is > 15% of the peak (up to 3 quiet bins bridged). tol_back = max(interval, upper
+    bin edge), tol_fwd = max(0, -lower bin edge) (capped at interval + 300 ms / 300 ms): when
+    no decrease precedes its trade (Binance futures, ``ts = T``) nothing after a decrease can
+    match it.
+    No clear peak or < 50 pairs: interval + 50 ms / 50 ms.
+    """
+    inc_ts = a.u_ts[~a.u_snap] if a.u_snap.any() else a.u_ts
+    steps = np.diff(inc_ts)
+    steps = steps[steps > 0]
+    interval = int(np.median(steps)) if steps.size > 10 else DEFAULT_INTERVAL_NS
+    interval = int(min(max(interval, 0), 1_000 * NS_MS))
+    default = (interval + 50 * NS_MS, 50 * NS_MS, interval, 0)
+    if a.t_ts.size == 0 or a.u_ts.size == 0:
+        return default
+    if prev is None:
+        prev = _prepass(a.u_ts, a.u_snap, a.u_side, a.u_lvl, a.u_size, a.R, 1 << 30)[0]
+    dec = (a.u_size < prev) & ~a.u_snap
+    if dec.sum() < 10:
+        return default
+    reach = interval + 500 * NS_MS
+    bin_ns = max(NS_MS, interval // 20)
+    reach = (reach // bin_ns) * bin_ns
+    step = max(1, a.t_ts.size // 300_000)
+    # null model: the same trades against the neighbouring levels (same activity, no causal link)
+    hists, pairs = _lag_histogram(a.u_ts, dec, a.u_side, a.u_lvl, a.t_ts, a.t_side, a.t_lvl, a.R,
+                                  reach, bin_ns, step, np.array([0, 1, -1], np.int64))
+    if pairs < 50:
+        return default
+    hist = hists[0]
+    null = (hists[1] + hists[2]) / 2.0
+    lag0 = np.arange(hist.size) * bin_ns - reach          # lower edge of each bin
+    excess = hist - null
+    outer = np.abs(lag0 + bin_ns // 2) > interval + 250 * NS_MS
+    if outer.any():
+        excess = excess - float(np.median(excess[outer]))
+    mode = int(np.argmax(excess))
+    peak = float(excess[mode])
+    if peak < 3 * np.sqrt(float(np.median(hist)) + 1) + 5:  # no clear peak: streams unrelated
+        return default
+    thr = 0.15 * peak
+    lo = hi = mode
+    for direction in (1, -1):
+        k, quiet = mode, 0
+        while 0 <= k + direction < hist.size and quiet < 3:
+            k += direction
+            if excess[k] > thr:
+                quiet = 0
+                if direction > 0:
+                    hi = k
+                else:
+                    lo = k
+            else:
+                quiet += 1
+    upper = int(lag0[hi] + bin_ns)
+    lower = int(lag0[lo])
+    tol_back = min(max(interval, upper), interval + 300 * NS_MS)
+    tol_fwd = min(max(0, -lower), 300 * NS_MS)
+    return int(tol_back), int(tol_fwd), interval, int(pairs)
+
+
+@nb.njit(cache=True)
+def _lag_histogram(u_ts, dec, u_side, u_lvl, t_ts, t_side, t_lvl, R, reach, bin_ns, step, shifts):
+    """Cross-correlation of trades and decreases: for each shift, histogram over every pair
+    (every ``step``-th trade, any decrease at its side and at its price index + shift) of
+    decrease time - trade time within +-reach, in bins of ``bin_ns`` starting at -reach.
+    Decreases are bucketed per level with a stable counting sort (time order kept)."""
+    n = u_ts.shape[0]
+    R2 = 2 * R
+    start = np.zeros(R2 + 1, np.int64)
+    for i in range(n):
+        if dec[i]:
+            start[u_side[i] * R + u_lvl[i] + 1] += 1
+    for k in range(R2):
+        start[k + 1] += start[k]
+    fill = start[:-1].copy()
+    times = np.empty(start[R2], np.int64)
+    for i in range(n):
+        if dec[i]:
+            L = u_side[i] * R + u_lvl[i]
+            times[fill[L]] = u_ts[i]
+            fill[L] += 1
+    nbins = (2 * reach) // bin_ns + 1
+    hist = np.zeros((shifts.shape[0], nbins), np.int64)
+    pairs = 0
+    for k in range(0, t_ts.shape[0], step):
+        for q in range(shifts.shape[0]):
+            lv = t_lvl[k] + shifts[q]
+            if lv < 0 or lv >= R:
+                continue
+            L = t_side[k] * R + lv
+            lo, hi = start[L], start[L + 1]
+            if lo == hi:
+                continue
+            j = lo + np.searchsorted(times[lo:hi], t_ts[k] - reach)
+            while j < hi and times[j] <= t_ts[k] + reach:
+                hist[q, (times[j] - t_ts[k] + reach) // bin_ns] += 1
+                if q == 0:
+                    pairs += 1
+                j += 1
+    return hist, pairs
+
+
+def detect_depth_limit(a: _Arrays, cnt: np.ndarray, start: int) -> int:
+    """N if the feed is depth-limited at N levels per side (see module doc), else 0."""
+    c = cnt[start:]
+    if c.shape[0] < 500:
+        return 0
+    modes = []
+    for s in (0, 1):
+        vals, counts = np.unique(c[:, s], return_counts=True)
+        modes.append(int(vals[np.argmax(counts)]))
+    if modes[0] != modes[1] or not (0 < modes[0] <= 1000):
+        return 0
+    N = modes[0]
+    near = (np.abs(c[:, 0] - N) <= 1) & (np.abs(c[:, 1] - N) <= 1)
+    if near.mean() >= 0.95 and c.max() <= N + 2:
+        return N
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# attribution on frames
+# ---------------------------------------------------------------------------------------------
+
+def attribute_frames(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataFrame | None = None,
+                     tolerance_ns: int | tuple[int, int] | None = None,
+                     depth_limit: int | str | None = "auto") -> tuple[pl.DataFrame, AttributionInfo]:
+    """Attribute one instrument's updates (ordered by (ts, seq)) given its trades (ordered).
+
+    ``tolerance_ns``: None = estimated; an int = symmetric window (trade up to that many ns
+    before or after the decrease); a tuple = (tol_back, tol_fwd): trade before / after the
+    decrease. ``depth_limit``: None/0 = full-depth feed, int N, or 'auto'.
+    Returns (level_changes frame, info).
+    """
+    info = AttributionInfo()
+    a = _prepare(updates, trades, gaps)
+    n = a.u_ts.size
+    info.updates, info.trades = n, int(a.t_ts.size)
+    info.trade_qty = int(a.t_size.sum()) if a.t_size.size else 0
+    if n == 0:
+        return _empty(), info
+    need_pre = tolerance_ns is None or depth_limit == "auto"
+    prev0 = cnt = None
+    start = 0
+    if need_pre:
+        prev0, cnt, start = _prepass(a.u_ts, a.u_snap, a.u_side, a.u_lvl, a.u_size, a.R,
+                                      max(1, n // 1_000_000))
+    if tolerance_ns is None:
+        tb, tf, interval, nl = estimate_tolerance(a, prev0)
+        info.tolerance_source, info.lags_used = "estimated", nl
+    elif isinstance(tolerance_ns, (tuple, list)):
+        tb, tf = int(tolerance_ns[0]), int(tolerance_ns[1])
+        interval = 0
+    else:
+        tb = tf = int(tolerance_ns)
+        interval = 0
+    info.tol_back_ns, info.tol_fwd_ns, info.interval_ns = tb, tf, interval
+    if depth_limit == "auto":
+        dl = detect_depth_limit(a, cnt, start)
+    else:
+        dl = int(depth_limit or 0)
+    info.depth_limit = dl
+    cap = max(1024, n // 8)
+    while True:
+        out = _core(a.u_ts, a.u_seq, a.u_snap, a.u_side, a.u_lvl, a.u_size, a.u_gap,
+                    a.t_ts, a.t_side, a.t_lvl, a.t_size, tf, tb, dl, a.R, cap, SNAP_LIMITS)
+        if not out[-1]:
+            break
+        cap = n + 1
+    prev, traded, cause, implied, syn_pos, syn_key, syn_prev, syn_traded, syn_cause, syn_ts, trem, _ = out
+    info.synthetic = int(syn_pos.size)
+    info.matched_qty = int((a.t_size - trem).sum()) if a.t_size.size else 0
+    info.implied_qty = int(implied.sum())
+    u_ts, u_seq, u_side, u_price, u_size, u_snap = a.u_ts, a.u_seq, a.u_side, a.u_price, a.u_size, a.u_snap
+    implied_all = implied[:n]
+    if syn_pos.size:
+        # synthetic removals go right after the last row of their snapshot block
+        m = syn_pos.size
+        s_side = (syn_key // a.R).astype(np.int8)
+        s_lvl = syn_key - s_side.astype(np.int64) * a.R
+        s_price = a.levels[s_lvl] if a.levels is not None else s_lvl + a.pmin
+        k = np.arange(m)
+        pos_real = np.arange(n) + np.searchsorted(syn_pos, np.arange(n), side="left")
+        order = np.empty(n + m, np.int64)
+        order[pos_real] = np.arange(n)
+        order[syn_pos + 1 + k] = n + k
+
+        def cat(x, y):
+            return np.concatenate([x, y])[order]
+        u_ts, u_seq = cat(u_ts, syn_ts), cat(u_seq, u_seq[syn_pos])
+        u_side, u_price = cat(u_side, s_side), cat(u_price, s_price.astype(np.int64))
+        u_size, u_snap = cat(u_size, np.zeros(m, np.int64)), cat(u_snap, np.ones(m, np.bool_))
+        prev, traded = cat(prev, syn_prev), cat(traded, syn_traded)
+        implied_all, cause = cat(implied_all, implied[n:n + m]), cat(cause, syn_cause)
+    delta = u_size - prev
+    out = pl.DataFrame({
+        "ts": u_ts, "seq": u_seq,
+        "side": pl.Series(SIDE_NAMES).gather(pl.Series(u_side).cast(pl.UInt32)),
+        "price": u_price, "prev_size": prev, "size": u_size, "delta": delta,
+        "added": np.maximum(delta, 0), "traded": traded,
+        "cancelled": np.maximum(-delta, 0) - traded, "implied": implied_all,
+        "cause": pl.Series(CAUSES).gather(pl.Series(cause).cast(pl.UInt32)),
+        "is_snapshot": u_snap,
+    })
+    return out, info
+
+
+def _empty() -> pl.DataFrame:
+    schema = dict(TABLES["level_changes"])
+    schema["is_snapshot"] = pl.Boolean
+    return pl.DataFrame(schema=schema)
+
+
+# ---------------------------------------------------------------------------------------------
+# reference implementation (plain Python, for tests)
+# ---------------------------------------------------------------------------------------------
+
+def attribute_reference(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataFrame | None,
+                        tol_back: int, tol_fwd: int, depth_limit: int = 0) -> pl.DataFrame:
+    """Straightforward restatement of the rules in the module docstring (dicts and loops).
+
+    Pass 1 replays the book (snapshot blocks, synthetic removals, staleness, truncation
+    candidates); pass 2 gives each trade to its update; pass 3 splits. Used to check
+    :func:`attribute_frames` exactly.
+    """
+    U = updates.to_dicts()
+    n = len(U)
+    ts = [r["ts"] for r in U]
+    seq = [r["seq"] for r in U]
+    gapflag = [False] * n
+    if gaps is not None and gaps.height and n:
+        for row in gaps.iter_rows(named=True):
+            if row.get("ts_from") is None:
+                continue
+            sf = row["seq_from"] if row.get("seq_from") is not None else -(2**63)
+            later = [i for i in range(n) if (ts[i], seq[i]) >= (row["ts_from"], sf)]
+            if later:
+                gapflag[later[0]] = True
+    book: dict[tuple[str, int], int] = {}
+    lvl_epoch: dict = {}
+    lvl_snap: dict = {}
+    epoch, known, snapc = 1, 0, 0
+    bound: dict[str, int | None] = {"bid": None, "ask": None}
+    rows = []  # dicts: ts, seq, side, price, prev, size, stale, trunc_b, trunc_if_unmatched, synthetic, snap
+
+    def rank(side, price, include_new):
+        lv = [p for (s, p), q in book.items() if s == side and q > 0
+              and (p >= price if side == "bid" else p <= price)]
+        return len(lv) + (1 if include_new else 0)
+
+    def beyond(side, price):
+        b = bound[side]
+        return b is not None and (price < b if side == "bid" else price > b)
+
+    def change(i, side, price, new, t, sq, synthetic, snap):
+        nonlocal epoch
+        key = (side, price)
+        p = book.get(key, 0)
+        stale = known < epoch and lvl_epoch.get(key, 0) < epoch
+        r = {"ts": t, "seq": sq, "side": side, "price": price, "prev_size": p, "size": new,
+             "stale": stale, "synthetic": synthetic, "is_snapshot": snap,
+             "rule_b": False, "trunc_unmatched": False}
+        if not stale:
+            if synthetic:
+                r["trunc_unmatched"] = beyond(side, price)
+            else:
+                if beyond(side, price) and lvl_snap.get(key, 0) != snapc:
+                    r["rule_b"] = True
+                elif depth_limit and new == 0 and p > 0 and rank(side, price, False) >= depth_limit:
+                    r["trunc_unmatched"] = True
+                elif depth_limit and p == 0 and new > 0 and rank(side, price, True) >= depth_limit:
+                    r["trunc_unmatched"] = True
+        rows.append(r)
+        book[key] = new
+        lvl_epoch[key] = epoch
+        if not synthetic:
+            lvl_snap[key] = snapc
+
+    i = 0
+    while i < n:
+        if gapflag[i]:
+            epoch += 1
+        u = U[i]
+        if u["is_snapshot"]:
+            j = i
+            while j < n and U[j]["is_snapshot"] and ts[j] == ts[i]:
+                j += 1
+            snapc += 1
+            block = U[i:j]
+            counts = [sum(1 for b in block if b["side"] == s) for s in ("bid", "ask")]
+            limited = counts[0] == counts[1] and (counts[0] in _STANDARD_LIMITS
+                                                  or (depth_limit and counts[0] == depth_limit))
+            for s in ("bid", "ask"):
+                ps = [b["price"] for b in block if b["side"] == s]
+                bound[s] = (min(ps) if s == "bid" else max(ps)) if ps and limited else None
+            for k in range(i, j):
+                if k > i and gapflag[k]:
+                    epoch += 1
+                b = U[k]
+                change(k, b["side"], b["price"], b["size"], ts[k], seq[k], False, True)
+            present = {(b["side"], b["price"]) for b in block}
+            absent = sorted((k for k, q in book.items() if q > 0 and k not in present),
+                            key=lambda k: (0 if k[0] == "bid" else 1, k[1]))
+            for s, p in absent:
+                change(None, s, p, 0, ts[i], seq[j - 1], True, True)
+            known = epoch
+            i = j
+            continue
+        change(i, u["side"], u["price"], u["size"], ts[i], seq[i], False, False)
+        i += 1
+    # pass 2: each trade belongs to the first non-gap row at its level at or after T - tol_fwd
+    # (if within T + tol_back); pass 3: a row uses its trades oldest first up to its decrease,
+    # the rest is implied on it
+    T = [t for t in trades.to_dicts() if t["aggressor"] is not None]
+    level_rows: dict = {}
+    for k, r in enumerate(rows):
+        r["traded"], r["implied"], r["trades"] = 0, 0, []
+        if not r["stale"]:
+            level_rows.setdefault((r["side"], r["price"]), []).append(r)
+    for t in T:
+        side = "bid" if t["aggressor"] == "sell" else "ask"
+        first = next((r for r in level_rows.get((side, t["price"]), []) if r["ts"] >= t["ts"] - tol_fwd), None)
+        if first is not None and first["ts"] <= t["ts"] + tol_back:
+            first["trades"].append(t["size"])
+    for r in rows:
+        need = r["prev_size"] - r["size"] if not r["rule_b"] else 0
+        for q in r["trades"]:
+            take = min(max(need, 0), q)
+            need -= take
+            r["traded"] += take
+            r["implied"] += q - take
+    out = []
+    for r in rows:
+        d = r["size"] - r["prev_size"]
+        if r["stale"]:
+            c = "gap"
+        elif r["rule_b"]:
+            c = "truncation"
+        elif d < 0:
+            if r["traded"] == -d:
+                c = "trade"
+            elif r["traded"] > 0:
+                c = "mixed"
+            else:
+                c = "truncation" if r["trunc_unmatched"] else "cancel"
+        else:
+            c = "truncation" if r["trunc_unmatched"] else "add"
+        out.append({"ts": r["ts"], "seq": r["seq"], "side": r["side"], "price": r["price"],
+                    "prev_size": r["prev_size"], "size": r["size"], "delta": d, "added": max(d, 0),
+                    "traded": r["traded"], "cancelled": max(-d, 0) - r["traded"],
+                    "implied": r["implied"], "cause": c, "is_snapshot": r["is_snapshot"]})
+    if not out:
+        return _empty()
+    return pl.DataFrame(out, schema=_empty().schema)
+
+
+# ---------------------------------------------------------------------------------------------
+# store entry point
+# ---------------------------------------------------------------------------------------------
+
+def _day_bounds(ns_from: int, ns_to: int) -> tuple[int, int]:
+    d0 = dt.datetime.fromtimestamp(ns_from // 10**9, tz=dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    d1 = dt.datetime.fromtimestamp(ns_to // 10**9, tz=dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int(d0.timestamp()) * 10**9, (int(d1.timestamp()) + 86400) * 10**9 - 1
+
+
+def load_inputs(store: Store, exchange: str, symbol: str, ts_from: int | None, ts_to: int | None,
+                margin_ns: int = 5 * 10**9) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Updates from the last snapshot at or before ``ts_from`` (so the book is known), trades
+    with a margin around the window, and gaps."""
+    start = None
+    if ts_from is not None:
+        snap = (store.scan("book_updates", exchange, symbol, None, ts_from)
+                .filter(pl.col("is_snapshot")).select(pl.col("ts").max()).collect())
+        start = snap.item() if snap.height and snap.item() is not None else None
+        if start is None:
+            first = store.scan("book_updates", exchange, symbol).select(pl.col("ts").min()).collect().item()
+            start = first if first is not None and first < ts_from else ts_from
+    cols = ["ts", "seq", "is_snapshot", "side", "price", "size"]
+    updates = store.scan("book_updates", exchange, symbol, start, ts_to).select(cols).collect()
+    t_from = None if start is None else start - margin_ns
+    t_to = None if ts_to is None else ts_to + margin_ns
+    trades = store.scan("trades", exchange, symbol, t_from, t_to).select(
+        ["ts", "seq", "price", "size", "aggressor"]).collect()
+    gaps = store.scan("gaps", exchange, symbol, ts_column="ts_from").collect() \
+        if store.files("gaps", exchange, symbol) else None
+    return updates, trades, gaps
+
+
+def attribute_with_info(store: Store | str, exchange: str, symbol: str, ts_from: int | None = None,
+                        ts_to: int | None = None, tolerance_ns: int | tuple[int, int] | None = None,
+                        write: bool = True, depth_limit: int | str | None = "auto"
+                        ) -> tuple[pl.DataFrame, AttributionInfo]:
+    """:func:`attribute` plus the :class:`AttributionInfo` of the run."""
+    store = store if isinstance(store, Store) else Store(store)
+    if not store.files("book_updates", exchange, symbol):
+        raise ForensicsError(f"no book_updates for {exchange}/{symbol} in {store.root}: attribution "
+                             "needs level data (ingest a depth capture or Tardis incremental_book_L2)")
+    lo, hi = ts_from, ts_to
+    if write and (ts_from is not None or ts_to is not None):
+        rng = store.scan("book_updates", exchange, symbol).select(
+            pl.col("ts").min().alias("a"), pl.col("ts").max().alias("b")).collect().row(0)
+        lo, hi = _day_bounds(ts_from if ts_from is not None else rng[0], ts_to if ts_to is not None else rng[1])
+    updates, trades, gaps = load_inputs(store, exchange, symbol, lo, hi)
+    df, info = attribute_frames(updates, trades, gaps, tolerance_ns, depth_limit)
+    if lo is not None:
+        df = df.filter(pl.col("ts") >= lo)
+    if write and df.height:
+        with store.lock():
+            store.write_partitioned("level_changes", df, exchange, symbol, "level_changes", replace_dates=True)
+    if ts_from is not None:
+        df = df.filter(pl.col("ts") >= ts_from)
+    if ts_to is not None:
+        df = df.filter(pl.col("ts") <= ts_to)
+    return df, info
+
+
+def attribute(store: Store | str, exchange: str, symbol: str, ts_from: int | None = None,
+              ts_to: int | None = None, tolerance_ns: int | tuple[int, int] | None = None,
+              write: bool = True) -> pl.DataFrame:
+    """level_changes for one instrument over [ts_from, ts_to] (UTC ns, inclusive; None = all).
+
+    Stored units: ``price`` in ticks, sizes in lots, ``ts`` UTC ns. ``tolerance_ns`` is the
+    trade/update matching window in ns (None = estimated from the data; int = symmetric;
+    (before, after) = trade up to ``before`` ns before / ``after`` ns after the decrease).
+    With ``write`` the rows of every UTC day touched are recomputed and replace that day's
+    ``level_changes`` partition (the SQL view ``level_changes`` shows them in real units).
+    """
+    return attribute_with_info(store, exchange, symbol, ts_from, ts_to, tolerance_ns, write)[0]

@@ -1,0 +1,166 @@
+"""Rule-based event classifier: synchronized withdrawal, one-sided pull, consumption, flicker.
+
+Input: the metrics of one event (a dict as built by :mod:`forensics.detect`); output: a label,
+a confidence in [0, 1] and the evidence (list of short sentences, stored as JSON text).
+
+Labels (design.md): ``synchronized_withdrawal``, ``one_sided_pull``, ``consumption``,
+``flicker``, ``mixed``.
+
+Thresholds (all in :class:`Thresholds`, overridable):
+
+==========================  =======  ===================================================
+name                        default  meaning
+==========================  =======  ===================================================
+cancel_max                  0.25     cancellation-driven: net traded share <= this
+trade_min                   0.60     trade-driven: net traded share >= this
+sync_min                    0.50     concentrated: >= this share of the removed quantity
+                                     within the busiest 500 ms ...
+fast_ms                     1500     ... or the 10%-90% fall took <= this many ms
+flicker_min_pairs           3        flicker: large add->cancel pairs far from the touch
+flicker_max_traded          0.10     flicker: traded share of the flicker orders <= this
+bands_factor                0.60     confidence multiplier when only band data exists
+==========================  =======  ===================================================
+
+*Net traded share* = traded / (traded + max(cancelled - added, 0)) over the decreases of the
+falling side(s) inside the band and window: cancel/replace churn (makers re-quoting while the
+price moves) nets out against the re-adds, so a taker walking the book reads as trade-driven
+even when the makers also re-quote, and a pull (cancels without re-adds) as cancel-driven.
+The gross share (traded / all decreases) is reported too (``traded_share``).
+
+Rules, in order:
+
+1. trigger ``flicker`` (repeated large add/cancel far from the touch, see detect) with
+   >= flicker_min_pairs pairs and traded share <= flicker_max_traded -> ``flicker``.
+2. trade-driven (net share >= trade_min) -> ``consumption`` (sequential erosion from the touch,
+   erosion correlation > 0, raises the confidence).
+3. cancellation-driven (net share <= cancel_max):
+   both sides fell and concentrated (band data: the fall between two samples counts as
+   concentrated; the sampling step bounds what can be seen) -> ``synchronized_withdrawal``;
+   one side fell -> ``one_sided_pull``;
+   both sides but not concentrated -> ``mixed`` (cancel-driven but staggered).
+4. otherwise ``mixed``.
+
+Confidence = the smallest margin score of the criteria the label relies on, each mapped to
+[0, 1] as ``0.5 + distance past the threshold / scale`` (clipped), times ``bands_factor`` for
+band-only data and times (1 - share of the window's level changes that were gaps).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+LABELS = ("synchronized_withdrawal", "one_sided_pull", "consumption", "flicker", "mixed")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    cancel_max: float = 0.25
+    trade_min: float = 0.60
+    sync_min: float = 0.50
+    fast_ms: float = 1500.0
+    flicker_min_pairs: int = 3
+    flicker_max_traded: float = 0.10
+    bands_factor: float = 0.60
+
+
+def _score(margin: float, scale: float) -> float:
+    """0.5 at the threshold, 1 at ``scale`` past it, 0 at ``scale`` short of it."""
+    if margin is None or (isinstance(margin, float) and math.isnan(margin)):
+        return 0.5
+    return max(0.0, min(1.0, 0.5 + 0.5 * margin / scale))
+
+
+def _num(x, default=None):
+    if x is None:
+        return default
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return default
+    return default if math.isnan(v) else v
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f}%"
+
+
+def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[str]]:
+    """(label, confidence, evidence) for one event's metrics (see module docstring)."""
+    ev: list[str] = []
+    kind = m.get("data_kind") or "book"
+    trig = m.get("trigger") or "cliff"
+    share = _num(m.get("traded_share_net"), _num(m.get("traded_share")))
+    gross = _num(m.get("traded_share"))
+    sides = m.get("sides") or "bid"
+    sync = _num(m.get("sync_share_500ms"))
+    speed = _num(m.get("speed_ms"))
+    corr = _num(m.get("erosion_corr"))
+    factor = 1.0
+    if kind == "bands":
+        factor *= th.bands_factor
+        ev.append("band data only: no level detail (traded share = traded volume / depth removed)")
+    gap = _num(m.get("gap_share"), 0.0)
+    if gap and gap > 0:
+        factor *= max(0.0, 1.0 - gap)
+        ev.append(f"{_pct(gap)} of the window's level changes fall in a gap (book unknown)")
+    if m.get("band_pct") is not None and m.get("removed_frac") is not None:
+        ev.append(f"{_pct(_num(m.get('removed_frac')))} of {sides} depth within {m['band_pct']:g}% of mid "
+                  f"removed (trigger: {trig})")
+
+    if trig == "flicker":
+        pairs = int(m.get("flicker_pairs") or 0)
+        ftr = _num(m.get("flicker_traded_share"), 0.0)
+        ev.append(f"{pairs} large orders placed and pulled away from the touch, {_pct(ftr)} of them traded")
+        if pairs >= th.flicker_min_pairs and ftr <= th.flicker_max_traded:
+            conf = min(_score(pairs - th.flicker_min_pairs + 0.5, 3.0),
+                       _score(th.flicker_max_traded - ftr, th.flicker_max_traded))
+            return "flicker", round(conf * factor, 3), ev
+
+    if share is None:
+        ev.append("no traded/cancelled split available")
+        return "mixed", round(0.3 * factor, 3), ev
+    ev.append(f"traded share {_pct(share)} net of re-adds ({_pct(gross)} gross) of the removed quantity")
+    conc = (sync is not None and sync >= th.sync_min) or (speed is not None and speed <= th.fast_ms)
+    if kind == "bands" and sync is None:
+        conc = True  # the timing inside one sampling step is unknown: the sampling is the limit
+        ev.append(f"fall between two band samples {speed / 1000:.0f} s apart (timing within unknown)"
+                  if speed is not None else "fall between two band samples")
+    prog = m.get("program")
+    if trig == "flow" and prog:
+        ev.append(f"sustained {prog['aggressor']} program: {prog['bursts']} large taker bursts over "
+                  f"{(speed or 0) / 1000:.1f} s, {prog['volume_base']:g} base units")
+    elif sync is not None:
+        ev.append(f"{_pct(sync)} of the removal within the busiest 500 ms"
+                  + (f", 10-90% fall in {speed:.0f} ms" if speed is not None else ""))
+    if share >= th.trade_min:
+        conf = _score(share - th.trade_min, 1 - th.trade_min)
+        if corr is not None:
+            ev.append(f"distance-from-touch vs removal-time correlation {corr:+.2f}"
+                      + (" (sequential erosion from the touch)" if corr > 0 else ""))
+            conf = min(1.0, conf + (0.1 if corr > 0.2 else 0.0))
+        return "consumption", round(conf * factor, 3), ev
+    if share <= th.cancel_max:
+        s_cancel = _score(th.cancel_max - share, th.cancel_max)
+        if sides == "both":
+            if m.get("side_lag_ms") is not None:
+                ev.append(f"bid/ask lag {float(m['side_lag_ms']):+.0f} ms")
+            if conc:
+                if kind == "bands" and sync is None:
+                    s_sync = 0.75  # as concentrated as the sampling can show
+                else:
+                    s_sync = max(_score((sync or 0) - th.sync_min, 1 - th.sync_min),
+                                 _score(th.fast_ms - (speed if speed is not None else 1e12), th.fast_ms))
+                conf = min(s_cancel, s_sync)
+                ev.append("both sides pulled at once: synchronized cancellation")
+                return "synchronized_withdrawal", round(conf * factor, 3), ev
+            ev.append("both sides cancelled but spread out in time")
+            return "mixed", round(0.5 * factor, 3), ev
+        ev.append(f"only the {sides} side fell")
+        return "one_sided_pull", round(s_cancel * factor, 3), ev
+    ev.append("neither clearly trade-driven nor cancellation-driven")
+    return "mixed", round(0.5 * factor, 3), ev
+
+
+def evidence_json(evidence: list[str]) -> str:
+    return json.dumps(evidence, ensure_ascii=False)

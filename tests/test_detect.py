@@ -1,0 +1,182 @@
+"""Cliff detection, classifier and evaluation on simulated markets (short scenarios)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from forensics.classify import classify
+from forensics.cli import cli
+from forensics.detect import DetectParams, detect, find_cliffs, find_flow
+from forensics.evaluate import run_one, summarise
+from forensics.ingest import ingest
+from forensics.store import Store
+
+S = 1_000_000_000
+MS = 1_000_000
+
+
+# ---- units -------------------------------------------------------------------------------------
+
+def _series(values_by_second):
+    t = np.arange(len(values_by_second), dtype=np.int64) * 100 * MS
+    return t, np.asarray(values_by_second, dtype=np.float64)
+
+
+def test_find_cliffs_thresholds():
+    p = DetectParams()
+    base = [1000.0 + 10 * np.sin(i) for i in range(900)]
+    deep = base[:700] + [1000, 800, 300, 100] + [100] * 196            # -90% in 300 ms
+    t, q = _series(deep)
+    cl = find_cliffs(t, q, "bid", 0.1, 5 * S, 60 * S, p)
+    assert len(cl) == 1
+    c = cl[0]
+    assert c.t_trough == t[703] and c.q_trough == 100 and abs(c.baseline - 1000) < 20
+    shallow = base[:700] + [700] * 200                                   # -30%: not a cliff
+    assert find_cliffs(*_series(shallow), "bid", 0.1, 5 * S, 60 * S, p) == []
+    slow = base[:700] + list(np.linspace(1000, 100, 150)) + [100] * 50  # -90% over 15 s: too slow
+    assert find_cliffs(*_series(slow), "bid", 0.1, 5 * S, 60 * S, p) == []
+    # band data: a fall between two samples
+    t = np.arange(30, dtype=np.int64) * 30 * S
+    q = np.array([500.0] * 20 + [90.0] * 10)
+    cl = find_cliffs(t, q, "ask", 1.0, 30 * S, 300 * S, p, between_samples=True)
+    assert len(cl) == 1 and cl[0].t_peak == t[19] and cl[0].t_trough == t[20]
+
+
+def test_flow_episode_needs_a_sustained_program():
+    rng = np.random.default_rng(3)
+    n = 4000
+    ts = np.sort(rng.integers(0, 800 * S, n))
+    size = np.maximum(1, np.round(15 * np.exp(1.2 * rng.standard_normal(n)))).astype(np.int64)
+    aggr = np.where(rng.random(n) < 0.5, "sell", "buy")
+    noise = pl.DataFrame({"ts": ts, "price": np.full(n, 1000), "size": size, "aggressor": aggr})
+    assert find_flow(noise.sort("ts"), DetectParams()) == []
+    prog_t = 300 * S + np.cumsum(rng.integers(600, 1500, 40)) * MS
+    prog = pl.DataFrame({"ts": prog_t, "price": np.full(40, 1000), "size": np.full(40, 600),
+                         "aggressor": ["sell"] * 40})
+    eps = find_flow(pl.concat([noise, prog]).sort("ts"), DetectParams())
+    assert len(eps) == 1 and eps[0]["side"] == "bid" and eps[0]["start"] == prog_t[0]
+    assert eps[0]["end"] == prog_t[-1]
+
+
+def test_classifier_rules():
+    base = {"data_kind": "book", "trigger": "cliff", "band_pct": 0.1, "removed_frac": 0.95}
+    lab, conf, ev = classify({**base, "sides": "both", "traded_share_net": 0.03, "traded_share": 0.02,
+                              "sync_share_500ms": 0.95, "speed_ms": 200})
+    assert lab == "synchronized_withdrawal" and conf > 0.8 and any("synchronized" in e for e in ev)
+    lab, conf, _ = classify({**base, "sides": "bid", "traded_share_net": 0.05, "sync_share_500ms": 0.9})
+    assert lab == "one_sided_pull" and conf > 0.7
+    lab, conf, ev = classify({**base, "sides": "bid", "traded_share_net": 0.9, "erosion_corr": 0.8})
+    assert lab == "consumption" and conf > 0.7 and any("sequential" in e for e in ev)
+    lab, _, _ = classify({**base, "sides": "both", "traded_share_net": 0.45})
+    assert lab == "mixed"
+    lab, conf, _ = classify({**base, "trigger": "flicker", "sides": "ask", "flicker_pairs": 12,
+                             "flicker_traded_share": 0.0})
+    assert lab == "flicker" and conf > 0.8
+    lab_b, conf_b, ev_b = classify({**base, "data_kind": "bands", "sides": "both", "traded_share_net": 0.02,
+                                    "speed_ms": 30000})
+    assert lab_b == "synchronized_withdrawal" and conf_b < 0.6 and "band data only" in ev_b[0]
+
+
+# ---- simulated incidents -----------------------------------------------------------------------
+
+SEEDS = (7, 23, 42)
+
+
+@pytest.fixture(scope="module")
+def sim_runs(tmp_path_factory):
+    work = tmp_path_factory.mktemp("eval")
+    return [run_one(seed, work) for seed in SEEDS]
+
+
+def test_classifier_on_simulated_incidents(sim_runs):
+    s = summarise(sim_runs)
+    n = 5 * len(SEEDS)
+    correct = sum(v for k, v in s["confusion"].items()
+                  if k.split(" -> ")[0] == k.split(" -> ")[1] or k == "none -> missed")
+    assert correct >= n - 1, s["confusion"]
+    assert len(s["false_positives"]) <= 1, s["false_positives"]
+    for label in ("synchronized_withdrawal", "consumption"):
+        assert s["per_label"][label]["recall"] == 1.0 and s["per_label"][label]["precision"] == 1.0, s["per_label"]
+    assert s["time_error_s"]["median"] < 0.5 and s["time_error_s"]["within_1s"] >= 0.9
+    assert s["traded_share_error"]["max"] < 0.05
+    assert s["attribution"]["row_exact"] > 0.99
+
+
+def test_withdrawal_metrics_tell_the_story(sim_runs):
+    for r in sim_runs:
+        m = next(m for m in r.matches if m["incident"] and m["incident"]["type"] == "withdrawal")
+        e = m["event"]
+        assert e["sides"] == "both" and e["other_side_fell"]
+        assert e["removed_frac"] > 0.8 and e["traded_share"] < 0.15
+        assert e["sync_share_500ms"] > 0.6 and e["levels_emptied_500ms"] >= 10
+        assert abs(e["side_lag_ms"]) < 500 and e["speed_ms"] < 1000
+        assert e["spread_after"] > 5 * e["spread_before"]
+        assert e["vacuum_ratio"] > 1.5 and e["recovery_ms"] > 10_000
+        c = next(m for m in r.matches if m["incident"] and m["incident"]["type"] == "consumption")["event"]
+        assert c["traded_share_net"] > 0.9 and c["erosion_corr"] > 0
+
+
+# ---- store, CLI, band data ---------------------------------------------------------------------
+
+def test_cli_detect_writes_events_and_sql_view(tmp_path):
+    from forensics import simulate as sim
+    cfg = sim.build_config(seed=5, minutes=3.5, incidents=["withdrawal@90s:sell"])
+    res = sim.simulate(cfg, tmp_path / "sim")
+    store = tmp_path / "store"
+    ingest([res.files["capture"]], store=store)
+    out = CliRunner().invoke(cli, ["detect", "--store", str(store), "--format", "csv"])
+    assert out.exit_code == 0, out.output
+    df = pl.read_csv(out.output.encode())
+    assert df["label"].to_list() == ["synchronized_withdrawal"]
+    start = res.labels["incidents"][0]["start_ts_ns"]
+    assert abs(df["start_ts"][0] - start) < S
+    con = Store(store).connect()
+    row = con.execute("select exchange, symbol, sides, label, confidence, depth_before_bid::double, "
+                      "traded_share, evidence from events").fetchall()
+    assert len(row) == 1 and row[0][:4] == ("binance-futures", "BTCUSDT", "both", "synchronized_withdrawal")
+    assert 0 < row[0][4] <= 1 and row[0][5] > 1 and json.loads(row[0][7])
+    assert con.execute("select count(*) from level_changes").fetchone()[0] > 1000
+    # re-running over a window replaces that window's events, keeps the rest
+    t0 = dt.datetime.fromtimestamp(start // S, tz=dt.timezone.utc)
+    out = CliRunner().invoke(cli, ["detect", "--store", str(store), "--from", (t0 - dt.timedelta(seconds=30)).isoformat(),
+                                   "--to", (t0 + dt.timedelta(seconds=60)).isoformat(), "--no-evidence"])
+    assert out.exit_code == 0, out.output
+    assert "1 event(s)" in out.output
+    assert Store(store).connect().execute("select count(*) from events").fetchone()[0] == 1
+    bad = CliRunner().invoke(cli, ["detect", "--store", str(store), "--symbol", "ETHUSDT"])
+    assert bad.exit_code == 1 and "no level or band data" in bad.output
+
+
+def test_band_data_only(tmp_path):
+    rng = np.random.default_rng(0)
+    t0 = dt.datetime(2025, 10, 10, 20, 50, tzinfo=dt.timezone.utc)
+    rows = ["timestamp,percentage,depth,notional"]
+    for k in range(60):  # 30 min of 30 s samples; both sides pulled between samples 40 and 41
+        t = t0 + dt.timedelta(seconds=30 * k)
+        f = 0.1 if k >= 41 else 1.0
+        for pct in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5):
+            depth = abs(pct) * 400 * f * (1 + 0.05 * rng.standard_normal())
+            rows.append(f"{t:%Y-%m-%d %H:%M:%S},{pct},{depth:.3f},{depth * 120000:.2f}")
+    bd = tmp_path / "BTCUSDT-bookDepth-2025-10-10.csv"
+    bd.write_text("\n".join(rows) + "\n")
+    tr = ["agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker"]
+    ms0 = int(t0.timestamp() * 1000)
+    for i in range(3000):
+        tr.append(f"{i},{120000 + rng.integers(-20, 20) / 10:.1f},{rng.integers(1, 50) / 1000:.3f},{i},{i},"
+                  f"{ms0 + i * 600},{'true' if rng.random() < 0.5 else 'false'}")
+    at = tmp_path / "BTCUSDT-aggTrades-2025-10-10.csv"
+    at.write_text("\n".join(tr) + "\n")
+    ingest([bd, at], store=tmp_path / "store")
+    ev = detect(tmp_path / "store")
+    assert ev.height == 1
+    e = ev.row(0, named=True)
+    assert e["data_kind"] == "bands" and e["sides"] == "both" and e["label"] == "synchronized_withdrawal"
+    assert e["start_ts"] == int((t0 + dt.timedelta(seconds=1200)).timestamp()) * S
+    assert e["end_ts"] - e["start_ts"] == 30 * S
+    assert e["confidence"] < 0.6 and "band data only" in e["evidence"]
+    assert e["traded_share"] < 0.05
