@@ -54,8 +54,13 @@ def run_demo(store: str | Path | Store = "store", sample_dir: str | Path | None 
     say(f"1/4 ingest {', '.join(f.name for f in files)} -> {store.root}")
     results = ingest(files, store=store)
     for r in results:
-        say(f"    {r.source}: " + ("already ingested" if r.skipped else
-                                    ", ".join(f"{v:,} {k}" for k, v in r.rows.items())))
+        if r.skipped:
+            say(f"    {r.source}: already ingested")
+            continue
+        text = ", ".join(f"{v:,} {k}" for k, v in r.rows.items() if v) or "no new rows"
+        if r.duplicates:
+            text += f" ({r.duplicates:,} trades already stored from the capture)"
+        say(f"    {r.source}: {text}")
     exchange, symbol = store.resolve_instrument(tables=("book_updates",))
     say(f"2/4 depth grid every {every_ns // 1_000_000} ms for {exchange}/{symbol}")
     depth = compute_depth(store, exchange, symbol, every_ns=every_ns)
