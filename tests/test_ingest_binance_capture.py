@@ -428,3 +428,27 @@ def test_random_streams_are_block_invariant(tmp_path_factory, monkeypatch, steps
         trades = q(sd, "select count(*) from trades")
         results.append((r.dropped, r.rejected, rows, gaps, trades))
     assert results[0] == results[1]
+
+
+def test_pretty_printed_json_document_is_read_as_messages(tmp_path):
+    import json
+
+    from forensics.ingest import ingest as _ingest
+    from forensics.store import Store as _Store
+    msgs = [
+        {"lastUpdateId": 100, "E": 1760130000000, "T": 1760130000000,
+         "bids": [["120000.00", "1.000"]], "asks": [["120000.10", "2.000"]]},
+        {"e": "depthUpdate", "E": 1760130000105, "T": 1760130000100, "s": "BTCUSDT", "U": 99, "u": 101,
+         "pu": 95, "b": [["120000.00", "0.500"]], "a": []},
+        {"e": "aggTrade", "E": 1760130000101, "a": 7, "s": "BTCUSDT", "p": "120000.00", "q": "0.500",
+         "f": 1, "l": 1, "T": 1760130000099, "m": True},
+    ]
+    p = tmp_path / "messages.json"
+    p.write_text(json.dumps(msgs, indent=2))
+    r = _ingest([p], store=tmp_path / "st")[0]
+    assert r.format == "binance-capture"
+    assert r.rows == {"book_updates": 3, "trades": 1} and r.rejected == 0 and r.gaps == 0
+    con = _Store(tmp_path / "st").connect()
+    assert con.execute("select aggressor, size::varchar from trades").fetchall() == [("sell", "0.5")]
+    assert con.execute("select is_snapshot, side, size::varchar from book_updates order by ts, seq"
+                       ).fetchall() == [(True, "bid", "1.0"), (True, "ask", "2.0"), (False, "bid", "0.5")]

@@ -143,3 +143,10 @@ def test_same_trades_from_two_sources_are_stored_once(write, store_dir):
     con = Store(store_dir).connect()
     assert con.execute("select count(*), count(distinct trade_id) from trades").fetchone() == (3, 3)
     assert con.execute("select sum(duplicates) from manifest").fetchone()[0] == 2
+
+
+def test_equal_ids_of_different_prints_are_not_duplicates(write, store_dir):
+    ingest([write("a_trades.csv", TRADES)], store=store_dir)
+    other = TRADES.replace("120000.0,1.0", "119000.0,3.0")  # id 11 again, but another print
+    second = ingest([write("b_trades.csv", other)], store=store_dir)[0]
+    assert second.duplicates == 1 and second.rows["trades"] == 1

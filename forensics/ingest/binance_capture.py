@@ -860,11 +860,30 @@ def read_capture(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     yield from _prefetch(_capture_chunks(src, opts), depth=1)
 
 
+def _document_blocks(src: Source, limit: int = 256 << 20) -> list[tuple[int, bytes]] | None:
+    """A file holding one pretty-printed JSON document (a message, or an array of messages, as
+    saved by ``jq .`` or an API client) -> one block of JSON lines, one message per line (line
+    numbers are then message numbers). None when the file is JSON lines (the normal case)."""
+    head = src.head(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
+    if not head.startswith((b"{", b"[")) or _sniff_capture(src.head(), NameInfo()):
+        return None
+    text = _read_text(src, limit)
+    if text is None:
+        return None
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    msgs = doc if isinstance(doc, list) else [doc]
+    return [(1, b"".join(orjson.dumps(m) + b"\n" for m in msgs))]
+
+
 def _capture_chunks(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     hint = _hint_symbol(opts)
     eng = _Engine(opts, hint)
     pending = _companion_rows(opts)
-    for first_line, block in _prefetch(src.blocks()):
+    blocks = _document_blocks(src) or src.blocks()
+    for first_line, block in _prefetch(iter(blocks)):
         p = parse_block(block, first_line, hint)
         chunk = Chunk(rejects=p.rejects, lines=block.count(b"\n"))
         book = pl.concat([pending, p.book]) if pending.height else p.book
@@ -947,6 +966,15 @@ def _sniff_capture(head: bytes, info: NameInfo) -> bool:
     return False
 
 
+_DOC_MARKERS = re.compile(rb'"e"\s*:\s*"(trade|depthUpdate|aggTrade|bookTicker)"')
+
+
+def _sniff_document(head: bytes, info: NameInfo) -> bool:
+    """A pretty-printed JSON document (object or array) holding Binance stream messages."""
+    body = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    return body.startswith((b"{", b"[")) and bool(_DOC_MARKERS.search(body[:65536]))
+
+
 def _sniff_snapshot(head: bytes, info: NameInfo) -> bool:
     body = re.sub(rb"^\s*\d+\s+(?=\{)", b"", head.removeprefix(b"\xef\xbb\xbf").lstrip())
     return body.startswith(b"{") and b'"lastUpdateId"' in body[:4096]
@@ -955,7 +983,7 @@ def _sniff_snapshot(head: bytes, info: NameInfo) -> bool:
 FORMATS = [
     Format("binance-capture", "Binance depth/trade/bookTicker capture: JSON lines, raw, combined-stream or "
            "'<receive ns> <json>' collector lines (hftbacktest), REST snapshots interleaved",
-           _sniff_capture, read_capture),
+           lambda head, info: _sniff_capture(head, info) or _sniff_document(head, info), read_capture),
     Format("binance-snapshot", "Binance REST depth snapshot JSON (lastUpdateId, bids, asks); given next to a "
            "capture it seeds that capture's book", _sniff_snapshot, read_snapshot,
            companion_of="binance-capture"),

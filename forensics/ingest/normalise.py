@@ -271,20 +271,22 @@ class Writer:
 
     # ---- commit ------------------------------------------------------------------------------
     def _drop_known_trades(self, st: _Staged, cache: dict) -> bool:
-        """Remove trades whose ``trade_id`` is already stored for the instrument and day (the
-        same prints from another source, e.g. a capture's aggTrade stream and the daily
-        aggTrades file). Returns False when nothing of the part is left."""
+        """Remove trades already stored for the instrument and day from another source (e.g. a
+        capture's aggTrade stream and the daily aggTrades file): same ``trade_id``, price and
+        size (so ids of different id spaces, Binance trade vs aggTrade ids, never collide).
+        Returns False when nothing of the part is left."""
         key = (st.exchange, st.symbol, st.date)
+        cols = ["trade_id", "price", "size"]
         if key not in cache:
             files = [f for f in self.store.files("trades", st.exchange, st.symbol)
                      if f.parent.name == f"date={st.date}"]
-            cache[key] = (pl.concat([pl.read_parquet(f, columns=["trade_id"])["trade_id"] for f in files])
-                          .drop_nulls().unique() if files else pl.Series("trade_id", [], pl.Utf8))
+            cache[key] = (pl.concat([pl.read_parquet(f, columns=cols) for f in files])
+                          .drop_nulls("trade_id").unique() if files else None)
         known = cache[key]
-        if known.len() == 0:
+        if known is None or known.height == 0:
             return True
         df = pl.read_parquet(st.path)
-        keep = df.filter(pl.col("trade_id").is_null() | ~pl.col("trade_id").is_in(known.implode()))
+        keep = df.join(known, on=cols, how="anti", nulls_equal=False, maintain_order="left")
         dup = df.height - keep.height
         if dup == 0:
             return True
