@@ -19,7 +19,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# throughput and accuracy figures (printed; the README quotes them)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_depth.py
+	$(BIN)/python benchmarks/bench_attribution.py
+	$(BIN)/python benchmarks/bench_simulate.py
+	$(BIN)/python benchmarks/eval_classifier.py --seeds 20 --first-seed 101
 
 .PHONY: venv demo test bench
