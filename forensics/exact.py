@@ -99,6 +99,13 @@ def to_units(s: pl.Series, decimals: int) -> pl.Series:
     return df.select(pl.when(ok).then(val).otherwise(None).alias("v"))["v"].cast(pl.Int64)
 
 
+def room(max_units: int) -> int:
+    """How many more decimals a column whose largest ``|value|`` is ``max_units`` can take (each
+    one a factor 10) with every value still below ``10**MAX_DIGITS`` (int64, DECIMAL(18))."""
+    n = len(str(abs(int(max_units)))) if max_units else 0
+    return max(0, MAX_DIGITS - n)
+
+
 def units_to_str(value: int, decimals: int) -> str:
     """int units -> canonical decimal string (for messages and reports)."""
     if decimals == 0:

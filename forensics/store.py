@@ -13,7 +13,7 @@ Invariants:
   directory and renamed (``os.replace``). An ingest stages all its parts under
   ``<root>/.staging/`` and moves them in; its manifest row is written last, so parts whose
   source has no manifest row are leftovers of a killed ingest and :meth:`Store.recover`
-  removes them.
+  removes them. A rescale (more decimals for an instrument) is journalled the same way.
 * Raw parts are named ``<sha16>-<n>.parquet`` after their source file's content hash, so a
   forced re-ingest replaces exactly that file's rows.
 * Within a part rows are sorted by ``ts``, ties kept in arrival order; ``seq`` is the arrival
@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import json
 import os
 import shutil
 import uuid
@@ -38,9 +39,11 @@ import duckdb
 import polars as pl
 
 from forensics.errors import ForensicsError
+from forensics.exact import room as exact_room
 from forensics.schema import EXACT, PARTITIONED, TABLES
 
 DEFAULT_STORE = "store"
+RESCALE_DIR = ".rescale"
 _DUCK_TYPES = {pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Utf8: "VARCHAR", pl.Boolean: "BOOLEAN"}
 #: stored int64 ns columns that views also show as TIMESTAMP_NS (UTC); the raw ns stays as <col>_ns
 TIME_COLUMNS = ("ts", "local_ts", "ts_from", "ts_to", "start_ts", "end_ts", "ts_min", "ts_max")
@@ -168,7 +171,7 @@ class Store:
             if schema is None:
                 raise ForensicsError(f"no {table} data for {exchange}/{symbol} in {self.root}")
             return pl.LazyFrame(schema=schema)
-        lf = pl.scan_parquet([str(f) for f in files], hive_partitioning=False)
+        lf = pl.scan_parquet([str(f) for f in files], hive_partitioning=False, glob=False)
         if ts_from is not None:
             lf = lf.filter(pl.col(ts_column) >= ts_from)
         if ts_to is not None:
@@ -186,7 +189,7 @@ class Store:
         path = self._instrument_path(exchange, symbol)
         if not path.exists():
             return None
-        row = pl.read_parquet(path).row(0, named=True)
+        row = pl.read_parquet(path, glob=False).row(0, named=True)
         return Instrument(exchange, symbol, int(row["price_decimals"]), int(row["size_decimals"]),
                           int(row["next_seq"]))
 
@@ -212,24 +215,84 @@ class Store:
             out.append(self.instrument(ex, sy))
         return out
 
+    def max_abs_units(self, exchange: str, symbol: str) -> dict[str, int]:
+        """Largest ``|value|`` of the instrument's stored exact columns per kind (``price``
+        includes ``price2`` columns; ``size``), over raw and derived tables. Read from the
+        Parquet footers' statistics (the column itself only where a part has none)."""
+        import pyarrow.parquet as pq
+        out = {"price": 0, "size": 0}
+        for table, cols in EXACT.items():
+            for f in self.files(table, exchange, symbol):
+                meta = pq.read_metadata(f)
+                names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+                for c, kind in cols.items():
+                    if c not in names:
+                        continue
+                    j, k = names.index(c), "size" if kind == "size" else "price"
+                    for g in range(meta.num_row_groups):
+                        st = meta.row_group(g).column(j).statistics
+                        if st is not None and st.has_min_max:
+                            out[k] = max(out[k], abs(int(st.min)), abs(int(st.max)))
+                        elif meta.row_group(g).num_rows:
+                            v = pl.read_parquet(f, columns=[c], glob=False)[c].abs().max()
+                            out[k] = max(out[k], int(v or 0))
+                            break
+        return out
+
     def rescale(self, inst: Instrument, price_decimals: int, size_decimals: int) -> Instrument:
         """Raise an instrument's decimals, rewriting its stored exact columns (rare: a later
-        file with finer prices). Each part is rewritten atomically; the instrument record is
-        saved last, and values stay exact (multiplication by a power of ten)."""
+        file with finer prices). Values stay exact (multiplication by a power of ten); an
+        increase that would take any stored value to 10**18 or beyond (out of int64 /
+        DECIMAL(18)) is refused before anything is written.
+
+        Crash-safe: the rewritten parts are written under ``<root>/.rescale/`` first, then a
+        journal; the parts are renamed into place and the instrument saved; the journal goes
+        last. :meth:`recover` completes a journalled rescale and discards an unjournalled one,
+        so the stored values and the instrument's decimals never disagree."""
         dp, ds = price_decimals - inst.price_decimals, size_decimals - inst.size_decimals
         if dp < 0 or ds < 0:
             raise ValueError("rescale only increases decimals")
         if dp == 0 and ds == 0:
             return inst
+        biggest = self.max_abs_units(inst.exchange, inst.symbol)
+        for kind, d in (("price", dp), ("size", ds)):
+            if d and d > exact_room(biggest[kind]):
+                raise ForensicsError(
+                    f"cannot give {inst.exchange}/{inst.symbol} {d} more {kind} decimals: its stored {kind}s "
+                    f"(up to {biggest[kind]} units) would exceed int64")
+        work = self.root / RESCALE_DIR
+        if work.exists():
+            shutil.rmtree(work)
+        moved = []
         for table, cols in EXACT.items():
             for f in self.files(table, inst.exchange, inst.symbol):
-                df = pl.read_parquet(f)
+                df = pl.read_parquet(f, glob=False)
                 exprs = [pl.col(c) * (10 ** (dp if kind in ("price", "price2") else ds))
                          for c, kind in cols.items() if c in df.columns]
-                write_parquet_atomic(df.with_columns(exprs), f)
+                rel = f.relative_to(self.root)
+                write_parquet_atomic(df.with_columns(exprs), work / rel)
+                moved.append(str(rel))
         new = Instrument(inst.exchange, inst.symbol, price_decimals, size_decimals, inst.next_seq)
-        self.save_instrument(new)
+        journal = work / "journal.json"
+        tmp = work / ".journal.json.tmp"
+        work.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"exchange": inst.exchange, "symbol": inst.symbol, "price_decimals": price_decimals,
+                                   "size_decimals": size_decimals, "files": moved}))
+        os.replace(tmp, journal)
+        self._finish_rescale(work)
         return new
+
+    def _finish_rescale(self, work: Path) -> None:
+        """Apply a journalled rescale (idempotent: parts already moved are skipped)."""
+        j = json.loads((work / "journal.json").read_text())
+        for rel in j["files"]:
+            src = work / rel
+            if src.exists():
+                os.replace(src, self.root / rel)
+        old = self.instrument(j["exchange"], j["symbol"])
+        self.save_instrument(Instrument(j["exchange"], j["symbol"], j["price_decimals"], j["size_decimals"],
+                                        old.next_seq if old else 0))
+        shutil.rmtree(work)
 
     # ---- writing --------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -278,11 +341,22 @@ class Store:
         files = sorted((self.root / "manifest").glob("*.parquet"))
         if not files:
             return pl.DataFrame(schema=MANIFEST_SCHEMA)
-        return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+        return pl.concat([pl.read_parquet(f, glob=False) for f in files], how="diagonal_relaxed")
 
     def manifest_row(self, sha256: str) -> dict | None:
         path = self.root / "manifest" / f"{sha256}.parquet"
-        return pl.read_parquet(path).row(0, named=True) if path.exists() else None
+        return pl.read_parquet(path, glob=False).row(0, named=True) if path.exists() else None
+
+    def content_index(self) -> dict[str, dict]:
+        """Decompressed-content hash -> ``{sha256, name, companions}`` of every manifest row
+        that has one (one read of the manifest's few columns; an ingest loads it once)."""
+        files = [str(f) for f in sorted((self.root / "manifest").glob("*.parquet")) if not f.name.startswith(".")]
+        if not files:
+            return {}
+        df = (pl.scan_parquet(files, glob=False, missing_columns="insert")
+              .select("content_sha256", "sha256", "name", "companions")
+              .filter(pl.col("content_sha256").is_not_null()).collect())
+        return {r["content_sha256"]: r for r in df.iter_rows(named=True)}
 
     def write_manifest(self, row: dict) -> None:
         df = pl.DataFrame([row], schema=MANIFEST_SCHEMA)
@@ -302,6 +376,11 @@ class Store:
     def recover(self) -> int:
         """Remove leftovers of killed writes: staging dirs, temp files, parts without manifest."""
         removed = 0
+        work = self.root / RESCALE_DIR
+        if (work / "journal.json").exists():
+            self._finish_rescale(work)  # killed while moving rescaled parts: complete it
+        elif work.exists():
+            shutil.rmtree(work)  # killed while writing them: the stored parts are untouched
         staging = self.root / ".staging"
         if staging.exists():
             removed += sum(1 for p in staging.rglob("*.parquet"))
@@ -326,7 +405,8 @@ class Store:
 RAW_TABLES = ("book_updates", "trades", "quotes", "depth_bands", "gaps")
 
 MANIFEST_SCHEMA = {
-    "source": pl.Utf8, "name": pl.Utf8, "sha256": pl.Utf8, "bytes": pl.Int64, "format": pl.Utf8,
+    "source": pl.Utf8, "name": pl.Utf8, "sha256": pl.Utf8, "content_sha256": pl.Utf8, "companions": pl.Utf8,
+    "bytes": pl.Int64, "format": pl.Utf8,
     "exchange": pl.Utf8, "symbol": pl.Utf8, "rows": pl.Int64, "book_rows": pl.Int64,
     "trade_rows": pl.Int64, "quote_rows": pl.Int64, "band_rows": pl.Int64, "rejected": pl.Int64,
     "dropped": pl.Int64, "duplicates": pl.Int64, "gaps": pl.Int64, "reordered": pl.Int64, "ts_min": pl.Int64,
@@ -350,6 +430,12 @@ def _now_iso() -> str:
 
 def _sql_str(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
+
+
+def _glob_escape(path: Path) -> str:
+    """A literal directory path inside a DuckDB glob (a store under ``/data/x [old]`` works)."""
+    import glob
+    return glob.escape(str(path))
 
 
 def _parquet_columns(path: Path) -> list[str]:
@@ -406,7 +492,7 @@ def _view_sql(store: Store, table: str, union_by_name: bool | None = None) -> st
         # (writers conform to schema.TABLES), so the glob is bound from its first file only;
         # union_by_name (which opens every file's footer at bind time, i.e. on every query)
         # is kept for open-schema tables and for instruments whose first part deviates.
-        glob = str(root / table / f"exchange={ex}" / f"symbol={sy}" / "date=*" / "*.parquet")
+        glob = _glob_escape(root / table / f"exchange={ex}" / f"symbol={sy}") + "/date=*/*.parquet"
         first = store.files(table, ex, sy)[0]
         cols = _parquet_columns(first)
         pinned = TABLES.get(table)
@@ -455,6 +541,10 @@ def connect(store: Store | str | os.PathLike | None = None,
     every view; the default uses it only where parts may differ in columns.
     """
     store = store if isinstance(store, Store) else Store(store)
+    if (store.root / RESCALE_DIR / "journal.json").exists():  # a rescale was killed half-way
+        with store.lock():
+            if (store.root / RESCALE_DIR / "journal.json").exists():
+                store._finish_rescale(store.root / RESCALE_DIR)
     con = duckdb.connect(database)
     con.execute("SET TimeZone = 'UTC'")
     for table in PARTITIONED:
@@ -465,7 +555,7 @@ def connect(store: Store | str | os.PathLike | None = None,
     if any(man.glob("*.parquet")):
         con.execute(
             f"CREATE OR REPLACE VIEW manifest AS SELECT * REPLACE (make_timestamp_ns(ts_min) AS ts_min, "
-            f"make_timestamp_ns(ts_max) AS ts_max) FROM read_parquet({_sql_str(str(man.resolve() / '*.parquet'))}, "
+            f"make_timestamp_ns(ts_max) AS ts_max) FROM read_parquet({_sql_str(_glob_escape(man.resolve()) + '/*.parquet')}, "
             f"union_by_name=true)")
     else:
         cols = ", ".join(f"NULL::{_DUCK_TYPES[t]} AS {c}" for c, t in MANIFEST_SCHEMA.items())

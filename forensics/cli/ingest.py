@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from forensics.cli import cli, store_option
-from forensics.ingest import formats, ingest
+from forensics.errors import ForensicsError
+from forensics.ingest import IngestError, formats, ingest
 from forensics.store import Store
 from forensics.timeutil import format_ns
 
@@ -47,14 +49,24 @@ def ingest_cmd(paths, fmt, exchange, symbol, store, force, strict, quiet):
                 tasks[src.path] = bar.add_task(src.name[:40], total=src.size)
             bar.update(tasks[src.path], completed=done)
 
-        results = ingest(list(paths), store=Store(store), format=fmt, exchange=exchange, symbol=symbol,
-                         force=force, strict=strict, progress=progress)
+        failed = None
+        try:
+            results = ingest(list(paths), store=Store(store), format=fmt, exchange=exchange, symbol=symbol,
+                             force=force, strict=strict, progress=progress)
+        except IngestError as exc:  # every file was tried; report them all, then fail
+            if click.get_current_context().find_root().obj.get("debug"):
+                raise
+            failed, results = exc, exc.results
     secs = time.perf_counter() - t0
     for r in results:
-        click.echo(summary_line(r))
-    total = sum(r.total_rows for r in results)
-    click.echo(f"{total:,} rows in {secs:.2f} s ({total / secs if secs else 0:,.0f} rows/s)")
+        if r.error is None:
+            click.echo(summary_line(r))
+    if len(results) > 1 or failed is None:
+        total = sum(r.total_rows for r in results)
+        click.echo(f"{total:,} rows in {secs:.2f} s ({total / secs if secs else 0:,.0f} rows/s)")
     for r in results:
+        if r.error is not None and len(results) > 1:  # a single file's error is the command's error
+            click.secho(f"error: {r.error}", err=True, fg="red")
         for rej in r.first_rejects:
             click.echo(f"  rejected {r.source}:{rej.line}: {rej.reason}", err=True)
         if r.rejected > len(r.first_rejects):
@@ -62,12 +74,23 @@ def ingest_cmd(paths, fmt, exchange, symbol, store, force, strict, quiet):
         if r.reordered:
             click.echo(f"  note: {r.source}: {r.reordered:,} rows arrived with an older timestamp than "
                        "an earlier row; each part is sorted by (ts, arrival)", err=True)
+    if failed is not None:
+        n = len(failed.errors)
+        raise ForensicsError(f"{n} of {len(results)} file{'s' if len(results) > 1 else ''} not ingested"
+                             if len(results) > 1 else str(failed))
 
 
 def summary_line(r) -> str:
     """One line per file: what landed, what was rejected, gaps, time range."""
     if r.skipped:
-        return f"{r.source}: already ingested (same content hash); --force to redo"
+        what = (f"same data as {r.same_as}, already ingested" if r.same_content
+                else f"already ingested as {r.same_as}" if r.same_as and r.same_as != Path(r.source).name
+                else "already ingested")
+        text = f"{r.source}: {what} (same content hash); skipped, --force to redo"
+        if r.companions and r.companions != r.companions_before:
+            text += (f" (it was ingested {'with ' + r.companions_before if r.companions_before else 'alone'};"
+                     f" --force re-ingests it with {r.companions})")
+        return text
     parts = [f"{v:,} {k}" for k, v in r.rows.items() if v]
     inst = ", ".join(f"{e}/{s}" for e, s in r.instruments)
     text = (f"{r.source} [{r.format}] {inst}: " + (", ".join(parts) or "no rows")

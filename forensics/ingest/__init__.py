@@ -14,7 +14,7 @@ from typing import Callable
 
 from forensics.errors import ForensicsError
 from forensics.ingest.normalise import Chunk, Format, IngestResult, ReadOptions, Reject, Writer
-from forensics.ingest.source import NameInfo, Source, infer_from_name, sha256_file
+from forensics.ingest.source import NameInfo, Source, infer_from_name, sha256_file  # noqa: F401
 from forensics.store import Store
 
 #: modules that register formats, in sniffing priority order
@@ -40,7 +40,7 @@ def formats() -> dict[str, Format]:
 def sniff(source: Source) -> Format:
     """The format of a source, judged by content (and file name where content is ambiguous)."""
     head = source.head()
-    info = infer_from_name(source.inner_name())
+    info = source.name_info()
     if not head.strip():
         raise ForensicsError(f"{source.path}: empty or unreadable file")
     for f in formats().values():
@@ -55,6 +55,16 @@ def sniff(source: Source) -> Format:
 ProgressFn = Callable[[Source, int], None]
 
 
+class IngestError(ForensicsError):
+    """One or more files could not be ingested. Every file was still tried: ``results`` has
+    one :class:`IngestResult` per file in order (failed ones with ``error`` set), ``errors``
+    the exceptions of the failed ones."""
+
+    def __init__(self, message: str, results: list[IngestResult], errors: list[ForensicsError]):
+        super().__init__(message)
+        self.results, self.errors = results, errors
+
+
 def ingest(paths: list[str | Path], store: Store | str | None = None, format: str | None = None,
            exchange: str | None = None, symbol: str | None = None, force: bool = False,
            strict: bool = False, progress: ProgressFn | None = None) -> list[IngestResult]:
@@ -63,8 +73,10 @@ def ingest(paths: list[str | Path], store: Store | str | None = None, format: st
     Idempotent: a file whose content hash is in the manifest is skipped (``skipped=True``)
     unless ``force``, which first removes that file's earlier rows. Bad rows are rejected with
     file and line and written to ``<store>/rejects/``; valid rows are kept. ``strict`` turns
-    any rejected row into an error and writes nothing for that file. Raises
-    :class:`ForensicsError` if a file yields no usable rows.
+    any rejected row into an error and writes nothing for that file. A file that cannot be
+    read (unknown format, empty, no usable rows, ``strict`` failure) does not stop the others:
+    every file is tried, then :class:`IngestError` (a :class:`ForensicsError` with the first
+    failure's message, or a count and the list) is raised if any failed.
     """
     store = store if isinstance(store, Store) else Store(store)
     fmts = formats()
@@ -79,30 +91,51 @@ def ingest(paths: list[str | Path], store: Store | str | None = None, format: st
             sources.extend(Source(q) for q in sorted(p.rglob("*")) if q.is_file() and not q.name.startswith("."))
         else:
             sources.append(Source(p))
-    typed = [(s, fmts[format] if format else sniff(s)) for s in sources]
+    outcome: dict[int, IngestResult] = {}
+    errors: list[ForensicsError] = []
+    typed = []
+    for i, s in enumerate(sources):
+        try:
+            typed.append((i, s, fmts[format] if format else sniff(s)))
+        except ForensicsError as exc:
+            outcome[i] = IngestResult(str(s.path), "", format or "?", error=str(exc))
+            errors.append(exc)
     # companions (e.g. REST snapshots) go to the files of the format that consumes them
-    main = [(s, f) for s, f in typed if not (f.companion_of and any(g.name == f.companion_of for _, g in typed))]
-    results = []
+    main = [(i, s, f) for i, s, f in typed
+            if not (f.companion_of and any(g.name == f.companion_of for _, _, g in typed))]
     with store.lock():
         store.recover()
-        for src, fmt in main:
-            comps = [s for s, f in typed if f.companion_of == fmt.name]
-            results.append(_ingest_one(store, src, fmt, ReadOptions(exchange, symbol, infer_from_name(
-                src.inner_name()), comps), force, strict, progress))
+        contents = store.content_index()
+        for i, src, fmt in main:
+            comps = [s for _, s, f in typed if f.companion_of == fmt.name]
+            try:
+                outcome[i] = _ingest_one(store, src, fmt, ReadOptions(exchange, symbol, src.name_info(), comps),
+                                         force, strict, progress, contents)
+            except ForensicsError as exc:
+                outcome[i] = IngestResult(str(src.path), src.sha256, fmt.name, error=str(exc))
+                errors.append(exc)
+    results = [outcome[i] for i in sorted(outcome)]
+    if errors:
+        msg = str(errors[0]) if len(errors) == 1 else (
+            f"{len(errors)} of {len(results)} files failed: " + "; ".join(str(e) for e in errors))
+        raise IngestError(msg, results, errors) from errors[0]
     return results
 
 
 def _ingest_one(store: Store, src: Source, fmt: Format, opts: ReadOptions, force: bool, strict: bool,
-                progress: ProgressFn | None) -> IngestResult:
+                progress: ProgressFn | None, contents: dict[str, dict]) -> IngestResult:
+    # identity: the file's own bytes (a companion snapshot given with it is recorded, not hashed
+    # in: the same capture with or without its snapshot is one source, replaced by --force)
     sha = sha256_file(src.path)
-    for c in opts.companions:
-        sha = _combine(sha, sha256_file(c.path))
     src.sha256 = sha
-    if store.manifest_row(sha) is not None:
+    companions = ",".join(c.name for c in opts.companions) or None
+    row = store.manifest_row(sha)
+    if row is not None:
         if not force:
-            return IngestResult(str(src.path), sha, fmt.name, skipped=True)
+            return IngestResult(str(src.path), sha, fmt.name, skipped=True, same_as=row.get("name"),
+                                companions_before=row.get("companions"), companions=companions)
         store.remove_source(sha)
-    writer = Writer(store, src.path, sha, fmt.name)
+    writer = Writer(store, src.path, sha, fmt.name, companions)
     try:
         for chunk in fmt.read(src, opts):
             if strict and (chunk.rejects or src.errors):
@@ -117,18 +150,26 @@ def _ingest_one(store: Store, src: Source, fmt: Format, opts: ReadOptions, force
         if strict and src.errors:
             line, msg = src.errors[0]
             raise ForensicsError(f"{src.path}:{line}: {msg} (--strict: nothing written)")
+        # the same data under another name or container (.gz vs plain vs .zip): the hash of the
+        # decompressed content, known once the file has been read through
+        same = contents.get(src.content_sha256) if src.content_sha256 else None
+        if same is not None and same["sha256"] != sha:
+            if not force:
+                writer.abort()
+                return IngestResult(str(src.path), sha, fmt.name, skipped=True, same_as=same["name"],
+                                    same_content=True, companions_before=same.get("companions"),
+                                    companions=companions)
+            store.remove_source(same["sha256"])
         if not writer.staged and not writer.gap_rows:
             reasons = "; ".join(f"line {r.line}: {r.reason}" for r in (writer.rejects + [Reject(*e) for e in src.errors])[:3])
             raise ForensicsError(f"{src.path}: no usable rows ({fmt.name})" + (f": {reasons}" if reasons else ""))
-        return writer.commit(src.errors)
+        result = writer.commit(src.errors, src.content_sha256)
+        if src.content_sha256:
+            contents[src.content_sha256] = {"sha256": sha, "name": src.name, "companions": companions}
+        return result
     except BaseException:
         writer.abort()
         raise
 
 
-def _combine(a: str, b: str) -> str:
-    import hashlib
-    return hashlib.sha256((a + b).encode()).hexdigest()
-
-
-__all__ = ["ingest", "sniff", "formats", "Format", "ReadOptions", "Chunk", "Reject", "IngestResult"]
+__all__ = ["ingest", "IngestError", "sniff", "formats", "Format", "ReadOptions", "Chunk", "Reject", "IngestResult"]

@@ -845,7 +845,7 @@ def _companion_rows(opts: ReadOptions) -> pl.DataFrame:
         if doc is None:
             raise ForensicsError(f"{comp.path}: not a Binance REST depth snapshot (expected one JSON "
                                  "object with lastUpdateId, bids, asks)")
-        ni = infer_from_name(comp.inner_name())
+        ni = comp.name_info()
         info_sym = ni.symbol.upper() if ni.symbol else None
         doc = doc.with_columns(pl.coalesce(pl.col("sym"), pl.lit(info_sym, STR)).alias("sym"),
                                pl.lit(None, I64).alias("line"),

@@ -375,7 +375,7 @@ def _matching_companions(opts: ReadOptions) -> list[Source]:
     mine = opts.name_info or NameInfo()
     out = []
     for c in opts.companions:
-        ni = infer_from_name(c.inner_name())
+        ni = c.name_info()
         if mine.symbol and ni.symbol and ni.symbol.upper() != mine.symbol.upper():
             continue
         if mine.date and ni.date and ni.date != mine.date:

@@ -17,10 +17,14 @@ def read_block(block: bytes, first_line: int, columns: list[str], skip_header: b
                ) -> tuple[pl.DataFrame, list[Reject]]:
     """Parse a block of CSV lines as strings. Returns the frame (with a 1-based ``line``
     column) and rejects. ``skip_header`` drops the block's first line (the file header)."""
-    first = first_line + (1 if skip_header else 0)
-    if skip_header:
-        nl = block.find(b"\n")
-        block = block[nl + 1:] if nl >= 0 else b""
+    first = first_line
+    if skip_header:  # the header is the first non-blank line
+        while True:
+            nl = block.find(b"\n")
+            line, block = (block[:nl], block[nl + 1:]) if nl >= 0 else (block, b"")
+            first += 1
+            if line.strip() or not block:
+                break
     if not block.strip():
         return _empty(columns), []
     if b"\n\n" not in block and not block.startswith(b"\n"):

@@ -121,9 +121,14 @@ class IngestResult:
     ts_max: int | None = None
     seconds: float = 0.0
     duplicates: int = 0  # trades already stored from another source (same trade id), not stored again
-    skipped: bool = False  # already ingested (same content hash)
+    skipped: bool = False  # already ingested (same file hash, or same decompressed content)
+    same_as: str | None = None  # skipped: the name it was ingested under
+    same_content: bool = False  # skipped: same decompressed content as a differently packed file
+    companions: str | None = None  # companion files given with it (e.g. a REST snapshot)
+    companions_before: str | None = None  # skipped: the companions it was ingested with
     rejects_path: str | None = None
     first_rejects: list[Reject] = field(default_factory=list)
+    error: str | None = None  # the file could not be ingested (nothing of it was written)
 
     @property
     def total_rows(self) -> int:
@@ -137,15 +142,19 @@ class IngestResult:
 class Writer:
     """Stages one source file's rows, then commits them to the store atomically."""
 
-    def __init__(self, store: Store, source_path: Path, sha256: str, fmt: str):
+    def __init__(self, store: Store, source_path: Path, sha256: str, fmt: str, companions: str | None = None):
         self.store, self.source_path, self.sha, self.fmt = store, Path(source_path), sha256, fmt
+        self.companions = companions
         self.staging = store.root / ".staging" / sha256[:16]
         if self.staging.exists():
             shutil.rmtree(self.staging)
         self.staged: list[_Staged] = []
         self.base_seq: dict[tuple[str, str], int] = {}
         self.max_arrival: dict[tuple[str, str], int] = {}
-        self.decimals: dict[tuple[str, str], list[int]] = {}
+        self.decimals: dict[tuple[str, str], list[int]] = {}  # current [price, size] scale
+        self.stored: dict[tuple[str, str], Instrument | None] = {}
+        self.max_units: dict[tuple[str, str], list[int]] = {}   # staged |max| at that scale
+        self.stored_max: dict[tuple[str, str], list[int]] = {}  # stored |max| at the stored scale
         self.gap_rows: list[dict] = []
         self.rejects: list[Reject] = []
         self.result = IngestResult(str(source_path), sha256, fmt)
@@ -203,15 +212,11 @@ class Writer:
             return df
         cols = [c for c in EXACT_INPUT[table] if c in df.columns]
         parsed = {c: _parse_exact(df[c]) for c in cols}
-        # decimals per kind over the frame: the int64 range check uses the scale rows will get
-        need = {}
-        for c in cols:
-            kind = EXACT_INPUT[table][c][0]
-            need[kind] = max(need.get(kind, 0), _needed(parsed[c]))
         checks = []
         for c in cols:
-            kind, allow_zero = EXACT_INPUT[table][c]
-            reason = _exact_reasons(parsed[c], c.replace("_", " "), need[kind], allow_zero)
+            # syntax, sign, zero, > MAX_DECIMALS here; whether a row fits in int64 depends on
+            # the instrument's scale and is decided per instrument in _stage
+            reason = _exact_reasons(parsed[c], c.replace("_", " "), 0, EXACT_INPUT[table][c][1])
             if reason is not None:
                 df = df.with_columns(reason.alias(f"__r_{c}"))
                 checks.append((pl.col(f"__r_{c}").is_not_null(), pl.col(f"__r_{c}")))
@@ -226,23 +231,14 @@ class Writer:
         if key not in self.base_seq:
             inst = self.store.instrument(exchange, symbol)
             self.base_seq[key] = inst.next_seq if inst else 0
-            self.decimals[key] = [0, 0]
-        pdec = sdec = 0
-        conv = {}
+            self.stored[key] = inst
+            self.decimals[key] = [inst.price_decimals, inst.size_decimals] if inst else [0, 0]
+            self.max_units[key] = [0, 0]
         if table in EXACT_INPUT:
-            for c, (kind, _) in EXACT_INPUT[table].items():
-                if c in df.columns:
-                    d = int(df[f"__sig_{c}"].max() or 0)
-                    if kind == "price":
-                        pdec = max(pdec, d)
-                    else:
-                        sdec = max(sdec, d)
-            for c, (kind, _) in EXACT_INPUT[table].items():
-                if c in df.columns:
-                    conv[c] = _units(df[f"__digits_{c}"], df[f"__raw_{c}"], pdec if kind == "price" else sdec)
-            df = df.with_columns([s.alias(c) for c, s in conv.items()])
-            self.decimals[key][0] = max(self.decimals[key][0], pdec)
-            self.decimals[key][1] = max(self.decimals[key][1], sdec)
+            df = self._to_units(table, key, df)
+            if df.height == 0:
+                return
+        pdec, sdec = self.decimals[key]
         self.max_arrival[key] = max(self.max_arrival.get(key, -1), int(df["arrival"].max()))
         df = df.with_columns((pl.col("arrival") + self.base_seq[key]).alias("seq"))
         # rows older than one already seen in this file (arrival order) are reported
@@ -269,6 +265,69 @@ class Writer:
         if key not in self.result.instruments:
             self.result.instruments.append(key)
 
+    def _to_units(self, table: str, key: tuple[str, str], df: pl.DataFrame) -> pl.DataFrame:
+        """Exact strings -> int64 units at the instrument's scale, raising the scale (decimals)
+        where rows need it and every value stays below 10**18 (the int64 / DECIMAL(18) range):
+        stored data, rows staged earlier and this frame. Rows that cannot be held exactly are
+        rejected: too many decimals for the room the instrument's values leave, or too large
+        at the scale the instrument's data needs. Never wraps around."""
+        cols = {c: kind for c, (kind, _) in EXACT_INPUT[table].items() if c in df.columns}
+        for k, kind in enumerate(("price", "size")):
+            kc = [c for c, kd in cols.items() if kd == kind]
+            if not kc or df.height == 0:
+                continue
+            cur = self.decimals[key][k]
+            # decimals the rows need (rows too large even at their own decimals do not count;
+            # a row whose digits stay below 10**18 fits at its own decimals: the usual case)
+            top_digits = max(int(df[f"__digits_{c}"].max() or 0) for c in kc)
+            if top_digits < 10 ** exact.MAX_DIGITS:
+                need = max(int(df[f"__sig_{c}"].max() or 0) for c in kc)
+            else:
+                need = max(int(df.select(pl.col(f"__sig_{c}").filter(
+                    _int_part(c) < pl.lit(10, pl.Int64).pow(exact.MAX_DIGITS - pl.col(f"__sig_{c}").clip(0, 18)))
+                    .max()).item() or 0) for c in kc)
+            new = cur
+            if need > cur:
+                biggest = self._max_units(key, k)
+                new = cur + min(need - cur, exact.room(biggest))
+            limit = 10 ** (exact.MAX_DIGITS - new)
+            checks = []
+            for c in kc:
+                what = c.replace("_", " ")
+                if need > new:
+                    held = exact.units_to_str(self._max_units(key, k), cur)
+                    checks.append((pl.col(f"__sig_{c}") > new, pl.lit(f"{what} ") + pl.col(c).cast(pl.Utf8)
+                                   + pl.lit(f" has more decimals than {key[0]}/{key[1]} can hold: its {kind}s "
+                                            f"(up to {held}) leave int64 room for {new}")))
+                if top_digits < limit:  # no integer part can reach the limit
+                    continue
+                checks.append((_int_part(c) >= limit, pl.lit(f"{what} too large: ") + pl.col(c).cast(pl.Utf8)
+                               + pl.lit(f" (at the {new} decimals of {key[0]}/{key[1]} {kind}s it exceeds int64)")))
+            df = self._reject_rows(df, checks)
+            if new > cur:
+                self.max_units[key][k] *= 10 ** (new - cur)
+                self.decimals[key][k] = new
+            if df.height == 0:
+                return df
+            conv = {c: _units(df[f"__digits_{c}"], df[f"__raw_{c}"], new) for c in kc}
+            df = df.with_columns([v.alias(c) for c, v in conv.items()])
+            top = max(int(v.abs().max() or 0) for v in conv.values())
+            self.max_units[key][k] = max(self.max_units[key][k], top)
+        return df
+
+    def _max_units(self, key: tuple[str, str], k: int) -> int:
+        """Largest |value| (0 = price kind, 1 = size kind) at the current scale over the
+        instrument's stored data (read from Parquet statistics, once) and the rows staged."""
+        inst = self.stored[key]
+        if inst is not None and key not in self.stored_max:
+            m = self.store.max_abs_units(*key)
+            self.stored_max[key] = [m["price"], m["size"]]
+        biggest = self.max_units[key][k]
+        if inst is not None:
+            dec0 = inst.price_decimals if k == 0 else inst.size_decimals
+            biggest = max(biggest, self.stored_max[key][k] * 10 ** (self.decimals[key][k] - dec0))
+        return biggest
+
     # ---- commit ------------------------------------------------------------------------------
     def _drop_known_trades(self, st: _Staged, cache: dict) -> bool:
         """Remove trades already stored for the instrument and day from another source (e.g. a
@@ -280,12 +339,12 @@ class Writer:
         if key not in cache:
             files = [f for f in self.store.files("trades", st.exchange, st.symbol)
                      if f.parent.name == f"date={st.date}"]
-            cache[key] = (pl.concat([pl.read_parquet(f, columns=cols) for f in files])
+            cache[key] = (pl.concat([pl.read_parquet(f, columns=cols, glob=False) for f in files])
                           .drop_nulls("trade_id").unique() if files else None)
         known = cache[key]
         if known is None or known.height == 0:
             return True
-        df = pl.read_parquet(st.path)
+        df = pl.read_parquet(st.path, glob=False)
         keep = df.join(known, on=cols, how="anti", nulls_equal=False, maintain_order="left")
         dup = df.height - keep.height
         if dup == 0:
@@ -302,7 +361,8 @@ class Writer:
         if self.staging.exists():
             shutil.rmtree(self.staging)
 
-    def commit(self, source_errors: list[tuple[int | None, str]] = ()) -> IngestResult:
+    def commit(self, source_errors: list[tuple[int | None, str]] = (), content_sha256: str | None = None
+               ) -> IngestResult:
         """Move staged parts into the store and record instruments, gaps, rejects, manifest."""
         for line, msg in source_errors:
             self.rejects.append(Reject(line, msg))
@@ -317,7 +377,7 @@ class Writer:
             inst = final[(st.exchange, st.symbol)]
             dp, ds = inst.price_decimals - st.price_decimals, inst.size_decimals - st.size_decimals
             if (dp or ds) and st.table in EXACT_INPUT:
-                df = pl.read_parquet(st.path)
+                df = pl.read_parquet(st.path, glob=False)
                 df = df.with_columns([pl.col(c) * 10 ** (dp if k == "price" else ds)
                                       for c, (k, _) in EXACT_INPUT[st.table].items() if c in df.columns])
                 write_parquet_atomic(df, st.path)
@@ -362,6 +422,7 @@ class Writer:
         r = self.result
         store.write_manifest({
             "source": str(self.source_path.resolve()), "name": self.source_path.name, "sha256": self.sha,
+            "content_sha256": content_sha256, "companions": self.companions,
             "bytes": self.source_path.stat().st_size, "format": self.fmt,
             "exchange": ",".join(sorted({e for e, _ in r.instruments})) or None,
             "symbol": ",".join(sorted({s for _, s in r.instruments})) or None,
@@ -379,6 +440,11 @@ class Writer:
 
 def _day(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+def _int_part(c: str) -> pl.Expr:
+    """Integer part of exact column ``c`` from the digits carried by :meth:`Writer._validate`."""
+    return pl.col(f"__digits_{c}") // pl.lit(10, pl.Int64).pow(pl.col(f"__raw_{c}").clip(0, 18))
 
 
 def _parse_exact(s: pl.Series) -> dict[str, pl.Series]:
@@ -410,11 +476,6 @@ def _parse_exact(s: pl.Series) -> dict[str, pl.Series]:
             e.str.strip_chars_end("0").str.len_bytes().cast(pl.Int64) - dot - 1).alias("sig"))
     df = df.with_columns(digits.alias("digits"), ok.alias("ok"))
     return {c: df[c] for c in df.columns}
-
-
-def _needed(p: dict[str, pl.Series]) -> int:
-    v = p["sig"].filter(p["ok"] & p["digits"].is_not_null() & (p["sig"] <= exact.MAX_DECIMALS)).max()
-    return int(v or 0)
 
 
 def _exact_reasons(p: dict[str, pl.Series], what: str, decimals: int, allow_zero: bool) -> pl.Series | None:

@@ -4,7 +4,8 @@ and what a venue's standard file name tells (exchange, symbol, date, kind).
 Reading never loads a whole file: :meth:`Source.blocks` yields blocks of complete lines
 (~``block_bytes`` each). A truncated or corrupt compressed stream ends the blocks early and is
 recorded in :attr:`Source.errors` (with the line where it broke) instead of raising, so every
-row read before the damage is kept.
+row read before the damage is kept. A UTF-8 byte-order mark at the start of a file (or zip
+member) is removed here, once, so no reader has to know about it.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 BLOCK_BYTES = 8 << 20
+BOM = b"\xef\xbb\xbf"
 
 
 def sha256_file(path: Path) -> str:
@@ -71,6 +73,18 @@ def infer_from_name(name: str) -> NameInfo:
     return NameInfo()
 
 
+def _data_members(zf: zipfile.ZipFile) -> list[str]:
+    """Zip members holding data: not folders, not macOS resource forks (``__MACOSX/``,
+    ``._name``) or other hidden files."""
+    out = []
+    for n in zf.namelist():
+        base = n.rstrip("/").rsplit("/", 1)[-1]
+        if n.endswith("/") or n.startswith("__MACOSX/") or base.startswith("."):
+            continue
+        out.append(n)
+    return out
+
+
 @dataclass
 class Source:
     """One input file. ``members`` are the zip members read (in order) for a zip file."""
@@ -80,6 +94,8 @@ class Source:
     size: int = 0
     errors: list[tuple[int | None, str]] = field(default_factory=list)
     bytes_read: int = 0  # compressed bytes consumed so far (for progress)
+    #: SHA-256 of the decompressed content (BOM excluded), set by a complete :meth:`blocks` pass
+    content_sha256: str | None = None
 
     def __post_init__(self):
         self.path = Path(self.path)
@@ -95,32 +111,50 @@ class Source:
             magic = fh.read(4)
         if magic[:2] == b"\x1f\x8b":
             return "gzip"
-        if magic == b"PK\x03\x04":
+        if magic in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip (the second: an empty one)
             return "zip"
         return "none"
 
     def inner_name(self) -> str:
         """The name of the data inside (zip member or name without .gz)."""
         if self.compression == "zip":
-            with zipfile.ZipFile(self.path) as zf:
-                names = [n for n in zf.namelist() if not n.endswith("/")]
-                return names[0] if names else self.name
+            try:
+                with zipfile.ZipFile(self.path) as zf:
+                    names = _data_members(zf)
+            except (OSError, zipfile.BadZipFile):
+                return self.name
+            return names[0] if names else self.name
         return re.sub(r"\.gz$", "", self.name)
 
-    def _raw_streams(self) -> Iterator[io.BufferedIOBase]:
+    def name_info(self) -> NameInfo:
+        """What the file names tell: the data's own name (zip member, name without .gz) first,
+        the outer file name for whatever that one leaves open (``BTCUSDT-trades-2025-10-10.zip``
+        holding ``data.csv``)."""
+        inner = infer_from_name(self.inner_name())
+        outer = infer_from_name(self.name)
+        return NameInfo(*(a if a is not None else b for a, b in
+                          zip((inner.exchange, inner.symbol, inner.date, inner.kind),
+                              (outer.exchange, outer.symbol, outer.date, outer.kind))))
+
+    def _raw_streams(self, count: bool = False) -> Iterator[io.BufferedIOBase]:
+        """The decompressed data stream(s); with ``count`` the bytes of the file they consume
+        are kept in :attr:`bytes_read` (progress of a :meth:`blocks` pass)."""
         comp = self.compression
         if comp == "zip":
             with zipfile.ZipFile(self.path) as zf:
-                for member in zf.namelist():
-                    if member.endswith("/"):
-                        continue
+                done = 0
+                for member in _data_members(zf):
+                    info = zf.getinfo(member)
                     with zf.open(member) as fh:
-                        yield fh
+                        # progress of a member: its compressed size times the share decompressed
+                        yield _NoBOM(_MemberProgress(fh, self, done, info.compress_size, info.file_size)
+                                     if count else fh)
+                    done += info.compress_size
         else:
             raw = open(self.path, "rb")
-            counter = _Counting(raw, self)
+            counter = _Counting(raw, self) if count else raw
             try:
-                yield _GunzipStream(counter) if comp == "gzip" else counter
+                yield _NoBOM(_GunzipStream(counter) if comp == "gzip" else counter)
             finally:
                 raw.close()
 
@@ -137,12 +171,15 @@ class Source:
         """Yield ``(first_line_number, block)``: blocks of whole lines (1-based numbering)."""
         line_no = 1
         carry = b""
+        self.bytes_read = 0
+        content = hashlib.sha256()
         try:
-            for fh in self._raw_streams():
+            for fh in self._raw_streams(count=True):
                 while True:
                     buf = fh.read(block_bytes)
                     if not buf:
                         break
+                    content.update(buf)
                     buf = carry + buf
                     cut = buf.rfind(b"\n")
                     if cut < 0:
@@ -155,12 +192,37 @@ class Source:
                     yield line_no, carry + b"\n"
                     line_no += 1
                     carry = b""
+            self.content_sha256 = content.hexdigest()
         except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as exc:
             what = "truncated" if isinstance(exc, EOFError) else "corrupt"
             # the partial last line (if any) is kept: the reader rejects it if malformed
             if carry:
                 yield line_no, carry + b"\n"
             self.errors.append((line_no, f"{what} compressed stream, rows after line {line_no - 1} lost ({exc})"))
+
+
+class _NoBOM:
+    """A byte stream without its leading UTF-8 byte-order mark (if any)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.first = True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        if not self.first:
+            return data
+        self.first = False
+        while data and len(data) < len(BOM) and BOM.startswith(data):  # a BOM split over reads
+            more = self.raw.read(len(BOM) - len(data))
+            if not more:
+                break
+            data += more
+        if data.startswith(BOM):
+            data = data[len(BOM):]
+            if not data:  # the first read was just the mark: the caller must not see an EOF
+                return self.read(n)
+        return data
 
 
 class _GunzipStream:
@@ -203,6 +265,21 @@ class _GunzipStream:
             exc, self.failed = self.failed, None
             raise exc
         return buf
+
+
+class _MemberProgress:
+    """Progress through a zip member, as bytes of the zip file (estimated from the share of
+    the member decompressed so far)."""
+
+    def __init__(self, fh, source: Source, start: int, compressed: int, size: int):
+        self.fh, self.source, self.start = fh, source, start
+        self.compressed, self.size, self.read_bytes = compressed, max(size, 1), 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.read_bytes += len(data)
+        self.source.bytes_read = self.start + min(self.compressed, self.compressed * self.read_bytes // self.size)
+        return data
 
 
 class _Counting(io.RawIOBase):
