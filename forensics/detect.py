@@ -42,9 +42,14 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
 
 Band data only (``depth_bands``, e.g. Binance bookDepth every ~30 s): a cliff is a fall between
 two consecutive samples (``window`` = one sample step) against the median of the previous
-``bands_baseline_s`` (300 s); traded share = aggressive volume on that side between the two
-samples / depth removed (capped at 1); ``data_kind='bands'`` and the confidence says level
-detail was missing.
+``bands_baseline_s`` (300 s); start/end are those two samples (the time error is up to one
+step), the side lag is unknown (null) when both sides fell in the same step; traded share =
+per falling side, the aggressive volume hitting it between the two samples capped at its depth
+removed, summed, over the total depth removed (every print counts: an upper bound on what
+trading explains); ``data_kind='bands'`` and the confidence says level detail was missing.
+What band samples cannot show: a fall and its recovery inside one sampling step (at 30 s a
+withdrawal held < 30 s may fall between two samples and be invisible), the timing and order of
+the fall inside the step, re-quote blips, flicker, and which levels traded.
 
 Event metrics (stored units: sizes in lots, prices in ticks, ``mid_*`` = bid + ask (2x), times
 UTC ns; ``*_ms`` durations in ms; ``*_bps`` basis points of mid):
@@ -801,8 +806,9 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
     pre = _top_at(ctx.top, ev["t_peak"] - g)
     floor, cap = _band_bounds(pre["mid"] if pre else None, band)
     starts = {s: _refine(ctx, s, c, floor, cap) for s, c in ev["cliffs"].items()}
-    # quantities are summed from the grid step before the 10% crossing to the trough
-    w0 = min(v[2] for v in starts.values()) - g
+    # quantities are summed from the grid step before the 10% crossing to the trough (band data:
+    # from the last sample before the fall, which is already the step before it)
+    w0 = min(v[2] for v in starts.values()) - (0 if ctx.data_kind == "bands" else g)
     w1 = max(max(v[3] for v in starts.values()), ev["t_trough"])
     e: dict = {"trigger": "cliff", "band_pct": band, "window_from": w0, "window_to": w1,
                "continuations": ev.get("continuations", 0)}
@@ -838,7 +844,7 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
     e["start_ts"] = min(v[0] for v in starts.values())
     e["end_ts"] = max(v[1] for v in starts.values())
     e["speed_ms"] = (e["end_ts"] - e["start_ts"]) / NS_MS
-    if len(starts) == 2:
+    if len(starts) == 2 and ctx.data_kind != "bands":  # band data: both fell within one step, order unknown
         e["side_lag_ms"] = (starts["ask"][0] - starts["bid"][0]) / NS_MS
     rec = ev.get("recovered_at")
     e["_recovered_at"] = rec
@@ -859,14 +865,20 @@ def _trade_volume(ctx: Context, sides: list[str], a: int, b: int) -> int:
 
 
 def _band_shares(ctx: Context, e: dict, sides: list[str], w0: int, w1: int) -> None:
-    """Band data: traded share = aggressive volume hitting the side / depth removed."""
-    removed = sum(max(0, (e.get(f"depth_before_{s}") or 0) - (e.get(f"depth_after_{s}") or 0)) for s in sides)
-    vol = _trade_volume(ctx, sides, w0, w1)
+    """Band data: traded share = aggressive volume hitting each falling side between the two
+    samples (sells hit bids, buys hit asks), capped at that side's depth removed, over the total
+    depth removed. All prints count, whatever their price, so it is an upper bound on what
+    trading can explain (a low share, i.e. a withdrawal, is the robust reading); the rest of the
+    removal is inferred as cancelled."""
+    removed = traded = 0
+    for s in sides:
+        r = max(0, (e.get(f"depth_before_{s}") or 0) - (e.get(f"depth_after_{s}") or 0))
+        removed += r
+        traded += min(r, _trade_volume(ctx, [s], w0, w1))
     if removed > 0:
-        share = min(1.0, vol / removed)
-        e["traded_share"] = e["traded_share_net"] = share
-        e["traded_qty"] = min(vol, removed)
-        e["cancelled_qty"] = max(0, removed - vol)
+        e["traded_share"] = e["traded_share_net"] = traded / removed
+        e["traded_qty"] = traded
+        e["cancelled_qty"] = removed - traded
 
 
 def _flow_event(fw: dict, ctx: Context, p: DetectParams) -> dict:
@@ -897,8 +909,13 @@ def _flow_event(fw: dict, ctx: Context, p: DetectParams) -> dict:
         # the band follows the mid while the program walks the book: no price filter
         e.update(_quantities(ctx, [s], w0, w1, None, None, before, p))
     else:
-        removed = fw["volume"]
-        e["traded_share"] = e["traded_share_net"] = 1.0 if removed else None
+        # band data: the program's volume vs the depth the side's band lost over the episode (capped);
+        # a band that did not fall net was refilled behind the program: its volume is the removal
+        removed = max(0, (e.get(f"depth_before_{s}") or 0) - (e.get(f"depth_after_{s}") or 0))
+        vol = fw["volume"]
+        traded = min(vol, removed) if removed > 0 else vol
+        e["traded_share"] = e["traded_share_net"] = (traded / removed if removed > 0 else 1.0) if vol else None
+        e["traded_qty"], e["cancelled_qty"] = traded, max(0, removed - traded)
     return e
 
 

@@ -98,6 +98,9 @@ Outputs of :func:`simulate` in ``out_dir`` (``<date>`` = UTC date of the start):
 API: :func:`build_config` / :class:`SimConfig`, :func:`parse_incident`,
 :func:`simulate` (engine + publication), :func:`run_engine` (in memory),
 :func:`engine_books` (the engine's own book at every batch end), :func:`write_sample_data`.
+
+Optional output: a Binance ``bookDepth`` CSV computed from the true book (band-only data for
+the same market; :data:`BOOK_DEPTH_DOC`, ``SimConfig.book_depth_every_s``).
 """
 from __future__ import annotations
 
@@ -140,6 +143,8 @@ DEFAULT_DURATION_S = {  # main phase length per kind (see parse_incident)
 DEFAULT_START = "2025-10-10T20:50:00Z"
 MAX_MINUTES = 360
 EXO_MS = 10  # fair value (exogenous part) resolution
+BINANCE_BOOK_DEPTH_BANDS = (1.0, 2.0, 3.0, 4.0, 5.0)  # real files: -5..-1 / 1..5 (newer: also 0.2)
+BOOK_DEPTH_FIELDS = ("book_depth_every_s", "book_depth_jitter_s", "book_depth_bands")
 
 
 # --------------------------------------------------------------------------- configuration
@@ -227,6 +232,10 @@ class SimConfig:
     range_frac: float = 0.15                # price grid: price0 * (1 +- range_frac)
     makers: tuple[MakerSpec, ...] = field(default_factory=default_makers)
     incidents: tuple[Incident, ...] = ()
+    # optional Binance bookDepth CSV from the true book (see BOOK_DEPTH_DOC); None = not written
+    book_depth_every_s: float | None = None  # sampling cadence, s (Binance: ~30)
+    book_depth_jitter_s: float = 1.0        # each sample moved by a whole -j..+j s (seeded)
+    book_depth_bands: tuple[float, ...] = BINANCE_BOOK_DEPTH_BANDS  # % of mid, per side
 
     def resolved_start_ns(self) -> int:
         """The capture start in UTC ns (``start_ns`` or DEFAULT_START)."""
@@ -355,6 +364,14 @@ def validate(cfg: SimConfig) -> None:
         raise ValueError("warmup_s must be >= 5 and a multiple of 0.1")
     if cfg.stale_events < 1:
         raise ValueError("stale_events must be >= 1")
+    if cfg.book_depth_every_s is not None:
+        if not cfg.book_depth_every_s >= 1:
+            raise ValueError("book_depth_every_s must be >= 1 s (bookDepth timestamps are whole seconds)")
+        if cfg.book_depth_jitter_s < 0:
+            raise ValueError("book_depth_jitter_s must be >= 0")
+        bands = [float(b) for b in cfg.book_depth_bands]
+        if not bands or any(not 0 < b < 100 for b in bands) or len(set(bands)) != len(bands):
+            raise ValueError("book_depth_bands must be distinct percentages in (0, 100), e.g. 1,2,3,4,5")
     for inc in cfg.incidents:
         if inc.at_s < 10 or inc.at_s >= cfg.minutes * 60:
             raise ValueError(f"incident {inc.spec or inc.kind} at {inc.at_s:.1f}s: must be in "
@@ -1292,18 +1309,144 @@ def _fmt(n: int, scale: int, decimals: int) -> str:
     return str(v) if decimals == 0 else f"{v // 10**decimals}.{v % 10**decimals:0{decimals}d}"
 
 
+BOOK_DEPTH_DOC = """
+``<SYMBOL>-bookDepth-<date>.csv`` (only with ``book_depth_every_s``, CLI ``--book-depth 30s``)
+    Binance futures daily ``bookDepth`` CSV, header ``timestamp,percentage,depth,notional``:
+    ``timestamp`` UTC text ``YYYY-MM-DD HH:MM:SS``; one row per (timestamp, percentage),
+    percentages ascending (bids negative, asks positive, e.g. ``-5..-1,1..5``); ``depth`` =
+    cumulative base quantity resting within that % of the mid, ``notional`` = its cumulative
+    quote value (exact decimals). Computed from the engine's **true** book (every operation
+    with a time before the sample second), mid = (best bid + best ask) / 2 (when a side is
+    empty: the mid at the last 100 ms batch end where both sides were quoted); a level exactly
+    on a band edge is inside (integer comparison). Samples every ``book_depth_every_s``
+    (Binance: ~30 s) from a seeded phase, each moved by a whole ``-j..+j`` s
+    (``book_depth_jitter_s``, default 1, capped so samples stay in order), drawn from
+    ``default_rng([seed, 3000])`` (the other outputs do not change). Bands
+    ``book_depth_bands`` (default 1..5 as in real files; newer real files also carry 0.2): the
+    simulated book is narrow (the makers' ladders reach ~100 ticks = 0.01% of a 120,000 mid,
+    calm depth ~17 BTC per side), so bands of 0.05% and wider are all equal and hold the whole
+    side; ``0.005,0.01,0.02,0.05`` shows structure (a withdrawal empties them all). Narrower
+    bands are noisy (false cliffs), and in bands this narrow a one-sided pull, which moves the
+    mid, also empties the other side's band.
+"""
+
+
+@njit(cache=True)
+def _band_depth_kernel(t_ops, side_ops, price_ops, delta_ops, sample_t, fallback_mid2, pct_e6, p_lo, width):
+    """Cumulative depth per sample x side x band from the op log (ops in time order).
+
+    ``pct_e6``: band percentages x 1e6 (integers, so band edges compare exactly: a bid at
+    ``price`` is inside when ``price >= mid * (1 - pct/100)``, an ask when ``price <= mid *
+    (1 + pct/100)``). ``fallback_mid2``: 2 x the last two-sided mid at a batch end before each
+    sample (-1 none), used when a side is empty at the sample. Returns (lots[n, 2, B], notional
+    in tick*lot[n, 2, B], ok[n]); a sample sees every op with ``t < sample_t``."""
+    n, nb = sample_t.shape[0], pct_e6.shape[0]
+    one = np.int64(100_000_000)           # 100% x 1e6
+    lv = np.zeros((2, width), np.int64)
+    lots = np.zeros((n, 2, nb), np.int64)
+    notl = np.zeros((n, 2, nb), np.int64)
+    ok = np.zeros(n, np.bool_)
+    wide = pct_e6.max()
+    i = 0
+    for k in range(n):
+        while i < t_ops.shape[0] and t_ops[i] < sample_t[k]:
+            lv[side_ops[i], price_ops[i] - p_lo] += delta_ops[i]
+            i += 1
+        bb = width - 1
+        while bb >= 0 and lv[0, bb] <= 0:
+            bb -= 1
+        ba = 0
+        while ba < width and lv[1, ba] <= 0:
+            ba += 1
+        mid2 = 2 * p_lo + bb + ba if (bb >= 0 and ba < width) else fallback_mid2[k]   # 2 x mid, ticks
+        if mid2 < 0:
+            continue
+        ok[k] = True
+        for side in range(2):
+            j = bb if side == 0 else ba
+            step = -1 if side == 0 else 1
+            while 0 <= j < width:
+                price2e8 = (p_lo + j) * 2 * one
+                if side == 0 and price2e8 < mid2 * (one - wide):
+                    break
+                if side == 1 and price2e8 > mid2 * (one + wide):
+                    break
+                q = lv[side, j]
+                if q > 0:
+                    for b in range(nb):
+                        if (price2e8 >= mid2 * (one - pct_e6[b])) if side == 0 else (price2e8 <= mid2 * (one + pct_e6[b])):
+                            lots[k, side, b] += q
+                            notl[k, side, b] += q * (p_lo + j)
+                j += step
+    return lots, notl, ok
+
+
+def book_depth_times_s(cfg: SimConfig, n_batches: int) -> np.ndarray:
+    """UTC whole seconds of the bookDepth samples (strictly increasing, inside the capture)."""
+    every = float(cfg.book_depth_every_s)
+    rng = np.random.default_rng([cfg.seed, 3000])
+    start_ns = cfg.resolved_start_ns()
+    first = -(-start_ns // NS_PER_MS // 1000)                     # ceil to a whole second
+    end = (start_ns // NS_PER_MS + n_batches * BATCH_MS) // 1000
+    j = int(min(cfg.book_depth_jitter_s, max(0.0, math.floor((every - 1) / 2))))
+    phase = int(rng.integers(0, max(1, int(every))))
+    nominal = np.round(first + phase + every * np.arange(int((end - first) / every) + 2)).astype(np.int64)
+    ts = nominal + (rng.integers(-j, j + 1, nominal.size) if j else 0)
+    return ts[(ts >= first) & (ts <= end)]
+
+
+def book_depth_frame(eng: EngineOutput) -> pl.DataFrame:
+    """The bookDepth CSV rows (text columns ``timestamp,percentage,depth,notional``), see
+    :data:`BOOK_DEPTH_DOC`."""
+    cfg = eng.config
+    ts = book_depth_times_s(cfg, eng.n_batches)
+    pct = np.array(sorted(float(b) for b in cfg.book_depth_bands))
+    ops = eng.ops
+    p_lo, p_hi = int(ops[:, 2].min()), int(ops[:, 2].max())
+    sample_t = ts * 1000 - eng.start_ms + eng.warm_ms            # engine ms
+    pct_e6 = np.round(pct * 1e6).astype(np.int64)
+    # the last two-sided mid at a batch end (engine's batch-end best bid/ask), forward-filled
+    two = (eng.best_bid >= 0) & (eng.best_ask >= 0)
+    mid2_b = np.where(two, eng.best_bid + eng.best_ask, -1)
+    last = np.maximum.accumulate(np.where(two, np.arange(two.size), -1))
+    mid2_b = np.where(last >= 0, mid2_b[np.maximum(last, 0)], -1)
+    b_end = (ts * 1000 - eng.start_ms) // BATCH_MS - 1          # last batch ending at or before the sample
+    fallback = np.where(b_end >= 0, mid2_b[np.clip(b_end, 0, two.size - 1)], -1).astype(np.int64)
+    lots, notl, ok = _band_depth_kernel(ops[:, 0], ops[:, 1], ops[:, 2], ops[:, 3], sample_t, fallback, pct_e6,
+                                        p_lo, p_hi - p_lo + 1)
+    k = np.flatnonzero(ok)
+    nb = pct.size
+    # rows per sample: bids widest -> narrowest (percentage -5..-1), then asks narrowest -> widest
+    side = np.r_[np.zeros(nb, np.int64), np.ones(nb, np.int64)]
+    band = np.r_[np.arange(nb)[::-1], np.arange(nb)]
+    label = [("-" if s == 0 else "") + format(Decimal(repr(float(pct[b]))).normalize(), "f") for s, b in zip(side, band)]
+    df = pl.DataFrame({
+        "ts": np.repeat(ts[k], 2 * nb), "percentage": np.tile(np.array(label), k.size),
+        "lots": lots[k][:, side, band].reshape(-1), "notl": notl[k][:, side, band].reshape(-1)})
+    return df.select(
+        pl.from_epoch("ts", time_unit="s").dt.strftime("%Y-%m-%d %H:%M:%S").alias("timestamp"), "percentage",
+        _dec_expr("lots", cfg.lot_units(), cfg.qty_decimals).alias("depth"),
+        _dec_expr("notl", cfg.tick_units() * cfg.lot_units(), cfg.price_decimals + cfg.qty_decimals)
+        .alias("notional"))
+
+
 def output_names(cfg: SimConfig) -> dict[str, str]:
     """File names :func:`simulate` writes, by role."""
     date = datetime.fromtimestamp(cfg.resolved_start_ns() / 1e9, timezone.utc).strftime("%Y-%m-%d")
     return {"capture": f"{cfg.symbol}-depth-capture-{date}.jsonl.gz",
             "agg_trades_csv": f"{cfg.symbol}-aggTrades-{date}.csv",
-            "truth": "truth_level_decreases.parquet", "labels": "labels.json", "readme": "README.md"}
+            "truth": "truth_level_decreases.parquet", "labels": "labels.json", "readme": "README.md",
+            **({"book_depth_csv": f"{cfg.symbol}-bookDepth-{date}.csv"} if cfg.book_depth_every_s else {})}
 
 
-def describe_outputs() -> str:
-    """README text for a simulation output folder (the module docstring's output section)."""
+def describe_outputs(book_depth: bool = False) -> str:
+    """README text for a simulation output folder (the module docstring's output section, plus
+    :data:`BOOK_DEPTH_DOC` when the bookDepth CSV was written)."""
     doc = __doc__ or ""
-    body = re.sub(r":\w+:`([^`]+)`", r"`\1`", doc[doc.index("Outputs of"):doc.index("API:")].rstrip())
+    body = doc[doc.index("Outputs of"):doc.index("API:")].rstrip()
+    if book_depth:
+        body += "\n" + BOOK_DEPTH_DOC.rstrip()
+    body = re.sub(r":\w+:`([^`]+)`", r"`\1`", body)
     return "# Simulated market data with ground truth\n\nWritten by `forensics.simulate`.\n\n" + body + "\n"
 
 
@@ -1311,6 +1454,9 @@ def _config_dict(cfg: SimConfig) -> dict:
     """SimConfig as JSON-able dict (incidents and makers as lists of dicts)."""
     d = dataclasses.asdict(cfg)
     d["start_ns"] = cfg.resolved_start_ns()
+    if cfg.book_depth_every_s is None:  # option off: labels.json as before the option existed
+        for k in BOOK_DEPTH_FIELDS:
+            d.pop(k)
     return d
 
 
@@ -1387,8 +1533,12 @@ def publish(eng: EngineOutput, out_dir: Path) -> SimResult:
                    "engine_ops": int(len(eng.ops)), "fills": int(len(eng.fills)), "batches": eng.n_batches},
         "config": _config_dict(cfg), "incidents": inc,
     }
+    if cfg.book_depth_every_s:
+        bd = book_depth_frame(eng)
+        bd.write_csv(files["book_depth_csv"])
+        labels["counts"]["book_depth_samples"] = bd["timestamp"].n_unique()
     files["labels"].write_text(json.dumps(labels, indent=1, sort_keys=True) + "\n")
-    files["readme"].write_text(describe_outputs())
+    files["readme"].write_text(describe_outputs(bool(cfg.book_depth_every_s)))
     return SimResult(out_dir, files, labels, eng.n_batches, events.height, trades.height, truth.height,
                      eng.seconds, 0.0)
 

@@ -180,3 +180,37 @@ def test_band_data_only(tmp_path):
     assert e["end_ts"] - e["start_ts"] == 30 * S
     assert e["confidence"] < 0.6 and "band data only" in e["evidence"]
     assert e["traded_share"] < 0.05
+
+
+def test_band_traded_share_per_side_between_the_two_samples(tmp_path):
+    """Band data: traded share = per falling side, the aggressive volume that hit it between the
+    two samples (capped at its depth removed), over the total removed; prints before the last
+    sample preceding the fall do not count."""
+    t0 = dt.datetime(2025, 10, 10, 20, 50, tzinfo=dt.timezone.utc)
+    rows = ["timestamp,percentage,depth,notional"]
+    for k in range(40):  # both sides 1.000 -> 0.100 BTC between samples 30 and 31
+        t = t0 + dt.timedelta(seconds=30 * k)
+        depth = 0.1 if k >= 31 else 1.0
+        for pct in (-2, -1, 1, 2):
+            rows.append(f"{t:%Y-%m-%d %H:%M:%S},{pct},{depth:.3f},{depth * 120000:.2f}")
+    bd = tmp_path / "BTCUSDT-bookDepth-2025-10-10.csv"
+    bd.write_text("\n".join(rows) + "\n")
+    ms = lambda k, off: int((t0 + dt.timedelta(seconds=30 * k)).timestamp() * 1000) + off
+    tr = ["agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker"]
+    trades = [(ms(k, 15_000), "0.001", k % 2 == 0) for k in range(40) if k != 30]  # background
+    trades += [(ms(29, 20_000), "10.000", True)]                                  # before the fall: not counted
+    trades += [(ms(30, 5_000), "0.100", True), (ms(30, 6_000), "5.000", False)]  # sells 0.1, buys 5 (> 0.9 removed)
+    for i, (t, q, m) in enumerate(sorted(trades)):
+        tr.append(f"{i},120000.0,{q},{i},{i},{t},{'true' if m else 'false'}")
+    at = tmp_path / "BTCUSDT-aggTrades-2025-10-10.csv"
+    at.write_text("\n".join(tr) + "\n")
+    ingest([bd, at], store=tmp_path / "store")
+    ev = detect(tmp_path / "store")
+    assert ev.height == 1
+    e = ev.row(0, named=True)
+    assert e["data_kind"] == "bands" and e["sides"] == "both" and e["side_lag_ms"] is None
+    assert e["window_from"] == e["start_ts"] == ms(30, 0) * MS and e["window_to"] == e["end_ts"] == ms(31, 0) * MS
+    # bid: min(0.1, 0.9) + ask: min(5, 0.9) over 1.8 removed (lots of 0.001); all volume / removed would be 1
+    assert e["traded_qty"] == 1000 and e["cancelled_qty"] == 800
+    assert e["traded_share"] == pytest.approx(1000 / 1800)
+    assert e["label"] == "mixed"

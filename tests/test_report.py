@@ -435,3 +435,18 @@ def test_sample_report_end_to_end(sample_report):
     assert {"traded_qty", "cancelled_qty", "traded_share_net", "levels_hit", "depth_before_bid",
             "removed_frac_bid", "impact_before", "impact_after", "vacuum_ratio"} <= derived
     assert {"depth", "heatmap-1", "attribution-1", "vacuum-1"} <= {k for k, v in j["figures"].items() if v["file"]}
+
+
+def test_band_only_report_after_detect_wrote_depth(tmp_path):
+    """`forensics detect` on band data writes the derived `depth` table (data_kind='bands'); that is
+    still band data, not level data (it used to turn the report into a 'levels' report)."""
+    from forensics.book import compute_depth
+    from forensics.report import build_report
+    store = make_store(tmp_path / "store", "bands")
+    compute_depth(store, EX, SY, source="bands", write=True)
+    assert store.files("depth", EX, SY)
+    res = build_report(store, at="2025-10-10T21:13:00Z", window_ns=20 * 60 * NS_PER_S, out_dir=tmp_path / "out")
+    j = res.json
+    assert j["data_kind"] == "bands"
+    assert any("level detail missing" in c for c in j["caveats"])
+    assert j["figures"]["heatmap-1"]["file"] is None and "band-only" in j["figures"]["heatmap-1"]["unavailable"]

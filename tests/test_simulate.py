@@ -355,3 +355,79 @@ def test_write_sample_data_is_small(tmp_path):
     assert total < 6_000_000
     assert res.files["capture"].name == "BTCUSDT-depth-capture-2025-10-10.jsonl.gz"
     assert res.files["agg_trades_csv"].name == "BTCUSDT-aggTrades-2025-10-10.csv"
+
+
+# --------------------------------------------------------------------------- bookDepth (band-only) output
+def _bd_config(**kw):
+    return S.build_config(seed=5, minutes=1.5, incidents=["withdrawal@40s"], **kw)
+
+
+def test_book_depth_off_changes_nothing_and_on_adds_only_its_file(tmp_path):
+    off = S.simulate(_bd_config(), tmp_path / "off")
+    assert "book_depth_csv" not in off.files and not list((tmp_path / "off").glob("*bookDepth*"))
+    lab = json.loads(off.files["labels"].read_text())
+    assert not any(k.startswith("book_depth") for k in lab["config"]) and "book_depth_samples" not in lab["counts"]
+    assert "bookDepth" not in off.files["readme"].read_text()
+    on = S.simulate(_bd_config(book_depth_every_s=5, book_depth_bands=(0.005, 0.01, 0.05)), tmp_path / "on")
+    again = S.simulate(_bd_config(book_depth_every_s=5, book_depth_bands=(0.005, 0.01, 0.05)), tmp_path / "again")
+    for role in ("capture", "agg_trades_csv", "truth"):  # its own random stream: the rest is untouched
+        assert on.files[role].read_bytes() == off.files[role].read_bytes(), role
+    assert on.files["book_depth_csv"].read_bytes() == again.files["book_depth_csv"].read_bytes()
+    assert on.files["book_depth_csv"].name == "BTCUSDT-bookDepth-2025-10-10.csv"
+    lab = json.loads(on.files["labels"].read_text())
+    assert lab["config"]["book_depth_every_s"] == 5 and lab["config"]["book_depth_bands"] == [0.005, 0.01, 0.05]
+    assert lab["files"]["book_depth_csv"] == on.files["book_depth_csv"].name
+    assert "bookDepth" in on.files["readme"].read_text()
+
+
+def test_book_depth_csv_is_the_true_book_in_binance_layout(tmp_path):
+    cfg = _bd_config(book_depth_every_s=5, book_depth_bands=(0.005, 0.01, 0.05))
+    res = S.simulate(cfg, tmp_path, keep_engine=True, record_books=True)
+    with open(res.files["book_depth_csv"], newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["timestamp", "percentage", "depth", "notional"]
+    body = rows[1:]
+    assert [r[1] for r in body[:6]] == ["-0.05", "-0.01", "-0.005", "0.005", "0.01", "0.05"]
+    secs = sorted({int(pl.Series([r[0]]).str.to_datetime("%Y-%m-%d %H:%M:%S").dt.epoch("s")[0]) for r in body})
+    assert len(body) == 6 * len(secs) == 6 * res.labels["counts"]["book_depth_samples"]
+    assert set(np.diff(secs)) <= {3, 4, 5, 6, 7}              # 5 s cadence, +-1 s jitter
+    assert res.labels["start_ts_ns"] // 10**9 <= secs[0] and secs[-1] <= res.labels["end_ts_ns"] // 10**9
+    books = {ts: (b, a) for ts, b, a in S.engine_books(res.engine)}
+    mid = None
+    mids = {}
+    for ts in sorted(books):
+        b, a = books[ts]
+        if b and a:
+            mid = Decimal(max(b) + min(a)) / 2
+        mids[ts] = mid
+    pull = res.labels["incidents"][0]["start_ts_ns"]
+    seen_thin = False
+    for ts_text, pct, depth, notional in body:
+        ts = int(pl.Series([ts_text]).str.to_datetime("%Y-%m-%d %H:%M:%S").dt.epoch("ns")[0])
+        bids, asks = books[ts]                                  # the engine's book at that second
+        p = Decimal(pct)
+        edge = mids[ts] * (1 + p / 100)                         # a level on the edge is inside
+        lv = {k: v for k, v in (bids.items() if p < 0 else asks.items()) if (k >= edge if p < 0 else k <= edge)}
+        assert Decimal(depth) == sum(lv.values()) * LOT, (ts_text, pct)
+        assert Decimal(notional) == sum(k * v for k, v in lv.items()) * TICK * LOT, (ts_text, pct)
+        seen_thin |= pull < ts < pull + 10 * 10**9 and Decimal(depth) < 1
+    assert seen_thin                                            # the withdrawal shows in the bands
+
+
+def test_cli_simulate_book_depth(tmp_path):
+    from click.testing import CliRunner
+    from forensics.cli import cli
+    out = CliRunner().invoke(cli, ["simulate", "--seed", "2", "--minutes", "1", "--out", str(tmp_path / "s"),
+                                   "--book-depth", "30s"])
+    assert out.exit_code == 0, out.output
+    assert "book_depth_csv" in out.output
+    text = (tmp_path / "s" / "BTCUSDT-bookDepth-2025-10-10.csv").read_text().splitlines()
+    assert [x.split(",")[1] for x in text[1:11]] == ["-5", "-4", "-3", "-2", "-1", "1", "2", "3", "4", "5"]
+    assert 2 <= (len(text) - 1) // 10 <= 3                      # one minute at ~30 s
+    bad = CliRunner().invoke(cli, ["simulate", "--out", str(tmp_path / "b"), "--book-depth-bands", "0.1"])
+    assert bad.exit_code == 1 and "--book-depth" in bad.output
+    bad = CliRunner().invoke(cli, ["simulate", "--out", str(tmp_path / "b"), "--book-depth", "500ms"])
+    assert bad.exit_code == 1 and ">= 1 s" in bad.output
+    bad = CliRunner().invoke(cli, ["simulate", "--out", str(tmp_path / "b"), "--book-depth", "30s",
+                                   "--book-depth-bands", "0,1"])
+    assert bad.exit_code == 1 and "book_depth_bands" in bad.output

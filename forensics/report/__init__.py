@@ -182,6 +182,18 @@ def _count(store: Store, table: str, ex: str, sy: str, a: int, b: int, ts_column
     return int(store.scan(table, ex, sy, a, b, ts_column=ts_column).select(pl.len()).collect().item())
 
 
+def _count_level_depth(store: Store, ex: str, sy: str, a: int, b: int) -> int:
+    """Rows of the derived ``depth`` table in [a, b] that were replayed from levels: depth that
+    ``forensics detect``/``depth`` derived from ``depth_bands`` (``data_kind='bands'``) is band
+    data, not level data (a null kind, from stores written before the column, counts as levels)."""
+    if not store.files("depth", ex, sy, a, b):
+        return 0
+    lf = store.scan("depth", ex, sy, a, b)
+    if "data_kind" in lf.collect_schema().names():
+        lf = lf.filter(pl.col("data_kind").fill_null("book") != "bands")
+    return int(lf.select(pl.len()).collect().item())
+
+
 def _data_range(store: Store, ex: str, sy: str) -> str:
     spans = []
     for table in ("book_updates", "depth_bands", "trades", "depth"):
@@ -301,7 +313,7 @@ def _load(store: Store, exchange, symbol, at, ts_from, ts_to, tz, window_ns, eve
     notes: list[str] = []
     prov: dict = {}
     n_updates = _count(store, "book_updates", ex, sy, a, b)
-    n_depth = _count(store, "depth", ex, sy, a, b)
+    n_depth = _count_level_depth(store, ex, sy, a, b)
     n_bands = _count(store, "depth_bands", ex, sy, a, b)
     if n_updates or n_depth:
         kind = "levels"
@@ -326,10 +338,13 @@ def _load(store: Store, exchange, symbol, at, ts_from, ts_to, tz, window_ns, eve
         grid = int(steps.median()) if steps.len() else None
         prov["depth"] = "store (depth_bands)"
         prov["book_top"] = "unavailable (band-only data)"
-        notes.append("Band-only data: depth comes from pre-aggregated bands (depth_bands) sampled every "
-                     f"{_fmt_grid(grid)}; there are no per-level prices, so the heatmap and the "
-                     "per-level traded/cancelled split are unavailable and cancellations are inferred "
-                     "as depth decrease minus traded volume.")
+        notes.append("Band-only data, level detail missing: depth comes from pre-aggregated bands (depth_bands, "
+                     f"e.g. Binance bookDepth) sampled every {_fmt_grid(grid)}; there are no per-level prices, "
+                     "so the heatmap and the per-level traded/cancelled split are unavailable, the traded share "
+                     "is the traded volume between two samples against the depth removed (cancellations "
+                     "inferred as the rest), event times are only known to within one sampling step, a fall "
+                     "that recovers before the next sample is invisible, and the detector's confidence is "
+                     "reduced accordingly.")
 
     trades = (store.scan("trades", ex, sy, ea, eb).collect() if store.files("trades", ex, sy, ea, eb)
               else pl.DataFrame(schema={"ts": pl.Int64, "seq": pl.Int64, "price": pl.Int64, "size": pl.Int64,

@@ -773,6 +773,21 @@ def annotation(ev: dict, m: dict[str, Metric], ctx) -> str:
     return "\n".join(lines) or LABEL_SHORT.get(ev.get("label"), ev.get("label") or "event")
 
 
+#: the closing sentence of phase 1 per label (level data)
+_LABEL_TEXT = {
+    "synchronized_withdrawal": "Depth eaten by trades erodes step by step from the touch outwards, in "
+                               "proportion to traded volume; a vertical, simultaneous disappearance on both "
+                               "sides with little trading is makers cancelling their quotes at once: a "
+                               "pre-emptive, synchronized withdrawal of liquidity.",
+    "one_sided_pull": "Quotes on one side were cancelled with little trading while the other side held: "
+                      "makers stepped away from the side about to be hit.",
+    "consumption": "The depth went in proportion to the volume that traded against it, level after level "
+                   "from the touch outwards: it was eaten by aggressive orders, not withdrawn.",
+    "flicker": "The size was posted and removed again within seconds: flickering quotes, which inflate "
+               "apparent depth without being available to trade.",
+}
+
+
 def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
     """(phase 1: the removal, phase 2: the vacuum) in plain language."""
     f = facts(ev, m, ctx)
@@ -790,6 +805,9 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
         elif share is not None:
             side_txt.append(f"{pct(share)} of the {side} depth within {f['band']:g}% of mid vanished")
     p1.append("; ".join(side_txt) if side_txt else "the book thinned")
+    bands = getattr(ctx, "data_kind", None) == "bands" or ev.get("data_kind") == "bands"
+    if bands and f["lag_ms"] is None and len(_sides_of(ev)) == 2:
+        p1.append("; both sides fell between the same two band samples (which went first is unknown)")
     if f["lag_ms"] is not None and len(_sides_of(ev)) == 2:
         first, second = ("bid", "ask") if f["lag_ms"] >= 0 else ("ask", "bid")
         if abs(f["lag_ms"]) < 1:
@@ -819,18 +837,22 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
     if f["sell"] is not None:
         p1.append(f"Trades in the same interval: {qty(f['sell'], base)} sold into the bids and "
                   f"{qty(f['buy'], base)} bought from the asks. ")
-    p1.append({
-        "synchronized_withdrawal": "Depth eaten by trades erodes step by step from the touch outwards, in "
-                                   "proportion to traded volume; a vertical, simultaneous disappearance on both "
-                                   "sides with little trading is makers cancelling their quotes at once: a "
-                                   "pre-emptive, synchronized withdrawal of liquidity.",
-        "one_sided_pull": "Quotes on one side were cancelled with little trading while the other side held: "
-                          "makers stepped away from the side about to be hit.",
-        "consumption": "The depth went in proportion to the volume that traded against it, level after level "
-                       "from the touch outwards: it was eaten by aggressive orders, not withdrawn.",
-        "flicker": "The size was posted and removed again within seconds: flickering quotes, which inflate "
-                   "apparent depth without being available to trade.",
-    }.get(label, "Both trading and cancellation contributed to the removal."))
+    if bands:
+        p1.append({
+            "synchronized_withdrawal": "With little volume traded against it, the depth that vanished from both "
+                                       "sides between two samples was cancelled, not eaten: a withdrawal of "
+                                       "liquidity. ",
+            "one_sided_pull": "With little volume traded against it, the depth that vanished from one side "
+                              "between two samples was cancelled: makers stepped away from that side. ",
+            "consumption": "The volume traded against the falling side between the two samples accounts for "
+                           "the depth removed: it was eaten by aggressive orders. ",
+        }.get(label, "Trading accounts for part of the removal only. "))
+        p1.append("Band data only: the traded share compares the aggressive volume between the two samples "
+                  "with the depth removed (an upper bound on what trading explains); the timing inside the "
+                  "sampling step, the per-level split and a fall that recovers before the next sample are not "
+                  "visible.")
+    else:
+        p1.append(_LABEL_TEXT.get(label, "Both trading and cancellation contributed to the removal."))
 
     p2 = []
     b0, b1, a0, a1 = vacuum_windows(ev, ctx)
