@@ -61,7 +61,7 @@ import polars as pl
 
 from forensics.errors import ForensicsError
 from forensics.schema import conform
-from forensics.store import Instrument, Store
+from forensics.store import Instrument, Store, read_part
 from forensics.timeutil import NS_PER_S
 
 DEFAULT_BANDS = ("0.1", "0.5", "1", "2", "5")
@@ -959,7 +959,7 @@ def _last_snapshot_at_or_before(store: Store, ex: str, sy: str, t0: int) -> int 
     for f in files:
         by_date.setdefault(f.parent.name, []).append(f)
     for day in sorted(by_date, reverse=True):
-        r = (pl.scan_parquet([str(f) for f in by_date[day]], hive_partitioning=False)
+        r = (pl.scan_parquet([str(f) for f in by_date[day]], hive_partitioning=False, glob=False)
              .filter(pl.col("is_snapshot") & (pl.col("ts") <= t0)).select(pl.col("ts").max()).collect())
         if r.height and r.item() is not None:
             return int(r.item())
@@ -1017,7 +1017,7 @@ def read_slice(plan: BookPlan, a: int, b: int) -> pl.DataFrame:
     if not plan.files:
         return pl.DataFrame(schema={"ts": pl.Int64, "seq": pl.Int64, "side": pl.Int8, "price": pl.Int64,
                                     "size": pl.Int64, "is_snapshot": pl.Boolean})
-    lf = pl.scan_parquet([str(f) for f in plan.files], hive_partitioning=False)
+    lf = pl.scan_parquet([str(f) for f in plan.files], hive_partitioning=False, glob=False)
     df = (lf.filter((pl.col("ts") >= a) & (pl.col("ts") < b))
           .select("ts", "seq", (pl.col("side") == "ask").cast(pl.Int8).alias("side"), "price", "size",
                   "is_snapshot").collect())
@@ -1074,7 +1074,7 @@ def replay_store(store: Store, ex: str, sy: str, ts_from: int | None, ts_to: int
         prices = PriceIndex.build(plan.pmin, plan.pmax, dense_max=dense_max)
     else:
         t = time.perf_counter()
-        lf = pl.scan_parquet([str(f) for f in plan.files], hive_partitioning=False).filter(
+        lf = pl.scan_parquet([str(f) for f in plan.files], hive_partitioning=False, glob=False).filter(
             (pl.col("ts") >= plan.start) & (pl.col("ts") <= plan.t1))
         uniq = lf.select(pl.col("price").unique()).collect()["price"].to_numpy() if plan.files else np.zeros(0, np.int64)
         t_io += time.perf_counter() - t
@@ -1317,7 +1317,7 @@ def write_derived(store: Store, ex: str, sy: str, tables: dict[str, pl.DataFrame
         for table, df in tables.items():
             old_files = store.files(table, ex, sy, lo, hi)
             if old_files:
-                old = pl.concat([pl.read_parquet(f) for f in old_files], how="diagonal_relaxed")
+                old = pl.concat([read_part(f) for f in old_files], how="diagonal_relaxed")
                 old = old.filter((pl.col("ts") < lo) | (pl.col("ts") > hi))
                 if old.height:
                     df = pl.concat([conform(table, old), df], how="vertical_relaxed").sort("ts", maintain_order=True)

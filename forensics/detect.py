@@ -84,7 +84,7 @@ import polars as pl
 from forensics.classify import Thresholds, classify, evidence_json
 from forensics.errors import ForensicsError
 from forensics.schema import TABLES
-from forensics.store import Store
+from forensics.store import Store, read_part
 
 NS_MS = 1_000_000
 NS_S = 1_000_000_000
@@ -955,7 +955,7 @@ def write_events(store: Store, ex: str, sy: str, events: pl.DataFrame, lo: int |
         old_files = store.files("events", ex, sy, lo, hi) if (lo is not None or hi is not None) else []
         keep = []
         for f in old_files:
-            old = pl.read_parquet(f)
+            old = read_part(f)
             if "start_ts" in old.columns:
                 m = pl.lit(False)
                 if lo is not None:

@@ -66,6 +66,8 @@ Parquet keeps DECIMAL and timestamps (marked UTC) as they are.
 """
 from __future__ import annotations
 
+import glob
+
 import io
 import os
 import re
@@ -229,7 +231,9 @@ class Session:
         self.con.execute(f"SET enable_progress_bar = {'true' if progress_bar else 'false'}")
         if locked:
             root = str(self.store.root.resolve()).rstrip("/") + "/"
-            self.con.execute(f"SET allowed_directories = [{_sql_str(root)}]")
+            # the views' paths are glob-escaped when the store path has [ * ? in it
+            dirs = ", ".join(_sql_str(d) for d in dict.fromkeys([root, glob.escape(root)]))
+            self.con.execute(f"SET allowed_directories = [{dirs}]")
             self.con.execute("SET enable_external_access = false")
             self.con.execute("SET autoinstall_known_extensions = false")
             self.con.execute("SET lock_configuration = true")

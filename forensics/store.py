@@ -85,6 +85,12 @@ def safe_name(value: str) -> str:
     return value
 
 
+def read_part(path: str | os.PathLike, **kwargs) -> pl.DataFrame:
+    """Read one part file. The path is a path, never a glob pattern (store roots may contain
+    ``[``, ``*`` or ``?``)."""
+    return pl.read_parquet(path, glob=False, **kwargs)
+
+
 def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
     """Write ``df`` to ``path`` via a temporary file in the same directory and a rename."""
     path = Path(path)

@@ -9,7 +9,8 @@ from forensics.timeutil import parse_time
 
 
 def test_demo_finds_the_0513_withdrawal_and_writes_the_report(tmp_path):
-    store, out = tmp_path / "store", tmp_path / "report"
+    # brackets: store paths must never be read as glob patterns
+    store, out = tmp_path / "store [1]", tmp_path / "report"
     res = CliRunner().invoke(cli, ["demo", "--store", str(store), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "synchronized_withdrawal" in res.output
