@@ -98,7 +98,7 @@ def summary_line(r) -> str:
     if r.duplicates:
         text += f"; {r.duplicates:,} duplicate trades (already stored) skipped"
     if r.dropped:
-        text += f"; {r.dropped:,} dropped (stale before snapshot)"
+        text += f"; {r.dropped:,} dropped by the sync rules (stale or superseded; see the manifest)"
     if r.ts_min is not None:
         text += f"; {format_ns(r.ts_min)} .. {format_ns(r.ts_max)}"
     return text
