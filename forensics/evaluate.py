@@ -173,8 +173,9 @@ def summarise(runs: list[RunResult]) -> dict:
     for r in runs:
         for m in r.matches:
             inc, e = m["incident"], m["event"]
-            truth = (inc.get("expected_label") or "none") if inc else "none"
-            pred = e["label"] if e else "missed"
+            truth = (inc.get("expected_label") or "none") if inc else "none"  # calm or background
+            # no event: a miss for an incident, the right answer for a calm run
+            pred = e["label"] if e else ("no event" if truth == "none" else "missed")
             confusion[(truth, pred)] = confusion.get((truth, pred), 0) + 1
             if truth in expected:
                 expected[truth] += 1
