@@ -97,7 +97,7 @@ def test_classifier_on_simulated_incidents(sim_runs):
     s = summarise(sim_runs)
     n = 5 * len(SEEDS)
     correct = sum(v for k, v in s["confusion"].items()
-                  if k.split(" -> ")[0] == k.split(" -> ")[1] or k == "none -> missed")
+                  if k.split(" -> ")[0] == k.split(" -> ")[1] or k == "none -> no event")
     assert correct >= n - 1, s["confusion"]
     assert len(s["false_positives"]) <= 1, s["false_positives"]
     for label in ("synchronized_withdrawal", "consumption"):

@@ -168,7 +168,8 @@ def eval_cmd(seeds, first_seed, types, workdir, json_out, quiet):
         if quiet:
             return
         got = ", ".join(f"{m['incident']['type'] if m['incident'] else 'none'}->"
-                        f"{m['event']['label'] if m['event'] else 'missed'}" for m in r.matches)
+                        f"{m['event']['label'] if m['event'] else ('no event' if m['incident'] is None or m['incident']['type'] == 'calm' else 'missed')}"
+                        for m in r.matches)
         click.echo(f"seed {r.seed}: {got}")
     summary, _ = run_eval(seeds, first_seed, kinds, workdir=workdir, progress=progress)
     click.echo(format_summary(summary))
