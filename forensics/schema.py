@@ -51,6 +51,7 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
     "level_changes": {
         "ts": I64, "seq": I64, "side": STR, "price": I64, "prev_size": I64, "size": I64,
         "delta": I64, "added": I64, "traded": I64, "cancelled": I64, "implied": I64, "cause": STR,
+        "is_snapshot": BOOL,  # the row diffs a snapshot against the book before it
     },
     # one row per detected cliff (metrics columns may be extended by forensics.detect)
     "events": {
