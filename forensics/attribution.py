@@ -137,6 +137,25 @@ def _fw_prefix(fw, base, i):
     return s
 
 
+@nb.njit(cache=True, inline="always")
+def _member_add(members, setpos, nmem, L):
+    """Add level key L to the set of non-empty levels (members[:nmem], setpos = its index)."""
+    setpos[L] = nmem
+    members[nmem] = L
+    return nmem + 1
+
+
+@nb.njit(cache=True, inline="always")
+def _member_remove(members, setpos, nmem, L):
+    """Remove level key L from the set (swap with the last member); returns the new size."""
+    pos = setpos[L]
+    last = members[nmem - 1]
+    members[pos] = last
+    setpos[last] = pos
+    setpos[L] = -1
+    return nmem - 1
+
+
 @nb.njit(cache=True)
 def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
           t_ts, t_side, t_lvl, t_size, tol_fwd, tol_back, depth_limit, R, syn_cap, snap_limits):
@@ -279,13 +298,7 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
                     nsyn += 1
                     size[L] = 0
                     lvl_epoch[L] = epoch
-                    # remove from member set
-                    pos = setpos[L]
-                    last = members[nmem - 1]
-                    members[pos] = last
-                    setpos[last] = pos
-                    setpos[L] = -1
-                    nmem -= 1
+                    nmem = _member_remove(members, setpos, nmem, L)
                     count[s] -= 1
                     if use_fw:
                         _fw_add(fw, s * (R + 1), R, lv, -1)
@@ -354,19 +367,12 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
             lvl_epoch[L] = epoch
             lvl_snap[L] = snap_counter
             if p == 0 and new > 0:
-                setpos[L] = nmem
-                members[nmem] = L
-                nmem += 1
+                nmem = _member_add(members, setpos, nmem, L)
                 count[s] += 1
                 if use_fw:
                     _fw_add(fw, s * (R + 1), R, lv, 1)
             elif p > 0 and new == 0:
-                pos = setpos[L]
-                last = members[nmem - 1]
-                members[pos] = last
-                setpos[last] = pos
-                setpos[L] = -1
-                nmem -= 1
+                nmem = _member_remove(members, setpos, nmem, L)
                 count[s] -= 1
                 if use_fw:
                     _fw_add(fw, s * (R + 1), R, lv, -1)
@@ -422,17 +428,10 @@ def _prepass(u_ts, u_snap, u_side, u_lvl, u_size, R, stride):
         new = u_size[i]
         size[L] = new
         if p == 0 and new > 0:
-            setpos[L] = nmem
-            members[nmem] = L
-            nmem += 1
+            nmem = _member_add(members, setpos, nmem, L)
             count[u_side[i]] += 1
         elif p > 0 and new == 0:
-            pos = setpos[L]
-            last = members[nmem - 1]
-            members[pos] = last
-            setpos[last] = pos
-            setpos[L] = -1
-            nmem -= 1
+            nmem = _member_remove(members, setpos, nmem, L)
             count[u_side[i]] -= 1
         if i % stride == 0:
             cnt[i // stride, 0] = count[0]
