@@ -138,6 +138,22 @@ def _fw_prefix(fw, base, i):
 
 
 @nb.njit(cache=True, inline="always")
+def _drain(trem, tnext, h, need):
+    """Match up to ``need`` lots from the trade queue starting at trade ``h`` (remaining
+    quantities ``trem``, linked by ``tnext``), oldest first; a trade is never matched twice.
+    Returns the new queue head and the lots matched."""
+    got = 0
+    while need > 0 and h >= 0:
+        take = trem[h] if trem[h] < need else need
+        trem[h] -= take
+        need -= take
+        got += take
+        if trem[h] == 0:
+            h = tnext[h]
+    return h, got
+
+
+@nb.njit(cache=True, inline="always")
 def _member_add(members, setpos, nmem, L):
     """Add level key L to the set of non-empty levels (members[:nmem], setpos = its index)."""
     setpos[L] = nmem
@@ -269,14 +285,8 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
                         h = qhead[L]
                         while h >= 0 and t_ts[h] + tol_back < t:  # no update in its window
                             h = tnext[h]
-                        need = p
-                        while need > 0 and h >= 0:
-                            take = trem[h] if trem[h] < need else need
-                            trem[h] -= take
-                            need -= take
-                            tr += take
-                            if trem[h] == 0:
-                                h = tnext[h]
+                        h, got = _drain(trem, tnext, h, p)
+                        tr += got
                         while h >= 0:  # this is the trades' update: the excess was hidden
                             implied[row_id] += trem[h]
                             h = tnext[h]
@@ -323,14 +333,8 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
                 if beyond and lvl_snap[L] != snap_counter:
                     c = TRUNC
                 elif new < p:
-                    need = p - new
-                    while need > 0 and h >= 0:
-                        take = trem[h] if trem[h] < need else need
-                        trem[h] -= take
-                        need -= take
-                        tr += take
-                        if trem[h] == 0:
-                            h = tnext[h]
+                    h, got = _drain(trem, tnext, h, p - new)
+                    tr += got
                     if tr == p - new:
                         c = TRADE
                     elif tr > 0:

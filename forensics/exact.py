@@ -44,18 +44,57 @@ def clean(s: pl.Series) -> pl.Series:
     return _normalise_sci(s)
 
 
-def fraction_digits(s: pl.Series) -> pl.Series:
-    """Significant fractional digits of each plain decimal string (trailing zeros ignored)."""
-    frac = s.str.split_exact(".", 1).struct.field("field_1").fill_null("")
-    return frac.str.strip_chars_end("0").str.len_chars()
+def parse(s: pl.Series) -> dict[str, pl.Series]:
+    """Decimal strings -> ``digits`` (int64 of the digits without the point), ``raw``
+    (fractional digits as written), ``sig`` (significant fractional digits, trailing zeros
+    ignored), ``ok`` (a plain non-negative decimal) and the cleaned string ``s``.
+
+    Fast path: one ``replace`` + integer cast. Only rows that fail it (blanks, scientific
+    notation, signs, garbage, > 18 digits) go through :func:`clean` and the regexes."""
+    s = s.cast(pl.Utf8)
+    digits = s.str.replace(".", "", literal=True, n=1).cast(pl.Int64, strict=False)
+    ok = (digits.is_not_null() & ~s.str.starts_with("-") & ~s.str.starts_with("+")).fill_null(False)
+    if not ok.all():  # rare rows: blanks, 1e-05, signs, garbage, > 18 digits
+        idx = (~ok).arg_true()
+        sub = clean(s.gather(idx))
+        # trailing fractional zeros carry no value: drop them so long strings still fit int64
+        sub = pl.DataFrame({"s": sub}).select(pl.when(pl.col("s").str.contains(".", literal=True))
+                                              .then(pl.col("s").str.strip_chars_end("0"))
+                                              .otherwise(pl.col("s")))["s"]
+        s = s.scatter(idx, sub)
+        digits = digits.scatter(idx, sub.str.replace(".", "", literal=True, n=1).cast(pl.Int64, strict=False))
+        ok = ok.scatter(idx, sub.str.contains(PLAIN).fill_null(False))
+    e = pl.col("s")
+    dot = e.str.find(".", literal=True).cast(pl.Int64)
+    n = e.str.len_bytes().cast(pl.Int64)
+    df = pl.DataFrame({"s": s}).select(
+        e, pl.when(dot.is_null()).then(0).otherwise(n - dot - 1).alias("raw"),
+        pl.when(dot.is_null()).then(0).otherwise(
+            e.str.strip_chars_end("0").str.len_bytes().cast(pl.Int64) - dot - 1).alias("sig"))
+    df = df.with_columns(digits.alias("digits"), ok.alias("ok"))
+    return {c: df[c] for c in df.columns}
+
+
+def int_part(digits: pl.Expr, raw: pl.Expr) -> pl.Expr:
+    """Integer part of a parsed value (``digits`` / 10**``raw``)."""
+    return digits // pl.lit(10, pl.Int64).pow(raw.clip(0, MAX_DIGITS))
+
+
+def units(digits: pl.Series, raw: pl.Series, decimals: int) -> pl.Series:
+    """``digits``/``raw`` from :func:`parse` -> int64 units of 10**-decimals. Exact for rows
+    whose significant decimals are <= ``decimals`` and whose value fits (callers check): only
+    trailing zeros are dropped when ``raw > decimals``."""
+    df = pl.DataFrame({"d": digits, "raw": raw})
+    k = pl.lit(decimals, pl.Int64) - pl.col("raw")
+    return df.select(pl.when(k >= 0).then(pl.col("d") * pl.lit(10, pl.Int64).pow(k.clip(0)))
+                     .otherwise(pl.col("d") // pl.lit(10, pl.Int64).pow((-k).clip(0))).alias("v"))["v"]
 
 
 def decimals_needed(s: pl.Series) -> int:
     """Max significant fractional digits among valid plain decimal strings (0 if none)."""
-    valid = s.filter(s.str.contains(PLAIN).fill_null(False))
-    if valid.len() == 0:
-        return 0
-    return int(fraction_digits(valid).max() or 0)
+    p = parse(s)
+    sig = p["sig"].filter(p["ok"])
+    return int(sig.max() or 0) if sig.len() else 0
 
 
 def invalid_reason(s: pl.Series, what: str, decimals: int, allow_zero: bool) -> pl.Series:
@@ -78,25 +117,14 @@ def invalid_reason(s: pl.Series, what: str, decimals: int, allow_zero: bool) -> 
 
 
 def to_units(s: pl.Series, decimals: int) -> pl.Series:
-    """Plain decimal strings -> int64 count of 10**-decimals. Invalid rows give null.
-
-    Callers validate first with :func:`invalid_reason`; this never rounds: a string with more
-    significant decimals than ``decimals`` yields null.
-    """
-    df = pl.DataFrame({"s": s})
-    parts = pl.col("s").str.split_exact(".", 1)
-    ip = parts.struct.field("field_0")
-    ip = pl.when(ip == "").then(pl.lit("0")).otherwise(ip)
-    fp = parts.struct.field("field_1").fill_null("").str.strip_chars_end("0")
-    int_digits = parts.struct.field("field_0").str.strip_chars_start("0").str.len_chars()
-    ok = (pl.col("s").str.contains(PLAIN).fill_null(False) & (fp.str.len_chars() <= decimals)
-          & (int_digits + decimals <= MAX_DIGITS))
-    if decimals:
-        frac_val = fp.str.pad_end(decimals, "0").cast(pl.Int64, strict=False)
-    else:
-        frac_val = pl.lit(0, pl.Int64)
-    val = ip.cast(pl.Int64, strict=False) * (10 ** decimals) + frac_val
-    return df.select(pl.when(ok).then(val).otherwise(None).alias("v"))["v"].cast(pl.Int64)
+    """Plain decimal strings -> int64 count of 10**-decimals; null where that is not exact
+    (invalid text, more significant decimals than ``decimals``, beyond int64). Never rounds."""
+    p = parse(s)
+    df = pl.DataFrame({k: p[k] for k in ("digits", "raw", "sig", "ok")})
+    fits = (pl.col("ok") & (pl.col("sig") <= decimals)
+            & (int_part(pl.col("digits"), pl.col("raw")) < 10 ** (MAX_DIGITS - decimals))).fill_null(False)
+    v = units(p["digits"], p["raw"], decimals)
+    return df.with_columns(v.alias("v")).select(pl.when(fits).then(pl.col("v")).alias("v"))["v"].cast(pl.Int64)
 
 
 def room(max_units: int) -> int:

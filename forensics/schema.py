@@ -97,11 +97,6 @@ SIDES = ("bid", "ask")
 AGGRESSORS = ("buy", "sell")
 
 
-def empty(table: str) -> pl.DataFrame:
-    """An empty frame with the table's stored schema."""
-    return pl.DataFrame(schema=TABLES[table])
-
-
 def conform(table: str, df: pl.DataFrame) -> pl.DataFrame:
     """Select and cast ``df`` to the stored schema (missing columns become null)."""
     cols = []

@@ -26,7 +26,6 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import json
 import os
@@ -41,6 +40,7 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.exact import room as exact_room
 from forensics.schema import EXACT, PARTITIONED, TABLES
+from forensics.timeutil import date_expr, date_of, now_iso
 
 DEFAULT_STORE = "store"
 RESCALE_DIR = ".rescale"
@@ -130,8 +130,8 @@ class Store:
             return []
         ex = f"exchange={exchange}" if exchange else "exchange=*"
         sy = f"symbol={symbol}" if symbol else "symbol=*"
-        d_from = _date(ts_from) if ts_from is not None else None
-        d_to = _date(ts_to) if ts_to is not None else None
+        d_from = date_of(ts_from) if ts_from is not None else None
+        d_to = date_of(ts_to) if ts_to is not None else None
         out = []
         for d in sorted(base.glob(f"{ex}/{sy}/date=*")):
             day = d.name.split("=", 1)[1]
@@ -208,7 +208,7 @@ class Store:
     def save_instrument(self, inst: Instrument) -> None:
         df = pl.DataFrame({
             "price_decimals": [inst.price_decimals], "size_decimals": [inst.size_decimals],
-            "next_seq": [inst.next_seq], "updated_at": [_now_iso()],
+            "next_seq": [inst.next_seq], "updated_at": [now_iso()],
         }, schema={"price_decimals": pl.Int64, "size_decimals": pl.Int64, "next_seq": pl.Int64,
                    "updated_at": pl.Utf8})
         write_parquet_atomic(df, self._instrument_path(inst.exchange, inst.symbol))
@@ -322,7 +322,7 @@ class Store:
         """
         if df.height == 0:
             return []
-        df = df.with_columns(_date_expr(ts_column).alias("__date"))
+        df = df.with_columns(date_expr(ts_column).alias("__date"))
         paths = []
         for (day,), part in df.group_by(["__date"], maintain_order=True):
             path = self.partition_dir(table, exchange, symbol, day) / f"{name}.parquet"
@@ -418,18 +418,6 @@ MANIFEST_SCHEMA = {
     "dropped": pl.Int64, "duplicates": pl.Int64, "gaps": pl.Int64, "reordered": pl.Int64, "ts_min": pl.Int64,
     "ts_max": pl.Int64, "seconds": pl.Float64, "ingested_at": pl.Utf8,
 }
-
-
-def _date(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=dt.timezone.utc).strftime("%Y-%m-%d")
-
-
-def _date_expr(col: str) -> pl.Expr:
-    return pl.from_epoch(pl.col(col), time_unit="ns").dt.strftime("%Y-%m-%d")
-
-
-def _now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 # ---- DuckDB views -------------------------------------------------------------------------

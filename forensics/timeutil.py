@@ -117,3 +117,13 @@ def iso_utc(ns: int | None) -> str | None:
 def date_of(ns: int) -> str:
     """UTC calendar date of a ns timestamp, 'YYYY-MM-DD' (the store's partition key)."""
     return dt.datetime.fromtimestamp(ns // NS_PER_S, tz=dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+def date_expr(col: str) -> pl.Expr:
+    """Polars expression: UTC date 'YYYY-MM-DD' of an int64 ns column (:func:`date_of`)."""
+    return pl.from_epoch(pl.col(col), time_unit="ns").dt.strftime("%Y-%m-%d")
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO-8601 to the second (manifest and instrument stamps)."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

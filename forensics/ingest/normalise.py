@@ -18,7 +18,6 @@ sizes still as the venue's decimal strings) plus ``exchange``, ``symbol``, ``arr
 """
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -29,10 +28,10 @@ import orjson
 import polars as pl
 
 from forensics import exact
-from forensics.errors import ForensicsError
 from forensics.schema import AGGRESSORS, SIDES, TABLES, conform
 from forensics.ingest.source import NameInfo, Source
 from forensics.store import Instrument, Store, write_parquet_atomic
+from forensics.timeutil import date_expr, date_of, now_iso
 
 #: exact columns per raw table: column -> ('price'|'size', allow_zero)
 EXACT_INPUT = {
@@ -211,7 +210,7 @@ class Writer:
         if table not in EXACT_INPUT or df.height == 0:
             return df
         cols = [c for c in EXACT_INPUT[table] if c in df.columns]
-        parsed = {c: _parse_exact(df[c]) for c in cols}
+        parsed = {c: exact.parse(df[c]) for c in cols}
         checks = []
         for c in cols:
             # syntax, sign, zero, > MAX_DECIMALS here; whether a row fits in int64 depends on
@@ -248,9 +247,9 @@ class Writer:
             out = out.sort("ts", maintain_order=True)
         day_ns = 86_400_000_000_000
         if int(out["ts"][0]) // day_ns == int(out["ts"][-1]) // day_ns:  # sorted: one UTC day
-            days = [((_day(int(out["ts"][0])),), out)]
+            days = [((date_of(int(out["ts"][0])),), out)]
         else:
-            out = out.with_columns(pl.from_epoch("ts", time_unit="ns").dt.strftime("%Y-%m-%d").alias("__date"))
+            out = out.with_columns(date_expr("ts").alias("__date"))
             days = [(k, part.drop("__date")) for k, part in out.group_by(["__date"], maintain_order=True)]
         for (day,), part in days:
             self._n += 1
@@ -309,7 +308,7 @@ class Writer:
                 self.decimals[key][k] = new
             if df.height == 0:
                 return df
-            conv = {c: _units(df[f"__digits_{c}"], df[f"__raw_{c}"], new) for c in kc}
+            conv = {c: exact.units(df[f"__digits_{c}"], df[f"__raw_{c}"], new) for c in kc}
             df = df.with_columns([v.alias(c) for c, v in conv.items()])
             top = max(int(v.abs().max() or 0) for v in conv.values())
             self.max_units[key][k] = max(self.max_units[key][k], top)
@@ -431,51 +430,16 @@ class Writer:
             "band_rows": r.rows.get("depth_bands", 0), "rejected": r.rejected, "dropped": r.dropped,
             "duplicates": r.duplicates,
             "gaps": r.gaps, "reordered": r.reordered, "ts_min": r.ts_min, "ts_max": r.ts_max,
-            "seconds": r.seconds, "ingested_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "seconds": r.seconds, "ingested_at": now_iso(),
         })
         return r
 
 
 # ---- exact columns, vectorised (same rules as forensics.exact, fewer string passes) ---------
 
-def _day(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=dt.timezone.utc).strftime("%Y-%m-%d")
-
-
 def _int_part(c: str) -> pl.Expr:
     """Integer part of exact column ``c`` from the digits carried by :meth:`Writer._validate`."""
-    return pl.col(f"__digits_{c}") // pl.lit(10, pl.Int64).pow(pl.col(f"__raw_{c}").clip(0, 18))
-
-
-def _parse_exact(s: pl.Series) -> dict[str, pl.Series]:
-    """Decimal strings -> ``digits`` (int64 of the digits without the point), ``raw``
-    (fractional digits as written), ``sig`` (significant fractional digits, trailing zeros
-    ignored), ``ok`` (a plain non-negative decimal) and the cleaned string ``s``.
-
-    Fast path: one ``replace`` + integer cast. Only rows that fail it (blanks, scientific
-    notation, signs, garbage, > 18 digits) go through :func:`exact.clean` and the regexes."""
-    s = s.cast(pl.Utf8)
-    digits = s.str.replace(".", "", literal=True, n=1).cast(pl.Int64, strict=False)
-    ok = (digits.is_not_null() & ~s.str.starts_with("-") & ~s.str.starts_with("+")).fill_null(False)
-    if not ok.all():  # rare rows: blanks, 1e-05, signs, garbage, > 18 digits
-        idx = (~ok).arg_true()
-        sub = exact.clean(s.gather(idx))
-        # trailing fractional zeros carry no value: drop them so long strings still fit int64
-        sub = pl.DataFrame({"s": sub}).select(pl.when(pl.col("s").str.contains(".", literal=True))
-                                              .then(pl.col("s").str.strip_chars_end("0"))
-                                              .otherwise(pl.col("s")))["s"]
-        s = s.scatter(idx, sub)
-        digits = digits.scatter(idx, sub.str.replace(".", "", literal=True, n=1).cast(pl.Int64, strict=False))
-        ok = ok.scatter(idx, sub.str.contains(exact.PLAIN).fill_null(False))
-    e = pl.col("s")
-    dot = e.str.find(".", literal=True).cast(pl.Int64)
-    n = e.str.len_bytes().cast(pl.Int64)
-    df = pl.DataFrame({"s": s}).select(
-        e, pl.when(dot.is_null()).then(0).otherwise(n - dot - 1).alias("raw"),
-        pl.when(dot.is_null()).then(0).otherwise(
-            e.str.strip_chars_end("0").str.len_bytes().cast(pl.Int64) - dot - 1).alias("sig"))
-    df = df.with_columns(digits.alias("digits"), ok.alias("ok"))
-    return {c: df[c] for c in df.columns}
+    return exact.int_part(pl.col(f"__digits_{c}"), pl.col(f"__raw_{c}"))
 
 
 def _exact_reasons(p: dict[str, pl.Series], what: str, decimals: int, allow_zero: bool) -> pl.Series | None:
@@ -496,19 +460,3 @@ def _exact_reasons(p: dict[str, pl.Series], what: str, decimals: int, allow_zero
     why = pl.DataFrame({"w": why, "s": sub}).select(
         pl.coalesce(pl.col("w"), pl.lit(f"{what} too large: ") + pl.col("s")))["w"]
     return pl.Series([None] * len(bad), dtype=pl.Utf8).scatter(idx, why)
-
-
-def _units(digits: pl.Series, raw: pl.Series, decimals: int) -> pl.Series:
-    """digits/raw from :func:`_parse_exact` -> int64 units of 10**-decimals. Exact: rows were
-    validated (significant decimals <= ``decimals``, value within int64), so only zeros are
-    dropped when ``raw > decimals``."""
-    df = pl.DataFrame({"d": digits, "raw": raw})
-    k = pl.lit(decimals, pl.Int64) - pl.col("raw")
-    return df.select(pl.when(k >= 0).then(pl.col("d") * pl.lit(10, pl.Int64).pow(k.clip(0)))
-                     .otherwise(pl.col("d") // pl.lit(10, pl.Int64).pow((-k).clip(0))).alias("v"))["v"]
-
-
-def require_columns(df: pl.DataFrame, cols: list[str], path: Path) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ForensicsError(f"{path}: missing columns {', '.join(missing)}")
