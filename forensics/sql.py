@@ -172,9 +172,53 @@ def parse_statements(sql: str) -> list:
     return stmts
 
 
+#: query nodes a read may contain; anything else (COPY_QUERY_NODE, INSERT_QUERY_NODE, ... in a
+#: data-modifying CTE, which DuckDB still classifies as a SELECT statement) is refused
+READ_NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE"})
+_WRITE_WORDS = re.compile(r"(?i)\b(copy|insert|update|delete|merge|attach|export)\b")
+
+
+def _node_types(tree, acc: set[str]) -> set[str]:
+    """Every query-node type and statement-info type in a ``json_serialize_sql`` tree."""
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            if k == "type" and isinstance(v, str) and v.endswith("_NODE"):
+                acc.add(v)
+            elif k == "info_type" and isinstance(v, str):
+                acc.add(v)
+            else:
+                _node_types(v, acc)
+    elif isinstance(tree, list):
+        for v in tree:
+            _node_types(v, acc)
+    return acc
+
+
+def _check_select_tree(query: str) -> None:
+    """Refuse a SELECT whose parse tree holds anything but reads (a data-modifying CTE:
+    ``WITH x AS (COPY ... TO ...) SELECT 1``, ``AS MATERIALIZED (INSERT ...)``, ...)."""
+    import json as _json
+    try:
+        tree = _json.loads(_parser().execute("SELECT json_serialize_sql(?)", [query]).fetchone()[0])
+    except (duckdb.Error, ValueError, TypeError):
+        tree = {"error": True}
+    if tree.get("error"):
+        # not serialisable (rare syntax): refuse only if it could hold a write
+        if _WRITE_WORDS.search(query):
+            raise SQLError("refused: cannot verify that this statement only reads (it mentions "
+                           f"{_WRITE_WORDS.search(query).group(1).upper()})")
+        return
+    bad = sorted(_node_types(tree, set()) - READ_NODES)
+    if bad:
+        what = bad[0].replace("_QUERY_NODE", "").replace("_INFO", "").replace("_NODE", "")
+        raise SQLError(f"refused: {what} inside a query (a data-modifying WITH clause) is not allowed, "
+                       "the SQL session only reads the store", _REFUSE_HINTS.get(what))
+
+
 def _check(stmt) -> None:
     kind = stmt.type
     if kind == _ST.SELECT:
+        _check_select_tree(stmt.query)
         return
     text = _strip_comments(stmt.query)
     if kind == _ST.EXPLAIN:
@@ -220,27 +264,94 @@ def statement_parameters(sql: str) -> set[str]:
 
 # ---- sessions ------------------------------------------------------------------------------
 
+#: filesystem the session's datasets read through (None = local; tests count opened files)
+DATASET_FS = None
+
+
+def _arrow_source(con: duckdb.DuckDBPyConnection, store: Store):
+    """View sources for a locked session: each instrument's parts as a pyarrow dataset
+    registered on ``con`` (partition ``date`` from the path, so date filters prune files and a
+    pruned file is never opened). DuckDB scans them without any file access of its own."""
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+    n = [0]
+    part = pads.partitioning(pa.schema([("date", pa.date32())]), flavor="hive")
+
+    def source(table: str, ex: str, sy: str, files: list, by_name: bool) -> str:
+        paths = [str(Path(f).resolve()) for f in files]
+        schemas = [pq.read_schema(p) for p in (paths if by_name else paths[:1])]
+        schema = pa.unify_schemas(schemas, promote_options="permissive") if len(schemas) > 1 else schemas[0]
+        schema = pa.schema([f for f in schema if f.name not in ("exchange", "symbol", "date")])
+        dset = pads.dataset(paths, schema=schema.append(pa.field("date", pa.date32())), format="parquet",
+                            partitioning=part, partition_base_dir=str(Path(paths[0]).parent.parent),
+                            filesystem=DATASET_FS)
+        n[0] += 1
+        name = f"__store_{table}_{n[0]}"
+        con.register(name, dset)
+        return f"(SELECT {_sql_str(ex)} AS exchange, {_sql_str(sy)} AS symbol, * FROM {name})"
+    return source
+
+
 class Session:
     """A read-only SQL session over a store (see the module docstring)."""
 
     def __init__(self, store: Store | str | os.PathLike | None = None, *, locked: bool = True,
                  union_by_name: bool | None = None, progress_bar: bool = False):
         self.store = store if isinstance(store, Store) else Store(store)
-        self.con = connect(self.store, union_by_name=union_by_name)
-        self.locked = locked
-        self.con.execute(f"SET enable_progress_bar = {'true' if progress_bar else 'false'}")
-        if locked:
-            root = str(self.store.root.resolve()).rstrip("/") + "/"
-            # the views' paths are glob-escaped when the store path has [ * ? in it
-            dirs = ", ".join(_sql_str(d) for d in dict.fromkeys([root, glob.escape(root)]))
-            self.con.execute(f"SET allowed_directories = [{dirs}]")
-            self.con.execute("SET enable_external_access = false")
-            self.con.execute("SET autoinstall_known_extensions = false")
-            self.con.execute("SET lock_configuration = true")
+        if not self.store.root.is_dir():
+            raise ForensicsError(f"no store at {self.store.root} (not a directory); ingest data first "
+                                 "with `forensics ingest --store DIR` or give --store")
+        self.locked, self._union_by_name, self._progress_bar = locked, union_by_name, progress_bar
+        self._tmp: str | None = None
         self._views: dict[str, list[tuple[str, str]]] | None = None
+        self.con = self._open()
+
+    def _fingerprint(self) -> tuple:
+        """What the views were built from: instruments' decimals and the committed sources."""
+        insts = tuple((i.exchange, i.symbol, i.price_decimals, i.size_decimals) for i in self.store.instruments())
+        return insts, frozenset(self.store._known_sources())
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """A connection with the store's views. Locked: the views read registered Arrow datasets
+        (the part files listed now), and the connection itself has no file access at all
+        (``enable_external_access = false``, no allowed directory, its temp directory a private
+        empty one), so no statement can write or read any file, whatever the checks miss."""
+        with self.store.reading():
+            self._built = self._fingerprint()
+            if not self.locked:
+                con = connect(self.store, union_by_name=self._union_by_name)
+                con.execute(f"SET enable_progress_bar = {'true' if self._progress_bar else 'false'}")
+                return con
+            import tempfile
+            con = duckdb.connect()
+            self._tmp = self._tmp or tempfile.mkdtemp(prefix="forensics-sql-")
+            con.execute(f"SET temp_directory = {_sql_str(self._tmp)}")
+            connect(self.store, union_by_name=self._union_by_name, con=con, source=_arrow_source(con, self.store))
+            con.execute(f"SET enable_progress_bar = {'true' if self._progress_bar else 'false'}")
+            con.execute("SET allowed_directories = []")
+            con.execute("SET allowed_paths = []")
+            con.execute("SET enable_external_access = false")
+            con.execute("SET autoinstall_known_extensions = false")
+            con.execute("SET autoload_known_extensions = false")
+            con.execute("SET lock_configuration = true")
+            return con
+
+    def refresh(self) -> bool:
+        """Rebuild the views if an ingest or rescale changed the store since they were built
+        (True if rebuilt): a long session never reads parts at a stale scale."""
+        if self._fingerprint() == self._built:
+            return False
+        self.con.close()
+        self._views = None
+        self.con = self._open()
+        return True
 
     def close(self) -> None:
         self.con.close()
+        if self._tmp:
+            import shutil
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
 
     def __enter__(self):
         return self
@@ -254,7 +365,8 @@ class Session:
         if self._views is None:
             rows = self.con.execute(
                 "SELECT table_name, column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position").fetchall()
+                "WHERE table_schema = 'main' AND table_name NOT LIKE '\\_\\_store\\_%' ESCAPE '\\' "
+                "ORDER BY table_name, ordinal_position").fetchall()
             out: dict[str, list[tuple[str, str]]] = {}
             for t, c, ty in rows:
                 out.setdefault(t, []).append((c, ty))
@@ -263,8 +375,12 @@ class Session:
 
     def view_statements(self) -> str:
         """SQL that recreates this session's views in any DuckDB (e.g. the ``duckdb`` CLI)."""
-        rows = self.con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal "
-                                "AND schema_name = 'main' ORDER BY view_name").fetchall()
+        con = connect(self.store, union_by_name=self._union_by_name)  # read_parquet views, not our datasets
+        try:
+            rows = con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal "
+                               "AND schema_name = 'main' ORDER BY view_name").fetchall()
+        finally:
+            con.close()
         out = [f"-- views over the forensics store {self.store.root.resolve()}",
                "-- (regenerate after ingesting new instruments: `forensics sql --print-views`)",
                "SET TimeZone = 'UTC';"]
@@ -306,6 +422,7 @@ class Session:
             raise SQLError(f"missing parameter(s) {', '.join('$' + m for m in missing)}",
                            "give " + " ".join(f"--param {m}=VALUE" for m in missing))
         values = {k: v for k, v in params.items() if k in used}
+        self.refresh()
         try:
             rel = self.con.sql(sql, params=values or None)
         except duckdb.Error as exc:
@@ -317,12 +434,18 @@ class Session:
     def reader(self, sql: str, params: dict | None = None,
                batch_rows: int = BATCH_ROWS) -> "ResultReader":
         """Stream the result of one statement as Arrow record batches."""
-        rel = self.relation(sql, params)
+        hold = self.store.reading()  # no rescale while the result is read (released at its end)
+        hold.__enter__()
         try:
+            rel = self.relation(sql, params)
             rdr = rel.to_arrow_reader(batch_rows)
         except duckdb.Error as exc:
+            hold.__exit__(None, None, None)
             raise self.error(exc, sql) from None
-        return ResultReader(rdr, self, sql)
+        except BaseException:
+            hold.__exit__(None, None, None)
+            raise
+        return ResultReader(rdr, self, sql, hold)
 
     def arrow(self, sql: str, params: dict | None = None) -> pa.Table:
         return self.reader(sql, params).read_all()
@@ -345,8 +468,18 @@ class Session:
 class ResultReader:
     """Arrow batches of a result; DuckDB errors while reading become :class:`SQLError`."""
 
-    def __init__(self, reader: pa.RecordBatchReader, session: Session | None = None, sql: str = ""):
-        self._reader, self._session, self._sql = reader, session, sql
+    def __init__(self, reader: pa.RecordBatchReader, session: Session | None = None, sql: str = "",
+                 hold=None):
+        self._reader, self._session, self._sql, self._hold = reader, session, sql, hold
+
+    def close(self) -> None:
+        """Let go of the store's readers lock (done when the batches run out)."""
+        hold, self._hold = self._hold, None
+        if hold is not None:
+            hold.__exit__(None, None, None)
+
+    def __del__(self):
+        self.close()
 
     @property
     def schema(self) -> pa.Schema:
@@ -354,14 +487,17 @@ class ResultReader:
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         it = iter(self._reader)
-        while True:
-            try:
-                batch = next(it)
-            except StopIteration:
-                return
-            except (duckdb.Error, pa.ArrowException) as exc:
-                raise _duck_error(exc, self._sql, self._session) from None
-            yield batch
+        try:
+            while True:
+                try:
+                    batch = next(it)
+                except StopIteration:
+                    return
+                except (duckdb.Error, pa.ArrowException) as exc:
+                    raise _duck_error(exc, self._sql, self._session) from None
+                yield batch
+        finally:
+            self.close()
 
     def read_all(self) -> pa.Table:
         return pa.Table.from_batches(list(self), schema=self.schema)

@@ -33,6 +33,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 import polars as pl
@@ -77,12 +78,57 @@ class Instrument:
         return units / 10**self.size_decimals
 
 
+#: longest exchange/symbol name kept (a directory name is at most 255 bytes; venue symbols
+#: are far shorter, so anything longer is garbage, not a symbol)
+MAX_NAME_BYTES = 100
+
+
+def name_problem(value) -> str | None:
+    """Why ``value`` cannot be an exchange/symbol partition name (None = fine): empty, ``.``/``..``,
+    a path separator, ``=``, a control character (NUL, newline, ...) or over MAX_NAME_BYTES."""
+    if value is None:
+        return "missing"
+    value = str(value)
+    if not value.strip():
+        return "empty"
+    if value.strip() in (".", ".."):
+        return f"{value!r} is not a name"
+    if any(c in value for c in "/\\="):
+        return f"{value[:40]!r} holds a path character (/ \\ =)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return f"{value[:40]!r} holds a control character"
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"longer than {MAX_NAME_BYTES} bytes ({value[:20]!r}...)"
+    return None
+
+
 def safe_name(value: str) -> str:
     """A partition value safe as a directory name (venue symbols keep their spelling)."""
     value = str(value).strip()
-    if not value or value in (".", "..") or any(c in value for c in "/\\=\0"):
-        raise ForensicsError(f"invalid exchange/symbol name {value!r}")
+    why = name_problem(value)
+    if why is not None:
+        raise ForensicsError(f"invalid exchange/symbol name: {why}")
     return value
+
+
+def _subdirs(base: Path, key: str, value: str | None) -> list[Path]:
+    """``<base>/<key>=<value>`` (or every ``<key>=*`` when value is None), sorted; names are
+    never turned into glob patterns, so a symbol like ``XBT*`` matches only itself."""
+    if value is not None:
+        d = base / f"{key}={value}"
+        return [d] if d.is_dir() else []
+    try:
+        return sorted(d for d in base.iterdir() if d.name.startswith(key + "=") and d.is_dir())
+    except OSError:
+        return []
+
+
+def _parts(d: Path) -> list[Path]:
+    """Finished part files of one partition directory (temp files start with a dot)."""
+    try:
+        return sorted(p for p in d.iterdir() if p.suffix == ".parquet" and not p.name.startswith("."))
+    except OSError:
+        return []
 
 
 def read_part(path: str | os.PathLike, **kwargs) -> pl.DataFrame:
@@ -110,6 +156,9 @@ class Store:
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root or os.environ.get("FORENSICS_STORE") or DEFAULT_STORE)
+        self._reader_fh = None   # open .readers.lock while in reading()
+        self._reading_depth = 0
+        self._seen: dict[tuple[str, str], tuple[int, int]] = {}  # decimals read in reading()
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
@@ -128,26 +177,47 @@ class Store:
         base = self.table_dir(table)
         if not base.is_dir():
             return []
-        ex = f"exchange={exchange}" if exchange else "exchange=*"
-        sy = f"symbol={symbol}" if symbol else "symbol=*"
         d_from = date_of(ts_from) if ts_from is not None else None
         d_to = date_of(ts_to) if ts_to is not None else None
+        visible = self._committed_part if table in RAW_TABLES else None
+        known = self._known_sources() if visible else None
         out = []
-        for d in sorted(base.glob(f"{ex}/{sy}/date=*")):
-            day = d.name.split("=", 1)[1]
-            if (d_from and day < d_from) or (d_to and day > d_to):
-                continue
-            out.extend(sorted(p for p in d.glob("*.parquet") if not p.name.startswith(".")))
+        for e in _subdirs(base, "exchange", exchange):
+            for s in _subdirs(e, "symbol", symbol):
+                for d in _subdirs(s, "date", None):
+                    day = d.name.split("=", 1)[1]
+                    if (d_from and day < d_from) or (d_to and day > d_to):
+                        continue
+                    out.extend(p for p in _parts(d) if visible is None or visible(p.name, known))
         return out
+
+    def _known_sources(self) -> set[str]:
+        """sha16 prefixes of the sources that have a manifest row (committed ingests)."""
+        try:
+            return {n[:16] for n in os.listdir(self.root / "manifest")
+                    if n.endswith(".parquet") and not n.startswith(".")}
+        except OSError:
+            return set()
+
+    @staticmethod
+    def _committed_part(name: str, known: set[str]) -> bool:
+        """A raw part is visible only once its source's manifest row exists: the parts of an
+        ingest that failed or was killed before its commit finished are never read."""
+        return name[:16] in known
+
+    def orphans(self, table: str) -> list[Path]:
+        """Raw parts whose source has no manifest row (invisible to every reader)."""
+        if table not in RAW_TABLES or not self.table_dir(table).is_dir():
+            return []
+        known = self._known_sources()
+        return [p for e in _subdirs(self.table_dir(table), "exchange", None)
+                for s in _subdirs(e, "symbol", None) for d in _subdirs(s, "date", None)
+                for p in _parts(d) if not self._committed_part(p.name, known)]
 
     def instruments_in(self, table: str) -> list[tuple[str, str]]:
         """(exchange, symbol) pairs that have at least one part in ``table``."""
-        base = self.table_dir(table)
-        pairs = set()
-        for p in base.glob("exchange=*/symbol=*/date=*/*.parquet"):
-            if not p.name.startswith("."):
-                pairs.add((p.parents[2].name.split("=", 1)[1], p.parents[1].name.split("=", 1)[1]))
-        return sorted(pairs)
+        return sorted({(p.parents[2].name.split("=", 1)[1], p.parents[1].name.split("=", 1)[1])
+                       for p in self.files(table)})
 
     def resolve_instrument(self, exchange: str | None = None, symbol: str | None = None,
                            tables: tuple[str, ...] = ("book_updates", "depth_bands")) -> tuple[str, str]:
@@ -196,8 +266,11 @@ class Store:
         if not path.exists():
             return None
         row = pl.read_parquet(path, glob=False).row(0, named=True)
-        return Instrument(exchange, symbol, int(row["price_decimals"]), int(row["size_decimals"]),
+        inst = Instrument(exchange, symbol, int(row["price_decimals"]), int(row["size_decimals"]),
                           int(row["next_seq"]))
+        if self._reading_depth:
+            self._seen.setdefault((exchange, symbol), (inst.price_decimals, inst.size_decimals))
+        return inst
 
     def require_instrument(self, exchange: str, symbol: str) -> Instrument:
         inst = self.instrument(exchange, symbol)
@@ -289,7 +362,13 @@ class Store:
         return new
 
     def _finish_rescale(self, work: Path) -> None:
-        """Apply a journalled rescale (idempotent: parts already moved are skipped)."""
+        """Apply a journalled rescale (idempotent: parts already moved are skipped). Runs with
+        the readers lock held exclusively: no reader sees some parts rescaled and others not,
+        or parts that disagree with the instrument's decimals."""
+        with self._readers_exclusive():
+            self._apply_rescale(work)
+
+    def _apply_rescale(self, work: Path) -> None:
         j = json.loads((work / "journal.json").read_text())
         for rel in j["files"]:
             src = work / rel
@@ -298,14 +377,90 @@ class Store:
         old = self.instrument(j["exchange"], j["symbol"])
         self.save_instrument(Instrument(j["exchange"], j["symbol"], j["price_decimals"], j["size_decimals"],
                                         old.next_seq if old else 0))
+        if (j["exchange"], j["symbol"]) in self._seen:  # our own rescale: what we read is still ours
+            self._seen[(j["exchange"], j["symbol"])] = (j["price_decimals"], j["size_decimals"])
         shutil.rmtree(work)
 
     # ---- writing --------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self):
-        """Exclusive writer lock on the store (blocks until free)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as fh:
+        """Exclusive writer lock on the store (blocks until free).
+
+        Inside :meth:`reading` (a command that read the store and now writes what it derived)
+        the shared readers lock is let go while waiting (an ingest holding the writer lock may
+        be waiting for readers to finish a rescale), then every instrument read so far is
+        checked: if a concurrent ingest rescaled one, what was computed is in the old units
+        and nothing is written (:class:`StaleRead`)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(self.root / ".lock", "w")
+        except OSError as exc:
+            raise ForensicsError(f"cannot write to the store {self.root}: {os_reason(exc)}") from None
+        with fh:
+            reading = self._reader_fh is not None
+            if reading:
+                fcntl.flock(self._reader_fh, fcntl.LOCK_UN)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                if reading:
+                    fcntl.flock(self._reader_fh, fcntl.LOCK_SH)  # no rescale can run: we hold the writer lock
+                    self._check_seen()
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _check_seen(self) -> None:
+        for (ex, sy), dec in list(self._seen.items()):
+            path = self._instrument_path(ex, sy)
+            if not path.exists():
+                continue
+            row = pl.read_parquet(path, glob=False).row(0, named=True)
+            now = (int(row["price_decimals"]), int(row["size_decimals"]))
+            if now != dec:
+                raise StaleRead(
+                    f"{ex}/{sy} was rescaled by a concurrent ingest while this command read it "
+                    f"(decimals {dec[0]}/{dec[1]} -> {now[0]}/{now[1]}); nothing written, run it again")
+
+    @contextlib.contextmanager
+    def reading(self):
+        """Shared readers lock for a command that reads the store (depth, detect, sql): a
+        rescale (the one write that changes stored parts in place) waits until no reader holds
+        it, so a reader sees one consistent version of each instrument and its parts.
+        Re-entrant; a store that cannot be written (read-only mount) is read without it."""
+        if self._reading_depth == 0:
+            try:
+                fh = open(self.root / ".readers.lock", "a")
+            except OSError:
+                fh = None  # read-only store: no writer can rescale it either
+            if fh is not None:
+                fcntl.flock(fh, fcntl.LOCK_SH)
+            self._reader_fh = fh
+            self._seen = {}
+        self._reading_depth += 1
+        try:
+            yield self
+        finally:
+            self._reading_depth -= 1
+            if self._reading_depth == 0:
+                fh, self._reader_fh = self._reader_fh, None
+                if fh is not None:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+                    fh.close()
+                self._seen = {}
+
+    @contextlib.contextmanager
+    def _readers_exclusive(self):
+        """The readers lock, exclusively (a rescale's moves). Our own shared hold, if any, is
+        converted and given back afterwards."""
+        own = self._reader_fh
+        if own is not None:
+            fcntl.flock(own, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(own, fcntl.LOCK_SH)
+            return
+        with open(self.root / ".readers.lock", "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
@@ -407,6 +562,20 @@ class Store:
         return connect(self, database, union_by_name)
 
 
+class StaleRead(ForensicsError):
+    """What a command computed was read at an instrument scale a concurrent ingest changed."""
+
+
+def os_reason(exc: OSError) -> str:
+    """One line for an OS error: 'read-only file system', 'no space left on device', ..."""
+    import errno
+    text = {errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on device",
+            errno.EDQUOT: "disk quota exceeded", errno.EACCES: "permission denied",
+            errno.EPERM: "operation not permitted"}.get(exc.errno)
+    what = text or (exc.strerror or str(exc)).lower()
+    return f"{what}" + (f" ({exc.filename})" if getattr(exc, "filename", None) else "")
+
+
 #: tables written by ingest (parts named after the source hash)
 RAW_TABLES = ("book_updates", "trades", "quotes", "depth_bands", "gaps")
 
@@ -450,11 +619,37 @@ def _time_cols(cols) -> list[str]:
     return [c for c in cols if c in TIME_COLUMNS]
 
 
-def _view_sql(store: Store, table: str, union_by_name: bool | None = None) -> str | None:
+#: a view branch's source: (table, exchange, symbol, part files, union_by_name) -> FROM text
+#: yielding the stored columns plus ``exchange``, ``symbol``, ``date``
+SourceFn = Callable[[str, str, str, list, bool], str]
+
+
+def _parquet_source(store: "Store") -> SourceFn:
+    """read_parquet over an instrument's partition directory (a glob: new days are seen by a
+    long-lived connection), or over the listed parts when uncommitted leftovers sit there."""
+    root = store.root.resolve()
+    orphans = {t: {p.resolve() for p in store.orphans(t)} for t in RAW_TABLES}
+
+    def source(table: str, ex: str, sy: str, files: list, by_name: bool) -> str:
+        base = root / table / f"exchange={ex}" / f"symbol={sy}"
+        if any(p.parent.parent == base for p in orphans.get(table, ())):
+            paths = "[" + ", ".join(_sql_str(_glob_escape(Path(f).resolve())) for f in files) + "]"
+        else:
+            paths = _sql_str(_glob_escape(base) + "/date=*/*.parquet")
+        return (f"read_parquet({paths}, hive_partitioning=true, "
+                f"union_by_name={'true' if by_name else 'false'}, "
+                f"hive_types={{'exchange': VARCHAR, 'symbol': VARCHAR, 'date': DATE}})")
+    return source
+
+
+def _view_sql(store: Store, table: str, union_by_name: bool | None = None,
+              source: SourceFn | None = None) -> str | None:
     """SELECT for one table's view, or None when the table has no data and no schema.
 
     ``union_by_name``: None = only where needed (see below); True/False force it.
+    ``source`` gives each instrument's FROM (default: read_parquet of its parts).
     """
+    source = source or _parquet_source(store)
     pairs = store.instruments_in(table)
     exact = EXACT.get(table, {})
     if not pairs:
@@ -478,23 +673,21 @@ def _view_sql(store: Store, table: str, union_by_name: bool | None = None) -> st
     }
     scale["price2"] = scale["price"] + 1
     branches = []
-    root = store.root.resolve()
     for ex, sy in pairs:
-        # One read_parquet per instrument: a filter on exchange/symbol prunes whole branches
+        # One source per instrument: a filter on exchange/symbol prunes whole branches
         # (hive filter on constant partition values), a filter on date prunes files through
         # DuckDB's hive filter pushdown. Parts of pinned tables all carry the pinned columns
         # (writers conform to schema.TABLES), so the glob is bound from its first file only;
         # union_by_name (which opens every file's footer at bind time, i.e. on every query)
         # is kept for open-schema tables and for instruments whose first part deviates.
-        glob = _glob_escape(root / table / f"exchange={ex}" / f"symbol={sy}") + "/date=*/*.parquet"
-        first = store.files(table, ex, sy)[0]
-        cols = _parquet_columns(first)
+        files = store.files(table, ex, sy)
+        cols = _parquet_columns(files[0])
         pinned = TABLES.get(table)
         by_name = (union_by_name if union_by_name is not None else
                    table in OPEN_SCHEMA_TABLES or pinned is None or set(cols) != set(pinned))
-        src = (f"read_parquet({_sql_str(glob)}, hive_partitioning=true, "
-               f"union_by_name={'true' if by_name else 'false'}, "
-               f"hive_types={{'exchange': VARCHAR, 'symbol': VARCHAR, 'date': DATE}})")
+        if by_name:
+            cols = list(dict.fromkeys(c for f in files for c in _parquet_columns(f)))
+        src = source(table, ex, sy, files, by_name)
         inst = insts.get((ex, sy))
         repl = []
         for c, kind in exact.items():
@@ -519,7 +712,9 @@ def _view_sql(store: Store, table: str, union_by_name: bool | None = None) -> st
 
 
 def connect(store: Store | str | os.PathLike | None = None,
-            database: str = ":memory:", union_by_name: bool | None = None) -> duckdb.DuckDBPyConnection:
+            database: str = ":memory:", union_by_name: bool | None = None, *,
+            con: duckdb.DuckDBPyConnection | None = None, source: SourceFn | None = None
+            ) -> duckdb.DuckDBPyConnection:
     """The one DuckDB entry point: an in-process connection with a view per store table.
 
     Views: every partitioned table (``book_updates``, ``trades``, ``quotes``, ``depth_bands``,
@@ -533,24 +728,31 @@ def connect(store: Store | str | os.PathLike | None = None,
 
     ``union_by_name`` forces (True) or forbids (False) DuckDB's per-file schema union for
     every view; the default uses it only where parts may differ in columns.
+
+    ``con``/``source`` (used by the locked SQL session): create the views on that connection,
+    each instrument's FROM given by ``source``; the manifest is then registered as an Arrow
+    table rather than read from its files by the view.
     """
     store = store if isinstance(store, Store) else Store(store)
     if (store.root / RESCALE_DIR / "journal.json").exists():  # a rescale was killed half-way
         with store.lock():
             if (store.root / RESCALE_DIR / "journal.json").exists():
                 store._finish_rescale(store.root / RESCALE_DIR)
-    con = duckdb.connect(database)
+    con = con if con is not None else duckdb.connect(database)
     con.execute("SET TimeZone = 'UTC'")
     for table in PARTITIONED:
-        sql = _view_sql(store, table, union_by_name)
+        sql = _view_sql(store, table, union_by_name, source)
         if sql is not None:
             con.execute(f"CREATE OR REPLACE VIEW {table} AS {sql}")
     man = store.root / "manifest"
-    if any(man.glob("*.parquet")):
+    ts_repl = "SELECT * REPLACE (make_timestamp_ns(ts_min) AS ts_min, make_timestamp_ns(ts_max) AS ts_max)"
+    if any(man.glob("*.parquet")) and source is not None:
+        con.register("__store_manifest", store.manifest().to_arrow())
+        con.execute(f"CREATE OR REPLACE VIEW manifest AS {ts_repl} FROM __store_manifest")
+    elif any(man.glob("*.parquet")):
         con.execute(
-            f"CREATE OR REPLACE VIEW manifest AS SELECT * REPLACE (make_timestamp_ns(ts_min) AS ts_min, "
-            f"make_timestamp_ns(ts_max) AS ts_max) FROM read_parquet({_sql_str(_glob_escape(man.resolve()) + '/*.parquet')}, "
-            f"union_by_name=true)")
+            f"CREATE OR REPLACE VIEW manifest AS {ts_repl} FROM read_parquet("
+            f"{_sql_str(_glob_escape(man.resolve()) + '/*.parquet')}, union_by_name=true)")
     else:
         cols = ", ".join(f"NULL::{_DUCK_TYPES[t]} AS {c}" for c, t in MANIFEST_SCHEMA.items())
         con.execute(f"CREATE OR REPLACE VIEW manifest AS SELECT {cols} WHERE false")
