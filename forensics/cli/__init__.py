@@ -27,6 +27,12 @@ class _Group(click.Group):
             sys.exit(1)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
             raise
+        except OSError as exc:  # read-only mount, full disk, permissions: the reason, one line
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            from forensics.store import os_reason
+            click.secho(f"error: {os_reason(exc)}", err=True, fg="red")
+            sys.exit(1)
         except Exception as exc:  # an unexpected failure: still one line unless --debug
             if ctx.obj and ctx.obj.get("debug"):
                 raise

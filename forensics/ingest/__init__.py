@@ -15,7 +15,21 @@ from typing import Callable
 from forensics.errors import ForensicsError
 from forensics.ingest.normalise import Chunk, Format, IngestResult, ReadOptions, Reject, Writer
 from forensics.ingest.source import NameInfo, Source, infer_from_name, sha256_file  # noqa: F401
-from forensics.store import Store
+from forensics.store import Store, name_problem, os_reason
+
+
+def file_error(src: Source, exc: BaseException) -> ForensicsError:
+    """One file's failure as a one-line :class:`ForensicsError` naming the file. An OS error
+    writing the store (read-only, full) is marked ``fatal``: the other files cannot land either."""
+    if isinstance(exc, ForensicsError):
+        return exc
+    if isinstance(exc, OSError):
+        import errno
+        err = ForensicsError(f"{src.path}: {os_reason(exc)}")
+        err.fatal = exc.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+        return err
+    return ForensicsError(f"{src.path}: unexpected {type(exc).__name__} while reading: "
+                          + " ".join(str(exc).split())[:300])
 
 #: modules that register formats, in sniffing priority order
 FORMAT_MODULES = ("forensics.ingest.tardis", "forensics.ingest.binance_capture",
@@ -79,6 +93,9 @@ def ingest(paths: list[str | Path], store: Store | str | None = None, format: st
     failure's message, or a count and the list) is raised if any failed.
     """
     store = store if isinstance(store, Store) else Store(store)
+    for what, value in (("--exchange", exchange), ("--symbol", symbol)):
+        if value is not None and name_problem(value) is not None:
+            raise ForensicsError(f"{what} {value[:40]!r}: invalid name: {name_problem(value)}")
     fmts = formats()
     if format is not None and format not in fmts:
         raise ForensicsError(f"unknown --format {format!r}; one of: {', '.join(fmts)}")
@@ -97,23 +114,33 @@ def ingest(paths: list[str | Path], store: Store | str | None = None, format: st
     for i, s in enumerate(sources):
         try:
             typed.append((i, s, fmts[format] if format else sniff(s)))
-        except ForensicsError as exc:
+        except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
+            exc = file_error(s, exc)
             outcome[i] = IngestResult(str(s.path), "", format or "?", error=str(exc))
             errors.append(exc)
     # companions (e.g. REST snapshots) go to the files of the format that consumes them
     main = [(i, s, f) for i, s, f in typed
             if not (f.companion_of and any(g.name == f.companion_of for _, _, g in typed))]
     with store.lock():
-        store.recover()
+        try:
+            store.recover()
+        except OSError as exc:
+            raise ForensicsError(f"cannot write to the store {store.root}: {os_reason(exc)}") from None
         contents = store.content_index()
         for i, src, fmt in main:
             comps = [s for _, s, f in typed if f.companion_of == fmt.name]
             try:
                 outcome[i] = _ingest_one(store, src, fmt, ReadOptions(exchange, symbol, src.name_info(), comps),
                                          force, strict, progress, contents)
-            except ForensicsError as exc:
+            except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
+                exc = file_error(src, exc)
                 outcome[i] = IngestResult(str(src.path), src.sha256, fmt.name, error=str(exc))
                 errors.append(exc)
+                if getattr(exc, "fatal", False):  # the store itself cannot be written: stop
+                    break
+    for i, src, fmt in main:  # not tried after a fatal store error
+        if i not in outcome:
+            outcome[i] = IngestResult(str(src.path), "", fmt.name, error=f"{src.path}: not ingested ({errors[-1]})")
     results = [outcome[i] for i in sorted(outcome)]
     if errors:
         msg = str(errors[0]) if len(errors) == 1 else (
@@ -168,7 +195,7 @@ def _ingest_one(store: Store, src: Source, fmt: Format, opts: ReadOptions, force
             contents[src.content_sha256] = {"sha256": sha, "name": src.name, "companions": companions}
         return result
     except BaseException:
-        writer.abort()
+        writer.rollback()  # nothing of a failed file stays, not even parts its commit had moved
         raise
 
 

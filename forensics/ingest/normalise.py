@@ -42,6 +42,24 @@ EXACT_INPUT = {
 }
 #: an arrival position is line << LINE_SHIFT | index of the row within the line
 LINE_SHIFT = 20
+#: plausible event times, UTC ns: [2000-01-01, 2100-01-01). A 0, -1 or 1970 timestamp is a
+#: broken field, not data (electronic order books with such records start in the 2000s)
+TS_MIN, TS_MAX = 946_684_800 * 10**9, 4_102_444_800 * 10**9
+
+
+def name_reason(col: str) -> pl.Expr:
+    """Reason (null = fine) why an exchange/symbol value cannot be a partition name; the
+    vectorised twin of :func:`forensics.store.name_problem` (checked before names become paths)."""
+    from forensics.store import MAX_NAME_BYTES
+    c = pl.col(col).cast(pl.Utf8)
+    st = c.str.strip_chars()
+    return (pl.when(c.is_null() | (st == "")).then(pl.lit(f"missing {col}"))
+            .when(st.is_in([".", ".."])).then(pl.lit(f"invalid {col} ") + c)
+            .when(c.str.contains(r"[/\\=]")).then(pl.lit(f"invalid {col} (path character / \\ =): ") + c.str.slice(0, 40))
+            .when(c.str.contains(r"[\x00-\x1f\x7f]")).then(pl.lit(f"invalid {col} (control character)"))
+            .when(c.str.len_bytes() > MAX_NAME_BYTES).then(pl.lit(f"invalid {col} (longer than {MAX_NAME_BYTES} bytes): ")
+                                                          + c.str.slice(0, 20) + pl.lit("..."))
+            .otherwise(None))
 
 
 @dataclass
@@ -155,6 +173,7 @@ class Writer:
         self.max_units: dict[tuple[str, str], list[int]] = {}   # staged |max| at that scale
         self.stored_max: dict[tuple[str, str], list[int]] = {}  # stored |max| at the stored scale
         self.gap_rows: list[dict] = []
+        self.committed: list[Path] = []  # parts moved into the store by commit (for rollback)
         self.rejects: list[Reject] = []
         self.result = IngestResult(str(source_path), sha256, fmt)
         self._n = 0
@@ -194,9 +213,13 @@ class Writer:
         return df.filter(~bad)
 
     def _validate(self, table: str, df: pl.DataFrame) -> pl.DataFrame:
-        checks = [(pl.col("ts").is_null(), pl.lit("missing or unreadable timestamp"))]
-        if "exchange" in df.columns:
-            checks.append((pl.col("symbol").is_null() | (pl.col("symbol") == ""), pl.lit("missing symbol")))
+        checks = [(pl.col("ts").is_null(), pl.lit("missing or unreadable timestamp")),
+                  ((pl.col("ts") < TS_MIN) | (pl.col("ts") >= TS_MAX),
+                   pl.lit("implausible timestamp ") + pl.col("ts").cast(pl.Utf8)
+                   + pl.lit(" ns (before 2000 or after 2100)"))]
+        for c in ("exchange", "symbol"):
+            if c in df.columns:
+                checks.append((name_reason(c).is_not_null(), name_reason(c)))
         if table in ("book_updates", "depth_bands"):
             checks.append((~pl.col("side").is_in(SIDES) | pl.col("side").is_null(),
                            pl.lit("unknown side ") + pl.col("side").cast(pl.Utf8).fill_null("(empty)")))
@@ -332,7 +355,8 @@ class Writer:
         """Remove trades already stored for the instrument and day from another source (e.g. a
         capture's aggTrade stream and the daily aggTrades file): same ``trade_id``, price and
         size (so ids of different id spaces, Binance trade vs aggTrade ids, never collide).
-        Returns False when nothing of the part is left."""
+        Trades repeated within the file itself are dropped the same way (the cache grows with
+        each part of the file). Returns False when nothing of the part is left."""
         key = (st.exchange, st.symbol, st.date)
         cols = ["trade_id", "price", "size"]
         if key not in cache:
@@ -341,10 +365,16 @@ class Writer:
             cache[key] = (pl.concat([pl.read_parquet(f, columns=cols, glob=False) for f in files])
                           .drop_nulls("trade_id").unique() if files else None)
         known = cache[key]
-        if known is None or known.height == 0:
-            return True
         df = pl.read_parquet(st.path, glob=False)
-        keep = df.join(known, on=cols, how="anti", nulls_equal=False, maintain_order="left")
+        keep = df
+        if known is not None and known.height:
+            keep = keep.join(known, on=cols, how="anti", nulls_equal=False, maintain_order="left")
+        # the same trade twice within this file (a repeated line, a file concatenated twice, a
+        # zip or multi-member gzip with two copies): the first one is kept
+        again = pl.col("trade_id").is_not_null() & (pl.int_range(pl.len()).over(cols) > 0)
+        keep = keep.filter(~again)
+        mine = keep.select(cols).drop_nulls("trade_id")
+        cache[key] = mine if known is None else pl.concat([known, mine])
         dup = df.height - keep.height
         if dup == 0:
             return True
@@ -359,6 +389,18 @@ class Writer:
     def abort(self) -> None:
         if self.staging.exists():
             shutil.rmtree(self.staging)
+
+    def rollback(self) -> None:
+        """Undo a commit that failed before its manifest row was written: remove the parts
+        already moved into the store (readers never saw them: a raw part without a manifest
+        row is invisible) and the staging directory."""
+        for p in self.committed:
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+        self.committed = []
+        self.abort()
 
     def commit(self, source_errors: list[tuple[int | None, str]] = (), content_sha256: str | None = None
                ) -> IngestResult:
@@ -385,6 +427,7 @@ class Writer:
             dest = store.partition_dir(st.table, st.exchange, st.symbol, st.date) / st.path.name
             dest.parent.mkdir(parents=True, exist_ok=True)
             st.path.replace(dest)
+            self.committed.append(dest)
         # gaps: seq positions in the same arrival space as the rows
         if self.gap_rows:
             g = pl.DataFrame(self.gap_rows, infer_schema_length=None)
@@ -397,8 +440,8 @@ class Writer:
                     (pl.col("arrival_from") + base).alias("seq_from"),
                     (pl.col("arrival_to") + base).alias("seq_to"),
                     pl.lit(self.source_path.name).alias("source"))
-                store.write_partitioned("gaps", conform("gaps", part), ex, sy, f"{self.sha[:16]}-gaps",
-                                        ts_column="ts_from")
+                self.committed += store.write_partitioned("gaps", conform("gaps", part), ex, sy,
+                                                          f"{self.sha[:16]}-gaps", ts_column="ts_from")
             self.result.gaps = g.height
         for key, inst in final.items():
             store.save_instrument(Instrument(inst.exchange, inst.symbol, inst.price_decimals,
