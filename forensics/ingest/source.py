@@ -73,16 +73,67 @@ def infer_from_name(name: str) -> NameInfo:
     return NameInfo()
 
 
+#: zip members that are documentation or checksums, never data (a venue zip may carry a
+#: README or a .CHECKSUM next to the CSV)
+_NOT_DATA = re.compile(r"(?i)(^(readme|license|licence|changelog)\b.*|.*\.(md|pdf|html?|xml|png|jpe?g|gif|"
+                       r"checksum|sha256|sha1|md5|sig|asc|ini|cfg|yaml|yml|toml|exe|dll))$")
+
+
 def _data_members(zf: zipfile.ZipFile) -> list[str]:
     """Zip members holding data: not folders, not macOS resource forks (``__MACOSX/``,
-    ``._name``) or other hidden files."""
+    ``._name``) or other hidden files, not documentation/checksum files (:data:`_NOT_DATA`)."""
     out = []
     for n in zf.namelist():
         base = n.rstrip("/").rsplit("/", 1)[-1]
-        if n.endswith("/") or n.startswith("__MACOSX/") or base.startswith("."):
+        if n.endswith("/") or n.startswith("__MACOSX/") or base.startswith(".") or _NOT_DATA.match(base):
             continue
         out.append(n)
     return out
+
+
+def _utf8_lines(block: bytes, first_line: int) -> tuple[bytes, list[tuple[int, str]]]:
+    """``block`` with every line that is not valid UTF-8 blanked (line numbers stay right;
+    readers skip blank lines) and an error per such line. ASCII blocks (the usual case) are
+    returned as they are after one fast check."""
+    if block.isascii():
+        return block, []
+    try:
+        block.decode("utf-8")
+        return block, []
+    except UnicodeDecodeError:
+        pass
+    lines = block.split(b"\n")
+    errors = []
+    for i, raw in enumerate(lines):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            errors.append((first_line + i, f"invalid UTF-8 byte {raw[exc.start:exc.start + 1]!r} at column "
+                                           f"{exc.start + 1}; line rejected"))
+            lines[i] = b""
+    return b"\n".join(lines), errors
+
+
+def _is_trailer_error(exc: BaseException) -> bool:
+    """A gzip member whose data decompressed but whose CRC/length trailer does not match."""
+    return isinstance(exc, zlib.error) and ("incorrect data check" in str(exc) or "incorrect length check" in str(exc))
+
+
+def _salvage(saved, comp: bytes) -> tuple[bytes, Exception]:
+    """Decompress ``comp`` with ``saved`` (a copy of the decompressor from before the failing
+    call) a little at a time, keeping the output produced before the error: a bad trailer
+    (CRC) fails only once the data is all out, and that data must not be lost."""
+    out, step, pos = [], 4096, 0
+    while pos < len(comp):
+        trial = saved.copy()
+        try:
+            out.append(trial.decompress(comp[pos:pos + step]))
+            saved, pos = trial, pos + step
+        except zlib.error as exc:
+            if step == 1:
+                return b"".join(out), exc
+            step = 1  # redo the failing piece byte by byte
+    return b"".join(out), zlib.error("corrupt compressed stream")
 
 
 @dataclass
@@ -186,10 +237,14 @@ class Source:
                         carry = buf
                         continue
                     block, carry = buf[: cut + 1], buf[cut + 1:]
+                    block, bad = _utf8_lines(block, line_no)
+                    self.errors.extend(bad)
                     yield line_no, block
                     line_no += block.count(b"\n")
                 if carry:
-                    yield line_no, carry + b"\n"
+                    block, bad = _utf8_lines(carry + b"\n", line_no)
+                    self.errors.extend(bad)
+                    yield line_no, block
                     line_no += 1
                     carry = b""
             self.content_sha256 = content.hexdigest()
@@ -197,8 +252,15 @@ class Source:
             what = "truncated" if isinstance(exc, EOFError) else "corrupt"
             # the partial last line (if any) is kept: the reader rejects it if malformed
             if carry:
-                yield line_no, carry + b"\n"
-            self.errors.append((line_no, f"{what} compressed stream, rows after line {line_no - 1} lost ({exc})"))
+                block, bad = _utf8_lines(carry + b"\n", line_no)
+                self.errors.extend(bad)
+                yield line_no, block
+                line_no += 1
+            if _is_trailer_error(exc) or (isinstance(exc, zipfile.BadZipFile) and "CRC" in str(exc)):
+                self.errors.append((line_no, f"checksum of the compressed data does not match ({exc}); "
+                                             f"all {line_no - 1} decompressed lines were kept, they may be damaged"))
+            else:
+                self.errors.append((line_no, f"{what} compressed stream, rows after line {line_no - 1} lost ({exc})"))
 
 
 class _NoBOM:
@@ -236,6 +298,9 @@ class _GunzipStream:
         self.failed: Exception | None = None
         self.done = False
 
+    def _feed(self, comp: bytes) -> bytes:
+        return _gunzip_feed(self, comp)
+
     def read(self, n: int) -> bytes:
         out = [self.pending]
         size = len(self.pending)
@@ -248,13 +313,11 @@ class _GunzipStream:
                     self.failed = EOFError("compressed file ended before the end-of-stream marker")
                 break
             try:
-                data = self.d.decompress(comp)
-                while self.d.eof and self.d.unused_data:  # next gzip member
-                    rest = self.d.unused_data
-                    self.d = zlib.decompressobj(wbits=31)
-                    data += self.d.decompress(rest)
-            except zlib.error as exc:
-                self.done, self.failed = True, exc
+                data = self._feed(comp)
+            except _Partial as part:
+                out.append(part.data)
+                size += len(part.data)
+                self.done, self.failed = True, part.error
                 break
             out.append(data)
             size += len(data)
@@ -265,6 +328,34 @@ class _GunzipStream:
             exc, self.failed = self.failed, None
             raise exc
         return buf
+
+
+class _Partial(Exception):
+    """Decompression failed after producing ``data`` (kept) with ``error``."""
+
+    def __init__(self, data: bytes, error: Exception):
+        super().__init__(str(error))
+        self.data, self.error = data, error
+
+
+def _gunzip_feed(stream: "_GunzipStream", comp: bytes) -> bytes:
+    """Feed compressed bytes through the stream's decompressor (next gzip members included);
+    on damage raise :class:`_Partial` with everything decoded before it."""
+    parts = []
+    while True:
+        saved = stream.d.copy()
+        try:
+            parts.append(stream.d.decompress(comp))
+        except zlib.error:
+            tail, exc = _salvage(saved, comp)
+            parts.append(tail)
+            raise _Partial(b"".join(parts), exc) from None
+        if stream.d.eof and stream.d.unused_data:  # next gzip member
+            comp = stream.d.unused_data
+            stream.d = zlib.decompressobj(wbits=31)
+            continue
+        return b"".join(parts)
+
 
 
 class _MemberProgress:
