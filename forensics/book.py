@@ -1258,7 +1258,16 @@ class DepthResult:
         return self.depth.with_columns((pl.col("qty").cast(pl.Float64) / 10.0 ** self.size_decimals).alias("qty"))
 
 
-def compute_depth(store: Store | str | None = None, exchange: str | None = None, symbol: str | None = None,
+def compute_depth(store: Store | str | None = None, *args, **kwargs) -> DepthResult:
+    """:func:`_compute_depth` under the store's readers lock: a concurrent ingest cannot
+    rescale the instrument between the replay's reads, and the write checks that it did not
+    rescale it before (the run then fails with nothing written: rerun it)."""
+    store = _as_store(store)
+    with store.reading():
+        return _compute_depth(store, *args, **kwargs)
+
+
+def _compute_depth(store: Store | str | None = None, exchange: str | None = None, symbol: str | None = None,
                   ts_from: int | None = None, ts_to: int | None = None, every_ns: int = DEFAULT_EVERY_NS,
                   bands=None, write: bool = True, source: str = "auto", chunk_rows: int = CHUNK_ROWS
                   ) -> DepthResult:

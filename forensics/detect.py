@@ -992,8 +992,9 @@ def detect(store: Store | str | None, exchange: str | None = None, symbol: str |
         raise ForensicsError("--to is before --from")
     frames = []
     for ex, sy in instruments(store, exchange, symbol):
-        ev = detect_instrument(store, ex, sy, ts_from, ts_to, params)
-        if write:
-            write_events(store, ex, sy, ev, ts_from, ts_to)
+        with store.reading():  # one consistent version of the instrument (see Store.reading)
+            ev = detect_instrument(store, ex, sy, ts_from, ts_to, params)
+            if write:
+                write_events(store, ex, sy, ev, ts_from, ts_to)
         frames.append(ev.select(pl.lit(ex).alias("exchange"), pl.lit(sy).alias("symbol"), pl.all()))
     return pl.concat(frames, how="vertical") if frames else pl.DataFrame()
