@@ -219,7 +219,7 @@ class Writer:
                    + pl.lit(" ns (before 2000 or after 2100)"))]
         for c in ("exchange", "symbol"):
             if c in df.columns:
-                checks.append((name_reason(c).is_not_null(), name_reason(c)))
+                checks += _name_checks(df, c)
         if table in ("book_updates", "depth_bands"):
             checks.append((~pl.col("side").is_in(SIDES) | pl.col("side").is_null(),
                            pl.lit("unknown side ") + pl.col("side").cast(pl.Utf8).fill_null("(empty)")))
@@ -476,6 +476,19 @@ class Writer:
             "seconds": r.seconds, "ingested_at": now_iso(),
         })
         return r
+
+
+def _name_checks(df: pl.DataFrame, col: str) -> list[tuple[pl.Expr, pl.Expr]]:
+    """A (bad, reason) check for the rows whose ``col`` cannot be a partition name; judged
+    on the column's distinct values (one or a few per block), so valid blocks cost one unique()."""
+    u = df.select(pl.col(col).unique())
+    bad = u.filter(name_reason(col).is_not_null())[col]
+    if bad.len() == 0:
+        return []
+    cond = pl.col(col).is_in(bad.drop_nulls().implode())
+    if bad.null_count():
+        cond = cond | pl.col(col).is_null()
+    return [(cond, name_reason(col))]
 
 
 # ---- exact columns, vectorised (same rules as forensics.exact, fewer string passes) ---------
