@@ -29,6 +29,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -201,9 +202,11 @@ class Store:
 
     @staticmethod
     def _committed_part(name: str, known: set[str]) -> bool:
-        """A raw part is visible only once its source's manifest row exists: the parts of an
-        ingest that failed or was killed before its commit finished are never read."""
-        return name[:16] in known
+        """A raw part named after its source (``<sha16>-...``, as ingest names them) is
+        visible only once that source's manifest row exists: the parts of an ingest that
+        failed or was killed before its commit finished are never read. Parts written
+        directly through :meth:`write_partitioned` under other names are always visible."""
+        return _SOURCE_PART.match(name) is None or name[:16] in known
 
     def orphans(self, table: str) -> list[Path]:
         """Raw parts whose source has no manifest row (invisible to every reader)."""
@@ -551,7 +554,8 @@ class Store:
             if p.name.startswith(".") and p.name.endswith(".tmp"):
                 p.unlink()
                 removed += 1
-            elif p.parents[3].name in RAW_TABLES and p.suffix == ".parquet" and p.name[:16] not in known:
+            elif (p.parents[3].name in RAW_TABLES and p.suffix == ".parquet"
+                  and not self._committed_part(p.name, known)):
                 p.unlink()
                 removed += 1
         return removed
@@ -575,6 +579,9 @@ def os_reason(exc: OSError) -> str:
     what = text or (exc.strerror or str(exc)).lower()
     return f"{what}" + (f" ({exc.filename})" if getattr(exc, "filename", None) else "")
 
+
+#: a raw part named after its source file's hash (``<sha16>-<n>.parquet``, ``<sha16>-gaps``)
+_SOURCE_PART = re.compile(r"^[0-9a-f]{16}-")
 
 #: tables written by ingest (parts named after the source hash)
 RAW_TABLES = ("book_updates", "trades", "quotes", "depth_bands", "gaps")
