@@ -331,3 +331,15 @@ def test_readers_lock_is_shared_and_rescale_exclusive(store_dir, write):
         assert not done.wait(0.5)  # blocked by the reader
     t.join(20)
     assert done.is_set() and Store(store_dir).instrument(EX, "BTCUSDT").price_decimals == 3
+
+
+def test_unreadable_T_falling_back_to_E_is_counted(write, store_dir):
+    lines = []
+    for i, T in enumerate([str(T0 + 1), "99999999999999999999", "1e30", str(T0 + 31)]):
+        lines.append('{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":%d,"T":%s,"s":"BTCUSDT",'
+                     '"a":%d,"p":"1.5","q":"1","m":true}}' % (T0 + i * 10, T, i))
+    p = write("btcusdt_20251010.jsonl", "\n".join(lines) + "\n")
+    r = ingest([p], store=store_dir)[0]
+    assert r.rows == {"trades": 4} and r.t_fallback == 2
+    out = CliRunner().invoke(cli, ["ingest", str(p), "--store", str(store_dir / "b"), "-q"]).output
+    assert "2 messages with an unreadable T timed by E" in out

@@ -99,6 +99,8 @@ def summary_line(r) -> str:
         text += f"; {r.duplicates:,} duplicate trades (already stored) skipped"
     if r.dropped:
         text += f"; {r.dropped:,} dropped by the sync rules (stale or superseded; see the manifest)"
+    if r.t_fallback:
+        text += f"; {r.t_fallback:,} messages with an unreadable T timed by E"
     if r.ts_min is not None:
         text += f"; {format_ns(r.ts_min)} .. {format_ns(r.ts_max)}"
     return text

@@ -178,6 +178,16 @@ class _Parsed:
     trade: pl.DataFrame
     ticker: pl.DataFrame
     rejects: list[Reject] = field(default_factory=list)
+    t_fallback: int = 0         # messages whose T was present but unreadable: E used instead
+
+
+def _t_fallbacks(g: pl.DataFrame) -> int:
+    """Messages with a ``T`` field that did not decode (out of int64 range, not an integer)
+    while ``E`` did: their time falls back to E, which is counted, not silent."""
+    if g.height == 0 or "T" not in g.columns:
+        return 0
+    return int(g.select((pl.col("T").is_null() & pl.col("E").is_not_null()
+                         & pl.col("js").str.contains(r'"T"\s*:\s*[^n\s]')).sum()).item() or 0)
 
 
 def _group(df: pl.DataFrame, mask: pl.Series, dtype: pl.Struct, what: str,
@@ -281,7 +291,7 @@ def parse_block(block: bytes, first_line: int, hint_symbol: str | None) -> _Pars
     q = _group(rest, q_m, _wrapped(TICKER), "bookTicker", rejects)
     q = q.with_columns(pl.coalesce(_field("s"), _stream_symbol(), hint).alias("sym"),
                        *[_field(c).alias(c) for c in ("E", "T", "u", "b", "B", "a", "A")])
-    return _Parsed(book, g, r, q, rejects)
+    return _Parsed(book, g, r, q, rejects, sum(_t_fallbacks(x) for x in (d, g, r, q)))
 
 
 def _snapshot_rows(s: pl.DataFrame) -> pl.DataFrame:
@@ -885,7 +895,7 @@ def _capture_chunks(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     blocks = _document_blocks(src) or src.blocks()
     for first_line, block in _prefetch(iter(blocks)):
         p = parse_block(block, first_line, hint)
-        chunk = Chunk(rejects=p.rejects, lines=block.count(b"\n"))
+        chunk = Chunk(rejects=p.rejects, lines=block.count(b"\n"), t_fallback=p.t_fallback)
         book = pl.concat([pending, p.book]) if pending.height else p.book
         pending = pending.clear()
         rows, gaps, dropped, rej = eng.round(book, eof=False)

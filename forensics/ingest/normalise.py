@@ -80,6 +80,7 @@ class Chunk:
     gaps: list[dict] = field(default_factory=list)
     dropped: int = 0  # valid rows deliberately not stored (e.g. stale before a snapshot)
     lines: int = 0
+    t_fallback: int = 0  # rows whose transaction time (Binance T) was unreadable: event time E used
 
 
 @dataclass
@@ -138,6 +139,7 @@ class IngestResult:
     ts_max: int | None = None
     seconds: float = 0.0
     duplicates: int = 0  # trades already stored from another source (same trade id), not stored again
+    t_fallback: int = 0  # rows timed by E because their T was out of range / unreadable
     skipped: bool = False  # already ingested (same file hash, or same decompressed content)
     same_as: str | None = None  # skipped: the name it was ingested under
     same_content: bool = False  # skipped: same decompressed content as a differently packed file
@@ -183,6 +185,7 @@ class Writer:
     def add(self, chunk: Chunk) -> None:
         self.rejects.extend(chunk.rejects)
         self.result.dropped += chunk.dropped
+        self.result.t_fallback += chunk.t_fallback
         for table, df in chunk.tables.items():
             if df is None or df.height == 0:
                 continue
