@@ -343,3 +343,17 @@ def test_unreadable_T_falling_back_to_E_is_counted(write, store_dir):
     assert r.rows == {"trades": 4} and r.t_fallback == 2
     out = CliRunner().invoke(cli, ["ingest", str(p), "--store", str(store_dir / "b"), "-q"]).output
     assert "2 messages with an unreadable T timed by E" in out
+
+
+def test_zip_member_with_bad_crc_keeps_every_line_then_reports(tmp_path, store_dir):
+    body = (AGG_H + "".join(agg_rows(3000))).encode()
+    z = tmp_path / "BTCUSDT-aggTrades-2025-10-10.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("BTCUSDT-aggTrades-2025-10-10.csv", body)
+    data = bytearray(z.read_bytes())
+    at = data.find(b"3000,120000.1")  # damage a digit inside the (stored) data: the CRC no longer matches
+    data[at] = ord("4")
+    z.write_bytes(bytes(data))
+    r = ingest([z], store=store_dir)[0]
+    assert r.rows == {"trades": 3000} and r.rejected == 1
+    assert "checksum" in r.first_rejects[0].reason and "kept" in r.first_rejects[0].reason

@@ -197,6 +197,7 @@ class Source:
                 for member in _data_members(zf):
                     info = zf.getinfo(member)
                     with zf.open(member) as fh:
+                        fh = _CheckedMember(fh, member)
                         # progress of a member: its compressed size times the share decompressed
                         yield _NoBOM(_MemberProgress(fh, self, done, info.compress_size, info.file_size)
                                      if count else fh)
@@ -356,6 +357,31 @@ def _gunzip_feed(stream: "_GunzipStream", comp: bytes) -> bytes:
             continue
         return b"".join(parts)
 
+
+
+class _CheckedMember:
+    """A zip member whose CRC is checked after its data has been handed out: zipfile raises
+    on a bad CRC in the same read that returns the member's last bytes (up to a whole block
+    of valid lines); here they are returned first and the error comes on the next read."""
+
+    def __init__(self, fh, name: str):
+        self.fh, self.name = fh, name
+        self.expected = getattr(fh, "_expected_crc", None)
+        if self.expected is not None:
+            fh._expected_crc = None  # checked below instead
+        self.crc = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        if self.expected is None:
+            return data
+        if data:
+            self.crc = zlib.crc32(data, self.crc)
+            return data
+        if self.crc != self.expected:
+            self.expected = None
+            raise zipfile.BadZipFile(f"Bad CRC-32 for file {self.name!r}")
+        return data
 
 
 class _MemberProgress:
