@@ -52,6 +52,12 @@ WRITE_VARIANTS = [
     "WITH x AS (DELETE FROM trades RETURNING *) SELECT 1",
     "WITH x AS (UPDATE trades SET size = 0 RETURNING *) SELECT 1",
     "SELECT 1 UNION ALL (WITH x AS (COPY (SELECT 1) TO '{part}') SELECT 2)",
+    "DESCRIBE WITH x AS (COPY (SELECT 1) TO '{part}') SELECT 1",
+    "SUMMARIZE WITH x AS (COPY (SELECT 1) TO '{part}') SELECT 1",
+    "SHOW WITH x AS (COPY (SELECT 1) TO '{part}') SELECT 1",
+    "FROM (WITH x AS (COPY (SELECT 1) TO '{part}') SELECT 1)",
+    "SELECT 1 WHERE EXISTS (WITH x AS (COPY (SELECT 1) TO '{part}') SELECT 1)",
+    "EXPLAIN (FORMAT json) WITH x AS (COPY (SELECT 1) TO '{part}') SELECT 1",
     "COPY (SELECT 1) TO '{part}' (FORMAT csv)",
     "COPY trades TO '{root}/x.parquet'",
     "EXPORT DATABASE '{root}/exp'",
@@ -172,6 +178,7 @@ def test_reads_still_work_and_are_exact(store):
         assert s.df("select count(*) n from manifest")["n"][0] == 3
         assert s.df("show tables")["name"].to_list()  # the catalogue is readable
         s.df("explain analyze with x as materialized (select * from trades) select count(*) from x")
+        assert s.df("select 'copy (select 1) to x' as copy, 1 as \"insert\"").rows() == [("copy (select 1) to x", 1)]
 
 
 def test_sql_on_a_missing_store_is_an_error(tmp_path):
