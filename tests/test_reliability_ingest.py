@@ -357,3 +357,21 @@ def test_zip_member_with_bad_crc_keeps_every_line_then_reports(tmp_path, store_d
     r = ingest([z], store=store_dir)[0]
     assert r.rows == {"trades": 3000} and r.rejected == 1
     assert "checksum" in r.first_rejects[0].reason and "kept" in r.first_rejects[0].reason
+
+
+def test_vectorised_name_check_agrees_with_the_scalar_one():
+    """normalise.name_reason (per row, polars) rejects exactly what store.name_problem (the
+    rule applied when a name becomes a path) rejects."""
+    from hypothesis import given, settings, strategies as st
+
+    from forensics.store import name_problem
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.one_of(st.text(max_size=120), st.sampled_from(["", " ", ".", "..", " .. ", "a/b", "a=b",
+                                                                      "x\x00", "é" * 51, "é" * 50, "XBT*"])),
+                    min_size=1, max_size=20))
+    def check(values):
+        df = pl.DataFrame({"symbol": values}, schema={"symbol": pl.Utf8})
+        got = df.select(normalise.name_reason("symbol").is_null().alias("ok"))["ok"].to_list()
+        assert got == [name_problem(v) is None for v in values], values
+    check()
