@@ -15,10 +15,16 @@ so that it cannot change the store:
   ``SELECT``/``WITH``/``FROM``/``VALUES``/``DESCRIBE``/``SHOW``/``SUMMARIZE``, ``EXPLAIN
   [ANALYZE]`` of those, and the read-only ``PRAGMA``\\ s in :data:`READ_PRAGMAS`; anything else
   (``COPY``, ``INSERT``, ``CREATE``, ``ATTACH``, ``SET``, ``LOAD``, ``EXPORT``, ...) is refused
-  with a :class:`SQLError`;
-* after the views exist the connection is limited to the store directory
-  (``allowed_directories`` + ``enable_external_access = false``), extension auto-install is
-  off and the configuration is locked (``lock_configuration``).
+  with a :class:`SQLError`, and so is a SELECT whose parse tree (``json_serialize_sql``) holds
+  anything but query nodes (:data:`READ_NODES`): a data-modifying CTE such as
+  ``WITH x AS (COPY ... TO ...) SELECT 1``, which DuckDB classifies as a SELECT;
+* independently of that check, the connection cannot touch a file: the views read the
+  store's parts through pyarrow datasets registered on it (:func:`_arrow_source`), then the
+  connection gets a private empty ``temp_directory`` (DuckDB's default ``<cwd>/.tmp`` is
+  always allowed), no allowed directory or path, ``enable_external_access = false``, no
+  extension auto-install/-load, and a locked configuration (``lock_configuration``);
+* each statement's result is read under the store's shared readers lock (no rescale can
+  rewrite parts under it), and the views are rebuilt first if an ingest changed the store.
 
 Filters on ``exchange``/``symbol``/``date`` (constants or ``$parameters``) prune Parquet
 files: a query on one day of one symbol opens only that partition's files. A filter on
@@ -66,7 +72,6 @@ Parquet keeps DECIMAL and timestamps (marked UTC) as they are.
 """
 from __future__ import annotations
 
-import glob
 
 import io
 import os
