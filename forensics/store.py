@@ -21,7 +21,14 @@ Invariants:
   later step orders by ``(ts, seq)`` and never by ``ts`` alone.
 * Prices and sizes are int64 in the instrument's units (see :mod:`forensics.exact`); the SQL
   views show them as exact DECIMALs.
-* One writer at a time (``Store.lock``); any number of readers.
+* One writer at a time (``Store.lock``); any number of readers. A raw part named after its
+  source is visible to readers (:meth:`Store.files`, the views) only once that source's
+  manifest row exists, so a failed or killed ingest's parts are never read.
+* Readers of derived values (depth, detect, SQL statements) hold the shared readers lock
+  (:meth:`Store.reading`); a rescale moves its rewritten parts and saves the new decimals
+  holding it exclusively, so a reader sees one version of an instrument; a reader that then
+  writes checks under the writer lock that no rescale happened since it read (:class:`StaleRead`).
+* Partition values are never glob patterns: ``XBT*`` names one directory, not a pattern.
 """
 from __future__ import annotations
 
