@@ -277,10 +277,9 @@ def clock_profile(store: Store, ex: str, sy: str, around_ns: int) -> Clock:
     """The venue's timing terms measured around ``around_ns`` (see the module docstring)."""
     lo, hi = around_ns - int(PROFILE_BEFORE_S * NS_S), around_ns + int(PROFILE_AFTER_S * NS_S)
     if store.files("book_updates", ex, sy, lo, hi):
-        book = (store.scan("book_updates", ex, sy, lo, hi).filter(~pl.col("is_snapshot"))
-                .select("ts", "local_ts").collect())
-        if book.height >= 2:
-            batch = _median_step(book["ts"])
+        book = store.scan("book_updates", ex, sy, lo, hi).select("ts", "local_ts", "is_snapshot").collect()
+        if book.height:
+            batch = _median_step(book.filter(~pl.col("is_snapshot"))["ts"])
             d = book.filter(pl.col("local_ts").is_not_null()).select((pl.col("local_ts") - pl.col("ts")).alias("d"))["d"]
             has_local = d.len() > 0
             if has_local:
@@ -482,8 +481,10 @@ def build_incidents(store: Store | str | None = None, window_s: float = DEFAULT_
     if ev.height and "label" in ev.columns:
         ev = ev.filter(pl.col("label").is_in(GROUPED_LABELS))
     if ev.height:
-        ev = ev.with_columns(pl.struct("exchange", "symbol").map_elements(
-            lambda r: mapping.asset(r["exchange"], r["symbol"]), return_dtype=pl.Utf8).alias("asset"))
+        pairs = ev.select("exchange", "symbol").unique()
+        pairs = pairs.with_columns(pl.Series("asset", [mapping.asset(e, s) for e, s in pairs.iter_rows()],
+                                             pl.Utf8))
+        ev = ev.join(pairs, on=["exchange", "symbol"], how="left")
         if asset:
             ev = ev.filter(pl.col("asset") == asset.upper())
     if ev.height == 0:
@@ -563,26 +564,32 @@ def _empty() -> pl.DataFrame:
 
 def _write(store: Store, df: pl.DataFrame, lo: int | None, hi: int | None) -> None:
     """Replace the stored incidents in [lo, hi] (all without a range); partitioned by venue and
-    the date of the incident's first onset (``onset_ts`` of its first row, ``start_ts`` of no-event rows)."""
+    the date of ``start_ts``. New parts are written (atomically, file by file) before the parts
+    they replace are removed, so a reader never sees an instrument's incidents missing."""
     with store.lock():
+        old_files = [f for ex, sy in store.instruments_in("incidents") for f in store.files("incidents", ex, sy)]
         keep = []
-        for ex, sy in store.instruments_in("incidents"):
-            for f in store.files("incidents", ex, sy):
+        if lo is not None or hi is not None:
+            for f in old_files:
                 old = read_part(f)
-                if lo is not None or hi is not None:
-                    m = pl.lit(False)
-                    if lo is not None:
-                        m = m | (pl.col("start_ts") < lo)
-                    if hi is not None:
-                        m = m | (pl.col("start_ts") > hi)
-                    kept = old.filter(m)
-                    if kept.height:
-                        keep.append(kept.select(pl.lit(ex).alias("exchange"), pl.lit(sy).alias("symbol"), pl.all()))
-                f.unlink()
+                m = pl.lit(False)
+                if lo is not None:
+                    m = m | (pl.col("start_ts") < lo)
+                if hi is not None:
+                    m = m | (pl.col("start_ts") > hi)
+                kept = old.filter(m)
+                if kept.height:
+                    ex = f.parents[2].name.split("=", 1)[1]
+                    sy = f.parents[1].name.split("=", 1)[1]
+                    keep.append(kept.select(pl.lit(ex).alias("exchange"), pl.lit(sy).alias("symbol"), pl.all()))
         all_ = pl.concat([*keep, df], how="diagonal_relaxed") if keep else df
+        written = set()
         for (ex, sy), part in all_.group_by(["exchange", "symbol"], maintain_order=True):
-            store.write_partitioned("incidents", part.drop("exchange", "symbol"), ex, sy, "incidents",
-                                    ts_column="start_ts")
+            part = part.drop("exchange", "symbol").select(list(INCIDENT_SCHEMA))
+            written |= set(store.write_partitioned("incidents", part, ex, sy, "incidents", ts_column="start_ts"))
+        for f in old_files:
+            if f not in written and f.exists():
+                f.unlink()
 
 
 def read_incidents(store: Store | str | None = None) -> pl.DataFrame:

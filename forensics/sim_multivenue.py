@@ -225,6 +225,24 @@ class ScenarioRun:
     files: dict[str, list[Path]] = field(default_factory=dict)
 
 
+#: simulator outputs by role, found by name when the result does not list them
+_OUTPUT_GLOBS = {"capture": "*-depth-capture-*.jsonl.gz", "book_depth_csv": "*-bookDepth-*.csv"}
+
+
+def _outputs(res, out: Path) -> tuple[dict[str, Path], dict]:
+    """(files by role, labels) of a simulator run, tolerant of how the result lists them."""
+    files = {k: Path(p) for k, p in (getattr(res, "files", None) or {}).items()}
+    for role, pat in _OUTPUT_GLOBS.items():
+        if role not in files:
+            hits = sorted(out.glob(pat))
+            if hits:
+                files[role] = hits[0]
+    labels = getattr(res, "labels", None)
+    if not labels and (out / "labels.json").exists():
+        labels = json.loads((out / "labels.json").read_text())
+    return files, labels or {}
+
+
 def publish_scenario(sc: Scenario, out: Path) -> tuple[dict[VenueSpec, list[Path]], pl.DataFrame]:
     """Simulate and publish every venue of ``sc`` into ``out``; returns the files per venue and
     the ground truth."""
@@ -237,8 +255,8 @@ def publish_scenario(sc: Scenario, out: Path) -> tuple[dict[VenueSpec, list[Path
         kw = {"book_depth_every_s": v.band_every_s, "book_depth_jitter_s": 0.0} if v.fmt == "bookdepth" else {}
         cfg = sim.build_config(seed=sc.seed * 101 + i, minutes=sc.minutes, incidents=[f"withdrawal@{at:.3f}s"], **kw)
         res = sim.simulate(cfg, vdir / "sim")
-        names = {k: Path(p) for k, p in res.files.items()}
-        inc = [x for x in res.labels.get("incidents", []) if x.get("type", "withdrawal") == "withdrawal"]
+        names, labels = _outputs(res, vdir / "sim")
+        inc = [x for x in labels.get("incidents", []) if x.get("type", "withdrawal") == "withdrawal"]
         if not inc:
             raise ForensicsError(f"simulator labelled no withdrawal for venue {i}")
         truth.append({"exchange": v.exchange, "symbol": v.symbol, "fmt": v.fmt, "batch_ms": v.batch_ms,

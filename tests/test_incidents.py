@@ -287,6 +287,10 @@ def test_e2e_report_page(e2e, tmp_path):
     r = CliRunner().invoke(cli, ["incidents", "--store", str(e2e.store.root)])
     assert r.exit_code == 0, r.output
     assert inc.read_incidents(e2e.store).height == 4
+    # a range that holds no event leaves the stored incidents outside it alone
+    t_end = int(inc.read_incidents(e2e.store)["start_ts"].max())
+    assert inc.build_incidents(e2e.store, ts_from=t_end + 60 * S).height == 0
+    assert inc.read_incidents(e2e.store).height == 4
 
 
 def test_one_venue_store(e2e, tmp_path):
@@ -300,3 +304,29 @@ def test_one_venue_store(e2e, tmp_path):
     out = inc.build_incidents(st)
     assert out.height == 1 and out["first"][0] and out["relation"][0] == "first"
     assert inc.finding(out).endswith("(the only venue with an event).")
+
+
+# ---- real data: the clock terms on a real Tardis sample ------------------------------------------
+
+_REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+#: ../shared next to the repository (CI); one level up as well for worktrees under a folder
+FORMATS = next((p / "shared" / "formats" for p in (_REPO.parent, _REPO.parent.parent)
+                if (p / "shared" / "formats").is_dir()), _REPO.parent / "shared" / "formats")
+
+
+@pytest.mark.skipif(not (FORMATS / "tardis-incremental_book_L2-deribit.csv").exists(),
+                    reason="shared/formats (real format samples) not present")
+def test_clock_profile_on_real_tardis_sample(store_dir):
+    """Deribit BTC-PERPETUAL as Tardis recorded it: receive times 100+ ms after exchange times,
+    amounts in USD (inverse: 1 USD per unit), asset BTC."""
+    from forensics.ingest import ingest
+    ingest([FORMATS / "tardis-incremental_book_L2-deribit.csv"], store=store_dir)
+    store = Store(store_dir)
+    (ex, sy), = store.instruments_in("book_updates")
+    assert inc.asset_of(sy) == "BTC" and inc.contract_of(ex, sy).quote == 1.0
+    raw = pl.read_csv(FORMATS / "tardis-incremental_book_L2-deribit.csv")
+    lag_ms = (raw["local_timestamp"] - raw["timestamp"]) / 1000
+    c = inc.clock_profile(store, ex, sy, int(raw["timestamp"][0]) * 1000)
+    assert c.has_local and c.offset_ms == pytest.approx(float(lag_ms.median()), abs=0.01)
+    assert c.offset_ms > 0 and c.clock_ms >= 0
+    assert c.data_kind == "book" and c.batch_ms is None    # a snapshot only: no batching seen
