@@ -456,12 +456,6 @@ def _depth_removed(store: Store, ex: str, sy: str, at_ns: int, band: float, ct: 
     return out
 
 
-@dataclass
-class IncidentResult:
-    incidents: pl.DataFrame
-    skipped: list[str] = field(default_factory=list)
-
-
 def build_incidents(store: Store | str | None = None, window_s: float = DEFAULT_WINDOW_S,
                     mapping: Mapping | str | Path | None = None, ts_from: int | None = None,
                     ts_to: int | None = None, band_pct: float = COMMON_BAND_PCT, write: bool = True,
@@ -546,9 +540,8 @@ def build_incidents(store: Store | str | None = None, window_s: float = DEFAULT_
     out = out.select(pl.col("exchange"), pl.col("symbol"),
                      *[pl.col(c).cast(t) if c in out.columns else pl.lit(None, t).alias(c)
                        for c, t in INCIDENT_SCHEMA.items()])
-    # the stored start_ts is the incident's first onset (the partition date), per row
+    # start_ts: the venue event's start; a venue without an event takes the incident's first time
     out = out.with_columns(pl.col("start_ts").fill_null(pl.col("onset_ts").min().over("incident_id")))
-    out = out.with_columns(pl.col("start_ts").alias("start_ts"))
     if write:
         _write(store, out, ts_from, ts_to)
     return out

@@ -306,7 +306,9 @@ def score(run: ScenarioRun) -> dict:
     ``first_ok``: the estimated first venue is the true first; ``first_required``: the true lag
     from the true first venue to every other venue exceeds that pair's stated uncertainty (then
     the first venue must be right). Per other venue: ``err_ms`` = |estimated lag - true lag|
-    (both relative to the estimated first venue), ``within`` = err <= stated uncertainty."""
+    (both relative to the estimated first venue), ``within`` = err <= stated uncertainty;
+    ``pairs_resolvable`` / ``pairs_ordered``: venue pairs whose true lag exceeds their combined
+    stated uncertainty, and how many of them the estimate orders right."""
     inc = run.incidents
     t = run.truth.with_columns(((pl.col("true_start_ns") - pl.col("true_start_ns").min()) / NS_MS).alias("true_ms"))
     if inc.height == 0:
@@ -337,7 +339,17 @@ def score(run: ScenarioRun) -> dict:
         required = bool(others.height and all(
             (r["true_ms"] - true_first["true_ms"]) > math.hypot(r["timing_uncertainty_ms"], u0)
             for r in others.iter_rows(named=True)))
+    # every pair of venues whose true lag exceeds the pair's stated uncertainty: ordered right?
+    pr = pulled.select("exchange", "symbol", "onset_ts", "timing_uncertainty_ms", "true_ms").to_dicts()
+    pairs_req = pairs_ok = 0
+    for a in range(len(pr)):
+        for b in range(a + 1, len(pr)):
+            x, y = pr[a], pr[b]
+            if abs(x["true_ms"] - y["true_ms"]) > math.hypot(x["timing_uncertainty_ms"], y["timing_uncertainty_ms"]):
+                pairs_req += 1
+                pairs_ok += (x["true_ms"] < y["true_ms"]) == (x["onset_ts"] < y["onset_ts"])
     return {"seed": run.scenario.seed, "incidents": inc["incident_id"].n_unique(), "found": pulled.height,
+            "pairs_resolvable": pairs_req, "pairs_ordered": pairs_ok,
             "expected": len(run.scenario.venues), "venues": [v for v in venues if not v["first"]],
             "first_ok": (ef["exchange"], ef["symbol"]) == (true_first["exchange"], true_first["symbol"]),
             "first_required": required}
@@ -381,6 +393,8 @@ def summarise(results: list[dict]) -> dict:
         "first_right": sum(r["first_ok"] for r in results),
         "first_required": len(req),
         "first_right_when_required": sum(r["first_ok"] for r in req),
+        "pairs_resolvable": sum(r.get("pairs_resolvable", 0) for r in results),
+        "pairs_ordered": sum(r.get("pairs_ordered", 0) for r in results),
         "lags": len(lags),
         "lags_within": sum(v["within"] for v in lags),
         "within_share": (sum(v["within"] for v in lags) / len(lags)) if lags else None,
@@ -401,6 +415,8 @@ def format_summary(s: dict) -> str:
         f"scenarios: {s['scenarios']}; venue events found {s['venues_found']}/{s['venues_expected']}",
         f"first venue right: {pct(s['first_right'], s['scenarios'])} overall; "
         f"{pct(s['first_right_when_required'], s['first_required'])} where the true lag exceeds the stated uncertainty",
+        f"venue pairs whose true lag exceeds their stated uncertainty, ordered right: "
+        f"{pct(s['pairs_ordered'], s['pairs_resolvable'])}",
         f"lag error within the stated uncertainty: {pct(s['lags_within'], s['lags'])}"
         + (f"; median error {s['median_err_ms']:.0f} ms, median stated uncertainty {s['median_unc_ms']:.0f} ms"
            if s["lags"] else ""),
