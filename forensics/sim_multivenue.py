@@ -43,8 +43,7 @@ from forensics.errors import ForensicsError
 from forensics.store import Store
 
 NS_MS = 1_000_000
-#: skew drawn for venues without receive times (nothing in the data can reveal it, so it is kept
-#: within the bound forensics.incidents assumes for an unsynchronised exchange clock)
+#: scenario length and the earliest venue's withdrawal: detection wants a minute of baseline
 DEFAULT_MINUTES = 4.0
 DEFAULT_AT_S = 120.0          # withdrawal of the earliest venue, s after the capture start
 BAND_MINUTES = 7.0            # band-only detection wants a 300 s baseline before the fall
@@ -104,6 +103,8 @@ def random_scenario(seed: int, venues: list[VenueSpec] | None = None, max_lag_s:
     out = []
     for v in venues:
         if v.fmt == "bookdepth":
+            # no receive times: nothing in the data can reveal this skew, so it is drawn within
+            # the bound forensics.incidents assumes for an exchange clock it cannot check
             skew = float(rng.uniform(-UNSYNCED_CLOCK_MS, UNSYNCED_CLOCK_MS))
             out.append(replace(v, skew_ms=round(skew, 1), band_every_s=float(rng.choice([2.0, 5.0, 10.0]))))
             continue
