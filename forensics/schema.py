@@ -69,6 +69,18 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
         "levels_emptied_500ms": I64, "erosion_corr": F64, "trade_volume": I64, "gap_share": F64,
         "flicker_pairs": I64,
     },
+    # one row per incident x venue (forensics.incidents): events of one asset across venues;
+    # times UTC ns (onset on the common clock), *_ms in ms, *_base in base units, *_quote in quote
+    "incidents": {
+        "incident_id": STR, "asset": STR, "event_id": STR, "start_ts": I64, "onset_ts": I64,
+        "lag_ms": F64, "lag_uncertainty_ms": F64, "first": BOOL, "relation": STR, "label": STR,
+        "sides": STR, "data_kind": STR, "n_venues": I64, "n_events": I64, "timing_uncertainty_ms": F64,
+        "batch_ms": F64, "clock_offset_ms": F64, "clock_ms": F64, "skew_ms": F64, "onset_ms": F64,
+        "band_pct": F64, "depth_before_base": F64, "removed_bid_base": F64, "removed_ask_base": F64,
+        "removed_base": F64, "removed_bid_quote": F64, "removed_ask_quote": F64, "removed_quote": F64,
+        "removed_share": F64, "event_band_pct": F64, "removed_frac": F64, "traded_share": F64,
+        "contract_base": F64, "contract_quote": F64,
+    },
 }
 
 #: columns converted to exact real units by the SQL views: column -> 'price' | 'price2' | 'size'
@@ -91,7 +103,7 @@ EXACT: dict[str, dict[str, str]] = {
 
 #: tables whose rows belong to one instrument and are partitioned exchange/symbol/date
 PARTITIONED = ("book_updates", "trades", "quotes", "depth_bands", "gaps",
-               "depth", "book_top", "level_changes", "events", "heatmap")
+               "depth", "book_top", "level_changes", "events", "heatmap", "incidents")
 
 SIDES = ("bid", "ask")
 AGGRESSORS = ("buy", "sell")

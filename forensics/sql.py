@@ -106,6 +106,7 @@ PRODUCERS = {
     "depth_bands": "forensics ingest", "gaps": "forensics ingest", "manifest": "forensics ingest",
     "instruments": "forensics ingest", "depth": "forensics depth", "book_top": "forensics depth",
     "level_changes": "forensics detect", "events": "forensics detect",
+    "incidents": "forensics incidents",
 }
 
 _ST = duckdb.StatementType

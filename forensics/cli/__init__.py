@@ -13,7 +13,7 @@ import click
 
 from forensics.errors import ForensicsError
 
-COMMAND_MODULES = ("ingest", "sql", "depth", "detect", "report", "simulate", "demo")
+COMMAND_MODULES = ("ingest", "sql", "depth", "detect", "report", "simulate", "demo", "incidents")
 
 
 class _Group(click.Group):
