@@ -226,14 +226,19 @@ class Session:
     def __init__(self, store: Store | str | os.PathLike | None = None, *, locked: bool = True,
                  union_by_name: bool | None = None, progress_bar: bool = False):
         self.store = store if isinstance(store, Store) else Store(store)
+        if self.store.remote and not self.store.exists():
+            raise ForensicsError(f"store {self.store.root} is empty; ingest data first with `forensics ingest`")
         self.con = connect(self.store, union_by_name=union_by_name)
         self.locked = locked
         self.con.execute(f"SET enable_progress_bar = {'true' if progress_bar else 'false'}")
         if locked:
-            root = str(self.store.root.resolve()).rstrip("/") + "/"
-            # the views' paths are glob-escaped when the store path has [ * ? in it
-            dirs = ", ".join(_sql_str(d) for d in dict.fromkeys([root, glob.escape(root)]))
-            self.con.execute(f"SET allowed_directories = [{dirs}]")
+            if self.store.remote:  # views read registered Arrow datasets: no file is reachable
+                self.con.execute("SET allowed_directories = []")
+            else:
+                root = str(Path(self.store.root).resolve()).rstrip("/") + "/"
+                # the views' paths are glob-escaped when the store path has [ * ? in it
+                dirs = ", ".join(_sql_str(d) for d in dict.fromkeys([root, glob.escape(root)]))
+                self.con.execute(f"SET allowed_directories = [{dirs}]")
             self.con.execute("SET enable_external_access = false")
             self.con.execute("SET autoinstall_known_extensions = false")
             self.con.execute("SET lock_configuration = true")
@@ -265,7 +270,8 @@ class Session:
         """SQL that recreates this session's views in any DuckDB (e.g. the ``duckdb`` CLI)."""
         rows = self.con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal "
                                 "AND schema_name = 'main' ORDER BY view_name").fetchall()
-        out = [f"-- views over the forensics store {self.store.root.resolve()}",
+        where = self.store.root if self.store.remote else Path(self.store.root).resolve()
+        out = [f"-- views over the forensics store {where}",
                "-- (regenerate after ingesting new instruments: `forensics sql --print-views`)",
                "SET TimeZone = 'UTC';"]
         for name, sql in rows:

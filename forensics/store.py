@@ -22,14 +22,18 @@ Invariants:
 * Prices and sizes are int64 in the instrument's units (see :mod:`forensics.exact`); the SQL
   views show them as exact DECIMALs.
 * One writer at a time (``Store.lock``); any number of readers.
+
+Where it lives: a local directory or ``s3://bucket/prefix`` (:mod:`forensics.storefs`); every
+method below works on both, through the store's :class:`~forensics.storefs.Location`. Part
+"files" are root-relative names turned into a path (local) or an ``s3://`` URL by
+:meth:`Store.uri`; read them with :meth:`Store.read_part`.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +44,7 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.exact import room as exact_room
 from forensics.schema import EXACT, PARTITIONED, TABLES
+from forensics.storefs import Location, LocalLocation, open_location
 from forensics.timeutil import date_expr, date_of, now_iso
 
 DEFAULT_STORE = "store"
@@ -106,47 +111,108 @@ def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
 
 
 class Store:
-    """A Parquet store rooted at a directory. Cheap to construct; no I/O until used."""
+    """A Parquet store rooted at a directory or an ``s3://`` prefix. Cheap to construct; no I/O
+    until used."""
 
-    def __init__(self, root: str | os.PathLike | None = None):
-        self.root = Path(root or os.environ.get("FORENSICS_STORE") or DEFAULT_STORE)
+    def __init__(self, root: str | os.PathLike | Location | None = None):
+        self.location = root if isinstance(root, Location) else open_location(root, DEFAULT_STORE)
+        #: a Path for a local store, the ``s3://`` URL for a remote one (for messages)
+        self.root = self.location.root if isinstance(self.location, LocalLocation) else self.location.url
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
 
+    @property
+    def remote(self) -> bool:
+        return self.location.remote
+
+    def exists(self) -> bool:
+        """Whether the store holds anything at all (a local directory that exists; an S3 prefix
+        with at least one object)."""
+        if not self.remote:
+            return Path(self.root).is_dir()
+        self.location.check()
+        return bool(self.location.listdir(""))
+
     # ---- layout -------------------------------------------------------------------------
-    def table_dir(self, table: str) -> Path:
-        return self.root / table
+    def uri(self, rel: str) -> str:
+        """A root-relative name as a local path or an ``s3://`` URL."""
+        return self.location.uri(rel)
+
+    def read_part(self, path: str | os.PathLike, **kwargs) -> pl.DataFrame:
+        """Read one part (a name from :meth:`files`)."""
+        if self.remote:
+            return pl.read_parquet(str(path), storage_options=self.location.storage_options, **kwargs)
+        return read_part(path, **kwargs)
+
+    def scan_parts(self, files: list) -> pl.LazyFrame:
+        """A lazy scan of part names from :meth:`files` (no hive columns, no globbing)."""
+        return pl.scan_parquet([str(f) for f in files], hive_partitioning=False, glob=False,
+                               storage_options=self.location.storage_options)
+
+    def parquet_file(self, path):
+        """A ``pyarrow.parquet.ParquetFile`` of one part name (footer and row-group access)."""
+        import pyarrow.parquet as pq
+        if self.remote:
+            return pq.ParquetFile(self.location.arrow_fs.open_input_file(str(path)[len("s3://"):]))
+        return pq.ParquetFile(path)
+
+    @staticmethod
+    def part_date(path) -> str:
+        """The ``date=`` partition value of a part name."""
+        return str(path).rsplit("/date=", 1)[1].split("/", 1)[0]
+
+    def partition_rel(self, table: str, exchange: str, symbol: str, date: str) -> str:
+        return f"{table}/exchange={safe_name(exchange)}/symbol={safe_name(symbol)}/date={date}"
 
     def partition_dir(self, table: str, exchange: str, symbol: str, date: str) -> Path:
-        return (self.root / table / f"exchange={safe_name(exchange)}" / f"symbol={safe_name(symbol)}"
-                / f"date={date}")
+        """Local stores only: the partition's directory."""
+        return Path(self.uri(self.partition_rel(table, exchange, symbol, date)))
 
-    def files(self, table: str, exchange: str | None = None, symbol: str | None = None,
-              ts_from: int | None = None, ts_to: int | None = None) -> list[Path]:
-        """Part files of a table, pruned by instrument and by date range (UTC ns, inclusive)."""
-        base = self.table_dir(table)
-        if not base.is_dir():
-            return []
-        ex = f"exchange={exchange}" if exchange else "exchange=*"
-        sy = f"symbol={symbol}" if symbol else "symbol=*"
+    def _values(self, rel: str, key: str) -> list[str]:
+        """Partition values ``key=<v>`` directly under ``rel`` (one listing, no glob)."""
+        p = key + "="
+        return [n[len(p):] for n in self.location.listdir(rel) if n.startswith(p)]
+
+    def _part_names(self, rel: str) -> list[str]:
+        return [f"{rel}/{n}" for n in self.location.listdir(rel)
+                if n.endswith(".parquet") and not n.startswith(".")]
+
+    def part_rels(self, table: str, exchange: str | None = None, symbol: str | None = None,
+                  ts_from: int | None = None, ts_to: int | None = None) -> list[str]:
+        """Root-relative names of a table's parts, pruned by instrument and date range (UTC ns,
+        inclusive). Partitions are listed level by level, never globbed, so a symbol such as
+        ``XBT*`` matches only itself and a one-symbol, one-day read lists only that prefix."""
         d_from = date_of(ts_from) if ts_from is not None else None
         d_to = date_of(ts_to) if ts_to is not None else None
         out = []
-        for d in sorted(base.glob(f"{ex}/{sy}/date=*")):
-            day = d.name.split("=", 1)[1]
-            if (d_from and day < d_from) or (d_to and day > d_to):
-                continue
-            out.extend(sorted(p for p in d.glob("*.parquet") if not p.name.startswith(".")))
+        exchanges = [exchange] if exchange else self._values(table, "exchange")
+        for ex in exchanges:
+            ex_rel = f"{table}/exchange={ex}"
+            for sy in ([symbol] if symbol else self._values(ex_rel, "symbol")):
+                sy_rel = f"{ex_rel}/symbol={sy}"
+                for day in sorted(self._values(sy_rel, "date")):
+                    if (d_from and day < d_from) or (d_to and day > d_to):
+                        continue
+                    out.extend(sorted(self._part_names(f"{sy_rel}/date={day}")))
         return out
+
+    def files(self, table: str, exchange: str | None = None, symbol: str | None = None,
+              ts_from: int | None = None, ts_to: int | None = None) -> list:
+        """Part files of a table (local Paths, or ``s3://`` URLs), pruned like :meth:`part_rels`."""
+        rels = self.part_rels(table, exchange, symbol, ts_from, ts_to)
+        if self.remote:
+            return [self.uri(r) for r in rels]
+        return [Path(self.uri(r)) for r in rels]
 
     def instruments_in(self, table: str) -> list[tuple[str, str]]:
         """(exchange, symbol) pairs that have at least one part in ``table``."""
-        base = self.table_dir(table)
         pairs = set()
-        for p in base.glob("exchange=*/symbol=*/date=*/*.parquet"):
-            if not p.name.startswith("."):
-                pairs.add((p.parents[2].name.split("=", 1)[1], p.parents[1].name.split("=", 1)[1]))
+        for ex in self._values(table, "exchange"):
+            for sy in self._values(f"{table}/exchange={ex}", "symbol"):
+                base = f"{table}/exchange={ex}/symbol={sy}"
+                if any(self._part_names(f"{base}/date={d}") for d in self._values(base, "date")):
+                    pairs.add((ex, sy))
         return sorted(pairs)
 
     def resolve_instrument(self, exchange: str | None = None, symbol: str | None = None,
@@ -177,7 +243,7 @@ class Store:
             if schema is None:
                 raise ForensicsError(f"no {table} data for {exchange}/{symbol} in {self.root}")
             return pl.LazyFrame(schema=schema)
-        lf = pl.scan_parquet([str(f) for f in files], hive_partitioning=False, glob=False)
+        lf = self.scan_parts(files)
         if ts_from is not None:
             lf = lf.filter(pl.col(ts_column) >= ts_from)
         if ts_to is not None:
@@ -187,15 +253,14 @@ class Store:
         return lf.sort(order, maintain_order=True) if order else lf
 
     # ---- instruments ----------------------------------------------------------------------
-    def _instrument_path(self, exchange: str, symbol: str) -> Path:
-        return (self.root / "instruments" / f"exchange={safe_name(exchange)}" / f"symbol={safe_name(symbol)}"
-                / "instrument.parquet")
+    def _instrument_rel(self, exchange: str, symbol: str) -> str:
+        return f"instruments/exchange={safe_name(exchange)}/symbol={safe_name(symbol)}/instrument.parquet"
 
     def instrument(self, exchange: str, symbol: str) -> Instrument | None:
-        path = self._instrument_path(exchange, symbol)
-        if not path.exists():
+        try:
+            row = self.location.read_parquet(self._instrument_rel(exchange, symbol)).row(0, named=True)
+        except FileNotFoundError:
             return None
-        row = pl.read_parquet(path, glob=False).row(0, named=True)
         return Instrument(exchange, symbol, int(row["price_decimals"]), int(row["size_decimals"]),
                           int(row["next_seq"]))
 
@@ -211,25 +276,25 @@ class Store:
             "next_seq": [inst.next_seq], "updated_at": [now_iso()],
         }, schema={"price_decimals": pl.Int64, "size_decimals": pl.Int64, "next_seq": pl.Int64,
                    "updated_at": pl.Utf8})
-        write_parquet_atomic(df, self._instrument_path(inst.exchange, inst.symbol))
+        self.location.write_parquet(df, self._instrument_rel(inst.exchange, inst.symbol))
 
     def instruments(self) -> list[Instrument]:
         out = []
-        for p in sorted((self.root / "instruments").glob("exchange=*/symbol=*/instrument.parquet")):
-            ex = p.parents[1].name.split("=", 1)[1]
-            sy = p.parent.name.split("=", 1)[1]
-            out.append(self.instrument(ex, sy))
+        for ex in self._values("instruments", "exchange"):
+            for sy in self._values(f"instruments/exchange={ex}", "symbol"):
+                inst = self.instrument(ex, sy)
+                if inst is not None:
+                    out.append(inst)
         return out
 
     def max_abs_units(self, exchange: str, symbol: str) -> dict[str, int]:
         """Largest ``|value|`` of the instrument's stored exact columns per kind (``price``
         includes ``price2`` columns; ``size``), over raw and derived tables. Read from the
         Parquet footers' statistics (the column itself only where a part has none)."""
-        import pyarrow.parquet as pq
         out = {"price": 0, "size": 0}
         for table, cols in EXACT.items():
-            for f in self.files(table, exchange, symbol):
-                meta = pq.read_metadata(f)
+            for f in self.part_rels(table, exchange, symbol):
+                meta = self.location.parquet_metadata(f)
                 names = [meta.schema.column(i).name for i in range(meta.num_columns)]
                 for c, kind in cols.items():
                     if c not in names:
@@ -240,7 +305,7 @@ class Store:
                         if st is not None and st.has_min_max:
                             out[k] = max(out[k], abs(int(st.min)), abs(int(st.max)))
                         elif meta.row_group(g).num_rows:
-                            v = pl.read_parquet(f, columns=[c], glob=False)[c].abs().max()
+                            v = self.location.read_parquet(f, columns=[c])[c].abs().max()
                             out[k] = max(out[k], int(v or 0))
                             break
         return out
@@ -266,51 +331,64 @@ class Store:
                 raise ForensicsError(
                     f"cannot give {inst.exchange}/{inst.symbol} {d} more {kind} decimals: its stored {kind}s "
                     f"(up to {biggest[kind]} units) would exceed int64")
-        work = self.root / RESCALE_DIR
-        if work.exists():
-            shutil.rmtree(work)
+        loc = self.location
+        loc.delete_tree(RESCALE_DIR)
         moved = []
         for table, cols in EXACT.items():
-            for f in self.files(table, inst.exchange, inst.symbol):
-                df = pl.read_parquet(f, glob=False)
+            for rel in self.part_rels(table, inst.exchange, inst.symbol):
+                df = loc.read_parquet(rel)
                 exprs = [pl.col(c) * (10 ** (dp if kind in ("price", "price2") else ds))
                          for c, kind in cols.items() if c in df.columns]
-                rel = f.relative_to(self.root)
-                write_parquet_atomic(df.with_columns(exprs), work / rel)
-                moved.append(str(rel))
+                loc.write_parquet(df.with_columns(exprs), f"{RESCALE_DIR}/{rel}")
+                moved.append(rel)
         new = Instrument(inst.exchange, inst.symbol, price_decimals, size_decimals, inst.next_seq)
-        journal = work / "journal.json"
-        tmp = work / ".journal.json.tmp"
-        work.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps({"exchange": inst.exchange, "symbol": inst.symbol, "price_decimals": price_decimals,
-                                   "size_decimals": size_decimals, "files": moved}))
-        os.replace(tmp, journal)
-        self._finish_rescale(work)
+        loc.write_text(f"{RESCALE_DIR}/journal.json", json.dumps({
+            "exchange": inst.exchange, "symbol": inst.symbol, "price_decimals": price_decimals,
+            "size_decimals": size_decimals, "files": moved}))
+        self._finish_rescale()
         return new
 
-    def _finish_rescale(self, work: Path) -> None:
+    def _finish_rescale(self) -> None:
         """Apply a journalled rescale (idempotent: parts already moved are skipped)."""
-        j = json.loads((work / "journal.json").read_text())
+        loc = self.location
+        j = json.loads(loc.read_text(f"{RESCALE_DIR}/journal.json"))
         for rel in j["files"]:
-            src = work / rel
-            if src.exists():
-                os.replace(src, self.root / rel)
+            src = f"{RESCALE_DIR}/{rel}"
+            if loc.exists(src):
+                loc.move(src, rel)
         old = self.instrument(j["exchange"], j["symbol"])
         self.save_instrument(Instrument(j["exchange"], j["symbol"], j["price_decimals"], j["size_decimals"],
                                         old.next_seq if old else 0))
-        shutil.rmtree(work)
+        loc.delete_tree(RESCALE_DIR)
+
+    def rescale_pending(self) -> bool:
+        return self.location.exists(f"{RESCALE_DIR}/journal.json")
 
     # ---- writing --------------------------------------------------------------------------
-    @contextlib.contextmanager
     def lock(self):
-        """Exclusive writer lock on the store (blocks until free)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        """Exclusive writer lock on the store (blocks until free): an ``fcntl`` lock locally, a
+        conditional-create lease object on S3 (:mod:`forensics.storefs`)."""
+        return self.location.lock()
+
+    # ---- staging (ingest) -------------------------------------------------------------------
+    def staging_dir(self, key: str) -> Path:
+        """A local directory to stage one writer's parts before they are published: inside the
+        store for a local store (same file system: publication is a rename), a private
+        temporary directory for a remote one."""
+        if self.remote:
+            return Path(tempfile.mkdtemp(prefix=f"forensics-stage-{key}-"))
+        return Path(self.root) / ".staging" / key
+
+    def publish(self, local: Path, rel: str) -> None:
+        """Move a staged local file to ``rel`` in the store (a rename locally, an upload and a
+        local delete on S3; a reader sees the whole object or none)."""
+        if self.remote:
+            self.location.write_bytes(rel, Path(local).read_bytes())
+            Path(local).unlink()
+        else:
+            dest = Path(self.uri(rel))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(local, dest)
 
     def write_partitioned(self, table: str, df: pl.DataFrame, exchange: str, symbol: str,
                           name: str, ts_column: str = "ts", replace_dates: bool = False) -> list[Path]:
@@ -325,80 +403,96 @@ class Store:
         df = df.with_columns(date_expr(ts_column).alias("__date"))
         paths = []
         for (day,), part in df.group_by(["__date"], maintain_order=True):
-            path = self.partition_dir(table, exchange, symbol, day) / f"{name}.parquet"
-            write_parquet_atomic(part.drop("__date"), path)
+            rel_dir = self.partition_rel(table, exchange, symbol, day)
+            rel = f"{rel_dir}/{name}.parquet"
+            self.location.write_parquet(part.drop("__date"), rel)
             if replace_dates:
-                for other in path.parent.glob("*.parquet"):
-                    if other != path:
-                        other.unlink()
-            paths.append(path)
+                for other in self._part_names(rel_dir):
+                    if other != rel:
+                        self.location.delete(other)
+            paths.append(Path(self.uri(rel)) if not self.remote else self.uri(rel))
         return paths
 
     def delete(self, table: str, exchange: str, symbol: str, ts_from: int | None = None,
                ts_to: int | None = None) -> int:
         """Remove a derived table's parts for one instrument (whole date partitions)."""
-        files = self.files(table, exchange, symbol, ts_from, ts_to)
+        files = self.part_rels(table, exchange, symbol, ts_from, ts_to)
         for f in files:
-            f.unlink()
+            self.location.delete(f)
         return len(files)
 
     # ---- manifest -------------------------------------------------------------------------
+    def manifest_rels(self) -> list[str]:
+        return self._part_names("manifest")
+
     def manifest(self) -> pl.DataFrame:
-        files = sorted((self.root / "manifest").glob("*.parquet"))
+        files = self.manifest_rels()
         if not files:
             return pl.DataFrame(schema=MANIFEST_SCHEMA)
-        return pl.concat([pl.read_parquet(f, glob=False) for f in files], how="diagonal_relaxed")
+        return pl.concat([self.location.read_parquet(f) for f in files], how="diagonal_relaxed")
 
     def manifest_row(self, sha256: str) -> dict | None:
-        path = self.root / "manifest" / f"{sha256}.parquet"
-        return pl.read_parquet(path, glob=False).row(0, named=True) if path.exists() else None
+        try:
+            return self.location.read_parquet(f"manifest/{sha256}.parquet").row(0, named=True)
+        except FileNotFoundError:
+            return None
 
     def content_index(self) -> dict[str, dict]:
         """Decompressed-content hash -> ``{sha256, name, companions}`` of every manifest row
         that has one (one read of the manifest's few columns; an ingest loads it once)."""
-        files = [str(f) for f in sorted((self.root / "manifest").glob("*.parquet")) if not f.name.startswith(".")]
+        files = [self.uri(f) for f in self.manifest_rels()]
         if not files:
             return {}
-        df = (pl.scan_parquet(files, glob=False, missing_columns="insert")
+        df = (pl.scan_parquet(files, glob=False, missing_columns="insert",
+                              storage_options=self.location.storage_options)
               .select("content_sha256", "sha256", "name", "companions")
               .filter(pl.col("content_sha256").is_not_null()).collect())
         return {r["content_sha256"]: r for r in df.iter_rows(named=True)}
 
     def write_manifest(self, row: dict) -> None:
         df = pl.DataFrame([row], schema=MANIFEST_SCHEMA)
-        write_parquet_atomic(df, self.root / "manifest" / f"{row['sha256']}.parquet")
+        self.location.write_parquet(df, f"manifest/{row['sha256']}.parquet")
 
     def remove_source(self, sha256: str) -> int:
         """Delete every raw part and the manifest row of one source file (``--force``)."""
         n = 0
-        for p in self.root.glob(f"*/exchange=*/symbol=*/date=*/{sha256[:16]}-*.parquet"):
-            p.unlink()
-            n += 1
-        m = self.root / "manifest" / f"{sha256}.parquet"
-        if m.exists():
-            m.unlink()
+        for rel in self._raw_part_rels():
+            if rel.rsplit("/", 1)[1].startswith(f"{sha256[:16]}-"):
+                self.location.delete(rel)
+                n += 1
+        self.location.delete(f"manifest/{sha256}.parquet")
         return n
+
+    def _raw_part_rels(self) -> list[str]:
+        return [r for t in RAW_TABLES for r in self.part_rels(t)]
 
     def recover(self) -> int:
         """Remove leftovers of killed writes: staging dirs, temp files, parts without manifest."""
         removed = 0
-        work = self.root / RESCALE_DIR
-        if (work / "journal.json").exists():
-            self._finish_rescale(work)  # killed while moving rescaled parts: complete it
-        elif work.exists():
-            shutil.rmtree(work)  # killed while writing them: the stored parts are untouched
-        staging = self.root / ".staging"
-        if staging.exists():
-            removed += sum(1 for p in staging.rglob("*.parquet"))
-            shutil.rmtree(staging)
-        known = {p.stem[:16] for p in (self.root / "manifest").glob("*.parquet")}
-        for p in self.root.glob("*/exchange=*/symbol=*/date=*/*"):
-            if p.name.startswith(".") and p.name.endswith(".tmp"):
-                p.unlink()
-                removed += 1
-            elif p.parents[3].name in RAW_TABLES and p.suffix == ".parquet" and p.name[:16] not in known:
-                p.unlink()
-                removed += 1
+        loc = self.location
+        if self.rescale_pending():
+            self._finish_rescale()  # killed while moving rescaled parts: complete it
+        else:
+            loc.delete_tree(RESCALE_DIR)  # killed while writing them: the stored parts are untouched
+        if not self.remote:
+            staging = Path(self.root) / ".staging"
+            if staging.exists():
+                removed += sum(1 for p in staging.rglob("*.parquet"))
+                shutil.rmtree(staging)
+        known = {r.rsplit("/", 1)[1][:16] for r in self.manifest_rels()}
+        for table in PARTITIONED:
+            for ex in self._values(table, "exchange"):
+                for sy in self._values(f"{table}/exchange={ex}", "symbol"):
+                    base = f"{table}/exchange={ex}/symbol={sy}"
+                    for d in self._values(base, "date"):
+                        for name in loc.listdir(f"{base}/date={d}"):
+                            rel = f"{base}/date={d}/{name}"
+                            if name.startswith(".") and name.endswith(".tmp"):
+                                loc.delete(rel)
+                                removed += 1
+                            elif table in RAW_TABLES and name.endswith(".parquet") and name[:16] not in known:
+                                loc.delete(rel)
+                                removed += 1
         return removed
 
     # ---- SQL --------------------------------------------------------------------------------
@@ -432,13 +526,30 @@ def _glob_escape(path: Path) -> str:
     return glob.escape(str(path))
 
 
-def _parquet_columns(path: Path) -> list[str]:
-    """Column names of one Parquet file (reads only its footer)."""
-    import pyarrow.parquet as pq
+def _parquet_columns(store: "Store", rel: str) -> list[str]:
+    """Column names of one Parquet part (reads only its footer)."""
     try:
-        return list(pq.read_schema(path).names)
+        return list(store.location.parquet_metadata(rel).schema.names)
     except Exception as exc:  # truncated / not Parquet
-        raise ForensicsError(f"unreadable Parquet part {path}: {exc}") from exc
+        raise ForensicsError(f"unreadable Parquet part {store.uri(rel)}: {exc}") from exc
+
+
+def _arrow_source(con: duckdb.DuckDBPyConnection, store: "Store", table: str, ex: str, sy: str) -> str:
+    """A remote store's parts of one instrument as a ``pyarrow.dataset`` registered on ``con``
+    (DuckDB scans it through pyarrow.fs: no httpfs extension, which would need a download);
+    ``date`` comes from the hive partitioning and filters on it prune fragments."""
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+    loc = store.location
+    base = f"{table}/exchange={ex}/symbol={sy}"
+    rels = store.part_rels(table, ex, sy)
+    part = pads.partitioning(pa.schema([("date", pa.string())]), flavor="hive")
+    ds = pads.dataset([loc.arrow_path(r) for r in rels], filesystem=loc.arrow_fs, format="parquet",
+                      partitioning=part, partition_base_dir=loc.arrow_path(base))
+    name = f"__src_{table}_{abs(hash((ex, sy))) % 10**12}"
+    con.register(name, ds)
+    return (f"(SELECT {_sql_str(ex)} AS exchange, {_sql_str(sy)} AS symbol, "
+            f"CAST(date AS DATE) AS date, * EXCLUDE (date) FROM {name})")
 
 
 #: tables whose parts may legitimately differ in columns (metrics extended over versions):
@@ -450,7 +561,8 @@ def _time_cols(cols) -> list[str]:
     return [c for c in cols if c in TIME_COLUMNS]
 
 
-def _view_sql(store: Store, table: str, union_by_name: bool | None = None) -> str | None:
+def _view_sql(store: Store, table: str, union_by_name: bool | None = None,
+              con: duckdb.DuckDBPyConnection | None = None) -> str | None:
     """SELECT for one table's view, or None when the table has no data and no schema.
 
     ``union_by_name``: None = only where needed (see below); True/False force it.
@@ -478,7 +590,7 @@ def _view_sql(store: Store, table: str, union_by_name: bool | None = None) -> st
     }
     scale["price2"] = scale["price"] + 1
     branches = []
-    root = store.root.resolve()
+    root = None if store.remote else Path(store.root).resolve()
     for ex, sy in pairs:
         # One read_parquet per instrument: a filter on exchange/symbol prunes whole branches
         # (hive filter on constant partition values), a filter on date prunes files through
@@ -486,15 +598,18 @@ def _view_sql(store: Store, table: str, union_by_name: bool | None = None) -> st
         # (writers conform to schema.TABLES), so the glob is bound from its first file only;
         # union_by_name (which opens every file's footer at bind time, i.e. on every query)
         # is kept for open-schema tables and for instruments whose first part deviates.
-        glob = _glob_escape(root / table / f"exchange={ex}" / f"symbol={sy}") + "/date=*/*.parquet"
-        first = store.files(table, ex, sy)[0]
-        cols = _parquet_columns(first)
+        first = store.part_rels(table, ex, sy)[0]
+        cols = _parquet_columns(store, first)
         pinned = TABLES.get(table)
         by_name = (union_by_name if union_by_name is not None else
                    table in OPEN_SCHEMA_TABLES or pinned is None or set(cols) != set(pinned))
-        src = (f"read_parquet({_sql_str(glob)}, hive_partitioning=true, "
-               f"union_by_name={'true' if by_name else 'false'}, "
-               f"hive_types={{'exchange': VARCHAR, 'symbol': VARCHAR, 'date': DATE}})")
+        if root is None:
+            src = _arrow_source(con, store, table, ex, sy)
+        else:
+            glob = _glob_escape(root / table / f"exchange={ex}" / f"symbol={sy}") + "/date=*/*.parquet"
+            src = (f"read_parquet({_sql_str(glob)}, hive_partitioning=true, "
+                   f"union_by_name={'true' if by_name else 'false'}, "
+                   f"hive_types={{'exchange': VARCHAR, 'symbol': VARCHAR, 'date': DATE}})")
         inst = insts.get((ex, sy))
         repl = []
         for c, kind in exact.items():
@@ -535,22 +650,27 @@ def connect(store: Store | str | os.PathLike | None = None,
     every view; the default uses it only where parts may differ in columns.
     """
     store = store if isinstance(store, Store) else Store(store)
-    if (store.root / RESCALE_DIR / "journal.json").exists():  # a rescale was killed half-way
+    if store.rescale_pending():  # a rescale was killed half-way
         with store.lock():
-            if (store.root / RESCALE_DIR / "journal.json").exists():
-                store._finish_rescale(store.root / RESCALE_DIR)
+            if store.rescale_pending():
+                store._finish_rescale()
     con = duckdb.connect(database)
     con.execute("SET TimeZone = 'UTC'")
     for table in PARTITIONED:
-        sql = _view_sql(store, table, union_by_name)
+        sql = _view_sql(store, table, union_by_name, con)
         if sql is not None:
             con.execute(f"CREATE OR REPLACE VIEW {table} AS {sql}")
-    man = store.root / "manifest"
-    if any(man.glob("*.parquet")):
+    man_rels = store.manifest_rels()
+    if man_rels:
+        if store.remote:
+            con.register("__src_manifest", store.manifest().to_arrow())
+            src = "__src_manifest"
+        else:
+            man = Path(store.root) / "manifest"
+            src = f"read_parquet({_sql_str(_glob_escape(man.resolve()) + '/*.parquet')}, union_by_name=true)"
         con.execute(
             f"CREATE OR REPLACE VIEW manifest AS SELECT * REPLACE (make_timestamp_ns(ts_min) AS ts_min, "
-            f"make_timestamp_ns(ts_max) AS ts_max) FROM read_parquet({_sql_str(_glob_escape(man.resolve()) + '/*.parquet')}, "
-            f"union_by_name=true)")
+            f"make_timestamp_ns(ts_max) AS ts_max) FROM {src}")
     else:
         cols = ", ".join(f"NULL::{_DUCK_TYPES[t]} AS {c}" for c, t in MANIFEST_SCHEMA.items())
         con.execute(f"CREATE OR REPLACE VIEW manifest AS SELECT {cols} WHERE false")

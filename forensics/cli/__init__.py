@@ -55,9 +55,11 @@ def cli(ctx, debug):
 
 
 def store_option(f):
-    """``--store DIR`` (default ./store or $FORENSICS_STORE)."""
+    """``--store DIR|s3://bucket/prefix`` (default ./store or $FORENSICS_STORE)."""
     return click.option("--store", "store", envvar="FORENSICS_STORE", default="store", show_default=True,
-                        type=click.Path(file_okay=False), help="Store directory (env FORENSICS_STORE).")(f)
+                        metavar="DIR|s3://BUCKET/PREFIX",
+                        help="Store: a directory or s3://bucket/prefix (credentials and endpoint from "
+                             "AWS_* variables) (env FORENSICS_STORE).")(f)
 
 
 def instrument_options(f):

@@ -116,7 +116,7 @@ def detect_cmd(store, exchange, symbol, from_, to_, tz, drop, window, baseline, 
         raise ForensicsError("--to is before --from")
     params = _params(drop, window, baseline, every, bands, tolerance, no_flow, no_flicker)
     st = Store(store)
-    if not st.root.exists():
+    if not st.exists():
         raise ForensicsError(f"store {st.root} does not exist; ingest data first with `forensics ingest`")
     ev = detect(st, exchange, symbol, a, b, params)
     if out:
