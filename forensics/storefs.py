@@ -22,10 +22,11 @@ a *set* of objects becomes visible at the manifest commit (see :mod:`forensics.s
 Writer lock. Locally an ``fcntl`` lock on ``<root>/.lock``. Object storage has no locks, so the
 S3 lock is a *lease object* ``<prefix>/.lock`` created with a conditional PUT
 (``If-None-Match: *``: exactly one of two concurrent creators succeeds). The holder renews it
-every ``ttl/3`` seconds from a background thread; a lease not renewed for ``ttl`` seconds
-(a killed writer) is taken over, the takeover itself again by conditional create after
-deleting the stale object. The conditional PUT goes through boto3 (pyarrow's S3 layer does
-not expose request preconditions).
+every ``ttl/3`` seconds from a background thread (``If-Match`` on its own ETag); a lease not
+renewed for ``ttl`` seconds (a killed writer) is deleted with ``If-Match`` on the stale ETag and
+raced for again by conditional create. The conditional requests go through boto3 (pyarrow's S3
+layer does not expose request preconditions); the server must support them (AWS S3 does since
+2024, SeaweedFS does).
 """
 from __future__ import annotations
 
@@ -417,22 +418,41 @@ class S3Location(Location):
         self.arrow_fs.move(self.arrow_path(src), self.arrow_path(dst))
 
     # -- lease ---------------------------------------------------------------------------------
+    # Every change of the lease object is conditional, so two contenders can never both
+    # believe they hold it: create with If-None-Match: *, renew and release with If-Match on
+    # the holder's own ETag, take over a stale lease by deleting it with If-Match on the ETag
+    # that was read as stale (a lease renewed in between has another ETag: the delete fails).
     def _lease_key(self) -> str:
         return self.key(".lock")
 
-    def _try_create_lease(self, body: bytes) -> bool:
+    @staticmethod
+    def _precondition_failed(exc) -> bool:
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey") or status in (404, 409, 412)
+
+    def _lease_put(self, body: bytes, **cond) -> str | None:
+        """Conditional PUT of the lease; its new ETag, or None when the condition failed."""
         from botocore.exceptions import ClientError
         try:
-            self.boto.put_object(Bucket=self.bucket, Key=self._lease_key(), Body=body, IfNoneMatch="*")
+            return self.boto.put_object(Bucket=self.bucket, Key=self._lease_key(), Body=body, **cond)["ETag"]
+        except ClientError as exc:
+            if self._precondition_failed(exc):
+                return None
+            raise self._wrap(exc, "cannot write the writer lease") from exc
+
+    def _lease_delete(self, etag: str) -> bool:
+        from botocore.exceptions import ClientError
+        try:
+            self.boto.delete_object(Bucket=self.bucket, Key=self._lease_key(), IfMatch=etag)
             return True
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412):
+            if self._precondition_failed(exc):
                 return False
-            raise self._wrap(exc, "cannot create the writer lease") from exc
+            raise self._wrap(exc, "cannot remove the writer lease") from exc
 
-    def _read_lease(self) -> dict | None:
+    def _read_lease(self) -> tuple[dict, str] | None:
+        """The current lease and its ETag, or None when there is none."""
         from botocore.exceptions import ClientError
         try:
             obj = self.boto.get_object(Bucket=self.bucket, Key=self._lease_key())
@@ -441,9 +461,10 @@ class S3Location(Location):
                 return None
             raise self._wrap(exc, "cannot read the writer lease") from exc
         try:
-            return json.loads(obj["Body"].read())
+            held = json.loads(obj["Body"].read())
         except ValueError:
-            return {"expires": 0}
+            held = {"owner": "?", "expires": 0}
+        return held, obj["ETag"]
 
     @contextlib.contextmanager
     def lock(self, ttl: float = LEASE_TTL_S, wait: float = LEASE_WAIT_S):
@@ -454,29 +475,30 @@ class S3Location(Location):
 
         deadline = time.monotonic() + wait
         delay = 0.05
-        while not self._try_create_lease(body()):
-            held = self._read_lease()
-            if held is not None and held.get("expires", 0) < time.time():
-                # the holder stopped renewing (killed): remove its lease, then race for it again
-                # by conditional create; only one contender can win
-                cur = self._read_lease()
-                if cur is not None and cur.get("owner") == held.get("owner"):
-                    self.boto.delete_object(Bucket=self.bucket, Key=self._lease_key())
-                continue
-            if time.monotonic() > deadline:
-                who = held.get("owner") if held else "?"
+        etag = self._lease_put(body(), IfNoneMatch="*")
+        while etag is None:
+            cur = self._read_lease()
+            if cur is not None and cur[0].get("expires", 0) < time.time():
+                self._lease_delete(cur[1])  # stale (holder killed): remove exactly that lease
+            elif time.monotonic() > deadline:
+                who = cur[0].get("owner") if cur else "?"
                 raise ForensicsError(f"{self.url}: another writer ({who}) holds the store's lease; "
                                      f"gave up after {wait:.0f} s")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 1.0)
+            else:
+                time.sleep(delay)
+                delay = min(delay * 1.5, 1.0)
+            etag = self._lease_put(body(), IfNoneMatch="*")
+        state = {"etag": etag, "lost": False}
         stop = threading.Event()
 
         def renew():
             while not stop.wait(ttl / 3):
                 with contextlib.suppress(Exception):
-                    cur = self._read_lease()
-                    if cur is not None and cur.get("owner") == owner:
-                        self.boto.put_object(Bucket=self.bucket, Key=self._lease_key(), Body=body())
+                    new = self._lease_put(body(), IfMatch=state["etag"])
+                    if new is None:
+                        state["lost"] = True
+                        return
+                    state["etag"] = new
 
         t = threading.Thread(target=renew, name="forensics-lease", daemon=True)
         t.start()
@@ -485,9 +507,10 @@ class S3Location(Location):
         finally:
             stop.set()
             t.join(timeout=5)
-            cur = self._read_lease()
-            if cur is not None and cur.get("owner") == owner:
-                self.boto.delete_object(Bucket=self.bucket, Key=self._lease_key())
+            self._lease_delete(state["etag"])
+        if state["lost"]:
+            raise ForensicsError(f"{self.url}: the writer lease was lost while writing (not renewed "
+                                 f"within {ttl:.0f} s); check the store with a new ingest")
 
 
 def open_location(root: str | os.PathLike | None, default: str = "store") -> Location:

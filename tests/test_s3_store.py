@@ -1,7 +1,5 @@
 """The whole pipeline on an ``s3://`` store (a real SeaweedFS server on loopback) gives the
 same tables as on a local store; read-only SQL, pruning and concurrent writers hold there too."""
-import threading
-
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -80,27 +78,24 @@ def test_sql_on_s3_is_read_only_and_prunes(s3_env, write):
 
 
 def test_concurrent_ingests_into_one_s3_store(s3_env, write):
-    """Two writers at once (threads: the lease is per store, not per process): every row once."""
+    """Two ingest processes at once into one s3:// store (overlapping file sets): every row once."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
     files = [write(f"BTCUSDT-aggTrades-2025-10-{d}.csv", agg_trades(d * 1000, 300, 1760130000000 + d * 86_400_000))
              for d in (10, 11, 12, 13)]
-    errors = []
-
-    def run(fs):
-        try:
-            from forensics.ingest import ingest
-            ingest(fs, store=Store(s3_env))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    t1 = threading.Thread(target=run, args=(files[:3],))
-    t2 = threading.Thread(target=run, args=(files[1:],))
-    t1.start(); t2.start(); t1.join(120); t2.join(120)
-    assert not errors
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    cmd = [sys.executable, "-m", "forensics", "ingest", "--store", s3_env]
+    procs = [subprocess.Popen(cmd + [str(f) for f in fs], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT) for fs in (files[:3], files[1:])]
+    outs = [p.communicate(timeout=300)[0].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
     con = Store(s3_env).connect()
-    n, ids = con.execute("select count(*), count(distinct trade_id) from trades").fetchone()
-    assert n == ids == 1200
-    seqs = con.execute("select count(distinct seq) from trades").fetchone()[0]
-    assert seqs == 1200
+    n, ids, seqs = con.execute("select count(*), count(distinct trade_id), count(distinct seq) from trades").fetchone()
+    assert n == ids == seqs == 1200
+    assert con.execute("select count(*) from manifest").fetchone()[0] == 4
 
 
 def test_missing_bucket_is_one_line(s3_server, monkeypatch):
