@@ -902,12 +902,11 @@ class _RowGroup:
     p_max: int | None
 
 
-def _row_groups(files: list[Path]) -> list[_RowGroup]:
+def _row_groups(store: Store, files: list) -> list[_RowGroup]:
     """Row-group statistics (rows, ts and price min/max) from Parquet footers."""
-    import pyarrow.parquet as pq
     out = []
     for fi, f in enumerate(files):
-        md = pq.ParquetFile(f).metadata
+        md = store.parquet_file(f).metadata
         names = [md.schema.column(j).name for j in range(md.num_columns)]
         cts, cp = names.index("ts") if "ts" in names else None, names.index("price") if "price" in names else None
         for r in range(md.num_row_groups):
@@ -939,13 +938,14 @@ class BookPlan:
     pmax: int | None
     rows_estimate: int
     data_end: int = 0  # last book_updates ts of the instrument: the book is unknown after it
+    store: Store | None = None  # where ``files`` are read from
 
 
 def _data_span(store: Store, table: str, ex: str, sy: str) -> tuple[int, int] | None:
     files = store.files(table, ex, sy)
     if not files:
         return None
-    groups = _row_groups(files)
+    groups = _row_groups(store, files)
     if groups and all(g.ts_min is not None for g in groups):
         return min(g.ts_min for g in groups), max(g.ts_max for g in groups)
     r = store.scan(table, ex, sy).select(pl.col("ts").min(), pl.col("ts").max().alias("b")).collect().row(0)
@@ -955,11 +955,11 @@ def _data_span(store: Store, table: str, ex: str, sy: str) -> tuple[int, int] | 
 def _last_snapshot_at_or_before(store: Store, ex: str, sy: str, t0: int) -> int | None:
     """ts of the last snapshot row at or before t0, searching date partitions backwards."""
     files = store.files("book_updates", ex, sy, None, t0)
-    by_date: dict[str, list[Path]] = {}
+    by_date: dict[str, list] = {}
     for f in files:
-        by_date.setdefault(f.parent.name, []).append(f)
+        by_date.setdefault(store.part_date(f), []).append(f)
     for day in sorted(by_date, reverse=True):
-        r = (pl.scan_parquet([str(f) for f in by_date[day]], hive_partitioning=False, glob=False)
+        r = (store.scan_parts(by_date[day])
              .filter(pl.col("is_snapshot") & (pl.col("ts") <= t0)).select(pl.col("ts").max()).collect())
         if r.height and r.item() is not None:
             return int(r.item())
@@ -981,7 +981,7 @@ def plan_book(store: Store, ex: str, sy: str, ts_from: int | None, ts_to: int | 
         snap = _last_snapshot_at_or_before(store, ex, sy, t0)
         start = snap if snap is not None else t0
     files = store.files("book_updates", ex, sy, start, t1)
-    groups = [g for g in _row_groups(files)
+    groups = [g for g in _row_groups(store, files)
               if g.ts_min is None or (g.ts_max >= start and g.ts_min <= t1)]
     files_used = sorted({g.file for g in groups})
     remap = {fi: k for k, fi in enumerate(files_used)}
@@ -1009,7 +1009,7 @@ def plan_book(store: Store, ex: str, sy: str, ts_from: int | None, ts_to: int | 
         acc += rows
     cuts.append(t1 + 1)
     return BookPlan(ex, sy, t0, t1, start, files, list(zip(cuts[:-1], cuts[1:])), pmin, pmax,
-                    sum(g.nrows for g in groups), span[1])
+                    sum(g.nrows for g in groups), span[1], store)
 
 
 def read_slice(plan: BookPlan, a: int, b: int) -> pl.DataFrame:
@@ -1017,7 +1017,7 @@ def read_slice(plan: BookPlan, a: int, b: int) -> pl.DataFrame:
     if not plan.files:
         return pl.DataFrame(schema={"ts": pl.Int64, "seq": pl.Int64, "side": pl.Int8, "price": pl.Int64,
                                     "size": pl.Int64, "is_snapshot": pl.Boolean})
-    lf = pl.scan_parquet([str(f) for f in plan.files], hive_partitioning=False, glob=False)
+    lf = plan.store.scan_parts(plan.files)
     df = (lf.filter((pl.col("ts") >= a) & (pl.col("ts") < b))
           .select("ts", "seq", (pl.col("side") == "ask").cast(pl.Int8).alias("side"), "price", "size",
                   "is_snapshot").collect())
@@ -1074,7 +1074,7 @@ def replay_store(store: Store, ex: str, sy: str, ts_from: int | None, ts_to: int
         prices = PriceIndex.build(plan.pmin, plan.pmax, dense_max=dense_max)
     else:
         t = time.perf_counter()
-        lf = pl.scan_parquet([str(f) for f in plan.files], hive_partitioning=False, glob=False).filter(
+        lf = store.scan_parts(plan.files).filter(
             (pl.col("ts") >= plan.start) & (pl.col("ts") <= plan.t1))
         uniq = lf.select(pl.col("price").unique()).collect()["price"].to_numpy() if plan.files else np.zeros(0, np.int64)
         t_io += time.perf_counter() - t
@@ -1326,7 +1326,7 @@ def write_derived(store: Store, ex: str, sy: str, tables: dict[str, pl.DataFrame
         for table, df in tables.items():
             old_files = store.files(table, ex, sy, lo, hi)
             if old_files:
-                old = pl.concat([read_part(f) for f in old_files], how="diagonal_relaxed")
+                old = pl.concat([store.read_part(f) for f in old_files], how="diagonal_relaxed")
                 old = old.filter((pl.col("ts") < lo) | (pl.col("ts") > hi))
                 if old.height:
                     df = pl.concat([conform(table, old), df], how="vertical_relaxed").sort("ts", maintain_order=True)

@@ -955,7 +955,7 @@ def write_events(store: Store, ex: str, sy: str, events: pl.DataFrame, lo: int |
         old_files = store.files("events", ex, sy, lo, hi) if (lo is not None or hi is not None) else []
         keep = []
         for f in old_files:
-            old = read_part(f)
+            old = store.read_part(f)
             if "start_ts" in old.columns:
                 m = pl.lit(False)
                 if lo is not None:

@@ -110,8 +110,7 @@ def nice_bucket(span_units: int, rows: int) -> int:
 
 
 def _sample_update_prices(plan, t0: int, t1: int, max_groups: int = 24) -> np.ndarray:
-    import pyarrow.parquet as pq
-    groups = _row_groups(plan.files)
+    groups = _row_groups(plan.store, plan.files)
     index = []
     per_file: dict[int, int] = {}
     for g in groups:
@@ -124,7 +123,7 @@ def _sample_update_prices(plan, t0: int, t1: int, max_groups: int = 24) -> np.nd
     pick = [index[int(i)] for i in np.unique(np.linspace(0, len(index) - 1, min(max_groups, len(index))).astype(int))]
     out = []
     for fi, r in pick:
-        t = pq.ParquetFile(plan.files[fi]).read_row_group(r, columns=["ts", "price", "is_snapshot"])
+        t = plan.store.parquet_file(plan.files[fi]).read_row_group(r, columns=["ts", "price", "is_snapshot"])
         df = pl.from_arrow(t).filter((pl.col("ts") >= t0) & (pl.col("ts") <= t1) & ~pl.col("is_snapshot"))
         out.append(df["price"].to_numpy())
     return np.concatenate(out) if out else np.zeros(0, np.int64)

@@ -337,11 +337,10 @@ def load_events(store: Store, ts_from: int | None = None, ts_to: int | None = No
 
 def _ts_range(store: Store, ex: str, sy: str) -> tuple[int | None, int | None]:
     """First and last ``ts`` of a venue's raw data, from the Parquet footers."""
-    import pyarrow.parquet as pq
     lo = hi = None
     for table in ("book_updates", "depth_bands"):
         for f in store.files(table, ex, sy):
-            meta = pq.read_metadata(f)
+            meta = store.parquet_file(f).metadata
             names = [meta.schema.column(i).name for i in range(meta.num_columns)]
             if "ts" not in names:
                 continue

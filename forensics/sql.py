@@ -87,7 +87,7 @@ import polars as pl
 import pyarrow as pa
 
 from forensics.errors import ForensicsError
-from forensics.store import Store, connect
+from forensics.store import Store, arrow_source, connect
 
 QUERIES_ENV = "FORENSICS_QUERIES"
 FORMATS = ("table", "csv", "json", "parquet")
@@ -276,26 +276,9 @@ DATASET_FS = None
 
 def _arrow_source(con: duckdb.DuckDBPyConnection, store: Store):
     """View sources for a locked session: each instrument's parts as a pyarrow dataset
-    registered on ``con`` (partition ``date`` from the path, so date filters prune files and a
-    pruned file is never opened). DuckDB scans them without any file access of its own."""
-    import pyarrow.dataset as pads
-    import pyarrow.parquet as pq
-    n = [0]
-    part = pads.partitioning(pa.schema([("date", pa.date32())]), flavor="hive")
-
-    def source(table: str, ex: str, sy: str, files: list, by_name: bool) -> str:
-        paths = [str(Path(f).resolve()) for f in files]
-        schemas = [pq.read_schema(p) for p in (paths if by_name else paths[:1])]
-        schema = pa.unify_schemas(schemas, promote_options="permissive") if len(schemas) > 1 else schemas[0]
-        schema = pa.schema([f for f in schema if f.name not in ("exchange", "symbol", "date")])
-        dset = pads.dataset(paths, schema=schema.append(pa.field("date", pa.date32())), format="parquet",
-                            partitioning=part, partition_base_dir=str(Path(paths[0]).parent.parent),
-                            filesystem=DATASET_FS)
-        n[0] += 1
-        name = f"__store_{table}_{n[0]}"
-        con.register(name, dset)
-        return f"(SELECT {_sql_str(ex)} AS exchange, {_sql_str(sy)} AS symbol, * FROM {name})"
-    return source
+    registered on ``con`` (:func:`forensics.store.arrow_source`); DuckDB scans them without any
+    file access of its own."""
+    return arrow_source(con, store, DATASET_FS)
 
 
 class Session:
@@ -304,9 +287,9 @@ class Session:
     def __init__(self, store: Store | str | os.PathLike | None = None, *, locked: bool = True,
                  union_by_name: bool | None = None, progress_bar: bool = False):
         self.store = store if isinstance(store, Store) else Store(store)
-        if not self.store.root.is_dir():
-            raise ForensicsError(f"no store at {self.store.root} (not a directory); ingest data first "
-                                 "with `forensics ingest --store DIR` or give --store")
+        if not self.store.exists():
+            raise ForensicsError(f"no store at {self.store.root} (not a directory, or an empty s3:// prefix); "
+                                 "ingest data first with `forensics ingest --store DIR` or give --store")
         self.locked, self._union_by_name, self._progress_bar = locked, union_by_name, progress_bar
         self._tmp: str | None = None
         self._views: dict[str, list[tuple[str, str]]] | None = None
@@ -387,7 +370,8 @@ class Session:
                                "AND schema_name = 'main' ORDER BY view_name").fetchall()
         finally:
             con.close()
-        out = [f"-- views over the forensics store {self.store.root.resolve()}",
+        where = self.store.root if self.store.remote else Path(self.store.root).resolve()
+        out = [f"-- views over the forensics store {where}",
                "-- (regenerate after ingesting new instruments: `forensics sql --print-views`)",
                "SET TimeZone = 'UTC';"]
         for name, sql in rows:

@@ -28,7 +28,14 @@ Invariants:
   (:meth:`Store.reading`); a rescale moves its rewritten parts and saves the new decimals
   holding it exclusively, so a reader sees one version of an instrument; a reader that then
   writes checks under the writer lock that no rescale happened since it read (:class:`StaleRead`).
+  (On an ``s3://`` store there is no shared lock: the writer-side check still holds, and a
+  long SQL session rebuilds its views when decimals change; see :mod:`forensics.storefs`.)
 * Partition values are never glob patterns: ``XBT*`` names one directory, not a pattern.
+
+Where it lives: a local directory or ``s3://bucket/prefix`` (:mod:`forensics.storefs`); every
+method below works on both, through the store's :class:`~forensics.storefs.Location`. Part
+"files" are root-relative names turned into a path (local) or an ``s3://`` URL by
+:meth:`Store.uri`; read them with :meth:`Store.read_part`.
 """
 from __future__ import annotations
 
@@ -38,6 +45,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +57,7 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.exact import room as exact_room
 from forensics.schema import EXACT, PARTITIONED, TABLES
+from forensics.storefs import Location, LocalLocation, open_location
 from forensics.timeutil import date_expr, date_of, now_iso
 
 DEFAULT_STORE = "store"
@@ -120,26 +129,6 @@ def safe_name(value: str) -> str:
     return value
 
 
-def _subdirs(base: Path, key: str, value: str | None) -> list[Path]:
-    """``<base>/<key>=<value>`` (or every ``<key>=*`` when value is None), sorted; names are
-    never turned into glob patterns, so a symbol like ``XBT*`` matches only itself."""
-    if value is not None:
-        d = base / f"{key}={value}"
-        return [d] if d.is_dir() else []
-    try:
-        return sorted(d for d in base.iterdir() if d.name.startswith(key + "=") and d.is_dir())
-    except OSError:
-        return []
-
-
-def _parts(d: Path) -> list[Path]:
-    """Finished part files of one partition directory (temp files start with a dot)."""
-    try:
-        return sorted(p for p in d.iterdir() if p.suffix == ".parquet" and not p.name.startswith("."))
-    except OSError:
-        return []
-
-
 def read_part(path: str | os.PathLike, **kwargs) -> pl.DataFrame:
     """Read one part file. The path is a path, never a glob pattern (store roots may contain
     ``[``, ``*`` or ``?``)."""
@@ -161,10 +150,13 @@ def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
 
 
 class Store:
-    """A Parquet store rooted at a directory. Cheap to construct; no I/O until used."""
+    """A Parquet store rooted at a directory or an ``s3://`` prefix. Cheap to construct; no I/O
+    until used."""
 
-    def __init__(self, root: str | os.PathLike | None = None):
-        self.root = Path(root or os.environ.get("FORENSICS_STORE") or DEFAULT_STORE)
+    def __init__(self, root: str | os.PathLike | Location | None = None):
+        self.location = root if isinstance(root, Location) else open_location(root, DEFAULT_STORE)
+        #: a Path for a local store, the ``s3://`` URL for a remote one (for messages)
+        self.root = self.location.root if isinstance(self.location, LocalLocation) else self.location.url
         self._reader_fh = None   # open .readers.lock while in reading()
         self._reading_depth = 0
         self._seen: dict[tuple[str, str], tuple[int, int]] = {}  # decimals read in reading()
@@ -172,41 +164,97 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
 
+    @property
+    def remote(self) -> bool:
+        return self.location.remote
+
+    def exists(self) -> bool:
+        """Whether the store holds anything at all (a local directory that exists; an S3 prefix
+        with at least one object)."""
+        if not self.remote:
+            return Path(self.root).is_dir()
+        self.location.check()
+        return bool(self.location.listdir(""))
+
     # ---- layout -------------------------------------------------------------------------
-    def table_dir(self, table: str) -> Path:
-        return self.root / table
+    def uri(self, rel: str) -> str:
+        """A root-relative name as a local path or an ``s3://`` URL."""
+        return self.location.uri(rel)
+
+    def read_part(self, path: str | os.PathLike, **kwargs) -> pl.DataFrame:
+        """Read one part (a name from :meth:`files`)."""
+        if self.remote:
+            return pl.read_parquet(str(path), storage_options=self.location.storage_options, **kwargs)
+        return read_part(path, **kwargs)
+
+    def scan_parts(self, files: list) -> pl.LazyFrame:
+        """A lazy scan of part names from :meth:`files` (no hive columns, no globbing)."""
+        return pl.scan_parquet([str(f) for f in files], hive_partitioning=False, glob=False,
+                               storage_options=self.location.storage_options)
+
+    def parquet_file(self, path):
+        """A ``pyarrow.parquet.ParquetFile`` of one part name (footer and row-group access)."""
+        import pyarrow.parquet as pq
+        if self.remote:
+            return pq.ParquetFile(self.location.arrow_fs.open_input_file(str(path)[len("s3://"):]))
+        return pq.ParquetFile(path)
+
+    @staticmethod
+    def part_date(path) -> str:
+        """The ``date=`` partition value of a part name."""
+        return str(path).rsplit("/date=", 1)[1].split("/", 1)[0]
+
+    def partition_rel(self, table: str, exchange: str, symbol: str, date: str) -> str:
+        return f"{table}/exchange={safe_name(exchange)}/symbol={safe_name(symbol)}/date={date}"
 
     def partition_dir(self, table: str, exchange: str, symbol: str, date: str) -> Path:
-        return (self.root / table / f"exchange={safe_name(exchange)}" / f"symbol={safe_name(symbol)}"
-                / f"date={date}")
+        """Local stores only: the partition's directory."""
+        return Path(self.uri(self.partition_rel(table, exchange, symbol, date)))
 
-    def files(self, table: str, exchange: str | None = None, symbol: str | None = None,
-              ts_from: int | None = None, ts_to: int | None = None) -> list[Path]:
-        """Part files of a table, pruned by instrument and by date range (UTC ns, inclusive)."""
-        base = self.table_dir(table)
-        if not base.is_dir():
-            return []
+    def _values(self, rel: str, key: str) -> list[str]:
+        """Partition values ``key=<v>`` directly under ``rel`` (one listing, no glob)."""
+        p = key + "="
+        return [n[len(p):] for n in self.location.listdir(rel) if n.startswith(p)]
+
+    def _part_names(self, rel: str) -> list[str]:
+        return [f"{rel}/{n}" for n in self.location.listdir(rel)
+                if n.endswith(".parquet") and not n.startswith(".")]
+
+    def part_rels(self, table: str, exchange: str | None = None, symbol: str | None = None,
+                  ts_from: int | None = None, ts_to: int | None = None) -> list[str]:
+        """Root-relative names of a table's parts, pruned by instrument and date range (UTC ns,
+        inclusive). Partitions are listed level by level, never globbed, so a symbol such as
+        ``XBT*`` matches only itself and a one-symbol, one-day read lists only that prefix."""
         d_from = date_of(ts_from) if ts_from is not None else None
         d_to = date_of(ts_to) if ts_to is not None else None
-        visible = self._committed_part if table in RAW_TABLES else None
-        known = self._known_sources() if visible else None
         out = []
-        for e in _subdirs(base, "exchange", exchange):
-            for s in _subdirs(e, "symbol", symbol):
-                for d in _subdirs(s, "date", None):
-                    day = d.name.split("=", 1)[1]
+        exchanges = [exchange] if exchange else self._values(table, "exchange")
+        for ex in exchanges:
+            ex_rel = f"{table}/exchange={ex}"
+            for sy in ([symbol] if symbol else self._values(ex_rel, "symbol")):
+                sy_rel = f"{ex_rel}/symbol={sy}"
+                for day in sorted(self._values(sy_rel, "date")):
                     if (d_from and day < d_from) or (d_to and day > d_to):
                         continue
-                    out.extend(p for p in _parts(d) if visible is None or visible(p.name, known))
+                    out.extend(sorted(self._part_names(f"{sy_rel}/date={day}")))
         return out
+
+    def files(self, table: str, exchange: str | None = None, symbol: str | None = None,
+              ts_from: int | None = None, ts_to: int | None = None) -> list:
+        """Visible part files of a table (local Paths, or ``s3://`` URLs), pruned like
+        :meth:`part_rels`; raw parts of uncommitted sources are left out (:meth:`_committed_part`)."""
+        rels = self.part_rels(table, exchange, symbol, ts_from, ts_to)
+        if table in RAW_TABLES:
+            known = self._known_sources()
+            rels = [r for r in rels if self._committed_part(r.rsplit("/", 1)[1], known)]
+        if self.remote:
+            return [self.uri(r) for r in rels]
+        return [Path(self.uri(r)) for r in rels]
 
     def _known_sources(self) -> set[str]:
         """sha16 prefixes of the sources that have a manifest row (committed ingests)."""
-        try:
-            return {n[:16] for n in os.listdir(self.root / "manifest")
-                    if n.endswith(".parquet") and not n.startswith(".")}
-        except OSError:
-            return set()
+        return {n[:16] for n in self.location.listdir("manifest")
+                if n.endswith(".parquet") and not n.startswith(".")}
 
     @staticmethod
     def _committed_part(name: str, known: set[str]) -> bool:
@@ -216,19 +264,25 @@ class Store:
         directly through :meth:`write_partitioned` under other names are always visible."""
         return _SOURCE_PART.match(name) is None or name[:16] in known
 
-    def orphans(self, table: str) -> list[Path]:
+    def orphans(self, table: str) -> list:
         """Raw parts whose source has no manifest row (invisible to every reader)."""
-        if table not in RAW_TABLES or not self.table_dir(table).is_dir():
+        if table not in RAW_TABLES:
             return []
         known = self._known_sources()
-        return [p for e in _subdirs(self.table_dir(table), "exchange", None)
-                for s in _subdirs(e, "symbol", None) for d in _subdirs(s, "date", None)
-                for p in _parts(d) if not self._committed_part(p.name, known)]
+        rels = [r for r in self.part_rels(table) if not self._committed_part(r.rsplit("/", 1)[1], known)]
+        return [self.uri(r) if self.remote else Path(self.uri(r)) for r in rels]
 
     def instruments_in(self, table: str) -> list[tuple[str, str]]:
         """(exchange, symbol) pairs that have at least one part in ``table``."""
-        return sorted({(p.parents[2].name.split("=", 1)[1], p.parents[1].name.split("=", 1)[1])
-                       for p in self.files(table)})
+        known = self._known_sources() if table in RAW_TABLES else None
+        pairs = set()
+        for ex in self._values(table, "exchange"):
+            for sy in self._values(f"{table}/exchange={ex}", "symbol"):
+                base = f"{table}/exchange={ex}/symbol={sy}"
+                if any(known is None or self._committed_part(r.rsplit("/", 1)[1], known)
+                       for d in self._values(base, "date") for r in self._part_names(f"{base}/date={d}")):
+                    pairs.add((ex, sy))
+        return sorted(pairs)
 
     def resolve_instrument(self, exchange: str | None = None, symbol: str | None = None,
                            tables: tuple[str, ...] = ("book_updates", "depth_bands")) -> tuple[str, str]:
@@ -258,7 +312,7 @@ class Store:
             if schema is None:
                 raise ForensicsError(f"no {table} data for {exchange}/{symbol} in {self.root}")
             return pl.LazyFrame(schema=schema)
-        lf = pl.scan_parquet([str(f) for f in files], hive_partitioning=False, glob=False)
+        lf = self.scan_parts(files)
         if ts_from is not None:
             lf = lf.filter(pl.col(ts_column) >= ts_from)
         if ts_to is not None:
@@ -268,15 +322,14 @@ class Store:
         return lf.sort(order, maintain_order=True) if order else lf
 
     # ---- instruments ----------------------------------------------------------------------
-    def _instrument_path(self, exchange: str, symbol: str) -> Path:
-        return (self.root / "instruments" / f"exchange={safe_name(exchange)}" / f"symbol={safe_name(symbol)}"
-                / "instrument.parquet")
+    def _instrument_rel(self, exchange: str, symbol: str) -> str:
+        return f"instruments/exchange={safe_name(exchange)}/symbol={safe_name(symbol)}/instrument.parquet"
 
     def instrument(self, exchange: str, symbol: str) -> Instrument | None:
-        path = self._instrument_path(exchange, symbol)
-        if not path.exists():
+        try:
+            row = self.location.read_parquet(self._instrument_rel(exchange, symbol)).row(0, named=True)
+        except FileNotFoundError:
             return None
-        row = pl.read_parquet(path, glob=False).row(0, named=True)
         inst = Instrument(exchange, symbol, int(row["price_decimals"]), int(row["size_decimals"]),
                           int(row["next_seq"]))
         if self._reading_depth:
@@ -295,25 +348,25 @@ class Store:
             "next_seq": [inst.next_seq], "updated_at": [now_iso()],
         }, schema={"price_decimals": pl.Int64, "size_decimals": pl.Int64, "next_seq": pl.Int64,
                    "updated_at": pl.Utf8})
-        write_parquet_atomic(df, self._instrument_path(inst.exchange, inst.symbol))
+        self.location.write_parquet(df, self._instrument_rel(inst.exchange, inst.symbol))
 
     def instruments(self) -> list[Instrument]:
         out = []
-        for p in sorted((self.root / "instruments").glob("exchange=*/symbol=*/instrument.parquet")):
-            ex = p.parents[1].name.split("=", 1)[1]
-            sy = p.parent.name.split("=", 1)[1]
-            out.append(self.instrument(ex, sy))
+        for ex in self._values("instruments", "exchange"):
+            for sy in self._values(f"instruments/exchange={ex}", "symbol"):
+                inst = self.instrument(ex, sy)
+                if inst is not None:
+                    out.append(inst)
         return out
 
     def max_abs_units(self, exchange: str, symbol: str) -> dict[str, int]:
         """Largest ``|value|`` of the instrument's stored exact columns per kind (``price``
         includes ``price2`` columns; ``size``), over raw and derived tables. Read from the
         Parquet footers' statistics (the column itself only where a part has none)."""
-        import pyarrow.parquet as pq
         out = {"price": 0, "size": 0}
         for table, cols in EXACT.items():
-            for f in self.files(table, exchange, symbol):
-                meta = pq.read_metadata(f)
+            for f in self.part_rels(table, exchange, symbol):
+                meta = self.location.parquet_metadata(f)
                 names = [meta.schema.column(i).name for i in range(meta.num_columns)]
                 for c, kind in cols.items():
                     if c not in names:
@@ -324,7 +377,7 @@ class Store:
                         if st is not None and st.has_min_max:
                             out[k] = max(out[k], abs(int(st.min)), abs(int(st.max)))
                         elif meta.row_group(g).num_rows:
-                            v = pl.read_parquet(f, columns=[c], glob=False)[c].abs().max()
+                            v = self.location.read_parquet(f, columns=[c])[c].abs().max()
                             out[k] = max(out[k], int(v or 0))
                             break
         return out
@@ -350,61 +403,67 @@ class Store:
                 raise ForensicsError(
                     f"cannot give {inst.exchange}/{inst.symbol} {d} more {kind} decimals: its stored {kind}s "
                     f"(up to {biggest[kind]} units) would exceed int64")
-        work = self.root / RESCALE_DIR
-        if work.exists():
-            shutil.rmtree(work)
+        loc = self.location
+        loc.delete_tree(RESCALE_DIR)
         moved = []
         for table, cols in EXACT.items():
-            for f in self.files(table, inst.exchange, inst.symbol):
-                df = pl.read_parquet(f, glob=False)
+            for rel in self.part_rels(table, inst.exchange, inst.symbol):
+                df = loc.read_parquet(rel)
                 exprs = [pl.col(c) * (10 ** (dp if kind in ("price", "price2") else ds))
                          for c, kind in cols.items() if c in df.columns]
-                rel = f.relative_to(self.root)
-                write_parquet_atomic(df.with_columns(exprs), work / rel)
-                moved.append(str(rel))
+                loc.write_parquet(df.with_columns(exprs), f"{RESCALE_DIR}/{rel}")
+                moved.append(rel)
         new = Instrument(inst.exchange, inst.symbol, price_decimals, size_decimals, inst.next_seq)
-        journal = work / "journal.json"
-        tmp = work / ".journal.json.tmp"
-        work.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps({"exchange": inst.exchange, "symbol": inst.symbol, "price_decimals": price_decimals,
-                                   "size_decimals": size_decimals, "files": moved}))
-        os.replace(tmp, journal)
-        self._finish_rescale(work)
+        loc.write_text(f"{RESCALE_DIR}/journal.json", json.dumps({
+            "exchange": inst.exchange, "symbol": inst.symbol, "price_decimals": price_decimals,
+            "size_decimals": size_decimals, "files": moved}))
+        self._finish_rescale()
         return new
 
-    def _finish_rescale(self, work: Path) -> None:
+    def _finish_rescale(self) -> None:
         """Apply a journalled rescale (idempotent: parts already moved are skipped). Runs with
         the readers lock held exclusively: no reader sees some parts rescaled and others not,
         or parts that disagree with the instrument's decimals."""
         with self._readers_exclusive():
-            self._apply_rescale(work)
+            self._apply_rescale()
 
-    def _apply_rescale(self, work: Path) -> None:
-        j = json.loads((work / "journal.json").read_text())
+    def _apply_rescale(self) -> None:
+        loc = self.location
+        j = json.loads(loc.read_text(f"{RESCALE_DIR}/journal.json"))
         for rel in j["files"]:
-            src = work / rel
-            if src.exists():
-                os.replace(src, self.root / rel)
+            src = f"{RESCALE_DIR}/{rel}"
+            if loc.exists(src):
+                loc.move(src, rel)
         old = self.instrument(j["exchange"], j["symbol"])
         self.save_instrument(Instrument(j["exchange"], j["symbol"], j["price_decimals"], j["size_decimals"],
                                         old.next_seq if old else 0))
         if (j["exchange"], j["symbol"]) in self._seen:  # our own rescale: what we read is still ours
             self._seen[(j["exchange"], j["symbol"])] = (j["price_decimals"], j["size_decimals"])
-        shutil.rmtree(work)
+        loc.delete_tree(RESCALE_DIR)
+
+    def rescale_pending(self) -> bool:
+        return self.location.exists(f"{RESCALE_DIR}/journal.json")
 
     # ---- writing --------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self):
-        """Exclusive writer lock on the store (blocks until free).
+        """Exclusive writer lock on the store (blocks until free): an ``fcntl`` lock locally, a
+        conditional-create lease object on S3 (:mod:`forensics.storefs`).
 
         Inside :meth:`reading` (a command that read the store and now writes what it derived)
         the shared readers lock is let go while waiting (an ingest holding the writer lock may
         be waiting for readers to finish a rescale), then every instrument read so far is
         checked: if a concurrent ingest rescaled one, what was computed is in the old units
         and nothing is written (:class:`StaleRead`)."""
+        if self.remote:
+            with self.location.lock():
+                if self._reading_depth:
+                    self._check_seen()
+                yield
+            return
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fh = open(self.root / ".lock", "w")
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+            fh = open(Path(self.root) / ".lock", "w")
         except OSError as exc:
             raise ForensicsError(f"cannot write to the store {self.root}: {os_reason(exc)}") from None
         with fh:
@@ -422,10 +481,10 @@ class Store:
 
     def _check_seen(self) -> None:
         for (ex, sy), dec in list(self._seen.items()):
-            path = self._instrument_path(ex, sy)
-            if not path.exists():
+            try:
+                row = self.location.read_parquet(self._instrument_rel(ex, sy)).row(0, named=True)
+            except FileNotFoundError:
                 continue
-            row = pl.read_parquet(path, glob=False).row(0, named=True)
             now = (int(row["price_decimals"]), int(row["size_decimals"]))
             if now != dec:
                 raise StaleRead(
@@ -437,14 +496,18 @@ class Store:
         """Shared readers lock for a command that reads the store (depth, detect, sql): a
         rescale (the one write that changes stored parts in place) waits until no reader holds
         it, so a reader sees one consistent version of each instrument and its parts.
-        Re-entrant; a store that cannot be written (read-only mount) is read without it."""
+        Re-entrant; a store that cannot be written (read-only mount) is read without it, and
+        so is an ``s3://`` store (no shared locks on object storage: the writer-side check of
+        :meth:`lock` still refuses to store values computed at a stale scale)."""
         if self._reading_depth == 0:
-            try:
-                fh = open(self.root / ".readers.lock", "a")
-            except OSError:
-                fh = None  # read-only store: no writer can rescale it either
-            if fh is not None:
-                fcntl.flock(fh, fcntl.LOCK_SH)
+            fh = None
+            if not self.remote:
+                try:
+                    fh = open(Path(self.root) / ".readers.lock", "a")
+                except OSError:
+                    fh = None  # read-only store: no writer can rescale it either
+                if fh is not None:
+                    fcntl.flock(fh, fcntl.LOCK_SH)
             self._reader_fh = fh
             self._seen = {}
         self._reading_depth += 1
@@ -464,6 +527,9 @@ class Store:
         """The readers lock, exclusively (a rescale's moves). Our own shared hold, if any, is
         converted and given back afterwards."""
         own = self._reader_fh
+        if self.remote:
+            yield
+            return
         if own is not None:
             fcntl.flock(own, fcntl.LOCK_EX)
             try:
@@ -471,12 +537,44 @@ class Store:
             finally:
                 fcntl.flock(own, fcntl.LOCK_SH)
             return
-        with open(self.root / ".readers.lock", "a") as fh:
+        with open(Path(self.root) / ".readers.lock", "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # ---- staging (ingest) -------------------------------------------------------------------
+    def staging_dir(self, key: str) -> Path:
+        """A local directory to stage one writer's parts before they are published: inside the
+        store for a local store (same file system: publication is a rename), a private
+        temporary directory for a remote one."""
+        if self.remote:
+            return Path(tempfile.mkdtemp(prefix=f"forensics-stage-{key}-"))
+        return Path(self.root) / ".staging" / key
+
+    def publish(self, local: Path, rel: str):
+        """Move a staged local file to ``rel`` in the store (a rename locally, an upload and a
+        local delete on S3; a reader sees the whole object or none). Returns the part's name
+        as :meth:`files` gives it."""
+        if self.remote:
+            self.location.write_bytes(rel, Path(local).read_bytes())
+            Path(local).unlink()
+            return self.uri(rel)
+        dest = Path(self.uri(rel))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(local, dest)
+        return dest
+
+    def rel_of(self, name) -> str:
+        """The root-relative name of a part name from :meth:`files` (Path or URL)."""
+        if self.remote:
+            return str(name)[len(self.location.uri("")) + 1:]
+        return Path(name).resolve().relative_to(Path(self.root).resolve()).as_posix()
+
+    def remove_part(self, name) -> bool:
+        """Delete one part (a name from :meth:`files`); False when it was not there."""
+        return self.location.delete(self.rel_of(name))
 
     def write_partitioned(self, table: str, df: pl.DataFrame, exchange: str, symbol: str,
                           name: str, ts_column: str = "ts", replace_dates: bool = False) -> list[Path]:
@@ -491,81 +589,97 @@ class Store:
         df = df.with_columns(date_expr(ts_column).alias("__date"))
         paths = []
         for (day,), part in df.group_by(["__date"], maintain_order=True):
-            path = self.partition_dir(table, exchange, symbol, day) / f"{name}.parquet"
-            write_parquet_atomic(part.drop("__date"), path)
+            rel_dir = self.partition_rel(table, exchange, symbol, day)
+            rel = f"{rel_dir}/{name}.parquet"
+            self.location.write_parquet(part.drop("__date"), rel)
             if replace_dates:
-                for other in path.parent.glob("*.parquet"):
-                    if other != path:
-                        other.unlink()
-            paths.append(path)
+                for other in self._part_names(rel_dir):
+                    if other != rel:
+                        self.location.delete(other)
+            paths.append(Path(self.uri(rel)) if not self.remote else self.uri(rel))
         return paths
 
     def delete(self, table: str, exchange: str, symbol: str, ts_from: int | None = None,
                ts_to: int | None = None) -> int:
         """Remove a derived table's parts for one instrument (whole date partitions)."""
-        files = self.files(table, exchange, symbol, ts_from, ts_to)
+        files = self.part_rels(table, exchange, symbol, ts_from, ts_to)
         for f in files:
-            f.unlink()
+            self.location.delete(f)
         return len(files)
 
     # ---- manifest -------------------------------------------------------------------------
+    def manifest_rels(self) -> list[str]:
+        return self._part_names("manifest")
+
     def manifest(self) -> pl.DataFrame:
-        files = sorted((self.root / "manifest").glob("*.parquet"))
+        files = self.manifest_rels()
         if not files:
             return pl.DataFrame(schema=MANIFEST_SCHEMA)
-        return pl.concat([pl.read_parquet(f, glob=False) for f in files], how="diagonal_relaxed")
+        return pl.concat([self.location.read_parquet(f) for f in files], how="diagonal_relaxed")
 
     def manifest_row(self, sha256: str) -> dict | None:
-        path = self.root / "manifest" / f"{sha256}.parquet"
-        return pl.read_parquet(path, glob=False).row(0, named=True) if path.exists() else None
+        try:
+            return self.location.read_parquet(f"manifest/{sha256}.parquet").row(0, named=True)
+        except FileNotFoundError:
+            return None
 
     def content_index(self) -> dict[str, dict]:
         """Decompressed-content hash -> ``{sha256, name, companions}`` of every manifest row
         that has one (one read of the manifest's few columns; an ingest loads it once)."""
-        files = [str(f) for f in sorted((self.root / "manifest").glob("*.parquet")) if not f.name.startswith(".")]
+        files = [self.uri(f) for f in self.manifest_rels()]
         if not files:
             return {}
-        df = (pl.scan_parquet(files, glob=False, missing_columns="insert")
+        df = (pl.scan_parquet(files, glob=False, missing_columns="insert",
+                              storage_options=self.location.storage_options)
               .select("content_sha256", "sha256", "name", "companions")
               .filter(pl.col("content_sha256").is_not_null()).collect())
         return {r["content_sha256"]: r for r in df.iter_rows(named=True)}
 
     def write_manifest(self, row: dict) -> None:
         df = pl.DataFrame([row], schema=MANIFEST_SCHEMA)
-        write_parquet_atomic(df, self.root / "manifest" / f"{row['sha256']}.parquet")
+        self.location.write_parquet(df, f"manifest/{row['sha256']}.parquet")
 
     def remove_source(self, sha256: str) -> int:
         """Delete every raw part and the manifest row of one source file (``--force``)."""
         n = 0
-        for p in self.root.glob(f"*/exchange=*/symbol=*/date=*/{sha256[:16]}-*.parquet"):
-            p.unlink()
-            n += 1
-        m = self.root / "manifest" / f"{sha256}.parquet"
-        if m.exists():
-            m.unlink()
+        for rel in self._raw_part_rels():
+            if rel.rsplit("/", 1)[1].startswith(f"{sha256[:16]}-"):
+                self.location.delete(rel)
+                n += 1
+        self.location.delete(f"manifest/{sha256}.parquet")
         return n
+
+    def _raw_part_rels(self) -> list[str]:
+        return [r for t in RAW_TABLES for r in self.part_rels(t)]
 
     def recover(self) -> int:
         """Remove leftovers of killed writes: staging dirs, temp files, parts without manifest."""
         removed = 0
-        work = self.root / RESCALE_DIR
-        if (work / "journal.json").exists():
-            self._finish_rescale(work)  # killed while moving rescaled parts: complete it
-        elif work.exists():
-            shutil.rmtree(work)  # killed while writing them: the stored parts are untouched
-        staging = self.root / ".staging"
-        if staging.exists():
-            removed += sum(1 for p in staging.rglob("*.parquet"))
-            shutil.rmtree(staging)
-        known = {p.stem[:16] for p in (self.root / "manifest").glob("*.parquet")}
-        for p in self.root.glob("*/exchange=*/symbol=*/date=*/*"):
-            if p.name.startswith(".") and p.name.endswith(".tmp"):
-                p.unlink()
-                removed += 1
-            elif (p.parents[3].name in RAW_TABLES and p.suffix == ".parquet"
-                  and not self._committed_part(p.name, known)):
-                p.unlink()
-                removed += 1
+        loc = self.location
+        if self.rescale_pending():
+            self._finish_rescale()  # killed while moving rescaled parts: complete it
+        else:
+            loc.delete_tree(RESCALE_DIR)  # killed while writing them: the stored parts are untouched
+        if not self.remote:
+            staging = Path(self.root) / ".staging"
+            if staging.exists():
+                removed += sum(1 for p in staging.rglob("*.parquet"))
+                shutil.rmtree(staging)
+        known = {r.rsplit("/", 1)[1][:16] for r in self.manifest_rels()}
+        for table in PARTITIONED:
+            for ex in self._values(table, "exchange"):
+                for sy in self._values(f"{table}/exchange={ex}", "symbol"):
+                    base = f"{table}/exchange={ex}/symbol={sy}"
+                    for d in self._values(base, "date"):
+                        for name in loc.listdir(f"{base}/date={d}"):
+                            rel = f"{base}/date={d}/{name}"
+                            if name.startswith(".") and name.endswith(".tmp"):
+                                loc.delete(rel)
+                                removed += 1
+                            elif (table in RAW_TABLES and name.endswith(".parquet")
+                                  and not self._committed_part(name, known)):
+                                loc.delete(rel)
+                                removed += 1
         return removed
 
     # ---- SQL --------------------------------------------------------------------------------
@@ -616,11 +730,10 @@ def _glob_escape(path: Path) -> str:
     return glob.escape(str(path))
 
 
-def _parquet_columns(path: Path) -> list[str]:
-    """Column names of one Parquet file (reads only its footer)."""
-    import pyarrow.parquet as pq
+def _parquet_columns(store: "Store", path) -> list[str]:
+    """Column names of one part (a name from :meth:`Store.files`; reads only its footer)."""
     try:
-        return list(pq.read_schema(path).names)
+        return list(store.parquet_file(path).schema_arrow.names)
     except Exception as exc:  # truncated / not Parquet
         raise ForensicsError(f"unreadable Parquet part {path}: {exc}") from exc
 
@@ -641,8 +754,9 @@ SourceFn = Callable[[str, str, str, list, bool], str]
 
 def _parquet_source(store: "Store") -> SourceFn:
     """read_parquet over an instrument's partition directory (a glob: new days are seen by a
-    long-lived connection), or over the listed parts when uncommitted leftovers sit there."""
-    root = store.root.resolve()
+    long-lived connection), or over the listed parts when uncommitted leftovers sit there.
+    Local stores only (DuckDB reads no ``s3://`` without an extension: see :func:`arrow_source`)."""
+    root = Path(store.root).resolve()
     orphans = {t: {p.resolve() for p in store.orphans(t)} for t in RAW_TABLES}
 
     def source(table: str, ex: str, sy: str, files: list, by_name: bool) -> str:
@@ -654,6 +768,37 @@ def _parquet_source(store: "Store") -> SourceFn:
         return (f"read_parquet({paths}, hive_partitioning=true, "
                 f"union_by_name={'true' if by_name else 'false'}, "
                 f"hive_types={{'exchange': VARCHAR, 'symbol': VARCHAR, 'date': DATE}})")
+    return source
+
+
+def arrow_source(con: duckdb.DuckDBPyConnection, store: "Store", filesystem=None) -> SourceFn:
+    """View sources over pyarrow datasets registered on ``con``: each instrument's listed parts
+    (partition ``date`` from the path, so date filters prune files and a pruned file is never
+    opened), read through the store's ``pyarrow.fs`` (or ``filesystem``). DuckDB scans them with
+    no file access of its own: the source of remote stores and of locked SQL sessions."""
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+    n = [0]
+    part = pads.partitioning(pa.schema([("date", pa.date32())]), flavor="hive")
+    if store.remote:
+        fs = filesystem or store.location.arrow_fs
+        to_path = lambda f: str(f)[len("s3://"):]  # noqa: E731
+    else:
+        fs = filesystem
+        to_path = lambda f: str(Path(f).resolve())  # noqa: E731
+
+    def source(table: str, ex: str, sy: str, files: list, by_name: bool) -> str:
+        paths = [to_path(f) for f in files]
+        schemas = [store.parquet_file(f).schema_arrow for f in (files if by_name else files[:1])]
+        schema = pa.unify_schemas(schemas, promote_options="permissive") if len(schemas) > 1 else schemas[0]
+        schema = pa.schema([f for f in schema if f.name not in ("exchange", "symbol", "date")])
+        dset = pads.dataset(paths, schema=schema.append(pa.field("date", pa.date32())), format="parquet",
+                            partitioning=part, partition_base_dir=paths[0].rsplit("/", 2)[0],
+                            filesystem=fs)
+        n[0] += 1
+        name = f"__store_{table}_{n[0]}"
+        con.register(name, dset)
+        return f"(SELECT {_sql_str(ex)} AS exchange, {_sql_str(sy)} AS symbol, * FROM {name})"
     return source
 
 
@@ -696,12 +841,12 @@ def _view_sql(store: Store, table: str, union_by_name: bool | None = None,
         # union_by_name (which opens every file's footer at bind time, i.e. on every query)
         # is kept for open-schema tables and for instruments whose first part deviates.
         files = store.files(table, ex, sy)
-        cols = _parquet_columns(files[0])
+        cols = _parquet_columns(store, files[0])
         pinned = TABLES.get(table)
         by_name = (union_by_name if union_by_name is not None else
                    table in OPEN_SCHEMA_TABLES or pinned is None or set(cols) != set(pinned))
         if by_name:
-            cols = list(dict.fromkeys(c for f in files for c in _parquet_columns(f)))
+            cols = list(dict.fromkeys(c for f in files for c in _parquet_columns(store, f)))
         src = source(table, ex, sy, files, by_name)
         inst = insts.get((ex, sy))
         repl = []
@@ -746,25 +891,29 @@ def connect(store: Store | str | os.PathLike | None = None,
 
     ``con``/``source`` (used by the locked SQL session): create the views on that connection,
     each instrument's FROM given by ``source``; the manifest is then registered as an Arrow
-    table rather than read from its files by the view.
+    table rather than read from its files by the view. An ``s3://`` store always reads
+    through registered Arrow datasets (:func:`arrow_source`).
     """
     store = store if isinstance(store, Store) else Store(store)
-    if (store.root / RESCALE_DIR / "journal.json").exists():  # a rescale was killed half-way
+    if store.rescale_pending():  # a rescale was killed half-way
         with store.lock():
-            if (store.root / RESCALE_DIR / "journal.json").exists():
-                store._finish_rescale(store.root / RESCALE_DIR)
+            if store.rescale_pending():
+                store._finish_rescale()
     con = con if con is not None else duckdb.connect(database)
+    if source is None and store.remote:
+        source = arrow_source(con, store)
     con.execute("SET TimeZone = 'UTC'")
     for table in PARTITIONED:
         sql = _view_sql(store, table, union_by_name, source)
         if sql is not None:
             con.execute(f"CREATE OR REPLACE VIEW {table} AS {sql}")
-    man = store.root / "manifest"
     ts_repl = "SELECT * REPLACE (make_timestamp_ns(ts_min) AS ts_min, make_timestamp_ns(ts_max) AS ts_max)"
-    if any(man.glob("*.parquet")) and source is not None:
+    has_manifest = bool(store.manifest_rels())
+    if has_manifest and source is not None:
         con.register("__store_manifest", store.manifest().to_arrow())
         con.execute(f"CREATE OR REPLACE VIEW manifest AS {ts_repl} FROM __store_manifest")
-    elif any(man.glob("*.parquet")):
+    elif has_manifest:
+        man = Path(store.root) / "manifest"
         con.execute(
             f"CREATE OR REPLACE VIEW manifest AS {ts_repl} FROM read_parquet("
             f"{_sql_str(_glob_escape(man.resolve()) + '/*.parquet')}, union_by_name=true)")

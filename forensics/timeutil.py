@@ -127,3 +127,10 @@ def date_expr(col: str) -> pl.Expr:
 def now_iso() -> str:
     """The current UTC time, ISO-8601 to the second (manifest and instrument stamps)."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def date_bounds(day: str) -> tuple[int, int]:
+    """First and last ns of a UTC day ``YYYY-MM-DD`` (inclusive), for partition pruning."""
+    d = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+    start = int(d.timestamp()) * 1_000_000_000
+    return start, start + 86_400_000_000_000 - 1

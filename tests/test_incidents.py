@@ -301,6 +301,7 @@ def test_one_venue_store(e2e, tmp_path):
         src = e2e.store.root / t / "exchange=binance-futures" / "symbol=BTCUSDT"
         if src.exists():
             shutil.copytree(src, st.root / t / "exchange=binance-futures" / "symbol=BTCUSDT")
+    shutil.copytree(e2e.store.root / "manifest", st.root / "manifest")  # raw parts are visible with their sources
     out = inc.build_incidents(st)
     assert out.height == 1 and out["first"][0] and out["relation"][0] == "first"
     assert inc.finding(out).endswith("(the only venue with an event).")

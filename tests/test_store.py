@@ -66,7 +66,7 @@ def test_a_killed_rescale_is_completed_or_discarded(write, store_dir, monkeypatc
     st = Store(store_dir)
     inst = st.instrument("binance-futures", "BTCUSDT")
     real = Store._finish_rescale
-    monkeypatch.setattr(Store, "_finish_rescale", lambda self, work: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(Store, "_finish_rescale", lambda self, *_: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):  # killed after the journal, before any part moved
         st.rescale(inst, 3, 2)
     monkeypatch.setattr(Store, "_finish_rescale", real)

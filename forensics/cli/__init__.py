@@ -61,9 +61,37 @@ def cli(ctx, debug):
 
 
 def store_option(f):
-    """``--store DIR`` (default ./store or $FORENSICS_STORE)."""
+    """``--store DIR|s3://bucket/prefix`` (default ./store or $FORENSICS_STORE)."""
     return click.option("--store", "store", envvar="FORENSICS_STORE", default="store", show_default=True,
-                        type=click.Path(file_okay=False), help="Store directory (env FORENSICS_STORE).")(f)
+                        metavar="DIR|s3://BUCKET/PREFIX",
+                        help="Store: a directory or s3://bucket/prefix (credentials and endpoint from "
+                             "AWS_* variables) (env FORENSICS_STORE).")(f)
+
+
+def parallel_options(f):
+    """``--workers N`` / ``--scheduler tcp://host:port``: partition-parallel on Dask."""
+    f = click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                     help="Run the partitions on this Dask scheduler's workers.")(f)
+    f = click.option("--workers", type=int, default=None, metavar="N",
+                     help="Run the partitions on a local Dask cluster of N worker processes.")(f)
+    return f
+
+
+def run_with_progress(fn, label: str, **kw):
+    """Call ``fn(..., progress=cb)`` with a rich progress bar fed by task completion (stderr)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True, console=_stderr_console()) as bar:
+        task = bar.add_task(label, total=None)
+
+        def cb(done, total, part):
+            bar.update(task, completed=done, total=total, description=f"{label} {part}")
+        return fn(progress=cb, **kw)
+
+
+def _stderr_console():
+    from rich.console import Console
+    return Console(stderr=True)
 
 
 def instrument_options(f):

@@ -6,7 +6,7 @@ import sys
 import click
 import polars as pl
 
-from forensics.cli import cli, instrument_options, store_option, time_options
+from forensics.cli import cli, instrument_options, parallel_options, run_with_progress, store_option, time_options
 from forensics.errors import ForensicsError
 from forensics.store import Store
 from forensics.timeutil import format_ns, parse_duration, parse_time
@@ -106,7 +106,9 @@ def _table(console, wide: pl.DataFrame, res, rows: int, tz: str) -> None:
               help="book = replay level updates; bands = pre-aggregated depth_bands (e.g. Binance bookDepth).")
 @click.option("--no-write", is_flag=True, help="Do not store the derived tables depth/book_top.")
 @click.option("--rows", default=20, show_default=True, help="Rows shown by --format table (head and tail).")
-def depth_cmd(store, exchange, symbol, from_, to_, tz, every, bands, fmt, out, source, no_write, rows):
+@parallel_options
+def depth_cmd(store, exchange, symbol, from_, to_, tz, every, bands, fmt, out, source, no_write, rows,
+              workers, scheduler):
     """Depth within bands of mid, best bid/ask, mid, spread and levels on a time grid.
 
     \b
@@ -116,6 +118,7 @@ def depth_cmd(store, exchange, symbol, from_, to_, tz, every, bands, fmt, out, s
     Examples:
       forensics depth --every 100ms --from "2025-10-11 05:10" --to "2025-10-11 05:20" --tz Asia/Shanghai
       forensics depth --bands 0.5,1,2 --format csv --out depth.csv
+      forensics depth --workers 2        # one Dask task per (exchange, symbol, day), stored
     """
     from rich.console import Console
     from forensics.book import compute_depth, parse_bands
@@ -127,6 +130,12 @@ def depth_cmd(store, exchange, symbol, from_, to_, tz, every, bands, fmt, out, s
     if fmt == "parquet" and not out:
         raise ForensicsError("--format parquet needs --out FILE")
     a, b = _window(from_, to_, tz)
+    if workers is not None or scheduler:
+        if out or no_write or fmt != "table":
+            raise ForensicsError("--workers/--scheduler store the results; read them with `forensics sql` "
+                                 "(no --out, --format or --no-write)")
+        _parallel(Store(store), exchange, symbol, a, b, every_ns, bands, source, workers, scheduler)
+        return
     res = compute_depth(Store(store), exchange, symbol, a, b, every_ns=every_ns, bands=bands,
                         write=not no_write, source=source)
     to_stdout = fmt == "csv" and not out
@@ -199,3 +208,14 @@ def heatmap_cmd(store, exchange, symbol, from_, to_, tz, out, every, price_bucke
                   f"({format_ns(data.ts_from, tz)} .. {format_ns(data.ts_to, tz)}), {data.trades.height:,} trades; "
                   f"wrote {path} ({w}x{h})")
     _print_flags(console, data.flags, tz)
+
+
+def _parallel(store, exchange, symbol, a, b, every_ns, bands, source, workers, scheduler) -> None:
+    from forensics.parallel import parallel_depth
+    res = run_with_progress(parallel_depth, "depth", store=store, exchange=exchange, symbol=symbol, ts_from=a,
+                            ts_to=b, every_ns=every_ns, bands=bands, source=source, workers=workers,
+                            scheduler=scheduler)
+    rows = sum(r.value["depth_rows"] for r in res)
+    task_s = sum(r.seconds for r in res)
+    click.echo(f"{len(res)} partitions (exchange, symbol, day): {rows:,} depth rows stored; "
+               f"{task_s:.1f} s of task time on {'scheduler ' + scheduler if scheduler else f'{workers} worker(s)'}")

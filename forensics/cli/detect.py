@@ -6,7 +6,7 @@ import json
 import click
 import polars as pl
 
-from forensics.cli import cli, instrument_options, store_option, time_options
+from forensics.cli import cli, instrument_options, parallel_options, run_with_progress, store_option, time_options
 from forensics.errors import ForensicsError
 from forensics.timeutil import format_ns, parse_duration, parse_time
 
@@ -92,8 +92,9 @@ def _print_events(console, ev: pl.DataFrame, tz: str, evidence: bool) -> None:
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the events to this file.")
 @click.option("--evidence/--no-evidence", default=True, show_default=True, help="Print each event's evidence.")
+@parallel_options
 def detect_cmd(store, exchange, symbol, from_, to_, tz, drop, window, baseline, every, bands, tolerance,
-               no_flow, no_flicker, fmt, out, evidence):
+               no_flow, no_flicker, fmt, out, evidence, workers, scheduler):
     """Find liquidity cliffs and label them: synchronized withdrawal, one-sided pull,
     consumption, flicker or mixed.
 
@@ -116,9 +117,14 @@ def detect_cmd(store, exchange, symbol, from_, to_, tz, drop, window, baseline, 
         raise ForensicsError("--to is before --from")
     params = _params(drop, window, baseline, every, bands, tolerance, no_flow, no_flicker)
     st = Store(store)
-    if not st.root.exists():
+    if not st.exists():
         raise ForensicsError(f"store {st.root} does not exist; ingest data first with `forensics ingest`")
-    ev = detect(st, exchange, symbol, a, b, params)
+    if workers is not None or scheduler:
+        from forensics.parallel import parallel_detect
+        ev = run_with_progress(parallel_detect, "detect", store=st, exchange=exchange, symbol=symbol,
+                               ts_from=a, ts_to=b, params=params, workers=workers, scheduler=scheduler)
+    else:
+        ev = detect(st, exchange, symbol, a, b, params)
     if out:
         if fmt == "parquet":
             ev.write_parquet(out)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from forensics.cli import cli, instrument_options, store_option
+from forensics.cli import cli, instrument_options, parallel_options, run_with_progress, store_option
 from forensics.errors import ForensicsError
 from forensics.store import Store
 from forensics.timeutil import parse_duration
@@ -22,9 +22,13 @@ from forensics.timeutil import parse_duration
 @click.option("--every", default=None,
               help="Depth grid when depth must be computed (default: 100 ms .. 1 s from the window).")
 @click.option("--no-compute", is_flag=True, help="Use only what the store holds (no depth/detect runs).")
+@click.option("--per-event", is_flag=True,
+              help="One report per stored event (in --out, default reports/), e.g. with --workers.")
 @instrument_options
 @store_option
-def report_cmd(at, window, from_, to_, tz, out, every, no_compute, exchange, symbol, store):
+@parallel_options
+def report_cmd(at, window, from_, to_, tz, out, every, no_compute, per_event, exchange, symbol, store, workers,
+               scheduler):
     """Write an incident report: headline finding, depth chart, heatmap, traded-vs-cancelled
     attribution, the vacuum afterwards, caveats, and the SQL behind every number.
 
@@ -36,8 +40,13 @@ def report_cmd(at, window, from_, to_, tz, out, every, no_compute, exchange, sym
       forensics report --at "2025-10-11 05:13" --tz Asia/Shanghai
       forensics report --at 2025-10-10T21:13:00Z --window 10m --out reports/0513/
       forensics report --from "2025-10-10 20:50" --to "2025-10-10 21:30"      # every event
+      forensics report --per-event --workers 2 --out reports/all/          # one folder per event
     """
     from forensics.report import build_report
+
+    if per_event or workers is not None or scheduler:
+        _per_event(store, exchange, symbol, from_, to_, tz, out, window, workers, scheduler)
+        return
 
     if at is None and from_ is None and to_ is None:
         raise ForensicsError("say when: --at TIME (a report centred there) or --from/--to (every event in a range)")
@@ -49,3 +58,15 @@ def report_cmd(at, window, from_, to_, tz, out, every, no_compute, exchange, sym
     click.echo(f"{len(j['events'])} event(s), data: {j['data_kind']}; report in {res.out_dir}/")
     for role in ("html", "md", "json"):
         click.echo(f"  {res.paths[role]}")
+
+
+def _per_event(store, exchange, symbol, from_, to_, tz, out, window, workers, scheduler) -> None:
+    from forensics.parallel import parallel_reports
+    from forensics.timeutil import parse_time
+    res = run_with_progress(parallel_reports, "report", store=Store(store), exchange=exchange, symbol=symbol,
+                            ts_from=parse_time(from_, tz) if from_ else None,
+                            ts_to=parse_time(to_, tz) if to_ else None, out_root=out or "reports", tz=tz,
+                            window_ns=parse_duration(window), workers=workers, scheduler=scheduler)
+    for r in res:
+        click.echo(f"{r.value['dir']}/: {r.value['headline']}")
+    click.echo(f"{len(res)} report(s)")

@@ -31,7 +31,7 @@ from forensics import exact
 from forensics.schema import AGGRESSORS, SIDES, TABLES, conform
 from forensics.ingest.source import NameInfo, Source
 from forensics.store import Instrument, Store, write_parquet_atomic
-from forensics.timeutil import date_expr, date_of, now_iso
+from forensics.timeutil import date_bounds, date_expr, date_of, now_iso
 
 #: exact columns per raw table: column -> ('price'|'size', allow_zero)
 EXACT_INPUT = {
@@ -164,8 +164,8 @@ class Writer:
     def __init__(self, store: Store, source_path: Path, sha256: str, fmt: str, companions: str | None = None):
         self.store, self.source_path, self.sha, self.fmt = store, Path(source_path), sha256, fmt
         self.companions = companions
-        self.staging = store.root / ".staging" / sha256[:16]
-        if self.staging.exists():
+        self.staging = store.staging_dir(sha256[:16])
+        if self.staging.exists() and not store.remote:
             shutil.rmtree(self.staging)
         self.staged: list[_Staged] = []
         self.base_seq: dict[tuple[str, str], int] = {}
@@ -175,7 +175,7 @@ class Writer:
         self.max_units: dict[tuple[str, str], list[int]] = {}   # staged |max| at that scale
         self.stored_max: dict[tuple[str, str], list[int]] = {}  # stored |max| at the stored scale
         self.gap_rows: list[dict] = []
-        self.committed: list[Path] = []  # parts moved into the store by commit (for rollback)
+        self.committed: list = []  # parts moved into the store by commit (names as Store.files gives them)
         self.rejects: list[Reject] = []
         self.result = IngestResult(str(source_path), sha256, fmt)
         self._n = 0
@@ -363,9 +363,8 @@ class Writer:
         key = (st.exchange, st.symbol, st.date)
         cols = ["trade_id", "price", "size"]
         if key not in cache:
-            files = [f for f in self.store.files("trades", st.exchange, st.symbol)
-                     if f.parent.name == f"date={st.date}"]
-            cache[key] = (pl.concat([pl.read_parquet(f, columns=cols, glob=False) for f in files])
+            files = self.store.files("trades", st.exchange, st.symbol, *date_bounds(st.date))
+            cache[key] = (pl.concat([self.store.read_part(f, columns=cols) for f in files])
                           .drop_nulls("trade_id").unique() if files else None)
         known = cache[key]
         df = pl.read_parquet(st.path, glob=False)
@@ -398,10 +397,7 @@ class Writer:
         already moved into the store (readers never saw them: a raw part without a manifest
         row is invisible) and the staging directory."""
         for p in self.committed:
-            try:
-                p.unlink()
-            except FileNotFoundError:
-                pass
+            self.store.remove_part(p)
         self.committed = []
         self.abort()
 
@@ -427,10 +423,7 @@ class Writer:
                 write_parquet_atomic(df, st.path)
             if st.table == "trades" and not self._drop_known_trades(st, known_ids):
                 continue
-            dest = store.partition_dir(st.table, st.exchange, st.symbol, st.date) / st.path.name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            st.path.replace(dest)
-            self.committed.append(dest)
+            self.committed.append(store.publish(st.path, f"{store.partition_rel(st.table, st.exchange, st.symbol, st.date)}/{st.path.name}"))
         # gaps: seq positions in the same arrival space as the rows
         if self.gap_rows:
             g = pl.DataFrame(self.gap_rows, infer_schema_length=None)
@@ -455,14 +448,10 @@ class Writer:
         self.result.rejected = len(self.rejects)
         self.result.first_rejects = self.rejects[:5]
         if self.rejects:
-            rp = store.root / "rejects" / f"{self.sha[:16]}-{self.source_path.name}.rejects.jsonl"
-            rp.parent.mkdir(parents=True, exist_ok=True)
-            tmp = rp.with_name("." + rp.name + ".tmp")
-            with open(tmp, "wb") as fh:
-                for r in self.rejects:
-                    fh.write(orjson.dumps({"line": r.line, "reason": r.reason, "text": r.text}) + b"\n")
-            tmp.replace(rp)
-            self.result.rejects_path = str(rp)
+            rel = f"rejects/{self.sha[:16]}-{self.source_path.name}.rejects.jsonl"
+            store.location.write_bytes(rel, b"".join(
+                orjson.dumps({"line": r.line, "reason": r.reason, "text": r.text}) + b"\n" for r in self.rejects))
+            self.result.rejects_path = store.uri(rel)
         self.result.seconds = time.perf_counter() - self._t0
         r = self.result
         store.write_manifest({
