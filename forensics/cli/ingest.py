@@ -101,6 +101,8 @@ def summary_line(r) -> str:
         text += f"; {r.dropped:,} dropped by the sync rules (stale or superseded; see the manifest)"
     if r.ts_min is not None:
         text += f"; {format_ns(r.ts_min)} .. {format_ns(r.ts_max)}"
+    for note in getattr(r, "notes", None) or []:
+        text += f"; note: {note}"
     return text
 
 

@@ -62,6 +62,7 @@ class Chunk:
     gaps: list[dict] = field(default_factory=list)
     dropped: int = 0  # valid rows deliberately not stored (e.g. stale before a snapshot)
     lines: int = 0
+    notes: list[str] = field(default_factory=list)  # facts for the summary line (e.g. checksums matched)
 
 
 @dataclass
@@ -128,6 +129,7 @@ class IngestResult:
     rejects_path: str | None = None
     first_rejects: list[Reject] = field(default_factory=list)
     error: str | None = None  # the file could not be ingested (nothing of it was written)
+    notes: list[str] = field(default_factory=list)  # reader notes shown with the summary line
 
     @property
     def total_rows(self) -> int:
@@ -164,6 +166,7 @@ class Writer:
     def add(self, chunk: Chunk) -> None:
         self.rejects.extend(chunk.rejects)
         self.result.dropped += chunk.dropped
+        self.result.notes.extend(chunk.notes)
         for table, df in chunk.tables.items():
             if df is None or df.height == 0:
                 continue
