@@ -40,7 +40,7 @@ from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
 from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import Gaps, LevelBook, Rows, is_zero, level_pair, messages, ms_ns, sniff_lines
+from forensics.ingest.wsjson import Gaps, LevelBook, Rows, apply_update, is_zero, level_pair, messages, ms_ns, sniff_lines
 
 INVERSE = re.compile(r"^[A-Z0-9]+USD([A-Z]\d{2})?$")
 _MARKETS = (("/linear", "bybit-linear"), ("/spot", "bybit-spot"), ("/inverse", "bybit-inverse"),
@@ -131,12 +131,12 @@ def _book(j: dict, topic: str, m, state, gaps: Gaps, rows: Rows) -> None:
             gaps.start(key, "seq", st.last_ts, rows.next_arrival(m.line),
                        f"seq={seq} not above the previous seq={st.last_seq} (u={u})")
             st.synced = False
-        for side, p, q in levels:
-            st.book.set(side, p, q)
-            rows.level(*key, ts, m.local_ts, side, p, q, m.line, uid=u, prev=st.last_u)
-    if depth:  # the N-level view: anything beyond N has left it
+        # the N-level view: a level pushed beyond N has left it (a size-0 row: truncation)
+        apply_update(st.book, levels, depth,
+                     lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line, uid=u, prev=st.last_u))
+    if depth:
         for side in ("bid", "ask"):
-            for p, _ in st.book.truncate(side, depth):
+            for p, _ in st.book.truncate(side, depth):  # a snapshot deeper than its topic says
                 rows.level(*key, ts, m.local_ts, side, p, "0", m.line, uid=u)
     st.last_u, st.last_seq, st.last_ts = u, seq if seq is not None else st.last_seq, ts
 

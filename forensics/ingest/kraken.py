@@ -40,7 +40,7 @@ from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
 from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, is_zero, iso_ns, loads_exact, messages, price_key,
+from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, is_zero, iso_ns, loads_exact, messages, price_key,
                                      sniff_lines)
 
 EXCHANGE = "kraken"
@@ -214,10 +214,10 @@ def _apply(sym, st: _State, snap: bool, levels, ts, m, gaps: Gaps, rows: Rows) -
         if not st.started:
             gaps.start(key, "no_snapshot", ts, rows.next_arrival(m.line), "Kraken book updates before any snapshot")
             st.started = True
-        for side, p, q in levels:
-            st.book.set(side, p, q)
-            rows.level(*key, ts, m.local_ts, side, p, q, m.line)
-    for side in ("bid", "ask"):  # no delete is sent for levels pushed out of the depth
+        # no delete is sent for levels pushed out of the depth: truncate after every insert
+        apply_update(st.book, levels, st.depth,
+                     lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line))
+    for side in ("bid", "ask"):  # a snapshot deeper than the subscription
         for p, _ in st.book.truncate(side, st.depth):
             rows.level(*key, ts, m.local_ts, side, p, "0", m.line)
 

@@ -37,7 +37,7 @@ from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
 from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, diff_snapshot, is_zero, level_pair, messages, ms_ns,
+from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, diff_snapshot, is_zero, level_pair, messages, ms_ns,
                                      sniff_lines)
 
 DEPTHS = {"books": 400, "books-l2-tbt": 400, "books50-l2-tbt": 50, "books5": 5, "bbo-tbt": 1,
@@ -195,11 +195,9 @@ def _book(j: dict, ch: str, arg: dict, m, state, gaps: Gaps, rows: Rows, stats: 
                 gaps.start(key, "chain_break", st.last_ts, rows.next_arrival(m.line),
                            f"prevSeqId={prev} != previous seqId={st.seq}: updates missing")
                 st.synced = False
-            for side in ("bid", "ask"):
-                for p, q in levels[side]:
-                    st.book.set(side, p, q)
-                    rows.level(*key, ts, m.local_ts, side, p, q, m.line, uid=uid,
-                               prev=prev if isinstance(prev, int) else None)
+            pv = prev if isinstance(prev, int) else None
+            apply_update(st.book, [(side, p, q) for side in ("bid", "ask") for p, q in levels[side]], depth,
+                         lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line, uid=uid, prev=pv))
         for side in ("bid", "ask"):
             for p, _ in st.book.truncate(side, depth):
                 rows.level(*key, ts, m.local_ts, side, p, "0", m.line, uid=uid)

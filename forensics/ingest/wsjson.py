@@ -257,6 +257,26 @@ class LevelBook:
         return set(self.levels[side])
 
 
+def apply_update(book: LevelBook, levels, depth: int | None, emit: Callable[[str, str, str], None]) -> None:
+    """Apply one update message's ``levels`` [(side, price, size)] to ``book`` and emit the
+    rows: removals first, then inserts/changes, each insert followed (for a depth-limited view
+    of ``depth`` levels) by a size-0 row for the level it pushed beyond ``depth``. Removals
+    first keeps a level the venue still shows from being pushed out by an insert of the same
+    message; truncating after each insert keeps the side at <= depth+1 levels at any time (what
+    attribution's depth-limit detection expects). The final book is the venue's top ``depth``."""
+    for side, p, q in levels:
+        if is_zero(q):
+            book.set(side, p, q)
+            emit(side, p, q)
+    for side, p, q in levels:
+        if not is_zero(q):
+            book.set(side, p, q)
+            emit(side, p, q)
+            if depth is not None and book.depth(side) > depth:
+                for gp, _ in book.truncate(side, depth):
+                    emit(side, gp, "0")
+
+
 def diff_snapshot(book: LevelBook, sides: dict[str, list[tuple[str, str]]], depth: int | None,
                   emit: Callable[[str, str, str], None]) -> None:
     """Turn a full top-``depth`` snapshot (``sides[side]`` = [(price, size)], best first) into
