@@ -216,7 +216,7 @@ def _apply(sym, st: _State, snap: bool, levels, ts, m, gaps: Gaps, rows: Rows) -
             st.started = True
         # no delete is sent for levels pushed out of the depth: truncate after every insert
         apply_update(st.book, levels, st.depth,
-                     lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line))
+                     lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line), in_order=True)
     for side in ("bid", "ask"):  # a snapshot deeper than the subscription
         for p, _ in st.book.truncate(side, st.depth):
             rows.level(*key, ts, m.local_ts, side, p, "0", m.line)

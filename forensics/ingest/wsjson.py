@@ -257,13 +257,24 @@ class LevelBook:
         return set(self.levels[side])
 
 
-def apply_update(book: LevelBook, levels, depth: int | None, emit: Callable[[str, str, str], None]) -> None:
+def apply_update(book: LevelBook, levels, depth: int | None, emit: Callable[[str, str, str], None],
+                 in_order: bool = False) -> None:
     """Apply one update message's ``levels`` [(side, price, size)] to ``book`` and emit the
     rows: removals first, then inserts/changes, each insert followed (for a depth-limited view
     of ``depth`` levels) by a size-0 row for the level it pushed beyond ``depth``. Removals
     first keeps a level the venue still shows from being pushed out by an insert of the same
     message; truncating after each insert keeps the side at <= depth+1 levels at any time (what
-    attribution's depth-limit detection expects). The final book is the venue's top ``depth``."""
+    attribution's depth-limit detection expects). The final book is the venue's top ``depth``.
+    ``in_order``: apply in the message's order instead, truncating after each insert (Kraken's
+    documented algorithm: a level pushed out then freed again is re-sent as a republish)."""
+    if in_order:
+        for side, p, q in levels:
+            book.set(side, p, q)
+            emit(side, p, q)
+            if depth is not None and not is_zero(q) and book.depth(side) > depth:
+                for gp, _ in book.truncate(side, depth):
+                    emit(side, gp, "0")
+        return
     for side, p, q in levels:
         if is_zero(q):
             book.set(side, p, q)
