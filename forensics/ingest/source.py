@@ -46,7 +46,8 @@ _TARDIS = re.compile(
     r"_(?P<date>\d{4}-\d{2}-\d{2})_(?P<symbol>[^.]+)")
 _BINANCE_DAILY = re.compile(
     r"^(?P<symbol>[A-Z0-9_]+)-(?P<kind>bookDepth|aggTrades|trades|bookTicker|depth|depthUpdate|"
-    r"depth-capture|depth-snapshot|snapshot)-(?P<date>\d{4}-\d{2}(?:-\d{2})?)")
+    r"depth-capture|depth-snapshot|snapshot)(?:-(?P<date>\d{4}-\d{2}(?:-\d{2})?)|(?=\.[A-Za-z]|$))")
+# (a daily file renamed without its date, ``BTCUSDT-aggTrades.csv``, still names symbol and kind)
 _COLLECTOR = re.compile(r"^(?P<symbol>[a-z0-9_]+)_(?P<date>\d{8})", re.I)
 # Binance tick-level historical depth download: BTCUSDT_T_DEPTH_2022-11-01_depth_snap.csv / _depth_update.csv
 _BINANCE_TDEPTH = re.compile(
