@@ -19,8 +19,9 @@ What a venue reader implements is in the README ("Writing a reader"): a module w
 :class:`Rows`, recording broken chains with :class:`Gaps`.
 
 Per-message work is plain Python here (each message carries few levels; a level-book update
-needs the previous state): ~0.3-0.5 M level rows/s, against the vectorised Binance reader's
-millions. Fine for the captures users record of these venues; see the README.
+needs the previous state), far slower than the vectorised Binance reader: fine for the
+captures users record of these venues, not for months of data (figures:
+``benchmarks/bench_venues.py`` and the README).
 """
 from __future__ import annotations
 
@@ -295,7 +296,7 @@ def diff_snapshot(book: LevelBook, sides: dict[str, list[tuple[str, str]]], dept
     changed and new levels and removals inside the new window first, then (last, so they sit
     at rank >= depth when applied) removals of levels beyond the new window's deepest price
     on a full side: those left the window (truncation), they were not cancelled."""
-    late = []
+    late, now = [], []
     for side in ("bid", "ask"):
         new = {}
         for p, q in sides.get(side, []):
@@ -308,22 +309,14 @@ def diff_snapshot(book: LevelBook, sides: dict[str, list[tuple[str, str]]], dept
             if k in new:
                 continue
             beyond = full and edge is not None and (k < edge if side == "bid" else k > edge)
-            if beyond:
-                late.append((side, p))
-            else:
-                emit(side, p, "0")
+            (late if beyond else now).append((side, p, "0"))
         for k, (p, q) in new.items():
             prev = old.get(k)
             if prev is None or prev[1] != q:
-                emit(side, p, q)
-    for side, p in late:
-        emit(side, p, "0")
-    for side in ("bid", "ask"):
-        book.levels[side].clear()
-        book.order[side].clear()
-        for p, q in sides.get(side, []):
-            if not is_zero(q):
-                book.set(side, p, q)
+                now.append((side, p, q))
+    for side, p, q in now + late:
+        book.set(side, p, q)
+        emit(side, p, q)
 
 
 # ---- gaps -----------------------------------------------------------------------------------
