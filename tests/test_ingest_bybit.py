@@ -202,5 +202,5 @@ def test_real_recording_trades_at_touch_and_tickers():
                 if b and b.depth("bid"):
                     ticks += 1
                     tick_ok += Decimal(b.top("bid", 1)[0][0]) == Decimal(j["data"]["bid1Price"])
-    assert total > 50 and at_touch / total > 0.9
-    assert ticks > 20 and tick_ok / ticks > 0.8
+    assert total > 50 and at_touch / total > 0.95   # measured: 347 of 347
+    assert ticks > 20 and tick_ok / ticks > 0.95    # measured: 398 of 402
