@@ -1,5 +1,4 @@
 """Bybit v5 reader: ob500 dump / ws orderbook + publicTrade, shaped like shared/formats samples."""
-import io
 import json
 import zipfile
 from decimal import Decimal
@@ -147,7 +146,8 @@ def test_bad_lines_rejected_with_line(write, store_dir):
 
 def test_recording_wrapper_zstd_and_idempotent(tmp_path, store_dir):
     hdr = {"t": "header", "format": 2, "exchange": "BYBIT"}
-    recs = [hdr, {"t": "connect", "conn": "BYBIT.ws.2", "ts": T0 / 1000, "addr": "wss://stream.bybit.com/v5/public/spot"}]
+    recs = [hdr, {"t": "connect", "conn": "BYBIT.ws.2", "ts": T0 / 1000,
+                  "addr": "wss://stream.bybit.com/v5/public/spot"}]
     for i, m in enumerate([book_msg("snapshot", 10, 100, _basic(), 0), trade_msg(1, "Buy", "100.1", "1")]):
         recs.append({"t": "recv", "conn": "BYBIT.ws.2", "ts": T0 / 1000 + i,
                      "addr": "wss://stream.bybit.com/v5/public/spot", "data": json.dumps(m)})
@@ -172,7 +172,6 @@ def test_real_recording_trades_at_touch_and_tickers():
         top = res.book_top.filter(res.book_top["valid"])
         assert top.height > 100 and not top["crossed"].any()
     # trades vs the rebuilt touch, message by message
-    from forensics.ingest.bybit import market
     from forensics.ingest.wsjson import LevelBook, messages
     books, at_touch, total, tick_ok, ticks = {}, 0, 0, 0, 0
     for msgs, _, _ in messages(Source(p)):

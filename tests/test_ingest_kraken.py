@@ -1,6 +1,5 @@
 """Kraken reader: ws v1 book-N arrays (as the shared real recording) and v2 book messages;
 truncation to the subscribed depth, CRC32 checksums, trades."""
-import json
 import tempfile
 import zlib
 from decimal import Decimal

@@ -1,13 +1,11 @@
 """OKX v5 reader: books snapshot/update (seqId chain, checksum), books5, trades; shaped like the
 shared/formats samples."""
-import json
 import tempfile
 from decimal import Decimal
 
 import orjson
 import pytest
 import polars as pl
-import zstandard
 from click.testing import CliRunner
 
 from forensics.cli import cli

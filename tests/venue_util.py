@@ -126,7 +126,8 @@ def random_book_session(seed: int, n: int, depth: int | None = None, tick: str =
                 # the venue refills its N-level view from deeper levels (they enter the window)
                 while len(book[side]) < depth:
                     worst = min(book[side], key=Decimal) if side == "bid" else max(book[side], key=Decimal)
-                    k = int(Decimal(worst) / Decimal(tick)) + (-rnd.randint(1, 3) if side == "bid" else rnd.randint(1, 3))
+                    step = rnd.randint(1, 3)
+                    k = int(Decimal(worst) / Decimal(tick)) + (-step if side == "bid" else step)
                     p, q = px(k), sz()
                     lv.append((side, p, q))
                     book[side][p] = q

@@ -40,7 +40,8 @@ from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
 from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import Gaps, LevelBook, Rows, apply_update, is_zero, level_pair, messages, ms_ns, sniff_lines
+from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, is_zero, level_pair, messages, ms_ns,
+                                     sniff_lines)
 
 INVERSE = re.compile(r"^[A-Z0-9]+USD([A-Z]\d{2})?$")
 _MARKETS = (("/linear", "bybit-linear"), ("/spot", "bybit-spot"), ("/inverse", "bybit-inverse"),

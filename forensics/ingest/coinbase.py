@@ -51,7 +51,6 @@ class _Book:
 def read(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     books: dict[tuple[str, str], _Book] = {}
     last_seq: dict[str, int] = {}
-    last_ts: dict[str, int] = {}
     seen_trades: set[tuple[str, str]] = set()
     gaps = Gaps()
     rows = Rows(opts)

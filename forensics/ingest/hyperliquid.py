@@ -112,8 +112,8 @@ def _trades(data, m, rows: Rows) -> None:
                    t.get("sz"), AGGRESSOR.get(side, str(side)), m.line)
 
 
-_PAT = re.compile(rb'\\?"channel\\?"\s*:\s*\\?"(l2Book|trades)\\?".{0,40}\\?"coin\\?"|\\?"coin\\?".{0,200}\\?"levels\\?"'
-                  rb'|\\?"levels\\?".{0,200}\\?"px\\?"')
+_PAT = re.compile(rb'\\?"channel\\?"\s*:\s*\\?"(l2Book|trades)\\?".{0,40}\\?"coin\\?"'
+                  rb'|\\?"coin\\?".{0,200}\\?"levels\\?"|\\?"levels\\?".{0,200}\\?"px\\?"')
 
 
 def sniff(head: bytes, info: NameInfo) -> bool:

@@ -40,8 +40,8 @@ from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
 from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, is_zero, iso_ns, loads_exact, messages, price_key,
-                                     sniff_lines)
+from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, is_zero, iso_ns, loads_exact, messages,
+                                     price_key, sniff_lines)
 
 EXCHANGE = "kraken"
 DEPTHS = (10, 25, 100, 500, 1000)
@@ -309,6 +309,7 @@ def _v2_trades(j: dict, m, rows: Rows) -> None:
 
 _PAT = re.compile(rb'^\s*(\d+\s+)?\[\s*\d+\s*,\s*[\[{].*"(book-\d+|trade)"\s*,\s*"[A-Z0-9]+/[A-Z0-9]+"\s*\]\s*$'
                   rb'|\\?"channel\\?"\s*:\s*\\?"book\\?".{0,60}\\?"type\\?"\s*:\s*\\?"(snapshot|update)'
+                  rb'|\\?"channel\\?"\s*:\s*\\?"trade\\?".{0,60}\\?"type\\?"\s*:\s*\\?"(snapshot|update)'
                   rb'|\\?"book-\d+\\?"\s*,\s*\\?"[A-Z0-9]+/[A-Z0-9]+')
 
 

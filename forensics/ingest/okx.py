@@ -37,8 +37,8 @@ from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
 from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, diff_snapshot, is_zero, level_pair, messages, ms_ns,
-                                     sniff_lines)
+from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, diff_snapshot, is_zero, level_pair,
+                                     messages, ms_ns, sniff_lines)
 
 DEPTHS = {"books": 400, "books-l2-tbt": 400, "books50-l2-tbt": 50, "books5": 5, "bbo-tbt": 1,
           "books-elp": 400}
@@ -82,7 +82,6 @@ class _State:
 class _Stats:
     checked: int = 0
     matched: int = 0
-    contracts: dict = field(default_factory=dict)  # instId -> note
 
 
 def read(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
