@@ -108,10 +108,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=200_000)
     ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[1].parent / "shared"))
+    ap.add_argument("--venues", default=",".join(VENUES), help="comma-separated subset")
     a = ap.parse_args()
     snap, msgs = session(a.messages)
     with tempfile.TemporaryDirectory() as d:
-        for name, gen in VENUES.items():
+        for name in a.venues.split(","):
+            gen = VENUES[name]
             p = Path(d) / f"{name}.jsonl.gz"
             p.write_bytes(gzip.compress(b"".join(orjson.dumps(m) + b"\n" for m in gen(snap, msgs)), 1))
             t = time.perf_counter()

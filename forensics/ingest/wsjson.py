@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -180,6 +181,7 @@ def ms_ns(value) -> int | None:
 _KEY_DEC = 18
 
 
+@functools.lru_cache(maxsize=1 << 16)  # prices repeat: a book touches few distinct ones
 def price_key(p: str) -> int:
     """An exact integer sort key of a decimal price string (``"8476.98"`` ->
     8476980000000000000000). Raises ValueError for anything that is not a plain decimal."""
