@@ -7,8 +7,9 @@ Lines: raw JSON, ``<receive ns> <json>`` collector lines or the recording wrappe
 Traps:
 
 * **Maker side in trades.** ``market_trades`` ``side`` is the side of the *maker* (resting)
-  order: ``BUY`` prints sit at or below the best bid (checked on the real recording in
-  ``shared/data/venues``: every BUY print is at the rebuilt best bid), so the aggressor is the
+  order: ``BUY`` prints sit on the bid side of the book (checked on the real recording in
+  ``shared/data/venues``: 74 of 78 prints on the side of the rebuilt mid their maker side
+  says; the rest arrive after the level they hit was already updated), so the aggressor is the
   opposite: ``BUY`` -> ``aggressor='sell'``, ``SELL`` -> ``'buy'``. (Bybit and OKX report the
   taker side; this is the trap.) The subscription's first ``snapshot`` of recent trades is
   kept (real prints); a trade id already read from this file is not stored twice.
