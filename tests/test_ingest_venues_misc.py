@@ -115,3 +115,36 @@ def test_binance_daily_renamed_and_extra_columns(write, store_dir):
     r = ingest_one(p, store_dir)
     assert r.format == "binance-bookdepth" and r.instruments == [("binance-futures", "ETHUSDT")]
     assert len(r.notes) == 2
+
+
+@pytest.mark.parametrize("venue", list(SAMPLES))
+def test_pretty_printed_documents(venue, tmp_path, store_dir):
+    """One message or an array of messages saved pretty-printed (docs, API clients, jq)."""
+    import json
+    p = tmp_path / f"{venue}.json"
+    p.write_text(json.dumps([SAMPLES[venue]] if venue != "kraken" else SAMPLES[venue], indent=2))
+    assert sniff(Source(p)).name == venue
+    r = ingest_one(p, store_dir)
+    assert r.rows["book_updates"] == 2 and r.rejected == 0
+
+
+SHARED_SAMPLES = {"bybit-ws-orderbook-snapshot.json": ("bybit", "book_updates", 2),
+                  "bybit-ws-publicTrade.json": ("bybit", "trades", 1),
+                  "okx-ws-books-snapshot.json": ("okx", "book_updates", 16),
+                  "okx-ws-trades.json": ("okx", "trades", 1),
+                  "coinbase-ws-level2-snapshot.json": ("coinbase", "book_updates", 6),
+                  "coinbase-ws-market-trades.json": ("coinbase", "trades", 2),
+                  "hyperliquid-ws-l2Book.json": ("hyperliquid", "book_updates", 10),
+                  "bybit-histdata-ob500-xrpusdt.data.zip": ("bybit", "book_updates", None)}
+
+
+@pytest.mark.parametrize("name", list(SHARED_SAMPLES))
+def test_shared_format_samples(name, store_dir):
+    from tests.venue_util import SHARED
+    p = SHARED / "formats" / name
+    if not p.exists():
+        pytest.skip(f"{p} not present")
+    fmt, table, n = SHARED_SAMPLES[name]
+    assert sniff(Source(p)).name == fmt
+    r = ingest_one(p, store_dir)
+    assert r.rejected == 0 and (n is None or r.rows[table] == n) and r.rows[table] > 0

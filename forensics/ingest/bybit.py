@@ -40,8 +40,8 @@ from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
 from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, is_zero, level_pair, messages, ms_ns,
-                                     sniff_lines)
+from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, level_pair, messages, ms_ns, sniff_lines,
+                                     write_snapshot)
 
 INVERSE = re.compile(r"^[A-Z0-9]+USD([A-Z]\d{2})?$")
 _MARKETS = (("/linear", "bybit-linear"), ("/spot", "bybit-spot"), ("/inverse", "bybit-inverse"),
@@ -110,13 +110,9 @@ def _book(j: dict, topic: str, m, state, gaps: Gaps, rows: Rows) -> None:
     u, seq = d["u"], d.get("seq")
     snap = kind == "snapshot" or u == 1
     if snap:
-        st.book.clear()
         first = rows.next_arrival(m.line)
-        for side, p, q in levels:
-            if is_zero(q):
-                continue
-            st.book.set(side, p, q)
-            rows.level(*key, ts, m.local_ts, side, p, q, m.line, snap=True, uid=u)
+        write_snapshot(st.book, levels, depth,
+                       lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line, snap=True, uid=u))
         gaps.close(key, ts, first)
         st.synced = st.started = True
     else:
@@ -135,10 +131,6 @@ def _book(j: dict, topic: str, m, state, gaps: Gaps, rows: Rows) -> None:
         # the N-level view: a level pushed beyond N has left it (a size-0 row: truncation)
         apply_update(st.book, levels, depth,
                      lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line, uid=u, prev=st.last_u))
-    if depth:
-        for side in ("bid", "ask"):
-            for p, _ in st.book.truncate(side, depth):  # a snapshot deeper than its topic says
-                rows.level(*key, ts, m.local_ts, side, p, "0", m.line, uid=u)
     st.last_u, st.last_seq, st.last_ts = u, seq if seq is not None else st.last_seq, ts
 
 
@@ -161,7 +153,7 @@ def _trades(j: dict, m, rows: Rows) -> None:
                    t.get("v"), agg, m.line)
 
 
-_PAT = re.compile(rb'\\?"topic\\?"\s*:\s*\\?"(orderbook\.\d+|publicTrade)\.')
+_PAT = re.compile(rb'\\?"topic\\?"\s*:\s*\\?"(orderbook\.\d+|publicTrade|trade\.(linear|spot|inverse|option))\.')
 
 
 def sniff(head: bytes, info: NameInfo) -> bool:

@@ -40,8 +40,8 @@ from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
 from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, is_zero, iso_ns, loads_exact, messages,
-                                     price_key, sniff_lines)
+from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, iso_ns, loads_exact, messages, price_key,
+                                     sniff_lines, write_snapshot)
 
 EXCHANGE = "kraken"
 DEPTHS = (10, 25, 100, 500, 1000)
@@ -202,12 +202,9 @@ def _v1(j: list, m, state, gaps: Gaps, rows: Rows, stats: _Stats) -> None:
 def _apply(sym, st: _State, snap: bool, levels, ts, m, gaps: Gaps, rows: Rows) -> None:
     key = (EXCHANGE, sym)
     if snap:
-        st.book.clear()
         first = rows.next_arrival(m.line)
-        for side, p, q in levels:
-            if not is_zero(q):
-                st.book.set(side, p, q)
-                rows.level(*key, ts, m.local_ts, side, p, q, m.line, snap=True)
+        write_snapshot(st.book, levels, st.depth,
+                       lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line, snap=True))
         gaps.close(key, ts, first)
         st.synced = st.started = True
     else:
@@ -217,9 +214,6 @@ def _apply(sym, st: _State, snap: bool, levels, ts, m, gaps: Gaps, rows: Rows) -
         # no delete is sent for levels pushed out of the depth: truncate after every insert
         apply_update(st.book, levels, st.depth,
                      lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line), in_order=True)
-    for side in ("bid", "ask"):  # a snapshot deeper than the subscription
-        for p, _ in st.book.truncate(side, st.depth):
-            rows.level(*key, ts, m.local_ts, side, p, "0", m.line)
 
 
 # ---- v2 -------------------------------------------------------------------------------------

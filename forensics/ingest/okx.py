@@ -37,8 +37,8 @@ from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
 from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, diff_snapshot, is_zero, level_pair,
-                                     messages, ms_ns, sniff_lines)
+from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, diff_snapshot, level_pair, messages, ms_ns,
+                                     sniff_lines, write_snapshot)
 
 DEPTHS = {"books": 400, "books-l2-tbt": 400, "books50-l2-tbt": 50, "books5": 5, "bbo-tbt": 1,
           "books-elp": 400}
@@ -160,27 +160,22 @@ def _book(j: dict, ch: str, arg: dict, m, state, gaps: Gaps, rows: Rows, stats: 
             continue
         seq, prev = d.get("seqId"), d.get("prevSeqId")
         uid = seq if isinstance(seq, int) else None
+        flat = [(side, p, q) for side in ("bid", "ask") for p, q in levels[side]]
+
+        def snap_row(side, p, q, ts=ts, uid=uid):
+            rows.level(*key, ts, m.local_ts, side, p, q, m.line, snap=True, uid=uid)
         if action == "snapshot" and ch in FULL_EACH_TIME:
             first = rows.next_arrival(m.line)
             if not st.started:  # the first one is written as a snapshot
-                for side in ("bid", "ask"):
-                    for p, q in levels[side]:
-                        if not is_zero(q):
-                            st.book.set(side, p, q)
-                            rows.level(*key, ts, m.local_ts, side, p, q, m.line, snap=True, uid=uid)
+                write_snapshot(st.book, flat, depth, snap_row)
                 st.started = st.synced = True
             else:
                 diff_snapshot(st.book, levels, depth,
                               lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line, uid=uid))
             gaps.close(key, ts, first)
         elif action == "snapshot":
-            st.book.clear()
             first = rows.next_arrival(m.line)
-            for side in ("bid", "ask"):
-                for p, q in levels[side]:
-                    if not is_zero(q):
-                        st.book.set(side, p, q)
-                        rows.level(*key, ts, m.local_ts, side, p, q, m.line, snap=True, uid=uid)
+            write_snapshot(st.book, flat, depth, snap_row)
             gaps.close(key, ts, first)
             st.started = st.synced = True
         else:
@@ -195,11 +190,8 @@ def _book(j: dict, ch: str, arg: dict, m, state, gaps: Gaps, rows: Rows, stats: 
                            f"prevSeqId={prev} != previous seqId={st.seq}: updates missing")
                 st.synced = False
             pv = prev if isinstance(prev, int) else None
-            apply_update(st.book, [(side, p, q) for side in ("bid", "ask") for p, q in levels[side]], depth,
+            apply_update(st.book, flat, depth,
                          lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line, uid=uid, prev=pv))
-        for side in ("bid", "ask"):
-            for p, _ in st.book.truncate(side, depth):
-                rows.level(*key, ts, m.local_ts, side, p, "0", m.line, uid=uid)
         cs = d.get("checksum")
         if isinstance(cs, int) and cs != 0 and ch not in FULL_EACH_TIME:
             stats.checked += 1

@@ -69,7 +69,8 @@ def messages(src: Source, loads: Callable[[Any], Any] = orjson.loads, keep_http:
     ``keep_http``: also the recording's REST responses (``kind='http'``, ``addr`` = the URL),
     e.g. instrument lists with contract sizes."""
     addrs: dict[str, str] = {}
-    for first, block in src.blocks():
+    doc = _document(src, loads)
+    for first, block in ([(1, doc)] if doc is not None else src.blocks()):
         msgs: list[Msg] = []
         rejects: list[Reject] = []
         lines = block.split(b"\n")
@@ -127,6 +128,31 @@ def messages(src: Source, loads: Callable[[Any], Any] = orjson.loads, keep_http:
                 continue
             msgs.append(Msg(line, local, None, None, obj))
         yield msgs, rejects, len(lines)
+
+
+def _document(src: Source, loads, limit: int = 64 << 20) -> bytes | None:
+    """A file holding one pretty-printed JSON document (a message, or an array of messages, as
+    saved from an API client, ``jq .`` or the venues' docs) -> the messages as JSON lines (line
+    numbers are then message numbers). None when the file is JSON lines (the normal case)."""
+    head = src.head(1 << 16).lstrip()
+    first = head.split(b"\n", 1)[0].strip()
+    if not head.startswith((b"{", b"[")) or b"\n" not in head.rstrip() and len(head) < (1 << 16):
+        return None
+    try:
+        loads(first)
+        return None  # the first line is a whole message: JSON lines
+    except (orjson.JSONDecodeError, ValueError):
+        pass
+    if src.size > limit:
+        return None
+    body = b"".join(b for _, b in src.blocks())
+    try:
+        doc = loads(body)
+    except (orjson.JSONDecodeError, ValueError):
+        return None
+    is_frame = isinstance(doc, list) and doc and not isinstance(doc[0], (dict, list))  # a Kraken v1 frame
+    msgs = [doc] if isinstance(doc, dict) or is_frame else doc if isinstance(doc, list) else [doc]
+    return b"".join(json.dumps(m).encode() + b"\n" for m in msgs)
 
 
 def _wrapper_ts(obj: dict) -> int | None:
@@ -258,6 +284,21 @@ class LevelBook:
 
     def keys(self, side: str) -> set[int]:
         return set(self.levels[side])
+
+
+def write_snapshot(book: LevelBook, levels, depth: int | None, emit: Callable[[str, str], None]) -> None:
+    """Replace ``book`` by a snapshot's ``levels`` [(side, price, size)] and ``emit(side, price,
+    size)`` its rows, bids then asks, best first. A snapshot deeper than the view it belongs
+    to (``depth``) is cut to the view: levels outside it are not written."""
+    book.clear()
+    for side, p, q in levels:
+        if not is_zero(q):
+            book.set(side, p, q)
+    for side in ("bid", "ask"):
+        if depth is not None:
+            book.truncate(side, depth)
+        for p, q in book.top(side, len(book.order[side])):
+            emit(side, p, q)
 
 
 def apply_update(book: LevelBook, levels, depth: int | None, emit: Callable[[str, str, str], None],
@@ -478,7 +519,11 @@ def sniff_lines(head: bytes, pattern: re.Pattern, header_exchange: bytes | None 
         if header_exchange and s.startswith(b'{"t":"header"') and (b'"exchange":"' + header_exchange + b'"') in s:
             return True
         if s[:1] not in (b"{", b"[") and not _PREFIX.match(s):
-            return False
+            break
         if pattern.search(s[:4096]):
             return True
+    # a pretty-printed document (one message or an array): judge it with whitespace removed
+    if body.lstrip()[:1] in (b"{", b"[") and b"\n" in body.strip():
+        flat = re.sub(rb"\s+", b"", body[:1 << 16])
+        return bool(pattern.search(flat[:8192]))
     return False
