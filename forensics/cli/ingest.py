@@ -103,6 +103,8 @@ def summary_line(r) -> str:
         text += f"; {r.t_fallback:,} messages with an unreadable T timed by E"
     if r.ts_min is not None:
         text += f"; {format_ns(r.ts_min)} .. {format_ns(r.ts_max)}"
+    for note in getattr(r, "notes", None) or []:
+        text += f"; note: {note}"
     return text
 
 

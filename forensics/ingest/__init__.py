@@ -34,12 +34,15 @@ def file_error(src: Source, exc: BaseException) -> ForensicsError:
 #: modules that register formats, in sniffing priority order
 FORMAT_MODULES = ("forensics.ingest.tardis", "forensics.ingest.binance_capture",
                   "forensics.ingest.binance_files")
+#: websocket-capture venues (issue 14), sniffed before the Binance capture reader
+VENUE_MODULES = ("forensics.ingest.bybit", "forensics.ingest.okx", "forensics.ingest.coinbase",
+                 "forensics.ingest.hyperliquid", "forensics.ingest.kraken")
 
 
 def formats() -> dict[str, Format]:
     """All registered formats by name (import order = sniffing priority)."""
     out: dict[str, Format] = {}
-    for mod in FORMAT_MODULES:
+    for mod in FORMAT_MODULES[:1] + VENUE_MODULES + FORMAT_MODULES[1:]:
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as exc:

@@ -36,7 +36,7 @@ ingest stops and asks for ``--symbol``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -91,6 +91,7 @@ class Layout:
     header: bool
     spot: bool
     columns: list[str]
+    extras: list[str] = field(default_factory=list)  # columns added by other tools (ignored)
 
 
 def classify(head: bytes) -> Layout | None:
@@ -105,12 +106,49 @@ def classify(head: bytes) -> Layout | None:
             if low == h or low == h + ",is_best_match":
                 spot = low.endswith("is_best_match")
                 return Layout(kind, True, spot, _columns(kind, spot))
+    # a known header plus columns other tools appended (e.g. bookDepth + weighted_avg_price)
+    for kind, headers in HEADERS.items():
+        for h in headers:
+            for base in (h + ",is_best_match", h):
+                if low.startswith(base + ","):
+                    spot = base.endswith("is_best_match")
+                    extras = _extra_names(low[len(base) + 1:].split(","), len(_columns(kind, spot)))
+                    return Layout(kind, True, spot, _columns(kind, spot) + extras, extras)
     # no header: judge by the field types of the first complete data lines
     data = [ln.decode("utf-8", "replace") for ln in lines[: max(1, len(lines) - 1)]]
     for (kind, spot), pat in LAYOUTS.items():
         if all(pat.match(x) for x in data):
             return Layout(kind, False, spot, _columns(kind, spot))
+    for (kind, spot), pat in LAYOUTS.items():  # known leading fields, extra trailing ones
+        n = len(_columns(kind, spot))
+        cut = [x.split(",") for x in data]
+        if len({len(c) for c in cut}) == 1 and len(cut[0]) > n and all(pat.match(",".join(c[:n])) for c in cut):
+            extras = _extra_names([""] * (len(cut[0]) - n), n)
+            return Layout(kind, False, spot, _columns(kind, spot) + extras, extras)
     return None
+
+
+def _extra_names(names: list[str], start: int) -> list[str]:
+    """Names for appended columns (unique, never clashing with the known ones)."""
+    out = []
+    for i, nm in enumerate(names):
+        nm = re.sub(r"[^a-z0-9_]", "_", nm.strip().lower()) or f"column_{start + i + 1}"
+        while nm in out or nm in ("line",):
+            nm += "_"
+        out.append(f"extra:{nm}")
+    return out
+
+
+def _notes(opts: ReadOptions, lay: Layout) -> list[str]:
+    """What the summary line should say about a file read with a deviation from Binance's own."""
+    out = []
+    if lay.extras:
+        out.append(f"{len(lay.extras)} extra column(s) ignored: "
+                   + ", ".join(e.split(":", 1)[1] for e in lay.extras))
+    info = opts.name_info
+    if info is not None and info.symbol and info.kind and not info.date:
+        out.append("file name has no date (renamed?): dates taken from the data")
+    return out
 
 
 def _columns(kind: str, spot: bool) -> list[str]:
@@ -180,8 +218,10 @@ def read_bookdepth(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     sym = _symbol(src, opts)
     ex = _exchange(opts, sym)
     text_ts = pl.col("timestamp").str.strip_chars()
+    notes = _notes(opts, lay)
     for df, rejects, n in _blocks(src, lay):
-        chunk = Chunk(rejects=rejects, lines=n)
+        chunk = Chunk(rejects=rejects, lines=n, notes=notes)
+        notes = []
         if df.height:
             pct = pl.col("percentage").str.strip_chars().cast(pl.Float64, strict=False)
             ts = (pl.when(text_ts.str.contains(r"^\d+$"))
@@ -205,8 +245,10 @@ def _trade_reader(id_col: str, size_col: str, time_col: str):
         lay = _layout(src)
         sym = _symbol(src, opts)
         ex = _exchange(opts, sym, spot=lay.spot)
+        notes = _notes(opts, lay)
         for df, rejects, n in _blocks(src, lay):
-            chunk = Chunk(rejects=rejects, lines=n)
+            chunk = Chunk(rejects=rejects, lines=n, notes=notes)
+            notes = []
             if df.height:
                 df, r1 = int_or_reject(df, time_col, "timestamp")
                 df, r2 = _reject_bool(df, "is_buyer_maker")

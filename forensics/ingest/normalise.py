@@ -81,6 +81,7 @@ class Chunk:
     dropped: int = 0  # valid rows deliberately not stored (e.g. stale before a snapshot)
     lines: int = 0
     t_fallback: int = 0  # rows whose transaction time (Binance T) was unreadable: event time E used
+    notes: list[str] = field(default_factory=list)  # facts for the summary line (e.g. checksums matched)
 
 
 @dataclass
@@ -148,6 +149,7 @@ class IngestResult:
     rejects_path: str | None = None
     first_rejects: list[Reject] = field(default_factory=list)
     error: str | None = None  # the file could not be ingested (nothing of it was written)
+    notes: list[str] = field(default_factory=list)  # reader notes shown with the summary line
 
     @property
     def total_rows(self) -> int:
@@ -186,6 +188,7 @@ class Writer:
         self.rejects.extend(chunk.rejects)
         self.result.dropped += chunk.dropped
         self.result.t_fallback += chunk.t_fallback
+        self.result.notes.extend(chunk.notes)
         for table, df in chunk.tables.items():
             if df is None or df.height == 0:
                 continue

@@ -1,4 +1,4 @@
-"""Source files: content hash, transparent plain/gzip/zip reading in bounded line blocks,
+"""Source files: content hash, transparent plain/gzip/zip/zstd reading in bounded line blocks,
 and what a venue's standard file name tells (exchange, symbol, date, kind).
 
 Reading never loads a whole file: :meth:`Source.blocks` yields blocks of complete lines
@@ -20,6 +20,7 @@ from typing import Iterator
 
 BLOCK_BYTES = 8 << 20
 BOM = b"\xef\xbb\xbf"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def sha256_file(path: Path) -> str:
@@ -45,7 +46,8 @@ _TARDIS = re.compile(
     r"_(?P<date>\d{4}-\d{2}-\d{2})_(?P<symbol>[^.]+)")
 _BINANCE_DAILY = re.compile(
     r"^(?P<symbol>[A-Z0-9_]+)-(?P<kind>bookDepth|aggTrades|trades|bookTicker|depth|depthUpdate|"
-    r"depth-capture|depth-snapshot|snapshot)-(?P<date>\d{4}-\d{2}(?:-\d{2})?)")
+    r"depth-capture|depth-snapshot|snapshot)(?:-(?P<date>\d{4}-\d{2}(?:-\d{2})?)|(?=\.[A-Za-z]|$))")
+# (a daily file renamed without its date, ``BTCUSDT-aggTrades.csv``, still names symbol and kind)
 _COLLECTOR = re.compile(r"^(?P<symbol>[a-z0-9_]+)_(?P<date>\d{8})", re.I)
 # Binance tick-level historical depth download: BTCUSDT_T_DEPTH_2022-11-01_depth_snap.csv / _depth_update.csv
 _BINANCE_TDEPTH = re.compile(
@@ -164,6 +166,8 @@ class Source:
             return "gzip"
         if magic in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip (the second: an empty one)
             return "zip"
+        if magic == ZSTD_MAGIC:  # zstd (e.g. the collector recordings *.jsonl.zst)
+            return "zstd"
         return "none"
 
     def inner_name(self) -> str:
@@ -175,7 +179,7 @@ class Source:
             except (OSError, zipfile.BadZipFile):
                 return self.name
             return names[0] if names else self.name
-        return re.sub(r"\.gz$", "", self.name)
+        return re.sub(r"\.(gz|zst)$", "", self.name)
 
     def name_info(self) -> NameInfo:
         """What the file names tell: the data's own name (zip member, name without .gz) first,
@@ -206,6 +210,9 @@ class Source:
             raw = open(self.path, "rb")
             counter = _Counting(raw, self) if count else raw
             try:
+                if comp == "zstd":
+                    yield _NoBOM(_ZstdStream(counter))
+                    return
                 yield _NoBOM(_GunzipStream(counter) if comp == "gzip" else counter)
             finally:
                 raw.close()
@@ -382,6 +389,60 @@ class _CheckedMember:
             self.expected = None
             raise zipfile.BadZipFile(f"Bad CRC-32 for file {self.name!r}")
         return data
+
+
+class _ZstdStream:
+    """Streaming zstd (multi-frame) via the ``zstandard`` package; like :class:`_GunzipStream`
+    every byte decoded before a truncation or corruption is kept, then ``EOFError`` /
+    ``zlib.error`` (the error types :meth:`Source.blocks` records) are raised."""
+
+    def __init__(self, raw, piece: int = 1 << 20):
+        import zstandard  # imported here: only zstd inputs need it
+
+        self.raw, self.piece, self._z = raw, piece, zstandard
+        self.d = zstandard.ZstdDecompressor().decompressobj()
+        self.pending = b""
+        self.done = False
+        self.failed: Exception | None = None
+        self.in_frame = False
+
+    def read(self, n: int) -> bytes:
+        out, size = [self.pending], len(self.pending)
+        self.pending = b""
+        while size < n and not self.done:
+            comp = self.raw.read(self.piece)
+            if not comp:
+                self.done = True
+                if self.in_frame:
+                    self.failed = EOFError("compressed file ended before the end of the zstd frame")
+                break
+            try:
+                data = self._feed(comp)
+            except self._z.ZstdError as exc:
+                self.done, self.failed = True, zlib.error(f"zstd: {exc}")
+                break
+            out.append(data)
+            size += len(data)
+        buf = b"".join(out)
+        if size > n:
+            buf, self.pending = buf[:n], buf[n:]
+        if not buf and self.failed is not None:
+            exc, self.failed = self.failed, None
+            raise exc
+        return buf
+
+    def _feed(self, comp: bytes) -> bytes:
+        parts = []
+        while comp:
+            self.in_frame = True
+            parts.append(self.d.decompress(comp))
+            if self.d.eof:  # frame finished: the rest (if any) is the next frame
+                comp = self.d.unused_data
+                self.d = self._z.ZstdDecompressor().decompressobj()
+                self.in_frame = False
+            else:
+                comp = b""
+        return b"".join(parts)
 
 
 class _MemberProgress:

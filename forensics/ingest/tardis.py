@@ -9,8 +9,11 @@ Traps:
 * ``amount`` is the new absolute size at the level (0 = level removed).
 * A run of ``is_snapshot=true`` rows after incremental rows is a resync (reconnection): the
   book is reset there, and the interval since the last incremental row is recorded as a gap.
-* Tardis exchange ids are mapped to this project's venue+market names where they differ:
-  ``binance`` -> ``binance-spot``, ``okex-swap`` -> ``okx-swap``, ``okex`` -> ``okx-spot``.
+* Tardis exchange ids are mapped to this project's venue+market names where they differ
+  (:data:`EXCHANGE_NAMES`): ``binance`` -> ``binance-spot``, ``okex-swap`` -> ``okx-swap``,
+  ``okex`` -> ``okx-spot``, ``bybit`` -> ``bybit-linear``, ``cryptofacilities`` ->
+  ``kraken-futures``, ... (Tardis' ``bybit`` also holds the inverse contracts ``BTCUSD``: ingest
+  those with ``--exchange bybit-inverse``). OKX derivative amounts are contracts, as the venue's.
 * Trade ``side`` is the aggressor ('buy'/'sell'; 'unknown' is stored as null).
 """
 from __future__ import annotations
@@ -28,7 +31,11 @@ from forensics.timeutil import to_ns_expr
 BOOK_COLS = ["exchange", "symbol", "timestamp", "local_timestamp", "is_snapshot", "side", "price", "amount"]
 TRADE_COLS = ["exchange", "symbol", "timestamp", "local_timestamp", "id", "side", "price", "amount"]
 EXCHANGE_NAMES = {"binance": "binance-spot", "okex-swap": "okx-swap", "okex": "okx-spot",
-                  "okex-futures": "okx-futures"}
+                  "okex-futures": "okx-futures",
+                  # the venues of forensics/ingest/<venue>.py (issue 14): same names as their readers
+                  "okex-options": "okx-option", "bybit": "bybit-linear", "bybit-spot": "bybit-spot",
+                  "bybit-options": "bybit-option", "coinbase": "coinbase", "hyperliquid": "hyperliquid",
+                  "kraken": "kraken", "cryptofacilities": "kraken-futures"}
 
 
 def _venue(col: pl.Expr) -> pl.Expr:

@@ -1,0 +1,168 @@
+"""Bybit v5: historical ``ob500``/``ob200`` ``.data.zip`` dumps and websocket captures of
+``orderbook.{1,50,200,500}.<SYMBOL>`` and ``publicTrade.<SYMBOL>`` -> book_updates, trades, gaps.
+
+The historical dump (``2024-12-01_XRPUSDT_ob500.data.zip`` from Bybit's download page) is
+JSON lines of the same ``snapshot``/``delta`` messages the websocket sends; a capture may be
+raw JSON lines, ``<receive ns> <json>`` collector lines or the recording wrapper (see
+:mod:`forensics.ingest.wsjson`), plain, gzip, zip or zstd.
+
+Traps:
+
+* **Restart is not a gap.** ``type: snapshot`` (or ``u == 1``: Bybit's service restarted and
+  re-sent the book) replaces the book; it closes an open gap and never opens one.
+* **``u`` chain.** Each delta's ``u`` is the previous message's ``u + 1`` per topic; anything
+  else is a gap (reason ``chain_break``; the book is unknown until the next snapshot; rows after
+  the break are stored). ``seq`` (the cross sequence of the matching engine) is cross-checked:
+  a delta whose ``seq`` is not above the previous one is a gap (reason ``seq``).
+* **Times.** ``cts`` is the matching-engine time of the book change, ``ts`` the push time
+  (later, batched). ``publicTrade`` carries ``T`` (matching-engine time), so ``ts = cts`` (else
+  ``ts``) puts book changes on the same clock as the trades that caused them.
+* **Aggressor.** ``publicTrade`` ``S`` is the taker side: ``Buy`` hit the asks
+  (``aggressor='buy'``). Block trades (``BT: true``) did not trade against the book: dropped.
+* **Depth-limited view.** ``orderbook.N`` is the top N levels; Bybit sends a delete when a
+  level leaves the view (checked on the real recording: never more than N levels), and the
+  reader also truncates its book to N after every delta and writes a size-0 row for any level
+  beyond N, so a level leaving the window reads as ``truncation`` in attribution (rank >= N,
+  unmatched), never as a cancel by a maker.
+* **Market.** The endpoint decides: ``/v5/public/linear`` -> ``bybit-linear``, ``/spot`` ->
+  ``bybit-spot``, ``/inverse`` -> ``bybit-inverse``, ``/option`` -> ``bybit-option`` (the
+  recording wrapper's ``addr``). Without it (raw lines, historical dumps): symbols like
+  ``BTCUSD`` / ``BTCUSDH25`` are inverse, others linear; ``--exchange bybit-spot`` for spot
+  dumps (the same symbol exists on both). Linear sizes are base coin, inverse sizes contracts
+  of 1 USD: venue units are kept.
+* ``tickers``, ``kline``, liquidations, subscription replies are ignored.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from forensics.ingest.normalise import Chunk, Format, ReadOptions
+from forensics.ingest.source import NameInfo, Source
+from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, level_pair, messages, ms_ns, sniff_lines,
+                                     write_snapshot)
+
+INVERSE = re.compile(r"^[A-Z0-9]+USD([A-Z]\d{2})?$")
+_MARKETS = (("/linear", "bybit-linear"), ("/spot", "bybit-spot"), ("/inverse", "bybit-inverse"),
+            ("/option", "bybit-option"))
+
+
+def market(addr: str | None, symbol: str) -> str:
+    for part, name in _MARKETS:
+        if addr and part in addr:
+            return name
+    return "bybit-inverse" if INVERSE.match(symbol) else "bybit-linear"
+
+
+@dataclass
+class _State:
+    book: LevelBook = field(default_factory=LevelBook)
+    synced: bool = False
+    started: bool = False
+    last_u: int | None = None
+    last_seq: int | None = None
+    last_ts: int | None = None
+
+
+def read(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
+    state: dict[tuple[str, str], _State] = {}
+    gaps = Gaps()
+    rows = Rows(opts)
+    for msgs, rejects, n in messages(src):
+        for m in msgs:
+            j = m.data
+            if m.kind != "recv" or not isinstance(j, dict):
+                continue
+            topic = j.get("topic")
+            if not isinstance(topic, str):
+                continue
+            if topic.startswith("orderbook."):
+                _book(j, topic, m, state, gaps, rows)
+            elif topic.startswith("publicTrade.") or topic.startswith("trade."):
+                _trades(j, m, rows)
+        yield rows.chunk(rejects, n, gaps.drain())
+    yield rows.chunk([], 0, gaps.drain(eof=True))
+
+
+def _book(j: dict, topic: str, m, state, gaps: Gaps, rows: Rows) -> None:
+    d = j.get("data")
+    kind = j.get("type")
+    if not isinstance(d, dict) or kind not in ("snapshot", "delta") or not isinstance(d.get("u"), int):
+        rows.reject(m.line, "Bybit orderbook message without type snapshot/delta and data.u")
+        return
+    parts = topic.split(".")
+    depth = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+    sym = d.get("s") or (parts[-1] if len(parts) == 3 else None)
+    ts = ms_ns(j.get("cts") if j.get("cts") is not None else j.get("ts"))
+    if not sym or ts is None:
+        rows.reject(m.line, "Bybit orderbook message without symbol or time (cts/ts)")
+        return
+    levels = []
+    for side, k in (("bid", "b"), ("ask", "a")):
+        for lv in d.get(k) or []:
+            p = level_pair(lv, m.line, rows, "Bybit orderbook")
+            if p is None:
+                return
+            levels.append((side, p[0], p[1]))
+    key = (market(m.addr, sym), sym)
+    st = state.setdefault(key, _State())
+    u, seq = d["u"], d.get("seq")
+    snap = kind == "snapshot" or u == 1
+    if snap:
+        first = rows.next_arrival(m.line)
+        write_snapshot(st.book, levels, depth,
+                       lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line, snap=True, uid=u))
+        gaps.close(key, ts, first)
+        st.synced = st.started = True
+    else:
+        if not st.started:
+            gaps.start(key, "no_snapshot", ts, rows.next_arrival(m.line),
+                       "Bybit deltas before any snapshot: book unknown")
+            st.started = True
+        elif st.synced and st.last_u is not None and u != st.last_u + 1:
+            gaps.start(key, "chain_break", st.last_ts, rows.next_arrival(m.line),
+                       f"u={u} after u={st.last_u} (expected {st.last_u + 1}): updates missing")
+            st.synced = False
+        elif st.synced and seq is not None and st.last_seq is not None and seq <= st.last_seq:
+            gaps.start(key, "seq", st.last_ts, rows.next_arrival(m.line),
+                       f"seq={seq} not above the previous seq={st.last_seq} (u={u})")
+            st.synced = False
+        # the N-level view: a level pushed beyond N has left it (a size-0 row: truncation)
+        apply_update(st.book, levels, depth,
+                     lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line, uid=u, prev=st.last_u))
+    st.last_u, st.last_seq, st.last_ts = u, seq if seq is not None else st.last_seq, ts
+
+
+def _trades(j: dict, m, rows: Rows) -> None:
+    data = j.get("data")
+    if not isinstance(data, list):
+        rows.reject(m.line, "Bybit publicTrade message without a data list")
+        return
+    for t in data:
+        if not isinstance(t, dict):
+            rows.reject(m.line, "Bybit publicTrade entry is not an object")
+            continue
+        if t.get("BT"):
+            rows.dropped += 1  # block trade: not against the book
+            continue
+        sym = t.get("s")
+        side = t.get("S")
+        agg = {"Buy": "buy", "Sell": "sell"}.get(side, str(side))
+        rows.trade(market(m.addr, sym or ""), sym, ms_ns(t.get("T")), m.local_ts, t.get("i"), t.get("p"),
+                   t.get("v"), agg, m.line)
+
+
+_PAT = re.compile(rb'\\?"topic\\?"\s*:\s*\\?"(orderbook\.\d+|publicTrade|trade\.(linear|spot|inverse|option))\.')
+
+
+def sniff(head: bytes, info: NameInfo) -> bool:
+    return sniff_lines(head, _PAT, b"BYBIT")
+
+
+FORMATS = [
+    Format("bybit", "Bybit v5 orderbook.{1,50,200,500} snapshot/delta + publicTrade: historical ob500/ob200 "
+           ".data.zip, ws JSON lines, '<receive ns> <json>' or recording wrapper (.jsonl.zst). Traps: u==1 or "
+           "snapshot restarts (not a gap), u chain + seq cross-check, ts=cts (matching engine, = trade T), "
+           "S=taker side, depth-limited view (truncation)", sniff, read),
+]
