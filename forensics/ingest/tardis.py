@@ -138,7 +138,8 @@ def read_book(src: Source, opts) -> Iterator[Chunk]:
                                        "reason": "resync", "detail": "snapshot after incremental updates (reconnect)"})
             df = df.drop("__resync", "__prev_ts")
             if df.height:
-                prev_snapshot, prev_ts = bool(df["is_snapshot"][-1]), int(df["ts"][-1])
+                # (a last row without a timestamp is rejected by the Writer: no time to carry)
+                prev_snapshot, prev_ts = bool(df["is_snapshot"][-1]), df["ts"][-1]
             chunk.tables["book_updates"] = df
         yield chunk
 
