@@ -464,7 +464,7 @@ def _validate_fast(table: str, df: pl.DataFrame, checks: list[tuple[pl.Expr, pl.
         raw = pl.when(dot.is_null()).then(0).otherwise(s.str.len_bytes().cast(pl.Int64) - dot - 1)
         sig = pl.when(dot.is_null()).then(0).otherwise(
             s.str.strip_chars_end("0").str.len_bytes().cast(pl.Int64) - dot - 1)
-        parsed += [digits.alias(f"__digits_{c}"), raw.alias(f"__raw_{c}"), sig.alias(f"__sig_{c}")]
+        parsed += [raw.alias(f"__raw_{c}"), sig.alias(f"__sig_{c}"), digits.alias(f"__digits_{c}")]
         d, r, g = pl.col(f"__digits_{c}"), pl.col(f"__raw_{c}"), pl.col(f"__sig_{c}")
         # exactly the rows _exact_reasons (at 0 decimals) or exact.parse's slow path would see
         bad.append((d.is_null() | s.str.starts_with("-") | s.str.starts_with("+") | (g > exact.MAX_DECIMALS)

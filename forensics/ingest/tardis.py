@@ -22,7 +22,7 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.ingest.csvblock import int_or_reject, is_header, read_block
 from forensics.ingest.normalise import Chunk, Format, Reject, arrival_expr
-from forensics.ingest.source import NameInfo, Source
+from forensics.ingest.source import NameInfo, Source, prefetch
 from forensics.timeutil import to_ns_expr
 
 BOOK_COLS = ["exchange", "symbol", "timestamp", "local_timestamp", "is_snapshot", "side", "price", "amount"]
@@ -171,7 +171,8 @@ def _no_header_reader(reader, kind):
         head = src.head(4096)
         if not head.lstrip().lower().startswith(b"exchange,symbol,timestamp"):
             raise ForensicsError(f"{src.path}: Tardis {kind} CSV needs its header row")
-        return reader(src, opts)
+        # parsed a block ahead in a thread, so parsing overlaps the Writer's work on the last one
+        return prefetch(reader(src, opts), depth=1)
     return read
 
 
