@@ -268,7 +268,9 @@ def parse_block(block: bytes, first_line: int, hint_symbol: str | None) -> _Pars
                        *[_field(c).alias(c) for c in ("lastUpdateId", "E", "T", "bids", "asks")])
     s = _require(s, pl.col("lastUpdateId").is_null(), "depth snapshot without lastUpdateId", rejects)
     book_s = _snapshot_rows(s)
-    book = pl.concat([book_d.cast(MSG_SCHEMA), book_s.cast(MSG_SCHEMA)]).sort("pos")
+    # depth events are in line order already: only interleaved snapshots need a sort
+    book = (pl.concat([book_d.cast(MSG_SCHEMA), book_s.cast(MSG_SCHEMA)]).sort("pos", maintain_order=True)
+            if book_s.height else book_d.cast(MSG_SCHEMA))
     # ---- trades, quotes
     g = _group(rest, g_m, _wrapped(AGG), "aggTrade", rejects)
     g = g.with_columns(pl.coalesce(_field("s"), _stream_symbol(), hint).alias("sym"),

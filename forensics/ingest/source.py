@@ -197,11 +197,12 @@ class Source:
             return b""
         return b""
 
-    def blocks(self, block_bytes: int = BLOCK_BYTES, read_ahead: int = READ_AHEAD
+    def blocks(self, block_bytes: int | None = None, read_ahead: int = READ_AHEAD
                ) -> Iterator[tuple[int, bytes]]:
-        """Yield ``(first_line_number, block)``: blocks of whole lines (1-based numbering),
-        produced by a reader thread ``read_ahead`` blocks ahead (0: in the caller's thread)."""
-        it = self._blocks(block_bytes)
+        """Yield ``(first_line_number, block)``: blocks of whole lines (1-based numbering,
+        ~``block_bytes``, default :data:`BLOCK_BYTES`), produced by a reader thread
+        ``read_ahead`` blocks ahead (0: in the caller's thread)."""
+        it = self._blocks(block_bytes or BLOCK_BYTES)
         return prefetch(it, read_ahead) if read_ahead > 0 else it
 
     def _blocks(self, block_bytes: int) -> Iterator[tuple[int, bytes]]:
