@@ -7,7 +7,14 @@ Data flow (one module per step):
 Everything the CLI does is importable from here or from the step's module.
 """
 from forensics.errors import ForensicsError
-from forensics.store import Store, connect
 
 __version__ = "0.1.0"
 __all__ = ["ForensicsError", "Store", "connect", "__version__"]
+
+
+def __getattr__(name: str):
+    # Store and connect import polars/duckdb/pyarrow: loaded on first use, so the CLI starts fast
+    if name in ("Store", "connect"):
+        from forensics import store
+        return getattr(store, name)
+    raise AttributeError(f"module 'forensics' has no attribute {name!r}")

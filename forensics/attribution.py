@@ -75,6 +75,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from forensics import jitcache
+
+jitcache.configure()  # before numba loads: a writable kernel cache even in a read-only install
 import numba as nb
 import numpy as np
 import polars as pl

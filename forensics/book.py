@@ -55,6 +55,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from forensics import jitcache
+
+jitcache.configure()  # before numba loads: a writable kernel cache even in a read-only install
 import numba as nb
 import numpy as np
 import polars as pl

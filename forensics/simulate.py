@@ -118,6 +118,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import polars as pl
+from forensics import jitcache
+
+jitcache.configure()  # before numba loads: a writable kernel cache even in a read-only install
 from numba import njit
 
 BID, ASK = 0, 1

@@ -65,7 +65,8 @@ def test_parallel_depth_and_detect_equal_serial(captures, tmp_path):
     ev_par = parallel_detect(par, workers=2)
     assert ev_serial.height >= 8 and set(ev_serial["symbol"]) == set(SYMBOLS)
     key = ["exchange", "symbol", "start_ts"]
-    assert ev_serial.sort(key).equals(ev_par.sort(key))
+    a_, b_ = ev_serial.sort(key), ev_par.sort(key)
+    assert a_.equals(b_), [(c, a_[c].dtype, b_[c].dtype, [(x, y) for x, y in zip(a_[c].to_list(), b_[c].to_list()) if x != y][:2]) for c in a_.columns if not a_[c].equals(b_[c])]
     a, b = _tables(serial, ("level_changes", "events")), _tables(par, ("level_changes", "events"))
     for t in a:
         assert a[t].equals(b[t]), t

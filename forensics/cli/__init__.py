@@ -16,6 +16,29 @@ from forensics.errors import ForensicsError
 COMMAND_MODULES = ("ingest", "sql", "depth", "detect", "report", "simulate", "demo", "incidents")
 
 
+class LazyModule:
+    """A module imported on first attribute use. Command modules name their heavy imports
+    (polars, duckdb, pyarrow, the compiled kernels) this way, so ``forensics --help`` loads
+    only click (tested in tests/test_cli_startup.py)."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self._name}>"
+
+
+def lazy_function(module: str, name: str):
+    """``module.name`` (a function or class), imported when first called."""
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
 class _Group(click.Group):
     def invoke(self, ctx):
         try:

@@ -4,11 +4,14 @@ from __future__ import annotations
 import json
 
 import click
-import polars as pl
 
-from forensics.cli import cli, instrument_options, parallel_options, run_with_progress, store_option, time_options
+from forensics.cli import LazyModule, cli, instrument_options, lazy_function, parallel_options, run_with_progress, store_option, time_options
 from forensics.errors import ForensicsError
-from forensics.timeutil import format_ns, parse_duration, parse_time
+
+pl = LazyModule("polars")
+format_ns = lazy_function("forensics.timeutil", "format_ns")
+parse_duration = lazy_function("forensics.timeutil", "parse_duration")
+parse_time = lazy_function("forensics.timeutil", "parse_time")
 
 
 def _params(drop, window, baseline, every, bands, tolerance, no_flow, no_flicker):

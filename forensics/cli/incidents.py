@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import click
 
-from forensics.cli import cli, store_option
+from forensics.cli import cli, lazy_function, store_option
 from forensics.errors import ForensicsError
-from forensics.store import Store
-from forensics.timeutil import format_ns, parse_duration, parse_time
+
+Store = lazy_function("forensics.store", "Store")
+format_ns = lazy_function("forensics.timeutil", "format_ns")
+parse_duration = lazy_function("forensics.timeutil", "parse_duration")
+parse_time = lazy_function("forensics.timeutil", "parse_time")
 
 
 def _print(console, df, tz: str) -> None:

@@ -5,14 +5,12 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from forensics.cli import cli, store_option
+from forensics.cli import cli, lazy_function, store_option
 from forensics.errors import ForensicsError
-from forensics.ingest import IngestError, formats, ingest
-from forensics.store import Store
-from forensics.timeutil import format_ns
+
+formats = lazy_function("forensics.ingest", "formats")
+format_ns = lazy_function("forensics.timeutil", "format_ns")
 
 
 @cli.command("ingest")
@@ -38,6 +36,11 @@ def ingest_cmd(paths, fmt, exchange, symbol, store, force, strict, quiet):
       forensics ingest BTCUSDT-bookDepth-2025-10-10.zip BTCUSDT-aggTrades-2025-10-10.zip
       forensics ingest binance-futures_incremental_book_L2_2025-10-10_BTCUSDT.csv.gz
     """
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from forensics.ingest import IngestError, ingest
+    from forensics.store import Store
     console = Console(stderr=True)
     t0 = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import click
 
-from forensics.cli import cli, instrument_options, parallel_options, run_with_progress, store_option
+from forensics.cli import cli, instrument_options, lazy_function, parallel_options, run_with_progress, store_option
 from forensics.errors import ForensicsError
-from forensics.store import Store
-from forensics.timeutil import parse_duration
+
+Store = lazy_function("forensics.store", "Store")
+parse_duration = lazy_function("forensics.timeutil", "parse_duration")
 
 
 @cli.command("report")

@@ -11,11 +11,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import click
-import pyarrow as pa
 
-from forensics import sql as fsql
-from forensics.cli import cli, store_option
+from forensics.cli import LazyModule, cli, store_option
 from forensics.errors import ForensicsError
+
+pa = LazyModule("pyarrow")
+fsql = LazyModule("forensics.sql")
+#: output formats of ``forensics sql`` (= forensics.sql.FORMATS, here so --help needs no duckdb;
+#: tests/test_cli_startup.py checks they agree)
+OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
 
 EXPLAIN_COLUMNS = ["explain_key", "explain_value"]
 
@@ -129,7 +133,7 @@ FORMAT_HELP = ("Output: table (default; for people), csv, json (JSON Lines, one 
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
               help="Parameter value for $NAME (repeatable; 'null' = SQL NULL).")
 @store_option
-@click.option("--format", "-f", "fmt", type=click.Choice(fsql.FORMATS), default=None, help=FORMAT_HELP)
+@click.option("--format", "-f", "fmt", type=click.Choice(OUTPUT_FORMATS), default=None, help=FORMAT_HELP)
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the result to FILE instead of stdout.")
 @click.option("--max-rows", type=int, default=50, show_default=True,

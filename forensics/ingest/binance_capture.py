@@ -73,9 +73,7 @@ over snapshots and breaks.
 from __future__ import annotations
 
 import io
-import queue
 import re
-import threading
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -85,7 +83,7 @@ import polars as pl
 
 from forensics.errors import ForensicsError
 from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, ReadOptions, Reject
-from forensics.ingest.source import NameInfo, Source, infer_from_name
+from forensics.ingest.source import NameInfo, Source, infer_from_name, prefetch
 from forensics.timeutil import to_ns_expr
 
 FUTURES, DELIVERY, SPOT = "binance-futures", "binance-delivery", "binance-spot"
@@ -280,7 +278,9 @@ def parse_block(block: bytes, first_line: int, hint_symbol: str | None) -> _Pars
                        *[_field(c).alias(c) for c in ("lastUpdateId", "E", "T", "bids", "asks")])
     s = _require(s, pl.col("lastUpdateId").is_null(), "depth snapshot without lastUpdateId", rejects)
     book_s = _snapshot_rows(s)
-    book = pl.concat([book_d.cast(MSG_SCHEMA), book_s.cast(MSG_SCHEMA)]).sort("pos")
+    # depth events are in line order already: only interleaved snapshots need a sort
+    book = (pl.concat([book_d.cast(MSG_SCHEMA), book_s.cast(MSG_SCHEMA)]).sort("pos", maintain_order=True)
+            if book_s.height else book_d.cast(MSG_SCHEMA))
     # ---- trades, quotes
     g = _group(rest, g_m, _wrapped(AGG), "aggTrade", rejects)
     g = g.with_columns(pl.coalesce(_field("s"), _stream_symbol(), hint).alias("sym"),
@@ -764,48 +764,6 @@ def _override(eng: _Engine, df: pl.DataFrame) -> pl.DataFrame:
 
 # ---- readers ---------------------------------------------------------------------------------
 
-def _prefetch(it: Iterator, depth: int = 2) -> Iterator:
-    """Run a block iterator in a thread (gunzip releases the GIL while Polars parses)."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = object()
-    err: list[BaseException] = []
-    halt = threading.Event()
-
-    def work():
-        try:
-            for item in it:
-                while not halt.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if halt.is_set():
-                    return
-        except BaseException as exc:  # handed to the consumer
-            err.append(exc)
-        finally:
-            q.put(stop)
-
-    t = threading.Thread(target=work, daemon=True)
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is stop:
-                break
-            yield item
-    finally:
-        halt.set()
-        while t.is_alive():
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                t.join(0.05)
-    if err:
-        raise err[0]
-
-
 def _hint_symbol(opts: ReadOptions) -> str | None:
     return opts.symbol or (opts.name_info.symbol.upper() if opts.name_info and opts.name_info.symbol else None)
 
@@ -867,7 +825,7 @@ def _companion_rows(opts: ReadOptions) -> pl.DataFrame:
 def read_capture(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     """Chunks are produced in a worker thread, so parsing the next block overlaps the
     Writer's validation and Parquet writing of this one."""
-    yield from _prefetch(_capture_chunks(src, opts), depth=1)
+    yield from prefetch(_capture_chunks(src, opts), depth=1)
 
 
 def _document_blocks(src: Source, limit: int = 256 << 20) -> list[tuple[int, bytes]] | None:
@@ -893,7 +851,7 @@ def _capture_chunks(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     eng = _Engine(opts, hint)
     pending = _companion_rows(opts)
     blocks = _document_blocks(src) or src.blocks()
-    for first_line, block in _prefetch(iter(blocks)):
+    for first_line, block in blocks:
         p = parse_block(block, first_line, hint)
         chunk = Chunk(rejects=p.rejects, lines=block.count(b"\n"), t_fallback=p.t_fallback)
         book = pl.concat([pending, p.book]) if pending.height else p.book

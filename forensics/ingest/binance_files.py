@@ -45,7 +45,7 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.ingest.csvblock import int_or_reject, read_block
 from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, ReadOptions, Reject
-from forensics.ingest.source import NameInfo, Source, infer_from_name
+from forensics.ingest.source import NameInfo, Source, infer_from_name, prefetch
 from forensics.timeutil import to_ns_expr
 
 FUTURES, DELIVERY, SPOT = "binance-futures", "binance-delivery", "binance-spot"
@@ -452,16 +452,24 @@ def read_histdepth_snap(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     yield from read_histdepth(src, opts)
 
 
+def _ahead(reader):
+    """The reader run a chunk ahead in a thread (parsing overlaps the Writer's work)."""
+    def read(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
+        return prefetch(reader(src, opts), depth=1)
+    read.__doc__ = reader.__doc__
+    return read
+
+
 FORMATS = [
     Format("binance-bookdepth", "Binance futures bookDepth daily CSV (timestamp,percentage,depth,notional) "
-           "-> depth_bands", _sniff("bookdepth"), read_bookdepth),
+           "-> depth_bands", _sniff("bookdepth"), _ahead(read_bookdepth)),
     Format("binance-aggtrades", "Binance aggTrades daily CSV (futures with header; spot without, plus "
-           "is_best_match) -> trades", _sniff("aggtrades"), read_aggtrades),
+           "is_best_match) -> trades", _sniff("aggtrades"), _ahead(read_aggtrades)),
     Format("binance-trades", "Binance trades daily CSV (id,price,qty,quote_qty,time,is_buyer_maker[,"
-           "is_best_match]) -> trades", _sniff("trades"), read_trades),
+           "is_best_match]) -> trades", _sniff("trades"), _ahead(read_trades)),
     Format("binance-histdepth", "Binance tick-level historical depth CSV (symbol,timestamp,first_update_id,"
            "last_update_id,side,update_type,price,qty,pu) -> book_updates", _sniff("histdepth", False),
-           read_histdepth),
+           _ahead(read_histdepth)),
     Format("binance-histdepth-snap", "Binance tick-level depth snapshot CSV (..._depth_snap.csv); given with "
            "its _depth_update.csv it is read first, as part of that file", _sniff("histdepth", True),
            read_histdepth_snap, companion_of="binance-histdepth"),

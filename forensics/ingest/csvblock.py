@@ -13,10 +13,13 @@ import polars as pl
 from forensics.ingest.normalise import Reject
 
 
-def read_block(block: bytes, first_line: int, columns: list[str], skip_header: bool
-               ) -> tuple[pl.DataFrame, list[Reject]]:
+def read_block(block: bytes, first_line: int, columns: list[str], skip_header: bool,
+               types: dict[str, pl.DataType] | None = None) -> tuple[pl.DataFrame, list[Reject]]:
     """Parse a block of CSV lines as strings. Returns the frame (with a 1-based ``line``
-    column) and rejects. ``skip_header`` drops the block's first line (the file header)."""
+    column) and rejects. ``skip_header`` drops the block's first line (the file header).
+    ``types`` (e.g. ``{"timestamp": pl.Int64}``) are tried for the whole block first; if any
+    value does not parse as its type, the block is read as strings (the caller then rejects
+    the bad values with their line), so a typed column may come back as ``Utf8``."""
     first = first_line
     if skip_header:  # the header is the first non-blank line
         while True:
@@ -25,19 +28,28 @@ def read_block(block: bytes, first_line: int, columns: list[str], skip_header: b
             first += 1
             if line.strip() or not block:
                 break
-    if not block.strip():
+    if not block or block.isspace():
         return _empty(columns), []
-    if b"\n\n" not in block and not block.startswith(b"\n"):
-        try:
-            df = pl.read_csv(io.BytesIO(block), has_header=False, new_columns=columns,
-                             schema_overrides={c: pl.Utf8 for c in columns}, infer_schema=False,
-                             raise_if_empty=False)
-            # every line must have exactly the expected fields (Polars pads short lines with nulls)
-            if df.width == len(columns) and block.count(b",") == df.height * (len(columns) - 1):
+    if not block.startswith(b"\n"):
+        for schema in ([{c: types.get(c, pl.Utf8) for c in columns}] if types else []) + [{c: pl.Utf8 for c in columns}]:
+            try:
+                df = pl.read_csv(block, has_header=False, new_columns=columns, schema=schema,
+                                 raise_if_empty=False)
+            except Exception:
+                continue
+            if df.width == len(columns) and _whole_lines(df, block, len(columns)):
                 return df.with_columns(pl.int_range(first, first + df.height, dtype=pl.Int64).alias("line")), []
-        except Exception:
-            pass
+            break
     return _robust(block, first, columns)
+
+
+def _whole_lines(df: pl.DataFrame, block: bytes, n_columns: int) -> bool:
+    """Every line had exactly ``n_columns`` fields and none was blank. Polars raises on a line
+    with more fields and gives a shorter or blank one nulls, so without quotes and nulls the
+    lines are whole; otherwise look for blank lines and count the separators."""
+    if b'"' not in block and not any(df.null_count().row(0)):
+        return True
+    return b"\n\n" not in block and block.count(b",") == df.height * (n_columns - 1)
 
 
 def _empty(columns):
@@ -68,7 +80,10 @@ def is_header(line: bytes, expected_first: str) -> bool:
 
 
 def int_or_reject(df: pl.DataFrame, col: str, what: str) -> tuple[pl.DataFrame, list[Reject]]:
-    """Cast a string column to Int64; rows that fail are rejected (not nulled silently)."""
+    """Cast a string column to Int64; rows that fail are rejected (not nulled silently).
+    A column already read as integers (:func:`read_block` ``types``) is kept as it is."""
+    if df[col].dtype == pl.Int64:
+        return df, []
     parsed = df[col].str.strip_chars().cast(pl.Int64, strict=False)
     bad = parsed.is_null() & df[col].is_not_null() & (df[col].str.strip_chars() != "")
     rejects = [Reject(int(line), f"non-integer {what} {val!r}") for line, val in

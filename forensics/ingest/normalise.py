@@ -219,23 +219,14 @@ class Writer:
         return df.filter(~bad)
 
     def _validate(self, table: str, df: pl.DataFrame) -> pl.DataFrame:
-        checks = [(pl.col("ts").is_null(), pl.lit("missing or unreadable timestamp")),
-                  ((pl.col("ts") < TS_MIN) | (pl.col("ts") >= TS_MAX),
-                   pl.lit("implausible timestamp ") + pl.col("ts").cast(pl.Utf8)
-                   + pl.lit(" ns (before 2000 or after 2100)"))]
-        for c in ("exchange", "symbol"):
-            if c in df.columns:
-                checks += _name_checks(df, c)
-        if table in ("book_updates", "depth_bands"):
-            checks.append((~pl.col("side").is_in(SIDES) | pl.col("side").is_null(),
-                           pl.lit("unknown side ") + pl.col("side").cast(pl.Utf8).fill_null("(empty)")))
-        if table == "trades":
-            checks.append((pl.col("aggressor").is_not_null() & ~pl.col("aggressor").is_in(AGGRESSORS),
-                           pl.lit("unknown aggressor side ") + pl.col("aggressor")))
-        if table == "depth_bands":
-            checks.append((pl.col("qty").is_null() | (pl.col("qty") < 0) | pl.col("notional").is_null()
-                           | (pl.col("notional") < 0), pl.lit("missing or negative band quantity/notional")))
-        df = self._reject_rows(df, checks)
+        fast = _validate_fast(table, df, _checks(table, df))
+        if fast is not None:
+            return fast
+        return self._validate_checked(table, df)
+
+    def _validate_checked(self, table: str, df: pl.DataFrame) -> pl.DataFrame:
+        """Validation step by step, rejecting bad rows with their line and reason."""
+        df = self._reject_rows(df, _checks(table, df))
         if table not in EXACT_INPUT or df.height == 0:
             return df
         cols = [c for c in EXACT_INPUT[table] if c in df.columns]
@@ -484,6 +475,58 @@ def _name_checks(df: pl.DataFrame, col: str) -> list[tuple[pl.Expr, pl.Expr]]:
     if bad.null_count():
         cond = cond | pl.col(col).is_null()
     return [(cond, name_reason(col))]
+
+
+# ---- validation ------------------------------------------------------------------------------
+
+def _checks(table: str, df: pl.DataFrame) -> list[tuple[pl.Expr, pl.Expr]]:
+    """Row checks before exact conversion: ``(bad condition, reason)``, first failing one wins."""
+    checks = [(pl.col("ts").is_null(), pl.lit("missing or unreadable timestamp")),
+              ((pl.col("ts") < TS_MIN) | (pl.col("ts") >= TS_MAX),
+               pl.lit("implausible timestamp ") + pl.col("ts").cast(pl.Utf8)
+               + pl.lit(" ns (before 2000 or after 2100)"))]
+    for c in ("exchange", "symbol"):
+        if c in df.columns:
+            checks += _name_checks(df, c)
+    if table in ("book_updates", "depth_bands"):
+        checks.append((~pl.col("side").is_in(SIDES) | pl.col("side").is_null(),
+                       pl.lit("unknown side ") + pl.col("side").cast(pl.Utf8).fill_null("(empty)")))
+    if table == "trades":
+        checks.append((pl.col("aggressor").is_not_null() & ~pl.col("aggressor").is_in(AGGRESSORS),
+                       pl.lit("unknown aggressor side ") + pl.col("aggressor")))
+    if table == "depth_bands":
+        checks.append((pl.col("qty").is_null() | (pl.col("qty") < 0) | pl.col("notional").is_null()
+                       | (pl.col("notional") < 0), pl.lit("missing or negative band quantity/notional")))
+    return checks
+
+
+def _validate_fast(table: str, df: pl.DataFrame, checks: list[tuple[pl.Expr, pl.Expr]]) -> pl.DataFrame | None:
+    """:meth:`Writer._validate` for a frame without a bad row, in one plan: the row checks and
+    the fast path of :func:`exact.parse` (``__digits/__raw/__sig_<col>``). None if any row
+    would be rejected or needs the slow parse (blanks, ``1e-05``, signs, > 18 digits): the
+    frame then takes :meth:`Writer._validate_checked`, whose result it equals otherwise."""
+    bad = [c.fill_null(False) for c, _ in checks]
+    cols = [c for c in EXACT_INPUT.get(table, {}) if c in df.columns]
+    parsed = []
+    for c in cols:
+        s = pl.col(c).cast(pl.Utf8)
+        digits = s.str.replace(".", "", literal=True, n=1).cast(pl.Int64, strict=False)
+        dot = s.str.find(".", literal=True).cast(pl.Int64)
+        raw = pl.when(dot.is_null()).then(0).otherwise(s.str.len_bytes().cast(pl.Int64) - dot - 1)
+        sig = pl.when(dot.is_null()).then(0).otherwise(
+            s.str.strip_chars_end("0").str.len_bytes().cast(pl.Int64) - dot - 1)
+        parsed += [raw.alias(f"__raw_{c}"), sig.alias(f"__sig_{c}"), digits.alias(f"__digits_{c}")]
+        d, r, g = pl.col(f"__digits_{c}"), pl.col(f"__raw_{c}"), pl.col(f"__sig_{c}")
+        # exactly the rows _exact_reasons (at 0 decimals) or exact.parse's slow path would see
+        bad.append((d.is_null() | s.str.starts_with("-") | s.str.starts_with("+") | (g > exact.MAX_DECIMALS)
+                    | (exact.int_part(d, r) >= 10 ** exact.MAX_DIGITS)
+                    | ((d == 0) & (not EXACT_INPUT[table][c][1]))).fill_null(True))
+    if not bad:
+        return df
+    out = df.lazy().with_columns(parsed).with_columns(pl.any_horizontal(bad).alias("__bad")).collect()
+    if out["__bad"].any():
+        return None
+    return out.drop("__bad")
 
 
 # ---- exact columns, vectorised (same rules as forensics.exact, fewer string passes) ---------

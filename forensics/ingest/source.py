@@ -2,7 +2,11 @@
 and what a venue's standard file name tells (exchange, symbol, date, kind).
 
 Reading never loads a whole file: :meth:`Source.blocks` yields blocks of complete lines
-(~``block_bytes`` each). A truncated or corrupt compressed stream ends the blocks early and is
+(~``block_bytes`` each), read ahead by a reader thread (bounded queue) so decompression, line
+splitting and the content hash overlap the caller's parsing. gzip is decoded by the fastest
+zlib-compatible library installed (``isal``, else ``zlib-ng``, else the standard ``zlib``);
+if the fast decoder meets damage, the stream is decoded again by the standard library from the
+start, so what is kept of a damaged file (and the message) never depends on the library. A truncated or corrupt compressed stream ends the blocks early and is
 recorded in :attr:`Source.errors` (with the line where it broke) instead of raising, so every
 row read before the damage is kept. A UTF-8 byte-order mark at the start of a file (or zip
 member) is removed here, once, so no reader has to know about it.
@@ -11,16 +15,42 @@ from __future__ import annotations
 
 import hashlib
 import io
+import queue
 import re
+import threading
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+#: decompressed bytes per block: large enough that per-block work (a handful of Polars plans,
+#: one Parquet part) is negligible, small enough to bound memory (see benchmarks/bench_ingest.py)
 BLOCK_BYTES = 8 << 20
+#: blocks read ahead by the reader thread (memory bound: (READ_AHEAD + 2) blocks in flight)
+READ_AHEAD = 2
 BOM = b"\xef\xbb\xbf"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _fast_zlib():
+    """The fastest installed zlib-compatible module (``decompressobj(wbits=31)``): ``isal``
+    (Intel ISA-L, ~5x stdlib), ``zlib-ng`` (~4x), else the standard library."""
+    try:
+        from isal import isal_zlib
+        return "isal", isal_zlib
+    except ImportError:
+        pass
+    try:
+        from zlib_ng import zlib_ng
+        return "zlib-ng", zlib_ng
+    except ImportError:
+        return "zlib", zlib
+
+
+GZIP_BACKEND, _ZLIB = _fast_zlib()
+#: what a damaged or truncated stream raises, whichever library decodes it
+READ_ERRORS = tuple({EOFError, OSError, zlib.error, zipfile.BadZipFile, _ZLIB.error})
 
 
 def sha256_file(path: Path) -> str:
@@ -213,7 +243,7 @@ class Source:
                 if comp == "zstd":
                     yield _NoBOM(_ZstdStream(counter))
                     return
-                yield _NoBOM(_GunzipStream(counter) if comp == "gzip" else counter)
+                yield _NoBOM(_GunzipStream(counter, self.path) if comp == "gzip" else counter)
             finally:
                 raw.close()
 
@@ -222,12 +252,19 @@ class Source:
         try:
             for fh in self._raw_streams():
                 return fh.read(n_bytes)
-        except (EOFError, OSError, zlib.error, zipfile.BadZipFile):
+        except READ_ERRORS:
             return b""
         return b""
 
-    def blocks(self, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
-        """Yield ``(first_line_number, block)``: blocks of whole lines (1-based numbering)."""
+    def blocks(self, block_bytes: int | None = None, read_ahead: int = READ_AHEAD
+               ) -> Iterator[tuple[int, bytes]]:
+        """Yield ``(first_line_number, block)``: blocks of whole lines (1-based numbering,
+        ~``block_bytes``, default :data:`BLOCK_BYTES`), produced by a reader thread
+        ``read_ahead`` blocks ahead (0: in the caller's thread)."""
+        it = self._blocks(block_bytes or BLOCK_BYTES)
+        return prefetch(it, read_ahead) if read_ahead > 0 else it
+
+    def _blocks(self, block_bytes: int) -> Iterator[tuple[int, bytes]]:
         line_no = 1
         carry = b""
         self.bytes_read = 0
@@ -256,7 +293,7 @@ class Source:
                     line_no += 1
                     carry = b""
             self.content_sha256 = content.hexdigest()
-        except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as exc:
+        except READ_ERRORS as exc:
             what = "truncated" if isinstance(exc, EOFError) else "corrupt"
             # the partial last line (if any) is kept: the reader rejects it if malformed
             if carry:
@@ -297,17 +334,36 @@ class _NoBOM:
 
 class _GunzipStream:
     """Streaming gunzip (multi-member) that keeps every byte decoded before a truncation
-    or corruption, then raises ``EOFError``/``zlib.error`` on the following read."""
+    or corruption, then raises ``EOFError``/``zlib.error`` on the following read.
 
-    def __init__(self, raw, piece: int = 1 << 20):
-        self.raw, self.piece = raw, piece
-        self.d = zlib.decompressobj(wbits=31)
+    Decodes with the fast library (:data:`GZIP_BACKEND`); on damage it decodes the file again
+    with the standard ``zlib`` from the start, skipping the bytes already returned, so the
+    bytes kept and the error reported are exactly the standard library's."""
+
+    def __init__(self, raw, path: Path | None = None, piece: int = 1 << 20, lib=None):
+        self.raw, self.path, self.piece = raw, path, piece
+        self.lib = lib or (_ZLIB if path is not None else zlib)
+        self.d = self.lib.decompressobj(wbits=31)
         self.pending = b""
         self.failed: Exception | None = None
         self.done = False
+        self.returned = 0  # bytes handed to the caller
 
     def _feed(self, comp: bytes) -> bytes:
-        return _gunzip_feed(self, comp)
+        """Decode a piece (next gzip members included). The standard ``zlib`` salvages the
+        bytes before damage (:func:`_gunzip_feed`); a fast library just fails, and
+        :meth:`read` then hands over to the standard library (:meth:`_standard`)."""
+        if self.lib is zlib:
+            return _gunzip_feed(self, comp)
+        try:
+            data = self.d.decompress(comp)
+            while self.d.eof and self.d.unused_data:  # next gzip member
+                rest = self.d.unused_data
+                self.d = self.lib.decompressobj(wbits=31)
+                data += self.d.decompress(rest)
+        except self.lib.error as exc:
+            raise _Partial(b"", exc) from None
+        return data
 
     def read(self, n: int) -> bytes:
         out = [self.pending]
@@ -322,7 +378,7 @@ class _GunzipStream:
                 break
             try:
                 data = self._feed(comp)
-            except _Partial as part:
+            except _Partial as part:  # the standard library: everything before the damage kept
                 out.append(part.data)
                 size += len(part.data)
                 self.done, self.failed = True, part.error
@@ -330,12 +386,42 @@ class _GunzipStream:
             out.append(data)
             size += len(data)
         buf = b"".join(out)
+        if self.failed is not None and self.lib is not zlib:
+            return self._standard(buf, n)
         if size > n:
             buf, self.pending = buf[:n], buf[n:]
+        self.returned += len(buf)
         if not buf and self.failed is not None:
             exc, self.failed = self.failed, None
             raise exc
         return buf
+
+    def _standard(self, buf: bytes, n: int) -> bytes:
+        """Damage met by the fast library: continue as the standard library decodes the file
+        (rare, so decoding it again from the start is affordable)."""
+        std = _GunzipStream(_Skip(open(self.path, "rb")), None, self.piece, zlib)
+        skip = self.returned
+        while skip:
+            got = std.read(min(skip, 8 << 20))
+            if not got:  # the standard library kept less than was returned (never seen)
+                break
+            skip -= len(got)
+        self.__dict__.update(std.__dict__)
+        self.path = None
+        return self.read(n)
+
+
+class _Skip(io.RawIOBase):
+    """A plain file read for :meth:`_GunzipStream._standard` (closes itself at its end)."""
+
+    def __init__(self, fh):
+        self.fh = fh
+
+    def read(self, n=-1):
+        data = self.fh.read(n)
+        if not data:
+            self.fh.close()
+        return data
 
 
 class _Partial(Exception):
@@ -478,3 +564,56 @@ class _Counting(io.RawIOBase):
         data = self.raw.read(n)
         self.source.bytes_read += len(data)
         return data
+
+
+def prefetch(it: Iterator, depth: int = READ_AHEAD) -> Iterator:
+    """Run an iterator in a reader thread, at most ``depth`` items ahead (a bounded queue).
+    Decompression, hashing and Polars release the GIL, so the producer and the consumer use
+    both cores. An exception in the producer is raised in the consumer after the items before
+    it; a consumer that stops early stops (and closes) the producer."""
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = object()
+    err: list[BaseException] = []
+    halt = threading.Event()
+
+    def work():
+        try:
+            for item in it:
+                while not halt.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if halt.is_set():
+                    break
+        except BaseException as exc:  # handed to the consumer
+            err.append(exc)
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+            while not halt.is_set():
+                try:
+                    q.put(stop, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+
+    t = threading.Thread(target=work, name="forensics-reader", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is stop:
+                break
+            yield item
+    finally:
+        halt.set()
+        while t.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)
+    if err:
+        raise err[0]

@@ -25,11 +25,12 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.ingest.csvblock import int_or_reject, is_header, read_block
 from forensics.ingest.normalise import Chunk, Format, Reject, arrival_expr
-from forensics.ingest.source import NameInfo, Source
+from forensics.ingest.source import NameInfo, Source, prefetch
 from forensics.timeutil import to_ns_expr
 
 BOOK_COLS = ["exchange", "symbol", "timestamp", "local_timestamp", "is_snapshot", "side", "price", "amount"]
 TRADE_COLS = ["exchange", "symbol", "timestamp", "local_timestamp", "id", "side", "price", "amount"]
+TIME_TYPES = {"timestamp": pl.Int64, "local_timestamp": pl.Int64}
 EXCHANGE_NAMES = {"binance": "binance-spot", "okex-swap": "okx-swap", "okex": "okx-spot",
                   "okex-futures": "okx-futures",
                   # the venues of forensics/ingest/<venue>.py (issue 14): same names as their readers
@@ -40,6 +41,23 @@ EXCHANGE_NAMES = {"binance": "binance-spot", "okex-swap": "okx-swap", "okex": "o
 
 def _venue(col: pl.Expr) -> pl.Expr:
     return col.str.to_lowercase().replace(EXCHANGE_NAMES)
+
+
+def _lower(col: pl.Expr, *usual: str) -> pl.Expr:
+    """``col.str.to_lowercase()``, with the usual values (already lower case) passed through
+    by a cheap comparison instead of a string rewrite."""
+    out = pl.when(col == usual[0]).then(pl.lit(usual[0]))
+    for u in usual[1:]:
+        out = out.when(col == u).then(pl.lit(u))
+    return out.otherwise(col.str.to_lowercase())
+
+
+def _constant(df: pl.DataFrame, col: str, fn) -> pl.Expr:
+    """``fn(pl.col(col))``, computed once as a literal when the block has one value there."""
+    s = df[col]
+    if s.len() and s.null_count() == 0 and bool((s == s[0]).all()):
+        return pl.lit(pl.select(fn(pl.lit(s[0], pl.Utf8))).item(), pl.Utf8)
+    return fn(pl.col(col))
 
 
 def _times(df: pl.DataFrame) -> tuple[pl.DataFrame, list]:
@@ -55,35 +73,80 @@ def _overrides(df: pl.DataFrame, opts) -> pl.DataFrame:
     return df.with_columns(ex.alias("exchange"), sy.alias("symbol"))
 
 
+def _book_fast(df: pl.DataFrame, opts, prev_snapshot: bool | None, prev_ts: int | None) -> pl.DataFrame | None:
+    """The whole conversion of a parsed block in one plan: timestamps, is_snapshot, venue
+    names, arrival, and the resync marks (``__resync``: a snapshot row right after an
+    incremental row; ``__prev_ts``: the time of the row before). None if any row would be
+    rejected here: the block then takes :func:`_book_checked`, which words the rejects."""
+    def ts_int(c: str) -> tuple[pl.Expr, pl.Expr]:
+        if df[c].dtype == pl.Int64:  # read as integers already
+            return pl.col(c), pl.lit(False)
+        v = pl.col(c).str.strip_chars()
+        parsed = v.cast(pl.Int64, strict=False)
+        return parsed, parsed.is_null() & pl.col(c).is_not_null() & (v != "")
+    t, t_bad = ts_int("timestamp")
+    lt, lt_bad = ts_int("local_timestamp")
+    # the usual spellings compared first (cheap); anything else lower-cased as before
+    snap = _lower(pl.col("is_snapshot"), "true", "false")
+    snap_bad = (~snap.is_in(["true", "false"])).fill_null(True)
+    is_snap = snap == "true"
+    ex = pl.lit(opts.exchange) if opts.exchange else _constant(df, "exchange", _venue)
+    sy = pl.lit(opts.symbol) if opts.symbol else pl.col("symbol")
+    out = df.lazy().select(
+        ex.alias("exchange"), sy.alias("symbol"), t.alias("timestamp"), lt.alias("local_timestamp"),
+        is_snap.alias("is_snapshot"), _lower(pl.col("side"), "bid", "ask").alias("side"), "price", "amount",
+        "line", to_ns_expr(t).alias("ts"), to_ns_expr(lt).alias("local_ts"),
+        arrival_expr(pl.col("line")).alias("arrival"), pl.col("amount").alias("size"),
+        (is_snap & ~is_snap.shift(1, fill_value=True if prev_snapshot is None else prev_snapshot)).alias("__resync"),
+        to_ns_expr(t).shift(1, fill_value=prev_ts).alias("__prev_ts"),
+        (t_bad | lt_bad | snap_bad).alias("__bad"),
+    ).collect()
+    if out["__bad"].any():
+        return None
+    return out.drop("__bad")
+
+
+def _book_checked(df: pl.DataFrame, opts, prev_snapshot: bool | None, prev_ts: int | None,
+                  rejects: list[Reject]) -> pl.DataFrame:
+    """:func:`_book_fast` step by step, rejecting bad rows with their line and reason."""
+    df, r = _times(df)
+    rejects += r
+    snap = pl.col("is_snapshot").str.to_lowercase()
+    bad_snap = (~snap.is_in(["true", "false"])).fill_null(True)
+    for line, v in df.filter(bad_snap).select("line", "is_snapshot").iter_rows():
+        rejects.append(Reject(line, f"is_snapshot must be true/false, got {v!r}"))
+    df = df.filter(~bad_snap).with_columns((pl.col("is_snapshot").str.to_lowercase() == "true").alias("is_snapshot"))
+    df = _overrides(df, opts).with_columns(
+        arrival_expr(pl.col("line")).alias("arrival"),
+        pl.col("side").str.to_lowercase().alias("side"),
+        pl.col("amount").alias("size"))
+    return df.with_columns(
+        (pl.col("is_snapshot") & ~pl.col("is_snapshot").shift(
+            1, fill_value=True if prev_snapshot is None else prev_snapshot)).alias("__resync"),
+        pl.col("ts").shift(1, fill_value=prev_ts).alias("__prev_ts"))
+
+
 def read_book(src: Source, opts) -> Iterator[Chunk]:
     prev_snapshot, prev_ts = None, None  # last row of the previous block
     for first_line, block in src.blocks():
-        df, rejects = read_block(block, first_line, BOOK_COLS, skip_header=first_line == 1 and is_header(block, "exchange"))
+        df, rejects = read_block(block, first_line, BOOK_COLS, skip_header=first_line == 1 and is_header(block, "exchange"),
+                                 types=TIME_TYPES)
         chunk = Chunk(rejects=rejects, lines=block.count(b"\n"))
         if df.height:
-            df, r = _times(df)
-            chunk.rejects += r
-            snap = df["is_snapshot"].str.to_lowercase()
-            bad_snap = (~snap.is_in(["true", "false"])).fill_null(True)
-            for line, v in df.filter(bad_snap).select("line", "is_snapshot").iter_rows():
-                chunk.rejects.append(Reject(line, f"is_snapshot must be true/false, got {v!r}"))
-            df = df.filter(~bad_snap).with_columns((pl.col("is_snapshot").str.to_lowercase() == "true").alias("is_snapshot"))
-            df = _overrides(df, opts).with_columns(
-                arrival_expr(pl.col("line")).alias("arrival"),
-                pl.col("side").str.to_lowercase().alias("side"),
-                pl.col("amount").alias("size"))
+            out = _book_fast(df, opts, prev_snapshot, prev_ts)
+            df = out if out is not None else _book_checked(df, opts, prev_snapshot, prev_ts, chunk.rejects)
             # resync: a snapshot row right after an incremental row
-            prev = df["is_snapshot"].shift(1, fill_value=prev_snapshot if prev_snapshot is not None else True)
-            prev_t = df["ts"].shift(1, fill_value=prev_ts)
-            starts = df.with_columns(prev.alias("__prev"), prev_t.alias("__prev_ts")).filter(
-                pl.col("is_snapshot") & ~pl.col("__prev"))
-            for row in starts.iter_rows(named=True):
-                chunk.gaps.append({"exchange": row["exchange"], "symbol": row["symbol"],
-                                   "ts_from": row["__prev_ts"], "ts_to": row["ts"],
-                                   "arrival_from": row["arrival"], "arrival_to": row["arrival"],
-                                   "reason": "resync", "detail": "snapshot after incremental updates (reconnect)"})
+            resync = df["__resync"]
+            if resync.any():
+                for row in df.filter(resync).iter_rows(named=True):
+                    chunk.gaps.append({"exchange": row["exchange"], "symbol": row["symbol"],
+                                       "ts_from": row["__prev_ts"], "ts_to": row["ts"],
+                                       "arrival_from": row["arrival"], "arrival_to": row["arrival"],
+                                       "reason": "resync", "detail": "snapshot after incremental updates (reconnect)"})
+            df = df.drop("__resync", "__prev_ts")
             if df.height:
-                prev_snapshot, prev_ts = bool(df["is_snapshot"][-1]), int(df["ts"][-1])
+                # (a last row without a timestamp is rejected by the Writer: no time to carry)
+                prev_snapshot, prev_ts = bool(df["is_snapshot"][-1]), df["ts"][-1]
             chunk.tables["book_updates"] = df
         yield chunk
 
@@ -115,7 +178,8 @@ def _no_header_reader(reader, kind):
         head = src.head(4096)
         if not head.lstrip().lower().startswith(b"exchange,symbol,timestamp"):
             raise ForensicsError(f"{src.path}: Tardis {kind} CSV needs its header row")
-        return reader(src, opts)
+        # parsed a block ahead in a thread, so parsing overlaps the Writer's work on the last one
+        return prefetch(reader(src, opts), depth=1)
     return read
 
 

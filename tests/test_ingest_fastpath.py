@@ -1,0 +1,181 @@
+"""The one-plan fast paths of ingest agree with simple references (hypothesis-generated input):
+Tardis book blocks against a per-line Python parse, the Writer's one-plan validation against
+its step-by-step path, and the fast gzip library against the standard one on damaged files."""
+from __future__ import annotations
+
+import gzip
+import random
+import re
+import zlib
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from forensics.ingest import source, tardis
+from forensics.ingest.normalise import EXACT_INPUT, LINE_SHIFT, ReadOptions, Writer, _checks, _validate_fast
+from forensics.ingest.source import Source, _GunzipStream
+from forensics.store import Store
+from forensics.timeutil import to_ns
+
+HEADER = "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount"
+INT = re.compile(r"^[+-]?[0-9]+$")
+
+# ---- Tardis book: block parse + conversion vs a per-line reference ----------------------------
+
+ts_text = st.one_of(st.integers(1_500_000_000_000_000, 1_800_000_000_000_000).map(str),
+                    st.sampled_from(["", "12x", " 1760130000000000", "+1760130000000001", "1e15", "-5"]))
+snap_text = st.sampled_from(["true", "false", "true", "false", "TRUE", "False", "maybe", ""])
+side_text = st.sampled_from(["bid", "ask", "bid", "ask", "BID", "Ask", "buy", ""])
+num_text = st.one_of(st.decimals(0, 10**6, places=3, allow_nan=False).map(str),
+                     st.sampled_from(["0", "1e-05", "-1", "", "abc", "1.5000"]))
+exch_text = st.sampled_from(["binance-futures", "binance", "OKEX-SWAP", "deribit"])
+line_st = st.one_of(
+    st.tuples(exch_text, st.sampled_from(["BTCUSDT", "ETHUSDT", ""]), ts_text, ts_text, snap_text, side_text,
+              num_text, num_text).map(",".join),
+    st.sampled_from(["", "a,b,c", "x,y,1,2,true,bid,1,2,extra", 'binance,"BTC,USDT",1,2,true,bid,1,2']))
+
+
+def reference_book(lines: list[str], opts: ReadOptions):
+    """Per line: field count, integer timestamps, true/false, the Tardis name map."""
+    rows, rejects, prev_snap, prev_ts = [], [], True, None
+    for i, text in enumerate(lines):
+        line = i + 2  # after the header
+        if not text.strip():
+            continue
+        f = text.split(",")
+        if len(f) != 8 or '"' in text:
+            rejects.append((line, "expected 8 comma-separated fields"))
+            continue
+        ex, sy, t, lt, snap, side, price, amount = f
+        bad = False
+        for v, what in ((t, "timestamp"), (lt, "local_timestamp")):
+            if v.strip() and not (INT.match(v.strip()) and -2**63 <= int(v.strip()) < 2**63):
+                rejects.append((line, f"non-integer {what} {v!r}"))
+                bad = True
+                break
+        if bad:
+            continue
+        if snap.lower() not in ("true", "false"):
+            rejects.append((line, f"is_snapshot must be true/false, got {snap or None!r}"))
+            continue
+        tv = int(t) if t.strip() else None
+        ltv = int(lt) if lt.strip() else None
+        is_snap = snap.lower() == "true"
+        ts = to_ns(tv) if tv is not None else None
+        rows.append({"exchange": opts.exchange or tardis.EXCHANGE_NAMES.get(ex.lower(), ex.lower()),
+                     "symbol": opts.symbol or (sy or None), "timestamp": tv, "local_timestamp": ltv,
+                     "is_snapshot": is_snap, "side": side.lower() or None, "price": price or None,
+                     "amount": amount or None, "line": line, "ts": ts,
+                     "local_ts": to_ns(ltv) if ltv is not None else None, "arrival": line << LINE_SHIFT,
+                     "size": amount or None, "resync": is_snap and not prev_snap, "prev_ts": prev_ts})
+        prev_snap, prev_ts = is_snap, ts
+    return rows, rejects
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(line_st, min_size=1, max_size=25), block_bytes=st.sampled_from([64, 300, 1 << 20]),
+       override=st.booleans(), crlf=st.booleans())
+def test_tardis_book_blocks_match_reference(tmp_path, lines, block_bytes, override, crlf):
+    p = tmp_path / "book.csv"
+    nl = "\r\n" if crlf else "\n"
+    p.write_text(HEADER + nl + nl.join(lines) + nl)
+    opts = ReadOptions("venue-x", "SYM") if override else ReadOptions()
+    src = Source(p)
+    rows, rejects, gaps = [], [], []
+    orig = Source.blocks
+    try:
+        Source.blocks = lambda self, block_bytes_=None, read_ahead=2: orig(self, block_bytes, read_ahead)
+        for chunk in tardis.read_book(src, opts):
+            rejects += [(r.line, r.reason) for r in chunk.rejects]
+            gaps += [(g["arrival_from"], g["ts_from"], g["ts_to"]) for g in chunk.gaps]
+            if "book_updates" in chunk.tables:
+                rows += chunk.tables["book_updates"].to_dicts()
+    finally:
+        Source.blocks = orig
+    exp_rows, exp_rejects = reference_book(lines, opts)
+    if crlf:  # the CSV reader drops the \r of the last field; a blank "\r" line is a bad line
+        exp_rejects = None
+    got = [{k: v for k, v in r.items()} for r in rows]
+    want = [{k: v for k, v in r.items() if k not in ("resync", "prev_ts")} for r in exp_rows]
+    assert got == want
+    assert gaps == [(r["arrival"], r["prev_ts"], r["ts"]) for r in exp_rows if r["resync"]]
+    if exp_rejects is not None:
+        assert sorted(rejects) == sorted(exp_rejects)
+
+
+# ---- Writer: one-plan validation == step-by-step validation -----------------------------------
+
+exact_text = st.one_of(
+    st.decimals(0, 10**7, places=4, allow_nan=False).map(str),
+    st.integers(0, 10**19).map(str),
+    st.sampled_from(["0", "0.0", "1.", ".5", "1e-05", "2E+3", "-1", "+1", " 1.5", "1.5 ", "", "nan", "1.2.3",
+                     "0.0000000000001", "123456789012345678", "00012.500", None]))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(prices=st.lists(exact_text, min_size=1, max_size=30), data=st.data())
+def test_writer_fast_validation_equals_checked(tmp_path, prices, data):
+    n = len(prices)
+    sizes = data.draw(st.lists(exact_text, min_size=n, max_size=n))
+    sides = data.draw(st.lists(st.sampled_from(["bid", "ask", "bid", "nope", None]), min_size=n, max_size=n))
+    ts = data.draw(st.lists(st.one_of(st.none(), st.integers(0, 2**62)), min_size=n, max_size=n))
+    df = pl.DataFrame({"exchange": ["x"] * n, "symbol": ["Y"] * n, "ts": ts, "side": sides,
+                       "price": prices, "size": sizes, "line": list(range(1, n + 1))},
+                      schema_overrides={"ts": pl.Int64, "price": pl.Utf8, "size": pl.Utf8, "side": pl.Utf8})
+    w = Writer(Store(tmp_path / "s"), tmp_path / "f.csv", "c" * 64, "t")
+    checked = w._validate_checked("book_updates", df)
+    fast = _validate_fast("book_updates", df, _checks("book_updates", df))
+    if fast is None:
+        assert w.rejects, "the fast path refused a frame the checked path accepts whole"
+    else:
+        assert not w.rejects
+        assert fast.equals(checked) and fast.schema == checked.schema
+    assert set(EXACT_INPUT["book_updates"]) <= set(df.columns)
+
+
+# ---- gzip: the fast library keeps exactly what the standard library keeps ---------------------
+
+def _gunzip(path, fast: bool):
+    s = _GunzipStream(open(path, "rb"), path if fast else None)
+    out, err = [], None
+    try:
+        while True:
+            b = s.read(1 << 15)
+            if not b:
+                break
+            out.append(b)
+    except (EOFError, zlib.error, source._ZLIB.error) as exc:
+        err = (type(exc).__name__, str(exc))
+    return b"".join(out), err
+
+
+@pytest.mark.skipif(source.GZIP_BACKEND == "zlib", reason="no fast gzip library installed")
+def test_fast_gzip_damage_same_as_standard(tmp_path):
+    rnd = random.Random(11)
+    data = b"".join(b"%d,%d,line\n" % (i, rnd.randrange(10**9)) for i in range(40_000))
+    comp = gzip.compress(data) + gzip.compress(data[:3000])  # two members
+    p = tmp_path / "x.gz"
+    p.write_bytes(comp)
+    assert _gunzip(p, True) == (data + data[:3000], None)
+    for k in range(24):
+        blob = bytearray(comp)
+        if k % 2:
+            blob = blob[: rnd.randrange(1, len(blob))]
+        else:
+            for _ in range(2):
+                blob[rnd.randrange(10, len(blob))] ^= 0x5A
+        p.write_bytes(bytes(blob))
+        assert _gunzip(p, True) == _gunzip(p, False)
+
+
+def test_blocks_read_ahead_same_as_inline_and_stop_early(tmp_path):
+    p = tmp_path / "x.csv.gz"
+    p.write_bytes(gzip.compress(b"".join(b"row %d\n" % i for i in range(50_000))))
+    a = list(Source(p).blocks(4096, read_ahead=0))
+    s = Source(p)
+    assert list(s.blocks(4096)) == a and s.content_sha256 is not None
+    it = Source(p).blocks(4096)  # a consumer that stops early stops the reader thread
+    next(it)
+    it.close()
