@@ -128,8 +128,9 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
                   if speed is not None else "fall between two band samples")
     prog = m.get("program")
     if trig == "flow" and prog:
-        ev.append(f"sustained {prog['aggressor']} program: {prog['bursts']} large taker bursts over "
-                  f"{(speed or 0) / 1000:.1f} s, {prog['volume_base']:g} base units")
+        ev.append(f"sustained {prog['aggressor']} program: {prog.get('prints', prog['bursts'])} taker prints over "
+                  f"{(speed or 0) / 1000:.1f} s, {prog['volume_base']:g} base units"
+                  + (f", {prog['ratio']:.1f}x the side's trailing rate (z {prog['z']:.1f})" if "ratio" in prog else ""))
     elif sync is not None:
         ev.append(f"{_pct(sync)} of the removal within the busiest 500 ms"
                   + (f", 10-90% fall in {speed:.0f} ms" if speed is not None else ""))

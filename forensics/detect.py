@@ -101,6 +101,7 @@ class DetectParams:
     grid_ms: int = 100
     bands: tuple[str, ...] = ("0.1", "0.5", "1", "2", "5")
     min_baseline_frac: float = 0.2
+    min_band_ticks: float = 20.0
     other_k: float = 4.0
     other_min_frac: float = 0.15
     merge_gap_s: float = 10.0
@@ -113,10 +114,14 @@ class DetectParams:
     sync_ms: int = 500
     bands_baseline_s: float = 300.0
     flow: bool = True
-    flow_quantile: float = 0.99
-    flow_min_bursts: int = 5
-    flow_gap_s: float = 5.0
-    flow_min_x: float = 3.0
+    flow_windows_s: tuple[int, ...] = (5, 10, 20, 40, 80, 120)
+    flow_baseline_s: float = 600.0
+    flow_min_history_s: float = 120.0
+    flow_min_ratio: float = 2.0
+    flow_min_z: float = 5.0
+    flow_max_top_share: float = 0.5
+    flow_min_active_s: int = 3
+    flow_excess_k: float = 1.5
     flow_merge_s: float = 10.0
     flicker: bool = True
     flicker_min_frac: float = 0.25
@@ -184,8 +189,11 @@ def build_context(store: Store, ex: str, sy: str, ts_from: int | None, ts_to: in
         info = {"attribution": {"tol_back_ms": ainfo.tol_back_ns / NS_MS, "tol_fwd_ms": ainfo.tol_fwd_ns / NS_MS,
                                 "depth_limit": ainfo.depth_limit, "tolerance": ainfo.tolerance_source}}
         depth = depth.with_columns(pl.col("qty").fill_null(float("nan")))
+        bands, skipped = _usable_bands(list(res.bands), lc, top, p)
+        if skipped:
+            info["bands_skipped"] = skipped
         return Context(ex, sy, "book", p.grid_ms * NS_MS, depth, top,
-                       trades, lc, res.size_decimals, pdec, list(res.bands), info)
+                       trades, lc, res.size_decimals, pdec, bands, info)
     if not store.files("depth_bands", ex, sy):
         raise ForensicsError(f"no book_updates or depth_bands for {ex}/{sy} in {store.root}")
     res = compute_depth(store, ex, sy, ts_from, ts_to, bands=None, write=True, source="bands")
@@ -197,6 +205,27 @@ def build_context(store: Store, ex: str, sy: str, ts_from: int | None, ts_to: in
     depth = depth.with_columns(pl.col("qty").fill_null(float("nan")))
     return Context(ex, sy, "bands", grid, depth, top, trades, None, res.size_decimals,
                    pdec, list(res.bands), {})
+
+
+def price_tick(lc: pl.DataFrame | None) -> int:
+    """The instrument's real tick in stored price units: the gcd of the level prices seen."""
+    if lc is None or lc.height == 0:
+        return 1
+    pr = lc["price"].unique().head(5000).to_numpy().astype(np.int64)
+    g = int(np.gcd.reduce(np.abs(pr - pr.min()))) if pr.size > 1 else 1
+    return max(g, 1)
+
+
+def _usable_bands(bands: list[float], lc, top: pl.DataFrame, p: DetectParams) -> tuple[list[float], list[float]]:
+    """Bands at least ``min_band_ticks`` ticks wide at the median mid: a band of a handful of
+    ticks empties with every ordinary print (a coarse-tick instrument), so its falls say nothing.
+    The widest band is always kept."""
+    if top.height == 0 or not bands:
+        return bands, []
+    tick = price_tick(lc)
+    mid = float(top["mid"].median()) / 2.0
+    keep = [b for b in bands if b / 100.0 * mid / tick >= p.min_band_ticks] or [max(bands)]
+    return keep, [b for b in bands if b not in keep]
 
 
 def _top_from_trades(trades: pl.DataFrame) -> pl.DataFrame:
@@ -304,63 +333,112 @@ def _typical_change(t: np.ndarray, q: np.ndarray, span_ns: int) -> float:
 # flow episodes and flicker
 # =============================================================================================
 
+def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams) -> dict:
+    """Per-second aggressive volume of one aggressor and, per window length ``W`` in
+    ``flow_windows_s``, the window volume ``V`` (ending at each second), its rate ratio
+    ``V / (W mu)`` and robust-to-slicing z-score ``(V - W mu) / sqrt(W var)`` against the side's
+    own trailing per-second mean ``mu`` and variance ``var`` over ``flow_baseline_s`` before the
+    window, and the share of ``V`` in its busiest second. Volume, not print count: the same
+    program scores the same whether sliced into 10 or 1,000 prints."""
+    t = trades.filter(pl.col("aggressor") == aggressor)
+    if t.height == 0:
+        return {}
+    s0 = int(trades["ts"].min()) // NS_S
+    s1 = int(trades["ts"].max()) // NS_S
+    n = s1 - s0 + 1
+    per = (t.select(((pl.col("ts") // NS_S) - s0).alias("i"), pl.col("size").cast(pl.Float64))
+           .group_by("i").agg(pl.col("size").sum()))
+    v = np.zeros(n)
+    v[per["i"].to_numpy()] = per["size"].to_numpy()
+    c1 = np.concatenate([[0.0], np.cumsum(v)])
+    c2 = np.concatenate([[0.0], np.cumsum(v * v)])
+    B = int(p.flow_baseline_s)
+    idx = np.arange(n)
+    out = {"s0": s0, "v": v, "windows": {}}
+    for W in p.flow_windows_s:
+        W = int(W)
+        if W >= n:
+            continue
+        end = idx + 1
+        start = np.maximum(end - W, 0)
+        V = c1[end] - c1[start]
+        b1 = start
+        b0 = np.maximum(b1 - B, 0)
+        nb = (b1 - b0).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mu = (c1[b1] - c1[b0]) / nb
+            var = np.maximum((c2[b1] - c2[b0]) / nb - mu * mu, 0.0)
+            ratio = V / (W * mu)
+            z = (V - W * mu) / np.sqrt(W * var)
+            top = pl.Series(v).rolling_max(W, min_samples=1).to_numpy() / V
+        active = pl.Series((v > 0).astype(np.float64)).rolling_sum(W, min_samples=1).to_numpy()
+        ok_hist = nb >= p.flow_min_history_s
+        out["windows"][W] = {"V": V, "mu": mu, "ratio": np.where(ok_hist, ratio, np.nan),
+                             "z": np.where(ok_hist, z, np.nan), "top": top, "active": active}
+    return out
+
+
 def find_flow(trades: pl.DataFrame, p: DetectParams) -> list[dict]:
-    """Sustained one-sided aggressive programs (see the module docstring)."""
+    """Sustained one-sided aggressive programs by flow (see the module docstring): any window
+    length in ``flow_windows_s`` whose aggressive volume is >= ``flow_min_ratio`` x and
+    ``flow_min_z`` sigma above the side's own trailing rate, spread over >= ``flow_min_active_s``
+    seconds with no second holding more than ``flow_max_top_share`` of it. Flagged windows of a
+    side merge; the episode is the segment of maximal excess volume over
+    ``flow_excess_k`` x the trailing rate (so it starts and ends with the program), trimmed to
+    its first / last aggressive print."""
     t = trades.filter(pl.col("aggressor").is_not_null())
     if t.height < 50:
         return []
-    bursts = (t.group_by("ts", "aggressor", maintain_order=True)
-              .agg(pl.col("size").sum().alias("vol"), pl.col("price").min().alias("pmin"),
-                   pl.col("price").max().alias("pmax"), pl.len().alias("prints"))
-              .sort("ts"))
-    # a robust (lognormal) quantile: the programs being looked for must not set the bar
-    logv = np.log(np.maximum(bursts["vol"].to_numpy().astype(np.float64), 1.0))
-    med = float(np.median(logv))
-    mad = 1.4826 * float(np.median(np.abs(logv - med)))
-    q = float(np.exp(med + NormalDist().inv_cdf(p.flow_quantile) * max(mad, 1e-9)))
-    span = max(1, int(t["ts"].max() - t["ts"].min()))
     out = []
     for aggr in ("sell", "buy"):
-        side_vol = float(t.filter(pl.col("aggressor") == aggr)["size"].sum())
-        rate = side_vol / span
-        big = bursts.filter((pl.col("aggressor") == aggr) & (pl.col("vol") >= q))
-        if big.height == 0:
+        sc = flow_scores(t, aggr, p)
+        if not sc or not sc["windows"]:
             continue
-        ts = big["ts"].to_numpy()
-        vol = big["vol"].to_numpy()
-        start = 0
-        for k in range(1, ts.size + 1):
-            if k == ts.size or ts[k] - ts[k - 1] > p.flow_gap_s * NS_S:
-                a, b = _trim(ts[start:k], vol[start:k])
-                a, b = start + a, start + b
-                n = b - a
-                if n >= p.flow_min_bursts:
-                    t0, t1 = int(ts[a]), int(ts[b - 1])
-                    total = float(t.filter((pl.col("aggressor") == aggr) & (pl.col("ts") >= t0)
-                                           & (pl.col("ts") <= t1))["size"].sum())
-                    expected = rate * max(t1 - t0, NS_S)
-                    if total >= p.flow_min_x * expected:
-                        out.append({"trigger": "flow", "side": "bid" if aggr == "sell" else "ask",
-                                    "aggressor": aggr, "start": t0, "end": t1, "bursts": n,
-                                    "big_volume": int(vol[a:b].sum()), "volume": int(total)})
-                start = k
+        v, s0 = sc["v"], sc["s0"]
+        n = v.size
+        flag = np.zeros(n + 1, np.int64)   # difference array of covered seconds
+        best = np.full(n, np.nan)
+        for W, w in sc["windows"].items():
+            hit = ((w["ratio"] >= p.flow_min_ratio) & (w["z"] >= p.flow_min_z) & (w["top"] <= p.flow_max_top_share)
+                   & (w["active"] >= p.flow_min_active_s))
+            hit = np.nan_to_num(hit.astype(float)) > 0
+            ends = np.nonzero(hit)[0]
+            if ends.size == 0:
+                continue
+            np.add.at(flag, np.maximum(ends - W + 1, 0), 1)
+            np.add.at(flag, ends + 1, -1)
+            best[ends] = np.fmax(best[ends], w["z"][ends])
+        cover = np.cumsum(flag[:-1]) > 0
+        if not cover.any():
+            continue
+        d = np.diff(np.concatenate([[0], cover.astype(np.int8), [0]]))
+        for a, b in zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]):
+            wmax = int(max(sc["windows"]))
+            lo, hi = max(0, a - wmax // 4), min(n, b + wmax // 4)
+            w0 = sc["windows"][min(sc["windows"])]
+            mu = float(np.nanmean(w0["mu"][a:b])) if b > a else 0.0
+            if not mu > 0:
+                mu = float(np.mean(v[:a])) if a > 0 else 0.0
+            e = v[lo:hi] - p.flow_excess_k * mu
+            S = np.concatenate([[0.0], np.cumsum(e)])
+            runmin = np.minimum.accumulate(S)
+            j = int(np.argmax(S[1:] - runmin[:-1])) + 1        # segment end (exclusive) in S
+            i = int(np.argmax(S[:j] == runmin[j - 1]))           # segment start
+            sa, sb = lo + i, lo + j                               # seconds [sa, sb)
+            ts0, ts1 = (s0 + sa) * NS_S, (s0 + sb) * NS_S
+            seg = t.filter((pl.col("aggressor") == aggr) & (pl.col("ts") >= ts0) & (pl.col("ts") < ts1))
+            if seg.height == 0:
+                continue
+            vol = float(seg["size"].sum())
+            dur_s = max(1.0, (sb - sa))
+            z = float(np.nanmax(best[a:b])) if np.isfinite(best[a:b]).any() else float("nan")
+            p0, p1 = int(seg["price"][0]), int(seg["price"][-1])
+            out.append({"trigger": "flow", "side": "bid" if aggr == "sell" else "ask", "aggressor": aggr,
+                        "start": int(seg["ts"][0]), "end": int(seg["ts"][-1]), "prints": seg.height,
+                        "bursts": int(seg["ts"].n_unique()), "volume": int(vol),
+                        "ratio": vol / (dur_s * mu) if mu > 0 else float("inf"), "z": z,
+                        "baseline_rate": mu, "price_first": p0, "price_last": p1})
     return sorted(out, key=lambda e: e["start"])
-
-
-def _trim(ts: np.ndarray, vol: np.ndarray) -> tuple[int, int]:
-    """Drop leading/trailing bursts that do not belong to the program: smaller than 40% of its
-    median burst, or not followed (preceded) by two gaps of at most twice its median gap."""
-    a, b = 0, ts.size
-    if b < 3:
-        return a, b
-    mv = float(np.median(vol))
-    mg = float(np.median(np.diff(ts)))
-    while b - a > 3 and (vol[a] < 0.4 * mv or ts[a + 1] - ts[a] > 2 * mg or ts[a + 2] - ts[a + 1] > 2 * mg):
-        a += 1
-    while b - a > 3 and (vol[b - 1] < 0.4 * mv or ts[b - 1] - ts[b - 2] > 2 * mg
-                         or ts[b - 2] - ts[b - 3] > 2 * mg):
-        b -= 1
-    return a, b
 
 
 def find_flicker(ctx: Context, p: DetectParams) -> list[dict]:
@@ -585,7 +663,8 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
         label, conf, evidence = classify(e, p.thresholds)
         if e.get("_flow_after"):
             fw = e["_flow_after"]
-            evidence.append(f"followed by a {fw['aggressor']} program: {fw['bursts']} large taker bursts "
+            evidence.append(f"followed by a {fw['aggressor']} program: {fw['prints']} taker prints at "
+                            f"{fw['ratio']:.1f}x the side's trailing rate "
                             f"from {(fw['start'] - e['end_ts']) / NS_MS:+.0f} ms after the end")
         if e.get("continuations"):
             evidence.append(f"{e['continuations']} further fall(s) before recovery folded in")
@@ -903,7 +982,8 @@ def _flow_event(fw: dict, ctx: Context, p: DetectParams) -> dict:
             e[f"removed_frac_{s}"] = e["removed_frac"] = max(0.0, (qb - qa) / qb)
     _price_metrics(ctx, e, w0, w1, p)
     e["trade_volume"] = fw["volume"]
-    e["program"] = {"aggressor": fw["aggressor"], "bursts": fw["bursts"],
+    e["program"] = {"aggressor": fw["aggressor"], "bursts": fw["bursts"], "prints": fw["prints"],
+                    "ratio": round(fw["ratio"], 2), "z": round(fw["z"], 1),
                     "volume_base": round(fw["volume"] / 10 ** ctx.size_decimals, 8)}
     if ctx.lc is not None:
         # the band follows the mid while the program walks the book: no price filter
