@@ -121,7 +121,9 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
         ev.append("no traded/cancelled split available")
         return "mixed", round(0.3 * factor, 3), ev
     ev.append(f"traded share {_pct(share)} net of re-adds ({_pct(gross)} gross) of the removed quantity")
-    conc = (sync is not None and sync >= th.sync_min) or (speed is not None and speed <= th.fast_ms)
+    sync_c = _num(m.get("_sync_cancel_500ms"))
+    conc = ((sync is not None and sync >= th.sync_min) or (speed is not None and speed <= th.fast_ms)
+            or (sync_c is not None and sync_c >= th.sync_min))
     if kind == "bands" and sync is None:
         conc = True  # the timing inside one sampling step is unknown: the sampling is the limit
         ev.append(f"fall between two band samples {speed / 1000:.0f} s apart (timing within unknown)"
@@ -151,7 +153,10 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
                     s_sync = 0.75  # as concentrated as the sampling can show
                 else:
                     s_sync = max(_score((sync or 0) - th.sync_min, 1 - th.sync_min),
+                                 _score((sync_c or 0) - th.sync_min, 1 - th.sync_min),
                                  _score(th.fast_ms - (speed if speed is not None else 1e12), th.fast_ms))
+                    if sync_c is not None:
+                        ev.append(f"{_pct(sync_c)} of the cancelled quantity within the busiest 500 ms")
                 conf = min(s_cancel, s_sync)
                 ev.append("both sides pulled at once: synchronized cancellation")
                 return "synchronized_withdrawal", round(conf * factor, 3), ev

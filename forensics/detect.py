@@ -118,7 +118,8 @@ class DetectParams:
     flow_baseline_s: float = 600.0
     flow_min_history_s: float = 120.0
     flow_min_ratio: float = 2.0
-    flow_min_z: float = 5.0
+    flow_min_z: float = 6.0
+    flow_min_duration_s: float = 4.0
     flow_max_top_share: float = 0.5
     flow_min_active_s: int = 3
     flow_excess_k: float = 1.5
@@ -346,12 +347,17 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams) -> dict:
     s0 = int(trades["ts"].min()) // NS_S
     s1 = int(trades["ts"].max()) // NS_S
     n = s1 - s0 + 1
-    per = (t.select(((pl.col("ts") // NS_S) - s0).alias("i"), pl.col("size").cast(pl.Float64))
-           .group_by("i").agg(pl.col("size").sum()))
-    v = np.zeros(n)
-    v[per["i"].to_numpy()] = per["size"].to_numpy()
-    c1 = np.concatenate([[0.0], np.cumsum(v)])
-    c2 = np.concatenate([[0.0], np.cumsum(v * v)])
+    # a taker order = the prints of one aggressor at one timestamp (one order walking levels)
+    orders = (t.group_by("ts").agg(pl.col("size").sum().cast(pl.Float64))
+              .select(((pl.col("ts") // NS_S) - s0).alias("i"), pl.col("size"), pl.col("size").log().alias("l")))
+    per = orders.group_by("i").agg(pl.col("size").sum().alias("v"), pl.len().alias("n"), pl.col("l").sum().alias("l1"),
+                                   (pl.col("l") ** 2).sum().alias("l2"))
+    ii = per["i"].to_numpy()
+    v, cnt, l1, l2 = (np.zeros(n) for _ in range(4))
+    v[ii], cnt[ii], l1[ii], l2[ii] = (per[c].to_numpy().astype(np.float64) for c in ("v", "n", "l1", "l2"))
+    cum = {k: np.concatenate([[0.0], np.cumsum(a)]) for k, a in (("v", v), ("v2", v * v), ("n", cnt), ("l1", l1),
+                                                                  ("l2", l2))}
+    c1, c2 = cum["v"], cum["v2"]
     B = int(p.flow_baseline_s)
     idx = np.arange(n)
     out = {"s0": s0, "v": v, "windows": {}}
@@ -365,11 +371,17 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams) -> dict:
         b1 = start
         b0 = np.maximum(b1 - B, 0)
         nb = (b1 - b0).astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             mu = (c1[b1] - c1[b0]) / nb
             var = np.maximum((c2[b1] - c2[b0]) / nb - mu * mu, 0.0)
+            # compound-Poisson variance with lognormal order sizes fitted on the trailing orders:
+            # the tail of the size distribution counts even if no huge order happened to be in it
+            N = cum["n"][b1] - cum["n"][b0]
+            m = (cum["l1"][b1] - cum["l1"][b0]) / N
+            vl = np.maximum((cum["l2"][b1] - cum["l2"][b0]) / N - m * m, 0.0)
+            model = N / nb * np.exp(2 * m + 2 * vl)
             ratio = V / (W * mu)
-            z = (V - W * mu) / np.sqrt(W * var)
+            z = (V - W * mu) / np.sqrt(W * np.fmax(var, model))
             top = pl.Series(v).rolling_max(W, min_samples=1).to_numpy() / V
         active = pl.Series((v > 0).astype(np.float64)).rolling_sum(W, min_samples=1).to_numpy()
         ok_hist = nb >= p.flow_min_history_s
@@ -431,6 +443,8 @@ def find_flow(trades: pl.DataFrame, p: DetectParams) -> list[dict]:
                 continue
             vol = float(seg["size"].sum())
             dur_s = max(1.0, (sb - sa))
+            if int(seg["ts"][-1]) - int(seg["ts"][0]) < p.flow_min_duration_s * NS_S:
+                continue   # one cluster of orders, not a sustained program
             z = float(np.nanmax(best[a:b])) if np.isfinite(best[a:b]).any() else float("nan")
             p0, p1 = int(seg["price"][0]), int(seg["price"][-1])
             out.append({"trigger": "flow", "side": "bid" if aggr == "sell" else "ask", "aggressor": aggr,
@@ -651,8 +665,12 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
         fe = _flow_event(fw, ctx, p)
         keep = []
         for e in events:
+            # a cliff of the consumed side during the program, or any trade-driven cliff then
+            # (the book re-centring as the mid walks), is part of the program
             if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= fw["end"] + merge
-                    and e["sides"] in (fw["side"], "both") and e["sides"] != "both"):
+                    and (e["sides"] == fw["side"]
+                         or (e["sides"] == "both" and classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0]
+                             in ("consumption", "mixed")))):
                 fe.setdefault("_absorbed", []).append(e)
                 continue
             keep.append(e)
@@ -762,6 +780,12 @@ def _quantities(ctx: Context, sides: list[str], w0: int, w1: int, floor, cap, to
         sums = cum[hi] - cum[np.arange(ts.size)]
         k = int(np.argmax(sums))
         out["sync_share_500ms"] = float(sums[k] / cum[-1]) if cum[-1] > 0 else None
+        # the same over the cancelled quantity only (a pull is synchronised even when trades
+        # that follow it are spread out)
+        cq = dec["cancelled"].to_numpy().astype(np.float64)
+        if cq.sum() > 0:
+            ccum = np.concatenate([[0.0], np.cumsum(cq)])
+            out["_sync_cancel_500ms"] = float((ccum[hi] - ccum[np.arange(ts.size)]).max() / ccum[-1])
         in_win = dec.slice(k, int(hi[k] - k))
         out["levels_emptied_500ms"] = int(in_win.filter(pl.col("size") == 0).select("side", "price").n_unique())
         if touch is not None:
