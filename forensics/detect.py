@@ -123,6 +123,7 @@ class DetectParams:
     flow_max_top_share: float = 0.5
     flow_min_active_s: int = 3
     flow_excess_k: float = 1.5
+    flow_quiet_s: float = 20.0
     flow_merge_s: float = 10.0
     flicker: bool = True
     flicker_min_frac: float = 0.25
@@ -361,6 +362,19 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams) -> dict:
     B = int(p.flow_baseline_s)
     idx = np.arange(n)
     out = {"s0": s0, "v": v, "windows": {}}
+    # the baseline ending at each second j (seconds [j - B, j)): mean rate and variance per second
+    j1 = np.arange(n + 1)
+    j0 = np.maximum(j1 - B, 0)
+    nbj = (j1 - j0).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        mub = (c1[j1] - c1[j0]) / nbj
+        varb = np.maximum((c2[j1] - c2[j0]) / nbj - mub * mub, 0.0)
+        Nb = cum["n"][j1] - cum["n"][j0]
+        mb = (cum["l1"][j1] - cum["l1"][j0]) / Nb
+        vlb = np.maximum((cum["l2"][j1] - cum["l2"][j0]) / Nb - mb * mb, 0.0)
+        out["base_mu"] = mub
+        out["base_var"] = np.fmax(varb, Nb / nbj * np.exp(2 * mb + 2 * vlb))
+        out["base_n"] = nbj
     for W in p.flow_windows_s:
         W = int(W)
         if W >= n:
@@ -427,32 +441,63 @@ def find_flow(trades: pl.DataFrame, p: DetectParams) -> list[dict]:
         for a, b in zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]):
             wmax = int(max(sc["windows"]))
             lo, hi = max(0, a - wmax // 4), min(n, b + wmax // 4)
-            w0 = sc["windows"][min(sc["windows"])]
-            mu = float(np.nanmean(w0["mu"][a:b])) if b > a else 0.0
-            if not mu > 0:
-                mu = float(np.mean(v[:a])) if a > 0 else 0.0
-            e = v[lo:hi] - p.flow_excess_k * mu
-            S = np.concatenate([[0.0], np.cumsum(e)])
-            runmin = np.minimum.accumulate(S)
-            j = int(np.argmax(S[1:] - runmin[:-1])) + 1        # segment end (exclusive) in S
-            i = int(np.argmax(S[:j] == runmin[j - 1]))           # segment start
-            sa, sb = lo + i, lo + j                               # seconds [sa, sb)
-            ts0, ts1 = (s0 + sa) * NS_S, (s0 + sb) * NS_S
-            seg = t.filter((pl.col("aggressor") == aggr) & (pl.col("ts") >= ts0) & (pl.col("ts") < ts1))
-            if seg.height == 0:
-                continue
-            vol = float(seg["size"].sum())
-            dur_s = max(1.0, (sb - sa))
-            if int(seg["ts"][-1]) - int(seg["ts"][0]) < p.flow_min_duration_s * NS_S:
-                continue   # one cluster of orders, not a sustained program
-            z = float(np.nanmax(best[a:b])) if np.isfinite(best[a:b]).any() else float("nan")
-            p0, p1 = int(seg["price"][0]), int(seg["price"][-1])
-            out.append({"trigger": "flow", "side": "bid" if aggr == "sell" else "ask", "aggressor": aggr,
-                        "start": int(seg["ts"][0]), "end": int(seg["ts"][-1]), "prints": seg.height,
-                        "bursts": int(seg["ts"].n_unique()), "volume": int(vol),
-                        "ratio": vol / (dur_s * mu) if mu > 0 else float("inf"), "z": z,
-                        "baseline_rate": mu, "price_first": p0, "price_last": p1})
+            for sa, sb in _program_segments(v, sc, lo, hi, p):
+                ts0, ts1 = (s0 + sa) * NS_S, (s0 + sb) * NS_S
+                seg = t.filter((pl.col("aggressor") == aggr) & (pl.col("ts") >= ts0) & (pl.col("ts") < ts1))
+                if seg.height == 0 or int(seg["ts"][-1]) - int(seg["ts"][0]) < p.flow_min_duration_s * NS_S:
+                    continue   # one cluster of orders, not a sustained program
+                vol = float(seg["size"].sum())
+                dur_s = float(sb - sa)
+                mu, var = float(sc["base_mu"][sa]), float(sc["base_var"][sa])
+                z = (vol - dur_s * mu) / math.sqrt(dur_s * var) if var > 0 else float("inf")
+                out.append({"trigger": "flow", "side": "bid" if aggr == "sell" else "ask", "aggressor": aggr,
+                            "start": int(seg["ts"][0]), "end": int(seg["ts"][-1]), "prints": seg.height,
+                            "bursts": int(seg["ts"].n_unique()), "volume": int(vol),
+                            "ratio": vol / (dur_s * mu) if mu > 0 else float("inf"), "z": z,
+                            "baseline_rate": mu, "price_first": int(seg["price"][0]),
+                            "price_last": int(seg["price"][-1])})
     return sorted(out, key=lambda e: e["start"])
+
+
+def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams, depth: int = 0
+                      ) -> list[tuple[int, int]]:
+    """Seconds [a, b) of the programs inside [lo, hi): the segment of maximal excess volume over
+    ``flow_excess_k`` x the trailing rate (at ``lo``), kept if it passes the ratio and z tests
+    itself; the stretches left and right of it are searched again (two programs, or a program
+    then a withdrawal's cascade, inside one flagged stretch)."""
+    if hi - lo < 2 or depth > 12:
+        return []
+    mu, var, nb = float(sc["base_mu"][lo]), float(sc["base_var"][lo]), float(sc["base_n"][lo])
+    if not (mu > 0 and var > 0) or nb < p.flow_min_history_s:
+        return []
+    e = v[lo:hi] - p.flow_excess_k * mu
+    S = np.concatenate([[0.0], np.cumsum(e)])
+    runmin = np.minimum.accumulate(S)
+    j = int(np.argmax(S[1:] - runmin[:-1])) + 1
+    i = int(np.argmax(S[:j] == runmin[j - 1]))
+    sa, sb = lo + i, lo + j
+    if sb <= sa:
+        return []
+    Q = int(p.flow_quiet_s)
+    if sb - sa > 2 * Q:
+        # a quiet stretch inside (Q seconds without any excess over the trailing rate): two
+        # episodes bridged by the excess sum; split at its middle and search both halves
+        c = np.concatenate([[0.0], np.cumsum(v[sa:sb])])
+        quiet = np.nonzero(c[Q:] - c[:-Q] <= Q * mu)[0]
+        if quiet.size:
+            d = np.diff(quiet)
+            runs = np.split(quiet, np.nonzero(d > 1)[0] + 1)
+            r = max(runs, key=len)
+            mid = sa + int(r[len(r) // 2]) + Q // 2
+            return (_program_segments(v, sc, lo, mid, p, depth + 1)
+                    + _program_segments(v, sc, mid, hi, p, depth + 1))
+    vol, dur = float(v[sa:sb].sum()), float(sb - sa)
+    ok = (vol >= p.flow_min_ratio * dur * mu and (vol - dur * mu) / math.sqrt(dur * var) >= p.flow_min_z
+          and float(v[sa:sb].max()) <= p.flow_max_top_share * vol)
+    if not ok:
+        return []
+    return (_program_segments(v, sc, lo, sa, p, depth + 1) + [(sa, sb)]
+            + _program_segments(v, sc, sb, hi, p, depth + 1))
 
 
 def find_flicker(ctx: Context, p: DetectParams) -> list[dict]:
