@@ -50,7 +50,8 @@ import json
 import math
 from dataclasses import dataclass
 
-LABELS = ("synchronized_withdrawal", "one_sided_pull", "consumption", "flicker", "mixed")
+LABELS = ("synchronized_withdrawal", "one_sided_pull", "consumption", "flicker", "mixed", "depth_collapse",
+          "data_anomaly")
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,16 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
     if m.get("band_pct") is not None and m.get("removed_frac") is not None:
         ev.append(f"{_pct(_num(m.get('removed_frac')))} of {sides} depth within {m['band_pct']:g}% of mid "
                   f"removed (trigger: {trig})")
+
+    if m.get("_anomaly"):
+        where = "; ".join(f"{sd} {b:g}% ({f})" for sd, b, f in m["_anomaly"])
+        ev.append(f"the fall exists only in bands under a data-quality flag: {where}; not a liquidity event "
+                  "(never read as a pull)")
+        return "data_anomaly", round(0.5 * factor, 3), ev
+    if m.get("_trade_coverage") in ("none", "partial"):
+        ev.append(f"cause undetermined: {m.get('_trade_reason') or 'no trade data covers the window'}")
+        ev.append("traded share unknown (null), not 0")
+        return "depth_collapse", round(0.5 * factor, 3), ev
 
     if trig == "flicker":
         pairs = int(m.get("flicker_pairs") or 0)

@@ -113,6 +113,12 @@ class DetectParams:
     vacuum_after_s: float = 120.0
     sync_ms: int = 500
     bands_baseline_s: float = 300.0
+    bands_z: float = 5.0
+    bands_min_drop: float = 0.20
+    bands_sigma_samples: int = 120
+    bands_sigma_min_samples: int = 20
+    bands_sigma_floor: float = 0.02
+    trade_gap_s: float = 120.0
     flow: bool = True
     flow_windows_s: tuple[int, ...] = (5, 10, 20, 40, 80, 120)
     flow_baseline_s: float = 600.0
@@ -200,13 +206,16 @@ def build_context(store: Store, ex: str, sy: str, ts_from: int | None, ts_to: in
         raise ForensicsError(f"no book_updates or depth_bands for {ex}/{sy} in {store.root}")
     res = compute_depth(store, ex, sy, ts_from, ts_to, bands=None, write=True, source="bands")
     depth = res.depth.select("ts", "side", "band_pct", pl.col("qty").cast(pl.Float64))
+    from forensics.band_events import sample_flags
+    raw = store.scan("depth_bands", ex, sy, ts_from, ts_to).select("ts", "side", "band_pct", "qty", "notional").collect()
+    info = {"band_flags": sample_flags(raw)}
     steps = depth["ts"].unique().sort().diff().drop_nulls()
     grid = int(steps.median()) if steps.len() else 30 * NS_S
     trades = _scan_trades(store, ex, sy, ts_from, ts_to)
     top = _top_from_trades(trades)
     depth = depth.with_columns(pl.col("qty").fill_null(float("nan")))
     return Context(ex, sy, "bands", grid, depth, top, trades, None, res.size_decimals,
-                   pdec, list(res.bands), {})
+                   pdec, list(res.bands), info)
 
 
 def price_tick(lc: pl.DataFrame | None) -> int:
@@ -459,6 +468,15 @@ def find_flow(trades: pl.DataFrame, p: DetectParams) -> list[dict]:
     return sorted(out, key=lambda e: e["start"])
 
 
+def _max_excess(v: np.ndarray, lo: int, hi: int, level: float) -> tuple[int, int]:
+    """[a, b) within [lo, hi) maximising sum(v[a:b] - level)."""
+    S = np.concatenate([[0.0], np.cumsum(v[lo:hi] - level)])
+    runmin = np.minimum.accumulate(S)
+    j = int(np.argmax(S[1:] - runmin[:-1])) + 1
+    i = int(np.argmax(S[:j] == runmin[j - 1]))
+    return lo + i, lo + j
+
+
 def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams, depth: int = 0
                       ) -> list[tuple[int, int]]:
     """Seconds [a, b) of the programs inside [lo, hi): the segment of maximal excess volume over
@@ -467,17 +485,22 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
     then a withdrawal's cascade, inside one flagged stretch)."""
     if hi - lo < 2 or depth > 12:
         return []
-    mu, var, nb = float(sc["base_mu"][lo]), float(sc["base_var"][lo]), float(sc["base_n"][lo])
-    if not (mu > 0 and var > 0) or nb < p.flow_min_history_s:
+    bi = max(lo, int(p.flow_min_history_s))     # the baseline ends where the stretch starts
+    if bi >= hi:
         return []
-    e = v[lo:hi] - p.flow_excess_k * mu
-    S = np.concatenate([[0.0], np.cumsum(e)])
-    runmin = np.minimum.accumulate(S)
-    j = int(np.argmax(S[1:] - runmin[:-1])) + 1
-    i = int(np.argmax(S[:j] == runmin[j - 1]))
-    sa, sb = lo + i, lo + j
+    mu, var = float(sc["base_mu"][bi]), float(sc["base_var"][bi])
+    if not (mu > 0 and var > 0):
+        return []
+    sa, sb = _max_excess(v, lo, hi, p.flow_excess_k * mu)
     if sb <= sa:
         return []
+    # edges at the program's own pace: re-cut at half its mean rate (a lone background print
+    # just before a strong program is not its start)
+    rate = float(v[sa:sb].sum()) / (sb - sa)
+    if 0.5 * rate > p.flow_excess_k * mu:
+        a2, b2 = _max_excess(v, sa, sb, 0.5 * rate)
+        if b2 > a2:
+            sa, sb = a2, b2
     Q = int(p.flow_quiet_s)
     if sb - sa > 2 * Q:
         # a quiet stretch inside (Q seconds without any excess over the trailing rate): two
@@ -573,6 +596,9 @@ def _group_cliffs(ctx: Context, p: DetectParams) -> list[dict]:
     cliffs = []
     for (s, b), (t, q) in series.items():
         cliffs += find_cliffs(t, q, s, b, window_ns, baseline_ns, p, between)
+    ctx.info["anomalies"] = []
+    if between:
+        cliffs = _band_cliffs(ctx, cliffs, p)
     per_side: list[Cliff] = []
     for s in SIDES:
         cs = sorted((c for c in cliffs if c.side == s), key=lambda c: c.t_peak)
@@ -608,6 +634,116 @@ def _group_cliffs(ctx: Context, p: DetectParams) -> list[dict]:
         ev["t_peak"] = min(c.t_peak for c in ev["cliffs"].values())
         ev["t_trough"] = max(c.t_trough for c in ev["cliffs"].values())
     return events
+
+
+def _flag_lookup(ctx: Context) -> dict:
+    fl = ctx.info.get("band_flags")
+    if fl is None or fl.height == 0:
+        return {}
+    return {(r[0], r[1], r[2]): r[3] for r in fl.select("ts", "side", "band_pct", "flag").iter_rows()}
+
+
+def _band_cliffs(ctx: Context, cliffs: list[Cliff], p: DetectParams) -> list[Cliff]:
+    """Band data: drop cliffs in flagged bands (kept in ``ctx.info['anomalies']``), add every
+    two-sided abnormal drop (:mod:`forensics.band_events`), ranked by severity."""
+    from forensics.band_events import abnormal_drops, band_changes, two_sided
+    flags = _flag_lookup(ctx)
+    ch = band_changes(ctx.depth, ctx.info.get("band_flags", pl.DataFrame()), p.bands_sigma_samples,
+                      p.bands_sigma_min_samples, p.bands_sigma_floor)
+    drops = abnormal_drops(ch, p.bands_z, p.bands_min_drop)
+    ok, bad = [], []
+    for c in cliffs:
+        f = flags.get((c.t_peak, c.side, c.band)) or flags.get((c.t_trough, c.side, c.band))
+        (bad if f else ok).append((c, f))
+    out = [c for c, _ in ok]
+    ranked = {}
+    for r in two_sided(drops).iter_rows(named=True):
+        ranked[r["ts"]] = r
+        for side in SIDES:
+            band, qp, qa, tp = (r[f"{k}_{side}"] for k in ("band", "q_prev", "qty", "ts_prev"))
+            out.append(Cliff(side, band, int(r["ts"]), int(tp), int(r["ts"]), float(qp), float(qa), float(qp)))
+    ctx.info["band_drops"] = ranked
+    ctx.info["band_drops_n"] = len(ranked)
+    # flagged-only falls: the one-sided abnormal drops and cliffs that exist only under a flag
+    flagged = drops.filter(pl.col("flag").is_not_null())
+    for r in flagged.iter_rows(named=True):
+        bad.append((Cliff(r["side"], r["band_pct"], int(r["ts"]), int(r["ts_prev"]), int(r["ts"]), float(r["q_prev"]),
+                          float(r["qty"]), float(r["q_prev"])), r["flag"]))
+    ctx.info["anomalies"] = bad
+    ctx.info["flagged_steps"] = {}
+    for c, f in bad:
+        ctx.info["flagged_steps"].setdefault(c.t_trough, set()).add((c.side, c.band, f))
+    return out
+
+
+def _band_evidence(ctx: Context, ev: dict, e: dict) -> None:
+    """Evidence lines of a band-data event: its severity rank among the two-sided abnormal
+    drops, and the bands under a data-quality flag that were left out of the decision."""
+    notes = []
+    ranked = ctx.info.get("band_drops", {})
+    r = ranked.get(ev["t_trough"])
+    if r is not None:
+        notes.append(f"two-sided abnormal drop, severity rank {r['rank']} of {len(ranked)}: bid {r['band_bid']:g}% "
+                     f"band {r['z_bid']:.1f} sigma, ask {r['band_ask']:g}% band {r['z_ask']:.1f} sigma of its own "
+                     f"sample-to-sample change")
+    step = set()
+    for ts in (ev["t_trough"], ev["t_peak"]):
+        step |= ctx.info.get("flagged_steps", {}).get(ts, set())
+    fl = ctx.info.get("band_flags")
+    if fl is not None and fl.height:
+        near = fl.filter(pl.col("ts").is_in([ev["t_peak"], ev["t_trough"]]))
+        step |= {(a, b, c) for a, b, c in near.select("side", "band_pct", "flag").iter_rows()}
+    if step and not ev.get("_anomaly"):
+        by: dict[tuple, list] = {}
+        for side, band, f in step:
+            by.setdefault((side, f), []).append(band)
+        notes.append("excluded from the decision (data-quality flag): " + "; ".join(
+            f"{side} {','.join(f'{b:g}' for b in sorted(bs))}% ({f})" for (side, f), bs in sorted(by.items())))
+    e["_notes"] = e.get("_notes", []) + notes
+
+
+def trade_coverage(trades: pl.DataFrame, w0: int, w1: int, gap_s: float) -> tuple[str, str]:
+    """Does trade data cover [w0, w1]? ('full' | 'partial' | 'none', reason). Partial: the
+    trades start after w0 or end before w1, or leave a stretch of more than ``gap_s`` without
+    any print within [w0 - gap_s, w1 + gap_s]."""
+    if trades.height == 0:
+        return "none", "no trade data in the store for this instrument"
+    lo, hi = int(trades["ts"].min()), int(trades["ts"].max())
+    if w1 < lo or w0 > hi:
+        return "none", "no trade data covers the window (trades stored from " \
+            f"{dt.datetime.fromtimestamp(lo / 1e9, dt.timezone.utc):%Y-%m-%d %H:%M:%S} to " \
+            f"{dt.datetime.fromtimestamp(hi / 1e9, dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC)"
+    if w0 < lo or w1 > hi:
+        return "partial", "trade data covers only part of the window"
+    g = int(gap_s * NS_S)
+    ts = trades.filter((pl.col("ts") >= w0 - g) & (pl.col("ts") <= w1 + g))["ts"].sort().to_numpy()
+    edges = np.concatenate([[max(w0 - g, lo)], ts, [min(w1 + g, hi)]])
+    longest = int(np.diff(edges).max()) if edges.size > 1 else 0
+    if longest > g:
+        return "partial", f"no print for {longest / NS_S:.0f} s around the window (a gap in the trade data?)"
+    return "full", ""
+
+
+def _anomaly_events(ctx: Context, events: list[dict], p: DetectParams) -> list[dict]:
+    """Falls that exist only in flagged bands (no unflagged event at that sample step):
+    one ``data_anomaly`` event per step."""
+    steps: dict[int, list] = {}
+    for c, f in ctx.info.get("anomalies", []):
+        steps.setdefault(c.t_trough, []).append((c, f))
+    taken = [(e["t_peak"], e["t_trough"]) for e in events]
+    out = []
+    for ts, items in sorted(steps.items()):
+        if any(a - ctx.grid_ns <= ts <= b + ctx.grid_ns for a, b in taken):
+            continue
+        cl: dict[str, Cliff] = {}
+        for c, f in items:
+            if c.side not in cl or c.frac > cl[c.side].frac:
+                cl[c.side] = c
+        prim = max(cl.values(), key=lambda c: c.frac)
+        out.append({"trigger": "cliff", "cliffs": cl, "band": prim.band, "t_peak": min(c.t_peak for c in cl.values()),
+                    "t_trough": ts, "recovered_at": None,
+                    "_anomaly": sorted({(c.side, c.band, f) for c, f in items})})
+    return out
 
 
 def _other_abnormal(ctx: Context, other: str, band: float, w0: int, w1: int, p: DetectParams) -> bool:
@@ -675,8 +811,16 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
     flickers = find_flicker(ctx, p) if (p.flicker and ctx.data_kind == "book") else []
     events = []
     absorbed_by: dict[int, list] = {}
+    if ctx.data_kind == "bands":
+        cliff_events += _anomaly_events(ctx, cliff_events, p)
     for ev in cliff_events:
-        events.append(_cliff_event(ev, ctx, p))
+        ce = _cliff_event(ev, ctx, p)
+        if ev.get("_anomaly"):
+            ce["_anomaly"] = ev["_anomaly"]
+            ce["_recovered_at"] = ce["window_to"]
+        if ctx.data_kind == "bands":
+            _band_evidence(ctx, ev, ce)
+        events.append(ce)
     # flicker absorbs cliffs dominated by its orders
     for fl in flickers:
         levels = {(x["side"], x["price"]) for x in fl["pairs"]}
@@ -721,9 +865,20 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
             keep.append(e)
         events = keep + [fe]
     rows = []
+    day = None
     for e in sorted(events, key=lambda e: e["start_ts"]):
         e.setdefault("data_kind", ctx.data_kind)
+        if e["trigger"] == "cliff":
+            cov, why = trade_coverage(ctx.trades, e["window_from"], e["window_to"], p.trade_gap_s)
+            if cov != "full":
+                day = dt.datetime.fromtimestamp(e["start_ts"] / 1e9, dt.timezone.utc).strftime("%Y-%m-%d")
+                e["_trade_coverage"] = cov
+                e["_trade_reason"] = (f"{why}: the data cannot tell a pull from a sweep; the venue's trades / "
+                                      f"aggTrades for {ex} {sy} on {day} would decide it")
+                for k in ("traded_share", "traded_share_net", "traded_qty", "cancelled_qty", "trade_volume"):
+                    e[k] = None
         label, conf, evidence = classify(e, p.thresholds)
+        evidence.extend(e.get("_notes", []))
         if e.get("_flow_after"):
             fw = e["_flow_after"]
             evidence.append(f"followed by a {fw['aggressor']} program: {fw['prints']} taker prints at "
