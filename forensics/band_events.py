@@ -14,7 +14,8 @@ Used by :mod:`forensics.detect` when an instrument has band samples but no level
   consecutive samples while other bands of the side move (every sample of the run);
 * ``avg_price_wrong_side``: the band's average price (notional / qty) is above the mid proxy
   for bids (below for asks); the proxy is the midpoint of the 1% (else narrowest common) bid
-  and ask average prices.
+  and ask average prices (beyond a relative ``AVG_PRICE_TOL`` = 1e-5, so decimal rounding of a
+  band sitting at the mid is not a flag).
 
 A change between two samples is *under a flag* when either sample is flagged for that band.
 
@@ -33,6 +34,9 @@ import polars as pl
 from forensics.depth_quality import FROZEN_MIN_SAMPLES
 
 FLAG_ORDER = ("non_monotonic", "frozen_band", "avg_price_wrong_side")
+#: relative tolerance of the wrong-side test: the rounding of published qty / notional decimals
+#: moves an average price that sits at the mid by ~1e-7; a real wrong side is far larger
+AVG_PRICE_TOL = 1e-5
 
 
 def sample_flags(raw: pl.DataFrame) -> pl.DataFrame:
@@ -75,8 +79,8 @@ def sample_flags(raw: pl.DataFrame) -> pl.DataFrame:
                                      pl.col("avg").filter(pl.col("side") == "ask").first().alias("a1"))
                  .select("ts", ((pl.col("b1") + pl.col("a1")) / 2).alias("proxy")))
         wrong = (avg.join(proxy, on="ts", how="inner")
-                 .filter(((pl.col("side") == "bid") & (pl.col("avg") > pl.col("proxy")))
-                         | ((pl.col("side") == "ask") & (pl.col("avg") < pl.col("proxy"))))
+                 .filter(((pl.col("side") == "bid") & (pl.col("avg") > pl.col("proxy") * (1 + AVG_PRICE_TOL)))
+                         | ((pl.col("side") == "ask") & (pl.col("avg") < pl.col("proxy") * (1 - AVG_PRICE_TOL))))
                  .select("ts", "side", "band_pct", pl.lit("avg_price_wrong_side").alias("flag")))
     out = pl.concat([mono, frozen, wrong], how="vertical_relaxed")
     return (out.with_columns(pl.col("flag").replace_strict({f: i for i, f in enumerate(FLAG_ORDER)},

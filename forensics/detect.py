@@ -122,7 +122,7 @@ class DetectParams:
     flow: bool = True
     flow_windows_s: tuple[int, ...] = (5, 10, 20, 40, 80, 120)
     flow_baseline_s: float = 600.0
-    flow_min_history_s: float = 120.0
+    flow_min_history_s: float = 60.0
     flow_min_ratio: float = 2.0
     flow_min_z: float = 6.0
     flow_min_duration_s: float = 4.0
@@ -844,7 +844,11 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
             if e["trigger"] == "cliff":  # the aftermath lasts until the depth is back
                 rec = e.get("_recovered_at")
                 until = max(until, rec if rec is not None else e["window_to"] + int(p.recovery_horizon_s * NS_S))
-            if e["trigger"] in ("cliff", "flicker") and e["window_from"] - NS_S <= fw["start"] <= until:
+            # ... and a program running into a two-sided cliff is that cliff's context (the
+            # withdrawal is the event; the flow is reported with it)
+            into = (e["trigger"] == "cliff" and e["sides"] == "both" and fw["start"] < e["window_from"] <= fw["end"]
+                    and classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0] != "consumption")
+            if into or (e["trigger"] in ("cliff", "flicker") and e["window_from"] - NS_S <= fw["start"] <= until):
                 e["_flow_after"] = fw
                 absorbed = True
                 break
@@ -881,8 +885,8 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
         evidence.extend(e.get("_notes", []))
         if e.get("_flow_after"):
             fw = e["_flow_after"]
-            evidence.append(f"followed by a {fw['aggressor']} program: {fw['prints']} taker prints at "
-                            f"{fw['ratio']:.1f}x the side's trailing rate "
+            evidence.append(f"{'followed' if fw['start'] >= e['start_ts'] else 'accompanied'} by a {fw['aggressor']} "
+                            f"program: {fw['prints']} taker prints at {fw['ratio']:.1f}x the side's trailing rate "
                             f"from {(fw['start'] - e['end_ts']) / NS_MS:+.0f} ms after the end")
         if e.get("continuations"):
             evidence.append(f"{e['continuations']} further fall(s) before recovery folded in")
