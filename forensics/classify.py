@@ -60,6 +60,7 @@ class Thresholds:
     trade_min: float = 0.60
     sync_min: float = 0.50
     fast_ms: float = 1500.0
+    burst_min: float = 0.30
     flicker_min_pairs: int = 3
     flicker_max_traded: float = 0.10
     bands_factor: float = 0.60
@@ -133,8 +134,15 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
         return "mixed", round(0.3 * factor, 3), ev
     ev.append(f"traded share {_pct(share)} net of re-adds ({_pct(gross)} gross) of the removed quantity")
     sync_c = _num(m.get("_sync_cancel_500ms"))
+    burst = _num(m.get("_burst_pull_frac"))
     conc = ((sync is not None and sync >= th.sync_min) or (speed is not None and speed <= th.fast_ms)
-            or (sync_c is not None and sync_c >= th.sync_min))
+            or (sync_c is not None and sync_c >= th.sync_min) or (burst is not None and burst >= th.burst_min))
+    if burst is not None and burst >= th.burst_min:
+        ev.append(f"{_pct(burst)} of the depth before was cancelled (net of re-adds) within one 500 ms")
+    # a block of quotes pulled at once, then traded into: cancellation-driven even though the
+    # trades that followed lift the net traded share
+    pulled = (burst is not None and burst >= th.burst_min and gross is not None and gross <= th.cancel_max
+              and share < th.trade_min)
     if kind == "bands" and sync is None:
         conc = True  # the timing inside one sampling step is unknown: the sampling is the limit
         ev.append(f"fall between two band samples {speed / 1000:.0f} s apart (timing within unknown)"
@@ -154,8 +162,8 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
                       + (" (sequential erosion from the touch)" if corr > 0 else ""))
             conf = min(1.0, conf + (0.1 if corr > 0.2 else 0.0))
         return "consumption", round(conf * factor, 3), ev
-    if share <= th.cancel_max:
-        s_cancel = _score(th.cancel_max - share, th.cancel_max)
+    if share <= th.cancel_max or pulled:
+        s_cancel = _score(th.cancel_max - min(share, gross if pulled else share), th.cancel_max)
         if sides == "both":
             if m.get("side_lag_ms") is not None:
                 ev.append(f"bid/ask lag {float(m['side_lag_ms']):+.0f} ms")
@@ -165,6 +173,7 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
                 else:
                     s_sync = max(_score((sync or 0) - th.sync_min, 1 - th.sync_min),
                                  _score((sync_c or 0) - th.sync_min, 1 - th.sync_min),
+                                 _score((burst or 0) - th.burst_min, 1 - th.burst_min),
                                  _score(th.fast_ms - (speed if speed is not None else 1e12), th.fast_ms))
                     if sync_c is not None:
                         ev.append(f"{_pct(sync_c)} of the cancelled quantity within the busiest 500 ms")

@@ -131,6 +131,7 @@ class DetectParams:
     flow_excess_k: float = 1.5
     flow_quiet_s: float = 20.0
     flow_merge_s: float = 10.0
+    flow_lead_share: float = 0.25
     flicker: bool = True
     flicker_min_frac: float = 0.25
     flicker_min_x: float = 5.0
@@ -844,26 +845,23 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
             if e["trigger"] == "cliff":  # the aftermath lasts until the depth is back
                 rec = e.get("_recovered_at")
                 until = max(until, rec if rec is not None else e["window_to"] + int(p.recovery_horizon_s * NS_S))
-            # ... and a program running into a two-sided cliff is that cliff's context (the
-            # withdrawal is the event; the flow is reported with it)
+            # a program running into a two-sided cliff with little of its volume before it is
+            # that cliff's context (the withdrawal is the event; the flow is reported with it)
             into = (e["trigger"] == "cliff" and e["sides"] == "both" and fw["start"] < e["window_from"] <= fw["end"]
-                    and classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0] != "consumption")
+                    and _volume_share_before(ctx, fw, e["window_from"]) < p.flow_lead_share)
             if into or (e["trigger"] in ("cliff", "flicker") and e["window_from"] - NS_S <= fw["start"] <= until):
                 e["_flow_after"] = fw
                 absorbed = True
                 break
         if absorbed:
             continue
-        # a cliff of the consumed side during the program is part of it
+        # a cliff during the program (after flow_lead_share of its volume, or of the consumed
+        # side) is part of it: the book thinning and re-centring under the program
         fe = _flow_event(fw, ctx, p)
         keep = []
         for e in events:
-            # a cliff of the consumed side during the program, or any trade-driven cliff then
-            # (the book re-centring as the mid walks), is part of the program
             if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= fw["end"] + merge
-                    and (e["sides"] == fw["side"]
-                         or (e["sides"] == "both" and classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0]
-                             in ("consumption", "mixed")))):
+                    and (e["sides"] == fw["side"] or _volume_share_before(ctx, fw, e["window_from"]) >= p.flow_lead_share)):
                 fe.setdefault("_absorbed", []).append(e)
                 continue
             keep.append(e)
@@ -901,6 +899,14 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
     if not rows:
         return pl.DataFrame(schema=EVENT_SCHEMA)
     return pl.DataFrame(rows, schema=EVENT_SCHEMA)
+
+
+def _volume_share_before(ctx: Context, fw: dict, ts: int) -> float:
+    """Share of a program's volume (its aggressor's prints in [start, end]) before ``ts``."""
+    t = ctx.trades.filter((pl.col("aggressor") == fw["aggressor"]) & (pl.col("ts") >= fw["start"])
+                          & (pl.col("ts") <= fw["end"]))
+    tot = float(t["size"].sum() or 0)
+    return float(t.filter(pl.col("ts") < ts)["size"].sum() or 0) / tot if tot > 0 else 0.0
 
 
 def _event_id(sy: str, e: dict) -> str:
@@ -976,6 +982,14 @@ def _quantities(ctx: Context, sides: list[str], w0: int, w1: int, floor, cap, to
         net_c = max(cancelled - added, 0)
         out["traded_share_net"] = traded / (traded + net_c) if traded + net_c > 0 else 0.0
     out["levels_hit"] = int(dec.select("side", "price").n_unique()) if dec.height else 0
+    # the largest net cancellation (cancelled - added) within any sync_ms: a pull removes a
+    # block of quotes at once and does not put them back; re-quoting makers cancel and re-add
+    if ok.height:
+        nt = ok["ts"].to_numpy()
+        net = (ok["cancelled"] - ok["added"]).to_numpy().astype(np.float64)
+        c = np.concatenate([[0.0], np.cumsum(net)])
+        h = np.searchsorted(nt, nt + p.sync_ms * NS_MS, side="right")
+        out["_burst_net_cancel"] = float(max(0.0, (c[h] - c[np.arange(nt.size)]).max()))
     if dec.height:
         ts = dec["ts"].to_numpy()
         qty = (-dec["delta"]).to_numpy().astype(np.float64)
@@ -1160,6 +1174,9 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
     e["trade_volume"] = _trade_volume(ctx, sides, w0, w1)
     if ctx.lc is not None:
         e.update(_quantities(ctx, sides, w0, w1, floor, cap, before, p))
+        dep = sum(e.get(f"depth_before_{s}") or 0 for s in sides)
+        if e.get("_burst_net_cancel") is not None and dep > 0:
+            e["_burst_pull_frac"] = e["_burst_net_cancel"] / dep
     else:
         _band_shares(ctx, e, sides, w0, w1)
     return e
