@@ -96,6 +96,8 @@ class DetectParams:
     """Detection parameters (see the module docstring for their meaning)."""
 
     drop_frac: float = 0.5
+    drop_min_frac: float = 0.3
+    cliff_k: float = 10.0
     window_s: float = 5.0
     baseline_s: float = 60.0
     grid_ms: int = 100
@@ -309,6 +311,14 @@ def find_cliffs(t: np.ndarray, q: np.ndarray, side: str, band: float, window_ns:
     floor = p.min_baseline_frac * np.nanmedian(med)
     with np.errstate(invalid="ignore"):
         cond = ((q <= (1 - p.drop_frac) * bref) & (mx - q >= p.drop_frac * bref) & (bref >= floor) & (bref > 0))
+        if not between_samples and p.cliff_k > 0:
+            # a smaller fall counts in a band that is normally steady: >= drop_min_frac of the
+            # baseline and >= cliff_k x the band's median |change| over window_s
+            typ = _typical_change(t, q, window_ns)
+            if typ == typ:
+                fall = mx - q
+                cond |= ((q <= (1 - p.drop_min_frac) * bref) & (fall >= p.drop_min_frac * bref)
+                         & (fall >= p.cliff_k * max(typ, 1.0)) & (bref >= floor) & (bref > 0))
     out = []
     i = 0
     n = t.size
@@ -1157,6 +1167,17 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
     abnormal = len(falling) == 1 and _other_abnormal(ctx, "ask" if falling[0] == "bid" else "bid", band, w0,
                                                      w90 + g, p)
     sides = falling if not abnormal else list(SIDES)
+    if len(sides) == 2 and ctx.lc is not None and floor is not None:
+        # level data: the weaker side must have lost quantity at its own levels (the band at the
+        # start, fixed prices), not only moved out of a band that follows a mid the other
+        # side's pull dragged away
+        prim = max(ev["cliffs"].values(), key=lambda c: c.frac).side if ev["cliffs"] else falling[0]
+        other = "ask" if prim == "bid" else "bid"
+        lost = -float(_window_changes(ctx, [other], w0, w90 + g, floor, cap)["delta"].sum() or 0)
+        dep = e.get(f"depth_before_{other}") or 0
+        if dep > 0 and lost < p.other_min_frac * dep:
+            sides = [prim]
+            e["_other_band_edge"] = other
     e["sides"] = "both" if len(sides) == 2 else sides[0]
     e["other_side_fell"] = len(sides) == 2
     tot_b = sum(e.get(f"depth_before_{s}") or 0 for s in sides)
