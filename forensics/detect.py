@@ -858,7 +858,8 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
             # a program running into a two-sided cliff with little of its volume before it is
             # that cliff's context (the withdrawal is the event; the flow is reported with it)
             into = (e["trigger"] == "cliff" and e["sides"] == "both" and fw["start"] < e["window_from"] <= fw["end"]
-                    and _volume_share_before(ctx, fw, e["window_from"]) < p.flow_lead_share)
+                    and _volume_share_before(ctx, fw, e["window_from"]) < p.flow_lead_share
+                    and classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0] != "consumption")
             if into or (e["trigger"] in ("cliff", "flicker") and e["window_from"] - NS_S <= fw["start"] <= until):
                 e["_flow_after"] = fw
                 absorbed = True

@@ -36,9 +36,17 @@ def test_find_cliffs_thresholds():
     assert len(cl) == 1
     c = cl[0]
     assert c.t_trough == t[703] and c.q_trough == 100 and abs(c.baseline - 1000) < 20
-    shallow = base[:700] + [700] * 200                                   # -30%: not a cliff
+    shallow = base[:700] + [780] * 200                                   # -22%: not a cliff
     assert find_cliffs(*_series(shallow), "bid", 0.1, 5 * S, 60 * S, p) == []
-    slow = base[:700] + list(np.linspace(1000, 100, 150)) + [100] * 50  # -90% over 15 s: too slow
+    # -35% is a cliff in a band that is normally steady (>= 10x its typical 5 s change) ...
+    steady = base[:700] + [650] * 200
+    assert len(find_cliffs(*_series(steady), "bid", 0.1, 5 * S, 60 * S, p)) == 1
+    # ... not in one that swings by ~20% every few seconds
+    rng = np.random.default_rng(1)
+    noisy = list(1000 * np.exp(0.2 * rng.standard_normal(900)))
+    noisy = noisy[:700] + list(650 * np.exp(0.2 * rng.standard_normal(200)))
+    assert all(c.frac >= p.drop_frac for c in find_cliffs(*_series(noisy), "bid", 0.1, 5 * S, 60 * S, p))
+    slow = base[:300] + list(np.linspace(1000, 100, 600)) + [100] * 0   # -90% over 60 s: too slow
     assert find_cliffs(*_series(slow), "bid", 0.1, 5 * S, 60 * S, p) == []
     # band data: a fall between two samples
     t = np.arange(30, dtype=np.int64) * 30 * S
