@@ -25,6 +25,7 @@ Scoring:
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 import time
@@ -280,7 +281,14 @@ def _consumption_shapes(runs: list[RunResult]) -> list[dict]:
         for m in r.matches:
             inc = m["incident"]
             if inc and inc["type"] == "consumption" and "shape" in inc:
-                out.append({"seed": r.seed, **inc["shape"], "found": bool(m["event"] and m["event"]["label"] == "consumption"),
+                sh = inc["shape"]
+                rate, slog = r.regime.get("taker_rate_hz"), r.regime.get("taker_sigma_log")
+                # what the program's volume is worth against the side's own noise: intensity x
+                # sqrt(orders in its duration) x exp(-sigma^2 / 2) (compound Poisson, lognormal sizes)
+                zx = (sh["intensity"] * math.sqrt(rate / 2 * sh["duration_s"]) * math.exp(-slog ** 2 / 2)
+                      if rate and slog else None)
+                out.append({"seed": r.seed, **sh, "expected_z": zx,
+                            "found": bool(m["event"] and m["event"]["label"] == "consumption"),
                             "label": m["event"]["label"] if m["event"] else None})
     return out
 
@@ -436,6 +444,13 @@ def format_summary(s: dict) -> str:
             order = sorted(by, key=lambda b: float(b.split("-")[0].lstrip(">=")))
             lines.append(f"consumption recall by {name}: " + ", ".join(
                 f"{b}: {sum(by[b])}/{len(by[b])}" for b in order))
+        zs = [r for r in shapes if r.get("expected_z") is not None]
+        if zs:
+            for lo, hi in ((0, 6), (6, 10), (10, 1e9)):
+                g = [r["found"] for r in zs if lo <= r["expected_z"] < hi]
+                if g:
+                    lines.append(f"consumption recall, expected z {lo:g}-{'inf' if hi > 1e8 else f'{hi:g}'}: "
+                                 f"{sum(g)}/{len(g)}")
     te = s["time_error_s"]
     lines.append(f"event-time error (s): mean {te['mean']:.3f}, median {te['median']:.3f}, max {te['max']:.3f}, "
                  f"within 1 s {100 * te['within_1s']:.1f}%")
