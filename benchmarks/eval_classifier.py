@@ -13,7 +13,7 @@ Passes (``--passes``, default ``eval,legacy``):
   deep makers quoting out to ~6% of mid) and every incident's shape drawn (consumption 5-120 s,
   2-10x the side's taker rate, 10-1,000 child orders; pulls of 30-90% of the quotes with a
   20-120 s recovery; flicker 20-60 s).
-* ``dev``: the development seeds (:data:`forensics.evaluate.DEV_SEEDS`, 1-30) the thresholds
+* ``dev``: the development seeds (:data:`forensics.evaluate.DEV_SEEDS`, 1-60) the thresholds
   were tuned on, same draws.
 * ``legacy``: the simulator's default market (seeds 101-120), the shape the detector was first
   built against.

@@ -107,6 +107,7 @@ class DetectParams:
     other_k: float = 4.0
     other_min_frac: float = 0.15
     merge_gap_s: float = 10.0
+    aftermath_max_s: float = 120.0
     min_hold_s: float = 2.0
     recovery_frac: float = 0.5
     recovery_horizon_s: float = 600.0
@@ -784,7 +785,8 @@ def _continuations(events: list[dict], ctx: Context, p: DetectParams) -> list[di
             prev = out[-1]
             same = set(ev["cliffs"]) & set(prev["cliffs"]) or (set(ev["cliffs"]) <= set(prev.get("sides_set", ())))
             rec = prev.get("recovered_at")
-            if same and (ev["t_peak"] <= prev["t_trough"] + gap or (rec is None or ev["t_peak"] < rec)):
+            late = ev["t_peak"] > prev["t_trough"] + int(p.aftermath_max_s * NS_S)
+            if same and (ev["t_peak"] <= prev["t_trough"] + gap or (not late and (rec is None or ev["t_peak"] < rec))):
                 prev["continuations"] = prev.get("continuations", 0) + 1
                 continue
         ev["recovered_at"] = _recovery_time(ev, ctx, p)
@@ -854,7 +856,8 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
             until = e["window_to"] + merge
             if e["trigger"] == "cliff":  # the aftermath lasts until the depth is back
                 rec = e.get("_recovered_at")
-                until = max(until, rec if rec is not None else e["window_to"] + int(p.recovery_horizon_s * NS_S))
+                until = max(until, min(rec if rec is not None else e["window_to"] + int(p.recovery_horizon_s * NS_S),
+                                       e["window_to"] + int(p.aftermath_max_s * NS_S)))
             # a program running into a two-sided cliff with little of its volume before it is
             # that cliff's context (the withdrawal is the event; the flow is reported with it)
             into = (e["trigger"] == "cliff" and e["sides"] == "both" and fw["start"] < e["window_from"] <= fw["end"]

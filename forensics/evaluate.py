@@ -46,7 +46,7 @@ SIDE_CHOICES = {"withdrawal": ["sell", "buy"], "consumption": ["sell", "buy"],
 LABELS = ("synchronized_withdrawal", "one_sided_pull", "consumption", "flicker", "mixed", "depth_collapse",
           "data_anomaly")
 #: seeds thresholds may be tuned on (``forensics eval --dev``)
-DEV_SEEDS = range(1, 31)
+DEV_SEEDS = range(1, 61)
 #: held-out seeds: thresholds are never tuned on these (``forensics eval``, the README figures)
 EVAL_SEEDS = range(10_001, 10_031)
 #: margin around an incident's [start, window end] that is not counted as calm background, s

@@ -1635,7 +1635,7 @@ def draw_background(seed: int) -> tuple[dict, dict]:
                  for m in deep_makers(n_deep, price0, float(tick), rng))
     over = dict(tick=tick, lot=lot, price_decimals=pdec, qty_decimals=qdec, price0=price0,
                 sigma_ticks=float(sigma), taker_rate_hz=rate, taker_median_lots=med, taker_sigma_log=slog,
-                makers=ladder + deep, range_frac=0.3)
+                makers=ladder + deep, range_frac=0.5)
     regime = {"instrument": name, "vol": vol, "makers": n_ladder, "deep_makers": n_deep,
               "taker_rate_hz": round(over["taker_rate_hz"], 2), "taker_median_lots": round(over["taker_median_lots"], 1),
               "taker_sigma_log": round(over["taker_sigma_log"], 2), "sigma_ticks": round(sigma, 3)}
