@@ -126,6 +126,7 @@ class DetectParams:
     flow_windows_s: tuple[int, ...] = (5, 10, 20, 40, 80, 120)
     flow_baseline_s: float = 600.0
     flow_min_history_s: float = 60.0
+    flow_full_history_s: float = 180.0
     flow_min_ratio: float = 2.0
     flow_min_z: float = 6.0
     flow_min_duration_s: float = 4.0
@@ -420,6 +421,8 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams) -> dict:
             top = pl.Series(v).rolling_max(W, min_samples=1).to_numpy() / V
         active = pl.Series((v > 0).astype(np.float64)).rolling_sum(W, min_samples=1).to_numpy()
         ok_hist = nb >= p.flow_min_history_s
+        # a short history estimates the rate and variance poorly: the bar rises as sqrt of it
+        z = z / np.sqrt(np.maximum(1.0, p.flow_full_history_s / np.maximum(nb, 1.0)))
         out["windows"][W] = {"V": V, "mu": mu, "ratio": np.where(ok_hist, ratio, np.nan),
                              "z": np.where(ok_hist, z, np.nan), "top": top, "active": active}
     return out
@@ -527,7 +530,8 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
             return (_program_segments(v, sc, lo, mid, p, depth + 1)
                     + _program_segments(v, sc, mid, hi, p, depth + 1))
     vol, dur = float(v[sa:sb].sum()), float(sb - sa)
-    ok = (vol >= p.flow_min_ratio * dur * mu and (vol - dur * mu) / math.sqrt(dur * var) >= p.flow_min_z
+    short = math.sqrt(max(1.0, p.flow_full_history_s / max(float(sc["base_n"][bi]), 1.0)))
+    ok = (vol >= p.flow_min_ratio * dur * mu and (vol - dur * mu) / math.sqrt(dur * var) >= p.flow_min_z * short
           and float(v[sa:sb].max()) <= p.flow_max_top_share * vol)
     if not ok:
         return []
