@@ -4,7 +4,8 @@ Input: the metrics of one event (a dict as built by :mod:`forensics.detect`); ou
 a confidence in [0, 1] and the evidence (list of short sentences, stored as JSON text).
 
 Labels (design.md): ``synchronized_withdrawal``, ``one_sided_pull``, ``consumption``,
-``flicker``, ``mixed``.
+``flicker``, ``mixed``, ``depth_collapse`` (depth fell but no trade data covers the window: cause
+undetermined) and ``data_anomaly`` (the fall exists only in bands under a data-quality flag).
 
 Thresholds (all in :class:`Thresholds`, overridable):
 
@@ -16,6 +17,11 @@ trade_min                   0.60     trade-driven: net traded share >= this
 sync_min                    0.50     concentrated: >= this share of the removed quantity
                                      within the busiest 500 ms ...
 fast_ms                     1500     ... or the 10%-90% fall took <= this many ms
+burst_min                   0.30     pull: >= this share of the depth before cancelled net of
+                                     re-adds within one 500 ms (also counts as concentrated,
+                                     and with a gross traded share <= cancel_max makes the
+                                     event cancellation-driven even when trades followed the
+                                     pull; a 30% partial pull is the smallest drawn)
 flicker_min_pairs           3        flicker: large add->cancel pairs far from the touch
 flicker_max_traded          0.10     flicker: traded share of the flicker orders <= this
 bands_factor                0.60     confidence multiplier when only band data exists
@@ -29,11 +35,14 @@ The gross share (traded / all decreases) is reported too (``traded_share``).
 
 Rules, in order:
 
+0. the fall exists only in flagged bands -> ``data_anomaly``; no trade data covers the window
+   (or only part of it) -> ``depth_collapse`` (the traded share is unknown, not 0).
 1. trigger ``flicker`` (repeated large add/cancel far from the touch, see detect) with
    >= flicker_min_pairs pairs and traded share <= flicker_max_traded -> ``flicker``.
 2. trade-driven (net share >= trade_min) -> ``consumption`` (sequential erosion from the touch,
    erosion correlation > 0, raises the confidence).
-3. cancellation-driven (net share <= cancel_max):
+3. cancellation-driven (net share <= cancel_max, or a net cancel burst >= burst_min with a gross
+   traded share <= cancel_max):
    both sides fell and concentrated (band data: the fall between two samples counts as
    concentrated; the sampling step bounds what can be seen) -> ``synchronized_withdrawal``;
    one side fell -> ``one_sided_pull``;

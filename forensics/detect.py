@@ -20,18 +20,25 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    to 50% of the baseline within ``min_hold_s`` (2 s) of the trough is a re-quote blip
    (cancel/replace storm), not vanished depth. A cliff on a side that has not recovered since
    an earlier event, or within ``merge_gap_s`` (10 s) of its end, continues that event.
-4. **flow episodes** (``trigger='flow'``): depth eaten by a sustained aggressive program need not
-   leave a band cliff (makers refill behind it and the band follows the mid), so trades are
-   scanned too: taker bursts (prints with one timestamp and aggressor) of at least the
-   ``flow_quantile`` (99%) burst size (a lognormal quantile from the median and MAD of log
-   sizes, so the programs themselves do not raise the bar), >= ``flow_min_bursts`` (5) on one
-   side with gaps <= ``flow_gap_s`` (5 s) and total volume >= ``flow_min_x`` (3) x that side's
-   average volume over the same duration. Leading/trailing bursts smaller than 40% of the
-   episode's median burst, or not followed (preceded) by two gaps within twice its median gap,
-   are trimmed. An episode starting inside a cliff event's window, up to ``flow_merge_s``
-   (10 s) after it or before its depth recovered, is that event's aftermath (e.g. the sell
-   cascade into a withdrawn book), not a separate event; a one-sided cliff of the consumed
-   side during an episode is part of the episode's event.
+4. **flow episodes** (``trigger='flow'``): consumption by *volume*, not print size (a program
+   is found alike whether sent as 10 large or 1,000 small prints): per aggressor side, volume per
+   second; for every window length in ``flow_windows_s`` (5-120 s) the window's volume against
+   the side's own trailing rate ``mu`` and variance over ``flow_baseline_s`` (10 min) before it
+   (variance: the larger of the empirical one and the compound-Poisson one with lognormal order
+   sizes fitted on the trailing orders, so a heavy size tail counts even when no huge order
+   happened to be in the baseline): ratio ``V / (W mu) >= flow_min_ratio`` and z ``>=
+   flow_min_z`` (raised while the history is shorter than ``flow_full_history_s``), spread over
+   ``flow_min_active_s`` seconds with no second holding more than ``flow_max_top_share``.
+   Flagged windows of a side merge; the episode is the stretch of maximal volume above
+   ``flow_excess_k`` x the rate (re-cut at half the program's own pace), split where
+   ``flow_quiet_s`` pass at or below the trailing rate, each piece re-tested, >= 
+   ``flow_min_duration_s`` long. The erosion it causes is measured on the event (depth of the
+   touch band before/after, levels hit, erosion correlation, mid move). A program starting inside
+   a cliff event's window, up to ``flow_merge_s`` after it or before its depth recovered (at most
+   ``aftermath_max_s``), or running into a two-sided non-trade-driven cliff with less than
+   ``flow_lead_share`` of its volume before it, is that event's context (e.g. the sell cascade into
+   a withdrawn book); a cliff during a program (of the consumed side, or after
+   ``flow_lead_share`` of its volume) is part of the program's event.
 5. **flicker** (``trigger='flicker'``, level data only; no band cliff needed): adds of at least
    ``flicker_min_frac`` (25%) of the side's median depth in the narrowest band and
    ``flicker_min_x`` (5) x the median add, at least ``flicker_min_ticks`` (10) x the median
@@ -42,7 +49,16 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
 
 Band data only (``depth_bands``, e.g. Binance bookDepth every ~30 s): a cliff is a fall between
 two consecutive samples (``window`` = one sample step) against the median of the previous
-``bands_baseline_s`` (300 s); start/end are those two samples (the time error is up to one
+``bands_baseline_s`` (300 s), plus every *two-sided abnormal drop*: a sample step where both
+sides lose >= ``bands_min_drop`` in some band at <= -``bands_z`` robust sigma of that band's own
+sample-to-sample changes (:mod:`forensics.band_events`), ranked by severity in the evidence.
+Bands under a data-quality flag at either sample (frozen, non-monotonic, average price on the
+wrong side: :func:`forensics.band_events.sample_flags`) are left out of the decision and the
+evidence says so; a fall that exists only in flagged bands is labelled ``data_anomaly``, never a
+pull. Without trade data covering the window (:func:`trade_coverage`; also for level data) a
+cliff is ``depth_collapse``: cause undetermined, traded share / traded qty / trade volume null,
+the evidence naming the venue's trades / aggTrades of that day as the data that would decide
+it. Start/end are the two samples (the time error is up to one
 step), the side lag is unknown (null) when both sides fell in the same step; traded share =
 per falling side, the aggressive volume hitting it between the two samples capped at its depth
 removed, summed, over the total depth removed (every print counts: an upper bound on what
@@ -93,57 +109,63 @@ SIDES = ("bid", "ask")
 
 @dataclass(frozen=True)
 class DetectParams:
-    """Detection parameters (see the module docstring for their meaning)."""
+    """Detection parameters: the one home of every detection threshold, each with its reason
+    (the classifier's are in :class:`forensics.classify.Thresholds`). Tuned only on the
+    development seeds (:data:`forensics.evaluate.DEV_SEEDS`), never on the evaluation seeds."""
 
-    drop_frac: float = 0.5
-    drop_min_frac: float = 0.3
-    cliff_k: float = 10.0
-    window_s: float = 5.0
-    baseline_s: float = 60.0
-    grid_ms: int = 100
-    bands: tuple[str, ...] = ("0.1", "0.5", "1", "2", "5")
-    min_baseline_frac: float = 0.2
-    min_band_ticks: float = 20.0
-    other_k: float = 4.0
-    other_min_frac: float = 0.15
-    merge_gap_s: float = 10.0
-    aftermath_max_s: float = 120.0
-    min_hold_s: float = 2.0
-    recovery_frac: float = 0.5
-    recovery_horizon_s: float = 600.0
-    price_after_s: float = 60.0
-    vacuum_before_s: float = 300.0
-    vacuum_after_s: float = 120.0
-    sync_ms: int = 500
-    bands_baseline_s: float = 300.0
-    bands_z: float = 5.0
-    bands_min_drop: float = 0.20
-    bands_sigma_samples: int = 120
-    bands_sigma_min_samples: int = 20
-    bands_sigma_floor: float = 0.02
-    trade_gap_s: float = 120.0
+    # -- cliffs (level data)
+    drop_frac: float = 0.5            # a fall to half the baseline is a cliff in any band, however noisy
+    drop_min_frac: float = 0.3        # smaller falls count down to 30% (partial pulls of 30-90% of quotes) ...
+    cliff_k: float = 10.0             # ... where the fall is >= 10x the band's median 5 s change (a steady band)
+    window_s: float = 5.0             # a cliff falls within 5 s; slower erosion is the flow trigger's job
+    baseline_s: float = 60.0          # baseline = median of the previous minute (long enough to skip blips)
+    grid_ms: int = 100                # the feed's own batching (Binance 100 ms)
+    bands: tuple[str, ...] = ("0.1", "0.5", "1", "2", "5")   # touch to deep book, % of mid
+    min_baseline_frac: float = 0.2    # no cliffs in a band holding < 20% of its usual depth (already empty)
+    min_band_ticks: float = 20.0      # a band of a handful of ticks empties with every print (coarse tick)
+    other_k: float = 4.0              # the other side fell too: >= 4x its typical change over the interval ...
+    other_min_frac: float = 0.15      # ... and >= 15% of its baseline (and of its own levels' quantity)
+    merge_gap_s: float = 10.0         # a fall within 10 s of an event's end continues it
+    aftermath_max_s: float = 120.0    # an unrecovered side folds in later falls / flows for at most 2 min
+    min_hold_s: float = 2.0           # depth back within 2 s = a cancel/replace blip, not vanished depth
+    recovery_frac: float = 0.5        # recovered = back to half the depth before
+    recovery_horizon_s: float = 600.0  # recovery looked for over 10 minutes
+    price_after_s: float = 60.0       # price move measured 1 minute after
+    vacuum_before_s: float = 300.0    # impact per unit volume: 5 min before ...
+    vacuum_after_s: float = 120.0     # ... vs 2 min after
+    sync_ms: int = 500                # synchronisation window (a pull by many makers lands within ~300 ms)
+    # -- band data (bookDepth, ~30 s samples)
+    bands_baseline_s: float = 300.0   # halving cliffs: median of the previous 5 minutes of samples
+    bands_z: float = 5.0              # abnormal drop: <= -5 robust sigma of the band's own changes ...
+    bands_min_drop: float = 0.20      # ... and >= 20% of the band (a 5-sigma wiggle of a very steady band is not a fall)
+    bands_sigma_samples: int = 120    # sigma over the previous 120 changes (1 h at 30 s)
+    bands_sigma_min_samples: int = 20  # no verdict before 20 changes (10 min at 30 s) of history
+    bands_sigma_floor: float = 0.02   # sigma never below 2% per sample (published rounding, frozen stretches)
+    trade_gap_s: float = 120.0        # trades "cover" a window without a 2-minute hole around it
+    # -- flow (consumption by sustained aggressive volume)
     flow: bool = True
-    flow_windows_s: tuple[int, ...] = (5, 10, 20, 40, 80, 120)
-    flow_baseline_s: float = 600.0
-    flow_min_history_s: float = 60.0
-    flow_full_history_s: float = 180.0
-    flow_min_ratio: float = 2.0
-    flow_min_z: float = 6.0
-    flow_min_duration_s: float = 4.0
-    flow_max_top_share: float = 0.5
-    flow_min_active_s: int = 3
-    flow_excess_k: float = 1.5
-    flow_quiet_s: float = 20.0
-    flow_merge_s: float = 10.0
-    flow_lead_share: float = 0.25
+    flow_windows_s: tuple[int, ...] = (5, 10, 20, 40, 80, 120)  # programs of 5 s to 2 min
+    flow_baseline_s: float = 600.0    # the side's own trailing rate / variance: previous 10 minutes
+    flow_min_history_s: float = 60.0  # no verdict on less than a minute of the side's history ...
+    flow_full_history_s: float = 180.0  # ... and the z bar rises as sqrt(180 s / history) below 3 minutes
+    flow_min_ratio: float = 2.0       # volume >= 2x the side's trailing rate ...
+    flow_min_z: float = 6.0           # ... and >= 6 sigma (dev seeds: background tops out near 5.5 over hours)
+    flow_min_duration_s: float = 4.0  # one cluster of orders (< 4 s) is not a sustained program
+    flow_max_top_share: float = 0.5   # no single second holds more than half the window's volume
+    flow_min_active_s: int = 3        # the window has prints in >= 3 distinct seconds
+    flow_excess_k: float = 1.5        # episode = the stretch of maximal volume above 1.5x the trailing rate
+    flow_quiet_s: float = 20.0        # 20 s at or below the trailing rate splits two episodes
+    flow_merge_s: float = 10.0        # a program starting within 10 s after a cliff is its aftermath
+    flow_lead_share: float = 0.25     # >= 25% of a program's volume before a cliff: the cliff is part of it
+    # -- flicker
     flicker: bool = True
-    flicker_min_frac: float = 0.25
-    flicker_min_x: float = 5.0
-    flicker_min_ticks: float = 10.0
-    flicker_life_s: float = 5.0
-    flicker_min_pairs: int = 3
-    flicker_gap_s: float = 30.0
-    tolerance_ns: int | None = None
+    flicker_min_frac: float = 0.25    # flicker order >= 25% of the narrowest band's median depth ...
+    flicker_min_x: float = 5.0        # ... and >= 5x the median add
+    flicker_min_ticks: float = 10.0   # placed >= 10 median spreads from the touch (not meant to trade)
+    flicker_life_s: float = 5.0       # pulled within 5 s
+    flicker_min_pairs: int = 3        # >= 3 such orders make an episode
+    flicker_gap_s: float = 30.0       # ... chained with gaps <= 30 s
+    tolerance_ns: int | None = None   # trade/update matching window (None: estimated from the data)
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
