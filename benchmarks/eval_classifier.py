@@ -1,17 +1,28 @@
 """Accuracy of detection, classification and attribution on simulated markets.
 
-Runs :func:`forensics.evaluate.run_eval`: every run simulates a Binance futures capture
-(background makers and noise takers, feed latency jitter, a late REST snapshot) with one
+Runs :func:`forensics.evaluate.run_eval`: every run simulates a Binance futures capture with one
 incident of each type (withdrawal, consumption, one-sided pull, flicker, calm window) in random
 order and with random sides, ingests it, runs ``forensics detect`` and scores the events against
-the simulator's labels and per-decrease truth. Two passes: the simulator's default background,
-and a background drawn per seed (noise-taker rate 3-8 Hz, median size 10-25 lots, volatility
-8-18 ticks/sqrt(s)).
+the simulator's labels and per-decrease truth.
 
-Prints precision/recall per label, event-time error, traded-share error vs truth and the
-row-level attribution accuracy.
+Passes (``--passes``, default ``eval,legacy``):
 
-Usage: .venv/bin/python benchmarks/eval_classifier.py [--seeds 20] [--first-seed 1] [--no-vary] [--json out.json]
+* ``eval``: the held-out evaluation seeds (:data:`forensics.evaluate.EVAL_SEEDS`, 10001-10030),
+  thresholds never tuned on them. Background drawn per run (instrument: tick size and price
+  level; volatility regime; noise-taker rate, size and dispersion; 3-8 ladder makers and 2-3
+  deep makers quoting out to ~6% of mid) and every incident's shape drawn (consumption 5-120 s,
+  2-10x the side's taker rate, 10-1,000 child orders; pulls of 30-90% of the quotes with a
+  20-120 s recovery; flicker 20-60 s).
+* ``dev``: the development seeds (:data:`forensics.evaluate.DEV_SEEDS`, 1-60) the thresholds
+  were tuned on, same draws.
+* ``legacy``: the simulator's default market (seeds 101-120), the shape the detector was first
+  built against.
+
+Prints precision/recall per label and per regime (instrument/volatility), false events per
+hour of calm background, consumption recall by slicing / intensity / duration, the confusion
+matrix, event-time error, traded-share error vs truth and the row-level attribution accuracy.
+
+Usage: .venv/bin/python benchmarks/eval_classifier.py [--passes eval,dev,legacy] [--seeds N] [--json out.json]
 """
 from __future__ import annotations
 
@@ -19,21 +30,27 @@ import argparse
 import json
 import time
 
-from forensics.evaluate import format_summary, run_eval
+from forensics.evaluate import DEV_SEEDS, EVAL_SEEDS, format_summary, run_eval
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, default=20, help="runs per pass (= incidents per type)")
-    ap.add_argument("--first-seed", type=int, default=1)
-    ap.add_argument("--no-vary", action="store_true", help="skip the varied-background pass")
-    ap.add_argument("--json", default=None, help="write both summaries as JSON")
+    ap.add_argument("--passes", default="eval,legacy", help="comma list of eval, dev, legacy")
+    ap.add_argument("--seeds", type=int, default=None, help="runs per pass [whole set; legacy 20]")
+    ap.add_argument("--workdir", default=None, help="keep and reuse the simulated stores here")
+    ap.add_argument("--json", default=None, help="write the summaries as JSON")
     args = ap.parse_args()
     out = {}
-    passes = [("default background", False)] + ([] if args.no_vary else [("background drawn per seed", True)])
-    for name, vary in passes:
+    for name in [x.strip() for x in args.passes.split(",") if x.strip()]:
         t0 = time.perf_counter()
-        summary, _ = run_eval(args.seeds, args.first_seed, vary=vary)
+        kw = {"workdir": args.workdir, "keep": args.workdir is not None}
+        if name in ("eval", "dev"):
+            seeds = list(EVAL_SEEDS if name == "eval" else DEV_SEEDS)[:args.seeds]
+            summary, _ = run_eval(len(seeds), seeds[0], drawn=True, seeds=seeds, **kw)
+        elif name == "legacy":
+            summary, _ = run_eval(args.seeds or 20, 101, **kw)
+        else:
+            raise SystemExit(f"unknown pass {name!r}: use eval, dev, legacy")
         print(f"== {name}: {time.perf_counter() - t0:.0f} s")
         print(format_summary(summary))
         print()

@@ -4,7 +4,8 @@ Input: the metrics of one event (a dict as built by :mod:`forensics.detect`); ou
 a confidence in [0, 1] and the evidence (list of short sentences, stored as JSON text).
 
 Labels (design.md): ``synchronized_withdrawal``, ``one_sided_pull``, ``consumption``,
-``flicker``, ``mixed``.
+``flicker``, ``mixed``, ``depth_collapse`` (depth fell but no trade data covers the window: cause
+undetermined) and ``data_anomaly`` (the fall exists only in bands under a data-quality flag).
 
 Thresholds (all in :class:`Thresholds`, overridable):
 
@@ -16,6 +17,11 @@ trade_min                   0.60     trade-driven: net traded share >= this
 sync_min                    0.50     concentrated: >= this share of the removed quantity
                                      within the busiest 500 ms ...
 fast_ms                     1500     ... or the 10%-90% fall took <= this many ms
+burst_min                   0.30     pull: >= this share of the depth before cancelled net of
+                                     re-adds within one 500 ms (also counts as concentrated,
+                                     and with a gross traded share <= cancel_max makes the
+                                     event cancellation-driven even when trades followed the
+                                     pull; a 30% partial pull is the smallest drawn)
 flicker_min_pairs           3        flicker: large add->cancel pairs far from the touch
 flicker_max_traded          0.10     flicker: traded share of the flicker orders <= this
 bands_factor                0.60     confidence multiplier when only band data exists
@@ -29,11 +35,14 @@ The gross share (traded / all decreases) is reported too (``traded_share``).
 
 Rules, in order:
 
+0. the fall exists only in flagged bands -> ``data_anomaly``; no trade data covers the window
+   (or only part of it) -> ``depth_collapse`` (the traded share is unknown, not 0).
 1. trigger ``flicker`` (repeated large add/cancel far from the touch, see detect) with
    >= flicker_min_pairs pairs and traded share <= flicker_max_traded -> ``flicker``.
 2. trade-driven (net share >= trade_min) -> ``consumption`` (sequential erosion from the touch,
    erosion correlation > 0, raises the confidence).
-3. cancellation-driven (net share <= cancel_max):
+3. cancellation-driven (net share <= cancel_max, or a net cancel burst >= burst_min with a gross
+   traded share <= cancel_max):
    both sides fell and concentrated (band data: the fall between two samples counts as
    concentrated; the sampling step bounds what can be seen) -> ``synchronized_withdrawal``;
    one side fell -> ``one_sided_pull``;
@@ -50,7 +59,8 @@ import json
 import math
 from dataclasses import dataclass
 
-LABELS = ("synchronized_withdrawal", "one_sided_pull", "consumption", "flicker", "mixed")
+LABELS = ("synchronized_withdrawal", "one_sided_pull", "consumption", "flicker", "mixed", "depth_collapse",
+          "data_anomaly")
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,7 @@ class Thresholds:
     trade_min: float = 0.60
     sync_min: float = 0.50
     fast_ms: float = 1500.0
+    burst_min: float = 0.30
     flicker_min_pairs: int = 3
     flicker_max_traded: float = 0.10
     bands_factor: float = 0.60
@@ -108,6 +119,16 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
         ev.append(f"{_pct(_num(m.get('removed_frac')))} of {sides} depth within {m['band_pct']:g}% of mid "
                   f"removed (trigger: {trig})")
 
+    if m.get("_anomaly"):
+        where = "; ".join(f"{sd} {b:g}% ({f})" for sd, b, f in m["_anomaly"])
+        ev.append(f"the fall exists only in bands under a data-quality flag: {where}; not a liquidity event "
+                  "(never read as a pull)")
+        return "data_anomaly", round(0.5 * factor, 3), ev
+    if m.get("_trade_coverage") in ("none", "partial"):
+        ev.append(f"cause undetermined: {m.get('_trade_reason') or 'no trade data covers the window'}")
+        ev.append("traded share unknown (null), not 0")
+        return "depth_collapse", round(0.5 * factor, 3), ev
+
     if trig == "flicker":
         pairs = int(m.get("flicker_pairs") or 0)
         ftr = _num(m.get("flicker_traded_share"), 0.0)
@@ -121,15 +142,25 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
         ev.append("no traded/cancelled split available")
         return "mixed", round(0.3 * factor, 3), ev
     ev.append(f"traded share {_pct(share)} net of re-adds ({_pct(gross)} gross) of the removed quantity")
-    conc = (sync is not None and sync >= th.sync_min) or (speed is not None and speed <= th.fast_ms)
+    sync_c = _num(m.get("_sync_cancel_500ms"))
+    burst = _num(m.get("_burst_pull_frac"))
+    conc = ((sync is not None and sync >= th.sync_min) or (speed is not None and speed <= th.fast_ms)
+            or (sync_c is not None and sync_c >= th.sync_min) or (burst is not None and burst >= th.burst_min))
+    if burst is not None and burst >= th.burst_min:
+        ev.append(f"{_pct(burst)} of the depth before was cancelled (net of re-adds) within one 500 ms")
+    # a block of quotes pulled at once, then traded into: cancellation-driven even though the
+    # trades that followed lift the net traded share
+    pulled = (burst is not None and burst >= th.burst_min and gross is not None and gross <= th.cancel_max
+              and share < th.trade_min)
     if kind == "bands" and sync is None:
         conc = True  # the timing inside one sampling step is unknown: the sampling is the limit
         ev.append(f"fall between two band samples {speed / 1000:.0f} s apart (timing within unknown)"
                   if speed is not None else "fall between two band samples")
     prog = m.get("program")
     if trig == "flow" and prog:
-        ev.append(f"sustained {prog['aggressor']} program: {prog['bursts']} large taker bursts over "
-                  f"{(speed or 0) / 1000:.1f} s, {prog['volume_base']:g} base units")
+        ev.append(f"sustained {prog['aggressor']} program: {prog.get('prints', prog['bursts'])} taker prints over "
+                  f"{(speed or 0) / 1000:.1f} s, {prog['volume_base']:g} base units"
+                  + (f", {prog['ratio']:.1f}x the side's trailing rate (z {prog['z']:.1f})" if "ratio" in prog else ""))
     elif sync is not None:
         ev.append(f"{_pct(sync)} of the removal within the busiest 500 ms"
                   + (f", 10-90% fall in {speed:.0f} ms" if speed is not None else ""))
@@ -140,8 +171,8 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
                       + (" (sequential erosion from the touch)" if corr > 0 else ""))
             conf = min(1.0, conf + (0.1 if corr > 0.2 else 0.0))
         return "consumption", round(conf * factor, 3), ev
-    if share <= th.cancel_max:
-        s_cancel = _score(th.cancel_max - share, th.cancel_max)
+    if share <= th.cancel_max or pulled:
+        s_cancel = _score(th.cancel_max - min(share, gross if pulled else share), th.cancel_max)
         if sides == "both":
             if m.get("side_lag_ms") is not None:
                 ev.append(f"bid/ask lag {float(m['side_lag_ms']):+.0f} ms")
@@ -150,7 +181,11 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
                     s_sync = 0.75  # as concentrated as the sampling can show
                 else:
                     s_sync = max(_score((sync or 0) - th.sync_min, 1 - th.sync_min),
+                                 _score((sync_c or 0) - th.sync_min, 1 - th.sync_min),
+                                 _score((burst or 0) - th.burst_min, 1 - th.burst_min),
                                  _score(th.fast_ms - (speed if speed is not None else 1e12), th.fast_ms))
+                    if sync_c is not None:
+                        ev.append(f"{_pct(sync_c)} of the cancelled quantity within the busiest 500 ms")
                 conf = min(s_cancel, s_sync)
                 ev.append("both sides pulled at once: synchronized cancellation")
                 return "synchronized_withdrawal", round(conf * factor, 3), ev

@@ -20,18 +20,25 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    to 50% of the baseline within ``min_hold_s`` (2 s) of the trough is a re-quote blip
    (cancel/replace storm), not vanished depth. A cliff on a side that has not recovered since
    an earlier event, or within ``merge_gap_s`` (10 s) of its end, continues that event.
-4. **flow episodes** (``trigger='flow'``): depth eaten by a sustained aggressive program need not
-   leave a band cliff (makers refill behind it and the band follows the mid), so trades are
-   scanned too: taker bursts (prints with one timestamp and aggressor) of at least the
-   ``flow_quantile`` (99%) burst size (a lognormal quantile from the median and MAD of log
-   sizes, so the programs themselves do not raise the bar), >= ``flow_min_bursts`` (5) on one
-   side with gaps <= ``flow_gap_s`` (5 s) and total volume >= ``flow_min_x`` (3) x that side's
-   average volume over the same duration. Leading/trailing bursts smaller than 40% of the
-   episode's median burst, or not followed (preceded) by two gaps within twice its median gap,
-   are trimmed. An episode starting inside a cliff event's window, up to ``flow_merge_s``
-   (10 s) after it or before its depth recovered, is that event's aftermath (e.g. the sell
-   cascade into a withdrawn book), not a separate event; a one-sided cliff of the consumed
-   side during an episode is part of the episode's event.
+4. **flow episodes** (``trigger='flow'``): consumption by *volume*, not print size (a program
+   is found alike whether sent as 10 large or 1,000 small prints): per aggressor side, volume per
+   second; for every window length in ``flow_windows_s`` (5-120 s) the window's volume against
+   the side's own trailing rate ``mu`` and variance over ``flow_baseline_s`` (10 min) before it
+   (variance: the larger of the empirical one and the compound-Poisson one with lognormal order
+   sizes fitted on the trailing orders, so a heavy size tail counts even when no huge order
+   happened to be in the baseline): ratio ``V / (W mu) >= flow_min_ratio`` and z ``>=
+   flow_min_z`` (raised while the history is shorter than ``flow_full_history_s``), spread over
+   ``flow_min_active_s`` seconds with no second holding more than ``flow_max_top_share``.
+   Flagged windows of a side merge; the episode is the stretch of maximal volume above
+   ``flow_excess_k`` x the rate (re-cut at half the program's own pace), split where
+   ``flow_quiet_s`` pass at or below the trailing rate, each piece re-tested, >= 
+   ``flow_min_duration_s`` long. The erosion it causes is measured on the event (depth of the
+   touch band before/after, levels hit, erosion correlation, mid move). A program starting inside
+   a cliff event's window, up to ``flow_merge_s`` after it or before its depth recovered (at most
+   ``aftermath_max_s``), or running into a two-sided non-trade-driven cliff with less than
+   ``flow_lead_share`` of its volume before it, is that event's context (e.g. the sell cascade into
+   a withdrawn book); a cliff during a program (of the consumed side, or after
+   ``flow_lead_share`` of its volume) is part of the program's event.
 5. **flicker** (``trigger='flicker'``, level data only; no band cliff needed): adds of at least
    ``flicker_min_frac`` (25%) of the side's median depth in the narrowest band and
    ``flicker_min_x`` (5) x the median add, at least ``flicker_min_ticks`` (10) x the median
@@ -42,7 +49,16 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
 
 Band data only (``depth_bands``, e.g. Binance bookDepth every ~30 s): a cliff is a fall between
 two consecutive samples (``window`` = one sample step) against the median of the previous
-``bands_baseline_s`` (300 s); start/end are those two samples (the time error is up to one
+``bands_baseline_s`` (300 s), plus every *two-sided abnormal drop*: a sample step where both
+sides lose >= ``bands_min_drop`` in some band at <= -``bands_z`` robust sigma of that band's own
+sample-to-sample changes (:mod:`forensics.band_events`), ranked by severity in the evidence.
+Bands under a data-quality flag at either sample (frozen, non-monotonic, average price on the
+wrong side: :func:`forensics.band_events.sample_flags`) are left out of the decision and the
+evidence says so; a fall that exists only in flagged bands is labelled ``data_anomaly``, never a
+pull. Without trade data covering the window (:func:`trade_coverage`; also for level data) a
+cliff is ``depth_collapse``: cause undetermined, traded share / traded qty / trade volume null,
+the evidence naming the venue's trades / aggTrades of that day as the data that would decide
+it. Start/end are the two samples (the time error is up to one
 step), the side lag is unknown (null) when both sides fell in the same step; traded share =
 per falling side, the aggressive volume hitting it between the two samples capped at its depth
 removed, summed, over the total depth removed (every print counts: an upper bound on what
@@ -93,39 +109,63 @@ SIDES = ("bid", "ask")
 
 @dataclass(frozen=True)
 class DetectParams:
-    """Detection parameters (see the module docstring for their meaning)."""
+    """Detection parameters: the one home of every detection threshold, each with its reason
+    (the classifier's are in :class:`forensics.classify.Thresholds`). Tuned only on the
+    development seeds (:data:`forensics.evaluate.DEV_SEEDS`), never on the evaluation seeds."""
 
-    drop_frac: float = 0.5
-    window_s: float = 5.0
-    baseline_s: float = 60.0
-    grid_ms: int = 100
-    bands: tuple[str, ...] = ("0.1", "0.5", "1", "2", "5")
-    min_baseline_frac: float = 0.2
-    other_k: float = 4.0
-    other_min_frac: float = 0.15
-    merge_gap_s: float = 10.0
-    min_hold_s: float = 2.0
-    recovery_frac: float = 0.5
-    recovery_horizon_s: float = 600.0
-    price_after_s: float = 60.0
-    vacuum_before_s: float = 300.0
-    vacuum_after_s: float = 120.0
-    sync_ms: int = 500
-    bands_baseline_s: float = 300.0
+    # -- cliffs (level data)
+    drop_frac: float = 0.5            # a fall to half the baseline is a cliff in any band, however noisy
+    drop_min_frac: float = 0.3        # smaller falls count down to 30% (partial pulls of 30-90% of quotes) ...
+    cliff_k: float = 10.0             # ... where the fall is >= 10x the band's median 5 s change (a steady band)
+    window_s: float = 5.0             # a cliff falls within 5 s; slower erosion is the flow trigger's job
+    baseline_s: float = 60.0          # baseline = median of the previous minute (long enough to skip blips)
+    grid_ms: int = 100                # the feed's own batching (Binance 100 ms)
+    bands: tuple[str, ...] = ("0.1", "0.5", "1", "2", "5")   # touch to deep book, % of mid
+    min_baseline_frac: float = 0.2    # no cliffs in a band holding < 20% of its usual depth (already empty)
+    min_band_ticks: float = 20.0      # a band of a handful of ticks empties with every print (coarse tick)
+    other_k: float = 4.0              # the other side fell too: >= 4x its typical change over the interval ...
+    other_min_frac: float = 0.15      # ... and >= 15% of its baseline (and of its own levels' quantity)
+    merge_gap_s: float = 10.0         # a fall within 10 s of an event's end continues it
+    aftermath_max_s: float = 120.0    # an unrecovered side folds in later falls / flows for at most 2 min
+    min_hold_s: float = 2.0           # depth back within 2 s = a cancel/replace blip, not vanished depth
+    recovery_frac: float = 0.5        # recovered = back to half the depth before
+    recovery_horizon_s: float = 600.0  # recovery looked for over 10 minutes
+    price_after_s: float = 60.0       # price move measured 1 minute after
+    vacuum_before_s: float = 300.0    # impact per unit volume: 5 min before ...
+    vacuum_after_s: float = 120.0     # ... vs 2 min after
+    sync_ms: int = 500                # synchronisation window (a pull by many makers lands within ~300 ms)
+    # -- band data (bookDepth, ~30 s samples)
+    bands_baseline_s: float = 300.0   # halving cliffs: median of the previous 5 minutes of samples
+    bands_z: float = 5.0              # abnormal drop: <= -5 robust sigma of the band's own changes ...
+    bands_min_drop: float = 0.20      # ... and >= 20% of the band (a 5-sigma wiggle of a very steady band is not a fall)
+    bands_sigma_samples: int = 120    # sigma over the previous 120 changes (1 h at 30 s)
+    bands_sigma_min_samples: int = 20  # no verdict before 20 changes (10 min at 30 s) of history
+    bands_sigma_floor: float = 0.02   # sigma never below 2% per sample (published rounding, frozen stretches)
+    trade_gap_s: float = 120.0        # trades "cover" a window without a 2-minute hole around it
+    # -- flow (consumption by sustained aggressive volume)
     flow: bool = True
-    flow_quantile: float = 0.99
-    flow_min_bursts: int = 5
-    flow_gap_s: float = 5.0
-    flow_min_x: float = 3.0
-    flow_merge_s: float = 10.0
+    flow_windows_s: tuple[int, ...] = (5, 10, 20, 40, 80, 120)  # programs of 5 s to 2 min
+    flow_baseline_s: float = 600.0    # the side's own trailing rate / variance: previous 10 minutes
+    flow_min_history_s: float = 60.0  # no verdict on less than a minute of the side's history ...
+    flow_full_history_s: float = 180.0  # ... and the z bar rises as sqrt(180 s / history) below 3 minutes
+    flow_min_ratio: float = 2.0       # volume >= 2x the side's trailing rate ...
+    flow_min_z: float = 6.0           # ... and >= 6 sigma (dev seeds: background tops out near 5.5 over hours)
+    flow_min_duration_s: float = 4.0  # one cluster of orders (< 4 s) is not a sustained program
+    flow_max_top_share: float = 0.5   # no single second holds more than half the window's volume
+    flow_min_active_s: int = 3        # the window has prints in >= 3 distinct seconds
+    flow_excess_k: float = 1.5        # episode = the stretch of maximal volume above 1.5x the trailing rate
+    flow_quiet_s: float = 20.0        # 20 s at or below the trailing rate splits two episodes
+    flow_merge_s: float = 10.0        # a program starting within 10 s after a cliff is its aftermath
+    flow_lead_share: float = 0.25     # >= 25% of a program's volume before a cliff: the cliff is part of it
+    # -- flicker
     flicker: bool = True
-    flicker_min_frac: float = 0.25
-    flicker_min_x: float = 5.0
-    flicker_min_ticks: float = 10.0
-    flicker_life_s: float = 5.0
-    flicker_min_pairs: int = 3
-    flicker_gap_s: float = 30.0
-    tolerance_ns: int | None = None
+    flicker_min_frac: float = 0.25    # flicker order >= 25% of the narrowest band's median depth ...
+    flicker_min_x: float = 5.0        # ... and >= 5x the median add
+    flicker_min_ticks: float = 10.0   # placed >= 10 median spreads from the touch (not meant to trade)
+    flicker_life_s: float = 5.0       # pulled within 5 s
+    flicker_min_pairs: int = 3        # >= 3 such orders make an episode
+    flicker_gap_s: float = 30.0       # ... chained with gaps <= 30 s
+    tolerance_ns: int | None = None   # trade/update matching window (None: estimated from the data)
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -184,19 +224,46 @@ def build_context(store: Store, ex: str, sy: str, ts_from: int | None, ts_to: in
         info = {"attribution": {"tol_back_ms": ainfo.tol_back_ns / NS_MS, "tol_fwd_ms": ainfo.tol_fwd_ns / NS_MS,
                                 "depth_limit": ainfo.depth_limit, "tolerance": ainfo.tolerance_source}}
         depth = depth.with_columns(pl.col("qty").fill_null(float("nan")))
+        bands, skipped = _usable_bands(list(res.bands), lc, top, p)
+        if skipped:
+            info["bands_skipped"] = skipped
         return Context(ex, sy, "book", p.grid_ms * NS_MS, depth, top,
-                       trades, lc, res.size_decimals, pdec, list(res.bands), info)
+                       trades, lc, res.size_decimals, pdec, bands, info)
     if not store.files("depth_bands", ex, sy):
         raise ForensicsError(f"no book_updates or depth_bands for {ex}/{sy} in {store.root}")
     res = compute_depth(store, ex, sy, ts_from, ts_to, bands=None, write=True, source="bands")
     depth = res.depth.select("ts", "side", "band_pct", pl.col("qty").cast(pl.Float64))
+    from forensics.band_events import sample_flags
+    raw = store.scan("depth_bands", ex, sy, ts_from, ts_to).select("ts", "side", "band_pct", "qty", "notional").collect()
+    info = {"band_flags": sample_flags(raw)}
     steps = depth["ts"].unique().sort().diff().drop_nulls()
     grid = int(steps.median()) if steps.len() else 30 * NS_S
     trades = _scan_trades(store, ex, sy, ts_from, ts_to)
     top = _top_from_trades(trades)
     depth = depth.with_columns(pl.col("qty").fill_null(float("nan")))
     return Context(ex, sy, "bands", grid, depth, top, trades, None, res.size_decimals,
-                   pdec, list(res.bands), {})
+                   pdec, list(res.bands), info)
+
+
+def price_tick(lc: pl.DataFrame | None) -> int:
+    """The instrument's real tick in stored price units: the gcd of the level prices seen."""
+    if lc is None or lc.height == 0:
+        return 1
+    pr = lc["price"].unique().head(5000).to_numpy().astype(np.int64)
+    g = int(np.gcd.reduce(np.abs(pr - pr.min()))) if pr.size > 1 else 1
+    return max(g, 1)
+
+
+def _usable_bands(bands: list[float], lc, top: pl.DataFrame, p: DetectParams) -> tuple[list[float], list[float]]:
+    """Bands at least ``min_band_ticks`` ticks wide at the median mid: a band of a handful of
+    ticks empties with every ordinary print (a coarse-tick instrument), so its falls say nothing.
+    The widest band is always kept."""
+    if top.height == 0 or not bands:
+        return bands, []
+    tick = price_tick(lc)
+    mid = float(top["mid"].median()) / 2.0
+    keep = [b for b in bands if b / 100.0 * mid / tick >= p.min_band_ticks] or [max(bands)]
+    return keep, [b for b in bands if b not in keep]
 
 
 def _top_from_trades(trades: pl.DataFrame) -> pl.DataFrame:
@@ -268,6 +335,14 @@ def find_cliffs(t: np.ndarray, q: np.ndarray, side: str, band: float, window_ns:
     floor = p.min_baseline_frac * np.nanmedian(med)
     with np.errstate(invalid="ignore"):
         cond = ((q <= (1 - p.drop_frac) * bref) & (mx - q >= p.drop_frac * bref) & (bref >= floor) & (bref > 0))
+        if not between_samples and p.cliff_k > 0:
+            # a smaller fall counts in a band that is normally steady: >= drop_min_frac of the
+            # baseline and >= cliff_k x the band's median |change| over window_s
+            typ = _typical_change(t, q, window_ns)
+            if typ == typ:
+                fall = mx - q
+                cond |= ((q <= (1 - p.drop_min_frac) * bref) & (fall >= p.drop_min_frac * bref)
+                         & (fall >= p.cliff_k * max(typ, 1.0)) & (bref >= floor) & (bref > 0))
     out = []
     i = 0
     n = t.size
@@ -304,63 +379,186 @@ def _typical_change(t: np.ndarray, q: np.ndarray, span_ns: int) -> float:
 # flow episodes and flicker
 # =============================================================================================
 
+def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams) -> dict:
+    """Per-second aggressive volume of one aggressor and, per window length ``W`` in
+    ``flow_windows_s``, the window volume ``V`` (ending at each second), its rate ratio
+    ``V / (W mu)`` and robust-to-slicing z-score ``(V - W mu) / sqrt(W var)`` against the side's
+    own trailing per-second mean ``mu`` and variance ``var`` over ``flow_baseline_s`` before the
+    window, and the share of ``V`` in its busiest second. Volume, not print count: the same
+    program scores the same whether sliced into 10 or 1,000 prints."""
+    t = trades.filter(pl.col("aggressor") == aggressor)
+    if t.height == 0:
+        return {}
+    s0 = int(trades["ts"].min()) // NS_S
+    s1 = int(trades["ts"].max()) // NS_S
+    n = s1 - s0 + 1
+    # a taker order = the prints of one aggressor at one timestamp (one order walking levels)
+    orders = (t.group_by("ts").agg(pl.col("size").sum().cast(pl.Float64))
+              .select(((pl.col("ts") // NS_S) - s0).alias("i"), pl.col("size"), pl.col("size").log().alias("l")))
+    per = orders.group_by("i").agg(pl.col("size").sum().alias("v"), pl.len().alias("n"), pl.col("l").sum().alias("l1"),
+                                   (pl.col("l") ** 2).sum().alias("l2"))
+    ii = per["i"].to_numpy()
+    v, cnt, l1, l2 = (np.zeros(n) for _ in range(4))
+    v[ii], cnt[ii], l1[ii], l2[ii] = (per[c].to_numpy().astype(np.float64) for c in ("v", "n", "l1", "l2"))
+    cum = {k: np.concatenate([[0.0], np.cumsum(a)]) for k, a in (("v", v), ("v2", v * v), ("n", cnt), ("l1", l1),
+                                                                  ("l2", l2))}
+    c1, c2 = cum["v"], cum["v2"]
+    B = int(p.flow_baseline_s)
+    idx = np.arange(n)
+    out = {"s0": s0, "v": v, "windows": {}}
+    # the baseline ending at each second j (seconds [j - B, j)): mean rate and variance per second
+    j1 = np.arange(n + 1)
+    j0 = np.maximum(j1 - B, 0)
+    nbj = (j1 - j0).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        mub = (c1[j1] - c1[j0]) / nbj
+        varb = np.maximum((c2[j1] - c2[j0]) / nbj - mub * mub, 0.0)
+        Nb = cum["n"][j1] - cum["n"][j0]
+        mb = (cum["l1"][j1] - cum["l1"][j0]) / Nb
+        vlb = np.maximum((cum["l2"][j1] - cum["l2"][j0]) / Nb - mb * mb, 0.0)
+        out["base_mu"] = mub
+        out["base_var"] = np.fmax(varb, Nb / nbj * np.exp(2 * mb + 2 * vlb))
+        out["base_n"] = nbj
+    for W in p.flow_windows_s:
+        W = int(W)
+        if W >= n:
+            continue
+        end = idx + 1
+        start = np.maximum(end - W, 0)
+        V = c1[end] - c1[start]
+        b1 = start
+        b0 = np.maximum(b1 - B, 0)
+        nb = (b1 - b0).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            mu = (c1[b1] - c1[b0]) / nb
+            var = np.maximum((c2[b1] - c2[b0]) / nb - mu * mu, 0.0)
+            # compound-Poisson variance with lognormal order sizes fitted on the trailing orders:
+            # the tail of the size distribution counts even if no huge order happened to be in it
+            N = cum["n"][b1] - cum["n"][b0]
+            m = (cum["l1"][b1] - cum["l1"][b0]) / N
+            vl = np.maximum((cum["l2"][b1] - cum["l2"][b0]) / N - m * m, 0.0)
+            model = N / nb * np.exp(2 * m + 2 * vl)
+            ratio = V / (W * mu)
+            z = (V - W * mu) / np.sqrt(W * np.fmax(var, model))
+            top = pl.Series(v).rolling_max(W, min_samples=1).to_numpy() / V
+        active = pl.Series((v > 0).astype(np.float64)).rolling_sum(W, min_samples=1).to_numpy()
+        ok_hist = nb >= p.flow_min_history_s
+        # a short history estimates the rate and variance poorly: the bar rises as sqrt of it
+        z = z / np.sqrt(np.maximum(1.0, p.flow_full_history_s / np.maximum(nb, 1.0)))
+        out["windows"][W] = {"V": V, "mu": mu, "ratio": np.where(ok_hist, ratio, np.nan),
+                             "z": np.where(ok_hist, z, np.nan), "top": top, "active": active}
+    return out
+
+
 def find_flow(trades: pl.DataFrame, p: DetectParams) -> list[dict]:
-    """Sustained one-sided aggressive programs (see the module docstring)."""
+    """Sustained one-sided aggressive programs by flow (see the module docstring): any window
+    length in ``flow_windows_s`` whose aggressive volume is >= ``flow_min_ratio`` x and
+    ``flow_min_z`` sigma above the side's own trailing rate, spread over >= ``flow_min_active_s``
+    seconds with no second holding more than ``flow_max_top_share`` of it. Flagged windows of a
+    side merge; the episode is the segment of maximal excess volume over
+    ``flow_excess_k`` x the trailing rate (so it starts and ends with the program), trimmed to
+    its first / last aggressive print."""
     t = trades.filter(pl.col("aggressor").is_not_null())
     if t.height < 50:
         return []
-    bursts = (t.group_by("ts", "aggressor", maintain_order=True)
-              .agg(pl.col("size").sum().alias("vol"), pl.col("price").min().alias("pmin"),
-                   pl.col("price").max().alias("pmax"), pl.len().alias("prints"))
-              .sort("ts"))
-    # a robust (lognormal) quantile: the programs being looked for must not set the bar
-    logv = np.log(np.maximum(bursts["vol"].to_numpy().astype(np.float64), 1.0))
-    med = float(np.median(logv))
-    mad = 1.4826 * float(np.median(np.abs(logv - med)))
-    q = float(np.exp(med + NormalDist().inv_cdf(p.flow_quantile) * max(mad, 1e-9)))
-    span = max(1, int(t["ts"].max() - t["ts"].min()))
     out = []
     for aggr in ("sell", "buy"):
-        side_vol = float(t.filter(pl.col("aggressor") == aggr)["size"].sum())
-        rate = side_vol / span
-        big = bursts.filter((pl.col("aggressor") == aggr) & (pl.col("vol") >= q))
-        if big.height == 0:
+        sc = flow_scores(t, aggr, p)
+        if not sc or not sc["windows"]:
             continue
-        ts = big["ts"].to_numpy()
-        vol = big["vol"].to_numpy()
-        start = 0
-        for k in range(1, ts.size + 1):
-            if k == ts.size or ts[k] - ts[k - 1] > p.flow_gap_s * NS_S:
-                a, b = _trim(ts[start:k], vol[start:k])
-                a, b = start + a, start + b
-                n = b - a
-                if n >= p.flow_min_bursts:
-                    t0, t1 = int(ts[a]), int(ts[b - 1])
-                    total = float(t.filter((pl.col("aggressor") == aggr) & (pl.col("ts") >= t0)
-                                           & (pl.col("ts") <= t1))["size"].sum())
-                    expected = rate * max(t1 - t0, NS_S)
-                    if total >= p.flow_min_x * expected:
-                        out.append({"trigger": "flow", "side": "bid" if aggr == "sell" else "ask",
-                                    "aggressor": aggr, "start": t0, "end": t1, "bursts": n,
-                                    "big_volume": int(vol[a:b].sum()), "volume": int(total)})
-                start = k
+        v, s0 = sc["v"], sc["s0"]
+        n = v.size
+        flag = np.zeros(n + 1, np.int64)   # difference array of covered seconds
+        best = np.full(n, np.nan)
+        for W, w in sc["windows"].items():
+            hit = ((w["ratio"] >= p.flow_min_ratio) & (w["z"] >= p.flow_min_z) & (w["top"] <= p.flow_max_top_share)
+                   & (w["active"] >= p.flow_min_active_s))
+            hit = np.nan_to_num(hit.astype(float)) > 0
+            ends = np.nonzero(hit)[0]
+            if ends.size == 0:
+                continue
+            np.add.at(flag, np.maximum(ends - W + 1, 0), 1)
+            np.add.at(flag, ends + 1, -1)
+            best[ends] = np.fmax(best[ends], w["z"][ends])
+        cover = np.cumsum(flag[:-1]) > 0
+        if not cover.any():
+            continue
+        d = np.diff(np.concatenate([[0], cover.astype(np.int8), [0]]))
+        for a, b in zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]):
+            wmax = int(max(sc["windows"]))
+            lo, hi = max(0, a - wmax // 4), min(n, b + wmax // 4)
+            for sa, sb in _program_segments(v, sc, lo, hi, p):
+                ts0, ts1 = (s0 + sa) * NS_S, (s0 + sb) * NS_S
+                seg = t.filter((pl.col("aggressor") == aggr) & (pl.col("ts") >= ts0) & (pl.col("ts") < ts1))
+                if seg.height == 0 or int(seg["ts"][-1]) - int(seg["ts"][0]) < p.flow_min_duration_s * NS_S:
+                    continue   # one cluster of orders, not a sustained program
+                vol = float(seg["size"].sum())
+                dur_s = float(sb - sa)
+                mu, var = float(sc["base_mu"][sa]), float(sc["base_var"][sa])
+                z = (vol - dur_s * mu) / math.sqrt(dur_s * var) if var > 0 else float("inf")
+                out.append({"trigger": "flow", "side": "bid" if aggr == "sell" else "ask", "aggressor": aggr,
+                            "start": int(seg["ts"][0]), "end": int(seg["ts"][-1]), "prints": seg.height,
+                            "bursts": int(seg["ts"].n_unique()), "volume": int(vol),
+                            "ratio": vol / (dur_s * mu) if mu > 0 else float("inf"), "z": z,
+                            "baseline_rate": mu, "price_first": int(seg["price"][0]),
+                            "price_last": int(seg["price"][-1])})
     return sorted(out, key=lambda e: e["start"])
 
 
-def _trim(ts: np.ndarray, vol: np.ndarray) -> tuple[int, int]:
-    """Drop leading/trailing bursts that do not belong to the program: smaller than 40% of its
-    median burst, or not followed (preceded) by two gaps of at most twice its median gap."""
-    a, b = 0, ts.size
-    if b < 3:
-        return a, b
-    mv = float(np.median(vol))
-    mg = float(np.median(np.diff(ts)))
-    while b - a > 3 and (vol[a] < 0.4 * mv or ts[a + 1] - ts[a] > 2 * mg or ts[a + 2] - ts[a + 1] > 2 * mg):
-        a += 1
-    while b - a > 3 and (vol[b - 1] < 0.4 * mv or ts[b - 1] - ts[b - 2] > 2 * mg
-                         or ts[b - 2] - ts[b - 3] > 2 * mg):
-        b -= 1
-    return a, b
+def _max_excess(v: np.ndarray, lo: int, hi: int, level: float) -> tuple[int, int]:
+    """[a, b) within [lo, hi) maximising sum(v[a:b] - level)."""
+    S = np.concatenate([[0.0], np.cumsum(v[lo:hi] - level)])
+    runmin = np.minimum.accumulate(S)
+    j = int(np.argmax(S[1:] - runmin[:-1])) + 1
+    i = int(np.argmax(S[:j] == runmin[j - 1]))
+    return lo + i, lo + j
+
+
+def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams, depth: int = 0
+                      ) -> list[tuple[int, int]]:
+    """Seconds [a, b) of the programs inside [lo, hi): the segment of maximal excess volume over
+    ``flow_excess_k`` x the trailing rate (at ``lo``), kept if it passes the ratio and z tests
+    itself; the stretches left and right of it are searched again (two programs, or a program
+    then a withdrawal's cascade, inside one flagged stretch)."""
+    if hi - lo < 2 or depth > 12:
+        return []
+    bi = max(lo, int(p.flow_min_history_s))     # the baseline ends where the stretch starts
+    if bi >= hi:
+        return []
+    mu, var = float(sc["base_mu"][bi]), float(sc["base_var"][bi])
+    if not (mu > 0 and var > 0):
+        return []
+    sa, sb = _max_excess(v, lo, hi, p.flow_excess_k * mu)
+    if sb <= sa:
+        return []
+    # edges at the program's own pace: re-cut at half its mean rate (a lone background print
+    # just before a strong program is not its start)
+    rate = float(v[sa:sb].sum()) / (sb - sa)
+    if 0.5 * rate > p.flow_excess_k * mu:
+        a2, b2 = _max_excess(v, sa, sb, 0.5 * rate)
+        if b2 > a2:
+            sa, sb = a2, b2
+    Q = int(p.flow_quiet_s)
+    if sb - sa > 2 * Q:
+        # a quiet stretch inside (Q seconds without any excess over the trailing rate): two
+        # episodes bridged by the excess sum; split at its middle and search both halves
+        c = np.concatenate([[0.0], np.cumsum(v[sa:sb])])
+        quiet = np.nonzero(c[Q:] - c[:-Q] <= Q * mu)[0]
+        if quiet.size:
+            d = np.diff(quiet)
+            runs = np.split(quiet, np.nonzero(d > 1)[0] + 1)
+            r = max(runs, key=len)
+            mid = sa + int(r[len(r) // 2]) + Q // 2
+            return (_program_segments(v, sc, lo, mid, p, depth + 1)
+                    + _program_segments(v, sc, mid, hi, p, depth + 1))
+    vol, dur = float(v[sa:sb].sum()), float(sb - sa)
+    short = math.sqrt(max(1.0, p.flow_full_history_s / max(float(sc["base_n"][bi]), 1.0)))
+    ok = (vol >= p.flow_min_ratio * dur * mu and (vol - dur * mu) / math.sqrt(dur * var) >= p.flow_min_z * short
+          and float(v[sa:sb].max()) <= p.flow_max_top_share * vol)
+    if not ok:
+        return []
+    return (_program_segments(v, sc, lo, sa, p, depth + 1) + [(sa, sb)]
+            + _program_segments(v, sc, sb, hi, p, depth + 1))
 
 
 def find_flicker(ctx: Context, p: DetectParams) -> list[dict]:
@@ -436,6 +634,9 @@ def _group_cliffs(ctx: Context, p: DetectParams) -> list[dict]:
     cliffs = []
     for (s, b), (t, q) in series.items():
         cliffs += find_cliffs(t, q, s, b, window_ns, baseline_ns, p, between)
+    ctx.info["anomalies"] = []
+    if between:
+        cliffs = _band_cliffs(ctx, cliffs, p)
     per_side: list[Cliff] = []
     for s in SIDES:
         cs = sorted((c for c in cliffs if c.side == s), key=lambda c: c.t_peak)
@@ -473,6 +674,116 @@ def _group_cliffs(ctx: Context, p: DetectParams) -> list[dict]:
     return events
 
 
+def _flag_lookup(ctx: Context) -> dict:
+    fl = ctx.info.get("band_flags")
+    if fl is None or fl.height == 0:
+        return {}
+    return {(r[0], r[1], r[2]): r[3] for r in fl.select("ts", "side", "band_pct", "flag").iter_rows()}
+
+
+def _band_cliffs(ctx: Context, cliffs: list[Cliff], p: DetectParams) -> list[Cliff]:
+    """Band data: drop cliffs in flagged bands (kept in ``ctx.info['anomalies']``), add every
+    two-sided abnormal drop (:mod:`forensics.band_events`), ranked by severity."""
+    from forensics.band_events import abnormal_drops, band_changes, two_sided
+    flags = _flag_lookup(ctx)
+    ch = band_changes(ctx.depth, ctx.info.get("band_flags", pl.DataFrame()), p.bands_sigma_samples,
+                      p.bands_sigma_min_samples, p.bands_sigma_floor)
+    drops = abnormal_drops(ch, p.bands_z, p.bands_min_drop)
+    ok, bad = [], []
+    for c in cliffs:
+        f = flags.get((c.t_peak, c.side, c.band)) or flags.get((c.t_trough, c.side, c.band))
+        (bad if f else ok).append((c, f))
+    out = [c for c, _ in ok]
+    ranked = {}
+    for r in two_sided(drops).iter_rows(named=True):
+        ranked[r["ts"]] = r
+        for side in SIDES:
+            band, qp, qa, tp = (r[f"{k}_{side}"] for k in ("band", "q_prev", "qty", "ts_prev"))
+            out.append(Cliff(side, band, int(r["ts"]), int(tp), int(r["ts"]), float(qp), float(qa), float(qp)))
+    ctx.info["band_drops"] = ranked
+    ctx.info["band_drops_n"] = len(ranked)
+    # flagged-only falls: the one-sided abnormal drops and cliffs that exist only under a flag
+    flagged = drops.filter(pl.col("flag").is_not_null())
+    for r in flagged.iter_rows(named=True):
+        bad.append((Cliff(r["side"], r["band_pct"], int(r["ts"]), int(r["ts_prev"]), int(r["ts"]), float(r["q_prev"]),
+                          float(r["qty"]), float(r["q_prev"])), r["flag"]))
+    ctx.info["anomalies"] = bad
+    ctx.info["flagged_steps"] = {}
+    for c, f in bad:
+        ctx.info["flagged_steps"].setdefault(c.t_trough, set()).add((c.side, c.band, f))
+    return out
+
+
+def _band_evidence(ctx: Context, ev: dict, e: dict) -> None:
+    """Evidence lines of a band-data event: its severity rank among the two-sided abnormal
+    drops, and the bands under a data-quality flag that were left out of the decision."""
+    notes = []
+    ranked = ctx.info.get("band_drops", {})
+    r = ranked.get(ev["t_trough"])
+    if r is not None:
+        notes.append(f"two-sided abnormal drop, severity rank {r['rank']} of {len(ranked)}: bid {r['band_bid']:g}% "
+                     f"band {r['z_bid']:.1f} sigma, ask {r['band_ask']:g}% band {r['z_ask']:.1f} sigma of its own "
+                     f"sample-to-sample change")
+    step = set()
+    for ts in (ev["t_trough"], ev["t_peak"]):
+        step |= ctx.info.get("flagged_steps", {}).get(ts, set())
+    fl = ctx.info.get("band_flags")
+    if fl is not None and fl.height:
+        near = fl.filter(pl.col("ts").is_in([ev["t_peak"], ev["t_trough"]]))
+        step |= {(a, b, c) for a, b, c in near.select("side", "band_pct", "flag").iter_rows()}
+    if step and not ev.get("_anomaly"):
+        by: dict[tuple, list] = {}
+        for side, band, f in step:
+            by.setdefault((side, f), []).append(band)
+        notes.append("excluded from the decision (data-quality flag): " + "; ".join(
+            f"{side} {','.join(f'{b:g}' for b in sorted(bs))}% ({f})" for (side, f), bs in sorted(by.items())))
+    e["_notes"] = e.get("_notes", []) + notes
+
+
+def trade_coverage(trades: pl.DataFrame, w0: int, w1: int, gap_s: float) -> tuple[str, str]:
+    """Does trade data cover [w0, w1]? ('full' | 'partial' | 'none', reason). Partial: the
+    trades start after w0 or end before w1, or leave a stretch of more than ``gap_s`` without
+    any print within [w0 - gap_s, w1 + gap_s]."""
+    if trades.height == 0:
+        return "none", "no trade data in the store for this instrument"
+    lo, hi = int(trades["ts"].min()), int(trades["ts"].max())
+    if w1 < lo or w0 > hi:
+        return "none", "no trade data covers the window (trades stored from " \
+            f"{dt.datetime.fromtimestamp(lo / 1e9, dt.timezone.utc):%Y-%m-%d %H:%M:%S} to " \
+            f"{dt.datetime.fromtimestamp(hi / 1e9, dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC)"
+    if w0 < lo or w1 > hi:
+        return "partial", "trade data covers only part of the window"
+    g = int(gap_s * NS_S)
+    ts = trades.filter((pl.col("ts") >= w0 - g) & (pl.col("ts") <= w1 + g))["ts"].sort().to_numpy()
+    edges = np.concatenate([[max(w0 - g, lo)], ts, [min(w1 + g, hi)]])
+    longest = int(np.diff(edges).max()) if edges.size > 1 else 0
+    if longest > g:
+        return "partial", f"no print for {longest / NS_S:.0f} s around the window (a gap in the trade data?)"
+    return "full", ""
+
+
+def _anomaly_events(ctx: Context, events: list[dict], p: DetectParams) -> list[dict]:
+    """Falls that exist only in flagged bands (no unflagged event at that sample step):
+    one ``data_anomaly`` event per step."""
+    steps: dict[int, list] = {}
+    for c, f in ctx.info.get("anomalies", []):
+        steps.setdefault(c.t_trough, []).append((c, f))
+    taken = [(e["t_peak"], e["t_trough"]) for e in events]
+    out = []
+    for ts, items in sorted(steps.items()):
+        if any(a - ctx.grid_ns <= ts <= b + ctx.grid_ns for a, b in taken):
+            continue
+        cl: dict[str, Cliff] = {}
+        for c, f in items:
+            if c.side not in cl or c.frac > cl[c.side].frac:
+                cl[c.side] = c
+        prim = max(cl.values(), key=lambda c: c.frac)
+        out.append({"trigger": "cliff", "cliffs": cl, "band": prim.band, "t_peak": min(c.t_peak for c in cl.values()),
+                    "t_trough": ts, "recovered_at": None,
+                    "_anomaly": sorted({(c.side, c.band, f) for c, f in items})})
+    return out
+
+
 def _other_abnormal(ctx: Context, other: str, band: float, w0: int, w1: int, p: DetectParams) -> bool:
     """Did ``other`` drop abnormally over [w0, w1]: >= other_min_frac of its baseline and >=
     other_k x its median absolute change over an interval of that length?"""
@@ -500,7 +811,8 @@ def _continuations(events: list[dict], ctx: Context, p: DetectParams) -> list[di
             prev = out[-1]
             same = set(ev["cliffs"]) & set(prev["cliffs"]) or (set(ev["cliffs"]) <= set(prev.get("sides_set", ())))
             rec = prev.get("recovered_at")
-            if same and (ev["t_peak"] <= prev["t_trough"] + gap or (rec is None or ev["t_peak"] < rec)):
+            late = ev["t_peak"] > prev["t_trough"] + int(p.aftermath_max_s * NS_S)
+            if same and (ev["t_peak"] <= prev["t_trough"] + gap or (not late and (rec is None or ev["t_peak"] < rec))):
                 prev["continuations"] = prev.get("continuations", 0) + 1
                 continue
         ev["recovered_at"] = _recovery_time(ev, ctx, p)
@@ -538,8 +850,16 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
     flickers = find_flicker(ctx, p) if (p.flicker and ctx.data_kind == "book") else []
     events = []
     absorbed_by: dict[int, list] = {}
+    if ctx.data_kind == "bands":
+        cliff_events += _anomaly_events(ctx, cliff_events, p)
     for ev in cliff_events:
-        events.append(_cliff_event(ev, ctx, p))
+        ce = _cliff_event(ev, ctx, p)
+        if ev.get("_anomaly"):
+            ce["_anomaly"] = ev["_anomaly"]
+            ce["_recovered_at"] = ce["window_to"]
+        if ctx.data_kind == "bands":
+            _band_evidence(ctx, ev, ce)
+        events.append(ce)
     # flicker absorbs cliffs dominated by its orders
     for fl in flickers:
         levels = {(x["side"], x["price"]) for x in fl["pairs"]}
@@ -562,30 +882,49 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
             until = e["window_to"] + merge
             if e["trigger"] == "cliff":  # the aftermath lasts until the depth is back
                 rec = e.get("_recovered_at")
-                until = max(until, rec if rec is not None else e["window_to"] + int(p.recovery_horizon_s * NS_S))
-            if e["trigger"] in ("cliff", "flicker") and e["window_from"] - NS_S <= fw["start"] <= until:
+                until = max(until, min(rec if rec is not None else e["window_to"] + int(p.recovery_horizon_s * NS_S),
+                                       e["window_to"] + int(p.aftermath_max_s * NS_S)))
+            # a program running into a two-sided cliff with little of its volume before it is
+            # that cliff's context (the withdrawal is the event; the flow is reported with it)
+            into = (e["trigger"] == "cliff" and e["sides"] == "both" and fw["start"] < e["window_from"] <= fw["end"]
+                    and _volume_share_before(ctx, fw, e["window_from"]) < p.flow_lead_share
+                    and classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0] != "consumption")
+            if into or (e["trigger"] in ("cliff", "flicker") and e["window_from"] - NS_S <= fw["start"] <= until):
                 e["_flow_after"] = fw
                 absorbed = True
                 break
         if absorbed:
             continue
-        # a cliff of the consumed side during the program is part of it
+        # a cliff during the program (after flow_lead_share of its volume, or of the consumed
+        # side) is part of it: the book thinning and re-centring under the program
         fe = _flow_event(fw, ctx, p)
         keep = []
         for e in events:
             if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= fw["end"] + merge
-                    and e["sides"] in (fw["side"], "both") and e["sides"] != "both"):
+                    and (e["sides"] == fw["side"] or _volume_share_before(ctx, fw, e["window_from"]) >= p.flow_lead_share)):
                 fe.setdefault("_absorbed", []).append(e)
                 continue
             keep.append(e)
         events = keep + [fe]
     rows = []
+    day = None
     for e in sorted(events, key=lambda e: e["start_ts"]):
         e.setdefault("data_kind", ctx.data_kind)
+        if e["trigger"] == "cliff":
+            cov, why = trade_coverage(ctx.trades, e["window_from"], e["window_to"], p.trade_gap_s)
+            if cov != "full":
+                day = dt.datetime.fromtimestamp(e["start_ts"] / 1e9, dt.timezone.utc).strftime("%Y-%m-%d")
+                e["_trade_coverage"] = cov
+                e["_trade_reason"] = (f"{why}: the data cannot tell a pull from a sweep; the venue's trades / "
+                                      f"aggTrades for {ex} {sy} on {day} would decide it")
+                for k in ("traded_share", "traded_share_net", "traded_qty", "cancelled_qty", "trade_volume"):
+                    e[k] = None
         label, conf, evidence = classify(e, p.thresholds)
+        evidence.extend(e.get("_notes", []))
         if e.get("_flow_after"):
             fw = e["_flow_after"]
-            evidence.append(f"followed by a {fw['aggressor']} program: {fw['bursts']} large taker bursts "
+            evidence.append(f"{'followed' if fw['start'] >= e['start_ts'] else 'accompanied'} by a {fw['aggressor']} "
+                            f"program: {fw['prints']} taker prints at {fw['ratio']:.1f}x the side's trailing rate "
                             f"from {(fw['start'] - e['end_ts']) / NS_MS:+.0f} ms after the end")
         if e.get("continuations"):
             evidence.append(f"{e['continuations']} further fall(s) before recovery folded in")
@@ -600,6 +939,14 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
     if not rows:
         return pl.DataFrame(schema=EVENT_SCHEMA)
     return pl.DataFrame(rows, schema=EVENT_SCHEMA)
+
+
+def _volume_share_before(ctx: Context, fw: dict, ts: int) -> float:
+    """Share of a program's volume (its aggressor's prints in [start, end]) before ``ts``."""
+    t = ctx.trades.filter((pl.col("aggressor") == fw["aggressor"]) & (pl.col("ts") >= fw["start"])
+                          & (pl.col("ts") <= fw["end"]))
+    tot = float(t["size"].sum() or 0)
+    return float(t.filter(pl.col("ts") < ts)["size"].sum() or 0) / tot if tot > 0 else 0.0
 
 
 def _event_id(sy: str, e: dict) -> str:
@@ -675,6 +1022,14 @@ def _quantities(ctx: Context, sides: list[str], w0: int, w1: int, floor, cap, to
         net_c = max(cancelled - added, 0)
         out["traded_share_net"] = traded / (traded + net_c) if traded + net_c > 0 else 0.0
     out["levels_hit"] = int(dec.select("side", "price").n_unique()) if dec.height else 0
+    # the largest net cancellation (cancelled - added) within any sync_ms: a pull removes a
+    # block of quotes at once and does not put them back; re-quoting makers cancel and re-add
+    if ok.height:
+        nt = ok["ts"].to_numpy()
+        net = (ok["cancelled"] - ok["added"]).to_numpy().astype(np.float64)
+        c = np.concatenate([[0.0], np.cumsum(net)])
+        h = np.searchsorted(nt, nt + p.sync_ms * NS_MS, side="right")
+        out["_burst_net_cancel"] = float(max(0.0, (c[h] - c[np.arange(nt.size)]).max()))
     if dec.height:
         ts = dec["ts"].to_numpy()
         qty = (-dec["delta"]).to_numpy().astype(np.float64)
@@ -683,6 +1038,12 @@ def _quantities(ctx: Context, sides: list[str], w0: int, w1: int, floor, cap, to
         sums = cum[hi] - cum[np.arange(ts.size)]
         k = int(np.argmax(sums))
         out["sync_share_500ms"] = float(sums[k] / cum[-1]) if cum[-1] > 0 else None
+        # the same over the cancelled quantity only (a pull is synchronised even when trades
+        # that follow it are spread out)
+        cq = dec["cancelled"].to_numpy().astype(np.float64)
+        if cq.sum() > 0:
+            ccum = np.concatenate([[0.0], np.cumsum(cq)])
+            out["_sync_cancel_500ms"] = float((ccum[hi] - ccum[np.arange(ts.size)]).max() / ccum[-1])
         in_win = dec.slice(k, int(hi[k] - k))
         out["levels_emptied_500ms"] = int(in_win.filter(pl.col("size") == 0).select("side", "price").n_unique())
         if touch is not None:
@@ -836,6 +1197,17 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
     abnormal = len(falling) == 1 and _other_abnormal(ctx, "ask" if falling[0] == "bid" else "bid", band, w0,
                                                      w90 + g, p)
     sides = falling if not abnormal else list(SIDES)
+    if len(sides) == 2 and ctx.lc is not None and floor is not None:
+        # level data: the weaker side must have lost quantity at its own levels (the band at the
+        # start, fixed prices), not only moved out of a band that follows a mid the other
+        # side's pull dragged away
+        prim = max(ev["cliffs"].values(), key=lambda c: c.frac).side if ev["cliffs"] else falling[0]
+        other = "ask" if prim == "bid" else "bid"
+        lost = -float(_window_changes(ctx, [other], w0, w90 + g, floor, cap)["delta"].sum() or 0)
+        dep = e.get(f"depth_before_{other}") or 0
+        if dep > 0 and lost < p.other_min_frac * dep:
+            sides = [prim]
+            e["_other_band_edge"] = other
     e["sides"] = "both" if len(sides) == 2 else sides[0]
     e["other_side_fell"] = len(sides) == 2
     tot_b = sum(e.get(f"depth_before_{s}") or 0 for s in sides)
@@ -853,6 +1225,9 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
     e["trade_volume"] = _trade_volume(ctx, sides, w0, w1)
     if ctx.lc is not None:
         e.update(_quantities(ctx, sides, w0, w1, floor, cap, before, p))
+        dep = sum(e.get(f"depth_before_{s}") or 0 for s in sides)
+        if e.get("_burst_net_cancel") is not None and dep > 0:
+            e["_burst_pull_frac"] = e["_burst_net_cancel"] / dep
     else:
         _band_shares(ctx, e, sides, w0, w1)
     return e
@@ -903,7 +1278,8 @@ def _flow_event(fw: dict, ctx: Context, p: DetectParams) -> dict:
             e[f"removed_frac_{s}"] = e["removed_frac"] = max(0.0, (qb - qa) / qb)
     _price_metrics(ctx, e, w0, w1, p)
     e["trade_volume"] = fw["volume"]
-    e["program"] = {"aggressor": fw["aggressor"], "bursts": fw["bursts"],
+    e["program"] = {"aggressor": fw["aggressor"], "bursts": fw["bursts"], "prints": fw["prints"],
+                    "ratio": round(fw["ratio"], 2), "z": round(fw["z"], 1),
                     "volume_base": round(fw["volume"] / 10 ** ctx.size_decimals, 8)}
     if ctx.lc is not None:
         # the band follows the mid while the program walks the book: no price filter

@@ -148,6 +148,7 @@ MAX_MINUTES = 360
 EXO_MS = 10  # fair value (exogenous part) resolution
 BINANCE_BOOK_DEPTH_BANDS = (1.0, 2.0, 3.0, 4.0, 5.0)  # real files: -5..-1 / 1..5 (newer: also 0.2)
 BOOK_DEPTH_FIELDS = ("book_depth_every_s", "book_depth_jitter_s", "book_depth_bands")
+INCIDENT_OPTIONS = ("intensity", "slices", "pull_frac", "recovery_s")
 
 
 # --------------------------------------------------------------------------- configuration
@@ -166,6 +167,7 @@ class MakerSpec:
     react_ticks: float       # re-quote at once when fair value moved this far
     tol0_ticks: float        # keep an order if within tol0 + tol_frac * distance of target
     refill_ms: int           # cool-down after a fill: place nothing, cancel only quotes through r
+    deep: bool = False       # resting liquidity far from mid (1-5% bands); not a ladder for flicker sizing
 
 
 def default_makers(n: int = 6) -> tuple[MakerSpec, ...]:
@@ -199,6 +201,11 @@ class Incident:
     side: str | None = None
     duration_s: float | None = None
     spec: str = ""
+    # drawn-incident options (None = the legacy shape, see the planners)
+    intensity: float | None = None   # consumption: program volume rate / the side's background taker rate
+    slices: int | None = None        # consumption: number of child market orders
+    pull_frac: float | None = None   # pulls: share of each maker's quotes pulled (legacy 0.9)
+    recovery_s: float | None = None  # pulls: length of the return (legacy 90 s / 45 s)
 
     @property
     def duration(self) -> float:
@@ -422,21 +429,29 @@ class _Plan:
         np.maximum(seg, mult, out=seg)
 
 
+def _ladder_makers(cfg: SimConfig) -> list[MakerSpec]:
+    """The near-touch ladder makers (deep resting-liquidity makers excluded)."""
+    return [m for m in cfg.makers if not m.deep] or list(cfg.makers)
+
+
 def _maker_ladder_depth(cfg: SimConfig) -> float:
-    """Deepest level distance of any maker at calm volatility, ticks."""
+    """Deepest level distance of any ladder maker at calm volatility, ticks."""
     return max(max(m.delta0_ticks, 0.75 * cfg.sigma_ticks * math.sqrt(m.tau_s))
-               + (m.levels - 1) * m.spacing_ticks for m in cfg.makers)
+               + (m.levels - 1) * m.spacing_ticks for m in _ladder_makers(cfg))
 
 
 def _pull_and_return(plan: _Plan, rng: np.random.Generator, cfg: SimConfig, t0: int,
-                     side: int, hold_ms: int, recovery_ms: int) -> tuple[int, int, int]:
+                     side: int, hold_ms: int, recovery_ms: int, pull_frac: float | None = None
+                     ) -> tuple[int, int, int]:
     """Makers pull (presence 0.1, spread x6) within 300 ms, then return in steps.
 
-    Returns (last pull ms, recovery start ms, recovery end ms)."""
+    ``pull_frac`` (a partial pull): presence ``1 - pull_frac`` and spread ``1 + 5.6 pull_frac``
+    (0.9 -> the legacy 0.1 / x6). Returns (last pull ms, recovery start ms, recovery end ms)."""
     n = len(cfg.makers)
     pulls = t0 + np.sort(rng.integers(0, 300, n))
+    pres, wide = (0.1, 6.0) if pull_frac is None else (1.0 - pull_frac, 1.0 + 5.6 * pull_frac)
     for m, tp in enumerate(pulls):
-        plan.controls.append((int(tp), m, side, 0.1, 6.0))
+        plan.controls.append((int(tp), m, side, pres, wide))
     rec0 = int(pulls[-1]) + hold_ms
     starts = rec0 + rng.integers(0, max(1, int(0.4 * recovery_ms)), n)
     steps = ((0.3, 4.0), (0.5, 2.5), (0.75, 1.6), (1.0, 1.0))
@@ -464,8 +479,9 @@ def _flow(rng: np.random.Generator, t0: int, t1: int, rate_hz: float, median: fl
 def _plan_withdrawal(plan: _Plan, rng, cfg: SimConfig, inc: Incident, t0: int) -> dict:
     """Two-sided pull in ~300 ms, a decaying sell (or buy) cascade into the thin book, slow return."""
     cascade_ms = int(inc.duration * 1000)
+    rec_ms = 90_000 if inc.recovery_s is None else int(inc.recovery_s * 1000)
     last_pull, rec0, rec1 = _pull_and_return(plan, rng, cfg, t0, 2, hold_ms=cascade_ms // 2,
-                                             recovery_ms=90_000)
+                                             recovery_ms=rec_ms, pull_frac=inc.pull_frac)
     c0 = t0 + 800
     aggr = 0 if inc.side == "sell" else 1
     plan.takers.append(_flow(rng, c0, c0 + cascade_ms, 16.0, 100.0, 1.0, aggr, decay_ms=cascade_ms / 3))
@@ -476,12 +492,25 @@ def _plan_withdrawal(plan: _Plan, rng, cfg: SimConfig, inc: Incident, t0: int) -
 
 
 def _plan_consumption(plan: _Plan, rng, cfg: SimConfig, inc: Incident, t0: int) -> dict:
-    """A large taker walks one side with ~0.6 BTC market orders every 0.6-1.5 s; makers stay."""
+    """A large taker walks one side with ~0.6 BTC market orders every 0.6-1.5 s; makers stay.
+
+    With ``inc.intensity`` (a drawn program): ``slices`` child orders (default 1 per second) at
+    uniform random times over the duration, total volume = intensity x the side's background
+    taker volume rate (``taker_rate_hz / 2`` x the lognormal mean size) x duration, child sizes
+    total / slices x lognormal(0.3) noise."""
     dur = int(inc.duration * 1000)
-    gaps = rng.integers(600, 1500, size=dur // 600 + 2)
-    t = t0 + np.concatenate([[0], np.cumsum(gaps)])
-    t = t[t < t0 + dur].astype(np.int64)
-    qty = np.maximum(1, np.round(600 * np.exp(0.3 * rng.standard_normal(t.size)))).astype(np.int64)
+    if inc.intensity is not None:
+        n = max(1, int(inc.slices if inc.slices is not None else max(1, dur // 1000)))
+        rate = cfg.taker_rate_hz / 2 * cfg.taker_median_lots * math.exp(cfg.taker_sigma_log ** 2 / 2)  # lots/s
+        total = inc.intensity * rate * dur / 1000.0
+        t = np.sort(t0 + rng.integers(0, max(1, dur), n)).astype(np.int64)
+        t[0] = t0
+        qty = np.maximum(1, np.round(total / n * np.exp(0.3 * rng.standard_normal(n)))).astype(np.int64)
+    else:
+        gaps = rng.integers(600, 1500, size=dur // 600 + 2)
+        t = t0 + np.concatenate([[0], np.cumsum(gaps)])
+        t = t[t < t0 + dur].astype(np.int64)
+        qty = np.maximum(1, np.round(600 * np.exp(0.3 * rng.standard_normal(t.size)))).astype(np.int64)
     aggr = 0 if inc.side == "sell" else 1
     plan.takers.append((t, np.full(t.size, aggr, np.int64), qty))
     phase = "selling" if aggr == 0 else "buying"
@@ -493,8 +522,9 @@ def _plan_consumption(plan: _Plan, rng, cfg: SimConfig, inc: Incident, t0: int) 
 def _plan_one_sided(plan: _Plan, rng, cfg: SimConfig, inc: Incident, t0: int) -> dict:
     """Makers pull one side within ~300 ms, hold, then return gradually; the other side stays."""
     side = BID if inc.side == "bid" else ASK
+    rec_ms = 45_000 if inc.recovery_s is None else int(inc.recovery_s * 1000)
     last_pull, rec0, rec1 = _pull_and_return(plan, rng, cfg, t0, side, hold_ms=int(inc.duration * 1000),
-                                             recovery_ms=45_000)
+                                             recovery_ms=rec_ms, pull_frac=inc.pull_frac)
     return dict(sides=inc.side, aggressor=None, start=t0, end=last_pull, window_end=rec1,
                 phases={"pull": [t0, last_pull], "hold": [last_pull, rec0], "recovery": [rec0, rec1]})
 
@@ -503,7 +533,7 @@ def _plan_flicker(plan: _Plan, rng, cfg: SimConfig, inc: Incident, t0: int) -> d
     """Large orders placed 2-3.5 ladder depths from fair value, held 0.3-1.5 s, cancelled, again."""
     t1 = t0 + int(inc.duration * 1000)
     depth = _maker_ladder_depth(cfg)
-    big = 30 * max(m.size_lots for m in cfg.makers)
+    big = 30 * max(m.size_lots for m in _ladder_makers(cfg))
     t = t0
     while True:
         hold = int(rng.integers(300, 1500))
@@ -557,6 +587,9 @@ def compile_scenario(cfg: SimConfig) -> Schedules:
         lab = _PLANNERS[inc.kind](plan, np.random.default_rng([cfg.seed, 1000 + k]), cfg, inc, t0)
         lab.update(id=k, type=inc.kind, spec=inc.spec or f"{inc.kind}@{inc.at_s:g}s",
                    expected_label=EXPECTED_LABEL[inc.kind], fl_ids=(fl_before, plan.n_fl_ids))
+        shape = {o: getattr(inc, o) for o in INCIDENT_OPTIONS if getattr(inc, o) is not None}
+        if shape:  # a drawn incident: its shape is part of the label
+            lab["shape"] = dict(shape, duration_s=inc.duration)
         plan.labels.append(lab)
     step = cfg.sigma_ticks * math.sqrt(EXO_MS / 1000.0) * plan.volmult
     exo = cfg.price0 / float(Decimal(cfg.tick)) + np.cumsum(step * r_exo.standard_normal(step.size))
@@ -1279,6 +1312,8 @@ def _incident_labels(eng: EngineOutput) -> list[dict]:
              "sides": lab["sides"], "aggressor": lab["aggressor"], "start_ts_ns": ns(lab["start"]),
              "end_ts_ns": ns(lab["end"]), "window_end_ts_ns": ns(lab["window_end"]),
              "phases": {k: [ns(a), ns(b)] for k, (a, b) in lab["phases"].items()}}
+        if "shape" in lab:
+            d["shape"] = lab["shape"]
         if "_children" in lab:
             d["total_lots"] = lab["total_lots"]
             d["orders"] = [{"ts_ns": ns(t), "lots": int(q)} for t, q in zip(*lab["_children"])]
@@ -1457,6 +1492,13 @@ def _config_dict(cfg: SimConfig) -> dict:
     """SimConfig as JSON-able dict (incidents and makers as lists of dicts)."""
     d = dataclasses.asdict(cfg)
     d["start_ns"] = cfg.resolved_start_ns()
+    for m in d["makers"]:   # options at their defaults: labels.json as before they existed
+        if not m["deep"]:
+            m.pop("deep")
+    for i in d["incidents"]:
+        for k in INCIDENT_OPTIONS:
+            if i[k] is None:
+                i.pop(k)
     if cfg.book_depth_every_s is None:  # option off: labels.json as before the option existed
         for k in BOOK_DEPTH_FIELDS:
             d.pop(k)
@@ -1544,6 +1586,84 @@ def publish(eng: EngineOutput, out_dir: Path) -> SimResult:
     files["readme"].write_text(describe_outputs(bool(cfg.book_depth_every_s)))
     return SimResult(out_dir, files, labels, eng.n_batches, events.height, trades.height, truth.height,
                      eng.seconds, 0.0)
+
+
+# --------------------------------------------------------------------------- drawn scenarios
+#: instruments a drawn background picks from: (name, tick, price0, price_decimals, lot, qty_decimals)
+INSTRUMENTS = (("btc", "0.1", 120000.0, 2, "0.001", 3), ("eth", "0.01", 3000.0, 2, "0.001", 3),
+               ("alt", "0.0001", 0.6, 4, "1", 0))
+#: volatility regimes: fair-value volatility relative to the price, per sqrt(s)
+VOL_REGIMES = {"calm": 0.4e-5, "normal": 1.0e-5, "volatile": 2.5e-5}
+
+
+def deep_makers(n: int, price0: float, tick: float, rng: np.random.Generator) -> tuple[MakerSpec, ...]:
+    """``n`` slow makers resting liquidity on sparse grids from ~0.2-0.5% out to ~5.5-6% of mid
+    (so the 1-5% bands of Binance bookDepth hold something that can fall)."""
+    out = []
+    ticks_pct = price0 / tick / 100.0          # ticks per 1% of mid
+    for _ in range(n):
+        d0 = float(rng.uniform(0.15, 0.5)) * ticks_pct
+        sp = float(rng.uniform(0.2, 0.5)) * ticks_pct
+        levels = int(math.ceil((float(rng.uniform(5.5, 6.0)) * ticks_pct - d0) / sp)) + 1
+        out.append(MakerSpec(delta0_ticks=d0, spacing_ticks=sp, levels=levels,
+                             size_lots=float(rng.uniform(150, 600)), tau_s=0.5,
+                             requote_ms=float(rng.uniform(3000, 8000)), gamma=1e-8, qmax_lots=1e9,
+                             react_ticks=max(2.0, 0.5 * sp), tol0_ticks=max(1.0, 0.25 * sp),
+                             refill_ms=int(rng.integers(2000, 6000)), deep=True))
+    return tuple(out)
+
+
+def draw_background(seed: int) -> tuple[dict, dict]:
+    """A background market drawn from ``seed``: (regime description, :class:`SimConfig` overrides).
+
+    Drawn per run: the instrument (tick size and price level, :data:`INSTRUMENTS`), the
+    volatility regime (:data:`VOL_REGIMES`), the noise-taker rate (2-10 Hz), median size
+    (5-40 lots) and size dispersion (log sigma 0.8-1.5), the number of near-touch ladder makers
+    (3-8, a random subset of :func:`default_makers`' kinds, sizes scaled 0.5-2x) and of deep makers
+    (2-3, :func:`deep_makers`)."""
+    rng = np.random.default_rng([seed, 77])
+    name, tick, price0, pdec, lot, qdec = INSTRUMENTS[int(rng.integers(0, len(INSTRUMENTS)))]
+    vol = list(VOL_REGIMES)[int(rng.integers(0, len(VOL_REGIMES)))]
+    sigma = VOL_REGIMES[vol] * price0 / float(tick)
+    kinds = default_makers(8)
+    n_ladder = int(rng.integers(3, 9))
+    pick = sorted(rng.choice(len(kinds), n_ladder, replace=False).tolist())
+    rate, med, slog = float(rng.uniform(2.0, 10.0)), float(rng.uniform(5.0, 40.0)), float(rng.uniform(0.8, 1.5))
+    # book size follows the flow it serves (default: 5 Hz x 15 lots): 0.5-2x that ratio
+    flow_x = rate * med * math.exp(slog ** 2 / 2) / (5.0 * 15.0 * math.exp(1.2 ** 2 / 2))
+    scale = float(rng.uniform(0.5, 2.0)) * flow_x * 6.0 / n_ladder
+    ladder = tuple(dataclasses.replace(kinds[i], size_lots=kinds[i].size_lots * scale) for i in pick)
+    n_deep = int(rng.integers(2, 4))
+    deep = tuple(dataclasses.replace(m, size_lots=m.size_lots * max(flow_x, 0.2))
+                 for m in deep_makers(n_deep, price0, float(tick), rng))
+    over = dict(tick=tick, lot=lot, price_decimals=pdec, qty_decimals=qdec, price0=price0,
+                sigma_ticks=float(sigma), taker_rate_hz=rate, taker_median_lots=med, taker_sigma_log=slog,
+                makers=ladder + deep, range_frac=0.5)
+    regime = {"instrument": name, "vol": vol, "makers": n_ladder, "deep_makers": n_deep,
+              "taker_rate_hz": round(over["taker_rate_hz"], 2), "taker_median_lots": round(over["taker_median_lots"], 1),
+              "taker_sigma_log": round(over["taker_sigma_log"], 2), "sigma_ticks": round(sigma, 3)}
+    return regime, over
+
+
+def draw_incident(rng: np.random.Generator, kind: str, at_s: float, side: str | None) -> Incident:
+    """One incident of ``kind`` with its shape drawn: consumption duration 5-120 s (log-uniform),
+    intensity 2-10x the side's background rate (log-uniform), 10-1,000 child orders
+    (log-uniform); pulls 30-90% of the quotes, withdrawal cascade 10-40 s, one-sided hold 8-40 s,
+    recovery 20-120 s; flicker episode 20-60 s; calm 60 s."""
+    lu = lambda a, b: float(math.exp(rng.uniform(math.log(a), math.log(b))))
+    spec = f"{kind}@{at_s:g}s" + (f":{side}" if side else "")
+    if kind == "consumption":
+        return Incident(kind, at_s, side, duration_s=lu(5, 120), spec=spec, intensity=lu(2, 10),
+                        slices=int(round(lu(10, 1000))))
+    if kind == "withdrawal":
+        return Incident(kind, at_s, side, duration_s=float(rng.uniform(10, 40)), spec=spec,
+                        pull_frac=float(rng.uniform(0.3, 0.9)), recovery_s=float(rng.uniform(20, 120)))
+    if kind == "one_sided_pull":
+        return Incident(kind, at_s, side, duration_s=float(rng.uniform(8, 40)), spec=spec,
+                        pull_frac=float(rng.uniform(0.3, 0.9)), recovery_s=float(rng.uniform(20, 120)))
+    if kind == "flicker":
+        return Incident(kind, at_s, side, duration_s=float(rng.uniform(20, 60)), spec=spec)
+    return Incident(kind, at_s, side, duration_s=60.0, spec=spec)
 
 
 # --------------------------------------------------------------------------- bundled sample

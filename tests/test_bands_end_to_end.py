@@ -84,7 +84,9 @@ def test_detect_on_bands_finds_withdrawal_and_consumption(run):
     assert wd["side_lag_ms"] is None                      # both fell within one step: order unknown
     assert "band data only" in wd["evidence"]
     cons = ev.row(0, named=True)
-    assert cons["sides"] == "bid" and abs(cons["start_ts"] - _truth(run, "consumption")["start_ts_ns"]) < 2 * S
+    # found from the trades by volume; its start is where the flow turned abnormal, within one
+    # 10 s sample step of the truth (big background sells just before it blur the edge)
+    assert cons["sides"] == "bid" and abs(cons["start_ts"] - _truth(run, "consumption")["start_ts_ns"]) < 10 * S
     # level data sees the same two events, with higher confidence
     lv = run["levels"]
     assert lv["label"].to_list() == ["consumption", "synchronized_withdrawal"]

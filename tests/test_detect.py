@@ -36,9 +36,17 @@ def test_find_cliffs_thresholds():
     assert len(cl) == 1
     c = cl[0]
     assert c.t_trough == t[703] and c.q_trough == 100 and abs(c.baseline - 1000) < 20
-    shallow = base[:700] + [700] * 200                                   # -30%: not a cliff
+    shallow = base[:700] + [780] * 200                                   # -22%: not a cliff
     assert find_cliffs(*_series(shallow), "bid", 0.1, 5 * S, 60 * S, p) == []
-    slow = base[:700] + list(np.linspace(1000, 100, 150)) + [100] * 50  # -90% over 15 s: too slow
+    # -35% is a cliff in a band that is normally steady (>= 10x its typical 5 s change) ...
+    steady = base[:700] + [650] * 200
+    assert len(find_cliffs(*_series(steady), "bid", 0.1, 5 * S, 60 * S, p)) == 1
+    # ... not in one that swings by ~20% every few seconds
+    rng = np.random.default_rng(1)
+    noisy = list(1000 * np.exp(0.2 * rng.standard_normal(900)))
+    noisy = noisy[:700] + list(650 * np.exp(0.2 * rng.standard_normal(200)))
+    assert all(c.frac >= p.drop_frac for c in find_cliffs(*_series(noisy), "bid", 0.1, 5 * S, 60 * S, p))
+    slow = base[:300] + list(np.linspace(1000, 100, 600)) + [100] * 0   # -90% over 60 s: too slow
     assert find_cliffs(*_series(slow), "bid", 0.1, 5 * S, 60 * S, p) == []
     # band data: a fall between two samples
     t = np.arange(30, dtype=np.int64) * 30 * S
@@ -47,20 +55,58 @@ def test_find_cliffs_thresholds():
     assert len(cl) == 1 and cl[0].t_peak == t[19] and cl[0].t_trough == t[20]
 
 
-def test_flow_episode_needs_a_sustained_program():
-    rng = np.random.default_rng(3)
-    n = 4000
-    ts = np.sort(rng.integers(0, 800 * S, n))
-    size = np.maximum(1, np.round(15 * np.exp(1.2 * rng.standard_normal(n)))).astype(np.int64)
-    aggr = np.where(rng.random(n) < 0.5, "sell", "buy")
-    noise = pl.DataFrame({"ts": ts, "price": np.full(n, 1000), "size": size, "aggressor": aggr})
-    assert find_flow(noise.sort("ts"), DetectParams()) == []
-    prog_t = 300 * S + np.cumsum(rng.integers(600, 1500, 40)) * MS
-    prog = pl.DataFrame({"ts": prog_t, "price": np.full(40, 1000), "size": np.full(40, 600),
-                         "aggressor": ["sell"] * 40})
-    eps = find_flow(pl.concat([noise, prog]).sort("ts"), DetectParams())
-    assert len(eps) == 1 and eps[0]["side"] == "bid" and eps[0]["start"] == prog_t[0]
-    assert eps[0]["end"] == prog_t[-1]
+def _noise(rng, secs=900, rate=5.0, med=15, sig=1.2):
+    """Noise takers: Poisson orders (both sides), lognormal sizes."""
+    n = rng.poisson(rate * secs)
+    ts = np.sort(rng.integers(0, secs * S, n))
+    size = np.maximum(1, np.round(med * np.exp(sig * rng.standard_normal(n)))).astype(np.int64)
+    return pl.DataFrame({"ts": ts, "price": np.full(n, 1000), "size": size,
+                         "aggressor": np.where(rng.random(n) < 0.5, "sell", "buy")})
+
+
+def _program(rng, t0_s, dur_s, x, slices, rate=5.0, med=15, sig=1.2):
+    """A sell program at ``x`` times the side's background volume rate, in ``slices`` prints."""
+    total = x * rate / 2 * med * np.exp(sig ** 2 / 2) * dur_s
+    ts = np.sort(t0_s * S + rng.integers(0, int(dur_s * S), slices))
+    ts[0] = t0_s * S
+    q = np.maximum(1, np.round(total / slices * np.exp(0.3 * rng.standard_normal(slices)))).astype(np.int64)
+    return pl.DataFrame({"ts": ts, "price": np.full(slices, 1000), "size": q, "aggressor": ["sell"] * slices}), ts
+
+
+def test_flow_noise_alone_is_not_a_program():
+    for seed in range(4):
+        assert find_flow(_noise(np.random.default_rng(seed)).sort("ts"), DetectParams()) == []
+
+
+@pytest.mark.parametrize("slices", [10, 100, 1000])
+@pytest.mark.parametrize("dur_s,x", [(10, 10), (20, 5), (60, 3), (120, 2)])
+def test_flow_finds_the_program_however_it_is_sliced(slices, dur_s, x):
+    """By volume against the side's own trailing rate: 10 large or 1,000 small prints alike."""
+    rng = np.random.default_rng(1000 * slices + dur_s)
+    prog, ts = _program(rng, 400, dur_s, x, slices)
+    eps = find_flow(pl.concat([_noise(rng), prog]).sort("ts"), DetectParams())
+    hit = [e for e in eps if e["start"] <= ts[-1] and e["end"] >= ts[0]]
+    assert len(hit) == 1, eps
+    e = hit[0]
+    assert e["side"] == "bid" and e["aggressor"] == "sell" and e["ratio"] >= 2 and e["z"] >= 6
+    assert e["start"] <= ts[0] + 0.5 * dur_s * S and e["end"] >= ts[-1] - 0.5 * dur_s * S
+    assert all(not (e["start"] <= ts[-1] and e["end"] >= ts[0]) or e in hit for e in eps)
+    others = [e for e in eps if e not in hit]
+    assert len(others) <= 1, others
+
+
+def test_flow_same_volume_same_score_whatever_the_slicing():
+    """The score is volume-based: the same program cut into 10 or 1,000 prints scores alike."""
+    from forensics.detect import flow_scores
+    zs = []
+    for slices in (10, 1000):
+        rng = np.random.default_rng(5)
+        noise = _noise(rng)
+        prog, ts = _program(np.random.default_rng(6), 400, 30, 4, slices)
+        sc = flow_scores(pl.concat([noise, prog]).sort("ts"), "sell", DetectParams())
+        s0 = sc["s0"]
+        zs.append(float(np.nanmax(sc["windows"][40]["z"][400 - s0:440 - s0])))
+    assert zs[0] > 6 and zs[1] > 6 and abs(zs[0] - zs[1]) / max(zs) < 0.35, zs
 
 
 def test_classifier_rules():
