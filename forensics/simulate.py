@@ -562,7 +562,7 @@ def _rngs(seed: int) -> list[np.random.Generator]:
 #: trend = the calm noise plus a drift of TREND_DRIFT_SIGMAS one-minute sigmas per minute (random sign);
 #: crisis = a random walk with CRISIS_VOL x the vol at every horizon
 REGIMES = ("stable", "range", "trend", "crisis")
-RANGE_VOL, RANGE_REVERT_S, TREND_DRIFT_SIGMAS, CRISIS_VOL = 3.0, 45.0, 1.0, 2.5
+RANGE_VOL, RANGE_REVERT_S, TREND_DRIFT_SIGMAS, CRISIS_VOL = 4.0, 40.0, 1.0, 3.0
 PRECURSOR_PRESENCE, PRECURSOR_SPREAD = 0.5, 2.5  # precursor_widen_s: size x0.5, half-spread x2.5
 
 

@@ -64,8 +64,8 @@ agg AS (
         count(r_short) FILTER (WHERE win = 'history')                 AS n_short_history,
         count(r_long) FILTER (WHERE win = 'recent')                   AS n_long_recent,
         count(r_long) FILTER (WHERE win = 'history')                  AS n_long_history,
-        min(close_ns) FILTER (WHERE win = 'history' AND r_short IS NOT NULL) - $short_ret AS history_from_ns,
-        max(close_ns) FILTER (WHERE win = 'history' AND r_short IS NOT NULL)              AS history_to_ns
+        min(close_ns) FILTER (WHERE win = 'history') - $short_ret                        AS history_from_ns,
+        max(close_ns) FILTER (WHERE win = 'history')                                    AS history_to_ns
     FROM tagged
 ),
 judged AS (

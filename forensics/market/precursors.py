@@ -22,6 +22,9 @@ Z_THRESHOLD = 3.0
 #: ...for two consecutive 10 s buckets: one bucket beyond 3 sigma is expected by chance every
 #: few hundred buckets across six metrics; two in a row almost never (measured on calm runs)
 PERSIST = 2
+#: the aggressive-flow imbalance is a trailing-minute sum (overlapping buckets), so "persistent"
+#: means beyond 3 sigma for a whole flow window: 6 buckets of 10 s
+PERSIST_BY_METRIC = {"aggr_imbalance": 6}
 #: metric -> (label, unit, adverse direction: +1 up, -1 down, 0 either, needs)
 METRICS = {
     "spread_bps": ("spread widening", "bps", +1, "book_top"),
@@ -33,25 +36,27 @@ METRICS = {
 }
 
 
-def flags(frame: pl.DataFrame, z: float = Z_THRESHOLD, persist: int = PERSIST) -> list[dict]:
-    """Metrics beyond ``z`` (adverse direction) for ``persist`` consecutive watch buckets."""
+def flags(frame: pl.DataFrame, z: float = Z_THRESHOLD, persist: int | None = None) -> list[dict]:
+    """Metrics beyond ``z`` (adverse direction) for ``persist`` consecutive watch buckets
+    (None: PERSIST, or the metric's PERSIST_BY_METRIC)."""
     out = []
     watch = frame.filter(~pl.col("baseline")).sort("bucket_ns")
     for key, (label, unit, sign, _need) in METRICS.items():
+        need = persist or PERSIST_BY_METRIC.get(key, PERSIST)
         zc = watch[f"{key}_z"]
         beyond = (zc.abs() if sign == 0 else zc * sign) >= z
         run, first = 0, None
         for i, b in enumerate(beyond.fill_null(False).to_list()):
             run = run + 1 if b else 0
-            if run >= persist:
-                first = i - persist + 1
+            if run >= need:
+                first = i - need + 1
                 break
         if first is not None:
             row = watch.row(first, named=True)
+            zs = watch[f"{key}_z"].drop_nulls()
+            peak = zs[int((zs.abs() if sign == 0 else zs * sign).arg_max())]
             out.append({"metric": key, "label": label, "unit": unit, "first_ns": int(row["bucket_ns"]),
-                        "z": row[f"{key}_z"], "value": row[key],
-                        "peak_z": float((watch[f"{key}_z"] * (sign or 1)).abs().max()
-                                        if sign == 0 else (watch[f"{key}_z"] * sign).max()) * (sign or 1)})
+                        "z": row[f"{key}_z"], "value": row[key], "peak_z": float(peak), "persist": need})
     return sorted(out, key=lambda f: f["first_ns"])
 
 
