@@ -27,6 +27,8 @@ from forensics.report.narrative import Metric, clock, duration, py
 from forensics.timeutil import NS_PER_S
 
 SECTION_ID = "article"
+#: re-run every snippet at build time and insist it returns the number (the tests do it anyway)
+CHECK = False
 ROLES = ("article-regime", "article-precursors", "article-vacuum")
 
 
@@ -55,8 +57,9 @@ class _Metrics:
     def __init__(self, rn, con, event_id, tz="UTC"):
         self.rn, self.con, self.event_id, self.tz = rn, con, event_id, tz
         self.items: dict[str, Metric] = {}
+        self.precursors = None
 
-    def add(self, key, label, value, display, unit, definition, sql, check: bool = True) -> Metric:
+    def add(self, key, label, value, display, unit, definition, sql, check: bool = CHECK) -> Metric:
         """A figure from the data; with ``check`` its SQL is run and must return ``value``."""
         value = py(value)
         if check:
@@ -132,6 +135,7 @@ def extend(ctx, con, doc) -> None:
     if vac is not None:
         _vacuum_metrics(mx, vac, at, ctx)
     if mk is not None:
+        mx.precursors = pre
         _maker_metrics(mx, mk)
     art["metrics"] = mx.items
     doc["json"]["article"] = _json(ctx, art)
@@ -165,14 +169,25 @@ def _regime_metrics(mx: _Metrics, reg) -> None:
            _select(run, "history_ns"))
 
 
-def _z_sql(run, key: str, sign: int, z: float, persist: int) -> str:
-    zc = f"{key}_z" if sign >= 0 else f"-{key}_z"
-    if sign == 0:
-        zc = f"abs({key}_z)"
+def _hit(key: str, sign: int, z: float, persist: int) -> str:
+    """SQL condition: bucket starts a run of ``persist`` buckets beyond ``z`` (adverse side)."""
+    zc = f"abs({key}_z)" if sign == 0 else (f"{key}_z" if sign > 0 else f"-{key}_z")
     leads = " AND ".join(f"lead({zc}, {i}) OVER (ORDER BY bucket_ns) >= {z:g}" for i in range(1, persist))
-    cond = f"{zc} >= {z:g}" + (f" AND {leads}" if leads else "")
-    return (f"SELECT min(bucket_ns) FROM (\nSELECT bucket_ns, baseline, {cond} AS hit FROM (\n{_statement(run)}\n) q\n"
-            ") f\nWHERE NOT baseline AND hit")
+    return f"{zc} >= {z:g}" + (f" AND {leads}" if leads else "")
+
+
+def _z_sql(run, key: str, sign: int, z: float, persist: int) -> str:
+    return (f"WITH q AS (\n{_statement(run)}\n)\nSELECT min(bucket_ns) FROM (\n"
+            f"  SELECT bucket_ns, baseline, {_hit(key, sign, z, persist)} AS hit FROM q) f\n"
+            "WHERE NOT baseline AND hit")
+
+
+def _lead_sql(run, at: int, z: float, keys) -> str:
+    from forensics.market.precursors import METRICS, PERSIST, PERSIST_BY_METRIC
+    parts = [f"  SELECT bucket_ns, baseline, {_hit(k, METRICS[k][2], z, PERSIST_BY_METRIC.get(k, PERSIST))} AS hit FROM q"
+             for k in keys]
+    return (f"WITH q AS (\n{_statement(run)}\n)\nSELECT {at} - min(bucket_ns) AS lead_ns FROM (\n"
+            + "\n  UNION ALL\n".join(parts) + "\n) f\nWHERE NOT baseline AND hit")
 
 
 def _precursor_metrics(mx: _Metrics, pre, at: int) -> None:
@@ -193,8 +208,7 @@ def _precursor_metrics(mx: _Metrics, pre, at: int) -> None:
     mx.add("precursor_lead", "earliest precursor lead", (at - first) if first is not None else None,
            duration(at - first) if first is not None else "none beyond 3σ", "ns",
            "Event start minus the first time any precursor went beyond 3σ (see the per-metric rows).",
-           "SELECT " + (f"{at} - {first}" if first is not None else "NULL") + " AS lead_ns  -- from the rows above",
-           check=True)
+           _lead_sql(run, at, pre["z_threshold"], [k for k in METRICS if k not in pre["unavailable"]]))
     del lead
 
 
@@ -221,26 +235,43 @@ def _vacuum_metrics(mx: _Metrics, vac, at: int, ctx) -> None:
     v = vac.get("vacuum") or {}
     rule = (f"Derived from the per-minute curve: from the first minute at or after the event with impact per volume "
             f"at least {vac['vacuum_factor']:g}× the baseline to the first later minute below it.")
-    mx.add("vacuum_lasted", "the vacuum lasted", v.get("lasted_ns"),
-           duration(v["lasted_ns"]) if v.get("lasted_ns") is not None else f"n/a ({v.get('reason') or vac['reasons'].get('impact_per_vol', 'no baseline')})",
-           "ns", rule, _select(run, "step, ts, impact_per_vol, kyle_lambda", f"ts_ns >= {at}") + "\nORDER BY step",
-           check=False)
+    cte = f"WITH c AS (\n{_statement(run)}\n),\n"
+    be = at - vac["baseline_end_ns"]
+    f = vac["vacuum_factor"]
+    if vac.get("vacuum") is not None:
+        mx.add("vacuum_lasted", "the vacuum lasted", v.get("lasted_ns"),
+               duration(v["lasted_ns"]) if v.get("lasted_ns") is not None else f"n/a ({v.get('reason')})",
+               "ns", rule,
+               cte + f"b AS (SELECT median(impact_per_vol) AS base FROM c WHERE ts_ns < {be}),\n"
+               f"hi AS (SELECT min(ts_ns) AS t0 FROM c, b WHERE ts_ns >= {at} AND impact_per_vol >= {f!r} * base),\n"
+               f"lo AS (SELECT min(c.ts_ns) AS t1 FROM c, b, hi WHERE c.ts_ns > hi.t0 AND impact_per_vol < {f!r} * base)\n"
+               "SELECT CASE WHEN hi.t0 IS NULL THEN 0 ELSE lo.t1 - hi.t0 END AS lasted_ns FROM hi, lo")
     rec = vac.get("depth_recovery") or {}
     for lv in ("50", "90"):
         r = rec.get(lv) or {}
+        if not r:
+            continue
         mx.add(f"vacuum_depth_{lv}", f"depth back to {lv}% of baseline", r.get("ns"),
-               f"{duration(r['ns'])} after the start" if r.get("ns") is not None else f"n/a ({r.get('reason') or vac['reasons'].get('depth', 'no baseline')})",
-               "ns", f"Derived from the curve: first minute after the depth trough with mean depth at least {lv}% of "
+               f"{duration(r['ns'])} after the start" if r.get("ns") is not None else f"n/a ({r.get('reason')})",
+               "ns", f"Derived from the curve: first minute from the depth trough on with mean depth at least {lv}% of "
                      "the baseline, minus the event start (minute resolution).",
-               _select(run, "step, ts, depth", f"ts_ns >= {at}") + "\nORDER BY step", check=False)
-    for which in ("spread", "depth"):
+               cte + f"b AS (SELECT median(depth) AS base FROM c WHERE ts_ns < {be}),\n"
+               f"a AS (SELECT * FROM c WHERE ts_ns >= {at} AND depth IS NOT NULL),\n"
+               "tr AS (SELECT ts_ns AS t FROM a ORDER BY depth, ts_ns LIMIT 1)\n"
+               f"SELECT min(a.ts_ns) - {at} AS ns FROM a, b, tr WHERE a.ts_ns >= tr.t AND a.depth >= {int(lv) / 100!r} * b.base")
+    for which, col, worse in (("spread", "spread_bps", 1), ("depth", "depth", -1)):
         h = vac["half_life"][which]
+        if b[col] is None:
+            continue
         mx.add(f"vacuum_{which}_half_life", f"{which} recovery half-life", h.get("ns"),
                duration(h["ns"]) if h.get("ns") is not None else f"n/a ({h.get('reason')})", "ns",
                f"Derived from the curve: time from the worst minute after the event to the first minute whose {which} "
                "deviation from the baseline is at most half the worst.",
-               _select(run, f"step, ts, {'spread_bps' if which == 'spread' else 'depth'}", f"ts_ns >= {at}")
-               + "\nORDER BY step", check=False)
+               cte + f"b AS (SELECT median({col}) AS base FROM c WHERE ts_ns < {be}),\n"
+               f"d AS (SELECT ts_ns, ({col} - base) * {worse} AS dev FROM c, b WHERE ts_ns >= {at} AND {col} IS NOT NULL),\n"
+               "pk AS (SELECT ts_ns AS t, dev AS peak FROM d ORDER BY dev DESC, ts_ns LIMIT 1)\n"
+               "SELECT CASE WHEN pk.peak > 0 THEN min(d.ts_ns) FILTER (WHERE d.ts_ns >= pk.t AND d.dev <= pk.peak / 2) - pk.t END\n"
+               "FROM d, pk GROUP BY pk.t, pk.peak")
 
 
 def _maker_metrics(mx: _Metrics, mk) -> None:
@@ -263,11 +294,17 @@ def _maker_metrics(mx: _Metrics, mk) -> None:
                _select(rp, sel[0], sel[1]))
     seq = mk["sequence"]
     wf = seq.get("widen_first")
+    pre = mx.precursors
+    if pre is not None and "spread_bps" not in pre["unavailable"]:
+        from forensics.market.precursors import PERSIST
+        sql = (f"SELECT coalesce(({_z_sql(pre['query'], 'spread_bps', 1, pre['z_threshold'], PERSIST)}) < "
+               f"{mk_at(mk)}, false) AS widen_first")
+    else:
+        sql = "SELECT NULL::BOOLEAN AS widen_first  -- no spread series"
     mx.add("widen_then_pull", "widen first, then pull", wf,
            ("yes, " + duration(seq["lead_ns"]) + " before the pull") if wf else (f"no ({seq.get('reason')})" if wf is False else "n/a"),
            "bool", "The article's sequence: the spread went beyond 3σ (precursors) before the event start (the pull).",
-           "SELECT " + ("NULL" if wf is None else ("true" if wf else "false")) + " AS widen_first  -- from the spread precursor row",
-           check=True)
+           sql)
 
 
 def mk_at(mk) -> int:
@@ -333,6 +370,7 @@ def draw(ctx, doc, out: Path) -> dict[str, Path]:
     if not art.get("anchor"):
         return paths
     jobs = [("article-regime", _regime_fig), ("article-precursors", _precursor_fig), ("article-vacuum", _vacuum_fig)]
+    F.SIZES.update(SIZES)
     with matplotlib.rc_context(F.STYLE):
         for role, fn in jobs:
             path = Path(out) / f"{role}.png"
@@ -340,21 +378,28 @@ def draw(ctx, doc, out: Path) -> dict[str, Path]:
             if info is None or "unavailable" in info:
                 figs[role] = {"file": None, "kind": role, "unavailable": (info or {}).get("unavailable", "not drawn")}
                 continue
-            figs[role] = {"file": path.name, "kind": role, **_jsonable(info)}
+            w, h = F.px_size(role)
+            figs[role] = {"file": path.name, "kind": role, "width": w, "height": h, **_jsonable(info)}
             paths[role] = path
     return paths
 
 
-def _new_fig(w, h):
+#: the section's figure sizes (inches), registered with the report's figure sizes
+SIZES = {"article-regime": (7.5, 5.2), "article-precursors": (12.0, 7.2), "article-vacuum": (12.0, 7.0)}
+
+
+def _new_fig(role):
     from matplotlib.figure import Figure
-    return Figure(figsize=(w, h), dpi=150, layout="constrained")
+    from forensics.report import figures as F
+    F.SIZES.update(SIZES)
+    return Figure(figsize=SIZES[role], dpi=F.DPI, layout="constrained")
 
 
 def _regime_fig(ctx, art, path):
     reg = art["regime"]
     v, th = reg["values"], reg["thresholds"]
     hr = th["high_ratio"] or 1.5
-    fig = _new_fig(7.5, 5.2)
+    fig = _new_fig("article-regime")
     ax = fig.add_subplot(1, 1, 1)
     sr, lr = v.get("short_ratio"), v.get("long_ratio")
     top = max(3.0, hr * 2, (sr or 0) * 1.2, (lr or 0) * 1.2)
@@ -395,7 +440,7 @@ def _precursor_fig(ctx, art, path):
     at = art["anchor"]["start_ns"]
     flagged = {f["metric"]: f for f in pre["flagged"]}
     keys = list(METRICS)
-    fig = _new_fig(12.0, 7.2)
+    fig = _new_fig("article-precursors")
     axes = fig.subplots(len(keys), 1, sharex=True)
     x = xnum(s["bucket_ns"].to_numpy() + pre["bucket_ns"] // 2)
     base_end = at - pre["watch_ns"]
@@ -443,7 +488,7 @@ def _vacuum_fig(ctx, art, path):
         return {"unavailable": "no data around the event"}
     at = art["anchor"]["start_ns"]
     b = vac["baseline"]
-    fig = _new_fig(12.0, 7.0)
+    fig = _new_fig("article-vacuum")
     a1, a2, a3 = fig.subplots(3, 1, sharex=True)
     x = xnum(c["ts_ns"].to_numpy())
     imp = c["impact_per_vol"].cast(pl.Float64).to_numpy()
