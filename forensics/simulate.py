@@ -558,11 +558,11 @@ def _rngs(seed: int) -> list[np.random.Generator]:
 
 
 #: issue 18 background regimes (SimConfig.regime, from regime_from_s; before it the default calm walk):
-#: range = 1-min vol x RANGE_VOL but mean-reverting (OU, RANGE_REVERT_S), so 15-min moves stay small;
+#: range = 1-min vol x RANGE_VOL but mean-reverting (OU, RANGE_REVERT_S), so 10-min moves stay small;
 #: trend = the calm noise plus a drift of TREND_DRIFT_SIGMAS one-minute sigmas per minute (random sign);
 #: crisis = a random walk with CRISIS_VOL x the vol at every horizon
 REGIMES = ("stable", "range", "trend", "crisis")
-RANGE_VOL, RANGE_REVERT_S, TREND_DRIFT_SIGMAS, CRISIS_VOL = 4.0, 40.0, 1.0, 3.0
+RANGE_VOL, RANGE_REVERT_S, TREND_DRIFT_SIGMAS, CRISIS_VOL = 4.0, 40.0, 1.5, 4.0
 PRECURSOR_PRESENCE, PRECURSOR_SPREAD = 0.5, 2.5  # precursor_widen_s: size x0.5, half-spread x2.5
 
 

@@ -6,8 +6,9 @@
 -- param: recent (duration, default 60m): the window just before `at` whose regime is read
 -- param: history (duration, default 30d): how far before the recent window its reference history reaches (the store may hold less)
 -- param: short_ret (duration, default 1m): short-term (intraday) return horizon
--- param: long_ret (duration, default 15m): long-term return horizon (the longest that the store's history supports; 1d for interday with weeks of data)
--- param: high_ratio (float, default 1.5): a volatility is "high" when it is at least this multiple of its own history (1.5: the recent hour's 1-min vol is estimated within ~10%, so 1.5x is far outside noise)
+-- param: long_ret (duration, default 10m): long-term return horizon (the longest an hour's window still holds several of; 1d for interday with weeks of data)
+-- param: high_ratio (float, default 1.5): the short-term volatility is "high" when it is at least this multiple of its own history (60 one-minute returns give it within ~10%: 1.5x is far outside noise)
+-- param: long_high_ratio (float, default 2.0): the same for the long-term volatility (an hour holds only ~6 independent 10-min returns, +-30%: 2x keeps a calm hour below it ~99% of the time)
 -- param: min_history (duration, default 60m): least history before the recent window needed to call a regime
 -- param: source (text, default trades): price series: 'trades' (last trade price per bucket) or 'mid' (book_top mid)
 -- tables: trades, book_top
@@ -15,7 +16,7 @@
 -- short_vol = sample std of short_ret log returns (bps); long_vol = root mean square of
 -- long_ret log returns (bps, not demeaned: a persistent drift is long-horizon volatility),
 -- long returns sampled every short_ret (overlapping). A return belongs to the window holding
--- its end. short_high/long_high compare recent to history by high_ratio; regime is null when
+-- its end. short_high/long_high compare recent to history by high_ratio/long_high_ratio; regime is null when
 -- the history spans less than min_history or the recent window is less than 80% covered.
 WITH px AS (
     SELECT ts_ns, seq AS ord, CAST(price AS DOUBLE) AS p
@@ -88,12 +89,12 @@ SELECT
     round(long_ratio, 6)            AS long_ratio,
     n_short_recent, n_short_history, n_long_recent, n_long_history,
     history_ns, recent_covered_ns, $min_history AS min_history_ns, $recent AS recent_ns,
-    $high_ratio AS high_ratio,
+    $high_ratio AS high_ratio, $long_high_ratio AS long_high_ratio,
     CASE WHEN enough THEN short_ratio >= $high_ratio END AS short_high,
-    CASE WHEN enough THEN long_ratio >= $high_ratio END  AS long_high,
+    CASE WHEN enough THEN long_ratio >= $long_high_ratio END AS long_high,
     CASE WHEN NOT enough THEN NULL
-         WHEN short_ratio >= $high_ratio AND long_ratio >= $high_ratio THEN 'crisis'
+         WHEN short_ratio >= $high_ratio AND long_ratio >= $long_high_ratio THEN 'crisis'
          WHEN short_ratio >= $high_ratio THEN 'range'
-         WHEN long_ratio >= $high_ratio THEN 'trend'
+         WHEN long_ratio >= $long_high_ratio THEN 'trend'
          ELSE 'stable' END AS regime
 FROM judged

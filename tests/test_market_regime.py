@@ -51,12 +51,13 @@ def reference(ticks, at_minute, recent=60, long=15):
 def test_regimes_against_reference(tmp_path, hist, recent, want):
     logp = _path(90, hist, recent)
     st_, ticks, at = _store_from(tmp_path, logp)
-    r = regime(st_.connect(), EX, SY, at)
-    sr, lr = reference(ticks, len(ticks))
+    r = regime(st_.connect(), EX, SY, at, long_ret_ns=15 * M)      # odd: alternating paths do not cancel
+    sr, lr = reference(ticks, len(ticks), long=15)
     assert math.isclose(r["values"]["short_ratio"], sr, rel_tol=1e-5)
     assert math.isclose(r["values"]["long_ratio"], lr, rel_tol=1e-5)
     assert r["regime"] == want and r["reason"] is None
-    assert r["thresholds"]["high_ratio"] == 1.5 and r["source"] == "trades"
+    assert r["thresholds"]["high_ratio"] == 1.5 and r["thresholds"]["long_high_ratio"] == 2.0
+    assert r["source"] == "trades" and r["thresholds"]["long_ret"] == "15m"
     assert r["values"]["history_ns"] == 90 * M
 
 

@@ -106,8 +106,14 @@ def render(name: str, params: dict[str, str]) -> str:
 
 def run_named(con, name: str, params: dict[str, str]) -> QueryRun:
     """Run ``queries/<name>.sql`` with text parameters on a store connection."""
-    sql = render(name, params)
+    import duckdb
+
     from forensics.sql import _arrow_compatible
+    sql = render(name, params)
+    try:  # no progress bars from a report run in a terminal (a locked session has it off already)
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        pass
     frame = pl.from_arrow(_arrow_compatible(con.sql(sql).to_arrow_reader(65_536).read_all()))
     return QueryRun(name, {k: str(v) for k, v in params.items()}, sql, frame)
 

@@ -85,9 +85,8 @@ def precursors(con, exchange: str, symbol: str, at_ns: int, *, lookback_ns: int 
                 unavailable[key] = "no level_changes (run forensics detect): needs the traded/cancelled split"
             else:
                 unavailable[key] = "no top of book in the window (book_top): needs level data"
-        elif fr.filter(pl.col("baseline"))[f"{key}_z"].null_count() == fr.filter(~pl.col("baseline")).height \
-                and fr.filter(~pl.col("baseline"))[f"{key}_z"].null_count() == fr.filter(~pl.col("baseline")).height:
-            unavailable[key] = "no baseline variation: z-score undefined"
+        elif fr[f"{key}_z"].null_count() == fr.height:
+            unavailable[key] = "no variation in the baseline: z-score undefined"
     base = fr.filter(pl.col("baseline"))
     baseline = {k: {"mean": base[k].mean() if base.height else None, "std": base[k].std() if base.height else None}
                 for k in METRICS}

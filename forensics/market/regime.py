@@ -3,11 +3,13 @@
 The article reads a maker's risk by two volatilities: short-term (intraday: the noise a
 quote faces) and long-term (interday: the move an inventory faces). ``queries/regime.sql``
 measures both on the window just before the event (default: 1-min returns over the last
-hour, and 15-min returns sampled every minute) and the same two on the store's history
-before that window; each is "high" when it is at least ``high_ratio`` times its own history:
+hour, and 10-min returns sampled every minute) and the same two on the store's history
+before that window; each is "high" when it is at least ``high_ratio`` (1.5, short) or
+``long_high_ratio`` (2.0, long: fewer independent returns, a noisier estimate) times its own
+history:
 
 =============  ==============  ==========
-short (1 min)  long (15 min)   regime
+short (1 min)  long (10 min)   regime
 =============  ==============  ==========
 low            low             stable
 high           low             range
@@ -67,7 +69,8 @@ def regime(con, exchange: str, symbol: str, at_ns: int, *, recent_ns: int | None
                                       "long_vol_recent_bps", "long_vol_history_bps", "long_ratio",
                                       "n_short_recent", "n_short_history", "n_long_recent", "n_long_history",
                                       "history_ns", "recent_covered_ns")}
-    thresholds = {"high_ratio": float(row["high_ratio"]) if row.get("high_ratio") is not None else None, "min_history_ns": row.get("min_history_ns"),
+    thresholds = {"high_ratio": float(row["high_ratio"]) if row.get("high_ratio") is not None else None,
+                  "long_high_ratio": float(row["long_high_ratio"]) if row.get("long_high_ratio") is not None else None, "min_history_ns": row.get("min_history_ns"),
                   "recent_ns": row.get("recent_ns"),
                   "short_ret": params.get("short_ret", _default("short_ret")),
                   "long_ret": params.get("long_ret", _default("long_ret"))}

@@ -62,7 +62,8 @@ def half_life(frame: pl.DataFrame, col: str, base: float | None, at_ns: int, wor
 
 def vacuum_curve(con, exchange: str, symbol: str, at_ns: int, end_ns: int | None = None, *,
                  band: float | None = None, before_ns: int | None = None, after_ns: int | None = None) -> dict:
-    """The curve and its readings (see module doc); times in UTC ns."""
+    """The curve and its readings (see module doc); times in UTC ns (``end_ns`` is kept for
+    callers that pass an event's end; the curve and its readings are anchored at its start)."""
     params = {"at": iso_param(at_ns), "exchange": exchange, "symbol": symbol}
     if band is not None:
         params["band"] = repr(float(band))
@@ -79,27 +80,24 @@ def vacuum_curve(con, exchange: str, symbol: str, at_ns: int, end_ns: int | None
         out["reasons"]["impact_per_vol"] = out["reasons"]["kyle_lambda"] = "no trades: impact needs traded volume"
     if c.height == 0 or c["depth"].null_count() == c.height:
         out["reasons"]["depth"] = "no depth in the band (run forensics depth)"
-    # vacuum: from the event until impact per volume is back under VACUUM_FACTOR x baseline
-    t_end = end_ns or at_ns
+    # vacuum: from the first minute at or after the event with impact >= VACUUM_FACTOR x baseline
+    # until the first later minute below it
     vac = None
     if b["impact_per_vol"] and "impact_per_vol" not in out["reasons"]:
         thr = VACUUM_FACTOR * b["impact_per_vol"]
-        after = c.filter((pl.col("ts_ns") >= at_ns - (at_ns - t_end if t_end < at_ns else 0)))
-        high = after.filter(pl.col("ts_ns") >= at_ns)
-        first_high = high.filter(pl.col("impact_per_vol") >= thr)
+        after = c.filter(pl.col("ts_ns") >= at_ns)
+        peak = after["impact_per_vol"].max() if after.height else None
+        ratio = float(peak / b["impact_per_vol"]) if peak is not None else None
+        first_high = after.filter(pl.col("impact_per_vol") >= thr)
         if first_high.height:
             start = int(first_high["ts_ns"][0])
-            back = high.filter((pl.col("ts_ns") > start) & (pl.col("impact_per_vol") < thr))
-            vac = {"threshold": thr, "from_ns": start,
-                   "to_ns": int(back["ts_ns"][0]) if back.height else None,
-                   "lasted_ns": (int(back["ts_ns"][0]) - start) if back.height else None,
-                   "peak_ratio": float(high["impact_per_vol"].max() / b["impact_per_vol"])}
-            if not back.height:
-                vac["reason"] = "impact per volume still above the threshold at the end of the curve"
+            back = after.filter((pl.col("ts_ns") > start) & (pl.col("impact_per_vol") < thr))
+            end = int(back["ts_ns"][0]) if back.height else None
+            vac = {"threshold": thr, "from_ns": start, "to_ns": end, "lasted_ns": (end - start) if end else None,
+                   "peak_ratio": ratio,
+                   "reason": None if end else "impact per volume still above the threshold at the end of the curve"}
         else:
-            vac = {"threshold": thr, "from_ns": None, "to_ns": None, "lasted_ns": 0,
-                   "peak_ratio": float(high["impact_per_vol"].max() / b["impact_per_vol"]) if high.height
-                   and high["impact_per_vol"].max() is not None else None,
+            vac = {"threshold": thr, "from_ns": None, "to_ns": None, "lasted_ns": 0, "peak_ratio": ratio,
                    "reason": f"impact per volume never reached {VACUUM_FACTOR:g}x its baseline after the event"}
     out["vacuum"] = vac
     # depth back to 50% / 90% of its baseline (first step after the trough)

@@ -150,14 +150,15 @@ def _regime_metrics(mx: _Metrics, reg) -> None:
     run, v, th = reg["query"], reg["values"], reg["thresholds"]
     why = f" ({reg['reason']})" if reg["reason"] else ""
     mx.add("regime", "regime before the event", reg["regime"], reg["regime"] or f"none{why}", "label",
-           "The article's regime: short (1-min) and long (15-min) volatility of the hour before the event, each "
-           f"high when at least {th['high_ratio']:g}× its own history in the store (stable low/low, range high/low, "
+           f"The article's regime: short ({th['short_ret']}) and long ({th['long_ret']}) return volatility of the hour "
+           f"before the event, each high when at least {th['high_ratio']:g}× (short) / {th['long_high_ratio']:g}× (long) "
+           "its own history in the store (stable low/low, range high/low, "
            "trend low/high, crisis high/high); none when the history is too short.", _select(run, "regime"))
     for key, col, label, d in (
             ("regime_short_vol", "short_vol_recent_bps", "short-term vol, last hour", "Sample std of 1-min log returns over the hour before the event, bps."),
             ("regime_short_vol_hist", "short_vol_history_bps", "short-term vol, history", "The same over the store's history before that hour, bps."),
             ("regime_short_ratio", "short_ratio", "short-term vol vs its history", "Last hour / history."),
-            ("regime_long_vol", "long_vol_recent_bps", "long-term vol, last hour", "Root mean square of 15-min log returns (sampled every minute) ending in the hour before the event, bps."),
+            ("regime_long_vol", "long_vol_recent_bps", "long-term vol, last hour", "Root mean square of long-horizon (default 10-min) log returns, sampled every minute, ending in the hour before the event, bps."),
             ("regime_long_vol_hist", "long_vol_history_bps", "long-term vol, history", "The same over the store's history before that hour, bps."),
             ("regime_long_ratio", "long_ratio", "long-term vol vs its history", "Last hour / history.")):
         val = v.get(col)
@@ -203,13 +204,11 @@ def _precursor_metrics(mx: _Metrics, pre, at: int) -> None:
                f"First 10 s bucket of the watch window where the {label} z-score (vs the baseline before the last "
                f"{duration(pre['watch_ns'])}) was beyond {pre['z_threshold']:g} in the adverse direction for "
                f"{f['persist']} consecutive buckets.", _z_sql(run, key, sign, pre["z_threshold"], f["persist"]))
-    lead = pre["lead_ns"]
     first = min((f["first_ns"] for f in pre["flagged"]), default=None)
     mx.add("precursor_lead", "earliest precursor lead", (at - first) if first is not None else None,
            duration(at - first) if first is not None else "none beyond 3σ", "ns",
            "Event start minus the first time any precursor went beyond 3σ (see the per-metric rows).",
            _lead_sql(run, at, pre["z_threshold"], [k for k in METRICS if k not in pre["unavailable"]]))
-    del lead
 
 
 def _vacuum_metrics(mx: _Metrics, vac, at: int, ctx) -> None:
@@ -399,16 +398,17 @@ def _regime_fig(ctx, art, path):
     reg = art["regime"]
     v, th = reg["values"], reg["thresholds"]
     hr = th["high_ratio"] or 1.5
+    lh = th.get("long_high_ratio") or hr
     fig = _new_fig("article-regime")
     ax = fig.add_subplot(1, 1, 1)
     sr, lr = v.get("short_ratio"), v.get("long_ratio")
-    top = max(3.0, hr * 2, (sr or 0) * 1.2, (lr or 0) * 1.2)
+    top = max(3.0, hr * 2, lh * 1.5, (sr or 0) * 1.2, (lr or 0) * 1.2)
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
     ax.axvline(hr, color="#888888", lw=1, ls="--")
-    ax.axhline(hr, color="#888888", lw=1, ls="--")
-    for x, y, name in ((hr / 2, hr / 2, "stable"), ((hr + top) / 2, hr / 2, "range"),
-                       (hr / 2, (hr + top) / 2, "trend"), ((hr + top) / 2, (hr + top) / 2, "crisis")):
+    ax.axhline(lh, color="#888888", lw=1, ls="--")
+    for x, y, name in ((hr / 2, lh / 2, "stable"), ((hr + top) / 2, lh / 2, "range"),
+                       (hr / 2, (lh + top) / 2, "trend"), ((hr + top) / 2, (lh + top) / 2, "crisis")):
         ax.text(x, y, name, ha="center", va="center", fontsize=13, color="#bbbbbb", weight="bold")
     if sr is not None and lr is not None:
         ax.scatter([sr], [lr], s=90, color="#d62728", zorder=5)
@@ -423,9 +423,10 @@ def _regime_fig(ctx, art, path):
     fig.savefig(path, dpi=150, format="png", metadata={"Software": "forensics report"})
     return {"title": "Regime before the event",
             "caption": (f"Each axis is a volatility of the hour before the event against the same volatility over the "
-                        f"store's history before it; dashed lines at {hr:g}× (high). "
+                        f"store's history before it; dashed lines at {hr:g}× (short) and {lh:g}× (long): high. "
                         + (f"Regime: {reg['regime']}." if reg["regime"] else f"No regime: {reg['reason']}.")),
-            "values": {"short_ratio": sr, "long_ratio": lr, "high_ratio": hr, "regime": reg["regime"]}}
+            "values": {"short_ratio": sr, "long_ratio": lr, "high_ratio": hr, "long_high_ratio": lh,
+                       "regime": reg["regime"]}}
 
 
 def _precursor_fig(ctx, art, path):
@@ -568,7 +569,7 @@ def blocks(ctx, doc) -> list[tuple]:
     if reg["regime"]:
         out.append(("p", f"Regime: {reg['regime']} — short-term volatility {m['regime_short_ratio'].display} and "
                          f"long-term volatility {m['regime_long_ratio'].display} their own history "
-                         f"(high from {reg['thresholds']['high_ratio']:g}×)."))
+                         f"(high from {reg['thresholds']['high_ratio']:g}× and {reg['thresholds']['long_high_ratio']:g}×)."))
     else:
         out.append(("p", f"No regime: {reg['reason']}."))
     out.append(table([k for k in m if k.startswith("regime")]))
