@@ -415,8 +415,9 @@ def _regime_fig(ctx, art, path):
         ax.annotate(f"{reg['regime'] or 'no regime'}\nshort {sr:.2f}×, long {lr:.2f}×", xy=(sr, lr), xytext=(8, 8),
                     textcoords="offset points", fontsize=9)
     if reg["reason"]:
-        ax.text(0.5, 0.04, reg["reason"], transform=ax.transAxes, ha="center", va="bottom", fontsize=8.5,
-                color="#8a1c1c", wrap=True, bbox=dict(facecolor="white", edgecolor="#dddddd"))
+        import textwrap
+        ax.text(0.5, 0.04, textwrap.fill(reg["reason"], 70), transform=ax.transAxes, ha="center", va="bottom",
+                fontsize=8.5, color="#8a1c1c", bbox=dict(facecolor="white", edgecolor="#dddddd"))
     ax.set_xlabel(f"short-term vol ({th['short_ret']} returns, last hour) / its history")
     ax.set_ylabel(f"long-term vol ({th['long_ret']} returns, last hour) / its history")
     ax.set_title("Regime before the event (the article's four)", fontsize=11)
