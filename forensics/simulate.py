@@ -246,6 +246,10 @@ class SimConfig:
     book_depth_every_s: float | None = None  # sampling cadence, s (Binance: ~30)
     book_depth_jitter_s: float = 1.0        # each sample moved by a whole -j..+j s (seeded)
     book_depth_bands: tuple[float, ...] = BINANCE_BOOK_DEPTH_BANDS  # % of mid, per side
+    # issue 18 (article metrics), both default off: see _apply_regime / _plan_withdrawal
+    regime: str | None = None               # background from regime_from_s: stable/range/trend/crisis
+    regime_from_s: float = 0.0              # seconds after the capture start (before: the calm default)
+    precursor_widen_s: float = 0.0          # withdrawals: makers widen + cut size this long before the pull
 
     def resolved_start_ns(self) -> int:
         """The capture start in UTC ns (``start_ns`` or DEFAULT_START)."""
@@ -382,6 +386,10 @@ def validate(cfg: SimConfig) -> None:
         bands = [float(b) for b in cfg.book_depth_bands]
         if not bands or any(not 0 < b < 100 for b in bands) or len(set(bands)) != len(bands):
             raise ValueError("book_depth_bands must be distinct percentages in (0, 100), e.g. 1,2,3,4,5")
+    if cfg.regime is not None and cfg.regime not in REGIMES:
+        raise ValueError(f"regime must be one of {', '.join(REGIMES)} (or None)")
+    if cfg.precursor_widen_s < 0 or cfg.regime_from_s < 0:
+        raise ValueError("precursor_widen_s and regime_from_s must be >= 0")
     for inc in cfg.incidents:
         if inc.at_s < 10 or inc.at_s >= cfg.minutes * 60:
             raise ValueError(f"incident {inc.spec or inc.kind} at {inc.at_s:.1f}s: must be in "
@@ -487,8 +495,14 @@ def _plan_withdrawal(plan: _Plan, rng, cfg: SimConfig, inc: Incident, t0: int) -
     plan.takers.append(_flow(rng, c0, c0 + cascade_ms, 16.0, 100.0, 1.0, aggr, decay_ms=cascade_ms / 3))
     plan.raise_vol(t0, c0 + cascade_ms, 3.0)
     plan.raise_vol(c0 + cascade_ms, rec1, 1.5)
+    phases = {"pull": [t0, last_pull], "cascade": [c0, c0 + cascade_ms], "recovery": [rec0, rec1]}
+    if cfg.precursor_widen_s > 0:  # the digest's layered controls: widen and cut size first, then pull
+        w0 = max(0, t0 - int(cfg.precursor_widen_s * 1000))
+        for m, tw in enumerate(w0 + np.sort(rng.integers(0, max(1, (t0 - w0) // 4), len(cfg.makers)))):
+            plan.controls.append((int(tw), m, 2, PRECURSOR_PRESENCE, PRECURSOR_SPREAD))
+        phases["widen"] = [w0, t0]
     return dict(sides="both", aggressor=inc.side, start=t0, end=last_pull, window_end=max(rec1, c0 + cascade_ms),
-                phases={"pull": [t0, last_pull], "cascade": [c0, c0 + cascade_ms], "recovery": [rec0, rec1]})
+                phases=phases)
 
 
 def _plan_consumption(plan: _Plan, rng, cfg: SimConfig, inc: Incident, t0: int) -> dict:
@@ -576,6 +590,45 @@ def _rngs(seed: int) -> list[np.random.Generator]:
     return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)]
 
 
+#: issue 18 background regimes (SimConfig.regime, from regime_from_s; before it the default calm walk):
+#: range = 1-min vol x RANGE_VOL but mean-reverting (OU, RANGE_REVERT_S), so 10-min moves stay small;
+#: trend = the calm noise plus a drift of TREND_DRIFT_SIGMAS one-minute sigmas per minute (random sign);
+#: crisis = a random walk with CRISIS_VOL x the vol at every horizon
+REGIMES = ("stable", "range", "trend", "crisis")
+RANGE_VOL, RANGE_REVERT_S, TREND_DRIFT_SIGMAS, CRISIS_VOL = 4.0, 40.0, 1.5, 4.0
+PRECURSOR_PRESENCE, PRECURSOR_SPREAD = 0.5, 2.5  # precursor_widen_s: size x0.5, half-spread x2.5
+
+
+def _apply_regime(exo: np.ndarray, incr: np.ndarray, cfg: SimConfig, warm: int) -> np.ndarray:
+    """The fair value path with ``cfg.regime`` applied from ``regime_from_s`` (see REGIMES)."""
+    i0 = min(exo.size, (warm + int(cfg.regime_from_s * 1000)) // EXO_MS)
+    inc = incr.copy()
+    rng = np.random.default_rng([cfg.seed, 999])
+    if cfg.regime == "crisis":
+        inc[i0:] *= CRISIS_VOL
+    elif cfg.regime == "trend":
+        per_step = TREND_DRIFT_SIGMAS * cfg.sigma_ticks * math.sqrt(60.0) / (60_000 / EXO_MS)
+        inc[i0:] += per_step * (1.0 if rng.random() < 0.5 else -1.0)
+    elif cfg.regime == "range":
+        inc[i0:] *= RANGE_VOL
+        out = exo[0] - incr[0] + np.cumsum(inc)
+        if i0 < exo.size:
+            out[i0:] = _ou(out[i0 - 1] if i0 else exo[0], inc[i0:], EXO_MS / (RANGE_REVERT_S * 1000.0))
+        return out
+    return exo[0] - incr[0] + np.cumsum(inc)
+
+
+@njit(cache=True)
+def _ou(anchor, inc, k):
+    """x[i] = x[i-1] + inc[i] - k * (x[i-1] - anchor), from x[-1] = anchor."""
+    out = np.empty(inc.shape[0])
+    x = anchor
+    for i in range(inc.shape[0]):
+        x = x + inc[i] - k * (x - anchor)
+        out[i] = x
+    return out
+
+
 def compile_scenario(cfg: SimConfig) -> Schedules:
     """Draw every random schedule of a scenario (numpy, from ``SeedSequence(cfg.seed)``)."""
     warm, n_ms = _n_ms(cfg)
@@ -592,7 +645,10 @@ def compile_scenario(cfg: SimConfig) -> Schedules:
             lab["shape"] = dict(shape, duration_s=inc.duration)
         plan.labels.append(lab)
     step = cfg.sigma_ticks * math.sqrt(EXO_MS / 1000.0) * plan.volmult
-    exo = cfg.price0 / float(Decimal(cfg.tick)) + np.cumsum(step * r_exo.standard_normal(step.size))
+    z = r_exo.standard_normal(step.size)
+    exo = cfg.price0 / float(Decimal(cfg.tick)) + np.cumsum(step * z)
+    if cfg.regime not in (None, "stable"):
+        exo = _apply_regime(exo, step * z, cfg, warm)
     parts = [_flow(r_tk, 0, n_ms, cfg.taker_rate_hz / 2, cfg.taker_median_lots, cfg.taker_sigma_log, s)
              for s in (0, 1)]
     parts += [tuple(a[x[0] < n_ms] for a in x) for x in plan.takers]

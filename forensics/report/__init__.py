@@ -469,7 +469,7 @@ def build_report(store: Store | str | Path | None, exchange: str | None = None, 
     window; ``params`` to ``forensics.detect.detect`` when it has no events. ``compute=False``
     uses only what the store holds.
     """
-    from forensics.report import figures, narrative, render
+    from forensics.report import article, figures, narrative, render
 
     store = store if isinstance(store, Store) else Store(store)
     ctx = _load(store, exchange, symbol, at, ts_from, ts_to, tz, window_ns, every_ns, bands, params,
@@ -479,8 +479,10 @@ def build_report(store: Store | str | Path | None, exchange: str | None = None, 
     con = store.connect()
     try:
         doc = narrative.compose(ctx, con, max_event_figures=max_event_figures)
+        article.extend(ctx, con, doc)        # issue 18: regime, precursors, vacuum curve, maker stress
     finally:
         con.close()
     paths = figures.draw_all(ctx, doc, out)
+    paths.update(article.draw(ctx, doc, out))   # issue 18
     paths.update(render.write_all(ctx, doc, out, paths))
     return ReportResult(out_dir=out, json=doc["json"], paths=paths)

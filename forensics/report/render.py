@@ -95,6 +95,8 @@ def blocks(ctx, doc, paths: dict[str, Path]) -> list[tuple]:
                 if role in figs:
                     out.append(_figure(role, figs))
 
+    from forensics.report import article          # issue 18: "Reading the market around the event"
+    out += article.blocks(ctx, doc)
     out.append(("h2", "Caveats", "caveats"))
     out.append(("ul", doc["caveats"] or ["None found: no data gaps in the window, level data, and every "
                                          "event's confidence is at least 0.6."]))
