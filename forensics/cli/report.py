@@ -35,7 +35,7 @@ def report_cmd(at, window, from_, to_, tz, out, every, no_compute, exchange, sym
     Examples:
       forensics report --at "2025-10-11 05:13" --tz Asia/Shanghai
       forensics report --at 2025-10-10T21:13:00Z --window 10m --out reports/0513/
-      forensics report --from "2025-10-10 20:50" --to "2025-10-10 21:30"      # every event
+      forensics report --from "2025-10-10 20:50" --to "2025-10-10 21:30"
     """
     from forensics.report import build_report
 
