@@ -78,7 +78,10 @@ def make_store(root, kind: str = "levels", minutes: int = 40, grid_ms: int = 500
             rows.append(pl.DataFrame({"ts": ts, "side": side, "band_pct": b, "q": q}))
     d = pl.concat(rows)
     mid_by_ts = pl.DataFrame({"ts": ts, "mid_px": mid})
-    d = d.join(mid_by_ts, on="ts").with_columns(notional=pl.col("q") * pl.col("mid_px"))
+    # a band's average price sits inside it: bids below the mid, asks above (half the band out)
+    d = d.join(mid_by_ts, on="ts").with_columns(mid_px=pl.col("mid_px") * (1 + pl.when(pl.col("side") == "bid")
+                                                .then(-1.0).otherwise(1.0) * pl.col("band_pct") / 200))
+    d = d.with_columns(notional=pl.col("q") * pl.col("mid_px"))
 
     # trades: background flow + consumption sells + vacuum sells
     tr_ts, tr_px, tr_sz, tr_ag = [], [], [], []
@@ -479,8 +482,12 @@ CAUSE_WORDS = ("cancellation", "cancelled (inferred)", "0% traded", "traded shar
 
 
 def _text_without_sql(md: str) -> str:
-    """report.md without the SQL appendix and the provenance table (SQL snippets name columns)."""
-    return md.split("## Reproduce every number")[0]
+    """report.md without the SQL appendix (SQL snippets name columns), and without the phrases
+    that say the cause is unknown ("traded or cancelled", "trades or cancellations")."""
+    out = md.split("## Reproduce every number")[0]
+    for ok in ("trades or cancellations", "traded or cancelled", "traded and cancelled", "not shown: traded share"):
+        out = out.replace(ok, "").replace(ok.capitalize(), "")
+    return out
 
 
 @pytest.mark.parametrize("kind", ["bands", "levels"])
@@ -550,7 +557,8 @@ def test_attribution_buckets_line_up_with_the_event(tmp_path):
         a, b = parse_time(top["ts"]), parse_time(top["ts_end"])
         assert a < w1 and b > w0, (kind, top, att["event_window"])     # the largest removal overlaps the shading
         inside = sum(r["removed"] for r in bid if parse_time(r["ts_end"]) > w0 and parse_time(r["ts"]) < w1)
-        assert inside >= 0.8 * sum(r["removed"] for r in bid if abs(parse_time(r["ts"]) - T_WD) < 10 * NS_PER_S)
+        near = sum(r["removed"] for r in bid if abs(parse_time(r["ts"]) - T_WD) < 3 * NS_PER_S)
+        assert inside >= 0.7 * near, (kind, inside, near)
 
 
 def test_empty_axes_and_figures_are_omitted(tmp_path):
@@ -647,4 +655,36 @@ def test_new_detector_labels_have_titles_and_texts():
     m = {"removed_frac_bid": _metric("removed_frac_bid", 0.9), "removed_frac_ask": _metric("removed_frac_ask", 0.8)}
     h = headline(ev, m, ctx)
     p1, p2 = phases(ev, m, ctx)
-    assert "90% of bid depth" in h and "aggTrades" in h and "cancel" not in (h + p1 + p2).replace("traded or cancelled", "")
+    text = _text_without_sql(h + p1 + p2)
+    assert "90% of bid depth" in h and "aggTrades" in h and "cancel" not in text and "withdraw" not in text
+
+
+def test_bookdepth_file_alone_gives_an_honest_report(tmp_path):
+    """The real-format band-only case: a Binance bookDepth CSV ingested without its aggTrades file,
+    detected and reported by the CLI (the current detector may still write 0% traded)."""
+    import datetime as dt
+    from click.testing import CliRunner
+    from forensics.cli import cli
+    r = CliRunner()
+    out = r.invoke(cli, ["simulate", "--seed", "1", "--out", str(tmp_path / "sim"), "--minutes", "8",
+                         "--incident", "withdrawal@5m", "--book-depth", "10s",
+                         "--book-depth-bands", "0.005,0.01,0.02,0.05"])
+    assert out.exit_code == 0, out.output
+    labels = json.loads((tmp_path / "sim" / "labels.json").read_text())
+    book_depth = tmp_path / "sim" / labels["files"]["book_depth_csv"]
+    assert r.invoke(cli, ["ingest", "--store", str(tmp_path / "store"), str(book_depth)]).exit_code == 0
+    assert r.invoke(cli, ["detect", "--store", str(tmp_path / "store"), "--format", "csv"]).exit_code == 0
+    t = next(i for i in labels["incidents"] if i["type"] == "withdrawal")["start_ts_ns"]
+    at = dt.datetime.fromtimestamp(t // NS_PER_S, tz=dt.timezone.utc).isoformat()
+    out = r.invoke(cli, ["report", "--store", str(tmp_path / "store"), "--at", at, "--window", "6m",
+                         "--out", str(tmp_path / "rep")])
+    assert out.exit_code == 0, out.output
+    j = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert j["trades_in_store"] is False and j["events"]
+    assert all(e["report_label"] in ("depth_collapse", "data_anomaly") for e in j["events"])
+    assert "aggTrades-2025-10-10.csv" in j["headline"]
+    body = _text_without_sql((tmp_path / "rep" / "report.md").read_text()).lower()
+    for w in CAUSE_WORDS:
+        assert w not in body.replace("not shown: traded share", ""), w
+    assert "+ trades" not in body and "last trade price" not in body
+    assert j["figures"]["vacuum-1"]["file"] is None

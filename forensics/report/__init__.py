@@ -358,10 +358,9 @@ def _load(store: Store, exchange, symbol, at, ts_from, ts_to, tz, window_ns, eve
             "the traded share is the traded volume between two samples against the depth removed "
             "(cancellations inferred as the rest), " if trades.height else ""))
     if trades.height == 0:
-        notes.append("No trades in the store for the window: whether depth was traded or cancelled, the traded "
-                     "share and price impact per volume cannot be measured, so no event is called a withdrawal, "
-                     f"pull or consumption. The file that would decide it: {deciding_file_for(ex, sy, a)}, ingested "
-                     "with `forensics ingest`.")
+        notes.append("No trades in the store for the window: what removed the depth (trades or cancellations) "
+                     "and the price impact per volume cannot be measured, so no event is given a cause. The file "
+                     f"that would decide it: {deciding_file_for(ex, sy, a)}, ingested with `forensics ingest`.")
 
     changes = None
     if kind == "levels":

@@ -284,7 +284,7 @@ def heatmap_figure(ctx, pe, path: Path) -> dict:
     ev = pe["event"]
     lo, hi = zoom_range(ev, ctx, 30 * NS_PER_S)
     try:
-        data = hm.compute_heatmap(ctx.store, ctx.exchange, ctx.symbol, lo, hi, rows=160)
+        data = hm.compute_heatmap(ctx.store, ctx.exchange, ctx.symbol, lo, hi, rows=300)
     except ForensicsError as exc:
         return {"unavailable": f"the heatmap could not be computed ({exc})."}
     except Exception as exc:  # an illustration must never cost the report
@@ -476,8 +476,9 @@ def attribution_figure(ctx, pe, path: Path) -> dict:
             if known else "purple = removed; with no trades in the store it cannot be split into traded and "
                           "cancelled")
     return {"title": f"Attribution, event {pe['n']}",
-            "caption": (f"Size removed from the book {per} ({ctx.base}, the event's {band:g}% band"
-                        + ("" if ctx.data_kind == "bands" else "; all levels") + "), asks above and bids "
+            "caption": (f"Size removed from the book {per} ({ctx.base}, "
+                        + (f"the event's {band:g}% band" if ctx.data_kind == "bands" else "all price levels")
+                        + "), asks above and bids "
                         f"below zero: {what}; blue outline = size added in the same interval. Right: totals in the "
                         "detector's window" + (" and band (as in the evidence table)" if known else "")
                         + ". Shaded: the detector's window (each bar spans the interval it measures)."),

@@ -27,9 +27,10 @@ import polars as pl
 from forensics.report.narrative import LABEL_SHORT, clock
 from forensics.timeutil import NS_PER_MS, NS_PER_S
 
-MAIN_COLUMNS = 900          # heatmap columns over the report window (decimation for the page)
-EVENT_COLUMNS = 1200        # heatmap columns over an event's zoom window
-HEAT_ROWS = 200             # target price rows of the page's heatmaps
+MAIN_COLUMNS = 600          # heatmap columns over the report window (decimation for the page)
+EVENT_COLUMNS = 600         # heatmap columns over an event's zoom window
+HEAT_ROWS = 400             # target price rows of the window's heatmap (cells of a few ticks)
+EVENT_ROWS = 300            # ... of the event's heatmap
 DEPTH_POINTS = 1500         # points per depth trace (min per bucket)
 MAX_BUBBLES = 4000          # trade markers per chart (aggregated per time x price cell beyond)
 BID_SCALE = "Blues"
@@ -78,12 +79,12 @@ def _scale(name: str, gamma: float = 0.45) -> list:
     out = []
     for i in range(n + 1):
         v = i / n
-        out.append([v ** (1 / gamma) if 0 < v < 1 else v, pc.sample_colorscale(cols, [0.12 + 0.88 * v])[0]])
+        out.append([v ** (1 / gamma) if 0 < v < 1 else v, pc.sample_colorscale(cols, [0.3 + 0.7 * v])[0]])
     out[0][0], out[-1][0] = 0.0, 1.0
     return out
 
 
-def _heat(ctx, lo: int, hi: int, columns: int):
+def _heat(ctx, lo: int, hi: int, columns: int, rows: int = HEAT_ROWS):
     """forensics.heatmap data for [lo, hi] with about ``columns`` columns, or None (reason)."""
     from forensics.errors import ForensicsError
     from forensics.report import _optional
@@ -92,7 +93,7 @@ def _heat(ctx, lo: int, hi: int, columns: int):
         return None, "band-only data has no per-level prices" if ctx.data_kind != "levels" else "no heatmap module"
     step = hm.nice_step(hi - lo, columns)
     try:
-        return hm.compute_heatmap(ctx.store, ctx.exchange, ctx.symbol, lo, hi, every_ns=step, rows=HEAT_ROWS), None
+        return hm.compute_heatmap(ctx.store, ctx.exchange, ctx.symbol, lo, hi, every_ns=step, rows=rows), None
     except ForensicsError as exc:
         return None, str(exc)
     except Exception as exc:  # an illustration must never cost the report
@@ -131,9 +132,20 @@ def _add_heatmap(fig, data, ctx, row: int, events: list[dict]):
         fig.add_trace(go.Scatter(
             x=x, y=arr.astype(np.float32), mode="lines", name=name, line=dict(color=colour, width=1.2, shape="hv"),
             hovertemplate=f"%{{x|%H:%M:%S.%L}}<br>{name} %{{y:,.{pdig}f}} {quote}<extra></extra>"), row=row, col=1)
+    # the initial view: the rows that hold resting size or trades (+ a margin), inside the computed window
+    has = np.isfinite(data.bid).any(axis=0) | np.isfinite(data.ask).any(axis=0)
+    has &= (np.nan_to_num(data.bid) > 0).any(axis=0) | (np.nan_to_num(data.ask) > 0).any(axis=0)
+    lo_p, hi_p = float(edges[0]), float(edges[-1])
+    if has.any():
+        k = np.flatnonzero(has)
+        a, b = float(edges[k[0]]), float(edges[k[-1] + 1])
+        if data.trades.height:
+            a, b = min(a, float(data.trades["price"].min())), max(b, float(data.trades["price"].max()))
+        pad = max((b - a) * 0.15, 10 * (edges[1] - edges[0]))
+        lo_p, hi_p = max(lo_p, a - pad), min(hi_p, b + pad)
     _add_trades(fig, data.trades, data, ctx, row)
-    _event_markers(fig, events, ctx, row, float(edges[-1]))
-    fig.update_yaxes(title_text=f"Price ({quote})", row=row, col=1, range=[float(edges[0]), float(edges[-1])])
+    _event_markers(fig, events, ctx, row, hi_p)
+    fig.update_yaxes(title_text=f"Price ({quote})", row=row, col=1, range=[lo_p, hi_p])
 
 
 def _bubbles(trades: pl.DataFrame, data) -> pl.DataFrame:
@@ -150,7 +162,8 @@ def _add_trades(fig, trades: pl.DataFrame, data, ctx, row: int):
     dots = _bubbles(trades, data)
     q = dots["size"].to_numpy().astype(np.float64)
     ref = float(np.quantile(q, 0.99)) or 1.0
-    sizeref = ref / 28.0 ** 2            # sizemode area: a 99th-percentile trade is ~28 px across
+    sizeref = 2.0 * ref / 14.0 ** 2      # sizemode area: a 99th-percentile trade is ~14 px across
+    cap = 6.0 * ref                      # bigger prints drawn at the cap (hover shows the exact size)
     base, quote = ctx.base, ctx.quote
     for agg, colour, label in (("buy", "#00a152", "buys (lift asks)"), ("sell", "#d50000", "sells (hit bids)")):
         s = dots.filter(pl.col("aggressor") == agg)
@@ -159,8 +172,9 @@ def _add_trades(fig, trades: pl.DataFrame, data, ctx, row: int):
         fig.add_trace(go.Scatter(
             x=_local(s["ts"].to_numpy(), ctx.tz), y=s["price"].to_numpy().astype(np.float64), mode="markers",
             name=f"trades: {label}", legendgroup="trades", customdata=s["size"].to_numpy().astype(np.float64),
-            marker=dict(size=s["size"].to_numpy().astype(np.float32), sizemode="area", sizeref=sizeref, sizemin=2,
-                        color=colour, opacity=0.6, line=dict(width=0)),
+            marker=dict(size=np.minimum(s["size"].to_numpy(), cap).astype(np.float32), sizemode="area",
+                        sizeref=sizeref, sizemin=2, color=colour, opacity=0.55,
+                        line=dict(width=0.5, color="white")),
             hovertemplate=(f"%{{x|%H:%M:%S.%L}}<br>{agg} %{{customdata:,.4f}} {base} at %{{y:,.2f}} {quote}"
                            "<extra>trade</extra>")), row=row, col=1)
     # the size key: reference bubbles in the legend
@@ -276,7 +290,7 @@ def _layout(fig, ctx, title: str, height: int):
     fig.update_layout(
         template="plotly_white", height=height, title=dict(text=title, x=0.01, font=dict(size=15)),
         hovermode="closest", dragmode="zoom", margin=dict(l=70, r=150, t=60, b=130),
-        legend=dict(orientation="h", yanchor="top", y=-0.09, x=0, font=dict(size=11), itemsizing="trace"),
+        legend=dict(orientation="h", yanchor="top", y=-0.12, x=0, font=dict(size=11), itemsizing="trace"),
         uirevision="keep")
     fig.update_xaxes(type="date", showspikes=True, spikemode="across", spikethickness=1, spikecolor="#999999")
     fig.update_xaxes(title_text=_tz_title(ctx), row=2, col=1)
@@ -308,13 +322,15 @@ def figures(ctx, doc) -> dict:
             HEIGHT_MAIN)
     dec = (f"each point the minimum of a {_fmt(step)} bucket, so a collapse stays visible" if step
            else "every sample")
+    flagged = getattr(ctx, "flags", None) is not None and ctx.flags.height > 0
     out["ix-main"] = (fig, top_txt + f" Bottom: depth per band, asks above zero and bids below ({dec}); dotted red "
-                           "lines: event starts; grey boxes: bands flagged by the data-quality checks. The two panels "
-                           "share the time axis. Hover for exact values.")
+                           "lines: event starts" + ("; grey boxes: bands flagged by the data-quality checks"
+                                                    if flagged else "")
+                           + ". The two panels share the time axis. Hover for exact values.")
     prim = next((pe for pe in events if pe["primary"]), None)
     if prim is not None and ctx.data_kind == "levels":
         elo, ehi = zoom_range(prim["event"], ctx, 30 * NS_PER_S)
-        edata, _ = _heat(ctx, elo, ehi, EVENT_COLUMNS)
+        edata, _ = _heat(ctx, elo, ehi, EVENT_COLUMNS, EVENT_ROWS)
         if edata is not None and edata.times.size:
             ef = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.62, 0.38])
             near = [pe for pe in events if elo <= int(pe["event"]["start_ts"]) <= ehi]

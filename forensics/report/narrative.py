@@ -1125,6 +1125,20 @@ def _reasoning(lines, ctx):
     return keep, len(out) - len(keep)
 
 
+_SHARE_LINE = re.compile(r"traded share \d+(?:\.\d+)?% net of re-adds \(\d+(?:\.\d+)?% gross\)")
+
+
+def _restate(lines, m: dict):
+    """The detector's reasoning with its traded shares in the report's format (one number, one
+    format: '4.3% gross, 4.7% net' everywhere, not '5% net (4% gross)' next to '4.7%')."""
+    if not isinstance(lines, list):
+        return lines
+    g, n = _first(m, "traded_share"), _first(m, "traded_share_net")
+    if g is None or n is None:
+        return lines
+    return [_SHARE_LINE.sub(f"traded share {pct(g)} gross, {pct(n)} net of re-adds", str(x)) for x in lines]
+
+
 def _version() -> str:
     try:
         from importlib.metadata import version
@@ -1180,6 +1194,7 @@ def compose(ctx, con, max_event_figures: int = 6) -> dict:
         ev = evs[i]
         raw = {k: v for k, v in ctx.events.row(i, named=True).items()}
         m = event_metrics(ctx, run, raw)
+        ev["evidence"] = _restate(ev.get("evidence"), m)
         p1, p2 = phases(ev, m, ctx)
         per_event.append({
             "n": n, "index": i, "event": ev, "metrics": m, "headline": headline(ev, m, ctx),

@@ -44,7 +44,8 @@ def blocks(ctx, doc, paths: dict[str, Path]) -> list[tuple]:
         ("Window", f"{clock(ctx.ts_from, ctx.tz, True)} – {clock(ctx.ts_to, ctx.tz, True)} ({tzn})"),
         ("Window (UTC)", f"{j['window']['from']} – {j['window']['to']}"),
         ("Data", kind),
-        ("Depth grid", f"{j['grid_ms']:g} ms" if j["grid_ms"] else "n/a"),
+        ("Depth grid" if ctx.data_kind == "levels" else "Band samples every",
+         duration(int(round(j["grid_ms"] * 1_000_000))) if j["grid_ms"] else "n/a"),
         ("Events", str(len(doc["events"]))),
         ("Generated", f"{j['generated_at']} by {j['generated_by']}"),
     ]))
