@@ -22,13 +22,23 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
+    """The bundled sample (simulated Binance capture) ingested and reported around 05:13 UTC+8."""
+    simulate = pytest.importorskip("forensics.simulate")
+    from forensics.ingest import ingest
     from forensics.report import build_report
-    from tests.test_report import make_store
-    root = tmp_path_factory.mktemp("browser")
-    store = make_store(root / "store", "levels", minutes=40)
-    res = build_report(store, at="2025-10-11 05:13", tz="Asia/Shanghai", window_ns=20 * 60 * 10**9,
-                       out_dir=root / "out")
-    return res
+    from forensics.store import Store
+    d = tmp_path_factory.mktemp("browser")
+    sim = simulate.write_sample_data(d / "data")
+    store = Store(d / "store")
+    ingest([sim.files["capture"]], store=store)
+    return build_report(store, at="2025-10-11 05:13", tz="Asia/Shanghai", window_ns=10 * 60 * 10**9,
+                        out_dir=d / "out")
+
+
+def _local_ms(ns: int, tz: str) -> str:
+    from forensics.report import local_dt
+    t = local_dt(ns, tz)
+    return t.strftime("%Y-%m-%d %H:%M:%S") + f".{(ns // 1_000_000) % 1000:03d}"
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +90,19 @@ def test_report_renders_and_is_explorable(report, page_of):
         assert info["heat"] == 2 and info["images"] >= 2 and info["paths"] > 20, info
 
         # the event marker is at the withdrawal's start, in the report's timezone (UTC+8)
+        j = report.json
+        prim = next(e for e in j["events"] if e["event_id"] == j["primary_event_id"])
+        want = _local_ms(prim["start_ts_ns"], "Asia/Shanghai")
+        assert want.startswith("2025-10-11 05:13:0")
         marks = page.evaluate("""() => document.getElementById('ix-main').data
                                    .filter(t => t.name === 'detected events').map(t => Array.from(t.x))""")
-        assert marks and "2025-10-11 05:13:00.000" in marks[0], marks
+        assert marks and want in marks[0], (want, marks)
         shapes = page.evaluate("() => document.getElementById('ix-main').layout.shapes.map(s => s.x0)")
-        assert "2025-10-11 05:13:00.000" in shapes
+        assert want in shapes
+        # drawn where it belongs: inside the plot, at the pixel the time axis gives that instant
+        px = page.evaluate("""(want) => { const xa = document.getElementById('ix-main')._fullLayout.xaxis;
+                                          return [xa.d2p(want), xa._length]; }""", want)
+        assert 0 < px[0] < px[1], px
 
         # zoom: drag a box on the heatmap; both linked axes change
         before = page.evaluate("() => document.getElementById('ix-main')._fullLayout.xaxis.range.slice()")
@@ -104,16 +122,20 @@ def test_report_renders_and_is_explorable(report, page_of):
         # hover shows exact values
         page.evaluate("() => Plotly.relayout('ix-main', {'xaxis.autorange': true, 'yaxis.autorange': true})")
         page.wait_for_timeout(300)
-        box = page.locator("#ix-main .nsewdrag").first.bounding_box()
         text = ""
-        for fx in (0.3, 0.5, 0.7, 0.45, 0.55):
-            page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * 0.5)
-            page.wait_for_timeout(250)
-            text = page.evaluate("() => Array.from(document.querySelectorAll('#ix-main .hoverlayer text'))"
-                                 ".map(t => t.textContent).join(' | ')")
-            if "price" in text or "BTC" in text:
+        drags = page.locator("#ix-main .nsewdrag")
+        for k in range(drags.count()):          # the heatmap panel, then the depth panel
+            box = drags.nth(k).bounding_box()
+            for fx, fy in ((0.3, 0.5), (0.5, 0.3), (0.7, 0.7), (0.2, 0.25), (0.6, 0.8)):
+                page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+                page.wait_for_timeout(250)
+                text = page.evaluate("() => Array.from(document.querySelectorAll('#ix-main .hoverlayer text'))"
+                                     ".map(t => t.textContent).join(' | ')")
+                if "BTC" in text:
+                    break
+            if "BTC" in text:
                 break
-        assert ("price" in text or "BTC" in text) and any(ch.isdigit() for ch in text), text
+        assert "BTC" in text and "05:" in text and any(ch.isdigit() for ch in text), text   # size + local time
 
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / "report-interactive.png"
@@ -126,9 +148,11 @@ def test_report_renders_and_is_explorable(report, page_of):
 
 
 def test_band_only_report_in_browser(tmp_path, page_of):
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from forensics.report import build_report
-    from tests.test_report import make_store
-    store = make_store(tmp_path / "store", "bands", minutes=40)
+    from test_report import make_store
+    store = make_store(tmp_path / "store", "bands", minutes=40, trades=False)
     res = build_report(store, at="2025-10-11 05:13", tz="Asia/Shanghai", out_dir=tmp_path / "out")
     open_page, leaks = page_of
     page, errors = open_page(res.paths["html"])
