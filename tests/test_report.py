@@ -688,3 +688,20 @@ def test_bookdepth_file_alone_gives_an_honest_report(tmp_path):
         assert w not in body.replace("not shown: traded share", ""), w
     assert "+ trades" not in body and "last trade price" not in body
     assert j["figures"]["vacuum-1"]["file"] is None
+
+
+def test_consumption_where_depth_grew_quotes_no_traded_share():
+    """A flow episode on band data where the band's depth rose: no 'X% of the removed volume
+    traded' and no '0% of bid depth was removed ... eaten' (nothing was removed)."""
+    from forensics.report.narrative import headline, phases
+    ctx = _fake_event_ctx(data_kind="bands")
+    ev = {"event_id": "e1", "start_ts": T_CONS, "end_ts": T_CONS + 44 * NS_PER_S, "sides": "bid",
+          "label": "consumption", "confidence": 0.6, "band_pct": 0.1, "data_kind": "bands"}
+    m = {"removed_frac_bid": _metric("removed_frac_bid", 0.0), "traded_share": _metric("traded_share", 1.0),
+         "traded_share_net": _metric("traded_share_net", 1.0), "depth_before_bid": _metric("depth_before_bid", 11.4),
+         "depth_after_bid": _metric("depth_after_bid", 13.3), "sell_volume": _metric("sell_volume", 33.3),
+         "buy_volume": _metric("buy_volume", 5.5)}
+    h = headline(ev, m, ctx)
+    p1, _ = phases(ev, m, ctx)
+    assert "did not fall" in h and "no depth was removed" in h and "traded gross" not in h
+    assert "rose from 11.4 BTC to 13.3 BTC (+17%)" in p1 and "eaten" not in p1 and "removed volume" not in p1

@@ -19,6 +19,8 @@ import polars as pl
 from forensics.timeutil import NS_PER_MS, NS_PER_S
 
 LOW_CONFIDENCE = 0.6
+#: a removed share at or below this is "nothing removed" (no traded share of a removal is quoted)
+NOTHING_REMOVED = 0.005
 #: level_changes causes that are maker actions (gap / truncation rows are data artefacts)
 MAKER_CAUSES = "('add', 'trade', 'cancel', 'mixed')"
 #: relative tolerance for accepting a derivation SQL as reproducing a detector value
@@ -775,6 +777,14 @@ def facts(ev: dict, m: dict[str, Metric], ctx) -> dict:
         c = sum(m[f"cancelled_{s}"].value or 0 for s in _sides_of(ev) if f"cancelled_{s}" in m)
         f["traded_share"] = t / (t + c) if t + c > 0 else None
         f["traded_gross"] = f["traded_share"]
+    shares = [f[f"{x}_share"] for x in _sides_of(ev)]
+    grew = [f[f"{x}_after"] > f[f"{x}_before"] for x in _sides_of(ev)
+            if f[f"{x}_after"] is not None and f[f"{x}_before"] is not None]
+    # nothing left the band on the side(s) the event is about: no share of a removal to speak of
+    f["nothing_removed"] = bool(shares) and all(x is not None and x <= NOTHING_REMOVED for x in shares) \
+        or (bool(grew) and all(grew))
+    if f["nothing_removed"]:
+        f["traded_share"] = f["traded_gross"] = f["traded_net"] = None
     if not trades_known(ctx):
         f["traded_share"] = f["traded_gross"] = f["traded_net"] = None
         f["sell"] = f["buy"] = f["impact_ratio"] = f["impact_before"] = f["impact_after"] = None
@@ -800,6 +810,18 @@ def headline(ev: dict, m: dict[str, Metric], ctx) -> str:
         if f["traded_share"] is not None:
             s += f"; {pct(f['traded_share'])} of them traded"
         return s + ": " + LABEL_TEXT["flicker"] + "."
+    if label == "consumption" and f["nothing_removed"]:
+        side = sides[0] if len(sides) == 1 else "bid"
+        aggr = "sell" if side == "bid" else "buy"
+        vol = f["sell"] if aggr == "sell" else f["buy"]
+        b0, a0 = f[f"{side}_before"], f[f"{side}_after"]
+        depth = (f" ({qty(b0, ctx.base)} before, {qty(a0, ctx.base)} after)" if b0 is not None and a0 is not None
+                 else "")
+        s = (f"{when}, {aggr}-initiated trades" + (f" ({qty(vol, ctx.base)})" if vol else "")
+             + f" hit the {side}s over {duration(f['dur_ns'])} while {side} depth {band} did not fall{depth}: "
+             f"the detector calls it consumption from the {aggr} program, but no depth was removed, so there is "
+             "no traded share of a removal to report.")
+        return s
     if label == "consumption":
         side = sides[0] if len(sides) == 1 else "bid"
         share = bid if side == "bid" else ask
@@ -921,8 +943,11 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
         b, a = f[f"{side}_before"], f[f"{side}_after"]
         share = f[f"{side}_share"]
         if b is not None and a is not None:
-            side_txt.append(f"resting {side}s within {f['band']:g}% of mid fell from {qty(b, base)} to "
-                            f"{qty(a, base)} ({pct(-share if share is not None else (a - b) / b if b else None, True)})")
+            verb = "rose" if a > b else "fell" if a < b else "stayed at"
+            change = pct((a - b) / b, True).replace("-", "−") if b else "n/a"
+            side_txt.append(f"resting {side}s within {f['band']:g}% of mid {verb} from {qty(b, base)} to "
+                            f"{qty(a, base)} ({change})" if a != b else
+                            f"resting {side}s within {f['band']:g}% of mid stayed at {qty(b, base)}")
         elif share is not None:
             side_txt.append(f"{pct(share)} of the {side} depth within {f['band']:g}% of mid vanished")
     p1.append("; ".join(side_txt) if side_txt else "the book thinned")
@@ -938,8 +963,14 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
                       f"{first} side")
     p1.append(". ")
     tr, cx = m.get("traded_bid"), m.get("cancelled_bid")
-    label_done = label in ("depth_collapse", "data_anomaly")
-    if label_done:
+    label_done = label in ("depth_collapse", "data_anomaly") or f["nothing_removed"]
+    if f["nothing_removed"] and label not in ("depth_collapse", "data_anomaly"):
+        p1.append("Nothing left the band on that side, so no traded or cancelled share of a removal is given")
+        if f["sell"] is not None:
+            p1.append(f"; trades in the same interval: {qty(f['sell'], base)} sold into the bids and "
+                      f"{qty(f['buy'], base)} bought from the asks")
+        p1.append(". The band's depth did not fall despite the aggressive flow.")
+    elif label_done:
         p1.append(_LABEL_TEXT[label])
         if label == "depth_collapse":
             p1.append(f" The file that would decide it: {deciding_file(ctx, f['start'])}, ingested with "
@@ -1195,6 +1226,12 @@ def compose(ctx, con, max_event_figures: int = 6) -> dict:
         raw = {k: v for k, v in ctx.events.row(i, named=True).items()}
         m = event_metrics(ctx, run, raw)
         ev["evidence"] = _restate(ev.get("evidence"), m)
+        if facts(ev, m, ctx)["nothing_removed"] and isinstance(ev.get("evidence"), list):
+            keep = [x for x in ev["evidence"] if "traded share" not in str(x)]
+            if len(keep) < len(ev["evidence"]):
+                ev["evidence_dropped"] = (ev.get("evidence_dropped") or 0) + len(ev["evidence"]) - len(keep)
+                ev["evidence_dropped_why"] = "they quote a traded share of a removal, and no depth was removed"
+                ev["evidence"] = keep
         p1, p2 = phases(ev, m, ctx)
         per_event.append({
             "n": n, "index": i, "event": ev, "metrics": m, "headline": headline(ev, m, ctx),

@@ -83,8 +83,8 @@ def blocks(ctx, doc, paths: dict[str, Path]) -> list[tuple]:
         reasons = ev.get("evidence")
         dropped = ev.get("evidence_dropped") or 0
         if dropped:
-            reasons = list(reasons or []) + [f"({dropped} more line(s) of the detector's reasoning rest on trades, "
-                                             "which the store does not have for this window: not shown)"]
+            why = ev.get("evidence_dropped_why") or "they rest on trades, which the store does not have for this window"
+            reasons = list(reasons or []) + [f"({dropped} more line(s) of the detector's reasoning not shown: {why})"]
         if isinstance(reasons, list) and reasons:
             out.append(("p", f"The detector's reasoning (label {ev.get('detector_label') or lab}, confidence "
                              f"{ev['confidence']:.2f}):" if ev.get("confidence") is not None else
