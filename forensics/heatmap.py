@@ -13,10 +13,15 @@ exact sums of integer lots from the same compiled pass as :func:`forensics.book.
 (running per-bucket sums). Column k covers prices [edges[k], edges[k+1]). The mid, best
 bid/ask and the trades of the window come along for drawing.
 
-Auto choices: the time step gives about 1000 columns; the price range covers the 0.5-99.5 %
-quantiles of trade prices and the 2-98 % quantiles of sampled update prices, padded by 10 % of
-that span (at least 0.1 % of price); the bucket is a round number of ticks giving about
-``rows`` rows. Pre-aggregated band data has no price levels: the heatmap is unavailable there.
+Auto choices: the time step gives about 1000 columns. The price range is a window around the
+mid: its low..high over the window (from the stored ``book_top`` when it covers the window,
+else a quick replay without the heatmap) +- :data:`MID_HALF_WINDOW`, widened to cover the
+0.5-99.5 % quantiles of the trade prices and the 2-98 % quantiles of the levels that changed
+near the mid (update prices within :data:`MAX_HALF_WINDOW` of it), never beyond
++- :data:`MAX_HALF_WINDOW`: a 1000-level REST snapshot reaching far from the touch does not
+stretch it. Without any mid it falls back to the trade/update quantiles. The bucket is a round
+number of ticks giving about ``rows`` rows (a few ticks at the CLI's default). Pre-aggregated
+band data has no price levels: the heatmap is unavailable there.
 """
 from __future__ import annotations
 
@@ -40,6 +45,10 @@ NICE_STEPS_NS = [10 * NS_PER_MS, 20 * NS_PER_MS, 50 * NS_PER_MS, 100 * NS_PER_MS
 TARGET_COLUMNS = 1000
 MAX_TRADE_DOTS = 20_000
 MAX_CELLS = 50_000_000  # time columns x price rows (x2 sides x 8 bytes in memory)
+#: default price window: mid low..high +- this fraction (where the action is on a liquid book)
+MID_HALF_WINDOW = 0.003
+#: the default window never reaches further than this from the mid range (far snapshot levels)
+MAX_HALF_WINDOW = 0.02
 
 
 @dataclass
@@ -154,6 +163,49 @@ def auto_price_range(store: Store, plan, trades: pl.DataFrame | None) -> tuple[i
     return int(np.floor(a - pad)), int(np.ceil(b + pad))
 
 
+def mid_range(store: Store, plan, every_ns: int) -> tuple[int, int] | None:
+    """(low, high) of the mid over the window in stored price units x 2 (bid + ask), or None.
+    From ``book_top`` when the store has it over the window, else a replay without the heatmap."""
+    ex, sy = plan.exchange, plan.symbol
+    if store.files("book_top", ex, sy, plan.t0, plan.t1):
+        top = (store.scan("book_top", ex, sy, plan.t0, plan.t1).filter(pl.col("mid").is_not_null())
+               .select(pl.col("mid").min().alias("a"), pl.col("mid").max().alias("b"),
+                       pl.col("ts").min().alias("t0"), pl.col("ts").max().alias("t1")).collect().row(0))
+        span = plan.t1 - plan.t0
+        if top[0] is not None and top[2] <= plan.t0 + span // 10 and top[3] >= plan.t1 - span // 10:
+            return int(top[0]), int(top[1])
+    coarse = max(int(every_ns), nice_step(plan.t1 - plan.t0, 400))
+    run = replay_store(store, ex, sy, None, None, coarse, parse_bands("1"), heat=None, plan=plan)
+    g = run.grid
+    ok = g.mid_ok & (g.best_bid >= 0) & (g.best_ask >= 0)
+    if not ok.any():
+        return None
+    mid2 = (g.best_bid + g.best_ask)[ok]
+    return int(mid2.min()), int(mid2.max())
+
+
+def mid_price_range(store: Store, plan, trades: pl.DataFrame | None, every_ns: int) -> tuple[int, int]:
+    """The default price window [lo, hi] (stored units): see the module docstring."""
+    mids = mid_range(store, plan, every_ns)
+    if mids is None:
+        return auto_price_range(store, plan, trades)
+    m_lo, m_hi = mids[0] / 2.0, mids[1] / 2.0
+    lo, hi = m_lo * (1 - MID_HALF_WINDOW), m_hi * (1 + MID_HALF_WINDOW)
+    cap_lo, cap_hi = m_lo * (1 - MAX_HALF_WINDOW), m_hi * (1 + MAX_HALF_WINDOW)
+    if trades is not None and trades.height:
+        p = trades["price"].to_numpy()
+        if p.size >= 20:
+            lo, hi = min(lo, float(np.quantile(p, 0.005))), max(hi, float(np.quantile(p, 0.995)))
+        else:
+            lo, hi = min(lo, float(p.min())), max(hi, float(p.max()))
+    up = _sample_update_prices(plan, plan.t0, plan.t1)
+    up = up[(up >= cap_lo) & (up <= cap_hi)]
+    if up.size >= 20:
+        lo, hi = min(lo, float(np.quantile(up, 0.02))), max(hi, float(np.quantile(up, 0.98)))
+    lo, hi = max(lo, cap_lo), min(hi, cap_hi)
+    return int(np.floor(lo)), int(np.ceil(hi))
+
+
 def compute_heatmap(store: Store | str | None = None, exchange: str | None = None, symbol: str | None = None,
                     ts_from: int | None = None, ts_to: int | None = None, every_ns: int | None = None,
                     price_bucket=None, price_range: tuple | None = None, rows: int = 200,
@@ -186,7 +238,7 @@ def compute_heatmap(store: Store | str | None = None, exchange: str | None = Non
         if hi <= lo:
             raise ForensicsError("bad --price-range: LO must be below HI")
     else:
-        lo, hi = auto_price_range(store, plan, tr)
+        lo, hi = mid_price_range(store, plan, tr, int(every_ns))
     if price_bucket in (None, "auto"):
         bucket = nice_bucket(hi - lo, int(rows))
     else:
@@ -255,12 +307,13 @@ def _trade_dots(data: HeatmapData, max_dots: int) -> pl.DataFrame:
         return tr
     # aggregate: per time column, price bucket and aggressor -> summed size at the VWAP
     pb = data.bucket / 10.0 ** data.price_decimals
-    return (tr.with_columns(((pl.col("ts") - data.times[0]) // data.every_ns).alias("__t"),
+    t0 = int(data.times[0]) if data.times.size else int(data.ts_from)
+    return (tr.with_columns(((pl.col("ts") - t0) // data.every_ns).alias("__t"),
                             (pl.col("price") / pb).floor().alias("__p"))
             .group_by(["__t", "__p", "aggressor"])
             .agg(((pl.col("price") * pl.col("size")).sum() / pl.col("size").sum()).alias("price"),
                  pl.col("size").sum().alias("size"))
-            .with_columns((data.times[0] + pl.col("__t") * data.every_ns + data.every_ns // 2).alias("ts"))
+            .with_columns((t0 + pl.col("__t") * data.every_ns + data.every_ns // 2).alias("ts"))
             .select("ts", "price", "size", "aggressor"))
 
 
@@ -317,7 +370,8 @@ def draw_heatmap(ax, data: HeatmapData, tz: str = "UTC", trades: bool = True, mi
         ax.legend(loc="upper right", fontsize=7, framealpha=0.6, markerscale=0.6)
     if colorbar:
         cb = ax.figure.colorbar(mesh, ax=ax, pad=0.01, fraction=0.04)
-        cb.set_label("resting size (base units)")
+        from forensics.report import base_asset
+        cb.set_label(f"resting size ({base_asset(data.symbol)})")
     return mesh
 
 

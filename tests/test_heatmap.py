@@ -121,3 +121,39 @@ def test_band_only_data_says_heatmap_unavailable(store_dir, tmp_path):
 def test_nice_bucket():
     assert nice_bucket(4000, 200) == 20 and nice_bucket(3000, 200) == 20 and nice_bucket(10, 200) == 1
     assert nice_bucket(90_000, 200) == 500
+
+
+def far_snapshot_rows(seed=3):
+    """A book near 1000 whose REST snapshot also lists levels far from the touch (100..1900), as a
+    1000-level Binance snapshot does; the action (updates, trades) stays within ~1% of the mid."""
+    rows = [(T0_US, True, "bid", f"{1000 - k}.0", "1.0") for k in range(1, 21)]
+    rows += [(T0_US, True, "ask", f"{1000 + k}.0", "2.0") for k in range(0, 20)]
+    rows += [(T0_US, True, "bid", f"{p}.0", "5.0") for p in range(100, 980, 40)]
+    rows += [(T0_US, True, "ask", f"{p}.0", "5.0") for p in range(1020, 1900, 40)]
+    return rows + book_rows(seed=seed)[40:]
+
+
+def test_default_window_is_around_the_mid_not_the_snapshot(write, store_dir):
+    """Defect 6: only --from/--to: the price axis is mid +- a few tenths of a percent, widened to
+    the prints and changed levels, in cells of a few ticks; far snapshot levels do not stretch it."""
+    ingest([write("book.csv", tardis(far_snapshot_rows())), write("trades.csv", TRADES)], store=store_dir)
+    data = compute_heatmap(store_dir, rows=400)
+    lo, hi = data.price_edges[0], data.price_edges[-1]
+    mid = np.nanmedian(data.mid)
+    assert 960 <= lo < np.nanmin(data.mid) and np.nanmax(data.mid) < hi <= 1040, (lo, hi)
+    assert lo <= 1000 <= hi and hi >= 1004                          # the prints (1000..1004) are covered
+    bucket = data.bucket / 10 ** data.price_decimals
+    assert bucket <= 1.0 and (hi - lo) / bucket >= 20, bucket        # cells of a few ticks
+    assert abs(mid - 1000) < 15
+    # --price-range still wins
+    wide = compute_heatmap(store_dir, price_range=("100", "1900"), rows=100)
+    assert wide.price_edges[0] <= 100 and wide.price_edges[-1] >= 1899
+
+
+def test_cli_heatmap_default_window(write, store_dir, tmp_path):
+    ingest([write("book.csv", tardis(far_snapshot_rows())), write("trades.csv", TRADES)], store=store_dir)
+    out = tmp_path / "h.png"
+    r = CliRunner().invoke(cli, ["heatmap", "--store", str(store_dir), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rows = int(r.output.split(" x ")[1].split()[0])
+    assert rows >= 30                                               # rows of a few ticks, not 500-unit stripes

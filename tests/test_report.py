@@ -30,13 +30,17 @@ BASE_DEPTH = {0.1: 40.0, 0.5: 150.0, 1.0: 300.0, 2.0: 500.0}   # BTC per side, c
 
 # ---- a hand-built store ------------------------------------------------------------------------
 
-def make_store(root, kind: str = "levels", minutes: int = 40, grid_ms: int = 500, seed: int = 7) -> Store:
+def make_store(root, kind: str = "levels", minutes: int = 40, grid_ms: int = 500, seed: int = 7,
+               trades: bool = True, frozen: tuple | None = None) -> Store:
     """40 min of BTCUSDT-like derived data from 20:50 UTC: withdrawal at 21:13:00 (bids -87% in
     1.2 s, asks -80% 40 ms later, 3% traded), consumption at 21:00:00 (bids eaten over 10 s).
 
     kind='levels': depth + book_top + level_changes + trades + events (+ one book_updates row
     per grid second so the store 'has level data'); kind='bands': depth_bands + trades + events.
+    ``trades=False``: no trades table (the events still carry the 0s an old detector wrote);
+    ``frozen=(side, band, from_ns, to_ns)``: that band repeats one quantity over the span.
     """
+    trades_flag = trades
     rng = np.random.default_rng(seed)
     store = Store(root)
     store.save_instrument(Instrument(EX, SY, 1, 3, 0))
@@ -74,7 +78,10 @@ def make_store(root, kind: str = "levels", minutes: int = 40, grid_ms: int = 500
             rows.append(pl.DataFrame({"ts": ts, "side": side, "band_pct": b, "q": q}))
     d = pl.concat(rows)
     mid_by_ts = pl.DataFrame({"ts": ts, "mid_px": mid})
-    d = d.join(mid_by_ts, on="ts").with_columns(notional=pl.col("q") * pl.col("mid_px"))
+    # a band's average price sits inside it: bids below the mid, asks above (half the band out)
+    d = d.join(mid_by_ts, on="ts").with_columns(mid_px=pl.col("mid_px") * (1 + pl.when(pl.col("side") == "bid")
+                                                .then(-1.0).otherwise(1.0) * pl.col("band_pct") / 200))
+    d = d.with_columns(notional=pl.col("q") * pl.col("mid_px"))
 
     # trades: background flow + consumption sells + vacuum sells
     tr_ts, tr_px, tr_sz, tr_ag = [], [], [], []
@@ -91,8 +98,15 @@ def make_store(root, kind: str = "levels", minutes: int = 40, grid_ms: int = 500
         price=(pl.col("price") * 10).round().cast(pl.Int64), size=(pl.col("size") * 1000).round().cast(pl.Int64) + 1,
         local_ts=pl.lit(None, pl.Int64), trade_id=pl.int_range(pl.len()).cast(pl.Utf8)).sort("ts")
     trades = trades.with_columns(seq=pl.int_range(pl.len()).cast(pl.Int64) * 2)
-    store.write_partitioned("trades", trades.select("ts", "local_ts", "seq", "trade_id", "price", "size",
-                                                    "aggressor"), EX, SY, "t0")
+    if trades_flag:
+        store.write_partitioned("trades", trades.select("ts", "local_ts", "seq", "trade_id", "price", "size",
+                                                        "aggressor"), EX, SY, "t0")
+    if frozen is not None:
+        fs, fb, fa, fz = frozen
+        sel = (pl.col("side") == fs) & (pl.col("band_pct") == fb) & (pl.col("ts") >= fa) & (pl.col("ts") <= fz)
+        first = d.filter(sel).sort("ts")["q"][0]
+        d = d.with_columns(q=pl.when(sel).then(pl.lit(first)).otherwise(pl.col("q")))
+        d = d.with_columns(notional=pl.col("q") * pl.col("mid_px"))
 
     if kind == "bands":
         bands = d.select("ts", pl.lit(None, pl.Int64).alias("seq"), "side", "band_pct",
@@ -284,7 +298,9 @@ def test_headline_and_narrative(levels_report):
     j = res.json
     h = j["headline"]
     assert h.startswith("On 2025-10-11 at 05:13:00 (UTC+08:00), 87% of bid depth within 1% of mid and 80% of ask")
-    assert "within 1.2 s" in h and "3.1% of that volume traded" in h and "42 price levels" in h
+    assert "within 1.2 s" in h and "42 price levels" in h
+    # gross and net side by side, one formatter (defect 5)
+    assert "only 0.2% of the removed volume traded gross, 3.1% net of re-posting" in h
     assert "synchronized cancellation (liquidity withdrawal), not consumption" in h
     ev = {e["label"]: e for e in j["events"]}
     assert "consumption by sell orders" in ev["consumption"]["headline"]
@@ -316,8 +332,15 @@ def test_html_self_contained_and_well_formed(levels_report):
     p.feed(text)
     p.close()
     assert not p.errors and p.stack == [], (p.errors, p.stack)
-    assert "link" not in p.tags and "script" not in p.tags
-    assert "@import" not in text and "http://" not in text and "https://" not in text and "url(" not in text
+    assert "link" not in p.tags
+    # scripts are inline (plotly.js and the charts): none has a src; outside them nothing is fetched
+    import re
+    scripts = re.findall(r"<script\b([^>]*)>", text)
+    assert scripts and all("src" not in a for a in scripts)
+    outside = re.sub(r"<script\b[^>]*>.*?</script>", "", text, flags=re.S)
+    assert "@import" not in outside and "http://" not in outside and "https://" not in outside
+    assert "url(" not in outside
+    assert 'id="ix-main"' in text and "Plotly.newPlot" in text
     imgs = [u for u in p.urls if u.startswith("data:image/png;base64,")]
     assert len(imgs) == len([f for f in res.json["figures"].values() if f["file"]])
     assert all(u.startswith(("data:", "#")) for u in p.urls)
@@ -450,3 +473,235 @@ def test_band_only_report_after_detect_wrote_depth(tmp_path):
     assert j["data_kind"] == "bands"
     assert any("level detail missing" in c for c in j["caveats"])
     assert j["figures"]["heatmap-1"]["file"] is None and "band-only" in j["figures"]["heatmap-1"]["unavailable"]
+
+
+# ---- honesty: what the data present can and cannot say (issue 19) -------------------------------
+
+CAUSE_WORDS = ("cancellation", "cancelled (inferred)", "0% traded", "traded share", "withdrawal of liquidity",
+               "not consumption", "eaten", "consumption by")
+
+
+def _text_without_sql(md: str) -> str:
+    """report.md without the SQL appendix (SQL snippets name columns), and without the phrases
+    that say the cause is unknown ("traded or cancelled", "trades or cancellations")."""
+    out = md.split("## Reproduce every number")[0]
+    for ok in ("trades or cancellations", "traded or cancelled", "traded and cancelled", "not shown: traded share"):
+        out = out.replace(ok, "").replace(ok.capitalize(), "")
+    return out
+
+
+@pytest.mark.parametrize("kind", ["bands", "levels"])
+def test_no_trades_no_cause_claim(tmp_path, kind):
+    """Defect 1: with zero trades in the store the report gives no traded share and no
+    cancellation claim, says which file would decide it, and nulls the trade-derived columns."""
+    from forensics.report import build_report
+    store = make_store(tmp_path / "store", kind, trades=False)
+    res = build_report(store, at="2025-10-10T21:13:00Z", window_ns=20 * 60 * NS_PER_S, out_dir=tmp_path / "out")
+    j = res.json
+    assert j["trades_in_store"] is False
+    wd = next(e for e in j["events"] if e["event_id"].endswith("211300.000Z-cliff"))
+    assert wd["label"] == "synchronized_withdrawal" and wd["report_label"] == "depth_collapse"
+    for k in ("traded_qty", "trade_volume", "traded_share", "traded_share_net", "cancelled_qty", "vacuum_ratio"):
+        if k in wd:
+            assert wd[k] is None, k
+    assert wd["withheld_without_trades"]["traded_share_net"] == 0.031
+    assert "aggTrades-2025-10-10.csv" in j["headline"] and "depth collapse" in j["headline"]
+    md = (tmp_path / "out" / "report.md").read_text()
+    body = _text_without_sql(md)
+    head = body.split("## Finding")[0]
+    assert "+ trades" not in head and "no trades" in head
+    low = body.lower()
+    for w in CAUSE_WORDS:
+        assert w not in low.replace("not shown: traded share", ""), w
+    keys = {m["key"] for m in j["metrics"]}
+    assert not keys & {"traded_share", "traded_share_net", "traded_qty", "trade_volume", "sell_volume",
+                       "traded_bid", "cancelled_bid", "impact_before", "vacuum_ratio"}
+    att = j["figures"]["attribution-1"] if wd["n"] == 1 else j["figures"][f"attribution-{wd['n']}"]
+    assert att["trades_known"] is False and all(r["traded"] is None for r in att["data"])
+    assert "cancelled" not in att["caption"].replace("traded and cancelled", "")
+    if kind == "bands":
+        assert j["figures"]["depth"]["price_line"] == "band mid proxy"
+        assert j["figures"]["vacuum-1"]["file"] is None and "no trades" in j["figures"]["vacuum-1"]["unavailable"]
+    _sql_values_match(store, j)
+
+
+def test_quality_flags_reach_the_report(tmp_path):
+    """Defect 2: a frozen band shows in the caveats, in report.json, hatched in the depth figure,
+    and the event measured in it is not read as a pull."""
+    from forensics.report import build_report
+    store = make_store(tmp_path / "store", "bands", frozen=("bid", 1.0, T_WD - 20 * NS_PER_S, T_WD + 30 * NS_PER_S))
+    res = build_report(store, at="2025-10-10T21:13:00Z", window_ns=20 * 60 * NS_PER_S, out_dir=tmp_path / "out")
+    j = res.json
+    flags = [f for f in j["data_quality_flags"] if f["kind"] == "frozen_band"]
+    assert flags and flags[0]["side"] == "bid" and flags[0]["band_pct"] == 1.0
+    assert any("frozen_band" in c and "bid 1% band" in c for c in j["caveats"])
+    assert j["figures"]["depth"]["flagged"] and j["figures"]["depth"]["flagged"][0]["band_pct"] == 1.0
+    wd = next(e for e in j["events"] if e["event_id"].endswith("211300.000Z-cliff"))
+    assert wd["report_label"] == "data_anomaly" and "flagged" in wd["headline"]
+    assert "frozen" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_attribution_buckets_line_up_with_the_event(tmp_path):
+    """Defect 3: the removal sits under the event's shading (no bucket late), band and level data."""
+    from forensics.report import build_report
+    for kind in ("bands", "levels"):
+        store = make_store(tmp_path / kind, kind, trades=False)
+        res = build_report(store, at="2025-10-10T21:13:00Z", window_ns=20 * 60 * NS_PER_S,
+                           out_dir=tmp_path / f"out-{kind}")
+        j = res.json
+        n = next(e["n"] for e in j["events"] if e["event_id"].endswith("211300.000Z-cliff"))
+        att = j["figures"][f"attribution-{n}"]
+        w0, w1 = (parse_time(x) for x in att["event_window"])
+        bid = [r for r in att["data"] if r["side"] == "bid"]
+        top = max(bid, key=lambda r: r["removed"])
+        a, b = parse_time(top["ts"]), parse_time(top["ts_end"])
+        assert a < w1 and b > w0, (kind, top, att["event_window"])     # the largest removal overlaps the shading
+        inside = sum(r["removed"] for r in bid if parse_time(r["ts_end"]) > w0 and parse_time(r["ts"]) < w1)
+        near = sum(r["removed"] for r in bid if abs(parse_time(r["ts"]) - T_WD) < 3 * NS_PER_S)
+        assert inside >= 0.7 * near, (kind, inside, near)
+
+
+def test_empty_axes_and_figures_are_omitted(tmp_path):
+    """Defect 3: no price axis/legend for a missing price; no vacuum figure without data."""
+    from matplotlib.figure import Figure
+    from forensics.report import build_report
+    from forensics.report import figures as F
+    store = make_store(tmp_path / "store", "bands", trades=False)
+    captured = []
+    orig = F._save
+
+    def spy(fig: Figure, path):
+        captured.append((path.name, [ax.get_ylabel() for ax in fig.axes],
+                         [t.get_text() for leg in fig.legends for t in leg.get_texts()]))
+        return orig(fig, path)
+    F._save = spy
+    try:
+        build_report(store, at="2025-10-10T21:13:00Z", window_ns=20 * 60 * NS_PER_S, out_dir=tmp_path / "out")
+    finally:
+        F._save = orig
+    names = [c[0] for c in captured]
+    assert "vacuum-1.png" not in names
+    depth = next(c for c in captured if c[0] == "depth.png")
+    assert not any("Last trade" in y for y in depth[1])
+    assert any("Mid proxy" in y for y in depth[1]) and any("mid proxy" in t for t in depth[2])
+
+
+def test_number_formats_have_one_definition():
+    """Defect 4: one formatter per quantity: a negative removal reads as growth, durations carry
+    their unit, sizes the asset, impact is per unit of all volume."""
+    from types import SimpleNamespace
+    from forensics.report.narrative import DETECTOR_DEFINITIONS, _display, removed
+    ctx = SimpleNamespace(base="BTC", quote="USDT", tz="UTC")
+    assert removed(-0.041) == "none (grew 4.1%)" and removed(0.87) == "87%"
+    assert _display("removed_frac_bid", -0.041, ctx) == ("none (grew 4.1%)", "share")
+    assert _display("speed_ms", 11_000.0, ctx) == ("11 s", "duration")
+    assert _display("speed_ms", 81.0, ctx) == ("81 ms", "duration")
+    assert _display("side_lag_ms", -40.0, ctx)[0] == "−40 ms"
+    assert _display("traded_qty", 1.5, ctx) == ("1.50 BTC", "BTC")
+    assert ", ms" not in DETECTOR_DEFINITIONS["speed_ms"] and "ms." not in DETECTOR_DEFINITIONS["recovery_ms"]
+    assert "all volume" in DETECTOR_DEFINITIONS["impact_before"]
+
+
+def test_levels_report_units_and_vacuum_wording(levels_report):
+    _, res = levels_report
+    md = (res.out_dir / "report.md").read_text()
+    assert "base units" not in md
+    assert "each unit of sell volume" not in md and "traded volume (buys and sells" in md
+    assert "| fall duration (10%→90%) | 1.2 s |" in md
+
+
+def _fake_event_ctx(**kw):
+    from types import SimpleNamespace
+    ctx = SimpleNamespace(base="BTC", quote="USDT", tz="UTC", data_kind="levels", bands=[0.1], exchange=EX,
+                          symbol=SY, trades=pl.DataFrame({"ts": [1]}), trades_known=True, flags=None,
+                          notes=[], gaps=pl.DataFrame(schema={"ts_from": pl.Int64, "ts_to": pl.Int64}),
+                          top=pl.DataFrame(schema={"valid": pl.Boolean}), at=None)
+    for k, v in kw.items():
+        setattr(ctx, k, v)
+    return ctx
+
+
+def _metric(key, v):
+    from forensics.report.narrative import Metric
+    return Metric(key=key, label=key, value=v, display=str(v), unit="", definition="", source="detector", sql="")
+
+
+def test_churn_reports_gross_and_net_and_does_not_let_net_decide():
+    """Defect 5: net share saturated at 100% by re-posting; gross 16%: both shown, the label
+    flagged as resting on the net share, a caveat saying the classifier needs the gross share."""
+    from forensics.report.narrative import caveats, headline
+    ctx = _fake_event_ctx()
+    ev = {"event_id": "e1", "start_ts": T_CONS, "end_ts": T_CONS + 45 * NS_PER_S, "sides": "bid",
+          "label": "consumption", "detector_label": "consumption", "confidence": 1.0, "band_pct": 0.1}
+    m = {"traded_share": _metric("traded_share", 0.16), "traded_share_net": _metric("traded_share_net", 1.0),
+         "removed_frac_bid": _metric("removed_frac_bid", 0.12)}
+    h = headline(ev, m, ctx)
+    assert "16% of the removed volume traded gross, 100% net of re-posting" in h
+    assert "rests on the net share" in h and "hypothesis" in h
+    cav = caveats(ctx, [ev], [{"n": 1, "event": ev, "metrics": m}])
+    assert any("gross share is 16%" in c and "classifier" in c for c in cav)
+
+
+def test_new_detector_labels_have_titles_and_texts():
+    """The detection helper's labels (issue 11) are known wherever the report lists labels."""
+    from forensics.report import render
+    from forensics.report.narrative import LABEL_RANK, LABEL_SHORT, LABEL_TEXT, _LABEL_TEXT, headline, phases
+    for lab in ("depth_collapse", "data_anomaly"):
+        assert lab in LABEL_TEXT and lab in LABEL_SHORT and lab in _LABEL_TEXT and lab in LABEL_RANK
+        assert lab in render.LABEL_TITLE
+    ctx = _fake_event_ctx(trades=pl.DataFrame({"ts": []}), trades_known=False, data_kind="bands")
+    ev = {"event_id": "e1", "start_ts": T_WD, "end_ts": T_WD + 10 * NS_PER_S, "sides": "both",
+          "label": "depth_collapse", "confidence": 0.4, "band_pct": 0.1, "traded_share": None}
+    m = {"removed_frac_bid": _metric("removed_frac_bid", 0.9), "removed_frac_ask": _metric("removed_frac_ask", 0.8)}
+    h = headline(ev, m, ctx)
+    p1, p2 = phases(ev, m, ctx)
+    text = _text_without_sql(h + p1 + p2)
+    assert "90% of bid depth" in h and "aggTrades" in h and "cancel" not in text and "withdraw" not in text
+
+
+def test_bookdepth_file_alone_gives_an_honest_report(tmp_path):
+    """The real-format band-only case: a Binance bookDepth CSV ingested without its aggTrades file,
+    detected and reported by the CLI (the current detector may still write 0% traded)."""
+    import datetime as dt
+    from click.testing import CliRunner
+    from forensics.cli import cli
+    r = CliRunner()
+    out = r.invoke(cli, ["simulate", "--seed", "1", "--out", str(tmp_path / "sim"), "--minutes", "8",
+                         "--incident", "withdrawal@5m", "--book-depth", "10s",
+                         "--book-depth-bands", "0.005,0.01,0.02,0.05"])
+    assert out.exit_code == 0, out.output
+    labels = json.loads((tmp_path / "sim" / "labels.json").read_text())
+    book_depth = tmp_path / "sim" / labels["files"]["book_depth_csv"]
+    assert r.invoke(cli, ["ingest", "--store", str(tmp_path / "store"), str(book_depth)]).exit_code == 0
+    assert r.invoke(cli, ["detect", "--store", str(tmp_path / "store"), "--format", "csv"]).exit_code == 0
+    t = next(i for i in labels["incidents"] if i["type"] == "withdrawal")["start_ts_ns"]
+    at = dt.datetime.fromtimestamp(t // NS_PER_S, tz=dt.timezone.utc).isoformat()
+    out = r.invoke(cli, ["report", "--store", str(tmp_path / "store"), "--at", at, "--window", "6m",
+                         "--out", str(tmp_path / "rep")])
+    assert out.exit_code == 0, out.output
+    j = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert j["trades_in_store"] is False and j["events"]
+    assert all(e["report_label"] in ("depth_collapse", "data_anomaly") for e in j["events"])
+    assert "aggTrades-2025-10-10.csv" in j["headline"]
+    body = _text_without_sql((tmp_path / "rep" / "report.md").read_text()).lower()
+    for w in CAUSE_WORDS:
+        assert w not in body.replace("not shown: traded share", ""), w
+    assert "+ trades" not in body and "last trade price" not in body
+    assert j["figures"]["vacuum-1"]["file"] is None
+
+
+def test_consumption_where_depth_grew_quotes_no_traded_share():
+    """A flow episode on band data where the band's depth rose: no 'X% of the removed volume
+    traded' and no '0% of bid depth was removed ... eaten' (nothing was removed)."""
+    from forensics.report.narrative import headline, phases
+    ctx = _fake_event_ctx(data_kind="bands")
+    ev = {"event_id": "e1", "start_ts": T_CONS, "end_ts": T_CONS + 44 * NS_PER_S, "sides": "bid",
+          "label": "consumption", "confidence": 0.6, "band_pct": 0.1, "data_kind": "bands"}
+    m = {"removed_frac_bid": _metric("removed_frac_bid", 0.0), "traded_share": _metric("traded_share", 1.0),
+         "traded_share_net": _metric("traded_share_net", 1.0), "depth_before_bid": _metric("depth_before_bid", 11.4),
+         "depth_after_bid": _metric("depth_after_bid", 13.3), "sell_volume": _metric("sell_volume", 33.3),
+         "buy_volume": _metric("buy_volume", 5.5)}
+    h = headline(ev, m, ctx)
+    p1, _ = phases(ev, m, ctx)
+    assert "did not fall" in h and "no depth was removed" in h and "traded gross" not in h
+    assert "rose from 11.4 BTC to 13.3 BTC (+17%)" in p1 and "eaten" not in p1 and "removed volume" not in p1

@@ -73,7 +73,8 @@ def cli(ctx, debug):
 
     \b
     Typical session:
-      forensics ingest BTCUSDT-depth-capture-2025-10-10.jsonl.gz BTCUSDT-aggTrades-2025-10-10.csv
+      forensics ingest BTCUSDT-depth-capture-2025-10-10.jsonl.gz \\
+          BTCUSDT-aggTrades-2025-10-10.csv
       forensics depth --every 100ms
       forensics detect
       forensics report --at "2025-10-11 05:13" --tz Asia/Shanghai

@@ -46,17 +46,28 @@ def _every(text: str | None) -> int | None:
 
 
 def _print_flags(console, flags: pl.DataFrame, tz: str) -> None:
-    from rich.table import Table
+    """One block per flag, readable at 80 columns: a head line (kind, side, band, count, span)
+    and the detail wrapped at word boundaries under it."""
+    from rich.padding import Padding
+    from rich.text import Text
     if flags.height == 0:
         console.print("data quality: no issues flagged")
         return
-    t = Table(title="data-quality flags", title_justify="left", show_lines=False)
-    for c in ("kind", "side", "band", "count", "first", "detail"):
-        t.add_column(c, overflow="fold")
+    console.print(Text(f"data-quality flags ({flags.height}, times {tz}):", style="bold"))
     for r in flags.iter_rows(named=True):
-        t.add_row(r["kind"], r["side"] or "", "" if r["band_pct"] is None else f"{r['band_pct']:g}%",
-                  f"{r['count']:,}", format_ns(r["first_ts"], tz), r["detail"])
-    console.print(t)
+        where = " ".join(x for x in (r["side"], None if r["band_pct"] is None else f"{r['band_pct']:g}%") if x)
+        from forensics.report.narrative import clock
+        span = clock(r["first_ts"], tz, with_date=True) if r["first_ts"] is not None else ""
+        if r.get("last_ts") is not None and r["last_ts"] != r["first_ts"]:
+            same = clock(r["first_ts"], tz, True)[:10] == clock(r["last_ts"], tz, True)[:10]
+            span += " .. " + clock(r["last_ts"], tz, with_date=not same)
+        head = Text("  ")
+        head.append(r["kind"], style="bold yellow")
+        head.append(f"  {where}  x{r['count']:,}" if where else f"  x{r['count']:,}")
+        if span:
+            head.append(f"  {span}")
+        console.print(head, overflow="fold")
+        console.print(Padding(Text(r["detail"] or ""), (0, 0, 0, 4)))
 
 
 def _table(console, wide: pl.DataFrame, res, rows: int, tz: str) -> None:
@@ -114,12 +125,16 @@ def depth_cmd(store, exchange, symbol, from_, to_, tz, every, bands, fmt, out, s
               workers, scheduler):
     """Depth within bands of mid, best bid/ask, mid, spread and levels on a time grid.
 
-    \b
     The book at grid time t is the book after every update with ts <= t; unknown periods
     (before the first snapshot, after a gap until the next snapshot) are null. Results are
     also stored as the derived tables `depth` and `book_top` (see `forensics sql`).
+    Data-quality flags (frozen bands, average prices on the wrong side of mid, crossed or
+    unknown book...) are listed after the table, one block per flag.
+
+    \b
     Examples:
-      forensics depth --every 100ms --from "2025-10-11 05:10" --to "2025-10-11 05:20" --tz Asia/Shanghai
+      forensics depth --every 100ms --from "2025-10-11 05:10" \\
+          --to "2025-10-11 05:20" --tz Asia/Shanghai
       forensics depth --bands 0.5,1,2 --format csv --out depth.csv
       forensics depth --workers 2        # one Dask task per (exchange, symbol, day), stored
     """
@@ -177,17 +192,25 @@ def depth_cmd(store, exchange, symbol, from_, to_, tz, every, bands, fmt, out, s
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
 @click.option("--every", default="auto", show_default=True, help="Time bucket (auto: ~1000 columns).")
 @click.option("--price-bucket", default="auto", show_default=True, help="Price bucket in price units (auto: ~--rows rows).")
-@click.option("--price-range", default=None, help="LO:HI in price units (default: around traded/quoted prices).")
-@click.option("--rows", default=200, show_default=True, help="Price rows when --price-bucket is auto.")
+@click.option("--price-range", default=None,
+              help="LO:HI in price units (default: mid +- 0.3%, widened to the trades and changed levels).")
+@click.option("--rows", default=400, show_default=True,
+              help="Price rows when --price-bucket is auto (about 1 tick-multiple cell each).")
 @click.option("--size", "size_", default="1600x900", show_default=True, help="Image size in pixels, WxH.")
 @click.option("--no-trades", is_flag=True, help="Do not draw trades.")
 def heatmap_cmd(store, exchange, symbol, from_, to_, tz, out, every, price_bucket, price_range, rows, size_, no_trades):
-    """Bookmap-style heatmap: resting size by time x price (log colour), mid line, trades as dots.
+    """Bookmap-style heatmap: resting size by time x price (log colour), mid line, trades as
+    dots.
+
+    Needs level data (book_updates); for pre-aggregated bands use `forensics depth`. By
+    default the price axis is a window around the mid (a few tenths of a percent), widened to
+    cover the trades and the levels that changed near it, in cells of a few ticks; a REST
+    snapshot reaching far from the touch does not stretch it. --price-range sets it by hand.
 
     \b
-    Needs level data (book_updates); for pre-aggregated bands use `forensics depth`.
     Example:
-      forensics heatmap --from "2025-10-11 05:10" --to "2025-10-11 05:20" --tz Asia/Shanghai --out heat.png
+      forensics heatmap --from "2025-10-11 05:10" --to "2025-10-11 05:20" \\
+          --tz Asia/Shanghai --out heat.png
     """
     from rich.console import Console
     from forensics.heatmap import compute_heatmap, save_heatmap

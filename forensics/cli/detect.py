@@ -45,38 +45,103 @@ def _params(drop, window, baseline, every, bands, tolerance, no_flow, no_flicker
 
 
 def _pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.0f}%"
+    from forensics.report.narrative import pct
+    return "-" if x is None else pct(x)      # the report's formatter: one number, one format
 
 
-def _print_events(console, ev: pl.DataFrame, tz: str, evidence: bool) -> None:
+#: the events table's columns, most important first: (header, justify, cell(row, tz)); the
+#: first four always show, the rest only while they fit the terminal (or with --wide)
+def _ms(v, signed=False):
+    if v is None:
+        return "-"
+    from forensics.report.narrative import duration
+    sign = ("+" if v > 0 else "-" if v < 0 else "") if signed else ""
+    return sign + duration(int(round(abs(v) * 1_000_000)))
+
+
+def short_time(ns: int, tz: str) -> str:
+    """'2025-10-10 20:54:54' in ``tz`` (milliseconds only when there are some); the zone is in the title."""
+    from forensics.report.narrative import clock
+    return clock(int(ns), tz, with_date=True)
+
+
+EVENT_COLUMNS = (
+    ("start", "left", lambda r, tz: short_time(r["start_ts"], tz)),
+    ("label", "left", lambda r, tz: r["label"] or "-"),
+    ("sides", "left", lambda r, tz: r["sides"] or "-"),
+    ("conf", "right", lambda r, tz: "-" if r.get("confidence") is None else f"{r['confidence']:.2f}"),
+    ("removed", "right", lambda r, tz: _pct(r.get("removed_frac"))),
+    ("traded g/n", "right", lambda r, tz: (f"{_pct(r.get('traded_share'))}/{_pct(r.get('traded_share_net'))}"
+                                           if r.get("traded_share") is not None or r.get("traded_share_net") is not None
+                                           else "-")),
+    ("band", "right", lambda r, tz: "-" if r.get("band_pct") is None else f"{r['band_pct']:g}%"),
+    ("10-90%", "right", lambda r, tz: _ms(r.get("speed_ms"))),
+    ("vacuum", "right", lambda r, tz: "-" if r.get("vacuum_ratio") is None else f"{r['vacuum_ratio']:.1f}x"),
+    ("in 500ms", "right", lambda r, tz: _pct(r.get("sync_share_500ms"))),
+    ("lag", "right", lambda r, tz: _ms(r.get("side_lag_ms"), signed=True)),
+    ("recovery", "right", lambda r, tz: _ms(r.get("recovery_ms"))),
+    ("instrument", "left", lambda r, tz: f"{r['exchange']} {r['symbol']}"),
+)
+ALWAYS = 4
+
+
+def event_columns(rows: list[dict], tz: str, width: int, wide: bool = False) -> list[int]:
+    """Indexes of :data:`EVENT_COLUMNS` to show at ``width`` characters: the first ``ALWAYS`` and
+    then, in priority order, every further column that still fits (all of them with ``wide``)."""
+    if wide:
+        return list(range(len(EVENT_COLUMNS)))
+    need = [max(len(h), *(len(f(r, tz)) for r in rows)) + 3 for h, _, f in EVENT_COLUMNS]   # padding + border
+    used, keep = 1 + sum(need[:ALWAYS]), list(range(ALWAYS))
+    for i in range(ALWAYS, len(EVENT_COLUMNS)):   # strictly by priority: stop at the first that does not fit
+        if used + need[i] > width:
+            break
+        keep.append(i)
+        used += need[i]
+    return keep
+
+
+def _print_events(console, ev: pl.DataFrame, tz: str, evidence: bool, wide: bool = False) -> None:
+    from rich.padding import Padding
     from rich.table import Table
+    from rich.text import Text
+    from forensics.report import tz_offset_label
     if ev.height == 0:
         console.print("no events detected")
         return
-    t = Table(title=f"{ev.height} event(s) ({tz}); depth = base qty within the band of mid", title_justify="left")
-    for c, j in (("start", "left"), ("instrument", "left"), ("sides", "left"), ("label", "left"),
-                 ("conf", "right"), ("band", "right"), ("removed", "right"), ("traded", "right"),
-                 ("in 500ms", "right"), ("10-90%", "right"), ("lag", "right"), ("recovery", "right"),
-                 ("vacuum", "right")):
-        t.add_column(c, justify=j)
-    for r in ev.iter_rows(named=True):
-        rec = r.get("recovery_ms")
-        t.add_row(
-            format_ns(r["start_ts"], tz), f"{r['exchange']} {r['symbol']}", r["sides"], r["label"],
-            f"{r['confidence']:.2f}", "-" if r.get("band_pct") is None else f"{r['band_pct']:g}%",
-            _pct(r.get("removed_frac")), _pct(r.get("traded_share_net")), _pct(r.get("sync_share_500ms")),
-            "-" if r.get("speed_ms") is None else f"{r['speed_ms']:.0f} ms",
-            "-" if r.get("side_lag_ms") is None else f"{r['side_lag_ms']:+.0f} ms",
-            "-" if rec is None else f"{rec / 1000:.1f} s",
-            "-" if r.get("vacuum_ratio") is None else f"{r['vacuum_ratio']:.1f}x")
+    rows = list(ev.iter_rows(named=True))
+    keep = event_columns(rows, tz, console.width, wide)
+    hidden = [EVENT_COLUMNS[i][0] for i in range(len(EVENT_COLUMNS)) if i not in keep]
+    instruments = {f"{r['exchange']} {r['symbol']}" for r in rows}
+    zone = tz if tz.upper() in ("UTC", "Z") else f"{tz}, {tz_offset_label(tz, rows[0]['start_ts'])}"
+    title = f"{ev.height} event(s), times {zone}" + (f", {next(iter(instruments))}" if len(instruments) == 1 else "")
+    t = Table(title=title, title_justify="left")
+    for i in keep:
+        h, j, _ = EVENT_COLUMNS[i]
+        t.add_column(h, justify=j, no_wrap=True)
+    for r in rows:
+        t.add_row(*[EVENT_COLUMNS[i][2](r, tz) for i in keep])
     console.print(t)
-    console.print("traded = traded share of the removed quantity net of re-adds; in 500ms = share removed "
-                  "in the busiest 500 ms; vacuum = price impact per unit volume after / before")
-    if evidence:
-        for r in ev.iter_rows(named=True):
-            console.print(f"[bold]{r['event_id']}[/bold] {r['label']} ({r['confidence']:.2f}):")
-            for line in json.loads(r["evidence"] or "[]"):
-                console.print(f"  - {line}")
+    console.print("removed = share of band depth removed; traded g/n = traded share of the removed size, gross / "
+                  "net of re-posting; in 500ms = share removed in the busiest 500 ms; vacuum = price impact per "
+                  "unit volume after / before" + (f"; not shown at this width: {', '.join(hidden)} (--wide, or "
+                                                  "see each event below)" if hidden else ""), highlight=False)
+    if evidence or hidden:
+        for r in rows:
+            conf = "-" if r.get("confidence") is None else f"{r['confidence']:.2f}"
+            console.print(f"[bold]{r['event_id']}[/bold] {r['label']} ({conf}):", highlight=False)
+            if hidden:
+                cells = [f"{EVENT_COLUMNS[i][0]} {EVENT_COLUMNS[i][2](r, tz)}".replace(" ", "\u00a0")
+                         for i in range(len(EVENT_COLUMNS))
+                         if i not in keep and EVENT_COLUMNS[i][2](r, tz) != "-"]
+                if cells:   # wrapped between "name value" cells only, never inside one
+                    import textwrap
+                    for line in textwrap.wrap("; ".join(cells), width=max(20, console.width - 2),
+                                              break_long_words=False, break_on_hyphens=False):
+                        console.print("  " + line.replace("\u00a0", " "), highlight=False, overflow="ignore",
+                                      crop=False)
+            if evidence:
+                for line in json.loads(r["evidence"] or "[]"):
+                    console.print(Padding(Text(f"- {line}"), (0, 0, 0, 2)))
 
 
 @cli.command("detect")
@@ -87,7 +152,7 @@ def _print_events(console, ev: pl.DataFrame, tz: str, evidence: bool) -> None:
 @click.option("--window", default=None, help="Cliff: the fall must happen within this time [5s].")
 @click.option("--baseline", default=None, help="Baseline: median depth over this trailing time [60s].")
 @click.option("--every", default=None, help="Depth grid for level data [100ms].")
-@click.option("--bands", default=None, help="Bands in %% of mid for level data [0.1,0.5,1,2,5].")
+@click.option("--bands", default=None, help="Bands in % of mid for level data [0.1,0.5,1,2,5].")
 @click.option("--tolerance", default=None, help="Trade/update matching window, e.g. 150ms [auto: estimated].")
 @click.option("--no-flow", is_flag=True, help="Do not report sustained aggressive programs (consumption).")
 @click.option("--no-flicker", is_flag=True, help="Do not look for flicker (large orders placed and pulled).")
@@ -95,20 +160,25 @@ def _print_events(console, ev: pl.DataFrame, tz: str, evidence: bool) -> None:
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the events to this file.")
 @click.option("--evidence/--no-evidence", default=True, show_default=True, help="Print each event's evidence.")
+@click.option("--wide", is_flag=True, help="Every column in the events table, whatever the terminal width.")
 @parallel_options
 def detect_cmd(store, exchange, symbol, from_, to_, tz, drop, window, baseline, every, bands, tolerance,
-               no_flow, no_flicker, fmt, out, evidence, workers, scheduler):
+               no_flow, no_flicker, fmt, out, evidence, wide, workers, scheduler):
     """Find liquidity cliffs and label them: synchronized withdrawal, one-sided pull,
     consumption, flicker or mixed.
 
-    \b
     Without filters every instrument in the store is analysed. Level data (book_updates +
     trades) gets attribution (table level_changes), a depth grid (depth/book_top) and the full
     metrics; band data alone (depth_bands) gets cliffs between samples with less evidence.
-    Events are stored in table `events` (see `forensics sql "select * from events"`).
+    Events are stored in table `events` (see `forensics sql "select * from events"`). The
+    table shows time, label, sides and confidence first and adds columns while they fit the
+    terminal (--wide: all).
+
+    \b
     Examples:
       forensics detect
-      forensics detect --from "2025-10-11 05:00" --to "2025-10-11 05:30" --tz Asia/Shanghai
+      forensics detect --from "2025-10-11 05:00" --to "2025-10-11 05:30" \\
+          --tz Asia/Shanghai
       forensics detect --drop 0.4 --window 2s --format csv --out events.csv
     """
     from rich.console import Console
@@ -145,7 +215,7 @@ def detect_cmd(store, exchange, symbol, from_, to_, tz, drop, window, baseline, 
     elif fmt == "parquet":
         raise ForensicsError("--format parquet needs --out FILE")
     else:
-        _print_events(Console(), ev, tz, evidence)
+        _print_events(Console(), ev, tz, evidence, wide)
 
 
 @cli.command("eval")

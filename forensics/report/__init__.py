@@ -76,6 +76,9 @@ class Context:
     gaps: pl.DataFrame                   # ts_from, ts_to, reason
     notes: list[str] = field(default_factory=list)       # caveats found while loading
     provenance: dict = field(default_factory=dict)       # table -> 'store' | 'computed' | ...
+    flags: pl.DataFrame | None = None    # data-quality flags (forensics.depth_quality.FLAG_SCHEMA)
+    trades_known: bool = True            # the store has trades for the window (else: cause unknown)
+    price_source: str = ""               # what the price line is ('mid', 'last trade', 'band mid proxy')
 
     @property
     def base(self) -> str:
@@ -338,21 +341,26 @@ def _load(store: Store, exchange, symbol, at, ts_from, ts_to, tz, window_ns, eve
         grid = int(steps.median()) if steps.len() else None
         prov["depth"] = "store (depth_bands)"
         prov["book_top"] = "unavailable (band-only data)"
-        notes.append("Band-only data, level detail missing: depth comes from pre-aggregated bands (depth_bands, "
+        band_note = ("Band-only data, level detail missing: depth comes from pre-aggregated bands (depth_bands, "
                      f"e.g. Binance bookDepth) sampled every {_fmt_grid(grid)}; there are no per-level prices, "
-                     "so the heatmap and the per-level traded/cancelled split are unavailable, the traded share "
-                     "is the traded volume between two samples against the depth removed (cancellations "
-                     "inferred as the rest), event times are only known to within one sampling step, a fall "
-                     "that recovers before the next sample is invisible, and the detector's confidence is "
-                     "reduced accordingly.")
+                     "so the heatmap and the per-level traded/cancelled split are unavailable, {traded}event "
+                     "times are only known to within one sampling step, a fall that recovers before the next "
+                     "sample is invisible, and the detector's confidence is reduced accordingly.")
+        notes.append(band_note)
 
     trades = (store.scan("trades", ex, sy, ea, eb).collect() if store.files("trades", ex, sy, ea, eb)
               else pl.DataFrame(schema={"ts": pl.Int64, "seq": pl.Int64, "price": pl.Int64, "size": pl.Int64,
                                         "aggressor": pl.Utf8}))
     trades = trades.select("ts", "seq", _px(inst, "price"), _sz(inst, "size"), "aggressor")
     prov["trades"] = f"store ({trades.height:,} rows)" if trades.height else "none"
+    if kind == "bands":
+        notes[notes.index(band_note)] = band_note.replace("{traded}", (
+            "the traded share is the traded volume between two samples against the depth removed "
+            "(cancellations inferred as the rest), " if trades.height else ""))
     if trades.height == 0:
-        notes.append("No trades in the window: traded volume and price impact per volume cannot be measured.")
+        notes.append("No trades in the store for the window: what removed the depth (trades or cancellations) "
+                     "and the price impact per volume cannot be measured, so no event is given a cause. The file "
+                     f"that would decide it: {deciding_file_for(ex, sy, a)}, ingested with `forensics ingest`.")
 
     changes = None
     if kind == "levels":
@@ -364,21 +372,64 @@ def _load(store: Store, exchange, symbol, at, ts_from, ts_to, tz, window_ns, eve
     if gaps.height:
         gaps = gaps.filter((pl.col("ts_from") <= b) & (pl.col("ts_to").fill_null(b) >= a))
 
+    price_source = ""
     if kind == "levels" and top.height:
         price = top.filter(pl.col("valid") & pl.col("mid").is_not_null()).select("ts", pl.col("mid").alias("price"))
+        price_source = "mid"
     else:
         price = pl.DataFrame(schema={"ts": pl.Int64, "price": pl.Float64})
     if price.height == 0 and trades.height:
         step = max(grid or NS_PER_S, 100 * NS_PER_MS)
         price = (trades.sort("ts", "seq").group_by((pl.col("ts") // step * step).alias("ts"), maintain_order=True)
                  .agg(pl.col("price").last()).sort("ts"))
+        price_source = "last trade"
         if kind == "levels":
             notes.append("No top of book: the price line is the last trade price.")
+    if price.height == 0 and kind == "bands":
+        price, ref = band_mid_proxy(depth)
+        if price.height:
+            price_source = "band mid proxy"
+            notes.append(f"No trades and no top of book: the price line is a mid proxy, the midpoint of the "
+                         f"average prices (notional / qty) of the narrowest bid and ask bands ({ref:g}%).")
+
+    flags = None
+    dq = _optional("forensics.depth_quality")
+    if dq is not None and kind == "bands" and depth.height:
+        flags = dq.band_flags(depth)
+    elif dq is not None:
+        flags = pl.DataFrame(schema=dq.FLAG_SCHEMA)
 
     return Context(store=store, exchange=ex, symbol=sy, inst=inst, tz=tz, at=at_ns, ts_from=a, ts_to=b,
                    data_kind=kind, grid_ns=grid, bands=sorted(depth["band_pct"].unique().to_list()),
                    depth=depth, top=top, price=price, trades=trades, changes=changes, events=events,
-                   gaps=gaps, notes=notes, provenance=prov)
+                   gaps=gaps, notes=notes, provenance=prov, flags=flags, trades_known=trades.height > 0,
+                   price_source=price_source)
+
+
+def deciding_file_for(exchange: str, symbol: str, ns: int) -> str:
+    from forensics.report.narrative import deciding_file
+
+    class _C:  # the two fields deciding_file reads
+        pass
+    c = _C()
+    c.exchange, c.symbol = exchange, symbol
+    return deciding_file(c, ns)
+
+
+def band_mid_proxy(depth: pl.DataFrame) -> tuple[pl.DataFrame, float | None]:
+    """(ts, price) from band data: the midpoint of the average prices (notional / qty) of the
+    narrowest band both sides have, and that band."""
+    d = depth.filter((pl.col("qty") > 0) & pl.col("notional").is_not_null())
+    common = sorted(set(d.filter(pl.col("side") == "bid")["band_pct"].unique().to_list())
+                    & set(d.filter(pl.col("side") == "ask")["band_pct"].unique().to_list()))
+    if not common:
+        return pl.DataFrame(schema={"ts": pl.Int64, "price": pl.Float64}), None
+    ref = common[0]
+    p = (d.filter(pl.col("band_pct") == ref).with_columns(avg=pl.col("notional") / pl.col("qty"))
+         .group_by("ts").agg(pl.col("avg").filter(pl.col("side") == "bid").first().alias("b"),
+                             pl.col("avg").filter(pl.col("side") == "ask").first().alias("a"))
+         .drop_nulls().select("ts", ((pl.col("b") + pl.col("a")) / 2).alias("price")).sort("ts"))
+    return p, ref
 
 
 def _fmt_grid(ns: int | None) -> str:
@@ -459,7 +510,7 @@ def build_report(store: Store | str | Path | None, exchange: str | None = None, 
                  at=None, ts_from=None, ts_to=None, tz: str = "UTC", window_ns: int = DEFAULT_WINDOW_NS,
                  out_dir: str | Path | None = None, *, every_ns: int | None = None, bands=None,
                  params=None, compute: bool = True,
-                 max_event_figures: int = MAX_EVENT_FIGURES) -> ReportResult:
+                 max_event_figures: int = MAX_EVENT_FIGURES, interactive: bool = True) -> ReportResult:
     """Write an annotated incident report and return it.
 
     ``at`` (a report centred on that time, ``window_ns`` wide) or ``ts_from``/``ts_to`` (every
@@ -467,7 +518,8 @@ def build_report(store: Store | str | Path | None, exchange: str | None = None, 
     an offset read in ``tz``). ``tz`` is also the timezone of every time shown. ``every_ns`` and
     ``bands`` are passed to ``forensics.book.compute_depth`` when the store has no depth for the
     window; ``params`` to ``forensics.detect.detect`` when it has no events. ``compute=False``
-    uses only what the store holds.
+    uses only what the store holds. ``interactive=False`` leaves the Plotly charts (and the
+    ~5 MB plotly.js) out of report.html.
     """
     from forensics.report import article, figures, narrative, render
 
@@ -484,5 +536,9 @@ def build_report(store: Store | str | Path | None, exchange: str | None = None, 
         con.close()
     paths = figures.draw_all(ctx, doc, out)
     paths.update(article.draw(ctx, doc, out))   # issue 18
+    if interactive:
+        from forensics.report import interactive as ix
+        doc["interactive"], caps = ix.html_fragment(ctx, doc)
+        doc["json"]["interactive"] = {"library": "plotly.js (inlined)", "charts": caps}
     paths.update(render.write_all(ctx, doc, out, paths))
     return ReportResult(out_dir=out, json=doc["json"], paths=paths)

@@ -35,6 +35,8 @@ RED = "#d62728"
 TRADED = "#c0392b"
 CANCELLED = "#7f8c8d"
 ADDED = "#1f77b4"
+UNKNOWN = "#8e7cc3"       # removed, cause unknown (no trades)
+FLAGGED = "#b0b0b0"       # hatch over bands flagged by the data-quality checks
 ASK_CMAP, BID_CMAP = "Greys", "Blues"
 NS_PER_DAY = 86_400 * NS_PER_S
 BUCKETS_MS = (10, 20, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10_000, 15_000, 30_000, 60_000)
@@ -173,19 +175,26 @@ def depth_figure(ctx, doc, path: Path) -> dict:
     ax.text(0.006, 0.015, "BIDS ▼", transform=ax.transAxes, va="bottom", ha="left", fontsize=8.5,
             color="#1f4e79", weight="bold", path_effects=_halo())
 
-    ax2 = ax.twinx()
-    ax2.grid(False)
-    ax2.spines["right"].set_visible(True)
+    flagged = _hatch_flags(ax, ctx, lo, hi, ymax)
+    if flagged:
+        handles.append(Patch(facecolor="none", edgecolor=FLAGGED, hatch="xxx", label="flagged band (data quality)"))
+
     p = ctx.price.filter((pl.col("ts") >= lo) & (pl.col("ts") <= hi))
-    if p.height:
+    src = getattr(ctx, "price_source", "") or ("mid" if ctx.data_kind == "levels" and ctx.top.height else "last trade")
+    price_label = {"mid": "Mid price", "last trade": "Last trade price",
+                   "band mid proxy": "Mid proxy (narrowest bands' notional/qty)"}.get(src, "Price")
+    if p.height:  # no price axis, no legend entry, when there is no price to draw
+        ax2 = ax.twinx()
+        ax2.grid(False)
+        ax2.spines["right"].set_visible(True)
         ax2.plot(xnum(p["ts"].to_numpy()), p["price"].to_numpy(), color="#e67e22", lw=1.1, zorder=4,
                  path_effects=_halo(2.2))
         pr = p["price"].drop_nulls()
         span = float(pr.max() - pr.min()) or float(pr.max()) * 0.001
         ax2.set_ylim(float(pr.min()) - 0.9 * span, float(pr.max()) + 0.9 * span)
-    ax2.set_ylabel(f"{'Mid' if ctx.data_kind == 'levels' and ctx.top.height else 'Last trade'} price ({ctx.quote})")
-    ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}"))
-    handles.append(Line2D([], [], color="#e67e22", lw=1.4, label="price (right axis)"))
+        ax2.set_ylabel(f"{price_label} ({ctx.quote})")
+        ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}"))
+        handles.append(Line2D([], [], color="#e67e22", lw=1.4, label=f"{price_label.lower()} (right axis)"))
 
     anns = []
     # full annotations for the headline event and, when there are few, for all; others get a number
@@ -219,11 +228,39 @@ def depth_figure(ctx, doc, path: Path) -> dict:
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize=8)
     fig.text(0.995, 0.995, f"data: {kind}", ha="right", va="top", fontsize=7.5, color="#777777")
     _save(fig, path)
+    price_note = (f"Orange: {price_label.lower()} (right axis)." if p.height
+                  else "No price line: the window has neither top of book, trades nor band prices.")
     return {"title": "Depth over time",
             "caption": (f"Resting depth within {', '.join(f'{b:g}%' for b in sorted(bands))} of mid "
                         f"({ctx.base}): asks shaded above the zero line, bids mirrored below; narrower bands "
-                        f"darker. Orange: price (right axis). Red lines: detected events."),
-            "annotations": anns, "bands_pct": sorted(bands)}
+                        f"darker. {price_note} Red lines: detected events."
+                        + (" Cross-hatched: a band over a span the data-quality checks flagged (see the caveats)."
+                           if flagged else "")),
+            "annotations": anns, "bands_pct": sorted(bands), "price_line": src if p.height else None,
+            "flagged": flagged}
+
+
+def _hatch_flags(ax, ctx, lo: int, hi: int, ymax: float) -> list[dict]:
+    """Cross-hatch (greyed) each flagged band over the flagged span, on its side of the zero line."""
+    flags = getattr(ctx, "flags", None)
+    out = []
+    if flags is None or flags.height == 0:
+        return out
+    for f in flags.iter_rows(named=True):
+        if f.get("band_pct") is None or f.get("first_ts") is None or f.get("last_ts") is None:
+            continue
+        a, b = max(int(f["first_ts"]), lo), min(int(f["last_ts"]), hi)
+        if b < a:
+            continue
+        b = max(b, a + (ctx.grid_ns or NS_PER_S))
+        d = ctx.depth.filter((pl.col("side") == f["side"]) & (pl.col("band_pct") == f["band_pct"])
+                             & (pl.col("ts") >= a) & (pl.col("ts") <= b))
+        top = float(d["qty"].max() or 0) or ymax * 0.3
+        y0, y1 = (0.0, top) if f["side"] == "ask" else (-top, 0.0)
+        ax.fill_between([xnum(a), xnum(b)], [y0, y0], [y1, y1], facecolor=(1, 1, 1, 0.45), edgecolor=FLAGGED,
+                        hatch="xxx", lw=0, zorder=2.5)
+        out.append({"kind": f["kind"], "side": f["side"], "band_pct": f["band_pct"], "from": a, "to": b})
+    return out
 
 
 # ---- 2. heatmap ---------------------------------------------------------------------------------
@@ -247,7 +284,7 @@ def heatmap_figure(ctx, pe, path: Path) -> dict:
     ev = pe["event"]
     lo, hi = zoom_range(ev, ctx, 30 * NS_PER_S)
     try:
-        data = hm.compute_heatmap(ctx.store, ctx.exchange, ctx.symbol, lo, hi, rows=160)
+        data = hm.compute_heatmap(ctx.store, ctx.exchange, ctx.symbol, lo, hi, rows=300)
     except ForensicsError as exc:
         return {"unavailable": f"the heatmap could not be computed ({exc})."}
     except Exception as exc:  # an illustration must never cost the report
@@ -295,124 +332,163 @@ def _bucket_ns(span_ns: int, target: int = 60) -> int:
     return BUCKETS_MS[-1] * NS_PER_MS
 
 
-def attribution_buckets(ctx, lo: int, hi: int, bucket: int) -> pl.DataFrame:
-    """Per bucket and side: size removed that traded vs was cancelled (base units).
+def attribution_buckets(ctx, lo: int, hi: int, bucket: int, band: float | None = None) -> pl.DataFrame:
+    """Per interval and side: size removed that traded vs was cancelled, and size added (in the
+    asset). Each row covers [ts, ts_end).
 
-    Level data: level_changes.traded / cancelled. Band-only data: the band's depth decrease,
-    split into traded volume on that side (sells hit bids, buys lift asks) and the rest
-    (inferred cancellation)."""
-    schema = {"ts": pl.Int64, "side": pl.Utf8, "traded": pl.Float64, "cancelled": pl.Float64, "added": pl.Float64}
+    Level data: level_changes.traded / cancelled per ``bucket`` (aligned to multiples of it).
+    Band-only data: one row per pair of consecutive band samples, covering [previous sample,
+    sample] exactly as the detector's window does (so a fall between two samples sits under the
+    event's shading): the band's decrease, split into traded volume on that side (sells hit bids,
+    buys lift asks) between the two samples and the rest (inferred cancellation). ``removed`` is
+    traded + cancelled; without trades in the store only ``removed`` is known (traded and
+    cancelled are null)."""
+    schema = {"ts": pl.Int64, "ts_end": pl.Int64, "side": pl.Utf8, "traded": pl.Float64, "cancelled": pl.Float64,
+              "removed": pl.Float64, "added": pl.Float64}
+    known = getattr(ctx, "trades_known", True)
     if ctx.data_kind == "levels":
         if ctx.changes is None:
             return pl.DataFrame(schema=schema)
         c = ctx.changes.filter((pl.col("ts") >= lo) & (pl.col("ts") < hi))
-        return (c.group_by((pl.col("ts") // bucket * bucket).alias("ts"), "side")
-                .agg(pl.col("traded").sum(), pl.col("cancelled").sum(), pl.col("added").sum())
-                .sort("ts", "side").select(list(schema)))
-    band = max(ctx.bands) if ctx.bands else None
-    d = ctx.depth.filter((pl.col("band_pct") == band) & (pl.col("ts") >= lo - bucket) & (pl.col("ts") <= hi))
-    # net decrease from one bucket's last sample to the next (sampling noise within a bucket cancels)
-    last = (d.sort("ts").group_by((pl.col("ts") // bucket * bucket).alias("ts"), "side", maintain_order=True)
-            .agg(pl.col("qty").last()).sort("side", "ts"))
-    rem = last.with_columns(drop=(-pl.col("qty").diff().over("side")).clip(lower_bound=0).fill_null(0.0),
-                            added=pl.col("qty").diff().over("side").clip(lower_bound=0).fill_null(0.0)).select(
-        "ts", "side", "drop", "added")
-    t = ctx.trades.filter((pl.col("ts") >= lo) & (pl.col("ts") < hi)).with_columns(
-        side=pl.when(pl.col("aggressor") == "sell").then(pl.lit("bid")).otherwise(pl.lit("ask")))
-    tv = t.group_by((pl.col("ts") // bucket * bucket).alias("ts"), "side").agg(pl.col("size").sum().alias("vol"))
-    j = rem.join(tv, on=["ts", "side"], how="full", coalesce=True).with_columns(
-        pl.col("drop", "added", "vol").fill_null(0.0))
-    return (j.with_columns(traded=pl.min_horizontal("drop", "vol"),
-                           cancelled=(pl.col("drop") - pl.col("vol")).clip(lower_bound=0))
-            .filter((pl.col("ts") >= lo) & (pl.col("ts") < hi)).sort("ts", "side").select(list(schema)))
+        out = (c.group_by((pl.col("ts") // bucket * bucket).alias("ts"), "side")
+               .agg(pl.col("traded").sum(), pl.col("cancelled").sum(), pl.col("added").sum())
+               .with_columns(ts_end=pl.col("ts") + bucket, removed=pl.col("traded") + pl.col("cancelled")))
+    else:
+        band = band if band is not None else (max(ctx.bands) if ctx.bands else None)
+        d = (ctx.depth.filter((pl.col("band_pct") == band) & (pl.col("ts") >= lo - bucket) & (pl.col("ts") <= hi))
+             .sort("side", "ts"))
+        rem = d.with_columns(prev=pl.col("ts").shift(1).over("side"), dq=pl.col("qty").diff().over("side")).filter(
+            pl.col("prev").is_not_null()).select(
+            pl.col("prev").alias("ts"), pl.col("ts").alias("ts_end"), "side",
+            (-pl.col("dq")).clip(lower_bound=0).fill_null(0.0).alias("drop"),
+            pl.col("dq").clip(lower_bound=0).fill_null(0.0).alias("added"))
+        t = ctx.trades.filter((pl.col("ts") > lo - bucket) & (pl.col("ts") <= hi)).with_columns(
+            side=pl.when(pl.col("aggressor") == "sell").then(pl.lit("bid")).otherwise(pl.lit("ask"))).sort("ts")
+        # each trade belongs to the interval (previous sample, sample] it falls in
+        samples = rem.select("side", "ts_end").sort("ts_end")
+        tv = (t.join_asof(samples, left_on="ts", right_on="ts_end", by="side", strategy="forward",
+                            check_sortedness=False)
+              .filter(pl.col("ts_end").is_not_null()).group_by("side", "ts_end").agg(pl.col("size").sum().alias("vol")))
+        j = rem.join(tv, on=["side", "ts_end"], how="left").with_columns(pl.col("vol").fill_null(0.0))
+        out = j.with_columns(traded=pl.min_horizontal("drop", "vol"),
+                             cancelled=(pl.col("drop") - pl.col("vol")).clip(lower_bound=0),
+                             removed=pl.col("drop"))
+    out = out.filter((pl.col("ts_end") > lo) & (pl.col("ts") < hi))
+    if not known:
+        out = out.with_columns(traded=pl.lit(None, pl.Float64), cancelled=pl.lit(None, pl.Float64))
+    return out.sort("ts", "side").select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
 def attribution_figure(ctx, pe, path: Path) -> dict:
+    from forensics.report.narrative import _band
     ev = pe["event"]
     m = pe["metrics"]
+    known = getattr(ctx, "trades_known", True)
     if ctx.data_kind == "bands" and ctx.grid_ns:
         half = max(10 * ctx.grid_ns, 5 * 60 * NS_PER_S)
         lo, hi = int(ev["start_ts"]) - half, int(ev["end_ts"]) + half
-        bucket = max(ctx.grid_ns, _bucket_ns(hi - lo, 80))
+        bucket = ctx.grid_ns
     else:
         lo, hi = zoom_range(ev, ctx)
         bucket = _bucket_ns(hi - lo, 80)
-    b = attribution_buckets(ctx, lo, hi, bucket)
+        lo = lo // bucket * bucket
+    band = _band(ev, ctx)
+    b = attribution_buckets(ctx, lo, hi, bucket, band)
     fig = _fig("attribution")
     gs = fig.add_gridspec(1, 2, width_ratios=[3.2, 1])
     ax = fig.add_subplot(gs[0])
     axb = fig.add_subplot(gs[1])
-    w = bucket / NS_PER_DAY * 0.9
     for side, sign in (("ask", 1), ("bid", -1)):
         s = b.filter(pl.col("side") == side)
         if s.height == 0:
             continue
-        x = xnum(s["ts"].to_numpy()) + bucket / NS_PER_DAY / 2
-        tr, cx = s["traded"].to_numpy(), s["cancelled"].to_numpy()
-        ax.bar(x, sign * tr, width=w, color=TRADED, lw=0, zorder=3)
-        ax.bar(x, sign * cx, bottom=sign * tr, width=w, color=CANCELLED, lw=0, zorder=3)
-    edges = np.arange(lo // bucket * bucket, hi + bucket, bucket, dtype=np.int64)
-    for side, sign in (("ask", 1), ("bid", -1)):
-        s = b.filter(pl.col("side") == side)
-        full = pl.DataFrame({"ts": edges[:-1]}).join(s.select("ts", "added"), on="ts", how="left")
-        ax.stairs(sign * full["added"].fill_null(0.0).to_numpy(), xnum(edges), color=ADDED, lw=1.1, zorder=4,
+        a0, a1 = s["ts"].to_numpy(), s["ts_end"].to_numpy()
+        x = xnum((a0 + a1) / 2)
+        w = (a1 - a0) / NS_PER_DAY * 0.9
+        if known:
+            tr, cx = s["traded"].to_numpy(), s["cancelled"].to_numpy()
+            ax.bar(x, sign * tr, width=w, color=TRADED, lw=0, zorder=3)
+            ax.bar(x, sign * cx, bottom=sign * tr, width=w, color=CANCELLED, lw=0, zorder=3)
+        else:
+            ax.bar(x, sign * s["removed"].to_numpy(), width=w, color=UNKNOWN, lw=0, zorder=3)
+        ax.stairs(sign * s["added"].to_numpy(), xnum(np.append(a0, a1[-1])), color=ADDED, lw=1.1, zorder=4,
                   baseline=0)
     ax.axhline(0, color="#222222", lw=0.8, zorder=4)
-    ax.axvspan(xnum(ev["start_ts"]), xnum(max(int(ev["end_ts"]), int(ev["start_ts"]) + bucket // 4)),
-               color=RED, alpha=0.10, lw=0, zorder=1)
+    w0 = int(ev.get("window_from") if ev.get("window_from") is not None else ev["start_ts"])
+    w1 = int(ev.get("window_to") if ev.get("window_to") is not None else ev["end_ts"])
+    ax.axvspan(xnum(w0), xnum(max(w1, w0 + bucket // 4)), color=RED, alpha=0.10, lw=0, zorder=1)
     ax.axvline(xnum(ev["start_ts"]), color=RED, lw=1.2, zorder=5)
-    lim = float(max(b.select(pl.max_horizontal(pl.col("traded") + pl.col("cancelled"), pl.col("added"))).max().item()
-                    or 0, 1e-9))
+    lim = float(max(b.select(pl.max_horizontal(pl.col("removed"), pl.col("added"))).max().item() or 0, 1e-9)) \
+        if b.height else 1.0
     ax.set_ylim(-lim * 1.15, lim * 1.15)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{abs(v):,.3g}"))
     ax.set_xlim(xnum(lo), xnum(hi))
-    ax.set_ylabel(f"Size removed / added ({ctx.base} per {_fmt_bucket(bucket)})")
+    per = ("between two band samples" if ctx.data_kind == "bands" else f"per {_fmt_bucket(bucket)}")
+    ax.set_ylabel(f"Size removed / added ({ctx.base}, {per})")
     ax.text(0.006, 0.985, "ASKS ▲", transform=ax.transAxes, va="top", fontsize=8.5, color="#555555", weight="bold")
     ax.text(0.006, 0.015, "BIDS ▼", transform=ax.transAxes, va="bottom", fontsize=8.5, color="#1f4e79",
             weight="bold")
     time_axis(ax, ctx, hi - lo)
-    ax.set_title(f"Event {pe['n']}: where the depth went (traded vs cancelled)")
-    ax.legend(handles=[Patch(color=TRADED, label="removed: traded (executed)"),
-                       Patch(color=CANCELLED, label="removed: cancelled" + (" (inferred)" if ctx.data_kind == "bands" else "")),
-                       Line2D([], [], color=ADDED, lw=1.1, label="added (new size posted)")],
+    ax.set_title(f"Event {pe['n']}: where the depth went" + (" (traded vs cancelled)" if known
+                                                              else " (no trades: traded vs cancelled unknown)"))
+    leg = ([Patch(color=TRADED, label="removed: traded (executed)"),
+            Patch(color=CANCELLED, label="removed: cancelled" + (" (inferred)" if ctx.data_kind == "bands" else ""))]
+           if known else [Patch(color=UNKNOWN, label="removed (traded or cancelled: unknown without trades)")])
+    ax.legend(handles=leg + [Line2D([], [], color=ADDED, lw=1.1, label="added (new size posted)")],
               loc="upper right", fontsize=8, frameon=True, framealpha=0.9, edgecolor="none")
 
-    # right: totals during the event
+    # right: totals during the event (the detector's window)
     totals = {}
     for side in ("bid", "ask"):
-        if f"traded_{side}" in m:
+        if known and f"traded_{side}" in m:
             totals[side] = (m[f"traded_{side}"].value or 0.0, m[f"cancelled_{side}"].value or 0.0)
         else:
-            s = b.filter((pl.col("side") == side) & (pl.col("ts") >= int(ev["start_ts"]) // bucket * bucket)
-                         & (pl.col("ts") <= int(ev["end_ts"])))
-            totals[side] = (float(s["traded"].sum()), float(s["cancelled"].sum()))
+            s = b.filter((pl.col("side") == side) & (pl.col("ts_end") > w0) & (pl.col("ts") < max(w1, w0 + 1)))
+            if known:
+                totals[side] = (float(s["traded"].sum()), float(s["cancelled"].sum()))
+            else:
+                totals[side] = (None, None, float(s["removed"].sum()))
     ys = np.arange(2)
     names = ["bids", "asks"]
-    tr = np.array([totals["bid"][0], totals["ask"][0]])
-    cx = np.array([totals["bid"][1], totals["ask"][1]])
-    axb.barh(ys, tr, color=TRADED, height=0.55)
-    axb.barh(ys, cx, left=tr, color=CANCELLED, height=0.55)
-    tot = tr + cx
-    for i in range(2):
-        if tot[i] > 0:
-            axb.text(tot[i], ys[i], f"  {pct(tr[i] / tot[i])} traded", va="center", ha="left", fontsize=8.5)
+    if known:
+        tr = np.array([totals["bid"][0], totals["ask"][0]])
+        cx = np.array([totals["bid"][1], totals["ask"][1]])
+        axb.barh(ys, tr, color=TRADED, height=0.55)
+        axb.barh(ys, cx, left=tr, color=CANCELLED, height=0.55)
+        tot = tr + cx
+        for i in range(2):
+            if tot[i] > 0:
+                axb.text(tot[i], ys[i], f"  {pct(tr[i] / tot[i])} traded", va="center", ha="left", fontsize=8.5)
+    else:
+        tot = np.array([totals["bid"][2], totals["ask"][2]])
+        axb.barh(ys, tot, color=UNKNOWN, height=0.55)
+        for i in range(2):
+            if tot[i] > 0:
+                axb.text(tot[i], ys[i], f"  {tot[i]:,.3g} {ctx.base}", va="center", ha="left", fontsize=8.5)
     axb.set_yticks(ys, names)
     axb.set_xlim(0, max(float(tot.max()), 1e-9) * 1.6)
     axb.set_xlabel(f"{ctx.base} removed during the event")
     axb.set_title("During the event", fontsize=10)
     axb.grid(axis="y", visible=False)
     _save(fig, path)
+    what = (("red = executed against by trades, grey = cancelled by makers"
+             + (" (inferred: band decrease minus traded volume)" if ctx.data_kind == "bands" else ""))
+            if known else "purple = removed; with no trades in the store it cannot be split into traded and "
+                          "cancelled")
     return {"title": f"Attribution, event {pe['n']}",
-            "caption": (f"Size removed from the book per {_fmt_bucket(bucket)} ({ctx.base}), asks above and bids "
-                        "below zero: red = executed against by trades, grey = cancelled by makers"
-                        + (" (inferred: band decrease minus traded volume)" if ctx.data_kind == "bands" else "")
-                        + "; blue outline = size added in the same bucket (removal without re-posting is a "
-                          "withdrawal). Right: totals in the detector's window and band (as in the evidence "
-                          "table). Shaded: the event."),
-            "bucket_ms": bucket / NS_PER_MS, "window": [lo, hi],
-            "totals": {s: {"traded": t[0], "cancelled": t[1]} for s, t in totals.items()},
-            "data": [{"ts": r["ts"], "side": r["side"], "traded": r["traded"], "cancelled": r["cancelled"],
-                      "added": r["added"]} for r in b.iter_rows(named=True)]}
+            "caption": (f"Size removed from the book {per} ({ctx.base}, "
+                        + (f"the event's {band:g}% band" if ctx.data_kind == "bands" else "all price levels")
+                        + "), asks above and bids "
+                        f"below zero: {what}; blue outline = size added in the same interval. Right: totals in the "
+                        "detector's window" + (" and band (as in the evidence table)" if known else "")
+                        + ". Shaded: the detector's window (each bar spans the interval it measures)."),
+            "bucket_ms": bucket / NS_PER_MS, "window": [lo, hi], "band_pct": band,
+            "event_window": [w0, w1], "trades_known": known,
+            "totals": {s: ({"traded": t[0], "cancelled": t[1]} if known else {"removed": t[2]})
+                       for s, t in totals.items()},
+            "data": [{"ts": r["ts"], "ts_end": r["ts_end"], "side": r["side"], "traded": r["traded"],
+                      "cancelled": r["cancelled"], "removed": r["removed"], "added": r["added"]}
+                     for r in b.iter_rows(named=True)]}
 
 
 def _fmt_bucket(ns: int) -> str:
@@ -422,27 +498,38 @@ def _fmt_bucket(ns: int) -> str:
 # ---- 4. the vacuum --------------------------------------------------------------------------------
 
 def vacuum_figure(ctx, pe, path: Path) -> dict:
+    """Price, spread and impact per volume before vs after; a panel only where there is data, and
+    no figure at all (with the reason) when neither spread nor impact can be measured."""
     ev = pe["event"]
     m = pe["metrics"]
-    start, end = int(ev["start_ts"]), int(ev["end_ts"])
+    start = int(ev["start_ts"])
     b0, b1, a0, a1 = vacuum_windows(ev, ctx)
     lo, hi = b0, a1
-    fig = _fig("vacuum")
-    gs = fig.add_gridspec(1, 3, width_ratios=[1.35, 1.35, 1])
-    axp, axs, axi = fig.add_subplot(gs[0]), fig.add_subplot(gs[1]), fig.add_subplot(gs[2])
-
     t = ctx.trades.filter((pl.col("ts") >= lo) & (pl.col("ts") <= hi)).sort("ts", "seq")
     p = ctx.price.filter((pl.col("ts") >= lo) & (pl.col("ts") <= hi))
+    top = ctx.top.filter((pl.col("ts") >= lo) & (pl.col("ts") <= hi) & pl.col("valid"))
+    before, after = m.get("impact_before"), m.get("impact_after")
+    vals = [before.value if before else None, after.value if after else None]
+    has_impact = any(v is not None for v in vals)
+    if top.height == 0 and not has_impact:
+        why = ("no trades in the store and no top of book (band-only data)" if not getattr(ctx, "trades_known", True)
+               else "no top of book and no price impact measured around the event")
+        return {"unavailable": f"{why}: neither the spread nor price impact per volume can be measured."}
+    panels = ["price"] + (["spread"] if top.height else []) + (["impact"] if has_impact else [])
+    fig = _fig("vacuum")
+    widths = {"price": 1.35, "spread": 1.35, "impact": 1.0}
+    gs = fig.add_gridspec(1, len(panels), width_ratios=[widths[k] for k in panels])
+    axes = {k: fig.add_subplot(gs[i]) for i, k in enumerate(panels)}
+    axp = axes["price"]
     if p.height:
         axp.plot(xnum(p["ts"].to_numpy()), p["price"].to_numpy(), color="#e67e22", lw=1.1)
     if t.height:
         axp.scatter(xnum(t["ts"].to_numpy()), t["price"].to_numpy(), s=3, color="#555555", lw=0, alpha=0.5)
     axp.set_ylabel(f"Price ({ctx.quote})")
     axp.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}"))
-    axp.set_title("Price (line) and trades (dots)", fontsize=10)
-
-    top = ctx.top.filter((pl.col("ts") >= lo) & (pl.col("ts") <= hi) & pl.col("valid"))
-    if top.height:
+    axp.set_title("Price (line)" + (" and trades (dots)" if t.height else ""), fontsize=10)
+    if "spread" in axes:
+        axs = axes["spread"]
         bps = (top["spread"] / top["mid"] * 1e4).to_numpy()
         axs.plot(xnum(top["ts"].to_numpy()), bps, color="#34495e", lw=0.9, drawstyle="steps-post")
         for when, a, b_ in (("before", b0, b1), ("after", a0, a1)):
@@ -456,42 +543,45 @@ def vacuum_figure(ctx, pe, path: Path) -> dict:
         axs.set_ylabel("Spread (bps of mid)")
         axs.set_ylim(bottom=0)
         axs.set_title("Bid-ask spread", fontsize=10)
-    else:
-        axs.text(0.5, 0.5, "spread unavailable\n(no top of book in band-only data)", ha="center", va="center",
-                 transform=axs.transAxes, color="#777777")
-        axs.set_yticks([])
-        axs.set_title("Bid-ask spread", fontsize=10)
-    for ax in (axp, axs):
+    for k in ("price", "spread"):
+        if k not in axes:
+            continue
+        ax = axes[k]
         ax.axvspan(xnum(b0), xnum(b1), color="#2980b9", alpha=0.06, lw=0)
         ax.axvspan(xnum(a0), xnum(a1), color=RED, alpha=0.06, lw=0)
         ax.axvline(xnum(start), color=RED, lw=1.2)
         ax.set_xlim(xnum(lo), xnum(hi))
         time_axis(ax, ctx, hi - lo, maxticks=5)
-
-    before, after = m.get("impact_before"), m.get("impact_after")
-    vals = [before.value if before else None, after.value if after else None]
-    ys = [v if v is not None else 0.0 for v in vals]
-    bars = axi.bar([0, 1], ys, color=["#2980b9", RED], width=0.6)
-    for bar, v in zip(bars, vals):
-        axi.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{v:.3g}" if v is not None else "n/a",
-                 ha="center", va="bottom", fontsize=8.5)
-    axi.set_xticks([0, 1], [f"{duration(b1 - b0)} before", f"{duration(a1 - a0)} after"])
-    axi.set_ylabel(f"Price move per unit volume (bps per {ctx.base})")
-    r = m.get("vacuum_ratio")
-    if r is not None and r.value is not None:
-        axi.set_title(f"Impact per volume: {r.value:.1f}× after", fontsize=10)
-    else:
-        axi.set_title("Impact per volume", fontsize=10)
-    axi.set_ylim(0, max(max(ys), 1e-12) * 1.25)
-    axi.grid(axis="x", visible=False)
+    if "impact" in axes:
+        axi = axes["impact"]
+        xs = [i for i, v in enumerate(vals) if v is not None]
+        bars = axi.bar(xs, [vals[i] for i in xs], color=[["#2980b9", RED][i] for i in xs], width=0.6)
+        for bar, i in zip(bars, xs):
+            axi.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{vals[i]:.3g}", ha="center",
+                     va="bottom", fontsize=8.5)
+        axi.set_xticks([0, 1], [f"{duration(b1 - b0)} before", f"{duration(a1 - a0)} after"])
+        axi.set_xlim(-0.6, 1.6)
+        axi.set_ylabel(f"Price move per unit volume (bps per {ctx.base})")
+        r = m.get("vacuum_ratio")
+        axi.set_title(f"Impact per volume: {r.value:.1f}× after" if r is not None and r.value is not None
+                      else "Impact per volume", fontsize=10)
+        axi.set_ylim(0, max(v for v in vals if v is not None) * 1.25 or 1.0)
+        axi.grid(axis="x", visible=False)
     fig.suptitle(f"Event {pe['n']}: the vacuum — book before vs after", x=0.01, ha="left", fontsize=11,
                  weight="bold")
     _save(fig, path)
-    return {"title": f"Spread and impact, event {pe['n']}",
-            "caption": (f"Before ({duration(b1 - b0)}, shaded blue) and after ({duration(a1 - a0)}, shaded red) "
-                        "the event (red line). Left: mid price and trades. Middle: spread in bps of mid with the "
-                        "before/after means (dashed). Right: sum of 1-second price moves per unit of traded volume "
-                        f"(bps per {ctx.base}) before vs after: the detector's impact_before / impact_after."),
+    parts = [f"Before ({duration(b1 - b0)}, shaded blue) and after ({duration(a1 - a0)}, shaded red) the event "
+             f"(red line). Price: {getattr(ctx, 'price_source', '') or 'price'}" + (" and trades" if t.height else "")
+             + "."]
+    if "spread" in axes:
+        parts.append("Spread in bps of mid with the before/after means (dashed).")
+    if "impact" in axes:
+        parts.append(f"Impact: sum of 1-second price moves per unit of traded volume, buys and sells (bps per "
+                     f"{ctx.base}), before vs after.")
+    missing = [k for k in ("spread", "impact") if k not in axes]
+    if missing:
+        parts.append("Not drawn (no data): " + ", ".join(missing) + ".")
+    return {"title": f"Spread and impact, event {pe['n']}", "caption": " ".join(parts), "panels": panels,
             "window": [lo, hi], "before": [b0, b1], "after": [a0, a1],
             "values": {k: (m[k].value if k in m else None) for k in
                        ("spread_bps_before", "spread_bps_after", "impact_before", "impact_after", "vacuum_ratio")}}
@@ -531,9 +621,9 @@ def _jsonable(obj):
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
-            if k in ("ts", "x") and isinstance(v, int):
+            if k in ("ts", "x", "ts_end") and isinstance(v, int):
                 out[k] = iso_ns(v)
-            elif k in ("window", "before", "after") and isinstance(v, (list, tuple)):
+            elif k in ("window", "before", "after", "event_window") and isinstance(v, (list, tuple)):
                 out[k] = [iso_ns(int(x)) for x in v]
             else:
                 out[k] = _jsonable(v)

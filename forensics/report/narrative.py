@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
@@ -18,6 +19,8 @@ import polars as pl
 from forensics.timeutil import NS_PER_MS, NS_PER_S
 
 LOW_CONFIDENCE = 0.6
+#: a removed share at or below this is "nothing removed" (no traded share of a removal is quoted)
+NOTHING_REMOVED = 0.005
 #: level_changes causes that are maker actions (gap / truncation rows are data artefacts)
 MAKER_CAUSES = "('add', 'trade', 'cancel', 'mixed')"
 #: relative tolerance for accepting a derivation SQL as reproducing a detector value
@@ -29,11 +32,22 @@ LABEL_TEXT = {
     "consumption": "consumption by {aggr} orders eating the book level by level, not a withdrawal",
     "flicker": "flickering quotes that were never there to be traded, not a withdrawal",
     "mixed": "a mix of trading and cancellation",
+    "depth_collapse": "a depth collapse whose cause (trades or cancellations) the data present cannot tell",
+    "data_anomaly": "a fall inside a band the data-quality checks flagged: possibly a recording artefact, "
+                    "not read as makers pulling quotes",
 }
 LABEL_SHORT = {
     "synchronized_withdrawal": "synchronized withdrawal", "one_sided_pull": "one-sided pull",
     "consumption": "consumption", "flicker": "flicker", "mixed": "mixed",
+    "depth_collapse": "depth collapse (cause unknown)", "data_anomaly": "data anomaly (flagged band)",
 }
+#: labels that say why depth went (traded vs cancelled): they need trades to be supported
+CAUSAL_LABELS = ("synchronized_withdrawal", "one_sided_pull", "consumption", "mixed")
+#: detector columns measured from trades: without trades in the store they are unknown, not 0
+TRADE_COLS = ("traded_share", "traded_share_net", "traded_qty", "cancelled_qty", "implied_qty", "trade_volume",
+              "impact_before", "impact_after", "vacuum_ratio")
+#: words in the detector's reasoning lines that rest on trades (dropped when there are none)
+_TRADE_WORDS = re.compile(r"trad|cancel|withdraw|pull|consum|eaten|vacuum|impact|volume|taker|aggress", re.I)
 
 # detector columns that are identity, not figures
 _ID_COLS = {"event_id", "exchange", "symbol", "date", "start_ts", "end_ts", "sides", "label", "data_kind",
@@ -74,12 +88,13 @@ DETECTOR_DEFINITIONS = {
     "depth_after_bid": "Bid depth in the band at the bottom of the fall.",
     "depth_before_ask": "Ask depth in the band at the top of the fall (or at the window start if the ask did not fall).",
     "depth_after_ask": "Ask depth in the band at the bottom of the fall (or its minimum over the window).",
-    "speed_ms": "Time from 10% to 90% of the fall (start to end of the event), ms.",
-    "side_lag_ms": "Ask-side start minus bid-side start, ms (negative: asks went first).",
-    "traded_share": "Traded / (traded + cancelled) size over the decreases of the falling side(s) in the band "
-                    "and window (gross).",
-    "traded_share_net": "Traded / (traded + max(cancelled - added, 0)): the traded share net of cancel/replace "
-                        "churn; the classifier uses this one.",
+    "speed_ms": "Time from 10% to 90% of the fall (start to end of the event).",
+    "side_lag_ms": "Ask-side start minus bid-side start (negative: asks went first).",
+    "traded_share": "Gross traded share: traded / (traded + cancelled) size over the decreases of the falling "
+                    "side(s) in the band and window.",
+    "traded_share_net": "Net traded share: traded / (traded + max(cancelled - added, 0)), net of cancel/replace "
+                        "churn; it saturates at 100% whenever re-posting exceeds cancelling, so read it next to the "
+                        "gross share.",
     "traded_qty": "Size removed by trades (level_changes.traded) on the falling side(s), in the band and window.",
     "cancelled_qty": "Size removed by cancellations (level_changes.cancelled), in the band and window.",
     "added_qty": "Size added (new quotes) on the falling side(s), in the band and window.",
@@ -96,11 +111,11 @@ DETECTOR_DEFINITIONS = {
     "price_move_bps": "Mid move over the event, bps.",
     "price_move_after_bps": "Mid move in the 60 s after the event, bps.",
     "impact_before": "Price impact per unit volume before the event (300 s to 5 s before its window): sum of "
-                     "1-second |mid changes| in bps / base volume traded.",
+                     "1-second |mid changes| in bps / all volume traded (buys and sells).",
     "impact_after": "Price impact per unit volume in the 120 s after the event's window, same definition.",
     "vacuum_ratio": "impact_after / impact_before: how many times more each unit of volume moved the price "
                     "after the event than before.",
-    "recovery_ms": "Time from the end until every falling side was back to 50% of its depth before, ms "
+    "recovery_ms": "Time from the end until every falling side was back to 50% of its depth before "
                    "(empty: not within 10 min).",
     "bid_floor": "Lowest bid price inside the band at the window start.",
     "ask_cap": "Highest ask price inside the band at the window start.",
@@ -184,6 +199,13 @@ def qty(x, unit: str = "") -> str:
     return f"{s} {unit}".strip()
 
 
+def removed(x) -> str:
+    """A removed share (1 - after/before): '87%'; a negative one means the depth grew: 'none (grew 4.1%)'."""
+    if x is None:
+        return "n/a"
+    return pct(x) if x >= 0 else f"none (grew {pct(-x)})"
+
+
 def num(x, digits: int = 2) -> str:
     if x is None:
         return "n/a"
@@ -235,12 +257,15 @@ def _display(key: str, v, ctx) -> tuple[str, str]:
         return f"{v:.2f}", "0..1"
     if k.startswith("impact"):
         return f"{v:.3g} bps/{base}", f"bps per {base}"
-    if "share" in k or k.startswith("removed_frac") or k.endswith("_frac"):
+    if k.startswith("removed_frac") or k.startswith("grid_removed"):
+        return removed(v), "share"
+    if "share" in k or k.endswith("_frac"):
         return pct(v), "share"
     if k.endswith("_pct") and "band" in k:
         return f"{v:g}%", "% of mid"
     if k.endswith("_ms"):
-        return (f"{v / 1000:,.1f} s" if abs(v) >= 10_000 else f"{v:,.0f} ms"), "ms"
+        sign = "−" if k == "side_lag_ms" and v < 0 else ("+" if k == "side_lag_ms" and v > 0 else "")
+        return sign + duration(int(round(v * NS_PER_MS))), "duration"
     if "ratio" in k:
         return f"{v:.1f}×", "ratio"
     if "bps" in k:
@@ -487,6 +512,8 @@ def event_metrics(ctx, run: Runner, ev: dict) -> dict[str, Metric]:
             continue
         if v is None or (isinstance(v, float) and math.isnan(v)):
             continue  # the detector did not measure it for this event
+        if c in TRADE_COLS and not trades_known(ctx):
+            continue  # measured against trades the store does not have: unknown, not 0
         out[c] = run.detector_metric(
             c, LABELS.get(c, c.replace("_", " ")), _lookup_sql(ctx, eid, c), _derivations(ctx, ev, c, cte),
             defs.get(c, f"Detector metric `{c}`."), lambda x, c=c: _display(c, x, ctx)[0],
@@ -525,10 +552,11 @@ def event_metrics(ctx, run: Runner, ev: dict) -> dict[str, Metric]:
             f"grid_removed_{side}", f"{side} depth ≤{band:g}% removed",
             f"SELECT 1 - a.qty / nullif(b.qty, 0) FROM\n ({after}) a,\n ({before}) b",
             f"1 - (depth after) / (depth before): the share of {side} depth within {band:g}% of mid that "
-            f"disappeared between those two {what}s ({table}).", pct, "share", event_id=eid)
+            f"disappeared between those two {what}s ({table}); negative when it grew.", removed, "share",
+            event_id=eid)
 
     # 3. traded / cancelled / added per side (level data): same filter as the detector's totals
-    if ctx.data_kind == "levels" and ctx.changes is not None:
+    if ctx.data_kind == "levels" and ctx.changes is not None and trades_known(ctx):
         for side in ("bid", "ask"):
             if has_window and ev.get("bid_floor") is not None:
                 ref = f"FROM events WHERE {ctx.where} AND event_id = {sql_str(eid)}"
@@ -650,6 +678,70 @@ def _detector_definitions() -> dict:
     return {}
 
 
+def trades_known(ctx) -> bool:
+    """Whether the store has trades for the report's window: without them nothing can say whether
+    depth was traded or cancelled (the detector of the day may still have written 0s)."""
+    return bool(getattr(ctx, "trades_known", ctx.trades.height > 0))
+
+
+def deciding_file(ctx, ns: int) -> str:
+    """The file that would decide traded vs cancelled for an event on that day."""
+    from forensics.report import local_dt
+    day = local_dt(int(ns), "UTC").strftime("%Y-%m-%d")
+    if ctx.exchange.lower().startswith("binance"):
+        return f"the venue's trades for that day, Binance's `{ctx.symbol}-aggTrades-{day}.csv` (or `-trades-`)"
+    return f"the venue's trades file for {ctx.symbol} on {day} (UTC)"
+
+
+def report_label(ev: dict, ctx) -> str:
+    """The label the report can stand behind with the data present: the detector's, except that a
+    causal label (withdrawal / pull / consumption / mixed) without any trades in the store becomes
+    ``depth_collapse``, and a fall in a band the data-quality checks flagged becomes ``data_anomaly``
+    (the detector of issue 11 writes these labels itself; older events are relabelled here)."""
+    label = ev.get("label") or "mixed"
+    if label in ("depth_collapse", "data_anomaly", "flicker"):
+        return label
+    if event_flags(ev, ctx):
+        return "data_anomaly"
+    if label in CAUSAL_LABELS and not trades_known(ctx):
+        return "depth_collapse"
+    return label
+
+
+def event_flags(ev: dict, ctx) -> list[dict]:
+    """Data-quality flags on the event's band and side(s) overlapping the event in time."""
+    flags = getattr(ctx, "flags", None)
+    if flags is None or flags.height == 0:
+        return []
+    band = _band(ev, ctx)
+    sides = _sides_of(ev)
+    lo = int(ev.get("window_from") if ev.get("window_from") is not None else ev["start_ts"])
+    hi = int(ev.get("window_to") if ev.get("window_to") is not None else ev["end_ts"])
+    out = []
+    for f in flags.iter_rows(named=True):
+        if f.get("band_pct") is not None and abs(f["band_pct"] - band) > 1e-9:
+            continue
+        if f.get("side") is not None and f["side"] not in sides:
+            continue
+        if f.get("band_pct") is None and f.get("kind") not in ("non_monotonic", "avg_price_wrong_side"):
+            continue
+        a, b = f.get("first_ts"), f.get("last_ts")
+        if a is not None and b is not None and (b < lo or a > hi):
+            continue
+        out.append(f)
+    return out
+
+
+def traded_text(f: dict) -> str | None:
+    """Gross and net traded share side by side (one definition each, one formatter)."""
+    g, n = f.get("traded_gross"), f.get("traded_net")
+    if g is not None and n is not None:
+        return f"{pct(g)} of the removed volume traded gross, {pct(n)} net of re-posting"
+    if g is not None or n is not None:
+        return f"{pct(g if g is not None else n)} of the removed volume traded"
+    return None
+
+
 def _first(m: dict[str, Metric], *keys):
     for k in keys:
         if k in m and m[k].value is not None:
@@ -666,6 +758,7 @@ def facts(ev: dict, m: dict[str, Metric], ctx) -> dict:
         "bid_share": _first(m, "removed_frac_bid", "grid_removed_bid"),
         "ask_share": _first(m, "removed_frac_ask", "grid_removed_ask"),
         "traded_share": _first(m, "traded_share_net", "traded_share"),
+        "traded_net": _first(m, "traded_share_net"), "traded_gross": _first(m, "traded_share"),
         "levels": _first(m, "levels_hit"),
         "lag_ms": _first(m, "side_lag_ms"),
         "bid_before": _first(m, "depth_before_bid", "grid_depth_before_bid"),
@@ -683,6 +776,18 @@ def facts(ev: dict, m: dict[str, Metric], ctx) -> dict:
         t = sum(m[f"traded_{s}"].value or 0 for s in _sides_of(ev) if f"traded_{s}" in m)
         c = sum(m[f"cancelled_{s}"].value or 0 for s in _sides_of(ev) if f"cancelled_{s}" in m)
         f["traded_share"] = t / (t + c) if t + c > 0 else None
+        f["traded_gross"] = f["traded_share"]
+    shares = [f[f"{x}_share"] for x in _sides_of(ev)]
+    grew = [f[f"{x}_after"] > f[f"{x}_before"] for x in _sides_of(ev)
+            if f[f"{x}_after"] is not None and f[f"{x}_before"] is not None]
+    # nothing left the band on the side(s) the event is about: no share of a removal to speak of
+    f["nothing_removed"] = bool(shares) and all(x is not None and x <= NOTHING_REMOVED for x in shares) \
+        or (bool(grew) and all(grew))
+    if f["nothing_removed"]:
+        f["traded_share"] = f["traded_gross"] = f["traded_net"] = None
+    if not trades_known(ctx):
+        f["traded_share"] = f["traded_gross"] = f["traded_net"] = None
+        f["sell"] = f["buy"] = f["impact_ratio"] = f["impact_before"] = f["impact_after"] = None
     return f
 
 
@@ -705,6 +810,18 @@ def headline(ev: dict, m: dict[str, Metric], ctx) -> str:
         if f["traded_share"] is not None:
             s += f"; {pct(f['traded_share'])} of them traded"
         return s + ": " + LABEL_TEXT["flicker"] + "."
+    if label == "consumption" and f["nothing_removed"]:
+        side = sides[0] if len(sides) == 1 else "bid"
+        aggr = "sell" if side == "bid" else "buy"
+        vol = f["sell"] if aggr == "sell" else f["buy"]
+        b0, a0 = f[f"{side}_before"], f[f"{side}_after"]
+        depth = (f" ({qty(b0, ctx.base)} before, {qty(a0, ctx.base)} after)" if b0 is not None and a0 is not None
+                 else "")
+        s = (f"{when}, {aggr}-initiated trades" + (f" ({qty(vol, ctx.base)})" if vol else "")
+             + f" hit the {side}s over {duration(f['dur_ns'])} while {side} depth {band} did not fall{depth}: "
+             f"the detector calls it consumption from the {aggr} program, but no depth was removed, so there is "
+             "no traded share of a removal to report.")
+        return s
     if label == "consumption":
         side = sides[0] if len(sides) == 1 else "bid"
         share = bid if side == "bid" else ask
@@ -712,14 +829,18 @@ def headline(ev: dict, m: dict[str, Metric], ctx) -> str:
         amount = f"{pct(share)} of {side} depth" if share is not None else f"{side} depth"
         s = f"{when}, {amount} {band} was removed over {duration(f['dur_ns'])}"
         tail = []
-        if f["traded_share"] is not None:
-            tail.append(f"{pct(f['traded_share'])} of that volume traded")
+        if traded_text(f):
+            tail.append(traded_text(f))
         corr = _first(m, "erosion_corr")
         if f["levels"]:
             tail.append(f"eroding {f['levels']} price levels"
                         + (" from the touch outwards" if corr is not None and corr > 0.2 else ""))
         s += ("; " + ", ".join(tail) if tail else "")
-        return s + ": " + LABEL_TEXT["consumption"].format(aggr=aggr) + "."
+        s += ": " + LABEL_TEXT["consumption"].format(aggr=aggr) + "."
+        if churn(f):
+            s += (f" The label rests on the net share: gross, only {pct(f['traded_gross'])} of the removed volume "
+                  "traded and the rest was re-posted (maker churn), so treat it as a hypothesis.")
+        return s
     if "bid" in sides and "ask" in sides and bid is not None and ask is not None:
         parts.append(f"{pct(bid)} of bid depth {band} and {pct(ask)} of ask depth disappeared "
                      f"within {duration(f['dur_ns'])}")
@@ -729,14 +850,28 @@ def headline(ev: dict, m: dict[str, Metric], ctx) -> str:
         who = "resting depth" if len(sides) == 2 and share is None else f"{side} depth"
         amount = f"{pct(share)} of {who}" if share is not None else who
         parts.append(f"{amount} {band} disappeared within {duration(f['dur_ns'])}")
-    if f["traded_share"] is not None:
-        parts.append(("only " if f["traded_share"] < 0.25 else "") + f"{pct(f['traded_share'])} of that volume traded")
+    if traded_text(f):
+        low = max(x for x in (f["traded_gross"], f["traded_net"], f["traded_share"]) if x is not None) < 0.25
+        parts.append(("only " if low else "") + traded_text(f))
     if f["levels"]:
         both = len(sides) == 2
         sync = ("simultaneous" if label == "synchronized_withdrawal" else "spread")
         parts.append(f"the removal was {sync} across {f['levels']} price levels" + (" on both sides" if both else ""))
     text = LABEL_TEXT.get(label, label.replace("_", " ")).format(side=sides[0], aggr="sell")
-    return f"{when}, " + "; ".join(parts) + ": " + text + "."
+    out = f"{when}, " + "; ".join(parts) + ": " + text + "."
+    if label == "depth_collapse":
+        out += (f" The store has no trades for this window: ingesting {deciding_file(ctx, f['start'])} would "
+                "decide whether it was traded or cancelled.")
+    elif label == "data_anomaly":
+        kinds = sorted({fl["kind"] for fl in event_flags(ev, ctx)})
+        out += f" Flags on that band: {', '.join(kinds) or 'data quality'} (see the caveats)."
+    return out
+
+
+def churn(f: dict) -> bool:
+    """Net share says 'traded', gross says most of it was cancelled: re-posting saturated the net."""
+    return (f.get("traded_net") is not None and f.get("traded_gross") is not None
+            and f["traded_net"] >= 0.5 and f["traded_gross"] < 0.5)
 
 
 def _tzl(ctx, ns):
@@ -768,8 +903,12 @@ def annotation(ev: dict, m: dict[str, Metric], ctx) -> str:
             lines.append(f"{side}s {_change(share)}, {duration(int(abs(f['lag_ms']) * NS_PER_MS))} later")
         else:
             lines.append(f"{side}s {_change(share)}")
-    if f["traded_share"] is not None:
+    if f["traded_gross"] is not None and f["traded_net"] is not None:
+        lines.append(f"{pct(f['traded_gross'])} traded gross, {pct(f['traded_net'])} net")
+    elif f["traded_share"] is not None:
         lines.append(f"{pct(f['traded_share'])} traded")
+    elif not trades_known(ctx):
+        lines.append("no trades: cause unknown")
     return "\n".join(lines) or LABEL_SHORT.get(ev.get("label"), ev.get("label") or "event")
 
 
@@ -785,6 +924,10 @@ _LABEL_TEXT = {
                    "from the touch outwards: it was eaten by aggressive orders, not withdrawn.",
     "flicker": "The size was posted and removed again within seconds: flickering quotes, which inflate "
                "apparent depth without being available to trade.",
+    "depth_collapse": "Without trades the removal cannot be split into traded and cancelled size: the data "
+                      "present shows that the depth went, not why.",
+    "data_anomaly": "The band the fall was measured in is flagged by the data-quality checks over this span, "
+                    "so the fall may be an artefact of the recording rather than quotes leaving the book.",
 }
 
 
@@ -800,8 +943,11 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
         b, a = f[f"{side}_before"], f[f"{side}_after"]
         share = f[f"{side}_share"]
         if b is not None and a is not None:
-            side_txt.append(f"resting {side}s within {f['band']:g}% of mid fell from {qty(b, base)} to "
-                            f"{qty(a, base)} ({pct(-share if share is not None else (a - b) / b if b else None, True)})")
+            verb = "rose" if a > b else "fell" if a < b else "stayed at"
+            change = pct((a - b) / b, True).replace("-", "−") if b else "n/a"
+            side_txt.append(f"resting {side}s within {f['band']:g}% of mid {verb} from {qty(b, base)} to "
+                            f"{qty(a, base)} ({change})" if a != b else
+                            f"resting {side}s within {f['band']:g}% of mid stayed at {qty(b, base)}")
         elif share is not None:
             side_txt.append(f"{pct(share)} of the {side} depth within {f['band']:g}% of mid vanished")
     p1.append("; ".join(side_txt) if side_txt else "the book thinned")
@@ -817,7 +963,25 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
                       f"{first} side")
     p1.append(". ")
     tr, cx = m.get("traded_bid"), m.get("cancelled_bid")
-    if tr is not None and cx is not None:
+    label_done = label in ("depth_collapse", "data_anomaly") or f["nothing_removed"]
+    if f["nothing_removed"] and label not in ("depth_collapse", "data_anomaly"):
+        p1.append("Nothing left the band on that side, so no traded or cancelled share of a removal is given")
+        if f["sell"] is not None:
+            p1.append(f"; trades in the same interval: {qty(f['sell'], base)} sold into the bids and "
+                      f"{qty(f['buy'], base)} bought from the asks")
+        p1.append(". The band's depth did not fall despite the aggressive flow.")
+    elif label_done:
+        p1.append(_LABEL_TEXT[label])
+        if label == "depth_collapse":
+            p1.append(f" The file that would decide it: {deciding_file(ctx, f['start'])}, ingested with "
+                      "`forensics ingest`.")
+        if ev.get("detector_label") and ev["detector_label"] != label:
+            p1.append(f" (The detector labelled it {LABEL_SHORT.get(ev['detector_label'], ev['detector_label'])}; "
+                      "the report does not repeat a cause the data present cannot support.)")
+        if bands:
+            p1.append(" Band data only: the timing inside the sampling step and a fall that recovers before "
+                      "the next sample are not visible.")
+    elif tr is not None and cx is not None:
         sides = _sides_of(ev)
         traded = sum(m[f"traded_{s}"].value or 0 for s in sides if f"traded_{s}" in m)
         cancelled = sum(m[f"cancelled_{s}"].value or 0 for s in sides if f"cancelled_{s}" in m)
@@ -827,17 +991,24 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
                   f"{qty(traded, base)} was executed and {qty(cancelled, base)} was cancelled")
         if f["levels"]:
             p1.append(f", across {f['levels']} price levels")
-        if added and f["traded_share"] is not None:
-            p1.append(f"; {qty(added, base)} was posted again in the same window, so net of re-posting "
-                      f"{pct(f['traded_share'])} of the removal traded")
+        if traded_text(f):
+            p1.append(f"; {qty(added, base)} was posted again in the same window: " + traded_text(f)
+                      if added else "; " + traded_text(f))
         p1.append(". ")
-    elif f["traded_share"] is not None:
-        p1.append(f"Only {pct(f['traded_share'])} of the removed volume was executed. " if f["traded_share"] < 0.5
-                  else f"{pct(f['traded_share'])} of the removed volume was executed. ")
-    if f["sell"] is not None:
+        if churn(f):
+            p1.append("The net share saturates when re-posting exceeds cancelling (normal maker churn), so it "
+                      "alone does not decide the label here. ")
+    elif traded_text(f):
+        t = traded_text(f)
+        p1.append(("Only " + t if (f["traded_share"] or 0) < 0.5 else t[0].upper() + t[1:]) + ". ")
+    if label_done:
+        pass
+    elif f["sell"] is not None:
         p1.append(f"Trades in the same interval: {qty(f['sell'], base)} sold into the bids and "
                   f"{qty(f['buy'], base)} bought from the asks. ")
-    if bands:
+    if label_done:
+        pass
+    elif bands:
         p1.append({
             "synchronized_withdrawal": "With little volume traded against it, the depth that vanished from both "
                                        "sides between two samples was cancelled, not eaten: a withdrawal of "
@@ -865,7 +1036,7 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
         p2.append(f"The mid moved {f['move_after_bps']:+.0f} bps in the following minute. ")
     if f["impact_ratio"] is not None and f["impact_before"] is not None and f["impact_after"] is not None:
         r = f["impact_ratio"]
-        vol = "sell volume" if (f["sell"] or 0) >= (f["buy"] or 0) else "traded volume"
+        vol = "traded volume (buys and sells: the impact is divided by all volume)"
         if r >= 1.5:
             p2.append(f"Afterwards each unit of {vol} moved the price {r:.1f} times more than before "
                       f"({f['impact_after']:.3g} vs {f['impact_before']:.3g} bps per {base}): with the resting "
@@ -878,20 +1049,45 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
     elif ctx.trades.height:
         p2.append("Price impact per unit volume could not be compared (no trades or no book on one side of "
                   "the event). ")
+    elif not trades_known(ctx):
+        p2.append("Without trades, price impact per unit volume cannot be measured. ")
     if f["recovery_ms"] is not None:
         p2.append(f" Depth on the falling side(s) was back to half its pre-event level "
                   f"{duration(int(f['recovery_ms'] * NS_PER_MS))} after the end.")
-    elif ev.get("label") in ("synchronized_withdrawal", "one_sided_pull") and "recovery_ms" in ev:
+    elif label in ("synchronized_withdrawal", "one_sided_pull", "depth_collapse") and "recovery_ms" in ev:
         p2.append(" Depth had not recovered to half its pre-event level within 10 minutes.")
     if not p2:
         p2.append("Not enough data after the event to measure the vacuum.")
-    return "".join(p1), "".join(p2)
+    return "".join(p1).strip(), " ".join(x.strip() for x in p2)
 
 
 # ---- caveats ------------------------------------------------------------------------------------
 
-def caveats(ctx, events: list[dict]) -> list[str]:
+def caveats(ctx, events: list[dict], per_event: list[dict] | None = None) -> list[str]:
     out = list(ctx.notes)
+    flags = getattr(ctx, "flags", None)
+    if flags is not None and flags.height:
+        for fl in flags.iter_rows(named=True):
+            where = " ".join(x for x in (fl.get("side"), f"{fl['band_pct']:g}% band" if fl.get("band_pct") is not None
+                                          else None) if x)
+            span = (f", {clock(fl['first_ts'], ctx.tz)} – {clock(fl['last_ts'], ctx.tz)}"
+                    if fl.get("first_ts") is not None and fl.get("last_ts") is not None else "")
+            out.append(f"Data-quality flag `{fl['kind']}`{' (' + where + ')' if where else ''}{span}: {fl['detail']}; "
+                       "flagged bands are hatched in the figures and not read as makers pulling quotes.")
+    for pe in per_event or []:
+        e = pe["event"]
+        det, lab = e.get("detector_label"), e.get("label")
+        if det and det != lab:
+            why = ("the store has no trades for the window, so whether the depth was traded or cancelled is unknown"
+                   if lab == "depth_collapse" else "its band is flagged by the data-quality checks over the event")
+            out.append(f"Event {pe['n']} ({e['event_id']}): the detector labelled it "
+                       f"{LABEL_SHORT.get(det, det)}, but {why}; the report shows it as {LABEL_SHORT.get(lab, lab)}.")
+        f = facts(e, pe["metrics"], ctx)
+        if lab == "consumption" and churn(f):
+            out.append(f"Event {pe['n']}: labelled consumption on the net traded share ({pct(f['traded_net'])}); "
+                       f"the gross share is {pct(f['traded_gross'])}: most of the removed size was cancelled and "
+                       "re-posted (maker churn), which saturates the net share. The classifier needs the gross "
+                       "share too before calling this consumption.")
     if ctx.gaps.height:
         for g in ctx.gaps.iter_rows(named=True):
             hit = [e["event_id"] for e in events
@@ -925,9 +1121,10 @@ def caveats(ctx, events: list[dict]) -> list[str]:
 
 # ---- the document -------------------------------------------------------------------------------
 
-def _event_json(ev: dict) -> dict:
+def _event_json(ev: dict, ctx=None) -> dict:
     from forensics.report import iso_ns
     out = {}
+    withheld = {}
     for k, v in ev.items():
         if k in ("start_ts", "end_ts"):
             out[k] = iso_ns(v)
@@ -937,9 +1134,40 @@ def _event_json(ev: dict) -> dict:
                 out[k] = json.loads(v)
             except ValueError:
                 out[k] = v
+        elif ctx is not None and k in TRADE_COLS and not trades_known(ctx):
+            withheld[k] = py(v)
+            out[k] = None          # unknown without trades (the detector of the day may have written 0)
         else:
             out[k] = py(v)
+    if withheld:
+        out["withheld_without_trades"] = withheld
     return out
+
+
+def _reasoning(lines, ctx):
+    """The detector's reasoning lines as the report can show them: sizes in the asset, and without
+    trades no line that rests on them. Returns (lines, number dropped)."""
+    if not isinstance(lines, list):
+        return lines, 0
+    out = [str(x).replace("base units", ctx.base) if ctx.base != "base units" else str(x) for x in lines]
+    if trades_known(ctx):
+        return out, 0
+    keep = [x for x in out if not _TRADE_WORDS.search(x)]
+    return keep, len(out) - len(keep)
+
+
+_SHARE_LINE = re.compile(r"traded share \d+(?:\.\d+)?% net of re-adds \(\d+(?:\.\d+)?% gross\)")
+
+
+def _restate(lines, m: dict):
+    """The detector's reasoning with its traded shares in the report's format (one number, one
+    format: '4.3% gross, 4.7% net' everywhere, not '5% net (4% gross)' next to '4.7%')."""
+    if not isinstance(lines, list):
+        return lines
+    g, n = _first(m, "traded_share"), _first(m, "traded_share_net")
+    if g is None or n is None:
+        return lines
+    return [_SHARE_LINE.sub(f"traded share {pct(g)} gross, {pct(n)} net of re-adds", str(x)) for x in lines]
 
 
 def _version() -> str:
@@ -951,7 +1179,8 @@ def _version() -> str:
 
 
 #: which event the headline is about when several compete (most telling first)
-LABEL_RANK = {"synchronized_withdrawal": 0, "one_sided_pull": 1, "consumption": 2, "mixed": 3, "flicker": 4}
+LABEL_RANK = {"synchronized_withdrawal": 0, "one_sided_pull": 1, "consumption": 2, "depth_collapse": 2,
+              "mixed": 3, "data_anomaly": 4, "flicker": 4}
 
 
 def _rank(e: dict) -> tuple:
@@ -984,6 +1213,9 @@ def compose(ctx, con, max_event_figures: int = 6) -> dict:
                 e["evidence"] = json.loads(e["evidence"])
             except ValueError:
                 pass
+        e["detector_label"] = e.get("label")
+        e["label"] = report_label(e, ctx)
+        e["evidence"], e["evidence_dropped"] = _reasoning(e.get("evidence"), ctx)
     primary = pick_primary(ctx, evs)
     order = ([primary] + sorted((i for i in range(len(evs)) if i != primary), key=lambda i: _rank(evs[i]))
              if primary is not None else [])
@@ -993,6 +1225,13 @@ def compose(ctx, con, max_event_figures: int = 6) -> dict:
         ev = evs[i]
         raw = {k: v for k, v in ctx.events.row(i, named=True).items()}
         m = event_metrics(ctx, run, raw)
+        ev["evidence"] = _restate(ev.get("evidence"), m)
+        if facts(ev, m, ctx)["nothing_removed"] and isinstance(ev.get("evidence"), list):
+            keep = [x for x in ev["evidence"] if "traded share" not in str(x)]
+            if len(keep) < len(ev["evidence"]):
+                ev["evidence_dropped"] = (ev.get("evidence_dropped") or 0) + len(ev["evidence"]) - len(keep)
+                ev["evidence_dropped_why"] = "they quote a traded share of a removal, and no depth was removed"
+                ev["evidence"] = keep
         p1, p2 = phases(ev, m, ctx)
         per_event.append({
             "n": n, "index": i, "event": ev, "metrics": m, "headline": headline(ev, m, ctx),
@@ -1000,7 +1239,7 @@ def compose(ctx, con, max_event_figures: int = 6) -> dict:
             "primary": i == primary, "figures": i in figured,
         })
     wm = window_metrics(ctx, run)
-    cav = caveats(ctx, evs)
+    cav = caveats(ctx, evs, per_event)
     ref = ctx.at if ctx.at is not None else ctx.ts_from
     span = (f"between {clock(ctx.ts_from, ctx.tz, True)} and {clock(ctx.ts_to, ctx.tz, True)} "
             f"({tz_offset_label(ctx.tz, ctx.ts_from)})")
@@ -1021,7 +1260,8 @@ def compose(ctx, con, max_event_figures: int = 6) -> dict:
                     + [mm.as_json() for p in per_event for mm in p["metrics"].values()])
     events_json = []
     for p in per_event:
-        ej = _event_json(ctx.events.row(p["index"], named=True))
+        ej = _event_json(ctx.events.row(p["index"], named=True), ctx)
+        ej["report_label"] = p["event"]["label"]
         ej["n"] = p["n"]
         ej["primary"] = p["primary"]
         ej["headline"] = p["headline"]
@@ -1059,5 +1299,9 @@ def compose(ctx, con, max_event_figures: int = 6) -> dict:
         "figures": {},
     }
     doc_json["window_metrics"] = {k: mm.value for k, mm in wm.items()}
+    doc_json["trades_in_store"] = trades_known(ctx)
+    flags = getattr(ctx, "flags", None)
+    doc_json["data_quality_flags"] = ([{**r, "first": iso_ns(r["first_ts"]), "last": iso_ns(r["last_ts"])}
+                                       for r in flags.iter_rows(named=True)] if flags is not None else [])
     return {"json": doc_json, "events": per_event, "headline": head, "caveats": cav, "primary": primary,
             "window_metrics": wm}

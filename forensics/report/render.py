@@ -16,6 +16,7 @@ from forensics.report.narrative import LABEL_SHORT, clock, duration
 LABEL_TITLE = {
     "synchronized_withdrawal": "Phase 1: the withdrawal", "one_sided_pull": "Phase 1: the pull",
     "consumption": "Phase 1: the consumption", "flicker": "Phase 1: the flicker", "mixed": "Phase 1: the removal",
+    "depth_collapse": "Phase 1: the collapse (cause unknown)", "data_anomaly": "Phase 1: the fall in a flagged band",
 }
 
 
@@ -35,18 +36,23 @@ def blocks(ctx, doc, paths: dict[str, Path]) -> list[tuple]:
              + (f"incident report, {clock(ctx.at, ctx.tz, True)[:16]} ({tzn})" if ctx.at is not None
                 else f"events from {clock(ctx.ts_from, ctx.tz, True)[:16]} to {clock(ctx.ts_to, ctx.tz, True)[:16]} ({tzn})"))
     out: list[tuple] = [("title", title)]
+    has_trades = j.get("trades_in_store", True)
     kind = ("levels — depth rebuilt from L2 order-book updates" if ctx.data_kind == "levels"
-            else "bands — pre-aggregated depth bands (depth_bands) + trades; no per-level data")
+            else "bands — pre-aggregated depth bands (depth_bands); no per-level data")
+    kind += (" + trades" if has_trades else "; no trades in the store for the window")
     out.append(("meta", [
         ("Window", f"{clock(ctx.ts_from, ctx.tz, True)} – {clock(ctx.ts_to, ctx.tz, True)} ({tzn})"),
         ("Window (UTC)", f"{j['window']['from']} – {j['window']['to']}"),
         ("Data", kind),
-        ("Depth grid", f"{j['grid_ms']:g} ms" if j["grid_ms"] else "n/a"),
+        ("Depth grid" if ctx.data_kind == "levels" else "Band samples every",
+         duration(int(round(j["grid_ms"] * 1_000_000))) if j["grid_ms"] else "n/a"),
         ("Events", str(len(doc["events"]))),
         ("Generated", f"{j['generated_at']} by {j['generated_by']}"),
     ]))
     out.append(("h2", "Finding", "finding"))
     out.append(("lead", doc["headline"]))
+    if doc.get("interactive"):
+        out.append(("interactive", doc["interactive"]))
     out.append(_figure("depth", figs))
     if doc.get("window_metrics"):
         out.append(("h3", "The window at a glance"))
@@ -75,8 +81,12 @@ def blocks(ctx, doc, paths: dict[str, Path]) -> list[tuple]:
                     f"event-{n}"))
         out.append(("lead", pe["headline"]))
         reasons = ev.get("evidence")
+        dropped = ev.get("evidence_dropped") or 0
+        if dropped:
+            why = ev.get("evidence_dropped_why") or "they rest on trades, which the store does not have for this window"
+            reasons = list(reasons or []) + [f"({dropped} more line(s) of the detector's reasoning not shown: {why})"]
         if isinstance(reasons, list) and reasons:
-            out.append(("p", f"The detector's reasoning (label {lab}, confidence "
+            out.append(("p", f"The detector's reasoning (label {ev.get('detector_label') or lab}, confidence "
                              f"{ev['confidence']:.2f}):" if ev.get("confidence") is not None else
                              "The detector's reasoning:"))
             out.append(("ul", [str(x) for x in reasons]))
@@ -90,6 +100,10 @@ def blocks(ctx, doc, paths: dict[str, Path]) -> list[tuple]:
             rows.append([m.label, m.display, m.definition, "detector" if m.source == "detector" else "report",
                          f"[{m.sql_id}](#{m.sql_id.lower()})"])
         out.append(("table", ["measure", "value", "definition", "source", "SQL"], rows))
+        if not has_trades:
+            out.append(("p", "Not shown: traded share (gross and net), size traded or cancelled, aggressive "
+                             "volume and price impact per volume: they are measured against trades, and the "
+                             "store has none for this window."))
         if pe["figures"]:
             for role in (f"heatmap-{n}", f"attribution-{n}", f"vacuum-{n}"):
                 if role in figs:
@@ -169,6 +183,9 @@ def to_markdown(bl: list[tuple]) -> str:
             lines.append("|" + "|".join("---" for _ in b[1]) + "|")
             lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in b[2]]
             lines.append("")
+        elif k == "interactive":
+            lines += ["*Interactive charts (zoomable heatmap and depth, linked time axes, exact values on "
+                      "hover): open `report.html`, which works offline.*", ""]
         elif k == "figure":
             _, role, title, cap, file, why = b
             if file:
@@ -195,7 +212,7 @@ table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0 1rem;width:100%}
 th,td{border-bottom:1px solid #e5e5e5;padding:.3rem .5rem;text-align:left;vertical-align:top}
 th{background:#f6f6f6}td.num{white-space:nowrap;font-variant-numeric:tabular-nums;font-weight:600}
 figure{margin:1.2rem 0}figure img{width:100%;height:auto;border:1px solid #eee}
-figcaption{font-size:.85rem;color:#444;margin-top:.3rem}
+figcaption{font-size:.85rem;color:#444;margin-top:.3rem}figure.ix{border:1px solid #eee;padding:.3rem}
 .unavailable{color:#777;font-style:italic}
 pre{background:#f7f7f9;border:1px solid #e3e3e8;padding:.6rem .8rem;overflow-x:auto;font-size:.8rem}
 code{font-family:Menlo,Consolas,monospace}details{margin:.3rem 0}summary{cursor:pointer;font-size:.88rem}
@@ -219,7 +236,12 @@ def to_html(bl: list[tuple], out_dir: Path) -> str:
     title = next((b[1] for b in bl if b[0] == "title"), "Report")
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>{_esc(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>"]
+             f"<title>{_esc(title)}</title>", f"<style>{CSS}</style>"]
+    if any(b[0] == "interactive" for b in bl):
+        from forensics.report.interactive import plotly_js
+        # plotly.js inlined: the page needs no CDN and makes no request
+        parts.append('<script type="text/javascript">' + plotly_js().replace("</script", "<\\/script") + "</script>")
+    parts += ["</head>", "<body>"]
     for b in bl:
         k = b[0]
         if k == "title":
@@ -244,6 +266,8 @@ def to_html(bl: list[tuple], out_dir: Path) -> str:
                 f'<td class="num">{_inline(c)}</td>' if i == num_col else f"<td>{_inline(c)}</td>"
                 for i, c in enumerate(r)) + "</tr>" for r in b[2])
             parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif k == "interactive":
+            parts.append('<h3>Explore</h3>' + b[1])
         elif k == "figure":
             _, role, ftitle, cap, file, why = b
             if file:
