@@ -476,6 +476,8 @@ def _prepare(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataFrame | N
     """Frames (already ordered by (ts, seq)) -> contiguous arrays with dense level indices."""
     u = updates
     t = trades.filter(pl.col("aggressor").is_not_null()) if trades.height else trades
+    if "hidden" in t.columns and t.height:  # hidden executions are never fills of visible depth
+        t = t.filter(~pl.col("hidden").fill_null(False))
     a = _Arrays(
         u_ts=_np(u["ts"], np.int64), u_seq=_np(u["seq"].fill_null(-1), np.int64),
         u_snap=_np(u["is_snapshot"].fill_null(False), np.bool_),
@@ -851,7 +853,7 @@ def attribute_reference(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.Da
     # pass 2: each trade belongs to the first non-gap row at its level at or after T - tol_fwd
     # (if within T + tol_back); pass 3: a row uses its trades oldest first up to its decrease,
     # the rest is implied on it
-    T = [t for t in trades.to_dicts() if t["aggressor"] is not None]
+    T = [t for t in trades.to_dicts() if t["aggressor"] is not None and not t.get("hidden")]
     level_rows: dict = {}
     for k, r in enumerate(rows):
         r["traded"], r["implied"], r["trades"] = 0, 0, []
@@ -920,8 +922,11 @@ def load_inputs(store: Store, exchange: str, symbol: str, ts_from: int | None, t
     updates = store.scan("book_updates", exchange, symbol, start, ts_to).select(cols).collect()
     t_from = None if start is None else start - margin_ns
     t_to = None if ts_to is None else ts_to + margin_ns
-    trades = store.scan("trades", exchange, symbol, t_from, t_to).select(
-        ["ts", "seq", "price", "size", "aggressor"]).collect()
+    lf = store.scan("trades", exchange, symbol, t_from, t_to)
+    tcols = ["ts", "seq", "price", "size", "aggressor"]
+    if "hidden" in lf.collect_schema().names():
+        tcols.append("hidden")
+    trades = lf.select(tcols).collect()
     gaps = store.scan("gaps", exchange, symbol, ts_column="ts_from").collect() \
         if store.files("gaps", exchange, symbol) else None
     return updates, trades, gaps

@@ -18,7 +18,7 @@ from forensics.ingest.source import NameInfo, Source, infer_from_name, sha256_fi
 from forensics.store import Store
 
 #: modules that register formats, in sniffing priority order
-FORMAT_MODULES = ("forensics.ingest.tardis", "forensics.ingest.binance_capture",
+FORMAT_MODULES = ("forensics.ingest.lobster", "forensics.ingest.tardis", "forensics.ingest.binance_capture",
                   "forensics.ingest.binance_files")
 
 
