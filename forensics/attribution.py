@@ -111,7 +111,15 @@ class AttributionInfo:
     matched_qty: int = 0
     implied_qty: int = 0
     lags_used: int = 0
+    decrease_qty: int = 0       # volume of all decreases
+    truncation_qty: int = 0     # ... of which attributed to the depth-limited window (truncation)
+    gap_qty: int = 0            # ... of which unknown (prior size unknown: gap)
     extra: dict = field(default_factory=dict)
+
+    def shares(self) -> dict:
+        """Share of decrease volume that is truncation / gap (unknown), None without decreases."""
+        d = self.decrease_qty
+        return {"truncation": self.truncation_qty / d if d else None, "gap": self.gap_qty / d if d else None}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,8 +181,98 @@ def _member_remove(members, setpos, nmem, L):
 
 
 @nb.njit(cache=True)
+def _fw_kth(fw, base, R, k):
+    """Smallest level index whose prefix count reaches k (k >= 1; the k-th lowest level)."""
+    pos = 0
+    step = 1
+    while step * 2 <= R:
+        step *= 2
+    while step > 0:
+        nxt = pos + step
+        if nxt <= R and fw[base + nxt] < k:
+            pos = nxt
+            k -= fw[base + nxt]
+        step //= 2
+    return pos  # 1-based position pos+1 -> index pos
+
+
+@nb.njit(cache=True, inline="always")
+def _edge(fw, count, R, s, N):
+    """Level index of the N-th best level of side s (bid: N-th highest), -1 if fewer than N."""
+    if count[s] < N:
+        return -1
+    if s == 0:
+        return _fw_kth(fw, 0, R, count[0] - N + 1)
+    return _fw_kth(fw, R + 1, R, N)
+
+
+@nb.njit(cache=True, inline="always")
+def _beyond(s, lv, e):
+    return e >= 0 and ((s == 0 and lv < e) or (s == 1 and lv > e))
+
+
+@nb.njit(cache=True, inline="always")
+def _take(trem, tnext, qhead, qtail, anc_ts, anc_row, grp, ngrp, t_ts, L, t, tol_back, row_id, anchor):
+    """The trade queue of level L for an update at time t: expired trades (no update in their
+    window) are dropped; the first anchoring update of the level in this timestamp group
+    (``anchor``: any update of a netted feed, a decrease of an event feed) takes the queue for
+    the group (its leftover becomes implied on that row when the group ends). Returns the head."""
+    h = qhead[L]
+    while h >= 0 and t_ts[h] + tol_back < t:
+        h = tnext[h]
+    qhead[L] = h
+    if h < 0:
+        qtail[L] = -1
+    elif anchor and anc_ts[L] != t:
+        anc_ts[L] = t
+        anc_row[L] = row_id
+        grp[ngrp] = L
+        ngrp += 1
+    return h, ngrp
+
+
+@nb.njit(cache=True)
+def _judge_window(pend, npend, fifo, prev, u_size, u_side, u_lvl, cause, edge0, e_end0, e_end1):
+    """Levels that left (size -> 0) or entered (0 -> size) an N-level view within one timestamp
+    group, per side in arrival order: each is paired with the earliest unpaired change of the
+    other kind. An entry better than its paired exit pushed that level out of the window (the
+    exit is truncation unless a print matched it); an entry deeper than its exit is the next
+    level revealed (the entry is truncation). Unpaired: an entry beyond the window's edge at the
+    group start, an unmatched exit beyond the edge at the group end, are truncation."""
+    for s in range(2):
+        qh = 0
+        qt = 0
+        for q in range(npend):
+            k = pend[q]
+            if u_side[k] != s:
+                continue
+            entry = prev[k] == 0
+            if qt > qh and (prev[fifo[qh]] == 0) != entry:
+                o = fifo[qh]
+                qh += 1
+                ex, en = (o, k) if entry else (k, o)
+                better = (s == 0 and u_lvl[en] > u_lvl[ex]) or (s == 1 and u_lvl[en] < u_lvl[ex])
+                if better:
+                    if cause[ex] == CANCEL:
+                        cause[ex] = TRUNC
+                else:
+                    cause[en] = TRUNC
+            else:
+                fifo[qt] = k
+                qt += 1
+        e_end = e_end0 if s == 0 else e_end1
+        for q in range(qh, qt):
+            k = fifo[q]
+            if prev[k] == 0:
+                if _beyond(s, u_lvl[k], edge0[s]):
+                    cause[k] = TRUNC
+            elif cause[k] == CANCEL and _beyond(s, u_lvl[k], e_end):
+                cause[k] = TRUNC
+
+
+@nb.njit(cache=True)
 def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
-          t_ts, t_side, t_lvl, t_size, tol_fwd, tol_back, depth_limit, R, syn_cap, snap_limits):
+          t_ts, t_side, t_lvl, t_size, tol_fwd, tol_back, depth_limit, R, syn_cap, snap_limits, carry):
     n = u_ts.shape[0]
     m = t_ts.shape[0]
     prev = np.zeros(n, np.int64)
@@ -193,11 +291,19 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
     lvl_snap = np.zeros(R2, np.int32)
     qhead = np.full(R2, -1, np.int32)
     qtail = np.full(R2, -1, np.int32)
+    anc_ts = np.full(R2, np.iinfo(np.int64).min, np.int64)
+    anc_row = np.zeros(R2, np.int64)
+    grp = np.empty(R2, np.int64)   # levels anchored in the current timestamp group
+    ngrp = 0
     setpos = np.full(R2, -1, np.int32)
     members = np.empty(R2, np.int32)
     nmem = 0
     use_fw = depth_limit > 0
     fw = np.zeros(2 * (R + 1) if use_fw else 1, np.int32)
+    pend = np.empty(n if use_fw else 1, np.int64)  # levels entering/leaving the view in the group
+    fifo = np.empty(n if use_fw else 1, np.int64)
+    npend = 0
+    edge0 = np.full(2, -1, np.int64)  # N-th best level index of each side at the group start
     count = np.zeros(2, np.int64)
     tnext = np.full(max(m, 1), -1, np.int32)
     trem = t_size.copy()
@@ -213,14 +319,19 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
     blk_end = -1   # index one past the current snapshot block (while inside one)
     while i < n:
         t = u_ts[i]
-        while ti < m and t_ts[ti] - tol_fwd <= t:
-            L = t_side[ti] * R + t_lvl[ti]
-            if qtail[L] >= 0:
-                tnext[qtail[L]] = ti
-            else:
-                qhead[L] = ti
-            qtail[L] = ti
-            ti += 1
+        if i == 0 or u_ts[i - 1] != t:
+            # a new timestamp group starts here
+            while ti < m and t_ts[ti] - tol_fwd <= t:
+                L = t_side[ti] * R + t_lvl[ti]
+                if qtail[L] >= 0:
+                    tnext[qtail[L]] = ti
+                else:
+                    qhead[L] = ti
+                qtail[L] = ti
+                ti += 1
+            if use_fw:
+                edge0[0] = _edge(fw, count, R, 0, depth_limit)
+                edge0[1] = _edge(fw, count, R, 1, depth_limit)
         if u_gap[i]:
             epoch += 1
         if u_snap[i] and i >= blk_end and (i == 0 or not u_snap[i - 1] or u_ts[i - 1] != t
@@ -282,16 +393,13 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
                     if stale:
                         c = GAP
                     else:
-                        h = qhead[L]
-                        while h >= 0 and t_ts[h] + tol_back < t:  # no update in its window
-                            h = tnext[h]
+                        h, ngrp = _take(trem, tnext, qhead, qtail, anc_ts, anc_row, grp, ngrp, t_ts, L, t,
+                                        tol_back, row_id, not carry)
                         h, got = _drain(trem, tnext, h, p)
+                        qhead[L] = h
+                        if h < 0:
+                            qtail[L] = -1
                         tr += got
-                        while h >= 0:  # this is the trades' update: the excess was hidden
-                            implied[row_id] += trem[h]
-                            h = tnext[h]
-                        qhead[L] = -1
-                        qtail[L] = -1
                         if tr == p:
                             c = TRADE
                         elif tr > 0:
@@ -326,14 +434,19 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
             if stale:
                 c = GAP
             else:
-                h = qhead[L]
-                while h >= 0 and t_ts[h] + tol_back < t:  # no update in its window: hidden
-                    h = tnext[h]
-                beyond = has_bound[s] and ((s == 0 and lv < bound[0]) or (s == 1 and lv > bound[1]))
-                if beyond and lvl_snap[L] != snap_counter:
+                # a full-depth diff stream seeded by a depth-limited snapshot: the first update of
+                # a level beyond the snapshot's deepest level has an unknown prior
+                beyond = (not use_fw) and has_bound[s] and ((s == 0 and lv < bound[0]) or (s == 1 and lv > bound[1]))
+                rule_b = beyond and lvl_snap[L] != snap_counter
+                h, ngrp = _take(trem, tnext, qhead, qtail, anc_ts, anc_row, grp, ngrp, t_ts, L, t,
+                                tol_back, i, not carry)
+                if rule_b:
                     c = TRUNC
                 elif new < p:
                     h, got = _drain(trem, tnext, h, p - new)
+                    qhead[L] = h
+                    if h < 0:
+                        qtail[L] = -1
                     tr += got
                     if tr == p - new:
                         c = TRADE
@@ -341,30 +454,12 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
                         c = MIXED
                     else:
                         c = CANCEL
-                        if use_fw and new == 0:
-                            base = s * (R + 1)
-                            if s == 0:
-                                rank = count[0] - _fw_prefix(fw, base, lv - 1)
-                            else:
-                                rank = _fw_prefix(fw, base, lv)
-                            if rank >= depth_limit:
-                                c = TRUNC
-                else:
-                    if use_fw and p == 0 and new > 0:
-                        base = s * (R + 1)
-                        if s == 0:
-                            rank = count[0] - _fw_prefix(fw, base, lv - 1) + 1
-                        else:
-                            rank = _fw_prefix(fw, base, lv) + 1
-                        if rank >= depth_limit:
-                            c = TRUNC
-                # this is the first update at the level since these trades: what it does not
-                # show as a decrease was hidden (implied); they are never carried further
-                while h >= 0:
-                    implied[i] += trem[h]
-                    h = tnext[h]
-                qhead[L] = -1
-                qtail[L] = -1
+                    if use_fw and new == 0:
+                        pend[npend] = i   # a level left the view: judged when the group ends
+                        npend += 1
+                elif use_fw and p == 0 and new > 0:
+                    pend[npend] = i       # a level entered the view: judged when the group ends
+                    npend += 1
             traded[i] = tr
             cause[i] = c
             size[L] = new
@@ -380,6 +475,22 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
                 count[s] -= 1
                 if use_fw:
                     _fw_add(fw, s * (R + 1), R, lv, -1)
+        if i == n - 1 or u_ts[i + 1] != t:
+            # the timestamp group ends: what its updates did not show as decreases was hidden
+            # (implied on the level's first update of the group); trades are never carried on
+            for g in range(ngrp):
+                L = grp[g]
+                h = qhead[L]
+                while h >= 0:
+                    implied[anc_row[L]] += trem[h]
+                    h = tnext[h]
+                qhead[L] = -1
+                qtail[L] = -1
+            ngrp = 0
+            if npend:
+                _judge_window(pend, npend, fifo, prev, u_size, u_side, u_lvl, cause, edge0,
+                              _edge(fw, count, R, 0, depth_limit), _edge(fw, count, R, 1, depth_limit))
+                npend = 0
         i += 1
     return (prev, traded, cause, implied, syn_pos[:nsyn], syn_key[:nsyn], syn_prev[:nsyn],
             syn_traded[:nsyn], syn_cause[:nsyn], syn_ts[:nsyn], trem, overflow)
@@ -532,6 +643,11 @@ def _gap_flags(u_ts: np.ndarray, u_seq: np.ndarray, gaps: pl.DataFrame) -> np.nd
 # tolerance and depth limit
 # ---------------------------------------------------------------------------------------------
 
+#: prints and book share one clock when at least this share of them has a decrease at its own
+#: (side, price) with exactly its timestamp (the rest: hidden executions, refills, self-trades)
+SHARED_CLOCK_SHARE = 0.8
+
+
 def estimate_tolerance(a: _Arrays, prev: np.ndarray | None = None) -> tuple[int, int, int, int]:
     """(tol_back_ns, tol_fwd_ns, interval_ns, lags_used) estimated from the data.
 
@@ -544,7 +660,9 @@ def estimate_tolerance(a: _Arrays, prev: np.ndarray | None = None) -> tuple[int,
     bin edge), tol_fwd = max(0, -lower bin edge) (capped at interval + 300 ms / 300 ms): when
     no decrease precedes its trade (Binance futures, ``ts = T``) nothing after a decrease can
     match it.
-    No clear peak or < 50 pairs: interval + 50 ms / 50 ms.
+    No clear peak or < 50 pairs: interval + 50 ms / 50 ms. Shared clock (>= 80% of the
+    sampled prints have a decrease at their level with exactly their timestamp, e.g. LOBSTER,
+    where a print and its fill are one message): 0 / 0.
     """
     inc_ts = a.u_ts[~a.u_snap] if a.u_snap.any() else a.u_ts
     steps = np.diff(inc_ts)
@@ -564,10 +682,14 @@ def estimate_tolerance(a: _Arrays, prev: np.ndarray | None = None) -> tuple[int,
     reach = (reach // bin_ns) * bin_ns
     step = max(1, a.t_ts.size // 300_000)
     # null model: the same trades against the neighbouring levels (same activity, no causal link)
-    hists, pairs = _lag_histogram(a.u_ts, dec, a.u_side, a.u_lvl, a.t_ts, a.t_side, a.t_lvl, a.R,
-                                  reach, bin_ns, step, np.array([0, 1, -1], np.int64))
+    hists, pairs, exact, sampled = _lag_histogram(a.u_ts, dec, a.u_side, a.u_lvl, a.t_ts, a.t_side, a.t_lvl,
+                                                  a.R, reach, bin_ns, step, np.array([0, 1, -1], np.int64))
     if pairs < 50:
         return default
+    if exact >= SHARED_CLOCK_SHARE * sampled:
+        # prints and book changes stamped by one clock (the matching engine's): a fill and its
+        # print carry the same timestamp, so nothing else may match
+        return 0, 0, interval, int(pairs)
     hist = hists[0]
     null = (hists[1] + hists[2]) / 2.0
     lag0 = np.arange(hist.size) * bin_ns - reach          # lower edge of each bin
@@ -624,7 +746,10 @@ def _lag_histogram(u_ts, dec, u_side, u_lvl, t_ts, t_side, t_lvl, R, reach, bin_
     nbins = (2 * reach) // bin_ns + 1
     hist = np.zeros((shifts.shape[0], nbins), np.int64)
     pairs = 0
+    sampled = 0
+    exact = 0
     for k in range(0, t_ts.shape[0], step):
+        sampled += 1
         for q in range(shifts.shape[0]):
             lv = t_lvl[k] + shifts[q]
             if lv < 0 or lv >= R:
@@ -634,12 +759,42 @@ def _lag_histogram(u_ts, dec, u_side, u_lvl, t_ts, t_side, t_lvl, R, reach, bin_
             if lo == hi:
                 continue
             j = lo + np.searchsorted(times[lo:hi], t_ts[k] - reach)
+            hit = False
             while j < hi and times[j] <= t_ts[k] + reach:
                 hist[q, (times[j] - t_ts[k] + reach) // bin_ns] += 1
                 if q == 0:
                     pairs += 1
+                    if times[j] == t_ts[k]:
+                        hit = True
                 j += 1
-    return hist, pairs
+            if hit:
+                exact += 1
+    return hist, pairs, exact, sampled
+
+
+#: a feed is event-by-event when at least this share of its incremental rows repeat a (side,
+#: price) already updated at the same timestamp: a netted batch feed updates a level once per batch
+EVENT_FEED_REPEATS = 0.005
+
+
+@nb.njit(cache=True)
+def _repeat_share(u_ts, u_snap, u_side, u_lvl, R):
+    """Share of incremental rows whose level was already updated at the same timestamp."""
+    stamp = np.full(2 * R, -1, np.int64)
+    grp = -1
+    rep = 0
+    inc = 0
+    for i in range(u_ts.shape[0]):
+        if i == 0 or u_ts[i] != u_ts[i - 1]:
+            grp += 1
+        if u_snap[i]:
+            continue
+        inc += 1
+        L = u_side[i] * R + u_lvl[i]
+        if stamp[L] == grp:
+            rep += 1
+        stamp[L] = grp
+    return rep / inc if inc else 0.0
 
 
 def detect_depth_limit(a: _Arrays, cnt: np.ndarray, start: int) -> int:
@@ -666,14 +821,19 @@ def detect_depth_limit(a: _Arrays, cnt: np.ndarray, start: int) -> int:
 
 def attribute_frames(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataFrame | None = None,
                      tolerance_ns: int | tuple[int, int] | None = None,
-                     depth_limit: int | str | None = "auto") -> tuple[pl.DataFrame, AttributionInfo]:
+                     depth_limit: int | str | None = "auto", matching: str = "auto"
+                     ) -> tuple[pl.DataFrame, AttributionInfo]:
     """Attribute one instrument's updates (ordered by (ts, seq)) given its trades (ordered).
 
     ``tolerance_ns``: None = estimated; an int = symmetric window (trade up to that many ns
     before or after the decrease); a tuple = (tol_back, tol_fwd): trade before / after the
-    decrease. ``depth_limit``: None/0 = full-depth feed, int N, or 'auto'.
-    Returns (level_changes frame, info).
+    decrease. ``depth_limit``: None/0 = full-depth feed, int N, or 'auto'. ``matching``:
+    'batch' (a feed netting each level once per batch: a trade belongs to the first update of
+    its level), 'event' (event-by-event: to the first decrease) or 'auto' (see
+    :func:`detect_matching`). Returns (level_changes frame, info).
     """
+    if matching not in ("auto", "batch", "event"):
+        raise ForensicsError(f"matching must be 'auto', 'batch' or 'event', not {matching!r}")
     info = AttributionInfo()
     a = _prepare(updates, trades, gaps)
     n = a.u_ts.size
@@ -702,10 +862,14 @@ def attribute_frames(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataF
     else:
         dl = int(depth_limit or 0)
     info.depth_limit = dl
+    share = _repeat_share(a.u_ts, a.u_snap, a.u_side, a.u_lvl, a.R)
+    carry = matching == "event" or (matching == "auto" and share >= EVENT_FEED_REPEATS)
+    info.extra["matching"] = "event" if carry else "batch"
+    info.extra["repeat_share"] = share
     cap = max(1024, n // 8)
     while True:
         out = _core(a.u_ts, a.u_seq, a.u_snap, a.u_side, a.u_lvl, a.u_size, a.u_gap,
-                    a.t_ts, a.t_side, a.t_lvl, a.t_size, tf, tb, dl, a.R, cap, SNAP_LIMITS)
+                    a.t_ts, a.t_side, a.t_lvl, a.t_size, tf, tb, dl, a.R, cap, SNAP_LIMITS, carry)
         if not out[-1]:
             break
         cap = n + 1
@@ -735,6 +899,10 @@ def attribute_frames(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataF
         prev, traded = cat(prev, syn_prev), cat(traded, syn_traded)
         implied_all, cause = cat(implied_all, implied[n:n + m]), cat(cause, syn_cause)
     delta = u_size - prev
+    dec = np.maximum(-delta, 0)
+    info.decrease_qty = int(dec.sum())
+    info.truncation_qty = int(dec[cause == TRUNC].sum())
+    info.gap_qty = int(dec[cause == GAP].sum())
     out = pl.DataFrame({
         "ts": u_ts, "seq": u_seq,
         "side": pl.Series(SIDE_NAMES).gather(pl.Series(u_side).cast(pl.UInt32)),
@@ -758,7 +926,8 @@ def _empty() -> pl.DataFrame:
 # ---------------------------------------------------------------------------------------------
 
 def attribute_reference(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataFrame | None,
-                        tol_back: int, tol_fwd: int, depth_limit: int = 0) -> pl.DataFrame:
+                        tol_back: int, tol_fwd: int, depth_limit: int = 0, matching: str = "batch"
+                        ) -> pl.DataFrame:
     """Straightforward restatement of the rules in the module docstring (dicts and loops).
 
     Pass 1 replays the book (snapshot blocks, synthetic removals, staleness, truncation
@@ -783,12 +952,35 @@ def attribute_reference(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.Da
     lvl_snap: dict = {}
     epoch, known, snapc = 1, 0, 0
     bound: dict[str, int | None] = {"bid": None, "ask": None}
-    rows = []  # dicts: ts, seq, side, price, prev, size, stale, trunc_b, trunc_if_unmatched, synthetic, snap
+    rows = []  # dicts: ts, seq, side, price, prev, size, stale, rule_b, trunc_unmatched, synthetic, snap
+    group = {"ts": None, "edge": {}, "pending": []}
 
-    def rank(side, price, include_new):
-        lv = [p for (s, p), q in book.items() if s == side and q > 0
-              and (p >= price if side == "bid" else p <= price)]
-        return len(lv) + (1 if include_new else 0)
+    def edge(side):
+        """The N-th best price of a side (bid: N-th highest), None with fewer than N levels."""
+        lv = sorted((p for (s, p), q in book.items() if s == side and q > 0), reverse=side == "bid")
+        return lv[depth_limit - 1] if depth_limit and len(lv) >= depth_limit else None
+
+    def beyond_edge(side, price, e):
+        return e is not None and (price < e if side == "bid" else price > e)
+
+    def end_group():
+        for side in ("bid", "ask"):
+            unpaired = []
+            for r in (x for x in group["pending"] if x["side"] == side):
+                entry = r["prev_size"] == 0
+                if unpaired and (unpaired[0]["prev_size"] == 0) != entry:
+                    o = unpaired.pop(0)
+                    ex, en = (o, r) if entry else (r, o)
+                    if (en["price"] > ex["price"]) == (side == "bid"):
+                        ex["trunc_unmatched"] = True   # pushed out of the window by the entry
+                    else:
+                        en["trunc_unmatched"] = True   # the next level revealed
+                else:
+                    unpaired.append(r)
+            for r in unpaired:
+                e = group["edge"][side] if r["prev_size"] == 0 else edge(side)
+                r["trunc_unmatched"] = beyond_edge(side, r["price"], e)
+        group["pending"] = []
 
     def beyond(side, price):
         b = bound[side]
@@ -806,20 +998,26 @@ def attribute_reference(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.Da
             if synthetic:
                 r["trunc_unmatched"] = beyond(side, price)
             else:
-                if beyond(side, price) and lvl_snap.get(key, 0) != snapc:
+                if not depth_limit and beyond(side, price) and lvl_snap.get(key, 0) != snapc:
                     r["rule_b"] = True
-                elif depth_limit and new == 0 and p > 0 and rank(side, price, False) >= depth_limit:
-                    r["trunc_unmatched"] = True
-                elif depth_limit and p == 0 and new > 0 and rank(side, price, True) >= depth_limit:
-                    r["trunc_unmatched"] = True
+                elif depth_limit and ((new == 0 and p > 0) or (p == 0 and new > 0)):
+                    group["pending"].append(r)  # left / entered the view: judged at the group's end
         rows.append(r)
         book[key] = new
         lvl_epoch[key] = epoch
         if not synthetic:
             lvl_snap[key] = snapc
 
+    def start(i):
+        if group["ts"] is None or ts[i] != group["ts"]:
+            if group["ts"] is not None:
+                end_group()
+            group["ts"] = ts[i]
+            group["edge"] = {s: edge(s) for s in ("bid", "ask")}
+
     i = 0
     while i < n:
+        start(i)
         if gapflag[i]:
             epoch += 1
         u = U[i]
@@ -850,27 +1048,59 @@ def attribute_reference(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.Da
             continue
         change(i, u["side"], u["price"], u["size"], ts[i], seq[i], False, False)
         i += 1
+    if group["ts"] is not None:
+        end_group()
     # pass 2: each trade belongs to the first non-gap row at its level at or after T - tol_fwd
-    # (if within T + tol_back); pass 3: a row uses its trades oldest first up to its decrease,
-    # the rest is implied on it
+    # (if within T + tol_back), and so to every row of that level with that row's timestamp
+    # (the update group); pass 3: the group's decreases use its trades oldest first, the rest is
+    # implied on the group's first row
     T = [t for t in trades.to_dicts() if t["aggressor"] is not None and not t.get("hidden")]
     level_rows: dict = {}
-    for k, r in enumerate(rows):
-        r["traded"], r["implied"], r["trades"] = 0, 0, []
+    for r in rows:
+        r["traded"], r["implied"] = 0, 0
         if not r["stale"]:
             level_rows.setdefault((r["side"], r["price"]), []).append(r)
+    if matching == "event":
+        # event-by-event feed: each decrease takes the unused prints of its level whose window
+        # holds it (T - tol_fwd <= t <= T + tol_back), oldest first; nothing is implied
+        by_level: dict = {}
+        for t in T:
+            side = "bid" if t["aggressor"] == "sell" else "ask"
+            by_level.setdefault((side, t["price"]), []).append({"ts": t["ts"], "left": t["size"]})
+        for r in rows:
+            if r["stale"] or r["rule_b"]:
+                continue
+            need = r["prev_size"] - r["size"]
+            for t in by_level.get((r["side"], r["price"]), []):
+                if need <= 0:
+                    break
+                if t["left"] and t["ts"] - tol_fwd <= r["ts"] <= t["ts"] + tol_back:
+                    take = min(need, t["left"])
+                    t["left"] -= take
+                    need -= take
+                    r["traded"] += take
+        T = []
+    pools: dict = {}  # (side, price, ts) -> [remaining sizes] (oldest first)
     for t in T:
         side = "bid" if t["aggressor"] == "sell" else "ask"
         first = next((r for r in level_rows.get((side, t["price"]), []) if r["ts"] >= t["ts"] - tol_fwd), None)
         if first is not None and first["ts"] <= t["ts"] + tol_back:
-            first["trades"].append(t["size"])
+            pools.setdefault((side, t["price"], first["ts"]), {"first": first, "q": []})["q"].append(t["size"])
     for r in rows:
-        need = r["prev_size"] - r["size"] if not r["rule_b"] else 0
-        for q in r["trades"]:
-            take = min(max(need, 0), q)
+        pool = pools.get((r["side"], r["price"], r["ts"])) if not r["stale"] else None
+        if pool is None or r["rule_b"]:
+            continue
+        need = r["prev_size"] - r["size"]
+        q = pool["q"]
+        while need > 0 and q:
+            take = min(need, q[0])
             need -= take
+            q[0] -= take
             r["traded"] += take
-            r["implied"] += q - take
+            if q[0] == 0:
+                q.pop(0)
+    for pool in pools.values():
+        pool["first"]["implied"] += sum(pool["q"])
     out = []
     for r in rows:
         d = r["size"] - r["prev_size"]

@@ -58,7 +58,7 @@ def streams(draw):
                 gaps.append((ts, ts + 5, None))
     tb = draw(st.sampled_from([0, 10, 40, 100]))
     tf = draw(st.sampled_from([0, 5, 30]))
-    dl = draw(st.sampled_from([0, 0, 2, 3]))
+    dl = draw(st.sampled_from([0, 0, 1, 2, 3]))
     return updates, trades, gaps, tb, tf, dl
 
 
@@ -87,9 +87,10 @@ def book_total_after(u: pl.DataFrame, t_end: int) -> int:
 def test_compiled_equals_reference(s):
     updates, trades, gaps, tb, tf, dl = s
     u, t, g = frames(updates, trades, gaps)
-    fast, _ = attribute_frames(u, t, g, (tb, tf), dl)
-    ref = attribute_reference(u, t, g, tb, tf, dl)
-    assert fast.equals(ref), (fast, ref)
+    for matching in ("batch", "event"):
+        fast, _ = attribute_frames(u, t, g, (tb, tf), dl, matching)
+        ref = attribute_reference(u, t, g, tb, tf, dl, matching)
+        assert fast.equals(ref), (matching, fast, ref)
 
 
 @settings(max_examples=200, deadline=None)
