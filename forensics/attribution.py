@@ -499,7 +499,7 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
 @nb.njit(cache=True)
 def _prepass(u_ts, u_snap, u_side, u_lvl, u_size, R, stride):
     """Plain replay (snapshot blocks replace the book): prev size per row and level counts per
-    side after every ``stride``-th row. Used to estimate the tolerance and to detect
+    side at the end of the timestamp group of every ``stride``-th row. Used to estimate the tolerance and to detect
     depth-limited feeds."""
     n = u_ts.shape[0]
     size = np.zeros(2 * R, np.int64)
@@ -512,6 +512,9 @@ def _prepass(u_ts, u_snap, u_side, u_lvl, u_size, R, stride):
     nmem = 0
     blk = 0
     first_done = -1
+    nrec = 0
+    start_rec = -1
+    want = False
     i = 0
     while i < n:
         t = u_ts[i]
@@ -549,10 +552,18 @@ def _prepass(u_ts, u_snap, u_side, u_lvl, u_size, R, stride):
             nmem = _member_remove(members, setpos, nmem, L)
             count[u_side[i]] -= 1
         if i % stride == 0:
-            cnt[i // stride, 0] = count[0]
-            cnt[i // stride, 1] = count[1]
+            want = True
+        if want and (i == n - 1 or u_ts[i + 1] != t):
+            # level counts as the feed shows them: after a whole timestamp group (a message's
+            # exit and entry of an N-level view pass through N - 1 or N + 1 levels)
+            cnt[nrec, 0] = count[0]
+            cnt[nrec, 1] = count[1]
+            nrec += 1
+            want = False
+        if first_done >= 0 and start_rec < 0 and i + 1 >= first_done:
+            start_rec = nrec
         i += 1
-    return prev, cnt, max(first_done, 0) // stride
+    return prev, cnt[:nrec], max(start_rec, 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -797,10 +808,15 @@ def _repeat_share(u_ts, u_snap, u_side, u_lvl, R):
     return rep / inc if inc else 0.0
 
 
+#: timestamp groups needed before a constant level count is called a depth limit (fewer: too
+#: little of the feed seen to tell a window from a quiet full book)
+DEPTH_LIMIT_MIN_GROUPS = 200
+
+
 def detect_depth_limit(a: _Arrays, cnt: np.ndarray, start: int) -> int:
     """N if the feed is depth-limited at N levels per side (see module doc), else 0."""
     c = cnt[start:]
-    if c.shape[0] < 500:
+    if c.shape[0] < DEPTH_LIMIT_MIN_GROUPS:
         return 0
     modes = []
     for s in (0, 1):
@@ -971,7 +987,8 @@ def attribute_reference(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.Da
                 if unpaired and (unpaired[0]["prev_size"] == 0) != entry:
                     o = unpaired.pop(0)
                     ex, en = (o, r) if entry else (r, o)
-                    if (en["price"] > ex["price"]) == (side == "bid"):
+                    better = en["price"] > ex["price"] if side == "bid" else en["price"] < ex["price"]
+                    if better:
                         ex["trunc_unmatched"] = True   # pushed out of the window by the entry
                     else:
                         en["trunc_unmatched"] = True   # the next level revealed
@@ -1164,7 +1181,7 @@ def load_inputs(store: Store, exchange: str, symbol: str, ts_from: int | None, t
 
 def attribute_with_info(store: Store | str, exchange: str, symbol: str, ts_from: int | None = None,
                         ts_to: int | None = None, tolerance_ns: int | tuple[int, int] | None = None,
-                        write: bool = True, depth_limit: int | str | None = "auto"
+                        write: bool = True, depth_limit: int | str | None = "auto", matching: str = "auto"
                         ) -> tuple[pl.DataFrame, AttributionInfo]:
     """:func:`attribute` plus the :class:`AttributionInfo` of the run."""
     store = store if isinstance(store, Store) else Store(store)
@@ -1177,7 +1194,7 @@ def attribute_with_info(store: Store | str, exchange: str, symbol: str, ts_from:
             pl.col("ts").min().alias("a"), pl.col("ts").max().alias("b")).collect().row(0)
         lo, hi = _day_bounds(ts_from if ts_from is not None else rng[0], ts_to if ts_to is not None else rng[1])
     updates, trades, gaps = load_inputs(store, exchange, symbol, lo, hi)
-    df, info = attribute_frames(updates, trades, gaps, tolerance_ns, depth_limit)
+    df, info = attribute_frames(updates, trades, gaps, tolerance_ns, depth_limit, matching)
     if lo is not None:
         df = df.filter(pl.col("ts") >= lo)
     if write and df.height:
@@ -1192,7 +1209,7 @@ def attribute_with_info(store: Store | str, exchange: str, symbol: str, ts_from:
 
 def attribute(store: Store | str, exchange: str, symbol: str, ts_from: int | None = None,
               ts_to: int | None = None, tolerance_ns: int | tuple[int, int] | None = None,
-              write: bool = True) -> pl.DataFrame:
+              write: bool = True, depth_limit: int | str | None = "auto", matching: str = "auto") -> pl.DataFrame:
     """level_changes for one instrument over [ts_from, ts_to] (UTC ns, inclusive; None = all).
 
     Stored units: ``price`` in ticks, sizes in lots, ``ts`` UTC ns. ``tolerance_ns`` is the
@@ -1200,5 +1217,23 @@ def attribute(store: Store | str, exchange: str, symbol: str, ts_from: int | Non
     (before, after) = trade up to ``before`` ns before / ``after`` ns after the decrease).
     With ``write`` the rows of every UTC day touched are recomputed and replace that day's
     ``level_changes`` partition (the SQL view ``level_changes`` shows them in real units).
+    ``depth_limit``: the feed's N-level view (None/0 = full depth, an int N, 'auto' = detected);
+    ``matching``: 'batch' / 'event' / 'auto' (see :func:`attribute_frames`).
     """
-    return attribute_with_info(store, exchange, symbol, ts_from, ts_to, tolerance_ns, write)[0]
+    return attribute_with_info(store, exchange, symbol, ts_from, ts_to, tolerance_ns, write, depth_limit,
+                               matching)[0]
+
+
+def decrease_shares(store: Store | str, exchange: str, symbol: str, ts_from: int | None = None,
+                    ts_to: int | None = None) -> dict:
+    """From the stored ``level_changes``: decrease volume (lots) and the shares of it that are
+    ``truncation`` (a depth-limited view's window moving) and ``gap`` (prior size unknown)."""
+    store = store if isinstance(store, Store) else Store(store)
+    if not store.files("level_changes", exchange, symbol):
+        return {"decrease": 0, "truncation": None, "gap": None}
+    dec = (-pl.col("delta")).clip(0)
+    r = store.scan("level_changes", exchange, symbol, ts_from, ts_to).select(
+        dec.sum().alias("d"), dec.filter(pl.col("cause") == "truncation").sum().alias("t"),
+        dec.filter(pl.col("cause") == "gap").sum().alias("g")).collect().row(0)
+    d, t, g = (int(x or 0) for x in r)
+    return {"decrease": d, "truncation": t / d if d else None, "gap": g / d if d else None}

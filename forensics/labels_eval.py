@@ -151,7 +151,8 @@ def evaluate_labels(store: Store | str, exchange: str, symbol: str, jitter_ms=DE
                    "depth_limit": info.depth_limit, "tolerance": info.tolerance_source,
                    "matching": info.extra.get("matching"),
                    "hidden_trades": hidden.height, "hidden_qty": int(hidden["size"].sum() or 0),
-                   "hidden_matched": 0}
+                   # prints the matcher saw: visible ones with an aggressor (hidden are excluded)
+                   "prints_matched_against": info.trades}
         out.append(sc)
     return out
 
@@ -177,8 +178,8 @@ def format_scores(scores: list[LabelScore], title: str = "") -> str:
         i = sc.info
         lines.append(f"{'':<16}tolerance -{i.get('tol_fwd_ms', 0):g}/+{i.get('tol_back_ms', 0):g} ms "
                      f"({i.get('tolerance')}), depth limit {i.get('depth_limit')}, matching {i.get('matching')}, "
-                     f"hidden executions {i.get('hidden_trades')} ({i.get('hidden_qty')} lots) matched "
-                     f"{i.get('hidden_matched')}")
+                     f"{i.get('prints_matched_against')} visible prints matched against; hidden executions "
+                     f"{i.get('hidden_trades')} ({i.get('hidden_qty')} lots) excluded")
     if scores:
         lines.append("confusion (exact): truth -> cause: rows / volume")
         for r in scores[0].confusion:
