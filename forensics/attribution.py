@@ -30,15 +30,26 @@ Matching rules (one pass over the merged stream, identical in :func:`attribute_r
   aggressor are not matched. Only the exact (side, price) can be matched, so a level swept by a
   large market order is matched to the print at its own price, and a decrease at a price
   strictly beyond the deepest trade price on that side can never be a fill.
-* A trade at time ``T`` belongs to the *first* update at its (side, price) with
-  ``t >= T - tol_fwd``, provided ``t <= T + tol_back``: the depth stream publishes a batch
-  *after* the trades it contains (``tol_back`` = batching interval + skew) and clocks may be
-  skewed (``tol_fwd``); a later update at that level is a later batch, so a trade is never
-  carried past its update. If that update is a decrease, its trades (oldest first) make up
-  ``traded``, capped at the decrease; whatever the update does not show as a decrease (an
-  increase, a smaller decrease: the fill was refilled or hidden) is ``implied`` on it. A
-  trade's quantity is used once. A trade with no update in its window is hidden liquidity
-  (not in this table). Gap rows take no trades.
+* A trade at time ``T`` can only match updates at its (side, price) with ``t`` in
+  ``[T - tol_fwd, T + tol_back]``: the depth stream publishes a batch *after* the trades it
+  contains (``tol_back`` = batching interval + skew) and clocks may be skewed (``tol_fwd``).
+  Several updates of one level in one message / timestamp are normal (event-by-event feeds,
+  Tardis exports of them, LOBSTER), so a print is matched to the *decreases* it can explain:
+
+  - ``batch`` matching (feeds that net each level once per batch, e.g. Binance depth@100ms):
+    a trade belongs to the first *timestamp group* (all updates sharing one ``ts``) holding an
+    update at its level in its window; that group's decreases at the level use its trades,
+    oldest first, capped at each decrease; whatever they do not show as a decrease (an
+    increase, a smaller decrease: the fill was refilled or hidden) is ``implied`` on the
+    level's first update of the group. A trade is never carried to a later batch.
+  - ``event`` matching (event-by-event feeds): each decrease takes the unused trades of its
+    level whose window holds it, oldest first; increases never take trades (an unrelated add
+    may precede the fill); nothing is implied (a print no decrease explains is hidden).
+  - ``auto`` (default): ``event`` when >= 0.5% of the incremental rows update a level already
+    updated at the same timestamp (a netted batch never does), else ``batch``.
+
+  A trade's quantity is used once; gap rows take no trades; trades flagged ``hidden`` (LOBSTER
+  hidden executions) are never matched.
 * Default tolerance (:func:`estimate_tolerance`): batching interval = median step between
   distinct update timestamps; skew from the distribution of (nearest same-level decrease time -
   trade time): the contiguous peak of its histogram above the background.
@@ -59,13 +70,23 @@ Snapshots, gaps, truncation:
 * Truncation. A snapshot is *depth-limited* when both sides hold the same number N of levels
   and N is a standard venue limit (5, 10, 20, 25, 50, 100, 200, 400, 500, 1000, 5000) or the
   feed's ``depth_limit``; then (a) a synthetic removal (absent from the snapshot) at a price
-  beyond the snapshot's deepest level on that side, and (b) the first update after it of a
-  level beyond that deepest level (its prior size outside the snapshot is unknown: Binance's
-  1000-level REST snapshot + full diff stream) are ``truncation``; (c) for depth-limited incremental
-  feeds of N levels (``depth_limit``; ``'auto'`` detects it: both sides sit at the same level
-  count N, N <= 1000, within +-1 for >= 95% of updates), an unmatched removal of a level at
-  rank >= N from the touch (before the update), and an appearance from 0 at rank >= N.
-  Rules (b), (c) only apply when no trade matched.
+  beyond the snapshot's deepest level on that side is ``truncation``, and, for a full-depth
+  diff stream (no ``depth_limit``: Binance's 1000-level REST snapshot + full diffs), (b) the
+  first update after it of a level beyond that deepest level (its prior size outside the
+  snapshot is unknown) is ``truncation``.
+* Depth-limited views of N levels (``depth_limit`` N, or ``'auto'``: both sides sit at the
+  same level count N, 1 <= N <= 1000, within +-1 at the end of >= 95% of sampled timestamp
+  groups): within each timestamp group and side, a level leaving the view (size -> 0) and one
+  entering it (0 -> size) are paired in arrival order. An entry *better* than its paired exit
+  pushed that level out of the window: the exit is ``truncation`` (the level is still there)
+  unless a print matched it. An entry *deeper* than its exit is the next level revealed: the
+  entry is ``truncation`` (it was there all along). Unpaired: an entry beyond the window's
+  N-th level at the group start, an unmatched exit beyond the N-th level at the group end, are
+  ``truncation``. This holds for N = 1 (the touch only) as for N = 5, 10, 20, ...
+  :attr:`AttributionInfo.truncation_qty` / ``gap_qty`` give the decrease volume that is
+  truncation / unknown (``forensics detect`` prints the shares).
+* Shared clock: when >= 80% of sampled prints have a decrease at their level with exactly
+  their timestamp (one matching-engine clock, e.g. LOBSTER), the estimated window is 0 / 0.
 
 Speed: a compiled single pass (numba) over arrays; prices mapped to dense indices. See
 ``benchmarks/bench_attribution.py`` (>= 5 M updates/s on the engine).
