@@ -166,3 +166,18 @@ def test_shared_samples_meet_the_targets(tmp_path, name, symbol, level):
         assert r["oov_truncation_share"] >= 0.99
         assert jit.per_side[side]["visible_correct_share"] >= 0.97
     assert exact.info["hidden_trades"] > 0
+
+
+def test_cli_eval_labels_and_depth_limit_option(tmp_path, store_dir):
+    from click.testing import CliRunner
+    from forensics.cli import cli
+    ingest([write_zip(tmp_path)], store=store_dir)
+    r = CliRunner().invoke(cli, ["eval", "--labels", "--store", str(store_dir), "--jitter", "10",
+                                 "--depth-limit", "2", "--json", str(tmp_path / "e.json")], obj={})
+    assert r.exit_code == 0, r.output
+    assert "lobster XYZ" in r.output and "jitter +-10 ms" in r.output and "100.00%" in r.output
+    assert (tmp_path / "e.json").exists()
+    r = CliRunner().invoke(cli, ["detect", "--store", str(store_dir), "--depth-limit", "five"], obj={})
+    assert r.exit_code == 1 and "--depth-limit" in r.output
+    r = CliRunner().invoke(cli, ["eval", "--labels", "--store", str(tmp_path / "nothing")], obj={})
+    assert r.exit_code == 1 and "does not exist" in r.output
