@@ -967,9 +967,10 @@ def attribute_reference(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.Da
                         ) -> pl.DataFrame:
     """Straightforward restatement of the rules in the module docstring (dicts and loops).
 
-    Pass 1 replays the book (snapshot blocks, synthetic removals, staleness, truncation
-    candidates); pass 2 gives each trade to its update; pass 3 splits. Used to check
-    :func:`attribute_frames` exactly.
+    Pass 1 replays the book (snapshot blocks, synthetic removals, staleness, the entry/exit
+    pairing of depth-limited views per timestamp group); pass 2 gives each trade to its
+    update group (``matching='batch'``) or lets each decrease take the prints in its window
+    (``'event'``); pass 3 splits. Used to check :func:`attribute_frames` exactly.
     """
     U = updates.to_dicts()
     n = len(U)

@@ -408,7 +408,7 @@ class Store:
 
 
 #: tables written by ingest (parts named after the source hash)
-RAW_TABLES = ("book_updates", "trades", "quotes", "depth_bands", "gaps")
+RAW_TABLES = ("book_updates", "trades", "quotes", "depth_bands", "gaps", "labels_level_changes")
 
 MANIFEST_SCHEMA = {
     "source": pl.Utf8, "name": pl.Utf8, "sha256": pl.Utf8, "content_sha256": pl.Utf8, "companions": pl.Utf8,

@@ -181,7 +181,6 @@ class _Reader:
         self.width: int | None = None
         self.halt: tuple[int, int] | None = None     # (ts, line) of an open halt
         self.last_ts: int | None = None
-        self.stats = {"messages": 0, "size_mismatch": 0}
 
     def block(self, mlines: list[bytes], blines: list[bytes], first: int) -> Chunk:
         if len(mlines) != len(blines):
@@ -195,7 +194,6 @@ class _Reader:
         good = ok & ~msg["bad"].to_numpy()
         msg = msg.with_columns((pl.col("secs_ns") + self.base).alias("ts"))
         chunk = Chunk(rejects=rejects, lines=len(mlines))
-        self.stats["messages"] += int(good.sum())
         lines = np.arange(first, first + len(mlines), dtype=np.int64)
         gl = lines[good]
         gvals = vals[good]
@@ -277,8 +275,6 @@ class _Reader:
                      .when(at_msg & (pl.col("type") == 1) & (pl.col("delta") > 0)).then(pl.lit("added"))
                      .otherwise(pl.lit("out_of_view")))
             lab = out.filter(~pl.col("is_snapshot")).with_columns(truth.alias("truth"))
-            self.stats["size_mismatch"] += int(lab.filter(
-                (pl.col("truth") != "out_of_view") & (pl.col("delta").abs() != pl.col("m_size"))).height)
             chunk.tables["labels_level_changes"] = lab.select(
                 "exchange", "symbol", "arrival", "line", "ts", "side", "price", "delta", "truth")
         self.prev_vals = gvals[-1].copy()
