@@ -30,15 +30,26 @@ Matching rules (one pass over the merged stream, identical in :func:`attribute_r
   aggressor are not matched. Only the exact (side, price) can be matched, so a level swept by a
   large market order is matched to the print at its own price, and a decrease at a price
   strictly beyond the deepest trade price on that side can never be a fill.
-* A trade at time ``T`` belongs to the *first* update at its (side, price) with
-  ``t >= T - tol_fwd``, provided ``t <= T + tol_back``: the depth stream publishes a batch
-  *after* the trades it contains (``tol_back`` = batching interval + skew) and clocks may be
-  skewed (``tol_fwd``); a later update at that level is a later batch, so a trade is never
-  carried past its update. If that update is a decrease, its trades (oldest first) make up
-  ``traded``, capped at the decrease; whatever the update does not show as a decrease (an
-  increase, a smaller decrease: the fill was refilled or hidden) is ``implied`` on it. A
-  trade's quantity is used once. A trade with no update in its window is hidden liquidity
-  (not in this table). Gap rows take no trades.
+* A trade at time ``T`` can only match updates at its (side, price) with ``t`` in
+  ``[T - tol_fwd, T + tol_back]``: the depth stream publishes a batch *after* the trades it
+  contains (``tol_back`` = batching interval + skew) and clocks may be skewed (``tol_fwd``).
+  Several updates of one level in one message / timestamp are normal (event-by-event feeds,
+  Tardis exports of them, LOBSTER), so a print is matched to the *decreases* it can explain:
+
+  - ``batch`` matching (feeds that net each level once per batch, e.g. Binance depth@100ms):
+    a trade belongs to the first *timestamp group* (all updates sharing one ``ts``) holding an
+    update at its level in its window; that group's decreases at the level use its trades,
+    oldest first, capped at each decrease; whatever they do not show as a decrease (an
+    increase, a smaller decrease: the fill was refilled or hidden) is ``implied`` on the
+    level's first update of the group. A trade is never carried to a later batch.
+  - ``event`` matching (event-by-event feeds): each decrease takes the unused trades of its
+    level whose window holds it, oldest first; increases never take trades (an unrelated add
+    may precede the fill); nothing is implied (a print no decrease explains is hidden).
+  - ``auto`` (default): ``event`` when >= 0.5% of the incremental rows update a level already
+    updated at the same timestamp (a netted batch never does), else ``batch``.
+
+  A trade's quantity is used once; gap rows take no trades; trades flagged ``hidden`` (LOBSTER
+  hidden executions) are never matched.
 * Default tolerance (:func:`estimate_tolerance`): batching interval = median step between
   distinct update timestamps; skew from the distribution of (nearest same-level decrease time -
   trade time): the contiguous peak of its histogram above the background.
@@ -59,13 +70,23 @@ Snapshots, gaps, truncation:
 * Truncation. A snapshot is *depth-limited* when both sides hold the same number N of levels
   and N is a standard venue limit (5, 10, 20, 25, 50, 100, 200, 400, 500, 1000, 5000) or the
   feed's ``depth_limit``; then (a) a synthetic removal (absent from the snapshot) at a price
-  beyond the snapshot's deepest level on that side, and (b) the first update after it of a
-  level beyond that deepest level (its prior size outside the snapshot is unknown: Binance's
-  1000-level REST snapshot + full diff stream) are ``truncation``; (c) for depth-limited incremental
-  feeds of N levels (``depth_limit``; ``'auto'`` detects it: both sides sit at the same level
-  count N, N <= 1000, within +-1 for >= 95% of updates), an unmatched removal of a level at
-  rank >= N from the touch (before the update), and an appearance from 0 at rank >= N.
-  Rules (b), (c) only apply when no trade matched.
+  beyond the snapshot's deepest level on that side is ``truncation``, and, for a full-depth
+  diff stream (no ``depth_limit``: Binance's 1000-level REST snapshot + full diffs), (b) the
+  first update after it of a level beyond that deepest level (its prior size outside the
+  snapshot is unknown) is ``truncation``.
+* Depth-limited views of N levels (``depth_limit`` N, or ``'auto'``: both sides sit at the
+  same level count N, 1 <= N <= 1000, within +-1 at the end of >= 95% of sampled timestamp
+  groups): within each timestamp group and side, a level leaving the view (size -> 0) and one
+  entering it (0 -> size) are paired in arrival order. An entry *better* than its paired exit
+  pushed that level out of the window: the exit is ``truncation`` (the level is still there)
+  unless a print matched it. An entry *deeper* than its exit is the next level revealed: the
+  entry is ``truncation`` (it was there all along). Unpaired: an entry beyond the window's
+  N-th level at the group start, an unmatched exit beyond the N-th level at the group end, are
+  ``truncation``. This holds for N = 1 (the touch only) as for N = 5, 10, 20, ...
+  :attr:`AttributionInfo.truncation_qty` / ``gap_qty`` give the decrease volume that is
+  truncation / unknown (``forensics detect`` prints the shares).
+* Shared clock: when >= 80% of sampled prints have a decrease at their level with exactly
+  their timestamp (one matching-engine clock, e.g. LOBSTER), the estimated window is 0 / 0.
 
 Speed: a compiled single pass (numba) over arrays; prices mapped to dense indices. See
 ``benchmarks/bench_attribution.py`` (>= 5 M updates/s on the engine).
@@ -114,7 +135,15 @@ class AttributionInfo:
     matched_qty: int = 0
     implied_qty: int = 0
     lags_used: int = 0
+    decrease_qty: int = 0       # volume of all decreases
+    truncation_qty: int = 0     # ... of which attributed to the depth-limited window (truncation)
+    gap_qty: int = 0            # ... of which unknown (prior size unknown: gap)
     extra: dict = field(default_factory=dict)
+
+    def shares(self) -> dict:
+        """Share of decrease volume that is truncation / gap (unknown), None without decreases."""
+        d = self.decrease_qty
+        return {"truncation": self.truncation_qty / d if d else None, "gap": self.gap_qty / d if d else None}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,8 +205,98 @@ def _member_remove(members, setpos, nmem, L):
 
 
 @nb.njit(cache=True)
+def _fw_kth(fw, base, R, k):
+    """Smallest level index whose prefix count reaches k (k >= 1; the k-th lowest level)."""
+    pos = 0
+    step = 1
+    while step * 2 <= R:
+        step *= 2
+    while step > 0:
+        nxt = pos + step
+        if nxt <= R and fw[base + nxt] < k:
+            pos = nxt
+            k -= fw[base + nxt]
+        step //= 2
+    return pos  # 1-based position pos+1 -> index pos
+
+
+@nb.njit(cache=True, inline="always")
+def _edge(fw, count, R, s, N):
+    """Level index of the N-th best level of side s (bid: N-th highest), -1 if fewer than N."""
+    if count[s] < N:
+        return -1
+    if s == 0:
+        return _fw_kth(fw, 0, R, count[0] - N + 1)
+    return _fw_kth(fw, R + 1, R, N)
+
+
+@nb.njit(cache=True, inline="always")
+def _beyond(s, lv, e):
+    return e >= 0 and ((s == 0 and lv < e) or (s == 1 and lv > e))
+
+
+@nb.njit(cache=True, inline="always")
+def _take(trem, tnext, qhead, qtail, anc_ts, anc_row, grp, ngrp, t_ts, L, t, tol_back, row_id, anchor):
+    """The trade queue of level L for an update at time t: expired trades (no update in their
+    window) are dropped; the first anchoring update of the level in this timestamp group
+    (``anchor``: any update of a netted feed, a decrease of an event feed) takes the queue for
+    the group (its leftover becomes implied on that row when the group ends). Returns the head."""
+    h = qhead[L]
+    while h >= 0 and t_ts[h] + tol_back < t:
+        h = tnext[h]
+    qhead[L] = h
+    if h < 0:
+        qtail[L] = -1
+    elif anchor and anc_ts[L] != t:
+        anc_ts[L] = t
+        anc_row[L] = row_id
+        grp[ngrp] = L
+        ngrp += 1
+    return h, ngrp
+
+
+@nb.njit(cache=True)
+def _judge_window(pend, npend, fifo, prev, u_size, u_side, u_lvl, cause, edge0, e_end0, e_end1):
+    """Levels that left (size -> 0) or entered (0 -> size) an N-level view within one timestamp
+    group, per side in arrival order: each is paired with the earliest unpaired change of the
+    other kind. An entry better than its paired exit pushed that level out of the window (the
+    exit is truncation unless a print matched it); an entry deeper than its exit is the next
+    level revealed (the entry is truncation). Unpaired: an entry beyond the window's edge at the
+    group start, an unmatched exit beyond the edge at the group end, are truncation."""
+    for s in range(2):
+        qh = 0
+        qt = 0
+        for q in range(npend):
+            k = pend[q]
+            if u_side[k] != s:
+                continue
+            entry = prev[k] == 0
+            if qt > qh and (prev[fifo[qh]] == 0) != entry:
+                o = fifo[qh]
+                qh += 1
+                ex, en = (o, k) if entry else (k, o)
+                better = (s == 0 and u_lvl[en] > u_lvl[ex]) or (s == 1 and u_lvl[en] < u_lvl[ex])
+                if better:
+                    if cause[ex] == CANCEL:
+                        cause[ex] = TRUNC
+                else:
+                    cause[en] = TRUNC
+            else:
+                fifo[qt] = k
+                qt += 1
+        e_end = e_end0 if s == 0 else e_end1
+        for q in range(qh, qt):
+            k = fifo[q]
+            if prev[k] == 0:
+                if _beyond(s, u_lvl[k], edge0[s]):
+                    cause[k] = TRUNC
+            elif cause[k] == CANCEL and _beyond(s, u_lvl[k], e_end):
+                cause[k] = TRUNC
+
+
+@nb.njit(cache=True)
 def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
-          t_ts, t_side, t_lvl, t_size, tol_fwd, tol_back, depth_limit, R, syn_cap, snap_limits):
+          t_ts, t_side, t_lvl, t_size, tol_fwd, tol_back, depth_limit, R, syn_cap, snap_limits, carry):
     n = u_ts.shape[0]
     m = t_ts.shape[0]
     prev = np.zeros(n, np.int64)
@@ -196,11 +315,19 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
     lvl_snap = np.zeros(R2, np.int32)
     qhead = np.full(R2, -1, np.int32)
     qtail = np.full(R2, -1, np.int32)
+    anc_ts = np.full(R2, np.iinfo(np.int64).min, np.int64)
+    anc_row = np.zeros(R2, np.int64)
+    grp = np.empty(R2, np.int64)   # levels anchored in the current timestamp group
+    ngrp = 0
     setpos = np.full(R2, -1, np.int32)
     members = np.empty(R2, np.int32)
     nmem = 0
     use_fw = depth_limit > 0
     fw = np.zeros(2 * (R + 1) if use_fw else 1, np.int32)
+    pend = np.empty(n if use_fw else 1, np.int64)  # levels entering/leaving the view in the group
+    fifo = np.empty(n if use_fw else 1, np.int64)
+    npend = 0
+    edge0 = np.full(2, -1, np.int64)  # N-th best level index of each side at the group start
     count = np.zeros(2, np.int64)
     tnext = np.full(max(m, 1), -1, np.int32)
     trem = t_size.copy()
@@ -216,14 +343,19 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
     blk_end = -1   # index one past the current snapshot block (while inside one)
     while i < n:
         t = u_ts[i]
-        while ti < m and t_ts[ti] - tol_fwd <= t:
-            L = t_side[ti] * R + t_lvl[ti]
-            if qtail[L] >= 0:
-                tnext[qtail[L]] = ti
-            else:
-                qhead[L] = ti
-            qtail[L] = ti
-            ti += 1
+        if i == 0 or u_ts[i - 1] != t:
+            # a new timestamp group starts here
+            while ti < m and t_ts[ti] - tol_fwd <= t:
+                L = t_side[ti] * R + t_lvl[ti]
+                if qtail[L] >= 0:
+                    tnext[qtail[L]] = ti
+                else:
+                    qhead[L] = ti
+                qtail[L] = ti
+                ti += 1
+            if use_fw:
+                edge0[0] = _edge(fw, count, R, 0, depth_limit)
+                edge0[1] = _edge(fw, count, R, 1, depth_limit)
         if u_gap[i]:
             epoch += 1
         if u_snap[i] and i >= blk_end and (i == 0 or not u_snap[i - 1] or u_ts[i - 1] != t
@@ -285,16 +417,13 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
                     if stale:
                         c = GAP
                     else:
-                        h = qhead[L]
-                        while h >= 0 and t_ts[h] + tol_back < t:  # no update in its window
-                            h = tnext[h]
+                        h, ngrp = _take(trem, tnext, qhead, qtail, anc_ts, anc_row, grp, ngrp, t_ts, L, t,
+                                        tol_back, row_id, not carry)
                         h, got = _drain(trem, tnext, h, p)
+                        qhead[L] = h
+                        if h < 0:
+                            qtail[L] = -1
                         tr += got
-                        while h >= 0:  # this is the trades' update: the excess was hidden
-                            implied[row_id] += trem[h]
-                            h = tnext[h]
-                        qhead[L] = -1
-                        qtail[L] = -1
                         if tr == p:
                             c = TRADE
                         elif tr > 0:
@@ -329,14 +458,19 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
             if stale:
                 c = GAP
             else:
-                h = qhead[L]
-                while h >= 0 and t_ts[h] + tol_back < t:  # no update in its window: hidden
-                    h = tnext[h]
-                beyond = has_bound[s] and ((s == 0 and lv < bound[0]) or (s == 1 and lv > bound[1]))
-                if beyond and lvl_snap[L] != snap_counter:
+                # a full-depth diff stream seeded by a depth-limited snapshot: the first update of
+                # a level beyond the snapshot's deepest level has an unknown prior
+                beyond = (not use_fw) and has_bound[s] and ((s == 0 and lv < bound[0]) or (s == 1 and lv > bound[1]))
+                rule_b = beyond and lvl_snap[L] != snap_counter
+                h, ngrp = _take(trem, tnext, qhead, qtail, anc_ts, anc_row, grp, ngrp, t_ts, L, t,
+                                tol_back, i, not carry)
+                if rule_b:
                     c = TRUNC
                 elif new < p:
                     h, got = _drain(trem, tnext, h, p - new)
+                    qhead[L] = h
+                    if h < 0:
+                        qtail[L] = -1
                     tr += got
                     if tr == p - new:
                         c = TRADE
@@ -344,30 +478,12 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
                         c = MIXED
                     else:
                         c = CANCEL
-                        if use_fw and new == 0:
-                            base = s * (R + 1)
-                            if s == 0:
-                                rank = count[0] - _fw_prefix(fw, base, lv - 1)
-                            else:
-                                rank = _fw_prefix(fw, base, lv)
-                            if rank >= depth_limit:
-                                c = TRUNC
-                else:
-                    if use_fw and p == 0 and new > 0:
-                        base = s * (R + 1)
-                        if s == 0:
-                            rank = count[0] - _fw_prefix(fw, base, lv - 1) + 1
-                        else:
-                            rank = _fw_prefix(fw, base, lv) + 1
-                        if rank >= depth_limit:
-                            c = TRUNC
-                # this is the first update at the level since these trades: what it does not
-                # show as a decrease was hidden (implied); they are never carried further
-                while h >= 0:
-                    implied[i] += trem[h]
-                    h = tnext[h]
-                qhead[L] = -1
-                qtail[L] = -1
+                    if use_fw and new == 0:
+                        pend[npend] = i   # a level left the view: judged when the group ends
+                        npend += 1
+                elif use_fw and p == 0 and new > 0:
+                    pend[npend] = i       # a level entered the view: judged when the group ends
+                    npend += 1
             traded[i] = tr
             cause[i] = c
             size[L] = new
@@ -383,6 +499,22 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
                 count[s] -= 1
                 if use_fw:
                     _fw_add(fw, s * (R + 1), R, lv, -1)
+        if i == n - 1 or u_ts[i + 1] != t:
+            # the timestamp group ends: what its updates did not show as decreases was hidden
+            # (implied on the level's first update of the group); trades are never carried on
+            for g in range(ngrp):
+                L = grp[g]
+                h = qhead[L]
+                while h >= 0:
+                    implied[anc_row[L]] += trem[h]
+                    h = tnext[h]
+                qhead[L] = -1
+                qtail[L] = -1
+            ngrp = 0
+            if npend:
+                _judge_window(pend, npend, fifo, prev, u_size, u_side, u_lvl, cause, edge0,
+                              _edge(fw, count, R, 0, depth_limit), _edge(fw, count, R, 1, depth_limit))
+                npend = 0
         i += 1
     return (prev, traded, cause, implied, syn_pos[:nsyn], syn_key[:nsyn], syn_prev[:nsyn],
             syn_traded[:nsyn], syn_cause[:nsyn], syn_ts[:nsyn], trem, overflow)
@@ -391,7 +523,7 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
 @nb.njit(cache=True)
 def _prepass(u_ts, u_snap, u_side, u_lvl, u_size, R, stride):
     """Plain replay (snapshot blocks replace the book): prev size per row and level counts per
-    side after every ``stride``-th row. Used to estimate the tolerance and to detect
+    side at the end of the timestamp group of every ``stride``-th row. Used to estimate the tolerance and to detect
     depth-limited feeds."""
     n = u_ts.shape[0]
     size = np.zeros(2 * R, np.int64)
@@ -404,6 +536,9 @@ def _prepass(u_ts, u_snap, u_side, u_lvl, u_size, R, stride):
     nmem = 0
     blk = 0
     first_done = -1
+    nrec = 0
+    start_rec = -1
+    want = False
     i = 0
     while i < n:
         t = u_ts[i]
@@ -441,10 +576,18 @@ def _prepass(u_ts, u_snap, u_side, u_lvl, u_size, R, stride):
             nmem = _member_remove(members, setpos, nmem, L)
             count[u_side[i]] -= 1
         if i % stride == 0:
-            cnt[i // stride, 0] = count[0]
-            cnt[i // stride, 1] = count[1]
+            want = True
+        if want and (i == n - 1 or u_ts[i + 1] != t):
+            # level counts as the feed shows them: after a whole timestamp group (a message's
+            # exit and entry of an N-level view pass through N - 1 or N + 1 levels)
+            cnt[nrec, 0] = count[0]
+            cnt[nrec, 1] = count[1]
+            nrec += 1
+            want = False
+        if first_done >= 0 and start_rec < 0 and i + 1 >= first_done:
+            start_rec = nrec
         i += 1
-    return prev, cnt, max(first_done, 0) // stride
+    return prev, cnt[:nrec], max(start_rec, 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -479,6 +622,8 @@ def _prepare(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataFrame | N
     """Frames (already ordered by (ts, seq)) -> contiguous arrays with dense level indices."""
     u = updates
     t = trades.filter(pl.col("aggressor").is_not_null()) if trades.height else trades
+    if "hidden" in t.columns and t.height:  # hidden executions are never fills of visible depth
+        t = t.filter(~pl.col("hidden").fill_null(False))
     a = _Arrays(
         u_ts=_np(u["ts"], np.int64), u_seq=_np(u["seq"].fill_null(-1), np.int64),
         u_snap=_np(u["is_snapshot"].fill_null(False), np.bool_),
@@ -533,6 +678,11 @@ def _gap_flags(u_ts: np.ndarray, u_seq: np.ndarray, gaps: pl.DataFrame) -> np.nd
 # tolerance and depth limit
 # ---------------------------------------------------------------------------------------------
 
+#: prints and book share one clock when at least this share of them has a decrease at its own
+#: (side, price) with exactly its timestamp (the rest: hidden executions, refills, self-trades)
+SHARED_CLOCK_SHARE = 0.8
+
+
 def estimate_tolerance(a: _Arrays, prev: np.ndarray | None = None) -> tuple[int, int, int, int]:
     """(tol_back_ns, tol_fwd_ns, interval_ns, lags_used) estimated from the data.
 
@@ -545,7 +695,9 @@ def estimate_tolerance(a: _Arrays, prev: np.ndarray | None = None) -> tuple[int,
     bin edge), tol_fwd = max(0, -lower bin edge) (capped at interval + 300 ms / 300 ms): when
     no decrease precedes its trade (Binance futures, ``ts = T``) nothing after a decrease can
     match it.
-    No clear peak or < 50 pairs: interval + 50 ms / 50 ms.
+    No clear peak or < 50 pairs: interval + 50 ms / 50 ms. Shared clock (>= 80% of the
+    sampled prints have a decrease at their level with exactly their timestamp, e.g. LOBSTER,
+    where a print and its fill are one message): 0 / 0.
     """
     inc_ts = a.u_ts[~a.u_snap] if a.u_snap.any() else a.u_ts
     steps = np.diff(inc_ts)
@@ -565,10 +717,14 @@ def estimate_tolerance(a: _Arrays, prev: np.ndarray | None = None) -> tuple[int,
     reach = (reach // bin_ns) * bin_ns
     step = max(1, a.t_ts.size // 300_000)
     # null model: the same trades against the neighbouring levels (same activity, no causal link)
-    hists, pairs = _lag_histogram(a.u_ts, dec, a.u_side, a.u_lvl, a.t_ts, a.t_side, a.t_lvl, a.R,
-                                  reach, bin_ns, step, np.array([0, 1, -1], np.int64))
+    hists, pairs, exact, sampled = _lag_histogram(a.u_ts, dec, a.u_side, a.u_lvl, a.t_ts, a.t_side, a.t_lvl,
+                                                  a.R, reach, bin_ns, step, np.array([0, 1, -1], np.int64))
     if pairs < 50:
         return default
+    if exact >= SHARED_CLOCK_SHARE * sampled:
+        # prints and book changes stamped by one clock (the matching engine's): a fill and its
+        # print carry the same timestamp, so nothing else may match
+        return 0, 0, interval, int(pairs)
     hist = hists[0]
     null = (hists[1] + hists[2]) / 2.0
     lag0 = np.arange(hist.size) * bin_ns - reach          # lower edge of each bin
@@ -625,7 +781,10 @@ def _lag_histogram(u_ts, dec, u_side, u_lvl, t_ts, t_side, t_lvl, R, reach, bin_
     nbins = (2 * reach) // bin_ns + 1
     hist = np.zeros((shifts.shape[0], nbins), np.int64)
     pairs = 0
+    sampled = 0
+    exact = 0
     for k in range(0, t_ts.shape[0], step):
+        sampled += 1
         for q in range(shifts.shape[0]):
             lv = t_lvl[k] + shifts[q]
             if lv < 0 or lv >= R:
@@ -635,18 +794,53 @@ def _lag_histogram(u_ts, dec, u_side, u_lvl, t_ts, t_side, t_lvl, R, reach, bin_
             if lo == hi:
                 continue
             j = lo + np.searchsorted(times[lo:hi], t_ts[k] - reach)
+            hit = False
             while j < hi and times[j] <= t_ts[k] + reach:
                 hist[q, (times[j] - t_ts[k] + reach) // bin_ns] += 1
                 if q == 0:
                     pairs += 1
+                    if times[j] == t_ts[k]:
+                        hit = True
                 j += 1
-    return hist, pairs
+            if hit:
+                exact += 1
+    return hist, pairs, exact, sampled
+
+
+#: a feed is event-by-event when at least this share of its incremental rows repeat a (side,
+#: price) already updated at the same timestamp: a netted batch feed updates a level once per batch
+EVENT_FEED_REPEATS = 0.005
+
+
+@nb.njit(cache=True)
+def _repeat_share(u_ts, u_snap, u_side, u_lvl, R):
+    """Share of incremental rows whose level was already updated at the same timestamp."""
+    stamp = np.full(2 * R, -1, np.int64)
+    grp = -1
+    rep = 0
+    inc = 0
+    for i in range(u_ts.shape[0]):
+        if i == 0 or u_ts[i] != u_ts[i - 1]:
+            grp += 1
+        if u_snap[i]:
+            continue
+        inc += 1
+        L = u_side[i] * R + u_lvl[i]
+        if stamp[L] == grp:
+            rep += 1
+        stamp[L] = grp
+    return rep / inc if inc else 0.0
+
+
+#: timestamp groups needed before a constant level count is called a depth limit (fewer: too
+#: little of the feed seen to tell a window from a quiet full book)
+DEPTH_LIMIT_MIN_GROUPS = 200
 
 
 def detect_depth_limit(a: _Arrays, cnt: np.ndarray, start: int) -> int:
     """N if the feed is depth-limited at N levels per side (see module doc), else 0."""
     c = cnt[start:]
-    if c.shape[0] < 500:
+    if c.shape[0] < DEPTH_LIMIT_MIN_GROUPS:
         return 0
     modes = []
     for s in (0, 1):
@@ -667,14 +861,19 @@ def detect_depth_limit(a: _Arrays, cnt: np.ndarray, start: int) -> int:
 
 def attribute_frames(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataFrame | None = None,
                      tolerance_ns: int | tuple[int, int] | None = None,
-                     depth_limit: int | str | None = "auto") -> tuple[pl.DataFrame, AttributionInfo]:
+                     depth_limit: int | str | None = "auto", matching: str = "auto"
+                     ) -> tuple[pl.DataFrame, AttributionInfo]:
     """Attribute one instrument's updates (ordered by (ts, seq)) given its trades (ordered).
 
     ``tolerance_ns``: None = estimated; an int = symmetric window (trade up to that many ns
     before or after the decrease); a tuple = (tol_back, tol_fwd): trade before / after the
-    decrease. ``depth_limit``: None/0 = full-depth feed, int N, or 'auto'.
-    Returns (level_changes frame, info).
+    decrease. ``depth_limit``: None/0 = full-depth feed, int N, or 'auto'. ``matching``:
+    'batch' (a feed netting each level once per batch: a trade belongs to the first update of
+    its level), 'event' (event-by-event: to the first decrease) or 'auto' (see
+    :func:`detect_matching`). Returns (level_changes frame, info).
     """
+    if matching not in ("auto", "batch", "event"):
+        raise ForensicsError(f"matching must be 'auto', 'batch' or 'event', not {matching!r}")
     info = AttributionInfo()
     a = _prepare(updates, trades, gaps)
     n = a.u_ts.size
@@ -703,10 +902,14 @@ def attribute_frames(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataF
     else:
         dl = int(depth_limit or 0)
     info.depth_limit = dl
+    share = _repeat_share(a.u_ts, a.u_snap, a.u_side, a.u_lvl, a.R)
+    carry = matching == "event" or (matching == "auto" and share >= EVENT_FEED_REPEATS)
+    info.extra["matching"] = "event" if carry else "batch"
+    info.extra["repeat_share"] = share
     cap = max(1024, n // 8)
     while True:
         out = _core(a.u_ts, a.u_seq, a.u_snap, a.u_side, a.u_lvl, a.u_size, a.u_gap,
-                    a.t_ts, a.t_side, a.t_lvl, a.t_size, tf, tb, dl, a.R, cap, SNAP_LIMITS)
+                    a.t_ts, a.t_side, a.t_lvl, a.t_size, tf, tb, dl, a.R, cap, SNAP_LIMITS, carry)
         if not out[-1]:
             break
         cap = n + 1
@@ -736,6 +939,10 @@ def attribute_frames(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataF
         prev, traded = cat(prev, syn_prev), cat(traded, syn_traded)
         implied_all, cause = cat(implied_all, implied[n:n + m]), cat(cause, syn_cause)
     delta = u_size - prev
+    dec = np.maximum(-delta, 0)
+    info.decrease_qty = int(dec.sum())
+    info.truncation_qty = int(dec[cause == TRUNC].sum())
+    info.gap_qty = int(dec[cause == GAP].sum())
     out = pl.DataFrame({
         "ts": u_ts, "seq": u_seq,
         "side": pl.Series(SIDE_NAMES).gather(pl.Series(u_side).cast(pl.UInt32)),
@@ -759,12 +966,14 @@ def _empty() -> pl.DataFrame:
 # ---------------------------------------------------------------------------------------------
 
 def attribute_reference(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataFrame | None,
-                        tol_back: int, tol_fwd: int, depth_limit: int = 0) -> pl.DataFrame:
+                        tol_back: int, tol_fwd: int, depth_limit: int = 0, matching: str = "batch"
+                        ) -> pl.DataFrame:
     """Straightforward restatement of the rules in the module docstring (dicts and loops).
 
-    Pass 1 replays the book (snapshot blocks, synthetic removals, staleness, truncation
-    candidates); pass 2 gives each trade to its update; pass 3 splits. Used to check
-    :func:`attribute_frames` exactly.
+    Pass 1 replays the book (snapshot blocks, synthetic removals, staleness, the entry/exit
+    pairing of depth-limited views per timestamp group); pass 2 gives each trade to its
+    update group (``matching='batch'``) or lets each decrease take the prints in its window
+    (``'event'``); pass 3 splits. Used to check :func:`attribute_frames` exactly.
     """
     U = updates.to_dicts()
     n = len(U)
@@ -784,12 +993,36 @@ def attribute_reference(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.Da
     lvl_snap: dict = {}
     epoch, known, snapc = 1, 0, 0
     bound: dict[str, int | None] = {"bid": None, "ask": None}
-    rows = []  # dicts: ts, seq, side, price, prev, size, stale, trunc_b, trunc_if_unmatched, synthetic, snap
+    rows = []  # dicts: ts, seq, side, price, prev, size, stale, rule_b, trunc_unmatched, synthetic, snap
+    group = {"ts": None, "edge": {}, "pending": []}
 
-    def rank(side, price, include_new):
-        lv = [p for (s, p), q in book.items() if s == side and q > 0
-              and (p >= price if side == "bid" else p <= price)]
-        return len(lv) + (1 if include_new else 0)
+    def edge(side):
+        """The N-th best price of a side (bid: N-th highest), None with fewer than N levels."""
+        lv = sorted((p for (s, p), q in book.items() if s == side and q > 0), reverse=side == "bid")
+        return lv[depth_limit - 1] if depth_limit and len(lv) >= depth_limit else None
+
+    def beyond_edge(side, price, e):
+        return e is not None and (price < e if side == "bid" else price > e)
+
+    def end_group():
+        for side in ("bid", "ask"):
+            unpaired = []
+            for r in (x for x in group["pending"] if x["side"] == side):
+                entry = r["prev_size"] == 0
+                if unpaired and (unpaired[0]["prev_size"] == 0) != entry:
+                    o = unpaired.pop(0)
+                    ex, en = (o, r) if entry else (r, o)
+                    better = en["price"] > ex["price"] if side == "bid" else en["price"] < ex["price"]
+                    if better:
+                        ex["trunc_unmatched"] = True   # pushed out of the window by the entry
+                    else:
+                        en["trunc_unmatched"] = True   # the next level revealed
+                else:
+                    unpaired.append(r)
+            for r in unpaired:
+                e = group["edge"][side] if r["prev_size"] == 0 else edge(side)
+                r["trunc_unmatched"] = beyond_edge(side, r["price"], e)
+        group["pending"] = []
 
     def beyond(side, price):
         b = bound[side]
@@ -807,20 +1040,26 @@ def attribute_reference(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.Da
             if synthetic:
                 r["trunc_unmatched"] = beyond(side, price)
             else:
-                if beyond(side, price) and lvl_snap.get(key, 0) != snapc:
+                if not depth_limit and beyond(side, price) and lvl_snap.get(key, 0) != snapc:
                     r["rule_b"] = True
-                elif depth_limit and new == 0 and p > 0 and rank(side, price, False) >= depth_limit:
-                    r["trunc_unmatched"] = True
-                elif depth_limit and p == 0 and new > 0 and rank(side, price, True) >= depth_limit:
-                    r["trunc_unmatched"] = True
+                elif depth_limit and ((new == 0 and p > 0) or (p == 0 and new > 0)):
+                    group["pending"].append(r)  # left / entered the view: judged at the group's end
         rows.append(r)
         book[key] = new
         lvl_epoch[key] = epoch
         if not synthetic:
             lvl_snap[key] = snapc
 
+    def start(i):
+        if group["ts"] is None or ts[i] != group["ts"]:
+            if group["ts"] is not None:
+                end_group()
+            group["ts"] = ts[i]
+            group["edge"] = {s: edge(s) for s in ("bid", "ask")}
+
     i = 0
     while i < n:
+        start(i)
         if gapflag[i]:
             epoch += 1
         u = U[i]
@@ -851,27 +1090,59 @@ def attribute_reference(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.Da
             continue
         change(i, u["side"], u["price"], u["size"], ts[i], seq[i], False, False)
         i += 1
+    if group["ts"] is not None:
+        end_group()
     # pass 2: each trade belongs to the first non-gap row at its level at or after T - tol_fwd
-    # (if within T + tol_back); pass 3: a row uses its trades oldest first up to its decrease,
-    # the rest is implied on it
-    T = [t for t in trades.to_dicts() if t["aggressor"] is not None]
+    # (if within T + tol_back), and so to every row of that level with that row's timestamp
+    # (the update group); pass 3: the group's decreases use its trades oldest first, the rest is
+    # implied on the group's first row
+    T = [t for t in trades.to_dicts() if t["aggressor"] is not None and not t.get("hidden")]
     level_rows: dict = {}
-    for k, r in enumerate(rows):
-        r["traded"], r["implied"], r["trades"] = 0, 0, []
+    for r in rows:
+        r["traded"], r["implied"] = 0, 0
         if not r["stale"]:
             level_rows.setdefault((r["side"], r["price"]), []).append(r)
+    if matching == "event":
+        # event-by-event feed: each decrease takes the unused prints of its level whose window
+        # holds it (T - tol_fwd <= t <= T + tol_back), oldest first; nothing is implied
+        by_level: dict = {}
+        for t in T:
+            side = "bid" if t["aggressor"] == "sell" else "ask"
+            by_level.setdefault((side, t["price"]), []).append({"ts": t["ts"], "left": t["size"]})
+        for r in rows:
+            if r["stale"] or r["rule_b"]:
+                continue
+            need = r["prev_size"] - r["size"]
+            for t in by_level.get((r["side"], r["price"]), []):
+                if need <= 0:
+                    break
+                if t["left"] and t["ts"] - tol_fwd <= r["ts"] <= t["ts"] + tol_back:
+                    take = min(need, t["left"])
+                    t["left"] -= take
+                    need -= take
+                    r["traded"] += take
+        T = []
+    pools: dict = {}  # (side, price, ts) -> [remaining sizes] (oldest first)
     for t in T:
         side = "bid" if t["aggressor"] == "sell" else "ask"
         first = next((r for r in level_rows.get((side, t["price"]), []) if r["ts"] >= t["ts"] - tol_fwd), None)
         if first is not None and first["ts"] <= t["ts"] + tol_back:
-            first["trades"].append(t["size"])
+            pools.setdefault((side, t["price"], first["ts"]), {"first": first, "q": []})["q"].append(t["size"])
     for r in rows:
-        need = r["prev_size"] - r["size"] if not r["rule_b"] else 0
-        for q in r["trades"]:
-            take = min(max(need, 0), q)
+        pool = pools.get((r["side"], r["price"], r["ts"])) if not r["stale"] else None
+        if pool is None or r["rule_b"]:
+            continue
+        need = r["prev_size"] - r["size"]
+        q = pool["q"]
+        while need > 0 and q:
+            take = min(need, q[0])
             need -= take
+            q[0] -= take
             r["traded"] += take
-            r["implied"] += q - take
+            if q[0] == 0:
+                q.pop(0)
+    for pool in pools.values():
+        pool["first"]["implied"] += sum(pool["q"])
     out = []
     for r in rows:
         d = r["size"] - r["prev_size"]
@@ -923,8 +1194,11 @@ def load_inputs(store: Store, exchange: str, symbol: str, ts_from: int | None, t
     updates = store.scan("book_updates", exchange, symbol, start, ts_to).select(cols).collect()
     t_from = None if start is None else start - margin_ns
     t_to = None if ts_to is None else ts_to + margin_ns
-    trades = store.scan("trades", exchange, symbol, t_from, t_to).select(
-        ["ts", "seq", "price", "size", "aggressor"]).collect()
+    lf = store.scan("trades", exchange, symbol, t_from, t_to)
+    tcols = ["ts", "seq", "price", "size", "aggressor"]
+    if "hidden" in lf.collect_schema().names():
+        tcols.append("hidden")
+    trades = lf.select(tcols).collect()
     gaps = store.scan("gaps", exchange, symbol, ts_column="ts_from").collect() \
         if store.files("gaps", exchange, symbol) else None
     return updates, trades, gaps
@@ -932,7 +1206,7 @@ def load_inputs(store: Store, exchange: str, symbol: str, ts_from: int | None, t
 
 def attribute_with_info(store: Store | str, exchange: str, symbol: str, ts_from: int | None = None,
                         ts_to: int | None = None, tolerance_ns: int | tuple[int, int] | None = None,
-                        write: bool = True, depth_limit: int | str | None = "auto"
+                        write: bool = True, depth_limit: int | str | None = "auto", matching: str = "auto"
                         ) -> tuple[pl.DataFrame, AttributionInfo]:
     """:func:`attribute` plus the :class:`AttributionInfo` of the run."""
     store = store if isinstance(store, Store) else Store(store)
@@ -945,7 +1219,7 @@ def attribute_with_info(store: Store | str, exchange: str, symbol: str, ts_from:
             pl.col("ts").min().alias("a"), pl.col("ts").max().alias("b")).collect().row(0)
         lo, hi = _day_bounds(ts_from if ts_from is not None else rng[0], ts_to if ts_to is not None else rng[1])
     updates, trades, gaps = load_inputs(store, exchange, symbol, lo, hi)
-    df, info = attribute_frames(updates, trades, gaps, tolerance_ns, depth_limit)
+    df, info = attribute_frames(updates, trades, gaps, tolerance_ns, depth_limit, matching)
     if lo is not None:
         df = df.filter(pl.col("ts") >= lo)
     if write and df.height:
@@ -960,7 +1234,7 @@ def attribute_with_info(store: Store | str, exchange: str, symbol: str, ts_from:
 
 def attribute(store: Store | str, exchange: str, symbol: str, ts_from: int | None = None,
               ts_to: int | None = None, tolerance_ns: int | tuple[int, int] | None = None,
-              write: bool = True) -> pl.DataFrame:
+              write: bool = True, depth_limit: int | str | None = "auto", matching: str = "auto") -> pl.DataFrame:
     """level_changes for one instrument over [ts_from, ts_to] (UTC ns, inclusive; None = all).
 
     Stored units: ``price`` in ticks, sizes in lots, ``ts`` UTC ns. ``tolerance_ns`` is the
@@ -968,5 +1242,23 @@ def attribute(store: Store | str, exchange: str, symbol: str, ts_from: int | Non
     (before, after) = trade up to ``before`` ns before / ``after`` ns after the decrease).
     With ``write`` the rows of every UTC day touched are recomputed and replace that day's
     ``level_changes`` partition (the SQL view ``level_changes`` shows them in real units).
+    ``depth_limit``: the feed's N-level view (None/0 = full depth, an int N, 'auto' = detected);
+    ``matching``: 'batch' / 'event' / 'auto' (see :func:`attribute_frames`).
     """
-    return attribute_with_info(store, exchange, symbol, ts_from, ts_to, tolerance_ns, write)[0]
+    return attribute_with_info(store, exchange, symbol, ts_from, ts_to, tolerance_ns, write, depth_limit,
+                               matching)[0]
+
+
+def decrease_shares(store: Store | str, exchange: str, symbol: str, ts_from: int | None = None,
+                    ts_to: int | None = None) -> dict:
+    """From the stored ``level_changes``: decrease volume (lots) and the shares of it that are
+    ``truncation`` (a depth-limited view's window moving) and ``gap`` (prior size unknown)."""
+    store = store if isinstance(store, Store) else Store(store)
+    if not store.files("level_changes", exchange, symbol):
+        return {"decrease": 0, "truncation": None, "gap": None}
+    dec = (-pl.col("delta")).clip(0)
+    r = store.scan("level_changes", exchange, symbol, ts_from, ts_to).select(
+        dec.sum().alias("d"), dec.filter(pl.col("cause") == "truncation").sum().alias("t"),
+        dec.filter(pl.col("cause") == "gap").sum().alias("g")).collect().row(0)
+    d, t, g = (int(x or 0) for x in r)
+    return {"decrease": d, "truncation": t / d if d else None, "gap": g / d if d else None}

@@ -166,6 +166,7 @@ class DetectParams:
     flicker_min_pairs: int = 3        # >= 3 such orders make an episode
     flicker_gap_s: float = 30.0       # ... chained with gaps <= 30 s
     tolerance_ns: int | None = None   # trade/update matching window (None: estimated from the data)
+    depth_limit: int | str | None = "auto"  # N-level view of the feed (None/0 full depth, 'auto' detected)
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -208,7 +209,8 @@ def build_context(store: Store, ex: str, sy: str, ts_from: int | None, ts_to: in
     pdec = inst.price_decimals if inst else 0
     has_book = bool(store.files("book_updates", ex, sy))
     if has_book:
-        lc, ainfo = attribute_with_info(store, ex, sy, ts_from, ts_to, tolerance_ns=p.tolerance_ns, write=True)
+        lc, ainfo = attribute_with_info(store, ex, sy, ts_from, ts_to, tolerance_ns=p.tolerance_ns, write=True,
+                                        depth_limit=p.depth_limit)
         res = compute_depth(store, ex, sy, ts_from, ts_to, every_ns=p.grid_ms * NS_MS, bands=list(p.bands),
                             write=True, source="book")
         top = res.book_top
@@ -222,7 +224,8 @@ def build_context(store: Store, ex: str, sy: str, ts_from: int | None, ts_to: in
         top = top.filter(pl.col("mid").is_not_null()).select("ts", "mid", "spread", "best_bid", "best_ask")
         trades = _scan_trades(store, ex, sy, ts_from, ts_to)
         info = {"attribution": {"tol_back_ms": ainfo.tol_back_ns / NS_MS, "tol_fwd_ms": ainfo.tol_fwd_ns / NS_MS,
-                                "depth_limit": ainfo.depth_limit, "tolerance": ainfo.tolerance_source}}
+                                "depth_limit": ainfo.depth_limit, "tolerance": ainfo.tolerance_source,
+                                "truncation_share": ainfo.shares()["truncation"], "gap_share": ainfo.shares()["gap"]}}
         depth = depth.with_columns(pl.col("qty").fill_null(float("nan")))
         bands, skipped = _usable_bands(list(res.bands), lc, top, p)
         if skipped:

@@ -23,6 +23,7 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
     "trades": {
         "ts": I64, "local_ts": I64, "seq": I64, "trade_id": STR, "price": I64, "size": I64,
         "aggressor": STR,
+        "hidden": BOOL,  # execution of a hidden order (LOBSTER type 5): never a fill of visible depth
     },
     "quotes": {
         "ts": I64, "local_ts": I64, "seq": I64, "update_id": I64, "best_bid": I64,
@@ -34,6 +35,11 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
     "gaps": {
         "ts_from": I64, "ts_to": I64, "seq_from": I64, "seq_to": I64, "reason": STR,
         "source": STR, "detail": STR,
+    },
+    # ground truth per book change (LOBSTER ingest): truth in traded/cancelled/added/out_of_view;
+    # same ts/seq as its book_updates row; delta in lots
+    "labels_level_changes": {
+        "ts": I64, "seq": I64, "side": STR, "price": I64, "delta": I64, "truth": STR,
     },
     # ---- derived (written by forensics.book / attribution / detect) ----------------------
     # one row per grid time x side x band; qty null while the book is unknown (gap/no snapshot)
@@ -87,6 +93,7 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
 EXACT: dict[str, dict[str, str]] = {
     "book_updates": {"price": "price", "size": "size"},
     "trades": {"price": "price", "size": "size"},
+    "labels_level_changes": {"price": "price", "delta": "size"},
     "quotes": {"best_bid": "price", "best_ask": "price", "best_bid_size": "size", "best_ask_size": "size"},
     # derived tables (written by book / attribution / detect)
     "depth": {"qty": "size"},
@@ -102,7 +109,7 @@ EXACT: dict[str, dict[str, str]] = {
 }
 
 #: tables whose rows belong to one instrument and are partitioned exchange/symbol/date
-PARTITIONED = ("book_updates", "trades", "quotes", "depth_bands", "gaps",
+PARTITIONED = ("book_updates", "trades", "quotes", "depth_bands", "gaps", "labels_level_changes",
                "depth", "book_top", "level_changes", "events", "heatmap", "incidents")
 
 SIDES = ("bid", "ask")

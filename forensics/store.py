@@ -706,7 +706,7 @@ def os_reason(exc: OSError) -> str:
 _SOURCE_PART = re.compile(r"^[0-9a-f]{16}-")
 
 #: tables written by ingest (parts named after the source hash)
-RAW_TABLES = ("book_updates", "trades", "quotes", "depth_bands", "gaps")
+RAW_TABLES = ("book_updates", "trades", "quotes", "depth_bands", "gaps", "labels_level_changes")
 
 MANIFEST_SCHEMA = {
     "source": pl.Utf8, "name": pl.Utf8, "sha256": pl.Utf8, "content_sha256": pl.Utf8, "companions": pl.Utf8,

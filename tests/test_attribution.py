@@ -33,8 +33,41 @@ def streams(draw):
     updates, trades, gaps = [], [], []
     for _ in range(n_ev):
         ts += draw(st.sampled_from([0, 0, 1, 5, 20, 60]))
-        kind = draw(st.sampled_from(["upd", "upd", "upd", "trade", "trade", "snap", "gap"]))
-        if kind == "upd":
+        kind = draw(st.sampled_from(["upd", "upd", "upd", "trade", "trade", "snap", "gap", "multi", "sweep",
+                                     "view"]))
+        if kind == "multi":  # one level updated several times in one message / timestamp
+            side = draw(st.sampled_from(["bid", "ask"]))
+            price = draw(st.integers(0, 8))
+            for q in draw(st.lists(st.sampled_from([0, 1, 2, 4, 7]), min_size=2, max_size=4)):
+                updates.append((ts, seq, False, side, price, q))
+                seq += 1
+        elif kind == "sweep":  # a market order empties levels; prints at each price; next levels show
+            side = draw(st.sampled_from(["bid", "ask"]))
+            p0 = draw(st.integers(0, 8))
+            step = -1 if side == "bid" else 1
+            k = draw(st.integers(1, 3))
+            lag = draw(st.sampled_from([0, 0, 3, 30]))
+            for j in range(k):
+                price = min(8, max(0, p0 + step * j))
+                trades.append((ts, seq, price, draw(st.integers(1, 6)), "sell" if side == "bid" else "buy"))
+                seq += 1
+                updates.append((ts + lag, seq, False, side, price, draw(st.sampled_from([0, 0, 1]))))
+                seq += 1
+            deeper = min(8, max(0, p0 + step * k))
+            updates.append((ts + lag, seq, False, side, deeper, draw(st.integers(1, 8))))  # revealed
+            seq += 1
+            updates.append((ts + lag, seq, False, side, deeper, draw(st.integers(0, 3))))   # and hit
+            seq += 1
+            ts += lag
+        elif kind == "view":  # an N-level window: a push (better level in, edge out) or a reveal
+            side = draw(st.sampled_from(["bid", "ask"]))
+            a, b = draw(st.integers(0, 8)), draw(st.integers(0, 8))
+            first = draw(st.booleans())
+            rows_ = [(side, a, 0), (side, b, draw(st.integers(1, 6)))]
+            for side_, price, q in (rows_ if first else rows_[::-1]):
+                updates.append((ts, seq, False, side_, price, q))
+                seq += 1
+        elif kind == "upd":
             side = draw(st.sampled_from(["bid", "ask"]))
             price = draw(st.integers(0, 8))
             updates.append((ts, seq, False, side, price, draw(st.sampled_from([0, 0, 1, 2, 3, 5, 8]))))
@@ -58,7 +91,7 @@ def streams(draw):
                 gaps.append((ts, ts + 5, None))
     tb = draw(st.sampled_from([0, 10, 40, 100]))
     tf = draw(st.sampled_from([0, 5, 30]))
-    dl = draw(st.sampled_from([0, 0, 2, 3]))
+    dl = draw(st.sampled_from([0, 0, 1, 2, 3]))
     return updates, trades, gaps, tb, tf, dl
 
 
@@ -87,9 +120,10 @@ def book_total_after(u: pl.DataFrame, t_end: int) -> int:
 def test_compiled_equals_reference(s):
     updates, trades, gaps, tb, tf, dl = s
     u, t, g = frames(updates, trades, gaps)
-    fast, _ = attribute_frames(u, t, g, (tb, tf), dl)
-    ref = attribute_reference(u, t, g, tb, tf, dl)
-    assert fast.equals(ref), (fast, ref)
+    for matching in ("batch", "event"):
+        fast, _ = attribute_frames(u, t, g, (tb, tf), dl, matching)
+        ref = attribute_reference(u, t, g, tb, tf, dl, matching)
+        assert fast.equals(ref), (matching, fast, ref)
 
 
 @settings(max_examples=200, deadline=None)
@@ -320,3 +354,108 @@ def test_store_roundtrip_view_and_replace(write, store_dir):
                      ts_to=1760130002500000000, tolerance_ns=(100_000_000, 20_000_000))
     assert part.height == 2
     assert Store(store_dir).connect().execute("select count(*) from level_changes").fetchone()[0] == n1
+
+
+# ---- multi-update messages, sweeps, depth-limited views (issue 10) -----------------------------
+
+REPRO_BOOK = """exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount
+lobster-test,XYZ,1760130000500000,1760130000500000,true,bid,100.00,21
+lobster-test,XYZ,1760130000500000,1760130000500000,true,ask,100.01,10
+lobster-test,XYZ,1760130001000000,1760130001000000,false,bid,100.00,0
+lobster-test,XYZ,1760130001000000,1760130001000000,false,bid,99.99,100
+lobster-test,XYZ,1760130001000000,1760130001000000,false,bid,99.99,74
+"""
+REPRO_TRADES = """exchange,symbol,timestamp,local_timestamp,id,side,price,amount
+lobster-test,XYZ,1760130001000000,1760130001000000,1,sell,100.00,21
+lobster-test,XYZ,1760130001000000,1760130001000000,2,sell,99.99,26
+"""
+
+
+def test_issue_repro_sweep_into_depth_limited_view_is_exact(write, store_dir):
+    """The issue's minimal reproduction through Tardis CSV ingest: the print at 99.99 belongs to
+    the decrease 100 -> 74, not to the level's first update (its appearance)."""
+    ingest([write("book.csv", REPRO_BOOK), write("trades.csv", REPRO_TRADES)], store=store_dir)
+    for tol in (None, 0, (100_000_000, 20_000_000)):
+        for dl, appear in ((1, "truncation"), ("auto", "add"), (0, "add")):
+            for matching in ("auto", "batch", "event"):
+                lc = attribute(store_dir, "lobster-test", "XYZ", tolerance_ns=tol, write=False,
+                               depth_limit=dl, matching=matching)
+                inc = lc.filter(~pl.col("is_snapshot")).select(
+                    "price", "prev_size", "size", "traded", "cancelled", "implied", "cause").rows()
+                assert inc == [(10000, 21, 0, 21, 0, 0, "trade"), (9999, 0, 100, 0, 0, 0, appear),
+                               (9999, 100, 74, 26, 0, 0, "trade")], (tol, dl, matching, inc)
+
+
+def test_batch_feed_trade_never_carried_past_its_batch():
+    """Binance-like net batches: a print whose level was refilled within the batch (an increase)
+    is implied there and not carried to the next batch's decrease, in both the compiled pass and
+    the reference; the feed is recognised as netted (batch matching)."""
+    snap = [(0, 0, True, "bid", 100, 10), (0, 1, True, "ask", 101, 10)]
+    upd = [(100, 3, False, "bid", 100, 12),    # 4 traded + 6 refilled: net +2
+           (200, 4, False, "bid", 100, 9)]     # the next batch: a cancel
+    trades = [(60, 2, 100, 4, "sell")]
+    u, t, _ = frames(snap + upd, trades)
+    lc, info = attribute_frames(u, t, None, (150, 0), 0)
+    assert info.extra["matching"] == "batch"
+    inc = lc.filter(~pl.col("is_snapshot")).select("traded", "implied", "cause").rows()
+    assert inc == [(0, 4, "add"), (0, 0, "cancel")]
+    assert attribute_reference(u, t, None, 150, 0, 0, "batch").equals(lc)
+    ev, _ = attribute_frames(u, t, None, (150, 0), 0, "event")   # an event feed would carry it
+    assert ev.filter(~pl.col("is_snapshot"))["traded"].to_list() == [0, 3]
+
+
+def test_depth_limited_view_push_and_reveal_pairing():
+    """N = 1 and N = 2 views: an exit paired with a better entry was pushed out (truncation), an
+    entry deeper than its exit is the next level revealed (truncation); the real cancel, the
+    real add and several messages in one timestamp stay what they are."""
+    snap = [(0, 0, True, "bid", 100, 5), (0, 1, True, "ask", 105, 5)]
+    rows = [
+        (10, 2, False, "bid", 100, 0), (10, 3, False, "bid", 99, 7),     # cancel at the touch, 99 revealed
+        (20, 4, False, "bid", 99, 0), (20, 5, False, "bid", 101, 3),     # 101 new best: 99 pushed out
+        (30, 6, False, "ask", 104, 2), (30, 7, False, "ask", 105, 0),    # entry first, then the push
+        # two messages in one timestamp: a cancel + reveal, then a push of the revealed level
+        (40, 8, False, "bid", 101, 0), (40, 9, False, "bid", 99, 7), (40, 10, False, "bid", 99, 0),
+        (40, 11, False, "bid", 102, 1),
+    ]
+    u, t, _ = frames(snap + rows, [])
+    lc, _ = attribute_frames(u, t, None, (0, 0), 1)
+    got = lc.filter(~pl.col("is_snapshot"))["cause"].to_list()
+    assert got == ["cancel", "truncation", "truncation", "add", "add", "truncation",
+                   "cancel", "truncation", "truncation", "add"]
+    assert attribute_reference(u, t, None, 0, 0, 1).equals(lc)
+    # a print explains the exit: a trade, not truncation
+    u2, t2, _ = frames(snap + rows[:4], [(20, 30, 99, 7, "sell")])
+    lc2, _ = attribute_frames(u2, t2, None, (0, 0), 1)
+    assert lc2.filter(~pl.col("is_snapshot"))["cause"].to_list() == ["cancel", "truncation", "trade", "add"]
+
+
+def test_depth_limit_one_auto_detected():
+    rng = np.random.default_rng(3)
+    rows, seq = [(0, 0, True, "bid", 100, 5), (0, 1, True, "ask", 101, 5)], 2
+    bid, ask = 100, 101
+    for k in range(1, 800):
+        if rng.random() < 0.5 and bid + 1 < ask:   # push: new best bid
+            rows += [(k * 10, seq, False, "bid", bid, 0), (k * 10, seq + 1, False, "bid", bid + 1, 3)]
+            bid += 1
+        else:                                       # the best bid is cancelled, the next one shows
+            rows += [(k * 10, seq, False, "bid", bid, 0), (k * 10, seq + 1, False, "bid", bid - 1, 4)]
+            bid -= 1
+        seq += 2
+    u, t, _ = frames(rows, [])
+    lc, info = attribute_frames(u, t, None, (0, 0), "auto")
+    assert info.depth_limit == 1
+    inc = lc.filter(~pl.col("is_snapshot"))
+    assert set(inc.filter(pl.col("size") == 0)["cause"].to_list()) <= {"truncation", "cancel"}
+    assert info.shares()["truncation"] > 0
+
+
+def test_hidden_executions_never_fill_visible_depth():
+    snap = [(0, 0, True, "bid", 100, 10), (0, 1, True, "ask", 101, 10)]
+    upd = [(50, 3, False, "bid", 100, 6)]
+    t = pl.DataFrame({"ts": [50], "seq": [2], "price": [100], "size": [4], "aggressor": ["sell"],
+                      "hidden": [True]})
+    u, _, _ = frames(snap + upd, [])
+    lc, info = attribute_frames(u, t, None, (10, 10), 0)
+    assert info.trades == 0
+    assert lc.filter(~pl.col("is_snapshot")).select("traded", "cancelled", "cause").rows() == [(0, 4, "cancel")]
+    assert attribute_reference(u, t, None, 10, 10, 0).equals(lc)

@@ -14,9 +14,18 @@ parse_duration = lazy_function("forensics.timeutil", "parse_duration")
 parse_time = lazy_function("forensics.timeutil", "parse_time")
 
 
-def _params(drop, window, baseline, every, bands, tolerance, no_flow, no_flicker):
+def _params(drop, window, baseline, every, bands, tolerance, no_flow, no_flicker, depth_limit="auto"):
     from forensics.detect import DetectParams
     kw = {}
+    if depth_limit is not None and str(depth_limit).lower() != "auto":
+        try:
+            n = int(depth_limit)
+        except ValueError:
+            raise ForensicsError(f"--depth-limit must be a number of levels per side (0 = full depth) "
+                                 f"or auto, not {depth_limit!r}") from None
+        if n < 0:
+            raise ForensicsError("--depth-limit must be >= 0 (0 = full depth)")
+        kw["depth_limit"] = n
     if drop is not None:
         if not 0 < drop < 1:
             raise ForensicsError("--drop must be a fraction in (0, 1), e.g. 0.5")
@@ -154,6 +163,9 @@ def _print_events(console, ev: pl.DataFrame, tz: str, evidence: bool, wide: bool
 @click.option("--every", default=None, help="Depth grid for level data [100ms].")
 @click.option("--bands", default=None, help="Bands in % of mid for level data [0.1,0.5,1,2,5].")
 @click.option("--tolerance", default=None, help="Trade/update matching window, e.g. 150ms [auto: estimated].")
+@click.option("--depth-limit", default="auto", show_default=True,
+              help="Levels per side of a depth-limited feed (e.g. 1, 5, 20; 0 = full depth): levels entering "
+                   "or leaving that window are truncation, not adds/cancels [auto: detected from the data].")
 @click.option("--no-flow", is_flag=True, help="Do not report sustained aggressive programs (consumption).")
 @click.option("--no-flicker", is_flag=True, help="Do not look for flicker (large orders placed and pulled).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
@@ -163,7 +175,7 @@ def _print_events(console, ev: pl.DataFrame, tz: str, evidence: bool, wide: bool
 @click.option("--wide", is_flag=True, help="Every column in the events table, whatever the terminal width.")
 @parallel_options
 def detect_cmd(store, exchange, symbol, from_, to_, tz, drop, window, baseline, every, bands, tolerance,
-               no_flow, no_flicker, fmt, out, evidence, wide, workers, scheduler):
+               depth_limit, no_flow, no_flicker, fmt, out, evidence, wide, workers, scheduler):
     """Find liquidity cliffs and label them: synchronized withdrawal, one-sided pull,
     consumption, flicker or mixed.
 
@@ -188,7 +200,7 @@ def detect_cmd(store, exchange, symbol, from_, to_, tz, drop, window, baseline, 
     b = parse_time(to_, tz) if to_ else None
     if a is not None and b is not None and b < a:
         raise ForensicsError("--to is before --from")
-    params = _params(drop, window, baseline, every, bands, tolerance, no_flow, no_flicker)
+    params = _params(drop, window, baseline, every, bands, tolerance, no_flow, no_flicker, depth_limit)
     st = Store(store)
     if not st.exists():
         raise ForensicsError(f"store {st.root} does not exist; ingest data first with `forensics ingest`")
@@ -216,6 +228,24 @@ def detect_cmd(store, exchange, symbol, from_, to_, tz, drop, window, baseline, 
         raise ForensicsError("--format parquet needs --out FILE")
     else:
         _print_events(Console(), ev, tz, evidence, wide)
+        _print_decrease_shares(Console(), st, exchange, symbol, a, b)
+
+
+def _print_decrease_shares(console, st, exchange, symbol, a, b) -> None:
+    """One line per instrument: how much of the decrease volume is truncation / unknown."""
+    from forensics.attribution import decrease_shares
+    for ex, sy in st.instruments_in("level_changes"):
+        if (exchange and ex != exchange) or (symbol and sy != symbol):
+            continue
+        r = decrease_shares(st, ex, sy, a, b)
+        if r["decrease"]:
+            console.print(f"attribution {ex} {sy}: of the decrease volume, {_pct2(r['truncation'])} truncation "
+                          f"(levels leaving a depth-limited view), {_pct2(r['gap'])} gap (prior size unknown); "
+                          "neither counts as traded or cancelled")
+
+
+def _pct2(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
 
 
 @cli.command("eval")
@@ -231,18 +261,36 @@ def detect_cmd(store, exchange, symbol, from_, to_, tz, drop, window, baseline, 
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the summary as JSON.")
 @click.option("--keep", is_flag=True, help="With --workdir: keep the simulated stores and reuse them next time.")
 @click.option("--quiet", "-q", is_flag=True, help="No per-run lines.")
-def eval_cmd(seed_set, seeds, first_seed, types, workdir, json_out, keep, quiet):
-    """Measure detection, labels and attribution against the simulator's ground truth.
+@click.option("--labels", "labels", is_flag=True,
+              help="Score attribution against the exact labels in the store (labels_level_changes, e.g. from "
+                   "LOBSTER) instead of the simulator: exact timestamps and with trade receive-time jitter.")
+@store_option
+@instrument_options
+@click.option("--jitter", default="10,50", show_default=True, help="--labels: jitter amplitudes in ms (+-).")
+@click.option("--depth-limit", default="auto", show_default=True, help="--labels: levels per side of the view.")
+@click.option("--tolerance", default=None, help="--labels: matching window, e.g. 20ms [auto].")
+def eval_cmd(seed_set, seeds, first_seed, types, workdir, json_out, keep, quiet, labels, store, exchange, symbol,
+             jitter, depth_limit, tolerance):
+    """Measure detection, labels and attribution against the simulator's ground
+    truth, or (--labels) attribution against exact cause labels of real data.
+
+    Prints precision/recall per label and per regime (instrument/volatility),
+    false events per hour of calm background, consumption recall by slicing,
+    intensity and duration, the confusion matrix, event-time error, traded-share
+    error and row-level attribution accuracy. Thresholds are tuned on --set dev
+    only; the figures to quote come from --set eval. With --labels: every
+    labelled instrument of the store (LOBSTER), at exact timestamps and with
+    trade receive-time jitter.
 
     \b
-    Prints precision/recall per label and per regime (instrument/volatility), false events per
-    hour of calm background, consumption recall by slicing/intensity/duration, the confusion
-    matrix, event-time error, traded-share error vs the truth and the row-level attribution
-    accuracy. Thresholds are tuned on --set dev only; the figures to quote come from --set eval.
     Examples:
       forensics eval                     # the 30 held-out evaluation seeds
       forensics eval --set dev --seeds 5 --workdir /tmp/ev --keep
+      forensics eval --labels --store store
     """
+    if labels:
+        _eval_labels(store, exchange, symbol, jitter, depth_limit, tolerance, json_out)
+        return
     from forensics.evaluate import DEV_SEEDS, EVAL_SEEDS, TYPES, format_summary, run_eval, to_json
     kinds = tuple(t.strip() for t in types.split(",") if t.strip())
     bad = [k for k in kinds if k not in TYPES]
@@ -266,3 +314,31 @@ def eval_cmd(seed_set, seeds, first_seed, types, workdir, json_out, keep, quiet)
     if json_out:
         with open(json_out, "w") as fh:
             fh.write(to_json(summary))
+
+
+def _eval_labels(store, exchange, symbol, jitter, depth_limit, tolerance, json_out) -> None:
+    from forensics.labels_eval import evaluate_labels, format_scores, to_json
+    from forensics.store import Store
+    st = Store(store)
+    if not st.exists():
+        raise ForensicsError(f"store {st.root} does not exist; ingest labelled data (LOBSTER) first")
+    pairs = [p for p in st.instruments_in("labels_level_changes")
+             if (exchange is None or p[0] == exchange) and (symbol is None or p[1] == symbol)]
+    if not pairs:
+        raise ForensicsError(f"no labelled instrument (labels_level_changes) for exchange={exchange or '*'} "
+                             f"symbol={symbol or '*'} in {st.root}; ingest a LOBSTER message + orderbook pair")
+    try:
+        jit = tuple(float(x) for x in jitter.split(",") if x.strip())
+    except ValueError:
+        raise ForensicsError(f"--jitter must be comma-separated milliseconds, e.g. 10,50, not {jitter!r}") from None
+    dl = _params(None, None, None, None, None, None, False, False, depth_limit).depth_limit
+    tol = parse_duration(tolerance) if tolerance and tolerance != "auto" else None
+    out = []
+    for ex, sy in pairs:
+        scores = evaluate_labels(st, ex, sy, jit, tolerance_ns=tol, depth_limit=dl)
+        click.echo(format_scores(scores, f"{ex} {sy}"))
+        click.echo("")
+        out.append({"exchange": ex, "symbol": sy, "runs": json.loads(to_json(scores))})
+    if json_out:
+        with open(json_out, "w") as fh:
+            fh.write(json.dumps(out, indent=2))

@@ -32,7 +32,7 @@ def file_error(src: Source, exc: BaseException) -> ForensicsError:
                           + " ".join(str(exc).split())[:300])
 
 #: modules that register formats, in sniffing priority order
-FORMAT_MODULES = ("forensics.ingest.tardis", "forensics.ingest.binance_capture",
+FORMAT_MODULES = ("forensics.ingest.lobster", "forensics.ingest.tardis", "forensics.ingest.binance_capture",
                   "forensics.ingest.binance_files")
 #: websocket-capture venues (issue 14), sniffed before the Binance capture reader
 VENUE_MODULES = ("forensics.ingest.bybit", "forensics.ingest.okx", "forensics.ingest.coinbase",

@@ -39,6 +39,7 @@ EXACT_INPUT = {
     "trades": {"price": ("price", False), "size": ("size", False)},
     "quotes": {"best_bid": ("price", True), "best_ask": ("price", True),
                "best_bid_size": ("size", True), "best_ask_size": ("size", True)},
+    "labels_level_changes": {"price": ("price", False)},  # LOBSTER labels (delta: integer shares)
 }
 #: an arrival position is line << LINE_SHIFT | index of the row within the line
 LINE_SHIFT = 20

@@ -69,6 +69,7 @@ class NameInfo:
     symbol: str | None = None
     date: str | None = None
     kind: str | None = None  # bookDepth, aggTrades, trades, incremental_book_L2, depth, ...
+    container: str | None = None  # 'zip' / 'gzip' when the data sits in one (None: plain file)
 
 
 _TARDIS = re.compile(
@@ -80,6 +81,9 @@ _BINANCE_DAILY = re.compile(
 # (a daily file renamed without its date, ``BTCUSDT-aggTrades.csv``, still names symbol and kind)
 _COLLECTOR = re.compile(r"^(?P<symbol>[a-z0-9_]+)_(?P<date>\d{8})", re.I)
 # Binance tick-level historical depth download: BTCUSDT_T_DEPTH_2022-11-01_depth_snap.csv / _depth_update.csv
+# LOBSTER: AAPL_2012-06-21_34200000_57600000_message_5.csv / ..._orderbook_5.csv (and the sample zips)
+_LOBSTER = re.compile(r"^(?:(?P<symbol>[A-Za-z0-9.^-]+)_(?P<date>\d{4}-\d{2}-\d{2})_\d+_\d+_(?P<kind>message|orderbook)"
+                      r"_\d+\.csv|LOBSTER_SampleFile_(?P<zsym>[A-Za-z0-9.^-]+)_(?P<zdate>\d{4}-\d{2}-\d{2})_\d+\.zip)")
 _BINANCE_TDEPTH = re.compile(
     r"^(?P<symbol>[A-Z0-9_]+?)_T_DEPTH_(?P<date>\d{4}-\d{2}-\d{2})_(?P<kind>depth_snap|depth_update)")
 
@@ -89,6 +93,9 @@ def infer_from_name(name: str) -> NameInfo:
     ``binance-futures_incremental_book_L2_2025-10-10_BTCUSDT.csv.gz`` -> exchange too;
     hftbacktest collector ``btcusdt_20251010.gz`` -> symbol BTCUSDT, date."""
     base = Path(name).name
+    m = _LOBSTER.match(base)
+    if m:
+        return NameInfo("lobster", m["symbol"] or m["zsym"], m["date"] or m["zdate"], f"lobster-{m['kind'] or 'zip'}")
     m = _TARDIS.match(base)
     if m:
         return NameInfo(m["exchange"], m["symbol"], m["date"], m["kind"])
@@ -217,9 +224,11 @@ class Source:
         holding ``data.csv``)."""
         inner = infer_from_name(self.inner_name())
         outer = infer_from_name(self.name)
+        comp = self.compression
         return NameInfo(*(a if a is not None else b for a, b in
                           zip((inner.exchange, inner.symbol, inner.date, inner.kind),
-                              (outer.exchange, outer.symbol, outer.date, outer.kind))))
+                              (outer.exchange, outer.symbol, outer.date, outer.kind))),
+                        container=None if comp == "none" else comp)
 
     def _raw_streams(self, count: bool = False) -> Iterator[io.BufferedIOBase]:
         """The decompressed data stream(s); with ``count`` the bytes of the file they consume
