@@ -136,7 +136,7 @@ def depth_cmd(store, exchange, symbol, from_, to_, tz, every, bands, fmt, out, s
       forensics depth --every 100ms --from "2025-10-11 05:10" \\
           --to "2025-10-11 05:20" --tz Asia/Shanghai
       forensics depth --bands 0.5,1,2 --format csv --out depth.csv
-      forensics depth --workers 2        # one Dask task per (exchange, symbol, day), stored
+      forensics depth --workers 2     # Dask: a task per exchange/symbol/day
     """
     from rich.console import Console
     from forensics.book import compute_depth, parse_bands

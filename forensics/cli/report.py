@@ -40,8 +40,8 @@ def report_cmd(at, window, from_, to_, tz, out, every, no_compute, per_event, ex
     Examples:
       forensics report --at "2025-10-11 05:13" --tz Asia/Shanghai
       forensics report --at 2025-10-10T21:13:00Z --window 10m --out reports/0513/
-      forensics report --from "2025-10-10 20:50" --to "2025-10-10 21:30"      # every event
-      forensics report --per-event --workers 2 --out reports/all/          # one folder per event
+      forensics report --from "2025-10-10 20:50" --to "2025-10-10 21:30"
+      forensics report --per-event --workers 2 --out reports/all/
     """
     from forensics.report import build_report
 
