@@ -80,9 +80,12 @@ Snapshots, gaps, truncation:
   entering it (0 -> size) are paired in arrival order. An entry *better* than its paired exit
   pushed that level out of the window: the exit is ``truncation`` (the level is still there)
   unless a print matched it. An entry *deeper* than its exit is the next level revealed: the
-  entry is ``truncation`` (it was there all along). Unpaired: an entry beyond the window's
-  N-th level at the group start, an unmatched exit beyond the N-th level at the group end, are
-  ``truncation``. This holds for N = 1 (the touch only) as for N = 5, 10, 20, ...
+  entry is ``truncation`` (it was there all along). One level entering and leaving in the
+  group (a depth-limited reader's insert pushed straight out) is a pair too: its exit is
+  ``truncation`` when the level is beyond the N-th level at the group start or end, else a
+  cancel. Unpaired: an entry beyond the window's N-th level at the group start, an unmatched
+  exit beyond the N-th level at the group end, are ``truncation``. This holds for N = 1 (the
+  touch only) as for N = 5, 10, 20, ...
   :attr:`AttributionInfo.truncation_qty` / ``gap_qty`` give the decrease volume that is
   truncation / unknown (``forensics detect`` prints the shares).
 * Shared clock: when >= 80% of sampled prints have a decrease at their level with exactly
@@ -261,11 +264,14 @@ def _judge_window(pend, npend, fifo, prev, u_size, u_side, u_lvl, cause, edge0, 
     group, per side in arrival order: each is paired with the earliest unpaired change of the
     other kind. An entry better than its paired exit pushed that level out of the window (the
     exit is truncation unless a print matched it); an entry deeper than its exit is the next
-    level revealed (the entry is truncation). Unpaired: an entry beyond the window's edge at the
-    group start, an unmatched exit beyond the edge at the group end, are truncation."""
+    level revealed (the entry is truncation); a level paired with itself (shown and hidden again)
+    has its exit truncation when beyond the edge at the group start or end. Unpaired: an entry
+    beyond the window's edge at the group start, an unmatched exit beyond the edge at the group
+    end, are truncation."""
     for s in range(2):
         qh = 0
         qt = 0
+        e_end = e_end0 if s == 0 else e_end1
         for q in range(npend):
             k = pend[q]
             if u_side[k] != s:
@@ -281,10 +287,15 @@ def _judge_window(pend, npend, fifo, prev, u_size, u_side, u_lvl, cause, edge0, 
                         cause[ex] = TRUNC
                 else:
                     cause[en] = TRUNC
+                    if u_lvl[en] == u_lvl[ex] and cause[ex] == CANCEL and (
+                            _beyond(s, u_lvl[ex], edge0[s]) or _beyond(s, u_lvl[ex], e_end)):
+                        # one level shown and hidden again, beyond the window at the group's
+                        # start or end (a depth-limited reader's insert pushed straight out):
+                        # it left the view, it was not cancelled
+                        cause[ex] = TRUNC
             else:
                 fifo[qt] = k
                 qt += 1
-        e_end = e_end0 if s == 0 else e_end1
         for q in range(qh, qt):
             k = fifo[q]
             if prev[k] == 0:
@@ -1017,6 +1028,9 @@ def attribute_reference(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.Da
                         ex["trunc_unmatched"] = True   # pushed out of the window by the entry
                     else:
                         en["trunc_unmatched"] = True   # the next level revealed
+                        if en["price"] == ex["price"] and (beyond_edge(side, ex["price"], group["edge"][side])
+                                                           or beyond_edge(side, ex["price"], edge(side))):
+                            ex["trunc_unmatched"] = True   # shown and hidden again beyond the window
                 else:
                     unpaired.append(r)
             for r in unpaired:

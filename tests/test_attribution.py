@@ -429,6 +429,33 @@ def test_depth_limited_view_push_and_reveal_pairing():
     assert lc2.filter(~pl.col("is_snapshot"))["cause"].to_list() == ["cancel", "truncation", "trade", "add"]
 
 
+def test_depth_limited_view_level_shown_and_pushed_straight_out():
+    """A depth-limited reader (Bybit, Kraken) writes an insert beyond the N-level view followed
+    by the size-0 row of its push-out: one level entering and leaving in one group. Beyond the
+    window's edge at the group start or end, its exit is truncation; the same flicker inside the
+    view stays a cancel."""
+    snap = [(0, 0, True, "bid", 100, 5), (0, 1, True, "bid", 99, 5),
+            (0, 2, True, "ask", 105, 5), (0, 3, True, "ask", 106, 5)]
+    rows = [
+        (10, 4, False, "bid", 98, 3), (10, 5, False, "bid", 98, 0),      # beyond the N = 2 view
+        (20, 6, False, "bid", 101, 2), (20, 7, False, "bid", 101, 0),    # inside the view: a cancel
+        # Kraken's order: the insert pushed straight out, then the venue's own delete (the side
+        # ends short of N levels: beyond the edge at the group start decides)
+        (30, 8, False, "bid", 97, 4), (30, 9, False, "bid", 97, 0), (30, 10, False, "bid", 100, 0),
+        (40, 11, False, "bid", 98, 6),                                   # refills the view
+        # Bybit's: 100 pushes 98 out, 98 is re-sent and pushed out again (the edge at the end)
+        (50, 12, False, "bid", 100, 1), (50, 13, False, "bid", 98, 0), (50, 14, False, "bid", 98, 2),
+        (50, 15, False, "bid", 98, 0),
+    ]
+    u, t, _ = frames(snap + rows, [])
+    lc, _ = attribute_frames(u, t, None, (0, 0), 2)
+    got = lc.filter(~pl.col("is_snapshot"))["cause"].to_list()
+    assert got == ["truncation", "truncation", "truncation", "cancel",
+                   "truncation", "truncation", "cancel", "add",
+                   "add", "truncation", "truncation", "truncation"]
+    assert attribute_reference(u, t, None, 0, 0, 2).equals(lc)
+
+
 def test_depth_limit_one_auto_detected():
     rng = np.random.default_rng(3)
     rows, seq = [(0, 0, True, "bid", 100, 5), (0, 1, True, "ask", 101, 5)], 2
