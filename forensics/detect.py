@@ -252,7 +252,9 @@ def price_tick(lc: pl.DataFrame | None) -> int:
     """The instrument's real tick in stored price units: the gcd of the level prices seen."""
     if lc is None or lc.height == 0:
         return 1
-    pr = lc["price"].unique().head(5000).to_numpy().astype(np.int64)
+    # every distinct price, in a fixed order (``unique()`` has no stable order: a head() of it
+    # would take a different subset, and so maybe a different gcd, from run to run)
+    pr = lc["price"].unique().sort().to_numpy().astype(np.int64)
     g = int(np.gcd.reduce(np.abs(pr - pr.min()))) if pr.size > 1 else 1
     return max(g, 1)
 
@@ -396,9 +398,11 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams) -> dict:
     s1 = int(trades["ts"].max()) // NS_S
     n = s1 - s0 + 1
     # a taker order = the prints of one aggressor at one timestamp (one order walking levels)
-    orders = (t.group_by("ts").agg(pl.col("size").sum().cast(pl.Float64))
+    # sorted by ts and grouped in that order: the float sums of logs below are then summed in one
+    # fixed order whatever the row order of the input (part layout, thread scheduling)
+    orders = (t.group_by("ts").agg(pl.col("size").sum().cast(pl.Float64)).sort("ts")
               .select(((pl.col("ts") // NS_S) - s0).alias("i"), pl.col("size"), pl.col("size").log().alias("l")))
-    per = orders.group_by("i").agg(pl.col("size").sum().alias("v"), pl.len().alias("n"), pl.col("l").sum().alias("l1"),
+    per = orders.group_by("i", maintain_order=True).agg(pl.col("size").sum().alias("v"), pl.len().alias("n"), pl.col("l").sum().alias("l1"),
                                    (pl.col("l") ** 2).sum().alias("l2"))
     ii = per["i"].to_numpy()
     v, cnt, l1, l2 = (np.zeros(n) for _ in range(4))
@@ -583,7 +587,7 @@ def find_flicker(ctx: Context, p: DetectParams) -> list[dict]:
                       | ((pl.col("side") == "ask") & (pl.col("added") >= thr["ask"])))
     if big.height == 0:
         return []
-    big = big.sort("ts").join_asof(top.select("ts", "best_bid", "best_ask"), on="ts", strategy="backward")
+    big = big.sort("ts", "seq").join_asof(top.select("ts", "best_bid", "best_ask"), on="ts", strategy="backward")
     big = big.with_columns(pl.when(pl.col("side") == "bid").then(pl.col("best_bid") - pl.col("price"))
                            .otherwise(pl.col("price") - pl.col("best_ask")).alias("dist"))
     big = big.filter(pl.col("dist") >= min_dist)
@@ -1051,7 +1055,8 @@ def _quantities(ctx: Context, sides: list[str], w0: int, w1: int, floor, cap, to
         out["levels_emptied_500ms"] = int(in_win.filter(pl.col("size") == 0).select("side", "price").n_unique())
         if touch is not None:
             lv = (dec.with_columns((-pl.col("delta")).alias("q"))
-                  .group_by("side", "price").agg(pl.col("ts"), pl.col("q"), pl.col("prev_size").first()))
+                  .group_by("side", "price", maintain_order=True)
+                  .agg(pl.col("ts"), pl.col("q"), pl.col("prev_size").first()))
             dist, when = [], []
             for r in lv.iter_rows(named=True):
                 ref = touch.get("best_bid") if r["side"] == "bid" else touch.get("best_ask")
