@@ -77,22 +77,14 @@ class PartitionError(ForensicsError):
     """A task failed; the message names its partition."""
 
 
-def instruments(store: Store, exchange: str | None, symbol: str | None,
-                tables: tuple[str, ...] = ("book_updates", "depth_bands")) -> list[tuple[str, str]]:
-    pairs = sorted({p for t in tables for p in store.instruments_in(t)})
-    match = [p for p in pairs if (exchange is None or p[0] == exchange) and (symbol is None or p[1] == symbol)]
-    if not match:
-        listing = ", ".join(f"{e}/{s}" for e, s in pairs) or "none"
-        raise ForensicsError(f"no data for exchange={exchange or '*'} symbol={symbol or '*'} in {store.root} "
-                             f"(instruments in store: {listing})")
-    return match
-
-
 def day_partitions(store: Store, exchange: str | None, symbol: str | None, ts_from: int | None,
                    ts_to: int | None, table: str = "book_updates") -> list[Partition]:
     """(exchange, symbol, day) partitions of ``table`` inside [ts_from, ts_to]."""
-    out = []
-    for ex, sy in instruments(store, exchange, symbol, (table,)):
+    from forensics.detect import instruments
+    out, present = [], set(store.instruments_in(table))
+    for ex, sy in instruments(store, exchange, symbol):
+        if (ex, sy) not in present:
+            continue
         days = sorted({Store.part_date(f) for f in store.files(table, ex, sy, ts_from, ts_to)})
         out.extend(Partition(ex, sy, d) for d in days)
     return out
@@ -226,10 +218,10 @@ def parallel_depth(store: Store | str | None = None, exchange: str | None = None
     store = store if isinstance(store, Store) else Store(store)
     table = "depth_bands" if source == "bands" else "book_updates"
     parts = day_partitions(store, exchange, symbol, ts_from, ts_to, table)
-    if source == "auto":
+    if source == "auto":  # band-only instruments too (those with level data replay their book)
         have = {(p.exchange, p.symbol) for p in parts}
         parts += [p for p in day_partitions(store, exchange, symbol, ts_from, ts_to, "depth_bands")
-                  if (p.exchange, p.symbol) not in have] if store.instruments_in("depth_bands") else []
+                  if (p.exchange, p.symbol) not in have]
     return run_partitions(_depth_task, parts, (store, ts_from, ts_to, every_ns, bands, source),
                           workers, scheduler, progress, client)
 
@@ -241,6 +233,7 @@ def parallel_detect(store: Store | str | None = None, exchange: str | None = Non
     """``detect`` for every instrument matching the filters, one task each; the events."""
     from forensics.detect import DetectParams
     store = store if isinstance(store, Store) else Store(store)
+    from forensics.detect import instruments
     parts = [Partition(ex, sy) for ex, sy in instruments(store, exchange, symbol)]
     res = run_partitions(_detect_task, parts, (store, ts_from, ts_to, params or DetectParams()),
                          workers, scheduler, progress, client)
