@@ -91,7 +91,9 @@ COMMON_BAND_PCT = 1.0
 #: labels that group into incidents (flicker and data anomalies are not vacuums)
 GROUPED_LABELS = ("synchronized_withdrawal", "one_sided_pull", "consumption", "mixed", "depth_collapse")
 #: labels that mean makers pulled (the finding says "pulled" only for these)
-PULL_LABELS = ("synchronized_withdrawal", "one_sided_pull", "depth_collapse")
+#: labels the finding sentence calls a pull; a ``depth_collapse`` (no trade data: cause
+#: undetermined) is only "lost depth", never a pull
+PULL_LABELS = ("synchronized_withdrawal", "one_sided_pull")
 
 QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDE", "USD", "EUR", "DAI")
 #: symbols the suffix rules cannot read

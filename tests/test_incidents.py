@@ -154,6 +154,16 @@ def test_finding_sentence_from_rows():
     assert inc.finding(one) == "Makers on a X pulled first (the only venue with an event)."
 
 
+def test_finding_never_calls_a_collapse_without_trades_a_pull():
+    """depth_collapse (no trade data covers the window): the depth left, the cause is not known."""
+    rows = _rows([("a", "X", "e1", T0, 0.0, 40.0, "first", "depth_collapse", True),
+                  ("b", "Y", "e2", T0 + 900 * MS, 900.0, 60.0, "later", "depth_collapse", False)])
+    s = inc.finding(rows)
+    assert "pull" not in s
+    assert s == ("Makers on a X lost depth (depth collapse) first, "
+                 "b Y followed 900 +-60 ms later (lost depth (depth collapse)).")
+
+
 # ---- clock terms on a small synthetic store ------------------------------------------------------
 
 def _book(store: Store, ex: str, sy: str, ts: np.ndarray, local: np.ndarray | None):
