@@ -533,13 +533,13 @@ def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
 
 @nb.njit(cache=True)
 def _prepass(u_ts, u_snap, u_side, u_lvl, u_size, R, stride):
-    """Plain replay (snapshot blocks replace the book): prev size per row and level counts per
-    side at the end of the timestamp group of every ``stride``-th row. Used to estimate the tolerance and to detect
+    """Plain replay (snapshot blocks replace the book): which incremental rows decrease their
+    level, and level counts per side at the end of the timestamp group of every ``stride``-th row. Used to estimate the tolerance and to detect
     depth-limited feeds."""
     n = u_ts.shape[0]
     size = np.zeros(2 * R, np.int64)
     stamp = np.zeros(2 * R, np.int32)
-    prev = np.zeros(n, np.int64)
+    dec = np.zeros(n, np.bool_)
     cnt = np.zeros(((n + stride - 1) // stride, 2), np.int32)
     count = np.zeros(2, np.int64)
     members = np.empty(2 * R, np.int32)
@@ -577,8 +577,8 @@ def _prepass(u_ts, u_snap, u_side, u_lvl, u_size, R, stride):
                 first_done = j
         L = u_side[i] * R + u_lvl[i]
         p = size[L]
-        prev[i] = p
         new = u_size[i]
+        dec[i] = new < p and not u_snap[i]
         size[L] = new
         if p == 0 and new > 0:
             nmem = _member_add(members, setpos, nmem, L)
@@ -598,7 +598,7 @@ def _prepass(u_ts, u_snap, u_side, u_lvl, u_size, R, stride):
         if first_done >= 0 and start_rec < 0 and i + 1 >= first_done:
             start_rec = nrec
         i += 1
-    return prev, cnt[:nrec], max(start_rec, 0)
+    return dec, cnt[:nrec], max(start_rec, 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -648,19 +648,19 @@ def _prepare(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataFrame | N
     )
     if gaps is not None and gaps.height and u.height:
         a.u_gap = _gap_flags(a.u_ts, a.u_seq, gaps)
-    allp = np.concatenate([a.u_price, a.t_price]) if a.t_price.size else a.u_price
-    if allp.size == 0:
+    if a.u_price.size + a.t_price.size == 0:
         a.u_lvl = np.zeros(0, np.int64)
         a.t_lvl = np.zeros(0, np.int64)
         return a
-    pmin, pmax = int(allp.min()), int(allp.max())
+    parts = [x for x in (a.u_price, a.t_price) if x.size]
+    pmin, pmax = min(int(x.min()) for x in parts), max(int(x.max()) for x in parts)
     if pmax - pmin + 1 <= _DENSE_MAX:
         a.u_lvl = a.u_price - pmin
         a.t_lvl = a.t_price - pmin
         a.R = pmax - pmin + 1
         a.pmin = pmin
     else:
-        levels, inv = np.unique(allp, return_inverse=True)
+        levels, inv = np.unique(np.concatenate(parts), return_inverse=True)
         a.u_lvl = np.ascontiguousarray(inv[: a.u_price.size].astype(np.int64))
         a.t_lvl = np.ascontiguousarray(inv[a.u_price.size:].astype(np.int64))
         a.R = int(levels.size)
@@ -694,7 +694,37 @@ def _gap_flags(u_ts: np.ndarray, u_seq: np.ndarray, gaps: pl.DataFrame) -> np.nd
 SHARED_CLOCK_SHARE = 0.8
 
 
-def estimate_tolerance(a: _Arrays, prev: np.ndarray | None = None) -> tuple[int, int, int, int]:
+#: trades sampled (every k-th) for the lag histogram: ~100k prints give > 1 M (trade, decrease)
+#: pairs, far more than the ~250 bins need; more only costs time on long days
+LAG_SAMPLE_TRADES = 100_000
+
+
+@nb.njit(cache=True)
+def _incremental_steps(u_ts, u_snap):
+    """Positive steps between consecutive incremental (non-snapshot) update timestamps; every
+    row's when the stream has no snapshot rows."""
+    n = u_ts.shape[0]
+    any_snap = False
+    for i in range(n):
+        if u_snap[i]:
+            any_snap = True
+            break
+    out = np.empty(n, np.int64)
+    k = 0
+    last = 0
+    seen = False
+    for i in range(n):
+        if any_snap and u_snap[i]:
+            continue
+        if seen and u_ts[i] > last:
+            out[k] = u_ts[i] - last
+            k += 1
+        last = u_ts[i]
+        seen = True
+    return out[:k]
+
+
+def estimate_tolerance(a: _Arrays, dec: np.ndarray | None = None) -> tuple[int, int, int, int]:
     """(tol_back_ns, tol_fwd_ns, interval_ns, lags_used) estimated from the data.
 
     interval = median step between distinct incremental update timestamps (the batching).
@@ -710,23 +740,20 @@ def estimate_tolerance(a: _Arrays, prev: np.ndarray | None = None) -> tuple[int,
     sampled prints have a decrease at their level with exactly their timestamp, e.g. LOBSTER,
     where a print and its fill are one message): 0 / 0.
     """
-    inc_ts = a.u_ts[~a.u_snap] if a.u_snap.any() else a.u_ts
-    steps = np.diff(inc_ts)
-    steps = steps[steps > 0]
+    steps = _incremental_steps(a.u_ts, a.u_snap)
     interval = int(np.median(steps)) if steps.size > 10 else DEFAULT_INTERVAL_NS
     interval = int(min(max(interval, 0), 1_000 * NS_MS))
     default = (interval + 50 * NS_MS, 50 * NS_MS, interval, 0)
     if a.t_ts.size == 0 or a.u_ts.size == 0:
         return default
-    if prev is None:
-        prev = _prepass(a.u_ts, a.u_snap, a.u_side, a.u_lvl, a.u_size, a.R, 1 << 30)[0]
-    dec = (a.u_size < prev) & ~a.u_snap
+    if dec is None:  # incremental rows that decrease their level (plain replay)
+        dec = _prepass(a.u_ts, a.u_snap, a.u_side, a.u_lvl, a.u_size, a.R, 1 << 30)[0]
     if dec.sum() < 10:
         return default
     reach = interval + 500 * NS_MS
     bin_ns = max(NS_MS, interval // 20)
     reach = (reach // bin_ns) * bin_ns
-    step = max(1, a.t_ts.size // 300_000)
+    step = max(1, a.t_ts.size // LAG_SAMPLE_TRADES)
     # null model: the same trades against the neighbouring levels (same activity, no causal link)
     hists, pairs, exact, sampled = _lag_histogram(a.u_ts, dec, a.u_side, a.u_lvl, a.t_ts, a.t_side, a.t_lvl,
                                                   a.R, reach, bin_ns, step, np.array([0, 1, -1], np.int64))
@@ -893,13 +920,13 @@ def attribute_frames(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataF
     if n == 0:
         return _empty(), info
     need_pre = tolerance_ns is None or depth_limit == "auto"
-    prev0 = cnt = None
+    dec0 = cnt = None
     start = 0
     if need_pre:
-        prev0, cnt, start = _prepass(a.u_ts, a.u_snap, a.u_side, a.u_lvl, a.u_size, a.R,
+        dec0, cnt, start = _prepass(a.u_ts, a.u_snap, a.u_side, a.u_lvl, a.u_size, a.R,
                                       max(1, n // 1_000_000))
     if tolerance_ns is None:
-        tb, tf, interval, nl = estimate_tolerance(a, prev0)
+        tb, tf, interval, nl = estimate_tolerance(a, dec0)
         info.tolerance_source, info.lags_used = "estimated", nl
     elif isinstance(tolerance_ns, (tuple, list)):
         tb, tf = int(tolerance_ns[0]), int(tolerance_ns[1])
@@ -949,21 +976,38 @@ def attribute_frames(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataF
         u_size, u_snap = cat(u_size, np.zeros(m, np.int64)), cat(u_snap, np.ones(m, np.bool_))
         prev, traded = cat(prev, syn_prev), cat(traded, syn_traded)
         implied_all, cause = cat(implied_all, implied[n:n + m]), cat(cause, syn_cause)
-    delta = u_size - prev
-    dec = np.maximum(-delta, 0)
-    info.decrease_qty = int(dec.sum())
-    info.truncation_qty = int(dec[cause == TRUNC].sum())
-    info.gap_qty = int(dec[cause == GAP].sum())
-    out = pl.DataFrame({
-        "ts": u_ts, "seq": u_seq,
-        "side": pl.Series(SIDE_NAMES).gather(pl.Series(u_side).cast(pl.UInt32)),
-        "price": u_price, "prev_size": prev, "size": u_size, "delta": delta,
-        "added": np.maximum(delta, 0), "traded": traded,
-        "cancelled": np.maximum(-delta, 0) - traded, "implied": implied_all,
-        "cause": pl.Series(CAUSES).gather(pl.Series(cause).cast(pl.UInt32)),
-        "is_snapshot": u_snap,
-    })
+    info.decrease_qty, info.truncation_qty, info.gap_qty = (int(x) for x in _decrease_sums(u_size, prev, cause))
+    # one parallel Polars projection from zero-copy columns: the string columns and the
+    # derived quantities are built concurrently (the arrays are never copied through numpy)
+    base = pl.DataFrame({"ts": u_ts, "seq": u_seq, "_side": u_side, "price": u_price, "prev_size": prev,
+                         "size": u_size, "traded": traded, "implied": implied_all, "_cause": cause,
+                         "is_snapshot": u_snap})
+    delta = pl.col("size") - pl.col("prev_size")
+    out = base.select(
+        "ts", "seq", pl.lit(pl.Series(SIDE_NAMES)).gather(pl.col("_side")).alias("side"),
+        "price", "prev_size", "size", delta.alias("delta"),
+        pl.max_horizontal(delta, 0).alias("added"), "traded",
+        (pl.max_horizontal(-delta, 0) - pl.col("traded")).alias("cancelled"), "implied",
+        pl.lit(pl.Series(CAUSES)).gather(pl.col("_cause")).alias("cause"), "is_snapshot",
+    )
     return out, info
+
+
+@nb.njit(cache=True)
+def _decrease_sums(u_size, prev, cause):
+    """(decreased, truncated, lost to gaps) quantity over all rows, in one pass."""
+    dq = 0
+    tq = 0
+    gq = 0
+    for i in range(u_size.shape[0]):
+        d = prev[i] - u_size[i]
+        if d > 0:
+            dq += d
+            if cause[i] == TRUNC:
+                tq += d
+            elif cause[i] == GAP:
+                gq += d
+    return dq, tq, gq
 
 
 def _empty() -> pl.DataFrame:
