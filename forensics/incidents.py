@@ -65,6 +65,7 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.schema import TABLES
 from forensics.store import Store, read_part
+from forensics.vocab import Label
 
 NS_MS = 1_000_000
 NS_S = 1_000_000_000
@@ -89,11 +90,10 @@ REMOVED_HORIZON_S = 5.0
 #: the band (% of mid) in which depth is compared across venues (detect computes 0.1..5)
 COMMON_BAND_PCT = 1.0
 #: labels that group into incidents (flicker and data anomalies are not vacuums)
-GROUPED_LABELS = ("synchronized_withdrawal", "one_sided_pull", "consumption", "mixed", "depth_collapse")
-#: labels that mean makers pulled (the finding says "pulled" only for these)
+GROUPED_LABELS = tuple(m.value for m in Label.grouped())
 #: labels the finding sentence calls a pull; a ``depth_collapse`` (no trade data: cause
 #: undetermined) is only "lost depth", never a pull
-PULL_LABELS = ("synchronized_withdrawal", "one_sided_pull")
+PULL_LABELS = tuple(m.value for m in Label.pulls())
 
 QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDE", "USD", "EUR", "DAI")
 #: symbols the suffix rules cannot read

@@ -16,7 +16,7 @@ def test_demo_finds_the_0513_withdrawal_and_writes_the_report(tmp_path):
     assert "synchronized_withdrawal" in res.output
     doc = json.loads((out / "report.json").read_text())
     assert doc["exchange"] == "binance-futures" and doc["symbol"] == "BTCUSDT"
-    assert doc["data_kind"] == "levels" and doc["window"]["tz"] == "Asia/Shanghai"
+    assert doc["data_kind"] == "book" and doc["window"]["tz"] == "Asia/Shanghai"
     by_label = {e["label"]: e for e in doc["events"]}
     wd = by_label["synchronized_withdrawal"]
     # the scripted pull is at 21:13:00 UTC = 05:13 UTC+8 (sample_data/labels.json)

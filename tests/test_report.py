@@ -267,7 +267,7 @@ def test_json_contract_and_detector_figures(levels_report):
     store, res = levels_report
     j = res.json
     assert json.loads((res.out_dir / "report.json").read_text()) == json.loads(json.dumps(j, default=str))
-    assert j["exchange"] == EX and j["symbol"] == SY and j["data_kind"] == "levels"
+    assert j["exchange"] == EX and j["symbol"] == SY and j["data_kind"] == "book"
     assert j["window"] == {**j["window"], "from": "2025-10-10T20:58:00.000Z", "to": "2025-10-10T21:28:00.000Z",
                            "tz": "Asia/Shanghai", "tz_offset": "UTC+08:00", "at": "2025-10-10T21:13:00.000Z"}
     # every detector column is copied verbatim; timestamps as ISO-8601 UTC
@@ -421,9 +421,7 @@ def test_cli_report(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def sample_report(tmp_path_factory):
-    simulate = pytest.importorskip("forensics.simulate")
-    pytest.importorskip("forensics.detect")
-    pytest.importorskip("forensics.ingest.binance_capture")
+    from forensics import simulate
     from forensics.ingest import ingest
     from forensics.report import build_report
     d = tmp_path_factory.mktemp("sample")
@@ -438,7 +436,7 @@ def sample_report(tmp_path_factory):
 def test_sample_report_end_to_end(sample_report):
     store, res, labels = sample_report
     j = res.json
-    assert j["data_kind"] == "levels" and j["window"]["tz_offset"] == "UTC+08:00"
+    assert j["data_kind"] == "book" and j["window"]["tz_offset"] == "UTC+08:00"
     wd = next(i for i in labels["incidents"] if i["type"] == "withdrawal")
     prim = next(e for e in j["events"] if e["event_id"] == j["primary_event_id"])
     assert prim["label"] == "synchronized_withdrawal" and prim["sides"] == "both"
@@ -612,7 +610,7 @@ def test_levels_report_units_and_vacuum_wording(levels_report):
 
 def _fake_event_ctx(**kw):
     from types import SimpleNamespace
-    ctx = SimpleNamespace(base="BTC", quote="USDT", tz="UTC", data_kind="levels", bands=[0.1], exchange=EX,
+    ctx = SimpleNamespace(base="BTC", quote="USDT", tz="UTC", data_kind="book", bands=[0.1], exchange=EX,
                           symbol=SY, trades=pl.DataFrame({"ts": [1]}), trades_known=True, flags=None,
                           notes=[], gaps=pl.DataFrame(schema={"ts_from": pl.Int64, "ts_to": pl.Int64}),
                           top=pl.DataFrame(schema={"valid": pl.Boolean}), at=None)
@@ -644,11 +642,12 @@ def test_churn_reports_gross_and_net_and_does_not_let_net_decide():
 
 def test_new_detector_labels_have_titles_and_texts():
     """The detection helper's labels (issue 11) are known wherever the report lists labels."""
-    from forensics.report import render
-    from forensics.report.narrative import LABEL_RANK, LABEL_SHORT, LABEL_TEXT, _LABEL_TEXT, headline, phases
+    from forensics.report.narrative import headline, phases
+    from forensics.vocab import LABEL_INFO, Label
     for lab in ("depth_collapse", "data_anomaly"):
-        assert lab in LABEL_TEXT and lab in LABEL_SHORT and lab in _LABEL_TEXT and lab in LABEL_RANK
-        assert lab in render.LABEL_TITLE
+        info = LABEL_INFO[Label(lab)]
+        assert info.meaning and info.short and info.closing and info.title.startswith("Phase 1")
+    assert set(LABEL_INFO) == set(Label)
     ctx = _fake_event_ctx(trades=pl.DataFrame({"ts": []}), trades_known=False, data_kind="bands")
     ev = {"event_id": "e1", "start_ts": T_WD, "end_ts": T_WD + 10 * NS_PER_S, "sides": "both",
           "label": "depth_collapse", "confidence": 0.4, "band_pct": 0.1, "traded_share": None}

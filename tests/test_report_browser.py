@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     """The bundled sample (simulated Binance capture) ingested and reported around 05:13 UTC+8."""
-    simulate = pytest.importorskip("forensics.simulate")
+    from forensics import simulate
     from forensics.ingest import ingest
     from forensics.report import build_report
     from forensics.store import Store

@@ -16,7 +16,6 @@ Layout of the output folder (default ``reports/<exchange>-<symbol>-<local time>/
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.store import Instrument, Store
 from forensics.timeutil import NS_PER_MS, NS_PER_S, iso_utc, parse_time, tzinfo
+from forensics.vocab import Cause, DataKind
 
 __all__ = ["build_report", "ReportResult", "DEFAULT_WINDOW_NS", "SCHEMA_VERSION"]
 
@@ -37,8 +37,6 @@ MARGIN_AFTER_NS = 3 * 60 * NS_PER_S
 DETECT_PAD_NS = 10 * 60 * NS_PER_S
 MAX_EVENT_FIGURES = 6                 # events that get their own heatmap/attribution/vacuum PNGs
 NICE_GRIDS_MS = (100, 200, 250, 500, 1000, 2000, 5000, 10_000, 30_000, 60_000)
-#: level_changes causes that are not maker actions (see forensics.attribution)
-NOT_MAKER_CAUSES = ("gap", "truncation")
 QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USD", "EUR", "BTC", "ETH")
 
 
@@ -64,7 +62,7 @@ class Context:
     at: int | None
     ts_from: int
     ts_to: int
-    data_kind: str                       # 'levels' | 'bands'
+    data_kind: DataKind                  # book (replayed levels) | bands
     grid_ns: int | None
     bands: list[float]
     depth: pl.DataFrame                  # ts, side, band_pct, qty (base units), notional
@@ -167,16 +165,6 @@ def _as_ns(value, tz: str) -> int | None:
     return parse_time(str(value), tz)
 
 
-def _optional(module: str):
-    """An upstream module, or None when it is not built yet."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
-
-
 # ---- loading ------------------------------------------------------------------------------------
 
 def _count(store: Store, table: str, ex: str, sy: str, a: int, b: int, ts_column: str = "ts") -> int:
@@ -237,17 +225,16 @@ def _depth_frames(store: Store, ex: str, sy: str, a: int, b: int, ea: int, eb: i
                 chosen = (d, g, step)
                 break
     if chosen is None and compute:
-        book = _optional("forensics.book")
-        if book is not None:
-            kwargs = {"every_ns": want, "write": True}
-            if bands:
-                kwargs["bands"] = list(bands)
-            res = book.compute_depth(store, ex, sy, ea, eb, **kwargs)
-            inst = getattr(res, "instrument", None) or store.instrument(ex, sy)
-            d = res.depth.filter((pl.col("ts") >= a) & (pl.col("ts") <= b))
-            prov["depth"] = prov["book_top"] = (f"computed by forensics.book.compute_depth every "
-                                                f"{_fmt_grid(want)} (written to the store)")
-            return _real_depth(d, inst), _real_top(res.book_top, inst), want
+        from forensics import book
+        kwargs = {"every_ns": want, "write": True}
+        if bands:
+            kwargs["bands"] = list(bands)
+        res = book.compute_depth(store, ex, sy, ea, eb, **kwargs)
+        inst = getattr(res, "instrument", None) or store.instrument(ex, sy)
+        d = res.depth.filter((pl.col("ts") >= a) & (pl.col("ts") <= b))
+        prov["depth"] = prov["book_top"] = (f"computed by forensics.book.compute_depth every "
+                                            f"{_fmt_grid(want)} (written to the store)")
+        return _real_depth(d, inst), _real_top(res.book_top, inst), want
     if chosen is None:
         if depth is None or not depth.height:
             raise ForensicsError(
@@ -319,9 +306,9 @@ def _load(store: Store, exchange, symbol, at, ts_from, ts_to, tz, window_ns, eve
     n_depth = _count_level_depth(store, ex, sy, a, b)
     n_bands = _count(store, "depth_bands", ex, sy, a, b)
     if n_updates or n_depth:
-        kind = "levels"
+        kind = DataKind.BOOK
     elif n_bands:
-        kind = "bands"
+        kind = DataKind.BANDS
     else:
         raise ForensicsError(
             f"no order-book data for {ex}/{sy} between {iso_ns(a)} and {iso_ns(b)} "
@@ -330,7 +317,7 @@ def _load(store: Store, exchange, symbol, at, ts_from, ts_to, tz, window_ns, eve
     # events first: detect writes depth/book_top on its own grid, which the charts then reuse
     events = _events(store, ex, sy, a, b, kind, params, compute, prov)
     ea, eb = a - MARGIN_BEFORE_NS, b + MARGIN_AFTER_NS   # trades/top a little wider: before/after windows
-    if kind == "levels":
+    if kind == DataKind.BOOK:
         depth, top, grid = _depth_frames(store, ex, sy, a, b, ea, eb, every_ns, bands, compute, notes, prov)
     else:
         raw = store.scan("depth_bands", ex, sy, a, b).collect()
@@ -353,7 +340,7 @@ def _load(store: Store, exchange, symbol, at, ts_from, ts_to, tz, window_ns, eve
                                         "aggressor": pl.Utf8}))
     trades = trades.select("ts", "seq", _px(inst, "price"), _sz(inst, "size"), "aggressor")
     prov["trades"] = f"store ({trades.height:,} rows)" if trades.height else "none"
-    if kind == "bands":
+    if kind == DataKind.BANDS:
         notes[notes.index(band_note)] = band_note.replace("{traded}", (
             "the traded share is the traded volume between two samples against the depth removed "
             "(cancellations inferred as the rest), " if trades.height else ""))
@@ -363,7 +350,7 @@ def _load(store: Store, exchange, symbol, at, ts_from, ts_to, tz, window_ns, eve
                      f"that would decide it: {deciding_file_for(ex, sy, a)}, ingested with `forensics ingest`.")
 
     changes = None
-    if kind == "levels":
+    if kind == DataKind.BOOK:
         changes = _level_changes(store, ex, sy, a, b, compute, prov, inst)
 
     gaps = (store.scan("gaps", ex, sy, None, None, ts_column="ts_from").collect()
@@ -373,7 +360,7 @@ def _load(store: Store, exchange, symbol, at, ts_from, ts_to, tz, window_ns, eve
         gaps = gaps.filter((pl.col("ts_from") <= b) & (pl.col("ts_to").fill_null(b) >= a))
 
     price_source = ""
-    if kind == "levels" and top.height:
+    if kind == DataKind.BOOK and top.height:
         price = top.filter(pl.col("valid") & pl.col("mid").is_not_null()).select("ts", pl.col("mid").alias("price"))
         price_source = "mid"
     else:
@@ -383,9 +370,9 @@ def _load(store: Store, exchange, symbol, at, ts_from, ts_to, tz, window_ns, eve
         price = (trades.sort("ts", "seq").group_by((pl.col("ts") // step * step).alias("ts"), maintain_order=True)
                  .agg(pl.col("price").last()).sort("ts"))
         price_source = "last trade"
-        if kind == "levels":
+        if kind == DataKind.BOOK:
             notes.append("No top of book: the price line is the last trade price.")
-    if price.height == 0 and kind == "bands":
+    if price.height == 0 and kind == DataKind.BANDS:
         price, ref = band_mid_proxy(depth)
         if price.height:
             price_source = "band mid proxy"
@@ -393,10 +380,10 @@ def _load(store: Store, exchange, symbol, at, ts_from, ts_to, tz, window_ns, eve
                          f"average prices (notional / qty) of the narrowest bid and ask bands ({ref:g}%).")
 
     flags = None
-    dq = _optional("forensics.depth_quality")
-    if dq is not None and kind == "bands" and depth.height:
+    from forensics import depth_quality as dq
+    if kind == DataKind.BANDS and depth.height:
         flags = dq.band_flags(depth)
-    elif dq is not None:
+    else:
         flags = pl.DataFrame(schema=dq.FLAG_SCHEMA)
 
     return Context(store=store, exchange=ex, symbol=sy, inst=inst, tz=tz, at=at_ns, ts_from=a, ts_to=b,
@@ -443,8 +430,8 @@ def _level_changes(store, ex, sy, a, b, compute, prov, inst) -> pl.DataFrame | N
     Computed by forensics.attribution.attribute (which writes whole days) when missing."""
     lc = store.scan("level_changes", ex, sy, a, b).collect() if store.files("level_changes", ex, sy, a, b) else None
     if (lc is None or lc.height == 0) and compute:
-        attribution = _optional("forensics.attribution")
-        if attribution is not None and store.files("book_updates", ex, sy):
+        from forensics import attribution
+        if store.files("book_updates", ex, sy):
             lc = attribution.attribute(store, ex, sy, a, b, write=True)
             prov["level_changes"] = "computed by forensics.attribution.attribute (written to the store)"
     else:
@@ -453,7 +440,7 @@ def _level_changes(store, ex, sy, a, b, compute, prov, inst) -> pl.DataFrame | N
         prov["level_changes"] = prov.get("level_changes", "missing")
         return None
     if "cause" in lc.columns:
-        lc = lc.filter(~pl.col("cause").is_in(list(NOT_MAKER_CAUSES)))
+        lc = lc.filter(~pl.col("cause").is_in([Cause.GAP.value, Cause.TRUNCATION.value]))
     return lc.select("ts", "seq", "side", _px(inst, "price"), _sz(inst, "traded"), _sz(inst, "cancelled"),
                      _sz(inst, "added"))
 
@@ -464,20 +451,16 @@ def _events(store, ex, sy, a, b, kind, params, compute, prov) -> pl.DataFrame:
     if ev is not None and ev.height:
         prov["events"] = "store"
     elif compute:
-        detect = _optional("forensics.detect")
-        if detect is None:
-            prov["events"] = "unavailable (forensics.detect not installed)"
-            ev = None
-        else:
-            lo, hi = a - DETECT_PAD_NS, b + DETECT_PAD_NS
-            extra = () if params is None else (params,)
-            ev = detect.detect(store, ex, sy, lo, hi, *extra)
-            ev = getattr(ev, "events", ev)
-            prov["events"] = (f"computed by forensics.detect over {iso_ns(lo)} .. {iso_ns(hi)} "
-                              "(written to the store)")
-            if ev is not None and ev.height and not _events_visible(store, ex, sy, ev):
-                store.write_partitioned("events", ev.drop([c for c in ("exchange", "symbol") if c in ev.columns]),
-                                        ex, sy, f"report-{a}-{b}", ts_column="start_ts")
+        from forensics import detect
+        lo, hi = a - DETECT_PAD_NS, b + DETECT_PAD_NS
+        extra = () if params is None else (params,)
+        ev = detect.detect(store, ex, sy, lo, hi, *extra)
+        ev = getattr(ev, "events", ev)
+        prov["events"] = (f"computed by forensics.detect over {iso_ns(lo)} .. {iso_ns(hi)} "
+                          "(written to the store)")
+        if ev is not None and ev.height and not _events_visible(store, ex, sy, ev):
+            store.write_partitioned("events", ev.drop([c for c in ("exchange", "symbol") if c in ev.columns]),
+                                    ex, sy, f"report-{a}-{b}", ts_column="start_ts")
     if ev is None or ev.height == 0:
         prov.setdefault("events", "none")
         return pl.DataFrame(schema={"event_id": pl.Utf8, "start_ts": pl.Int64, "end_ts": pl.Int64,
@@ -485,7 +468,7 @@ def _events(store, ex, sy, a, b, kind, params, compute, prov) -> pl.DataFrame:
                                     "data_kind": pl.Utf8, "evidence": pl.Utf8})
     ev = ev.filter((pl.col("start_ts") >= a) & (pl.col("start_ts") <= b)).sort("start_ts")
     if "data_kind" not in ev.columns:
-        ev = ev.with_columns(data_kind=pl.lit(kind))
+        ev = ev.with_columns(data_kind=pl.lit(str(kind)))
     return ev
 
 

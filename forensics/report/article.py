@@ -25,6 +25,7 @@ import polars as pl
 
 from forensics.report.narrative import Metric, clock, duration, py
 from forensics.timeutil import NS_PER_S
+from forensics.vocab import DataKind
 
 SECTION_ID = "article"
 #: re-run every snippet at build time and insist it returns the number (the tests do it anyway)
@@ -124,10 +125,10 @@ def extend(ctx, con, doc) -> None:
     ex, sy = ctx.exchange, ctx.symbol
     art.update(anchor={"start_ns": at, "end_ns": end, "event_id": eid})
     reg = regime.regime(con, ex, sy, at)
-    pre = precursors.precursors(con, ex, sy, at) if ctx.data_kind == "levels" else None
-    vac = vacuum.vacuum_curve(con, ex, sy, at, end, band=_band(ctx)) if ctx.data_kind == "levels" else None
+    pre = precursors.precursors(con, ex, sy, at) if ctx.data_kind == DataKind.BOOK else None
+    vac = vacuum.vacuum_curve(con, ex, sy, at, end, band=_band(ctx)) if ctx.data_kind == DataKind.BOOK else None
     mk = (maker_stress.maker_stress(con, ex, sy, at, end, precursor=pre)
-          if ctx.data_kind == "levels" and ctx.changes is not None else None)
+          if ctx.data_kind == DataKind.BOOK and ctx.changes is not None else None)
     art.update(regime=reg, precursors=pre, vacuum=vac, maker=mk)
     _regime_metrics(mx, reg)
     if pre is not None:

@@ -26,8 +26,9 @@ from matplotlib.patches import Patch
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
-from forensics.report.narrative import LABEL_SHORT, duration, pct, vacuum_windows
+from forensics.report.narrative import duration, pct, vacuum_windows
 from forensics.timeutil import NS_PER_MS, NS_PER_S, tzinfo
+from forensics.vocab import DataKind, label_short
 
 DPI = 150
 SIZES = {"depth": (12.0, 6.4), "heatmap": (12.0, 5.6), "attribution": (12.0, 4.8), "vacuum": (12.0, 4.2)}
@@ -180,7 +181,7 @@ def depth_figure(ctx, doc, path: Path) -> dict:
         handles.append(Patch(facecolor="none", edgecolor=FLAGGED, hatch="xxx", label="flagged band (data quality)"))
 
     p = ctx.price.filter((pl.col("ts") >= lo) & (pl.col("ts") <= hi))
-    src = getattr(ctx, "price_source", "") or ("mid" if ctx.data_kind == "levels" and ctx.top.height else "last trade")
+    src = getattr(ctx, "price_source", "") or ("mid" if ctx.data_kind == DataKind.BOOK and ctx.top.height else "last trade")
     price_label = {"mid": "Mid price", "last trade": "Last trade price",
                    "band mid proxy": "Mid proxy (narrowest bands' notional/qty)"}.get(src, "Price")
     if p.height:  # no price axis, no legend entry, when there is no price to draw
@@ -208,7 +209,7 @@ def depth_figure(ctx, doc, path: Path) -> dict:
         ax.axvline(xs, color=RED, lw=1.6 if strong else 0.9, alpha=1.0 if strong else 0.55, zorder=5)
         right = (ev["start_ts"] - lo) > 0.72 * (hi - lo)
         if strong:
-            txt = f"{pe['n']}. {LABEL_SHORT.get(ev.get('label'), ev.get('label') or '')}\n{pe['annotation']}"
+            txt = f"{pe['n']}. {label_short(ev.get('label'), ev.get('label') or '')}\n{pe['annotation']}"
             y = (0.97, 0.74, 0.51)[k % 3] * ymax
             k += 1
             ax.annotate(txt, xy=(xs, y), xytext=(-6 if right else 6, 0), textcoords="offset points",
@@ -223,7 +224,7 @@ def depth_figure(ctx, doc, path: Path) -> dict:
     if events:
         handles.append(Line2D([], [], color=RED, lw=1.4, label="detected event (numbered as in the text)"))
     time_axis(ax, ctx, hi - lo)
-    kind = "levels, rebuilt from L2 updates" if ctx.data_kind == "levels" else "band-only (depth_bands)"
+    kind = "levels, rebuilt from L2 updates" if ctx.data_kind == DataKind.BOOK else "band-only (depth_bands)"
     ax.set_title(f"{ctx.symbol} · {ctx.exchange}: resting depth within each band of mid")
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize=8)
     fig.text(0.995, 0.995, f"data: {kind}", ha="right", va="top", fontsize=7.5, color="#777777")
@@ -275,12 +276,9 @@ def heatmap_figure(ctx, pe, path: Path) -> dict:
     """Drawn by forensics.heatmap (compute_heatmap + draw_heatmap: resting size per price bucket,
     mid and trades); 'unavailable' with the reason for band-only data or when it cannot be drawn."""
     from forensics.errors import ForensicsError
-    from forensics.report import _optional
-    if ctx.data_kind != "levels":
+    from forensics import heatmap as hm
+    if ctx.data_kind != DataKind.BOOK:
         return {"unavailable": "band-only data has no per-level prices, so no liquidity heatmap can be drawn."}
-    hm = _optional("forensics.heatmap")
-    if hm is None or not hasattr(hm, "draw_heatmap"):
-        return {"unavailable": "the heatmap module (forensics.heatmap) is not installed."}
     ev = pe["event"]
     lo, hi = zoom_range(ev, ctx, 30 * NS_PER_S)
     try:
@@ -346,7 +344,7 @@ def attribution_buckets(ctx, lo: int, hi: int, bucket: int, band: float | None =
     schema = {"ts": pl.Int64, "ts_end": pl.Int64, "side": pl.Utf8, "traded": pl.Float64, "cancelled": pl.Float64,
               "removed": pl.Float64, "added": pl.Float64}
     known = getattr(ctx, "trades_known", True)
-    if ctx.data_kind == "levels":
+    if ctx.data_kind == DataKind.BOOK:
         if ctx.changes is None:
             return pl.DataFrame(schema=schema)
         c = ctx.changes.filter((pl.col("ts") >= lo) & (pl.col("ts") < hi))
@@ -384,7 +382,7 @@ def attribution_figure(ctx, pe, path: Path) -> dict:
     ev = pe["event"]
     m = pe["metrics"]
     known = getattr(ctx, "trades_known", True)
-    if ctx.data_kind == "bands" and ctx.grid_ns:
+    if ctx.data_kind == DataKind.BANDS and ctx.grid_ns:
         half = max(10 * ctx.grid_ns, 5 * 60 * NS_PER_S)
         lo, hi = int(ev["start_ts"]) - half, int(ev["end_ts"]) + half
         bucket = ctx.grid_ns
@@ -423,7 +421,7 @@ def attribution_figure(ctx, pe, path: Path) -> dict:
     ax.set_ylim(-lim * 1.15, lim * 1.15)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{abs(v):,.3g}"))
     ax.set_xlim(xnum(lo), xnum(hi))
-    per = ("between two band samples" if ctx.data_kind == "bands" else f"per {_fmt_bucket(bucket)}")
+    per = ("between two band samples" if ctx.data_kind == DataKind.BANDS else f"per {_fmt_bucket(bucket)}")
     ax.set_ylabel(f"Size removed / added ({ctx.base}, {per})")
     ax.text(0.006, 0.985, "ASKS ▲", transform=ax.transAxes, va="top", fontsize=8.5, color="#555555", weight="bold")
     ax.text(0.006, 0.015, "BIDS ▼", transform=ax.transAxes, va="bottom", fontsize=8.5, color="#1f4e79",
@@ -432,7 +430,7 @@ def attribution_figure(ctx, pe, path: Path) -> dict:
     ax.set_title(f"Event {pe['n']}: where the depth went" + (" (traded vs cancelled)" if known
                                                               else " (no trades: traded vs cancelled unknown)"))
     leg = ([Patch(color=TRADED, label="removed: traded (executed)"),
-            Patch(color=CANCELLED, label="removed: cancelled" + (" (inferred)" if ctx.data_kind == "bands" else ""))]
+            Patch(color=CANCELLED, label="removed: cancelled" + (" (inferred)" if ctx.data_kind == DataKind.BANDS else ""))]
            if known else [Patch(color=UNKNOWN, label="removed (traded or cancelled: unknown without trades)")])
     ax.legend(handles=leg + [Line2D([], [], color=ADDED, lw=1.1, label="added (new size posted)")],
               loc="upper right", fontsize=8, frameon=True, framealpha=0.9, edgecolor="none")
@@ -472,12 +470,12 @@ def attribution_figure(ctx, pe, path: Path) -> dict:
     axb.grid(axis="y", visible=False)
     _save(fig, path)
     what = (("red = executed against by trades, grey = cancelled by makers"
-             + (" (inferred: band decrease minus traded volume)" if ctx.data_kind == "bands" else ""))
+             + (" (inferred: band decrease minus traded volume)" if ctx.data_kind == DataKind.BANDS else ""))
             if known else "purple = removed; with no trades in the store it cannot be split into traded and "
                           "cancelled")
     return {"title": f"Attribution, event {pe['n']}",
             "caption": (f"Size removed from the book {per} ({ctx.base}, "
-                        + (f"the event's {band:g}% band" if ctx.data_kind == "bands" else "all price levels")
+                        + (f"the event's {band:g}% band" if ctx.data_kind == DataKind.BANDS else "all price levels")
                         + "), asks above and bids "
                         f"below zero: {what}; blue outline = size added in the same interval. Right: totals in the "
                         "detector's window" + (" and band (as in the evidence table)" if known else "")

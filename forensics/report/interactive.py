@@ -24,8 +24,9 @@ import math
 import numpy as np
 import polars as pl
 
-from forensics.report.narrative import LABEL_SHORT, clock
+from forensics.report.narrative import clock
 from forensics.timeutil import NS_PER_MS, NS_PER_S
+from forensics.vocab import DataKind, label_short
 
 MAIN_COLUMNS = 600          # heatmap columns over the report window (decimation for the page)
 EVENT_COLUMNS = 600         # heatmap columns over an event's zoom window
@@ -87,10 +88,9 @@ def _scale(name: str, gamma: float = 0.45) -> list:
 def _heat(ctx, lo: int, hi: int, columns: int, rows: int = HEAT_ROWS):
     """forensics.heatmap data for [lo, hi] with about ``columns`` columns, or None (reason)."""
     from forensics.errors import ForensicsError
-    from forensics.report import _optional
-    hm = _optional("forensics.heatmap")
-    if ctx.data_kind != "levels" or hm is None:
-        return None, "band-only data has no per-level prices" if ctx.data_kind != "levels" else "no heatmap module"
+    from forensics import heatmap as hm
+    if ctx.data_kind != DataKind.BOOK:
+        return None, "band-only data has no per-level prices"
     step = hm.nice_step(hi - lo, columns)
     try:
         return hm.compute_heatmap(ctx.store, ctx.exchange, ctx.symbol, lo, hi, every_ns=step, rows=rows), None
@@ -196,7 +196,7 @@ def _event_markers(fig, events: list[dict], ctx, row: int, y_top: float):
         x=_local(ts, ctx.tz), y=[y_top] * len(ts), mode="markers+text", name="detected events",
         text=[str(pe["n"]) for pe in events], textposition="bottom center",
         marker=dict(symbol="triangle-down", size=13, color=EVENT_COLOUR),
-        customdata=[[pe["n"], LABEL_SHORT.get(pe["event"].get("label"), pe["event"].get("label") or ""),
+        customdata=[[pe["n"], label_short(pe["event"].get("label"), pe["event"].get("label") or ""),
                      clock(int(pe["event"]["start_ts"]), ctx.tz, True)] for pe in events],
         hovertemplate="event %{customdata[0]}: %{customdata[1]}<br>start %{customdata[2]}<extra></extra>",
         cliponaxis=False), row=row, col=1)
@@ -328,7 +328,7 @@ def figures(ctx, doc) -> dict:
                                                     if flagged else "")
                            + ". The two panels share the time axis. Hover for exact values.")
     prim = next((pe for pe in events if pe["primary"]), None)
-    if prim is not None and ctx.data_kind == "levels":
+    if prim is not None and ctx.data_kind == DataKind.BOOK:
         elo, ehi = zoom_range(prim["event"], ctx, 30 * NS_PER_S)
         edata, _ = _heat(ctx, elo, ehi, EVENT_COLUMNS, EVENT_ROWS)
         if edata is not None and edata.times.size:

@@ -17,32 +17,16 @@ from decimal import Decimal
 import polars as pl
 
 from forensics.timeutil import NS_PER_MS, NS_PER_S
+from forensics.vocab import Cause, DataKind, Label, label_closing, label_meaning, label_rank, label_short
 
 LOW_CONFIDENCE = 0.6
 #: a removed share at or below this is "nothing removed" (no traded share of a removal is quoted)
 NOTHING_REMOVED = 0.005
 #: level_changes causes that are maker actions (gap / truncation rows are data artefacts)
-MAKER_CAUSES = "('add', 'trade', 'cancel', 'mixed')"
+MAKER_CAUSES = "(" + ", ".join(f"'{c}'" for c in Cause.maker_actions()) + ")"
 #: relative tolerance for accepting a derivation SQL as reproducing a detector value
 MATCH_RTOL = 1e-9
 
-LABEL_TEXT = {
-    "synchronized_withdrawal": "synchronized cancellation (liquidity withdrawal), not consumption",
-    "one_sided_pull": "a one-sided pull of {side} quotes (cancellation), not consumption",
-    "consumption": "consumption by {aggr} orders eating the book level by level, not a withdrawal",
-    "flicker": "flickering quotes that were never there to be traded, not a withdrawal",
-    "mixed": "a mix of trading and cancellation",
-    "depth_collapse": "a depth collapse whose cause (trades or cancellations) the data present cannot tell",
-    "data_anomaly": "a fall inside a band the data-quality checks flagged: possibly a recording artefact, "
-                    "not read as makers pulling quotes",
-}
-LABEL_SHORT = {
-    "synchronized_withdrawal": "synchronized withdrawal", "one_sided_pull": "one-sided pull",
-    "consumption": "consumption", "flicker": "flicker", "mixed": "mixed",
-    "depth_collapse": "depth collapse (cause unknown)", "data_anomaly": "data anomaly (flagged band)",
-}
-#: labels that say why depth went (traded vs cancelled): they need trades to be supported
-CAUSAL_LABELS = ("synchronized_withdrawal", "one_sided_pull", "consumption", "mixed")
 #: detector columns measured from trades: without trades in the store they are unknown, not 0
 TRADE_COLS = ("traded_share", "traded_share_net", "traded_qty", "cancelled_qty", "implied_qty", "trade_volume",
               "impact_before", "impact_after", "vacuum_ratio")
@@ -355,12 +339,11 @@ def _in_list(items) -> str:
 
 def detector_grids(ctx) -> list[int | None]:
     """Grids the detector may have used for depth/book_top (its default first)."""
-    from forensics.report import _optional
-    detect = _optional("forensics.detect")
+    from forensics import detect
     out = []
-    if ctx.data_kind == "bands":
+    if ctx.data_kind == DataKind.BANDS:
         out.append(None)
-    elif detect is not None and hasattr(detect, "DetectParams"):
+    else:
         out.append(int(detect.DetectParams().grid_ms) * NS_PER_MS)
     if ctx.grid_ns and ctx.grid_ns not in out:
         out.append(ctx.grid_ns)
@@ -370,12 +353,9 @@ def detector_grids(ctx) -> list[int | None]:
 def vacuum_windows(ev: dict, ctx) -> tuple[int, int, int, int]:
     """(before from, before to, after from, after to) as the detector measures impact:
     [window_from - 300 s, window_from - 5 s] and [window_to, window_to + 120 s]."""
-    from forensics.report import _optional
-    detect = _optional("forensics.detect")
-    vb, va = 300.0, 120.0
-    if detect is not None and hasattr(detect, "DetectParams"):
-        p = detect.DetectParams()
-        vb, va = float(p.vacuum_before_s), float(p.vacuum_after_s)
+    from forensics import detect
+    p = detect.DetectParams()
+    vb, va = float(p.vacuum_before_s), float(p.vacuum_after_s)
     w0 = int(ev.get("window_from") if ev.get("window_from") is not None else ev["start_ts"])
     w1 = int(ev.get("window_to") if ev.get("window_to") is not None else ev["end_ts"])
     return w0 - int(vb * NS_PER_S), w0 - 5 * NS_PER_S, w1, w1 + int(va * NS_PER_S)
@@ -401,7 +381,7 @@ def _derivations(ctx, ev: dict, c: str, cte: str) -> list[str]:
          f"             coalesce(sum(added), 0) AS a FROM w)")
     if c in ("traded_qty", "cancelled_qty", "added_qty", "implied_qty", "traded_share", "traded_share_net",
              "levels_hit"):
-        if ctx.data_kind != "levels":
+        if ctx.data_kind != DataKind.BOOK:
             return []
         return [{
             "traded_qty": f"{q}\nSELECT t FROM q",
@@ -444,7 +424,7 @@ def _derivations(ctx, ev: dict, c: str, cte: str) -> list[str]:
             else:
                 out.append(f"{cte}\nSELECT min(d.qty) {src}\n  AND {span}")
                 out.append(f"{cte}\nSELECT d.qty {src}\n  AND d.ts_ns = e.window_to")
-        if ctx.data_kind != "levels":
+        if ctx.data_kind != DataKind.BOOK:
             continue
         gb = _grid_cond("b", g)
         top = f"FROM book_top b, e WHERE b.exchange = e.exchange AND b.symbol = e.symbol AND {gb} AND b.mid IS NOT NULL"
@@ -532,7 +512,7 @@ def event_metrics(ctx, run: Runner, ev: dict) -> dict[str, Metric]:
     for side in ("bid", "ask"):
         if f"removed_frac_{side}" in out:
             continue
-        if ctx.data_kind == "levels":
+        if ctx.data_kind == DataKind.BOOK:
             table, gcond, cond, what = "depth", (f" AND grid_ns = {ctx.grid_ns}" if ctx.grid_ns else ""), \
                 f"band_pct = {band}", "grid time"
         else:
@@ -556,7 +536,7 @@ def event_metrics(ctx, run: Runner, ev: dict) -> dict[str, Metric]:
             event_id=eid)
 
     # 3. traded / cancelled / added per side (level data): same filter as the detector's totals
-    if ctx.data_kind == "levels" and ctx.changes is not None and trades_known(ctx):
+    if ctx.data_kind == DataKind.BOOK and ctx.changes is not None and trades_known(ctx):
         for side in ("bid", "ask"):
             if has_window and ev.get("bid_floor") is not None:
                 ref = f"FROM events WHERE {ctx.where} AND event_id = {sql_str(eid)}"
@@ -586,7 +566,7 @@ def event_metrics(ctx, run: Runner, ev: dict) -> dict[str, Metric]:
 
     # 5. the vacuum: mean spread over the detector's before/after windows; impact if the detector lacks it
     b0, b1, a0, a1 = vacuum_windows(ev, ctx)
-    if ctx.top.height and ctx.data_kind == "levels":
+    if ctx.top.height and ctx.data_kind == DataKind.BOOK:
         grid = f" AND grid_ns = {ctx.grid_ns}" if ctx.grid_ns else ""
         for when, lo, hi in (("before", b0, b1), ("after", a0, a1)):
             out[f"spread_bps_{when}"] = run.metric(
@@ -635,7 +615,7 @@ def window_metrics(ctx, run: Runner) -> dict[str, Metric]:
     base, quote = ctx.base, ctx.quote
     out: dict[str, Metric] = {}
     span = f"ts BETWEEN {sql_ts(ctx.ts_from)} AND {sql_ts(ctx.ts_to)}"
-    if ctx.data_kind == "levels" and ctx.top.height:
+    if ctx.data_kind == DataKind.BOOK and ctx.top.height:
         grid = f" AND grid_ns = {ctx.grid_ns}" if ctx.grid_ns else ""
         src = f"FROM book_top\nWHERE {ctx.where}{grid} AND coalesce(valid, true)\n  AND {span}"
         for k, agg, label in (("window_mid_max", "max(mid)", "highest mid"), ("window_mid_min", "min(mid)", "lowest mid")):
@@ -668,10 +648,9 @@ def _band(ev: dict, ctx) -> float:
 
 
 def _detector_definitions() -> dict:
-    from forensics.report import _optional
-    detect = _optional("forensics.detect")
+    from forensics import detect
     for name in ("METRIC_DEFINITIONS", "DEFINITIONS"):
-        d = getattr(detect, name, None) if detect else None
+        d = getattr(detect, name, None)
         if isinstance(d, dict):
             return {k: (v if isinstance(v, str) else str(v.get("definition", v)) if isinstance(v, dict) else str(v))
                     for k, v in d.items()}
@@ -703,7 +682,7 @@ def report_label(ev: dict, ctx) -> str:
         return label
     if event_flags(ev, ctx):
         return "data_anomaly"
-    if label in CAUSAL_LABELS and not trades_known(ctx):
+    if label in Label.causal() and not trades_known(ctx):
         return "depth_collapse"
     return label
 
@@ -809,7 +788,7 @@ def headline(ev: dict, m: dict[str, Metric], ctx) -> str:
              f"{duration(f['dur_ns'])}")
         if f["traded_share"] is not None:
             s += f"; {pct(f['traded_share'])} of them traded"
-        return s + ": " + LABEL_TEXT["flicker"] + "."
+        return s + ": " + Label.FLICKER.info.meaning + "."
     if label == "consumption" and f["nothing_removed"]:
         side = sides[0] if len(sides) == 1 else "bid"
         aggr = "sell" if side == "bid" else "buy"
@@ -836,7 +815,7 @@ def headline(ev: dict, m: dict[str, Metric], ctx) -> str:
             tail.append(f"eroding {f['levels']} price levels"
                         + (" from the touch outwards" if corr is not None and corr > 0.2 else ""))
         s += ("; " + ", ".join(tail) if tail else "")
-        s += ": " + LABEL_TEXT["consumption"].format(aggr=aggr) + "."
+        s += ": " + Label.CONSUMPTION.info.meaning.format(aggr=aggr) + "."
         if churn(f):
             s += (f" The label rests on the net share: gross, only {pct(f['traded_gross'])} of the removed volume "
                   "traded and the rest was re-posted (maker churn), so treat it as a hypothesis.")
@@ -857,7 +836,7 @@ def headline(ev: dict, m: dict[str, Metric], ctx) -> str:
         both = len(sides) == 2
         sync = ("simultaneous" if label == "synchronized_withdrawal" else "spread")
         parts.append(f"the removal was {sync} across {f['levels']} price levels" + (" on both sides" if both else ""))
-    text = LABEL_TEXT.get(label, label.replace("_", " ")).format(side=sides[0], aggr="sell")
+    text = label_meaning(label).format(side=sides[0], aggr="sell")
     out = f"{when}, " + "; ".join(parts) + ": " + text + "."
     if label == "depth_collapse":
         out += (f" The store has no trades for this window: ingesting {deciding_file(ctx, f['start'])} would "
@@ -909,26 +888,9 @@ def annotation(ev: dict, m: dict[str, Metric], ctx) -> str:
         lines.append(f"{pct(f['traded_share'])} traded")
     elif not trades_known(ctx):
         lines.append("no trades: cause unknown")
-    return "\n".join(lines) or LABEL_SHORT.get(ev.get("label"), ev.get("label") or "event")
+    return "\n".join(lines) or label_short(ev.get("label"), ev.get("label") or "event")
 
 
-#: the closing sentence of phase 1 per label (level data)
-_LABEL_TEXT = {
-    "synchronized_withdrawal": "Depth eaten by trades erodes step by step from the touch outwards, in "
-                               "proportion to traded volume; a vertical, simultaneous disappearance on both "
-                               "sides with little trading is makers cancelling their quotes at once: a "
-                               "pre-emptive, synchronized withdrawal of liquidity.",
-    "one_sided_pull": "Quotes on one side were cancelled with little trading while the other side held: "
-                      "makers stepped away from the side about to be hit.",
-    "consumption": "The depth went in proportion to the volume that traded against it, level after level "
-                   "from the touch outwards: it was eaten by aggressive orders, not withdrawn.",
-    "flicker": "The size was posted and removed again within seconds: flickering quotes, which inflate "
-               "apparent depth without being available to trade.",
-    "depth_collapse": "Without trades the removal cannot be split into traded and cancelled size: the data "
-                      "present shows that the depth went, not why.",
-    "data_anomaly": "The band the fall was measured in is flagged by the data-quality checks over this span, "
-                    "so the fall may be an artefact of the recording rather than quotes leaving the book.",
-}
 
 
 def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
@@ -951,7 +913,7 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
         elif share is not None:
             side_txt.append(f"{pct(share)} of the {side} depth within {f['band']:g}% of mid vanished")
     p1.append("; ".join(side_txt) if side_txt else "the book thinned")
-    bands = getattr(ctx, "data_kind", None) == "bands" or ev.get("data_kind") == "bands"
+    bands = getattr(ctx, "data_kind", None) == DataKind.BANDS or ev.get("data_kind") == DataKind.BANDS
     if bands and f["lag_ms"] is None and len(_sides_of(ev)) == 2:
         p1.append("; both sides fell between the same two band samples (which went first is unknown)")
     if f["lag_ms"] is not None and len(_sides_of(ev)) == 2:
@@ -971,12 +933,12 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
                       f"{qty(f['buy'], base)} bought from the asks")
         p1.append(". The band's depth did not fall despite the aggressive flow.")
     elif label_done:
-        p1.append(_LABEL_TEXT[label])
+        p1.append(Label(label).info.closing)
         if label == "depth_collapse":
             p1.append(f" The file that would decide it: {deciding_file(ctx, f['start'])}, ingested with "
                       "`forensics ingest`.")
         if ev.get("detector_label") and ev["detector_label"] != label:
-            p1.append(f" (The detector labelled it {LABEL_SHORT.get(ev['detector_label'], ev['detector_label'])}; "
+            p1.append(f" (The detector labelled it {label_short(ev['detector_label'], ev['detector_label'])}; "
                       "the report does not repeat a cause the data present cannot support.)")
         if bands:
             p1.append(" Band data only: the timing inside the sampling step and a fall that recovers before "
@@ -1023,7 +985,7 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
                   "sampling step, the per-level split and a fall that recovers before the next sample are not "
                   "visible.")
     else:
-        p1.append(_LABEL_TEXT.get(label, "Both trading and cancellation contributed to the removal."))
+        p1.append(label_closing(label) or "Both trading and cancellation contributed to the removal.")
 
     p2 = []
     b0, b1, a0, a1 = vacuum_windows(ev, ctx)
@@ -1081,7 +1043,7 @@ def caveats(ctx, events: list[dict], per_event: list[dict] | None = None) -> lis
             why = ("the store has no trades for the window, so whether the depth was traded or cancelled is unknown"
                    if lab == "depth_collapse" else "its band is flagged by the data-quality checks over the event")
             out.append(f"Event {pe['n']} ({e['event_id']}): the detector labelled it "
-                       f"{LABEL_SHORT.get(det, det)}, but {why}; the report shows it as {LABEL_SHORT.get(lab, lab)}.")
+                       f"{label_short(det, det)}, but {why}; the report shows it as {label_short(lab, lab)}.")
         f = facts(e, pe["metrics"], ctx)
         if lab == "consumption" and churn(f):
             out.append(f"Event {pe['n']}: labelled consumption on the net traded share ({pct(f['traded_net'])}); "
@@ -1100,7 +1062,7 @@ def caveats(ctx, events: list[dict], per_event: list[dict] | None = None) -> lis
         c = e.get("confidence")
         if c is not None and c < LOW_CONFIDENCE:
             out.append(f"Low confidence ({c:.2f}) for event {e['event_id']} "
-                       f"({LABEL_SHORT.get(e.get('label'), e.get('label'))}): treat its label as a hypothesis.")
+                       f"({label_short(e.get('label'), e.get('label'))}): treat its label as a hypothesis.")
         evd = e.get("evidence")
         if isinstance(evd, dict):
             for k in ("caveats", "warnings", "flags"):
@@ -1109,7 +1071,7 @@ def caveats(ctx, events: list[dict], per_event: list[dict] | None = None) -> lis
                     out.extend(f"Event {e['event_id']}: {x}" for x in v if x)
                 elif isinstance(v, str) and v:
                     out.append(f"Event {e['event_id']}: {v}")
-    if ctx.data_kind == "levels" and ctx.top.height:
+    if ctx.data_kind == DataKind.BOOK and ctx.top.height:
         bad = ctx.top.filter(~pl.col("valid")).height
         if bad:
             out.append(f"{bad:,} of {ctx.top.height:,} top-of-book samples are crossed or invalid and were "
@@ -1178,13 +1140,8 @@ def _version() -> str:
         return "dev"
 
 
-#: which event the headline is about when several compete (most telling first)
-LABEL_RANK = {"synchronized_withdrawal": 0, "one_sided_pull": 1, "consumption": 2, "depth_collapse": 2,
-              "mixed": 3, "data_anomaly": 4, "flicker": 4}
-
-
 def _rank(e: dict) -> tuple:
-    return (LABEL_RANK.get(e.get("label"), 3), -(e.get("confidence") or 0.0))
+    return (label_rank(e.get("label")), -(e.get("confidence") or 0.0))
 
 
 def pick_primary(ctx, evs: list[dict]) -> int | None:
@@ -1278,7 +1235,7 @@ def compose(ctx, con, max_event_figures: int = 6) -> dict:
         "window": {"from": iso_ns(ctx.ts_from), "to": iso_ns(ctx.ts_to), "tz": ctx.tz,
                    "tz_offset": tz_offset_label(ctx.tz, ref), "at": iso_ns(ctx.at),
                    "from_ns": ctx.ts_from, "to_ns": ctx.ts_to},
-        "data_kind": ctx.data_kind,
+        "data_kind": str(ctx.data_kind),
         "grid_ms": (ctx.grid_ns / NS_PER_MS) if ctx.grid_ns else None,
         "bands_pct": ctx.bands,
         "units": {"size": ctx.base, "price": ctx.quote, "notional": ctx.quote, "time": "UTC ISO-8601"},

@@ -11,14 +11,8 @@ import html
 import json
 from pathlib import Path
 
-from forensics.report.narrative import LABEL_SHORT, clock, duration
-
-LABEL_TITLE = {
-    "synchronized_withdrawal": "Phase 1: the withdrawal", "one_sided_pull": "Phase 1: the pull",
-    "consumption": "Phase 1: the consumption", "flicker": "Phase 1: the flicker", "mixed": "Phase 1: the removal",
-    "depth_collapse": "Phase 1: the collapse (cause unknown)", "data_anomaly": "Phase 1: the fall in a flagged band",
-}
-
+from forensics.report.narrative import clock, duration
+from forensics.vocab import DataKind, label_short, label_title
 
 def _tzname(ctx) -> str:
     from forensics.report import tz_offset_label
@@ -37,14 +31,14 @@ def blocks(ctx, doc, paths: dict[str, Path]) -> list[tuple]:
                 else f"events from {clock(ctx.ts_from, ctx.tz, True)[:16]} to {clock(ctx.ts_to, ctx.tz, True)[:16]} ({tzn})"))
     out: list[tuple] = [("title", title)]
     has_trades = j.get("trades_in_store", True)
-    kind = ("levels — depth rebuilt from L2 order-book updates" if ctx.data_kind == "levels"
+    kind = ("levels — depth rebuilt from L2 order-book updates" if ctx.data_kind == DataKind.BOOK
             else "bands — pre-aggregated depth bands (depth_bands); no per-level data")
     kind += (" + trades" if has_trades else "; no trades in the store for the window")
     out.append(("meta", [
         ("Window", f"{clock(ctx.ts_from, ctx.tz, True)} – {clock(ctx.ts_to, ctx.tz, True)} ({tzn})"),
         ("Window (UTC)", f"{j['window']['from']} – {j['window']['to']}"),
         ("Data", kind),
-        ("Depth grid" if ctx.data_kind == "levels" else "Band samples every",
+        ("Depth grid" if ctx.data_kind == DataKind.BOOK else "Band samples every",
          duration(int(round(j["grid_ms"] * 1_000_000))) if j["grid_ms"] else "n/a"),
         ("Events", str(len(doc["events"]))),
         ("Generated", f"{j['generated_at']} by {j['generated_by']}"),
@@ -67,7 +61,7 @@ def blocks(ctx, doc, paths: dict[str, Path]) -> list[tuple]:
             ev = pe["event"]
             rows.append([str(pe["n"]) + (" ★" if pe["primary"] else ""), clock(int(ev["start_ts"]), ctx.tz, True),
                          duration(int(ev["end_ts"]) - int(ev["start_ts"])), ev.get("sides") or "",
-                         LABEL_SHORT.get(ev.get("label"), ev.get("label") or ""),
+                         label_short(ev.get("label"), ev.get("label") or ""),
                          f"{ev['confidence']:.2f}" if ev.get("confidence") is not None else "n/a", ev["event_id"]])
         out.append(("table", ["#", f"start ({tzn})", "duration", "sides", "label", "confidence", "event id"], rows))
         out.append(("p", "★ = the event the headline describes. Times are the detector's start; durations "
@@ -77,7 +71,7 @@ def blocks(ctx, doc, paths: dict[str, Path]) -> list[tuple]:
         ev = pe["event"]
         n = pe["n"]
         lab = ev.get("label") or "mixed"
-        out.append(("h2", f"Event {n}: {LABEL_SHORT.get(lab, lab)} at {clock(int(ev['start_ts']), ctx.tz)}",
+        out.append(("h2", f"Event {n}: {label_short(lab, lab)} at {clock(int(ev['start_ts']), ctx.tz)}",
                     f"event-{n}"))
         out.append(("lead", pe["headline"]))
         reasons = ev.get("evidence")
@@ -90,7 +84,7 @@ def blocks(ctx, doc, paths: dict[str, Path]) -> list[tuple]:
                              f"{ev['confidence']:.2f}):" if ev.get("confidence") is not None else
                              "The detector's reasoning:"))
             out.append(("ul", [str(x) for x in reasons]))
-        out.append(("h3", LABEL_TITLE.get(lab, "Phase 1: the removal")))
+        out.append(("h3", label_title(lab)))
         out.append(("p", pe["phase1"]))
         out.append(("h3", "Phase 2: the vacuum"))
         out.append(("p", pe["phase2"]))
