@@ -370,7 +370,7 @@ def draw_heatmap(ax, data: HeatmapData, tz: str = "UTC", trades: bool = True, mi
         ax.legend(loc="upper right", fontsize=7, framealpha=0.6, markerscale=0.6)
     if colorbar:
         cb = ax.figure.colorbar(mesh, ax=ax, pad=0.01, fraction=0.04)
-        from forensics.report import base_asset
+        from forensics.report.context import base_asset
         cb.set_label(f"resting size ({base_asset(data.symbol)})")
     return mesh
 

@@ -36,7 +36,7 @@ def report(tmp_path_factory):
 
 
 def _local_ms(ns: int, tz: str) -> str:
-    from forensics.report import local_dt
+    from forensics.report.context import local_dt
     t = local_dt(ns, tz)
     return t.strftime("%Y-%m-%d %H:%M:%S") + f".{(ns // 1_000_000) % 1000:03d}"
 

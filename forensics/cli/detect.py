@@ -113,7 +113,7 @@ def _print_events(console, ev: pl.DataFrame, tz: str, evidence: bool, wide: bool
     from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
-    from forensics.report import tz_offset_label
+    from forensics.report.context import tz_offset_label
     if ev.height == 0:
         console.print("no events detected")
         return

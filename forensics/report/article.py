@@ -319,7 +319,7 @@ def _jsonable(x):
 
 
 def _json(ctx, art) -> dict:
-    from forensics.report import iso_ns
+    from forensics.report.context import iso_ns
     out = {"anchor": {"start": iso_ns(art["anchor"]["start_ns"]), "end": iso_ns(art["anchor"]["end_ns"]),
                       "event_id": art["anchor"]["event_id"]},
            "metric_keys": list(art["metrics"])}

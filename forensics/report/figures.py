@@ -88,7 +88,7 @@ def time_axis(ax, ctx, span_ns: int, label: bool = True, maxticks: int = 9) -> N
     ax.xaxis.set_major_locator(FixedLocator(_ticks(ax, ctx, maxticks)))
     ax.xaxis.set_major_formatter(FuncFormatter(f))
     if label:
-        from forensics.report import tz_offset_label
+        from forensics.report.context import tz_offset_label
         ref = ctx.at if ctx.at is not None else ctx.ts_from
         name = ctx.tz if ctx.tz.upper() not in ("UTC", "Z") else "UTC"
         off = tz_offset_label(ctx.tz, ref)
@@ -615,7 +615,7 @@ def draw_all(ctx, doc, out: Path) -> dict[str, Path]:
 
 
 def _jsonable(obj):
-    from forensics.report import iso_ns
+    from forensics.report.context import iso_ns
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():

@@ -65,7 +65,7 @@ def _local(ns, tz: str) -> list[str]:
 
 
 def _tz_title(ctx) -> str:
-    from forensics.report import tz_offset_label
+    from forensics.report.context import tz_offset_label
     ref = ctx.at if ctx.at is not None else ctx.ts_from
     off = tz_offset_label(ctx.tz, ref)
     return f"Time ({ctx.tz}, {off})" if ctx.tz.upper() not in ("UTC", "Z") else "Time (UTC)"

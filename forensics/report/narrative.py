@@ -215,7 +215,7 @@ def duration(ns) -> str:
 
 
 def clock(ns: int, tz: str, with_date: bool = False) -> str:
-    from forensics.report import local_dt
+    from forensics.report.context import local_dt
     t = local_dt(ns, tz)
     s = t.strftime("%H:%M:%S") + (f".{(ns % NS_PER_S) // NS_PER_MS:03d}" if ns % NS_PER_S else "")
     return (t.strftime("%Y-%m-%d ") + s) if with_date else s
@@ -458,21 +458,21 @@ def _impact_sql(cte: str, g, which: str) -> str:
 
 
 def _ev_cte(ctx, eid: str) -> str:
-    from forensics.report import sql_str
+    from forensics.report.context import sql_str
     return f"WITH e AS (SELECT * FROM events WHERE {ctx.where} AND event_id = {sql_str(eid)})"
 
 
 def _lookup_sql(ctx, eid: str, c: str) -> str:
     """Read one detector column back from the events view (which shows sizes and prices in real
     units, see schema.EXACT['events'])."""
-    from forensics.report import sql_str
+    from forensics.report.context import sql_str
     return f"SELECT {_ident(c)} FROM events\nWHERE {ctx.where} AND event_id = {sql_str(eid)}"
 
 
 def event_metrics(ctx, run: Runner, ev: dict) -> dict[str, Metric]:
     """Every figure for one event: the detector's columns (read back and, where possible,
     recomputed from the data) and the report's own."""
-    from forensics.report import sql_str, sql_ts
+    from forensics.report.context import sql_str, sql_ts
     eid = ev["event_id"]
     out: dict[str, Metric] = {}
     defs = dict(DETECTOR_DEFINITIONS)
@@ -595,7 +595,7 @@ def event_metrics(ctx, run: Runner, ev: dict) -> dict[str, Metric]:
 
 
 def _impact_cte(ctx, b0: int, b1: int, a0: int, a1: int) -> str:
-    from forensics.report import sql_ts
+    from forensics.report.context import sql_ts
     return f"""WITH px AS (  -- last trade price and volume per second, before / after the event
   SELECT CASE WHEN ts < {sql_ts(a0)} THEN 'before' ELSE 'after' END AS win,
          ts_ns // 1000000000 AS sec, arg_max(price, seq) AS last_px, sum(size) AS vol
@@ -611,7 +611,7 @@ imp AS (SELECT win, sum(move_bps) / sum(vol) AS bps_per_unit FROM mv GROUP BY wi
 
 def window_metrics(ctx, run: Runner) -> dict[str, Metric]:
     """A few figures for the whole window (useful with or without events)."""
-    from forensics.report import sql_ts
+    from forensics.report.context import sql_ts
     base, quote = ctx.base, ctx.quote
     out: dict[str, Metric] = {}
     span = f"ts BETWEEN {sql_ts(ctx.ts_from)} AND {sql_ts(ctx.ts_to)}"
@@ -665,7 +665,7 @@ def trades_known(ctx) -> bool:
 
 def deciding_file(ctx, ns: int) -> str:
     """The file that would decide traded vs cancelled for an event on that day."""
-    from forensics.report import local_dt
+    from forensics.report.context import local_dt
     day = local_dt(int(ns), "UTC").strftime("%Y-%m-%d")
     if ctx.exchange.lower().startswith("binance"):
         return f"the venue's trades for that day, Binance's `{ctx.symbol}-aggTrades-{day}.csv` (or `-trades-`)"
@@ -854,7 +854,7 @@ def churn(f: dict) -> bool:
 
 
 def _tzl(ctx, ns):
-    from forensics.report import tz_offset_label
+    from forensics.report.context import tz_offset_label
     return tz_offset_label(ctx.tz, ns)
 
 
@@ -1084,7 +1084,7 @@ def caveats(ctx, events: list[dict], per_event: list[dict] | None = None) -> lis
 # ---- the document -------------------------------------------------------------------------------
 
 def _event_json(ev: dict, ctx=None) -> dict:
-    from forensics.report import iso_ns
+    from forensics.report.context import iso_ns
     out = {}
     withheld = {}
     for k, v in ev.items():
@@ -1160,7 +1160,8 @@ def pick_primary(ctx, evs: list[dict]) -> int | None:
 
 def compose(ctx, con, max_event_figures: int = 6) -> dict:
     """The report document (see module doc)."""
-    from forensics.report import SCHEMA_VERSION, iso_ns, tz_offset_label
+    from forensics.report import SCHEMA_VERSION
+    from forensics.report.context import iso_ns, tz_offset_label
 
     run = Runner(con)
     evs = [dict(r) for r in ctx.events.iter_rows(named=True)]

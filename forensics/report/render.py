@@ -15,7 +15,7 @@ from forensics.report.narrative import clock, duration
 from forensics.vocab import DataKind, label_short, label_title
 
 def _tzname(ctx) -> str:
-    from forensics.report import tz_offset_label
+    from forensics.report.context import tz_offset_label
     ref = ctx.at if ctx.at is not None else ctx.ts_from
     off = tz_offset_label(ctx.tz, ref)
     return off if ctx.tz.upper() in ("UTC", "Z") or ctx.tz == off else f"{ctx.tz}, {off}"
