@@ -114,7 +114,8 @@ def _table(console, wide: pl.DataFrame, res, rows: int, tz: str) -> None:
 @click.option("--every", default="1s", show_default=True, help="Grid step (e.g. 1s, 100ms); ignored for band data.")
 @click.option("--bands", default=None, help="Bands in % of mid, comma separated [default: 0.1,0.5,1,2,5; "
                                              "band data: its native bands].")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "parquet"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table", show_default=True,
+              help="csv / json (JSON Lines) / parquet: the same writers as `forensics sql`.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the series to this file.")
 @click.option("--source", type=click.Choice(["auto", "book", "bands"]), default="auto", show_default=True,
               help="book = replay level updates; bands = pre-aggregated depth_bands (e.g. Binance bookDepth).")
@@ -156,22 +157,21 @@ def depth_cmd(store, exchange, symbol, from_, to_, tz, every, bands, fmt, out, s
         return
     res = compute_depth(Store(store), exchange, symbol, a, b, every_ns=every_ns, bands=bands,
                         write=not no_write, source=source)
-    to_stdout = fmt == "csv" and not out
+    to_stdout = fmt in ("csv", "json") and not out
     console = Console(stderr=to_stdout)
     wide = res.wide(tz)
     if fmt == "table":
         _table(console, wide, res, max(2, rows), tz)
-    if out or fmt == "csv":
-        as_text = wide.with_columns(_time_text(wide, tz))
-        data = as_text if fmt == "csv" else wide
-        if fmt == "parquet":
-            data.write_parquet(out)
-        elif out and fmt == "table":
-            wide.write_parquet(out) if str(out).endswith(".parquet") else as_text.write_csv(out)
-        elif out:
-            data.write_csv(out)
-        else:
-            sys.stdout.write(data.write_csv())
+    if out or to_stdout:
+        # the one export path `forensics sql` uses; text formats carry the times as text in --tz too
+        from forensics.sql import export, format_for
+        kind = fmt if fmt != "table" else format_for(out, None)
+        kind = "csv" if kind == "table" else kind      # --out FILE without a known suffix: CSV
+        data = wide if kind == "parquet" else wide.with_columns(_time_text(wide, tz))
+        sys.stdout.flush()
+        export(data.to_arrow(), kind, out, stdout=None if out else sys.stdout.buffer)
+        if not out:
+            sys.stdout.buffer.flush()
     s = res.stats
     kind = (f"{s.get('updates', 0):,} updates replayed from {format_ns(s.get('replay_start'), tz)}"
             if res.data_kind == "book" else f"{s.get('samples', 0):,} pre-aggregated samples at native cadence")

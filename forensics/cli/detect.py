@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -169,8 +170,9 @@ def _print_events(console, ev: pl.DataFrame, tz: str, evidence: bool, wide: bool
 @click.option("--no-flow", is_flag=True, help="Do not report sustained aggressive programs (consumption).")
 @click.option("--no-flicker", is_flag=True, help="Do not look for flicker (large orders placed and pulled).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
-              show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the events to this file.")
+              show_default=True, help="csv / json (JSON Lines) / parquet: the same writers as `forensics sql`.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Write the events to this file (format from --format, else from its suffix, else CSV).")
 @click.option("--evidence/--no-evidence", default=True, show_default=True, help="Print each event's evidence.")
 @click.option("--wide", is_flag=True, help="Every column in the events table, whatever the terminal width.")
 @parallel_options
@@ -210,25 +212,19 @@ def detect_cmd(store, exchange, symbol, from_, to_, tz, drop, window, baseline, 
                                ts_from=a, ts_to=b, params=params, workers=workers, scheduler=scheduler)
     else:
         ev = detect(st, exchange, symbol, a, b, params)
-    if out:
-        if fmt == "parquet":
-            ev.write_parquet(out)
-        elif fmt == "json":
-            with open(out, "w") as fh:
-                fh.write(ev.write_json())
-        else:
-            ev.write_csv(out)
-        click.echo(f"{ev.height} event(s) written to {out}")
+    if fmt != "table" or out:
+        # the one export path `forensics sql` uses: csv / JSON Lines / parquet mean the same everywhere
+        from forensics.sql import export, format_for
+        kind = fmt if fmt != "table" else format_for(out, None)
+        kind = "csv" if kind == "table" else kind      # --out FILE without a known suffix: CSV
+        sys.stdout.flush()
+        n = export(ev.to_arrow(), kind, out, stdout=sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        if out:
+            click.echo(f"{n} event(s) written to {out}")
         return
-    if fmt == "csv":
-        click.echo(ev.write_csv(), nl=False)
-    elif fmt == "json":
-        click.echo(ev.write_json())
-    elif fmt == "parquet":
-        raise ForensicsError("--format parquet needs --out FILE")
-    else:
-        _print_events(Console(), ev, tz, evidence, wide)
-        _print_decrease_shares(Console(), st, exchange, symbol, a, b)
+    _print_events(Console(), ev, tz, evidence, wide)
+    _print_decrease_shares(Console(), st, exchange, symbol, a, b)
 
 
 def _print_decrease_shares(console, st, exchange, symbol, a, b) -> None:
