@@ -66,9 +66,8 @@ from forensics.errors import ForensicsError
 from forensics.schema import TABLES
 from forensics.store import Store, read_part
 from forensics.vocab import Label
+from forensics.timeutil import NS_PER_MS, NS_PER_S
 
-NS_MS = 1_000_000
-NS_S = 1_000_000_000
 
 # ---- thresholds (one home each) -----------------------------------------------------------------
 #: events whose onsets follow each other within this chain into one incident: makers on other
@@ -272,12 +271,12 @@ def _median_step(ts: pl.Series) -> float | None:
     u = ts.unique().sort()
     if u.len() < 2:
         return None
-    return float(u.diff().drop_nulls().median()) / NS_MS
+    return float(u.diff().drop_nulls().median()) / NS_PER_MS
 
 
 def clock_profile(store: Store, ex: str, sy: str, around_ns: int) -> Clock:
     """The venue's timing terms measured around ``around_ns`` (see the module docstring)."""
-    lo, hi = around_ns - int(PROFILE_BEFORE_S * NS_S), around_ns + int(PROFILE_AFTER_S * NS_S)
+    lo, hi = around_ns - int(PROFILE_BEFORE_S * NS_PER_S), around_ns + int(PROFILE_AFTER_S * NS_PER_S)
     if store.files("book_updates", ex, sy, lo, hi):
         book = store.scan("book_updates", ex, sy, lo, hi).select("ts", "local_ts", "is_snapshot").collect()
         if book.height:
@@ -285,8 +284,8 @@ def clock_profile(store: Store, ex: str, sy: str, around_ns: int) -> Clock:
             d = book.filter(pl.col("local_ts").is_not_null()).select((pl.col("local_ts") - pl.col("ts")).alias("d"))["d"]
             has_local = d.len() > 0
             if has_local:
-                off = float(d.median()) / NS_MS
-                clk = max(0.0, off - float(d.quantile(0.01, "lower")) / NS_MS)
+                off = float(d.median()) / NS_PER_MS
+                clk = max(0.0, off - float(d.quantile(0.01, "lower")) / NS_PER_MS)
             else:
                 off, clk = 0.0, UNSYNCED_CLOCK_MS
             return Clock("book", batch, off, clk, _trade_skew(store, ex, sy, lo, hi, batch or 0.0), has_local)
@@ -306,12 +305,12 @@ def _trade_skew(store: Store, ex: str, sy: str, lo: int, hi: int, batch_ms: floa
     if lc.height == 0:
         return None
     m = (trades.sort("ts").join_asof(lc.sort("book_ts"), left_on="ts", right_on="book_ts", by=["side", "price"],
-                                     strategy="nearest", tolerance=SKEW_MATCH_MS * NS_MS,
+                                     strategy="nearest", tolerance=SKEW_MATCH_MS * NS_PER_MS,
                                      check_sortedness=False)
          .filter(pl.col("book_ts").is_not_null()))
     if m.height == 0:
         return None
-    med = float((m["book_ts"] - m["ts"]).median()) / NS_MS
+    med = float((m["book_ts"] - m["ts"]).median()) / NS_PER_MS
     return abs(med - batch_ms / 2)
 
 
@@ -369,15 +368,15 @@ def _onsets(ev: pl.DataFrame, clocks: dict, store: Store) -> pl.DataFrame:
             nxt = (store.scan("depth_bands", r["exchange"], r["symbol"], r["start_ts"] + 1, None)
                    .select(pl.col("ts").min()).collect().item())
             nxt = nxt if nxt is not None else r["end_ts"]
-            half = (nxt - r["start_ts"]) / 2 / NS_MS
+            half = (nxt - r["start_ts"]) / 2 / NS_PER_MS
             onset = r["start_ts"] + (nxt - r["start_ts"]) // 2
             onset_ms = 0.0  # the fall's shape is invisible inside one sample step
         else:
             half = (c.batch_ms or 0.0) / 2
             fall = max(0, (r["end_ts"] or r["start_ts"]) - r["start_ts"])
-            onset = r["start_ts"] + fall // 2 - int(half * NS_MS)
-            onset_ms = ONSET_FRAC * fall / NS_MS
-        onset += int(round(c.offset_ms * NS_MS))
+            onset = r["start_ts"] + fall // 2 - int(half * NS_PER_MS)
+            onset_ms = ONSET_FRAC * fall / NS_PER_MS
+        onset += int(round(c.offset_ms * NS_PER_MS))
         unc = math.sqrt(half ** 2 + c.clock_ms ** 2 + (c.skew_ms or 0.0) ** 2 + onset_ms ** 2)
         rows.append({"event_id": r["event_id"], "exchange": r["exchange"], "symbol": r["symbol"],
                      "onset_ts": int(onset), "timing_uncertainty_ms": unc, "batch_ms": c.batch_ms,
@@ -391,7 +390,7 @@ def group_onsets(on: pl.DataFrame, window_s: float) -> pl.DataFrame:
 
     Pure (columns ``asset``, ``onset_ts``, ``exchange``, ``symbol``); adds ``incident`` (0-based
     per frame) and ``rank`` (1 = the venue's earliest event in the incident)."""
-    w = int(window_s * NS_S)
+    w = int(window_s * NS_PER_S)
     on = on.sort("asset", "onset_ts", "exchange", "symbol")
     brk = ((pl.col("onset_ts").diff().over("asset") > w) | pl.col("onset_ts").diff().over("asset").is_null())
     on = on.with_columns(brk.cum_sum().alias("incident") - 1)
@@ -409,12 +408,12 @@ def lag_table(g: pl.DataFrame) -> pl.DataFrame:
     lag. ``relation``: ``first``; ``simultaneous`` when |lag| <= its uncertainty (the order
     cannot be told); ``later``."""
     g = g.sort("incident", "onset_ts", "exchange", "symbol")
-    key = pl.col("onset_ts") + (pl.col("timing_uncertainty_ms") * NS_MS).round(0).cast(pl.Int64)
+    key = pl.col("onset_ts") + (pl.col("timing_uncertainty_ms") * NS_PER_MS).round(0).cast(pl.Int64)
     is_first = key.rank("ordinal").over("incident") == 1
     g = g.with_columns(is_first.alias("first"))
     ref_on = pl.col("onset_ts").filter(pl.col("first")).first().over("incident")
     ref_u = pl.col("timing_uncertainty_ms").filter(pl.col("first")).first().over("incident")
-    g = g.with_columns(((pl.col("onset_ts") - ref_on) / NS_MS).alias("lag_ms"),
+    g = g.with_columns(((pl.col("onset_ts") - ref_on) / NS_PER_MS).alias("lag_ms"),
                        pl.when(pl.col("first")).then(pl.col("timing_uncertainty_ms"))
                        .otherwise((pl.col("timing_uncertainty_ms") ** 2 + ref_u ** 2).sqrt())
                        .alias("lag_uncertainty_ms"))
@@ -425,7 +424,7 @@ def lag_table(g: pl.DataFrame) -> pl.DataFrame:
 
 def _depth_removed(store: Store, ex: str, sy: str, at_ns: int, band: float, ct: Contract) -> dict:
     """Depth within ``band`` % before ``at_ns`` (venue clock) and removed over the horizon."""
-    lo, hi = at_ns - 60 * NS_S, at_ns + int(REMOVED_HORIZON_S * NS_S)
+    lo, hi = at_ns - 60 * NS_PER_S, at_ns + int(REMOVED_HORIZON_S * NS_PER_S)
     d = store.scan("depth", ex, sy, lo, hi).filter(pl.col("band_pct") == band).collect()
     out = {"band_pct": band}
     if d.height == 0:
@@ -524,7 +523,7 @@ def build_incidents(store: Store | str | None = None, window_s: float = DEFAULT_
         ct = mapping.contract(r["exchange"], r["symbol"])
         prof = clocks.get((r["exchange"], r["symbol"], r.get("event_id")))
         off = prof.offset_ms if prof else _offset_only(store, r["exchange"], r["symbol"], r["_t0"])
-        at = (r["onset_ts"] if r.get("onset_ts") is not None else r["_t0"]) - int(round(off * NS_MS))
+        at = (r["onset_ts"] if r.get("onset_ts") is not None else r["_t0"]) - int(round(off * NS_PER_MS))
         d = _depth_removed(store, r["exchange"], r["symbol"], at, band_pct, ct)
         dep.append({"incident": r["incident"], "exchange": r["exchange"], "symbol": r["symbol"],
                     "contract_base": ct.base, "contract_quote": ct.quote, "_off": off, **d})

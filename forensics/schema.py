@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from forensics.vocab import Aggressor, Side
+
 I64, F64, STR, BOOL = pl.Int64, pl.Float64, pl.Utf8, pl.Boolean
 
 #: table -> ordered {column: dtype} as stored in Parquet (partition columns excluded)
@@ -112,8 +114,8 @@ EXACT: dict[str, dict[str, str]] = {
 PARTITIONED = ("book_updates", "trades", "quotes", "depth_bands", "gaps", "labels_level_changes",
                "depth", "book_top", "level_changes", "events", "heatmap", "incidents")
 
-SIDES = ("bid", "ask")
-AGGRESSORS = ("buy", "sell")
+SIDES = Side.names()                               # ("bid", "ask")
+AGGRESSORS = tuple(a.value for a in Aggressor)     # ("buy", "sell")
 
 
 def conform(table: str, df: pl.DataFrame) -> pl.DataFrame:

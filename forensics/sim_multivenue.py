@@ -41,8 +41,8 @@ import polars as pl
 from forensics import simulate as sim
 from forensics.errors import ForensicsError
 from forensics.store import Store
+from forensics.timeutil import NS_PER_MS
 
-NS_MS = 1_000_000
 #: scenario length and the earliest venue's withdrawal: detection wants a minute of baseline
 DEFAULT_MINUTES = 4.0
 DEFAULT_AT_S = 120.0          # withdrawal of the earliest venue, s after the capture start
@@ -146,7 +146,7 @@ def _contracts(col: str, sd: int, contract: float) -> tuple[pl.Expr, int]:
 
 def _latency(rng: np.random.Generator, n: int, median_ms: float) -> np.ndarray:
     """One-way latency per message, ns: lognormal around the median, rare tail."""
-    return (median_ms * np.exp(rng.normal(0, 0.3, n)) * NS_MS).astype(np.int64)
+    return (median_ms * np.exp(rng.normal(0, 0.3, n)) * NS_PER_MS).astype(np.int64)
 
 
 def _skew_capture(path: Path, skew_ms: int) -> None:
@@ -167,7 +167,7 @@ def _tardis_files(v: VenueSpec, scratch: Store, ex: str, sy: str, out: Path, see
     inst = scratch.require_instrument(ex, sy)
     pd, sd = inst.price_decimals, inst.size_decimals
     rng = np.random.default_rng([17, seed, 1])
-    b = v.batch_ms * NS_MS
+    b = v.batch_ms * NS_PER_MS
     book = scratch.scan("book_updates", ex, sy).collect()
     snap = book.filter(pl.col("is_snapshot"))
     snap = snap.filter(pl.col("ts") == snap["ts"].min())
@@ -311,7 +311,7 @@ def score(run: ScenarioRun) -> dict:
     ``pairs_resolvable`` / ``pairs_ordered``: venue pairs whose true lag exceeds their combined
     stated uncertainty, and how many of them the estimate orders right."""
     inc = run.incidents
-    t = run.truth.with_columns(((pl.col("true_start_ns") - pl.col("true_start_ns").min()) / NS_MS).alias("true_ms"))
+    t = run.truth.with_columns(((pl.col("true_start_ns") - pl.col("true_start_ns").min()) / NS_PER_MS).alias("true_ms"))
     if inc.height == 0:
         return {"seed": run.scenario.seed, "incidents": 0, "venues": [], "first_ok": False,
                 "first_required": True, "found": 0}

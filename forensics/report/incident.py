@@ -22,7 +22,7 @@ import polars as pl
 
 from forensics.errors import ForensicsError
 from forensics.store import Store
-from forensics.timeutil import format_ns, iso_utc
+from forensics.timeutil import NS_PER_MS, NS_PER_S, format_ns, iso_utc
 
 SCHEMA_VERSION = 1
 #: time shown around the first onset
@@ -30,7 +30,6 @@ BEFORE_S, AFTER_S = 20.0, 40.0
 #: grid the venues' depth series are sampled on for stacking (each venue's own steps are kept
 #: by carrying its last value forward)
 STACK_GRID_MS = 100
-NS_MS, NS_S = 1_000_000, 1_000_000_000
 
 
 @dataclass
@@ -46,9 +45,9 @@ def _venue(r: dict) -> str:
 
 def _series(store: Store, r: dict, band: float, lo: int, hi: int, mapping) -> pl.DataFrame:
     """One venue's depth (bid + ask, base units) on the common clock, [lo, hi] common-clock ns."""
-    off = int(round((r.get("clock_offset_ms") or 0.0) * NS_MS))
+    off = int(round((r.get("clock_offset_ms") or 0.0) * NS_PER_MS))
     ex, sy = r["exchange"], r["symbol"]
-    d = (store.scan("depth", ex, sy, lo - off - 60 * NS_S, hi - off)
+    d = (store.scan("depth", ex, sy, lo - off - 60 * NS_PER_S, hi - off)
          .filter((pl.col("band_pct") == band) & pl.col("qty").is_not_null())
          .group_by("ts").agg(pl.col("qty").sum(), pl.col("notional").sum()).sort("ts").collect())
     if d.height == 0:
@@ -70,8 +69,8 @@ def _figure(store: Store, rows: list[dict], band: float, t0: int, path: Path, tz
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    lo, hi = t0 - int(BEFORE_S * NS_S), t0 + int(AFTER_S * NS_S)
-    grid = pl.DataFrame({"ts": np.arange(lo, hi + 1, STACK_GRID_MS * NS_MS, dtype=np.int64)})
+    lo, hi = t0 - int(BEFORE_S * NS_PER_S), t0 + int(AFTER_S * NS_PER_S)
+    grid = pl.DataFrame({"ts": np.arange(lo, hi + 1, STACK_GRID_MS * NS_PER_MS, dtype=np.int64)})
     ys, names = [], []
     for r in rows:
         s = _series(store, r, band, lo, hi, mapping)
@@ -82,12 +81,12 @@ def _figure(store: Store, rows: list[dict], band: float, t0: int, path: Path, tz
         names.append(_venue(r))
     fig = Figure(figsize=(11, 8.2), dpi=110)
     axes = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1, 1.25]})
-    x = (grid["ts"].to_numpy() - t0) / NS_S
+    x = (grid["ts"].to_numpy() - t0) / NS_PER_S
     cmap = matplotlib.colormaps["tab10"]
     colors = {n: cmap(i % 10) for i, n in enumerate(_venue(r) for r in rows)}
     top = float(np.sum(ys, axis=0).max()) if ys else 1.0
     onsets = [r for r in rows if r.get("onset_ts") is not None]
-    last = max([(r["onset_ts"] - t0) / NS_S + (r.get("timing_uncertainty_ms") or 0) / 1000 for r in onsets] or [0.0])
+    last = max([(r["onset_ts"] - t0) / NS_PER_S + (r.get("timing_uncertainty_ms") or 0) / 1000 for r in onsets] or [0.0])
     first_u = max([(r.get("timing_uncertainty_ms") or 0) / 1000 for r in onsets] or [0.0])
     zoom = (-max(1.0, 2 * first_u), last + max(1.5, 0.5 * last))
     for k, ax in enumerate(axes):
@@ -95,7 +94,7 @@ def _figure(store: Store, rows: list[dict], band: float, t0: int, path: Path, tz
             ax.stackplot(x, *ys, labels=names, colors=[colors[n] for n in names], alpha=0.75, linewidth=0,
                          step="post")
         for i, r in enumerate(onsets):
-            t = (r["onset_ts"] - t0) / NS_S
+            t = (r["onset_ts"] - t0) / NS_PER_S
             u = (r.get("timing_uncertainty_ms") or 0.0) / 1000
             c = colors[_venue(r)]
             ax.axvline(t, color=c, linewidth=1.6, linestyle="--" if r["relation"] == "simultaneous" else "-")
