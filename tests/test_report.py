@@ -419,19 +419,7 @@ def test_cli_report(tmp_path, monkeypatch):
 
 # ---- end to end on the simulator's sample (ingest -> depth -> attribution -> detect -> report) ------
 
-@pytest.fixture(scope="module")
-def sample_report(tmp_path_factory):
-    from forensics import simulate
-    from forensics.ingest import ingest
-    from forensics.report import build_report
-    d = tmp_path_factory.mktemp("sample")
-    sim = simulate.write_sample_data(d / "data")
-    store = Store(d / "store")
-    ingest([sim.files["capture"]], store=store)
-    res = build_report(store, at="2025-10-11 05:13", tz="Asia/Shanghai", window_ns=10 * 60 * NS_PER_S,
-                       out_dir=d / "out")
-    return store, res, sim.labels
-
+# sample_report: the session fixture in conftest.py (shared with test_report_browser.py)
 
 def test_sample_report_end_to_end(sample_report):
     store, res, labels = sample_report

@@ -21,18 +21,9 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    """The bundled sample (simulated Binance capture) ingested and reported around 05:13 UTC+8."""
-    from forensics import simulate
-    from forensics.ingest import ingest
-    from forensics.report import build_report
-    from forensics.store import Store
-    d = tmp_path_factory.mktemp("browser")
-    sim = simulate.write_sample_data(d / "data")
-    store = Store(d / "store")
-    ingest([sim.files["capture"]], store=store)
-    return build_report(store, at="2025-10-11 05:13", tz="Asia/Shanghai", window_ns=10 * 60 * 10**9,
-                        out_dir=d / "out")
+def report(sample_report):
+    """The bundled sample reported around 05:13 UTC+8 (the session fixture in conftest.py)."""
+    return sample_report[1]
 
 
 def _local_ms(ns: int, tz: str) -> str:
