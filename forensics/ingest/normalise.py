@@ -88,8 +88,9 @@ class Chunk:
 
 @dataclass
 class ReadOptions:
-    """What the user said (``--exchange``/``--symbol`` override what files say) plus
-    companion sources (e.g. a Binance REST snapshot file given next to a capture)."""
+    """What the user said plus companion sources (e.g. a Binance REST snapshot file given next
+    to a capture). ``--exchange``/``--symbol`` override what files say: the Writer applies them
+    to every row and gap; a reader reads them only as a hint where the data names no symbol."""
 
     exchange: str | None = None
     symbol: str | None = None
