@@ -435,6 +435,8 @@ def test_contract_declared_optional_columns_are_null_others_are_errors():
     assert out["update_id"].dtype == pl.Int64 and out["update_id"].null_count() == 1
     with pytest.raises(ReaderContractError, match=r"reader 't'.*'book_updates'.*missing column\(s\) local_ts"):
         check_frame("t", "book_updates", _book_frame().drop("local_ts"))
+    with pytest.raises(ReaderContractError, match=r"missing column\(s\) exchange"):  # even if --exchange is given
+        check_frame("t", "book_updates", _book_frame().drop("exchange"))
     with pytest.raises(ReaderContractError, match=r"unknown column\(s\) sise"):
         check_frame("t", "book_updates", _book_frame(sise=["1"]))
     with pytest.raises(ReaderContractError, match=r"cannot write|readers cannot"):

@@ -198,7 +198,7 @@ class Writer:
             if df is None:
                 continue
             # the reader contract (forensics.ingest.contract): a reader bug fails loudly here
-            df = check_frame(self.fmt, table, apply_overrides(df, self.exchange, self.symbol), str(self.source_path))
+            df = apply_overrides(check_frame(self.fmt, table, df, str(self.source_path)), self.exchange, self.symbol)
             if df.height == 0:
                 continue
             df = self._validate(table, df)
