@@ -3,7 +3,10 @@ registry (content sniffing) and :func:`ingest`, the function behind ``forensics 
 
 A format module exposes ``FORMATS``: a list of :class:`Format` with a ``sniff`` that looks at
 the first decompressed bytes and the file name, and a ``read`` generator of
-:class:`~forensics.ingest.normalise.Chunk`. Readers parse; validation, exact units, ``seq``,
+:class:`~forensics.ingest.normalise.Chunk`; and optionally ``NAMES``: its file-name conventions
+(:class:`~forensics.ingest.source.NameRule`), read by :func:`infer_from_name`. Frames must fit
+the reader contract (:mod:`forensics.ingest.contract`), gaps come from
+:mod:`forensics.ingest.seqchain`. Readers parse; validation, exact units, ``seq``,
 partitioning and atomic commit are done once by :class:`~forensics.ingest.normalise.Writer`.
 """
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Callable
 
 from forensics.errors import ForensicsError
 from forensics.ingest.normalise import Chunk, Format, IngestResult, ReadOptions, Reject, Writer
-from forensics.ingest.source import NameInfo, Source, infer_from_name, sha256_file  # noqa: F401
+from forensics.ingest.source import NameInfo, NameRule, Source, infer_from_name, sha256_file  # noqa: F401
 from forensics.store import Store, name_problem, os_reason
 
 
@@ -39,19 +42,37 @@ VENUE_MODULES = ("forensics.ingest.bybit", "forensics.ingest.okx", "forensics.in
                  "forensics.ingest.hyperliquid", "forensics.ingest.kraken")
 
 
-def formats() -> dict[str, Format]:
-    """All registered formats by name (import order = sniffing priority)."""
-    out: dict[str, Format] = {}
+def _modules() -> list:
+    """The registered format modules, in sniffing priority order."""
+    out = []
     for mod in FORMAT_MODULES[:1] + VENUE_MODULES + FORMAT_MODULES[1:]:
         try:
-            m = importlib.import_module(mod)
+            out.append(importlib.import_module(mod))
         except ModuleNotFoundError as exc:
             if exc.name == mod:
                 continue
             raise
+    return out
+
+
+def formats() -> dict[str, Format]:
+    """All registered formats by name (import order = sniffing priority)."""
+    out: dict[str, Format] = {}
+    for m in _modules():
         for f in m.FORMATS:
             out[f.name] = f
     return out
+
+
+_NAME_RULES: list[NameRule] | None = None
+
+
+def name_rules() -> list[NameRule]:
+    """The file-name conventions the format modules declare (``NAMES``), in registry order."""
+    global _NAME_RULES
+    if _NAME_RULES is None:
+        _NAME_RULES = [r for m in _modules() for r in getattr(m, "NAMES", ())]
+    return _NAME_RULES
 
 
 def sniff(source: Source) -> Format:
@@ -165,7 +186,7 @@ def _ingest_one(store: Store, src: Source, fmt: Format, opts: ReadOptions, force
             return IngestResult(str(src.path), sha, fmt.name, skipped=True, same_as=row.get("name"),
                                 companions_before=row.get("companions"), companions=companions)
         store.remove_source(sha)
-    writer = Writer(store, src.path, sha, fmt.name, companions)
+    writer = Writer(store, src.path, sha, fmt.name, companions, exchange=opts.exchange, symbol=opts.symbol)
     try:
         for chunk in fmt.read(src, opts):
             if strict and (chunk.rejects or src.errors):

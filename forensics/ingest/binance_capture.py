@@ -53,7 +53,7 @@ Traps (read these before trusting a number):
 * Exchange: depth with ``pu`` -> ``binance-futures``; COIN-M symbols (``BTCUSD_PERP``,
   ``BTCUSD_251226``) -> ``binance-delivery``; no ``pu`` -> ``binance-spot``; trades/quotes take
   their instrument's market from its depth, else spot if the trade has ``M`` / the quote has
-  no ``E``/``T``. ``--exchange``/``--symbol`` override. Symbols come from the event's ``s``
+  no ``E``/``T``. ``--exchange``/``--symbol`` override (applied by the Writer). Symbols come from the event's ``s``
   (upper case), not the lower-case stream name.
 * Trades: ``m`` (buyer is maker) true means the aggressor SOLD -> ``aggressor='sell'``.
   If a capture holds both ``trade`` and ``aggTrade`` for an instrument, aggTrades are dropped
@@ -83,7 +83,8 @@ import polars as pl
 
 from forensics.errors import ForensicsError
 from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, ReadOptions, Reject
-from forensics.ingest.source import NameInfo, Source, infer_from_name, prefetch
+from forensics.ingest.seqchain import ChainState, SeqChain, first_break, straddles
+from forensics.ingest.source import NameInfo, NameRule, Source, infer_from_name, prefetch
 from forensics.timeutil import to_ns_expr
 
 FUTURES, DELIVERY, SPOT = "binance-futures", "binance-delivery", "binance-spot"
@@ -310,21 +311,13 @@ def _snapshot_rows(s: pl.DataFrame) -> pl.DataFrame:
 
 # ---- the sync engine -------------------------------------------------------------------------
 
-@dataclass
-class _KeyState:
-    status: str = "presync"        # presync | synced | unknown | nosnap
-    last_u: int | None = None      # u of the last event handed over (any status)
-    last_ts: int | None = None     # ts of the last event/snapshot handed over
-    open_gap: dict | None = None   # gap waiting for the next snapshot (ts_to)
-
-
 class _Engine:
     """Carries unfinished book messages and per-instrument sync state across blocks."""
 
     def __init__(self, opts: ReadOptions, hint_symbol: str | None):
         self.opts = opts
         self.hint = hint_symbol
-        self.state: dict[tuple[str, str], _KeyState] = {}
+        self.chain = SeqChain()  # per instrument: sync status, last u / ts, the open gap
         self.carry = pl.DataFrame(schema=ENGINE_SCHEMA)
         self.clock_max: int | None = None
         self.line0_offset = 0           # arrival slots used on line 0 (companion snapshots)
@@ -332,34 +325,17 @@ class _Engine:
         self.trade_syms: set[str] = set()       # 'trade' stream seen: aggTrades are duplicates
         self._dropped = 0
 
-    def st(self, key) -> _KeyState:
-        if key not in self.state:
-            self.state[key] = _KeyState()
-        return self.state[key]
-
-    # -- output naming
-    def out_ex(self, ex: str) -> str:
-        return self.opts.exchange or ex
-
-    def out_sym(self, sym: str) -> str:
-        return self.opts.symbol or sym
-
-    def _gap(self, key, reason, ts_from, arrival_from, detail) -> dict:
-        return {"exchange": self.out_ex(key[0]), "symbol": self.out_sym(key[1]), "ts_from": ts_from,
-                "ts_to": None, "arrival_from": arrival_from, "arrival_to": None, "reason": reason,
-                "detail": detail}
+    def st(self, key) -> ChainState:
+        return self.chain.st(key)
 
     # -- one round
     def round(self, new: pl.DataFrame, eof: bool) -> tuple[pl.DataFrame, list[dict], int, list[Reject]]:
         new = self._clock(new.select(list(MSG_SCHEMA)).cast(MSG_SCHEMA))
         F = pl.concat([self.carry, new]) if self.carry.height else new
         rejects: list[Reject] = []
-        gaps: list[dict] = []
         dropped = 0
         if F.height == 0:
-            if eof:
-                gaps += self._close_all()
-            return _empty_book(), gaps, 0, rejects
+            return _empty_book(), self.chain.drain(eof), 0, rejects
         for ex, sym in F.filter(~pl.col("snap")).select("ex", "sym").unique().iter_rows():
             self.markets.setdefault(sym, set()).add(ex)
         F = self._resolve_snapshot_keys(F, eof, rejects)
@@ -471,7 +447,7 @@ class _Engine:
             # chain check of each handed-over event against its predecessor
             prev_u = np.empty(m, dtype=np.int64)
             if m:
-                prev_u[0] = st.last_u if st.last_u is not None else -(2**62)
+                prev_u[0] = st.last_id if st.last_id is not None else -(2**62)
                 prev_u[1:] = u[d[:-1]]
             chain = (pu[d] == prev_u) if fut else (U[d] == prev_u + 1)
             if fut and m:
@@ -483,12 +459,12 @@ class _Engine:
                 dropped += self._dropped
                 fresh = False
                 thr = L[si] if fut else L[si] + 1
-                ok = True if j >= m else bool(U[d[j]] <= thr)
+                ok = True if j >= m else bool(straddles(U[d[j]], u[d[j]], L[si], rule="futures" if fut else "spot"))
                 if companion[si] and (j >= m or not ok):
                     done[si] = True   # a separate snapshot file that is not this capture's
                     i = j
                     continue
-                if not ok and st.status == "synced" and chain[j]:
+                if not ok and st.synced and chain[j]:
                     done[si] = True   # older than the intact chain it lands in: redundant
                     dropped += int(nlev[si])
                     i = j
@@ -519,18 +495,14 @@ class _Engine:
                 snap_arrival[si] = arr
                 done[si] = keep[si] = True
                 t_s = int(snap_ts[si])
-                if st.open_gap is not None:
-                    st.open_gap.update(ts_to=t_s, arrival_to=arr)
-                    gaps.append(st.open_gap)
-                    st.open_gap = None
+                self.chain.restart(key, t_s, arr)  # closes an open gap
                 if ok:
-                    st.status = "synced"
                     fresh = True
-                else:
-                    st.status = "unknown"
-                    st.open_gap = self._gap(key, "snapshot_sync", t_s, int(pos[d[j]]) << LINE_SHIFT,
-                                            f"first event after snapshot has U={int(U[d[j]])} > "
-                                            f"lastUpdateId{'' if fut else '+1'}={int(thr)}: updates missing")
+                else:  # the first event does not straddle the snapshot
+                    self.chain.chain_break(key, int(pos[d[j]]) << LINE_SHIFT,
+                                           f"first event after snapshot has U={int(U[d[j]])} > "
+                                           f"lastUpdateId{'' if fut else '+1'}={int(thr)}: updates missing",
+                                           reason="snapshot_sync", ts_from=t_s)
                 st.last_ts = t_s
                 i = j
             self._segment(key, st, d, i, m, chain, fresh, snap_clocks, clock, keep, pos, u, ts, nlev)
@@ -544,9 +516,7 @@ class _Engine:
                 rejects.append(Reject(line, "depth snapshot cannot be matched to a symbol; pass --symbol"))
         out = self._book_rows(F, keep, snap, snap_ts, snap_arrival)
         self.carry = F.filter(pl.Series(~done))
-        if eof:
-            gaps += self._close_all()
-        return out, gaps, dropped, rejects
+        return out, self.chain.drain(eof), dropped, rejects
 
     def _clock(self, new: pl.DataFrame) -> pl.DataFrame:
         """Each message's clock: the running max of receive time (else exchange time) over the
@@ -562,7 +532,7 @@ class _Engine:
             self.clock_max = int(c[-1])
         return new.with_columns(c.alias("clock"))
 
-    def _segment(self, key, st: _KeyState, d, a: int, b: int, chain, fresh: bool, snap_clocks: list[int],
+    def _segment(self, key, st: ChainState, d, a: int, b: int, chain, fresh: bool, snap_clocks: list[int],
                  clock, keep, pos, u, ts, nlev) -> None:
         """Hand over events d[a:b] under the key's current status: mark them kept (or count
         them dropped in ``self._dropped``) and open a gap where the chain breaks. A gap is
@@ -575,36 +545,26 @@ class _Engine:
             first = int(clock[rows[0]])
             if any(c <= first + LOOKBACK_NS for c in snap_clocks):
                 self._dropped = int(nlev[rows].sum())
-                st.last_u, st.last_ts = int(u[rows[-1]]), int(ts[rows[-1]])
+                st.last_id, st.last_ts = int(u[rows[-1]]), int(ts[rows[-1]])
                 return
-            st.status = "nosnap"
-            st.open_gap = self._gap(key, "no_snapshot", int(ts[rows[0]]), int(pos[rows[0]]) << LINE_SHIFT,
-                                    "depth events before any snapshot: book unknown")
+            self.chain.no_snapshot(key, int(ts[rows[0]]), int(pos[rows[0]]) << LINE_SHIFT,
+                                   "depth events before any snapshot: book unknown")
         keep[rows] = True
-        if st.status == "synced":
+        if st.synced:
             c = chain[a:b].copy()
             if fresh:
                 c[0] = True
-            bad = np.flatnonzero(~c)
-            if bad.size:
-                f = a + int(bad[0])
+            f = first_break(c)
+            if f is not None:
+                f += a
                 before = int(ts[d[f - 1]]) if f > 0 else st.last_ts
                 fut = key[0] != SPOT
-                prev = int(u[d[f - 1]]) if f > 0 else st.last_u
+                prev = int(u[d[f - 1]]) if f > 0 else st.last_id
                 got = f"pu={int(self._pu[d[f]])}" if fut else f"U={int(self._U[d[f]])}"
                 want = f"previous u={prev}" if fut else f"previous u+1={prev + 1 if prev is not None else None}"
-                st.status = "unknown"
-                st.open_gap = self._gap(key, "chain_break", before, int(pos[d[f]]) << LINE_SHIFT,
-                                        f"{got} != {want} (u={int(u[d[f]])}): updates missing")
-        st.last_u, st.last_ts = int(u[rows[-1]]), int(ts[rows[-1]])
-
-    def _close_all(self) -> list[dict]:
-        out = []
-        for st in self.state.values():
-            if st.open_gap is not None:
-                out.append(st.open_gap)
-                st.open_gap = None
-        return out
+                self.chain.chain_break(key, int(pos[d[f]]) << LINE_SHIFT,
+                                       f"{got} != {want} (u={int(u[d[f]])}): updates missing", ts_from=before)
+        st.last_id, st.last_ts = int(u[rows[-1]]), int(ts[rows[-1]])
 
     def _resolve_snapshot_keys(self, F: pl.DataFrame, eof: bool, rejects) -> pl.DataFrame:
         """Bare REST snapshots carry no symbol: give each the instrument whose events straddle
@@ -660,10 +620,6 @@ class _Engine:
         if ss.height:
             parts.append(_explode(ss, pl.col("__sarr"), pl.col("__sts"), True))
         out = pl.concat(parts) if len(parts) > 1 else parts[0]
-        if self.opts.exchange:
-            out = out.with_columns(pl.lit(self.opts.exchange).alias("exchange"))
-        if self.opts.symbol:
-            out = out.with_columns(pl.lit(self.opts.symbol).alias("symbol"))
         return out.sort("arrival") if len(parts) > 1 else out
 
 
@@ -735,8 +691,8 @@ def _trades(eng: _Engine, p: _Parsed) -> tuple[pl.DataFrame | None, int]:
         pl.when(pl.col("m")).then(pl.lit("sell")).when(~pl.col("m")).then(pl.lit("buy")).alias("aggressor"),
         pl.col("p").alias("price"), pl.col("q").alias("size"),
         (pl.col("line") * (1 << LINE_SHIFT)).alias("arrival"))
-    return _override(eng, t.select("exchange", "symbol", "ts", "local_ts", "trade_id", "price", "size",
-                                   "aggressor", "arrival", "line")), dropped
+    return t.select("exchange", "symbol", "ts", "local_ts", "trade_id", "price", "size",
+                    "aggressor", "arrival", "line"), dropped
 
 
 def _quotes(eng: _Engine, p: _Parsed) -> pl.DataFrame | None:
@@ -750,16 +706,8 @@ def _quotes(eng: _Engine, p: _Parsed) -> pl.DataFrame | None:
         pl.col("b").alias("best_bid"), pl.col("B").alias("best_bid_size"),
         pl.col("a").alias("best_ask"), pl.col("A").alias("best_ask_size"),
         (pl.col("line") * (1 << LINE_SHIFT)).alias("arrival"))
-    return _override(eng, q.select("exchange", "symbol", "ts", "local_ts", "update_id", "best_bid",
-                                   "best_bid_size", "best_ask", "best_ask_size", "arrival", "line"))
-
-
-def _override(eng: _Engine, df: pl.DataFrame) -> pl.DataFrame:
-    if eng.opts.exchange:
-        df = df.with_columns(pl.lit(eng.opts.exchange).alias("exchange"))
-    if eng.opts.symbol:
-        df = df.with_columns(pl.lit(eng.opts.symbol).alias("symbol"))
-    return df
+    return q.select("exchange", "symbol", "ts", "local_ts", "update_id", "best_bid",
+                    "best_bid_size", "best_ask", "best_ask_size", "arrival", "line")
 
 
 # ---- readers ---------------------------------------------------------------------------------
@@ -945,8 +893,24 @@ def _sniff_document(head: bytes, info: NameInfo) -> bool:
 
 def _sniff_snapshot(head: bytes, info: NameInfo) -> bool:
     body = re.sub(rb"^\s*\d+\s+(?=\{)", b"", head.removeprefix(b"\xef\xbb\xbf").lstrip())
-    return body.startswith(b"{") and b'"lastUpdateId"' in body[:4096]
+    # (a capture with a snapshot line inside is a capture: sniffing is unambiguous)
+    return (body.startswith(b"{") and b'"lastUpdateId"' in body[:4096]
+            and not (_sniff_capture(head, info) or _sniff_document(head, info)))
 
+
+def _collector_name(m: re.Match) -> NameInfo:
+    d = m["date"]
+    return NameInfo(None, m["symbol"].upper(), f"{d[:4]}-{d[4:6]}-{d[6:]}", None)
+
+
+#: file names: captures named like the daily files (BTCUSDT-depth-capture-2025-10-10.jsonl.gz,
+#: BTCUSDT-depth-snapshot.json) and the hftbacktest collector's btcusdt_20251010.gz
+NAMES = [
+    NameRule(re.compile(r"^(?P<symbol>[A-Z0-9_]+)-(?P<kind>depth|depthUpdate|depth-capture|depth-snapshot|snapshot)"
+                        r"(?:-(?P<date>\d{4}-\d{2}(?:-\d{2})?)|(?=\.[A-Za-z]|$))"),
+             lambda m: NameInfo(None, m["symbol"], m["date"], m["kind"])),
+    NameRule(re.compile(r"^(?P<symbol>[a-z0-9_]+)_(?P<date>\d{8})", re.I), _collector_name),
+]
 
 FORMATS = [
     Format("binance-capture", "Binance depth/trade/bookTicker capture: JSON lines, raw, combined-stream or "

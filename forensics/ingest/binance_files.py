@@ -30,8 +30,8 @@ Formats (zip or plain, with or without the header row; content decides, the file
   file (format ``binance-histdepth-snap``) is read first, as part of the update file.
 
 Exchange and symbol come from the file name (``BTCUSDT-aggTrades-2025-10-10.zip``) or the data
-(histdepth's ``symbol`` column); ``--exchange``/``--symbol`` override. Without a symbol the
-ingest stops and asks for ``--symbol``.
+(histdepth's ``symbol`` column); ``--exchange``/``--symbol`` override (applied by the Writer).
+Without a symbol the ingest stops and asks for ``--symbol``.
 """
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.ingest.csvblock import int_or_reject, read_block
 from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, ReadOptions, Reject
-from forensics.ingest.source import NameInfo, Source, infer_from_name, prefetch
+from forensics.ingest.seqchain import PRESYNC, SYNCED, SeqChain, first_break, straddles
+from forensics.ingest.source import NameInfo, NameRule, Source, infer_from_name, prefetch
 from forensics.timeutil import to_ns_expr
 
 FUTURES, DELIVERY, SPOT = "binance-futures", "binance-delivery", "binance-spot"
@@ -170,6 +171,8 @@ def _sniff(kind: str, companion: bool | None = None):
 # ---- shared helpers ---------------------------------------------------------------------------
 
 def _symbol(src: Source, opts: ReadOptions) -> str:
+    """The instrument the file is about: its name's symbol (``--symbol`` stands in where the
+    name has none; the Writer applies ``--symbol`` to every row either way)."""
     sym = opts.symbol or (opts.name_info.symbol if opts.name_info else None)
     if not sym:
         raise ForensicsError(f"{src.path}: cannot tell the symbol from the file name or content; pass --symbol "
@@ -177,9 +180,7 @@ def _symbol(src: Source, opts: ReadOptions) -> str:
     return sym if opts.symbol else sym.upper()
 
 
-def _exchange(opts: ReadOptions, symbol: str, spot: bool = False) -> str:
-    if opts.exchange:
-        return opts.exchange
+def _exchange(symbol: str, spot: bool = False) -> str:
     if spot:
         return SPOT
     return DELIVERY if COINM.search(symbol) else FUTURES
@@ -216,7 +217,7 @@ def _reject_bool(df: pl.DataFrame, col: str) -> tuple[pl.DataFrame, list[Reject]
 def read_bookdepth(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     lay = _layout(src)
     sym = _symbol(src, opts)
-    ex = _exchange(opts, sym)
+    ex = _exchange(sym)
     text_ts = pl.col("timestamp").str.strip_chars()
     notes = _notes(opts, lay)
     for df, rejects, n in _blocks(src, lay):
@@ -244,7 +245,7 @@ def _trade_reader(id_col: str, size_col: str, time_col: str):
     def read(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
         lay = _layout(src)
         sym = _symbol(src, opts)
-        ex = _exchange(opts, sym, spot=lay.spot)
+        ex = _exchange(sym, spot=lay.spot)
         notes = _notes(opts, lay)
         for df, rejects, n in _blocks(src, lay):
             chunk = Chunk(rejects=rejects, lines=n, notes=notes)
@@ -271,12 +272,8 @@ read_trades = _trade_reader("id", "qty", "time")
 
 @dataclass
 class _HistState:
-    status: str = "presync"      # presync | synced | unknown | nosnap
-    last_u: int | None = None    # last_update_id of the previous message
-    last_snap: bool = False      # previous message was a snap block
+    last_snap: bool = False      # previous message was a snap block (the chain is in SeqChain)
     last_L: int | None = None    # lastUpdateId of the latest snap block
-    last_ts: int | None = None
-    open_gap: dict | None = None
 
 
 class _Hist:
@@ -284,6 +281,7 @@ class _Hist:
 
     def __init__(self, opts: ReadOptions, src: Source):
         self.opts, self.src = opts, src
+        self.chain = SeqChain()
         self.state: dict[tuple[str, str], _HistState] = {}
 
     def chunk(self, df: pl.DataFrame, rejects: list[Reject], n: int, offset: int) -> Chunk:
@@ -308,17 +306,16 @@ class _Hist:
             sym_src.alias("__sym"),
             to_ns_expr(pl.col("timestamp")).alias("ts"),
             ((pl.col("line") + offset) * (1 << LINE_SHIFT)).alias("arrival"))
-        if self.opts.symbol is None and df["__sym"].is_null().any():
-            hint = self.opts.name_info.symbol if self.opts.name_info else None
+        if df["__sym"].is_null().any():  # (--symbol stands in; the Writer applies it to every row)
+            hint = self.opts.symbol or (self.opts.name_info.symbol if self.opts.name_info else None)
             df = df.with_columns(pl.col("__sym").fill_null(pl.lit(hint)))
         for (sym,), part in df.group_by(["__sym"], maintain_order=True):
-            ex = _exchange(self.opts, sym or "")
-            out_sym = self.opts.symbol or sym
-            chunk.gaps += self._check(part, (ex, out_sym))
+            ex = _exchange(sym or "")
+            self._check(part, (ex, sym))
             side = pl.col("side").str.strip_chars().str.to_lowercase()
             chunk.tables.setdefault("book_updates", [])
             chunk.tables["book_updates"].append(part.select(
-                pl.lit(ex).alias("exchange"), pl.lit(out_sym).alias("symbol"), "ts",
+                pl.lit(ex).alias("exchange"), pl.lit(sym, pl.Utf8).alias("symbol"), "ts",
                 pl.lit(None, pl.Int64).alias("local_ts"), pl.col("last_update_id").alias("update_id"),
                 pl.col("first_update_id"),
                 pl.when(pl.col("pu") == -1).then(None).otherwise(pl.col("pu")).alias("prev_update_id"),
@@ -327,89 +324,74 @@ class _Hist:
                 .otherwise(pl.col("side")).alias("side"),
                 "price", pl.col("qty").alias("size"), "arrival", "line"))
         chunk.tables = {k: pl.concat(v) if isinstance(v, list) else v for k, v in chunk.tables.items()}
+        chunk.gaps += self.chain.drain()
         return chunk
 
-    def _gap(self, key, reason, ts_from, arrival_from, detail) -> dict:
-        return {"exchange": key[0], "symbol": key[1], "ts_from": ts_from, "ts_to": None,
-                "arrival_from": arrival_from, "arrival_to": None, "reason": reason, "detail": detail}
-
-    def _check(self, part: pl.DataFrame, key) -> list[dict]:
-        """Message-level chain check (vectorised); loops only over snap blocks and breaks."""
-        st = self.state.setdefault(key, _HistState())
+    def _check(self, part: pl.DataFrame, key) -> None:
+        """Message-level chain check (vectorised); loops only over snap blocks and breaks.
+        Gaps go to :attr:`chain` (closed ones are drained per chunk)."""
+        cs = self.chain.st(key)
+        hs = self.state.setdefault(key, _HistState())
         snap = part["is_snapshot"].to_numpy()
         u = part["last_update_id"].fill_null(-1).to_numpy()
         # a message = a run of rows with the same (last_update_id, snap/set)
-        prev_u = np.concatenate([[st.last_u if st.last_u is not None else -(2**62)], u[:-1]])
-        prev_s = np.concatenate([[st.last_snap], snap[:-1]])
+        prev_u = np.concatenate([[cs.last_id if cs.last_id is not None else -(2**62)], u[:-1]])
+        prev_s = np.concatenate([[hs.last_snap], snap[:-1]])
         start = (u != prev_u) | (snap != prev_s)
-        if st.last_u is None:
+        if cs.last_id is None:
             start[0] = True
         idx = np.flatnonzero(start)
         if idx.size == 0:
-            return []
+            return
         ms, mu = snap[idx], u[idx]
         mU = part["first_update_id"].fill_null(-1).to_numpy()[idx]
         mpu = part["pu"].fill_null(-1).to_numpy()[idx]
         mts = part["ts"].fill_null(0).to_numpy()[idx]
         marr = part["arrival"].to_numpy()[idx]
         k = idx.size
-        before_u = np.concatenate([[st.last_u if st.last_u is not None else -(2**62)], mu[:-1]])
-        before_snap = np.concatenate([[st.last_snap], ms[:-1]])
+        before_u = np.concatenate([[cs.last_id if cs.last_id is not None else -(2**62)], mu[:-1]])
+        before_snap = np.concatenate([[hs.last_snap], ms[:-1]])
         # lastUpdateId of the snap block in force before each message
         snap_pos = np.where(ms, np.arange(k), -1)
         last_snap_idx = np.maximum.accumulate(np.concatenate([[-1], snap_pos[:-1]]))
         L_before = np.where(last_snap_idx >= 0, mu[np.maximum(last_snap_idx, 0)],
-                            st.last_L if st.last_L is not None else -(2**62))
-        after_snap_ok = (mpu == L_before) | ((mU <= L_before + 1) & (mu >= L_before))
+                            hs.last_L if hs.last_L is not None else -(2**62))
+        # the first update after a snap chains to it (pu == lastUpdateId) or straddles it
+        after_snap_ok = (mpu == L_before) | straddles(mU, mu, L_before, rule="either")
         chain_ok = (mpu == before_u) | (mpu == -1)
         ok = np.where(before_snap, after_snap_ok, chain_ok)
-        gaps = []
         snaps = np.flatnonzero(ms)
         bounds = list(snaps) + [k]
         i = 0
         for b in bounds:
             if b > i:  # set messages i..b-1
-                gaps += self._segment(st, key, i, b, ok, before_snap, mts, marr, mU, mpu, before_u, L_before)
-            if b < k:  # snap block b
-                if st.open_gap is not None:
-                    st.open_gap.update(ts_to=int(mts[b]), arrival_to=int(marr[b]))
-                    gaps.append(st.open_gap)
-                    st.open_gap = None
-                st.status = "synced"
-                st.last_L = int(mu[b])
-                st.last_ts = int(mts[b])
+                self._segment(cs, key, i, b, ok, before_snap, mts, marr, mU, mpu, before_u, L_before)
+            if b < k:  # snap block b: a restart (closes an open gap)
+                self.chain.restart(key, int(mts[b]), int(marr[b]))
+                hs.last_L = int(mu[b])
+                cs.last_ts = int(mts[b])
                 i = b + 1
-        st.last_u, st.last_snap = int(u[-1]), bool(snap[-1])
-        return gaps
+        cs.last_id, hs.last_snap = int(u[-1]), bool(snap[-1])
 
-    def _segment(self, st, key, a, b, ok, before_snap, mts, marr, mU, mpu, before_u, L_before) -> list[dict]:
-        if st.status == "presync":
-            st.status = "nosnap"
-            st.open_gap = self._gap(key, "no_snapshot", int(mts[a]), int(marr[a]),
-                                    "depth updates before any snap block: book unknown")
-        elif st.status == "synced":
-            bad = np.flatnonzero(~ok[a:b])
-            if bad.size:
-                f = a + int(bad[0])
-                st.status = "unknown"
+    def _segment(self, cs, key, a, b, ok, before_snap, mts, marr, mU, mpu, before_u, L_before) -> None:
+        if cs.status == PRESYNC:
+            self.chain.no_snapshot(key, int(mts[a]), int(marr[a]), "depth updates before any snap block: book unknown")
+        elif cs.status == SYNCED:
+            f = first_break(ok[a:b])
+            if f is not None:
+                f += a
                 if before_snap[f]:
-                    st.open_gap = self._gap(key, "snapshot_sync", st.last_ts, int(marr[f]),
-                                            f"first update after snap (lastUpdateId={int(L_before[f])}) has "
-                                            f"first_update_id={int(mU[f])}, pu={int(mpu[f])}: updates missing")
+                    self.chain.chain_break(key, int(marr[f]), f"first update after snap (lastUpdateId="
+                                           f"{int(L_before[f])}) has first_update_id={int(mU[f])}, pu={int(mpu[f])}: "
+                                           "updates missing", reason="snapshot_sync")
                 else:
-                    prev_ts = int(mts[f - 1]) if f > a else st.last_ts
-                    st.open_gap = self._gap(key, "chain_break", prev_ts, int(marr[f]),
-                                            f"pu={int(mpu[f])} != previous last_update_id={int(before_u[f])}")
-        st.last_ts = int(mts[b - 1])
-        return []
+                    prev_ts = int(mts[f - 1]) if f > a else cs.last_ts
+                    self.chain.chain_break(key, int(marr[f]), f"pu={int(mpu[f])} != previous last_update_id="
+                                           f"{int(before_u[f])}", ts_from=prev_ts)
+        cs.last_ts = int(mts[b - 1])
 
     def close(self) -> list[dict]:
-        out = []
-        for st in self.state.values():
-            if st.open_gap is not None:
-                out.append(st.open_gap)
-                st.open_gap = None
-        return out
+        return self.chain.drain(eof=True)
 
 
 def _matching_companions(opts: ReadOptions) -> list[Source]:
@@ -459,6 +441,17 @@ def _ahead(reader):
     read.__doc__ = reader.__doc__
     return read
 
+
+#: file names: the tick-level historical depth download (BTCUSDT_T_DEPTH_2022-11-01_depth_snap.csv /
+#: _depth_update.csv) and data.binance.vision daily files (BTCUSDT-aggTrades-2025-10-10.zip; a daily
+#: file renamed without its date, BTCUSDT-aggTrades.csv, still names symbol and kind)
+NAMES = [
+    NameRule(re.compile(r"^(?P<symbol>[A-Z0-9_]+?)_T_DEPTH_(?P<date>\d{4}-\d{2}-\d{2})_(?P<kind>depth_snap|depth_update)"),
+             lambda m: NameInfo(None, m["symbol"], m["date"], m["kind"])),
+    NameRule(re.compile(r"^(?P<symbol>[A-Z0-9_]+)-(?P<kind>bookDepth|aggTrades|trades|bookTicker)"
+                        r"(?:-(?P<date>\d{4}-\d{2}(?:-\d{2})?)|(?=\.[A-Za-z]|$))"),
+             lambda m: NameInfo(None, m["symbol"], m["date"], m["kind"])),
+]
 
 FORMATS = [
     Format("binance-bookdepth", "Binance futures bookDepth daily CSV (timestamp,percentage,depth,notional) "

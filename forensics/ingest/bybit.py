@@ -39,8 +39,9 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
+from forensics.ingest.seqchain import SeqChain
 from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, level_pair, messages, ms_ns, sniff_lines,
+from forensics.ingest.wsjson import (LevelBook, Rows, apply_update, level_pair, messages, ms_ns, sniff_lines,
                                      write_snapshot)
 
 INVERSE = re.compile(r"^[A-Z0-9]+USD([A-Z]\d{2})?$")
@@ -58,16 +59,12 @@ def market(addr: str | None, symbol: str) -> str:
 @dataclass
 class _State:
     book: LevelBook = field(default_factory=LevelBook)
-    synced: bool = False
-    started: bool = False
-    last_u: int | None = None
-    last_seq: int | None = None
-    last_ts: int | None = None
+    last_seq: int | None = None  # cross sequence of the last delta (the u chain is in SeqChain)
 
 
 def read(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     state: dict[tuple[str, str], _State] = {}
-    gaps = Gaps()
+    chain = SeqChain()
     rows = Rows(opts)
     for msgs, rejects, n in messages(src):
         for m in msgs:
@@ -78,14 +75,14 @@ def read(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
             if not isinstance(topic, str):
                 continue
             if topic.startswith("orderbook."):
-                _book(j, topic, m, state, gaps, rows)
+                _book(j, topic, m, state, chain, rows)
             elif topic.startswith("publicTrade.") or topic.startswith("trade."):
                 _trades(j, m, rows)
-        yield rows.chunk(rejects, n, gaps.drain())
-    yield rows.chunk([], 0, gaps.drain(eof=True))
+        yield rows.chunk(rejects, n, chain.drain())
+    yield rows.chunk([], 0, chain.drain(eof=True))
 
 
-def _book(j: dict, topic: str, m, state, gaps: Gaps, rows: Rows) -> None:
+def _book(j: dict, topic: str, m, state, chain: SeqChain, rows: Rows) -> None:
     d = j.get("data")
     kind = j.get("type")
     if not isinstance(d, dict) or kind not in ("snapshot", "delta") or not isinstance(d.get("u"), int):
@@ -107,31 +104,28 @@ def _book(j: dict, topic: str, m, state, gaps: Gaps, rows: Rows) -> None:
             levels.append((side, p[0], p[1]))
     key = (market(m.addr, sym), sym)
     st = state.setdefault(key, _State())
+    cs = chain.st(key)
     u, seq = d["u"], d.get("seq")
     snap = kind == "snapshot" or u == 1
     if snap:
         first = rows.next_arrival(m.line)
         write_snapshot(st.book, levels, depth,
                        lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line, snap=True, uid=u))
-        gaps.close(key, ts, first)
-        st.synced = st.started = True
+        chain.restart(key, ts, first)
     else:
-        if not st.started:
-            gaps.start(key, "no_snapshot", ts, rows.next_arrival(m.line),
-                       "Bybit deltas before any snapshot: book unknown")
-            st.started = True
-        elif st.synced and st.last_u is not None and u != st.last_u + 1:
-            gaps.start(key, "chain_break", st.last_ts, rows.next_arrival(m.line),
-                       f"u={u} after u={st.last_u} (expected {st.last_u + 1}): updates missing")
-            st.synced = False
-        elif st.synced and seq is not None and st.last_seq is not None and seq <= st.last_seq:
-            gaps.start(key, "seq", st.last_ts, rows.next_arrival(m.line),
-                       f"seq={seq} not above the previous seq={st.last_seq} (u={u})")
-            st.synced = False
+        arr = rows.next_arrival(m.line)
+        last_u = cs.last_id
+        if chain.no_snapshot(key, ts, arr, "Bybit deltas before any snapshot: book unknown"):
+            pass
+        elif last_u is not None and u != last_u + 1:
+            chain.chain_break(key, arr, f"u={u} after u={last_u} (expected {last_u + 1}): updates missing")
+        elif seq is not None and st.last_seq is not None and seq <= st.last_seq:
+            chain.chain_break(key, arr, f"seq={seq} not above the previous seq={st.last_seq} (u={u})", reason="seq")
         # the N-level view: a level pushed beyond N has left it (a size-0 row: truncation)
         apply_update(st.book, levels, depth,
-                     lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line, uid=u, prev=st.last_u))
-    st.last_u, st.last_seq, st.last_ts = u, seq if seq is not None else st.last_seq, ts
+                     lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line, uid=u, prev=last_u))
+    chain.advance(key, u, ts)
+    st.last_seq = seq if seq is not None else st.last_seq
 
 
 def _trades(j: dict, m, rows: Rows) -> None:

@@ -46,7 +46,8 @@ import polars as pl
 
 from forensics.errors import ForensicsError
 from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, ReadOptions, Reject
-from forensics.ingest.source import NameInfo, Source
+from forensics.ingest.seqchain import gap_row
+from forensics.ingest.source import READ_ERRORS, NameInfo, NameRule, Source, _GunzipStream, _NoBOM
 
 EXCHANGE = "lobster"
 TZ = "America/New_York"
@@ -72,6 +73,23 @@ def session_base_ns(date: str) -> int:
 
 
 # ---- line blocks of both files in step ---------------------------------------------------------
+
+class _Salvaged:
+    """A member / file stream without its UTF-8 byte-order mark that ends (``error`` set) instead
+    of raising where a compressed stream is truncated or corrupt: the lines before are kept."""
+
+    def __init__(self, fh):
+        self.fh, self.error = _NoBOM(fh), None
+
+    def read(self, n: int = -1) -> bytes:
+        if self.error is not None:
+            return b""
+        try:
+            return self.fh.read(n)
+        except READ_ERRORS as exc:
+            self.error = exc
+            return b""
+
 
 def _line_blocks(fh, n_lines: int) -> Iterator[list[bytes]]:
     buf, lines = b"", []
@@ -173,8 +191,8 @@ def _price_str(c: str) -> pl.Expr:
 class _Reader:
     def __init__(self, src_name: str, symbol: str, date: str, opts: ReadOptions):
         self.name = src_name
-        self.exchange = opts.exchange or EXCHANGE
-        self.symbol = opts.symbol or symbol
+        self.exchange = EXCHANGE  # (--exchange/--symbol: applied by the Writer)
+        self.symbol = symbol or opts.symbol
         self.base = session_base_ns(date)
         self.prev_vals: np.ndarray | None = None   # last good orderbook row
         self.prev_line: int | None = None
@@ -228,9 +246,8 @@ class _Reader:
                 self.halt = None
                 snap_rows.append(int(row))
         for (t0, l0), (t1, l1) in gaps:
-            chunk.gaps.append({"exchange": self.exchange, "symbol": self.symbol, "ts_from": t0, "ts_to": t1,
-                               "arrival_from": l0 << LINE_SHIFT, "arrival_to": l1 << LINE_SHIFT,
-                               "reason": "halt", "detail": f"trading halt (LOBSTER type 7) lines {l0}-{l1}"})
+            chunk.gaps.append(gap_row(self.exchange, self.symbol, "halt", t0, l0 << LINE_SHIFT,
+                                      f"trading halt (LOBSTER type 7) lines {l0}-{l1}", t1, l1 << LINE_SHIFT))
         if self.prev_vals is not None:
             prev = pl.concat([_long(self.prev_vals[None, :], np.array([-1], np.int64)),
                               cur.filter(pl.col("row") < rows[-1])]).with_columns(pl.col("row") + 1)
@@ -286,9 +303,8 @@ class _Reader:
         chunk = Chunk()
         if self.halt is not None and self.last_ts is not None:
             t0, l0 = self.halt
-            chunk.gaps.append({"exchange": self.exchange, "symbol": self.symbol, "ts_from": t0,
-                               "ts_to": self.last_ts, "arrival_from": l0 << LINE_SHIFT, "arrival_to": None,
-                               "reason": "halt", "detail": "trading halt (LOBSTER type 7) not resumed in the file"})
+            chunk.gaps.append(gap_row(self.exchange, self.symbol, "halt", t0, l0 << LINE_SHIFT,
+                                      "trading halt (LOBSTER type 7) not resumed in the file", self.last_ts))
         return chunk
 
 
@@ -320,10 +336,26 @@ def _pair(src: Source, opts: ReadOptions):
 
 
 def _open_plain(src: Source):
-    if src.compression == "gzip":
-        import gzip
-        return gzip.open(src.path, "rb")
+    if src.compression == "gzip":  # the salvaging gunzip: every byte before damage is kept
+        return _Gunzipped(src.path)
     return open(src.path, "rb")
+
+
+class _Gunzipped:
+    """A gzip file read through :class:`~forensics.ingest.source._GunzipStream` (a context manager)."""
+
+    def __init__(self, path: Path):
+        self.raw = open(path, "rb")
+        self.stream = _GunzipStream(self.raw, path)
+
+    def read(self, n: int = -1) -> bytes:
+        return self.stream.read(n if n > 0 else 1 << 30)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.raw.close()
 
 
 def read(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
@@ -331,13 +363,20 @@ def read(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     info = parse_name(msg_name)
     reader = _Reader(str(src.path), info["symbol"], info["date"], opts)
     try:
-        with open_msg() as mf, open_book() as bf:
+        with open_msg() as mraw, open_book() as braw:
+            mf, bf = _Salvaged(mraw), _Salvaged(braw)
             first = 1
             for mlines, blines in zip(_line_blocks(mf, BLOCK_LINES), _line_blocks(bf, BLOCK_LINES)):
+                if len(mlines) != len(blines) and (mf.error or bf.error):  # rows after the damage are lost
+                    k = min(len(mlines), len(blines))
+                    mlines, blines = mlines[:k], blines[:k]
                 yield reader.block(mlines, blines, first)
                 first += len(mlines)
-            rest_m, rest_b = mf.read(1), bf.read(1)
-            if rest_m.strip() or rest_b.strip():
+            damaged = mf.error or bf.error
+            if damaged is not None:
+                what = "truncated" if isinstance(damaged, EOFError) else "corrupt"
+                src.errors.append((first, f"{what} compressed stream, rows after line {first - 1} lost ({damaged})"))
+            elif mf.read(1).strip() or bf.read(1).strip():
                 raise ForensicsError(f"{src.path}: message and orderbook files differ in length after line "
                                      f"{first - 1} (LOBSTER rows pair one to one)")
         yield reader.finish()
@@ -371,6 +410,13 @@ def _sniff_main(head: bytes, info: NameInfo) -> bool:
 def _sniff_book(head: bytes, info: NameInfo) -> bool:
     return info.kind == "lobster-orderbook" and info.container != "zip" and _looks_numeric(head, None)
 
+
+#: LOBSTER file names: AAPL_2012-06-21_34200000_57600000_message_5.csv / ..._orderbook_5.csv and
+#: the sample zips LOBSTER_SampleFile_AAPL_2012-06-21_1.zip
+NAMES = [NameRule(
+    re.compile(r"^(?:(?P<symbol>[A-Za-z0-9.^-]+)_(?P<date>\d{4}-\d{2}-\d{2})_\d+_\d+_(?P<kind>message|orderbook)"
+               r"_\d+\.csv|LOBSTER_SampleFile_(?P<zsym>[A-Za-z0-9.^-]+)_(?P<zdate>\d{4}-\d{2}-\d{2})_\d+\.zip)"),
+    lambda m: NameInfo("lobster", m["symbol"] or m["zsym"], m["date"] or m["zdate"], f"lobster-{m['kind'] or 'zip'}"))]
 
 FORMATS = [
     Format("lobster", "LOBSTER message + orderbook CSV pair (Nasdaq; zip as shipped, or the message CSV with its "

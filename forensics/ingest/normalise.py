@@ -28,7 +28,8 @@ import orjson
 import polars as pl
 
 from forensics import exact
-from forensics.schema import AGGRESSORS, SIDES, TABLES, conform
+from forensics.schema import AGGRESSORS, SIDES, TABLES
+from forensics.ingest.contract import apply_overrides, check_frame, check_gap, select_stored
 from forensics.ingest.source import NameInfo, Source
 from forensics.store import Instrument, Store, write_parquet_atomic
 from forensics.timeutil import date_bounds, date_expr, date_of, now_iso
@@ -87,8 +88,9 @@ class Chunk:
 
 @dataclass
 class ReadOptions:
-    """What the user said (``--exchange``/``--symbol`` override what files say) plus
-    companion sources (e.g. a Binance REST snapshot file given next to a capture)."""
+    """What the user said plus companion sources (e.g. a Binance REST snapshot file given next
+    to a capture). ``--exchange``/``--symbol`` override what files say: the Writer applies them
+    to every row and gap; a reader reads them only as a hint where the data names no symbol."""
 
     exchange: str | None = None
     symbol: str | None = None
@@ -164,8 +166,10 @@ class IngestResult:
 class Writer:
     """Stages one source file's rows, then commits them to the store atomically."""
 
-    def __init__(self, store: Store, source_path: Path, sha256: str, fmt: str, companions: str | None = None):
+    def __init__(self, store: Store, source_path: Path, sha256: str, fmt: str, companions: str | None = None,
+                 exchange: str | None = None, symbol: str | None = None):
         self.store, self.source_path, self.sha, self.fmt = store, Path(source_path), sha256, fmt
+        self.exchange, self.symbol = exchange, symbol  # --exchange/--symbol: applied here, once
         self.companions = companions
         self.staging = store.staging_dir(sha256[:16])
         if self.staging.exists() and not store.remote:
@@ -191,7 +195,11 @@ class Writer:
         self.result.t_fallback += chunk.t_fallback
         self.result.notes.extend(chunk.notes)
         for table, df in chunk.tables.items():
-            if df is None or df.height == 0:
+            if df is None:
+                continue
+            # the reader contract (forensics.ingest.contract): a reader bug fails loudly here
+            df = apply_overrides(check_frame(self.fmt, table, df, str(self.source_path)), self.exchange, self.symbol)
+            if df.height == 0:
                 continue
             df = self._validate(table, df)
             if df.height == 0:
@@ -203,6 +211,9 @@ class Writer:
             for (ex, sy), part in df.group_by(["exchange", "symbol"], maintain_order=True):
                 self._stage(table, ex, sy, part)
         for g in chunk.gaps:
+            g = check_gap(self.fmt, g, str(self.source_path))
+            if self.exchange or self.symbol:
+                g = {**g, "exchange": self.exchange or g["exchange"], "symbol": self.symbol or g["symbol"]}
             self.gap_rows.append(g)
 
     def _reject_rows(self, df: pl.DataFrame, checks: list[tuple[pl.Expr, pl.Expr]]) -> pl.DataFrame:
@@ -240,7 +251,7 @@ class Writer:
             if reason is not None:
                 df = df.with_columns(reason.alias(f"__r_{c}"))
                 checks.append((pl.col(f"__r_{c}").is_not_null(), pl.col(f"__r_{c}")))
-        # carry the parsed digits to _stage (conform() drops the helper columns)
+        # carry the parsed digits to _stage (select_stored() drops the helper columns)
         df = df.with_columns([s.alias(f"__{k}_{c}") for c in cols for k, s in parsed[c].items()
                               if k in ("digits", "raw", "sig")])
         df = self._reject_rows(df, checks)
@@ -263,7 +274,7 @@ class Writer:
         df = df.with_columns((pl.col("arrival") + self.base_seq[key]).alias("seq"))
         # rows older than one already seen in this file (arrival order) are reported
         self.result.reordered += int((df["ts"] < df["ts"].cum_max().shift(1)).sum() or 0)
-        out = conform(table, df)
+        out = select_stored(table, df)
         if df.height > 1 and (out["ts"].diff().drop_nulls() < 0).any():
             out = out.sort("ts", maintain_order=True)
         day_ns = 86_400_000_000_000
@@ -431,7 +442,7 @@ class Writer:
                     (pl.col("arrival_from") + base).alias("seq_from"),
                     (pl.col("arrival_to") + base).alias("seq_to"),
                     pl.lit(self.source_path.name).alias("source"))
-                self.committed += store.write_partitioned("gaps", conform("gaps", part), ex, sy,
+                self.committed += store.write_partitioned("gaps", select_stored("gaps", part), ex, sy,
                                                           f"{self.sha[:16]}-gaps", ts_column="ts_from")
             self.result.gaps = g.height
         for key, inst in final.items():

@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
+from forensics.ingest.seqchain import SeqChain
 from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, diff_snapshot, level_pair, messages, ms_ns,
+from forensics.ingest.wsjson import (LevelBook, Rows, apply_update, diff_snapshot, level_pair, messages, ms_ns,
                                      sniff_lines, write_snapshot)
 
 DEPTHS = {"books": 400, "books-l2-tbt": 400, "books50-l2-tbt": 50, "books5": 5, "bbo-tbt": 1,
@@ -71,11 +72,7 @@ def checksum(book: LevelBook) -> int:
 
 @dataclass
 class _State:
-    book: LevelBook = field(default_factory=LevelBook)
-    synced: bool = False
-    started: bool = False
-    seq: int | None = None
-    last_ts: int | None = None
+    book: LevelBook = field(default_factory=LevelBook)  # (the seqId chain is in SeqChain)
 
 
 @dataclass
@@ -86,7 +83,7 @@ class _Stats:
 
 def read(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     state: dict[tuple[str, str], _State] = {}
-    gaps = Gaps()
+    chain = SeqChain()
     rows = Rows(opts)
     stats = _Stats()
     ct: dict[str, tuple[str, str]] = {}  # instId -> (ctVal, ctValCcy) from the instrument lists
@@ -101,11 +98,11 @@ def read(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
             arg = j.get("arg") if isinstance(j.get("arg"), dict) else {}
             ch = arg.get("channel")
             if ch in DEPTHS:
-                _book(j, ch, arg, m, state, gaps, rows, stats)
+                _book(j, ch, arg, m, state, chain, rows, stats)
             elif ch in ("trades", "trades-all"):
                 _trades(j, arg, m, rows)
-        yield rows.chunk(rejects, n, gaps.drain())
-    ch = rows.chunk([], 0, gaps.drain(eof=True))
+        yield rows.chunk(rejects, n, chain.drain())
+    ch = rows.chunk([], 0, chain.drain(eof=True))
     if stats.checked:
         ch.notes.append(f"OKX checksums: {stats.matched:,} of {stats.checked:,} matched"
                         + ("" if stats.matched == stats.checked else
@@ -124,7 +121,7 @@ def _instruments(doc, ct: dict) -> None:
                 ct[d["instId"]] = (d["ctVal"], d.get("ctValCcy") or "")
 
 
-def _book(j: dict, ch: str, arg: dict, m, state, gaps: Gaps, rows: Rows, stats: _Stats) -> None:
+def _book(j: dict, ch: str, arg: dict, m, state, chain: SeqChain, rows: Rows, stats: _Stats) -> None:
     inst = arg.get("instId")
     data = j.get("data")
     if not inst or not isinstance(data, list):
@@ -137,6 +134,7 @@ def _book(j: dict, ch: str, arg: dict, m, state, gaps: Gaps, rows: Rows, stats: 
     depth = DEPTHS[ch]
     key = (market(inst), inst)
     st = state.setdefault(key, _State())
+    cs = chain.st(key)
     for d in data:
         if not isinstance(d, dict):
             rows.reject(m.line, f"OKX {ch} data entry is not an object")
@@ -166,44 +164,38 @@ def _book(j: dict, ch: str, arg: dict, m, state, gaps: Gaps, rows: Rows, stats: 
             rows.level(*key, ts, m.local_ts, side, p, q, m.line, snap=True, uid=uid)
         if action == "snapshot" and ch in FULL_EACH_TIME:
             first = rows.next_arrival(m.line)
-            if not st.started:  # the first one is written as a snapshot
+            if not cs.started:  # the first one is written as a snapshot
                 write_snapshot(st.book, flat, depth, snap_row)
-                st.started = st.synced = True
             else:
                 diff_snapshot(st.book, levels, depth,
                               lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line, uid=uid))
-            gaps.close(key, ts, first)
+            chain.restart(key, ts, first)
         elif action == "snapshot":
             first = rows.next_arrival(m.line)
             write_snapshot(st.book, flat, depth, snap_row)
-            gaps.close(key, ts, first)
-            st.started = st.synced = True
+            chain.restart(key, ts, first)
         else:
             if isinstance(seq, int) and seq == prev and not levels["bid"] and not levels["ask"]:
-                st.seq, st.last_ts = seq, ts  # heartbeat: no change
+                chain.advance(key, seq, ts)  # heartbeat: no change
                 continue
-            if not st.started:
-                gaps.start(key, "no_snapshot", ts, rows.next_arrival(m.line), "OKX updates before any snapshot")
-                st.started = True
-            elif st.synced and isinstance(prev, int) and st.seq is not None and prev != st.seq:
-                gaps.start(key, "chain_break", st.last_ts, rows.next_arrival(m.line),
-                           f"prevSeqId={prev} != previous seqId={st.seq}: updates missing")
-                st.synced = False
+            arr = rows.next_arrival(m.line)
+            if chain.no_snapshot(key, ts, arr, "OKX updates before any snapshot"):
+                pass
+            elif isinstance(prev, int) and cs.last_id is not None and prev != cs.last_id:
+                chain.chain_break(key, arr, f"prevSeqId={prev} != previous seqId={cs.last_id}: updates missing")
             pv = prev if isinstance(prev, int) else None
             apply_update(st.book, flat, depth,
                          lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line, uid=uid, prev=pv))
-        cs = d.get("checksum")
-        if isinstance(cs, int) and cs != 0 and ch not in FULL_EACH_TIME:
+        cs_venue = d.get("checksum")
+        if isinstance(cs_venue, int) and cs_venue != 0 and ch not in FULL_EACH_TIME:
             stats.checked += 1
             mine = checksum(st.book)
-            if mine == cs:
+            if mine == cs_venue:
                 stats.matched += 1
-            elif st.synced:
-                gaps.start(key, "checksum", ts, rows.next_arrival(m.line),
-                           f"OKX checksum {cs} != {mine} computed from the rebuilt book (seqId={seq})")
-                st.synced = False
-        st.seq = seq if isinstance(seq, int) else st.seq
-        st.last_ts = ts
+            else:
+                chain.chain_break(key, rows.next_arrival(m.line), f"OKX checksum {cs_venue} != {mine} computed "
+                                  f"from the rebuilt book (seqId={seq})", reason="checksum", ts_from=ts)
+        chain.advance(key, seq if isinstance(seq, int) else cs.last_id, ts)
 
 
 def _trades(j: dict, arg: dict, m, rows: Rows) -> None:

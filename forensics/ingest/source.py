@@ -22,7 +22,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 #: decompressed bytes per block: large enough that per-block work (a handful of Polars plans,
 #: one Parquet part) is negligible, small enough to bound memory (see benchmarks/bench_ingest.py)
@@ -72,43 +72,27 @@ class NameInfo:
     container: str | None = None  # 'zip' / 'gzip' when the data sits in one (None: plain file)
 
 
-_TARDIS = re.compile(
-    r"^(?P<exchange>[a-z0-9-]+)_(?P<kind>incremental_book_L2|trades|quotes|book_snapshot_\d+|derivative_ticker)"
-    r"_(?P<date>\d{4}-\d{2}-\d{2})_(?P<symbol>[^.]+)")
-_BINANCE_DAILY = re.compile(
-    r"^(?P<symbol>[A-Z0-9_]+)-(?P<kind>bookDepth|aggTrades|trades|bookTicker|depth|depthUpdate|"
-    r"depth-capture|depth-snapshot|snapshot)(?:-(?P<date>\d{4}-\d{2}(?:-\d{2})?)|(?=\.[A-Za-z]|$))")
-# (a daily file renamed without its date, ``BTCUSDT-aggTrades.csv``, still names symbol and kind)
-_COLLECTOR = re.compile(r"^(?P<symbol>[a-z0-9_]+)_(?P<date>\d{8})", re.I)
-# Binance tick-level historical depth download: BTCUSDT_T_DEPTH_2022-11-01_depth_snap.csv / _depth_update.csv
-# LOBSTER: AAPL_2012-06-21_34200000_57600000_message_5.csv / ..._orderbook_5.csv (and the sample zips)
-_LOBSTER = re.compile(r"^(?:(?P<symbol>[A-Za-z0-9.^-]+)_(?P<date>\d{4}-\d{2}-\d{2})_\d+_\d+_(?P<kind>message|orderbook)"
-                      r"_\d+\.csv|LOBSTER_SampleFile_(?P<zsym>[A-Za-z0-9.^-]+)_(?P<zdate>\d{4}-\d{2}-\d{2})_\d+\.zip)")
-_BINANCE_TDEPTH = re.compile(
-    r"^(?P<symbol>[A-Z0-9_]+?)_T_DEPTH_(?P<date>\d{4}-\d{2}-\d{2})_(?P<kind>depth_snap|depth_update)")
+@dataclass(frozen=True)
+class NameRule:
+    """A venue's file-name convention, declared by its format module (``NAMES``): ``pattern``
+    matched against the base name, ``info`` turning the match into :class:`NameInfo`."""
+
+    pattern: re.Pattern
+    info: Callable[[re.Match], NameInfo]
 
 
 def infer_from_name(name: str) -> NameInfo:
-    """``BTCUSDT-bookDepth-2025-10-10.zip`` -> symbol BTCUSDT, kind bookDepth, date;
-    ``binance-futures_incremental_book_L2_2025-10-10_BTCUSDT.csv.gz`` -> exchange too;
-    hftbacktest collector ``btcusdt_20251010.gz`` -> symbol BTCUSDT, date."""
+    """What a standard file name tells, by the ``NAMES`` rules of the registered formats (first
+    match wins, in registry order): ``BTCUSDT-bookDepth-2025-10-10.zip`` -> symbol BTCUSDT, kind
+    bookDepth, date; ``binance-futures_incremental_book_L2_2025-10-10_BTCUSDT.csv.gz`` ->
+    exchange too; hftbacktest collector ``btcusdt_20251010.gz`` -> symbol BTCUSDT, date."""
+    from forensics.ingest import name_rules  # the registry (it imports the format modules)
+
     base = Path(name).name
-    m = _LOBSTER.match(base)
-    if m:
-        return NameInfo("lobster", m["symbol"] or m["zsym"], m["date"] or m["zdate"], f"lobster-{m['kind'] or 'zip'}")
-    m = _TARDIS.match(base)
-    if m:
-        return NameInfo(m["exchange"], m["symbol"], m["date"], m["kind"])
-    m = _BINANCE_TDEPTH.match(base)
-    if m:
-        return NameInfo(None, m["symbol"], m["date"], m["kind"])
-    m = _BINANCE_DAILY.match(base)
-    if m:
-        return NameInfo(None, m["symbol"], m["date"], m["kind"])
-    m = _COLLECTOR.match(base)
-    if m:
-        d = m["date"]
-        return NameInfo(None, m["symbol"].upper(), f"{d[:4]}-{d[4:6]}-{d[6:]}", None)
+    for rule in name_rules():
+        m = rule.pattern.match(base)
+        if m:
+            return rule.info(m)
     return NameInfo()
 
 

@@ -25,7 +25,10 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.ingest.csvblock import int_or_reject, is_header, read_block
 from forensics.ingest.normalise import Chunk, Format, Reject, arrival_expr
-from forensics.ingest.source import NameInfo, Source, prefetch
+from forensics.ingest.seqchain import gap_row
+import re
+
+from forensics.ingest.source import NameInfo, NameRule, Source, prefetch
 from forensics.timeutil import to_ns_expr
 
 BOOK_COLS = ["exchange", "symbol", "timestamp", "local_timestamp", "is_snapshot", "side", "price", "amount"]
@@ -67,10 +70,14 @@ def _times(df: pl.DataFrame) -> tuple[pl.DataFrame, list]:
                            to_ns_expr(pl.col("local_timestamp")).alias("local_ts")), r1 + r2
 
 
-def _overrides(df: pl.DataFrame, opts) -> pl.DataFrame:
-    ex = pl.lit(opts.exchange) if opts.exchange else _venue(pl.col("exchange"))
-    sy = pl.lit(opts.symbol) if opts.symbol else pl.col("symbol")
-    return df.with_columns(ex.alias("exchange"), sy.alias("symbol"))
+def _venues(df: pl.DataFrame) -> pl.DataFrame:
+    """Tardis exchange ids -> the store's venue names (``--exchange``/``--symbol``: the Writer)."""
+    return df.with_columns(_venue(pl.col("exchange")).alias("exchange"))
+
+
+#: what the readers hand over (the reader contract, forensics.ingest.contract)
+BOOK_OUT = ["exchange", "symbol", "ts", "local_ts", "is_snapshot", "side", "price", "size", "arrival", "line"]
+TRADE_OUT = ["exchange", "symbol", "ts", "local_ts", "trade_id", "price", "size", "aggressor", "arrival", "line"]
 
 
 def _book_fast(df: pl.DataFrame, opts, prev_snapshot: bool | None, prev_ts: int | None) -> pl.DataFrame | None:
@@ -90,8 +97,8 @@ def _book_fast(df: pl.DataFrame, opts, prev_snapshot: bool | None, prev_ts: int 
     snap = _lower(pl.col("is_snapshot"), "true", "false")
     snap_bad = (~snap.is_in(["true", "false"])).fill_null(True)
     is_snap = snap == "true"
-    ex = pl.lit(opts.exchange) if opts.exchange else _constant(df, "exchange", _venue)
-    sy = pl.lit(opts.symbol) if opts.symbol else pl.col("symbol")
+    ex = _constant(df, "exchange", _venue)
+    sy = pl.col("symbol")
     out = df.lazy().select(
         ex.alias("exchange"), sy.alias("symbol"), t.alias("timestamp"), lt.alias("local_timestamp"),
         is_snap.alias("is_snapshot"), _lower(pl.col("side"), "bid", "ask").alias("side"), "price", "amount",
@@ -116,7 +123,7 @@ def _book_checked(df: pl.DataFrame, opts, prev_snapshot: bool | None, prev_ts: i
     for line, v in df.filter(bad_snap).select("line", "is_snapshot").iter_rows():
         rejects.append(Reject(line, f"is_snapshot must be true/false, got {v!r}"))
     df = df.filter(~bad_snap).with_columns((pl.col("is_snapshot").str.to_lowercase() == "true").alias("is_snapshot"))
-    df = _overrides(df, opts).with_columns(
+    df = _venues(df).with_columns(
         arrival_expr(pl.col("line")).alias("arrival"),
         pl.col("side").str.to_lowercase().alias("side"),
         pl.col("amount").alias("size"))
@@ -139,11 +146,10 @@ def read_book(src: Source, opts) -> Iterator[Chunk]:
             resync = df["__resync"]
             if resync.any():
                 for row in df.filter(resync).iter_rows(named=True):
-                    chunk.gaps.append({"exchange": row["exchange"], "symbol": row["symbol"],
-                                       "ts_from": row["__prev_ts"], "ts_to": row["ts"],
-                                       "arrival_from": row["arrival"], "arrival_to": row["arrival"],
-                                       "reason": "resync", "detail": "snapshot after incremental updates (reconnect)"})
-            df = df.drop("__resync", "__prev_ts")
+                    chunk.gaps.append(gap_row(row["exchange"], row["symbol"], "resync", row["__prev_ts"],
+                                              row["arrival"], "snapshot after incremental updates (reconnect)",
+                                              row["ts"], row["arrival"]))
+            df = df.select(BOOK_OUT)
             if df.height:
                 # (a last row without a timestamp is rejected by the Writer: no time to carry)
                 prev_snapshot, prev_ts = bool(df["is_snapshot"][-1]), df["ts"][-1]
@@ -159,11 +165,11 @@ def read_trades(src: Source, opts) -> Iterator[Chunk]:
             df, r = _times(df)
             chunk.rejects += r
             side = pl.col("side").str.to_lowercase()
-            df = _overrides(df, opts).with_columns(
+            df = _venues(df).with_columns(
                 arrival_expr(pl.col("line")).alias("arrival"),
                 pl.when(side == "unknown").then(None).otherwise(side).alias("aggressor"),
                 pl.col("id").alias("trade_id"), pl.col("amount").alias("size"))
-            chunk.tables["trades"] = df
+            chunk.tables["trades"] = df.select(TRADE_OUT)
         yield chunk
 
 
@@ -182,6 +188,12 @@ def _no_header_reader(reader, kind):
         return prefetch(reader(src, opts), depth=1)
     return read
 
+
+#: Tardis.dev download names: binance-futures_incremental_book_L2_2025-10-10_BTCUSDT.csv.gz
+NAMES = [NameRule(
+    re.compile(r"^(?P<exchange>[a-z0-9-]+)_(?P<kind>incremental_book_L2|trades|quotes|book_snapshot_\d+|derivative_ticker)"
+               r"_(?P<date>\d{4}-\d{2}-\d{2})_(?P<symbol>[^.]+)"),
+    lambda m: NameInfo(m["exchange"], m["symbol"], m["date"], m["kind"]))]
 
 FORMATS = [
     Format("tardis-book", "Tardis.dev incremental_book_L2 CSV (exchange,symbol,timestamp,local_timestamp,"

@@ -16,7 +16,8 @@ Envelopes (one message per line, plain / gzip / zip / zstd, :class:`~forensics.i
 
 What a venue reader implements is in the README ("Writing a reader"): a module with
 ``FORMATS`` (sniff + read), reading messages with :func:`messages`, emitting rows with
-:class:`Rows`, recording broken chains with :class:`Gaps`.
+:class:`Rows`, following sequence chains and recording gaps with
+:class:`~forensics.ingest.seqchain.SeqChain`. ``--exchange``/``--symbol`` are applied by the Writer.
 
 Per-message work is plain Python here (each message carries few levels; a level-book update
 needs the previous state), far slower than the vectorised Binance reader: fine for the
@@ -37,6 +38,7 @@ import orjson
 import polars as pl
 
 from forensics.ingest.normalise import LINE_SHIFT, Chunk, ReadOptions, Reject
+from forensics.ingest.seqchain import SeqChain
 from forensics.ingest.source import Source
 from forensics.timeutil import to_ns
 
@@ -364,42 +366,9 @@ def diff_snapshot(book: LevelBook, sides: dict[str, list[tuple[str, str]]], dept
 
 # ---- gaps -----------------------------------------------------------------------------------
 
-class Gaps:
-    """Open/close bookkeeping of ``gaps`` rows per instrument: a gap opens where a chain
-    breaks (``ts_from`` = the last message applied in sync, ``arrival_from`` = the first row
-    that could not be applied) and is closed by the next snapshot (``ts_to``/``arrival_to``).
-    One gap per break: a second break inside an open gap adds nothing."""
-
-    def __init__(self):
-        self.open: dict[tuple[str, str], dict] = {}
-        self.done: list[dict] = []
-
-    def start(self, key: tuple[str, str], reason: str, ts_from: int | None, arrival_from: int, detail: str) -> None:
-        if key in self.open:
-            return
-        self.open[key] = {"exchange": key[0], "symbol": key[1], "ts_from": ts_from, "ts_to": None,
-                          "arrival_from": arrival_from, "arrival_to": None, "reason": reason, "detail": detail}
-
-    def close(self, key: tuple[str, str], ts_to: int, arrival_to: int) -> None:
-        g = self.open.pop(key, None)
-        if g is not None:
-            if g["ts_from"] is None:
-                g["ts_from"] = ts_to
-            g.update(ts_to=ts_to, arrival_to=arrival_to)
-            self.done.append(g)
-
-    def is_open(self, key) -> bool:
-        return key in self.open
-
-    def drain(self, eof: bool = False) -> list[dict]:
-        out, self.done = self.done, []
-        if eof:
-            for g in self.open.values():
-                if g["ts_from"] is None:
-                    continue
-                out.append(g)
-            self.open = {}
-        return out
+#: gap bookkeeping of the readers that do not follow a sequence chain themselves (Coinbase,
+#: Kraken, Hyperliquid): the open/close half of :class:`~forensics.ingest.seqchain.SeqChain`
+Gaps = SeqChain
 
 
 # ---- rows -----------------------------------------------------------------------------------
@@ -472,26 +441,10 @@ class Rows:
                                   ("quotes", QUOTE_COLS, self.quotes)):
             if data["arrival"]:
                 df = pl.DataFrame(data, schema=cols)
-                ch.tables[table] = self._override(df)
-        if gaps:
-            ch.gaps = [self._override_gap(g) for g in gaps]
+                ch.tables[table] = df
+        ch.gaps = list(gaps)
         self.__init__(self.opts)  # reset the lists for the next block
         return ch
-
-    def _override(self, df: pl.DataFrame) -> pl.DataFrame:
-        if self.opts.exchange:
-            df = df.with_columns(pl.lit(self.opts.exchange).alias("exchange"))
-        if self.opts.symbol:
-            df = df.with_columns(pl.lit(self.opts.symbol).alias("symbol"))
-        return df
-
-    def _override_gap(self, g: dict) -> dict:
-        g = dict(g)
-        if self.opts.exchange:
-            g["exchange"] = self.opts.exchange
-        if self.opts.symbol:
-            g["symbol"] = self.opts.symbol
-        return g
 
 
 def level_pair(lv, line: int, rows: Rows, what: str) -> tuple[str, str] | None:
