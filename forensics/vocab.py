@@ -74,7 +74,8 @@ class DataKind(StrEnum):
 
 class GapReason(StrEnum):
     """Why a stretch of the book is unknown (``gaps.reason``)."""
-    CHAIN_BREAK = "chain_break"      # the venue's update-id / sequence chain broke (lost messages)
+    CHAIN_BREAK = "chain_break"      # the venue's update-id chain broke (lost messages)
+    SEQUENCE = "sequence"            # the venue's message sequence number skipped or went back
     SNAPSHOT_SYNC = "snapshot_sync"  # no diff straddles the snapshot: the book cannot be joined to it
     NO_SNAPSHOT = "no_snapshot"      # incremental updates before any snapshot
     RESYNC = "resync"                # a snapshot after incremental updates (reconnect)

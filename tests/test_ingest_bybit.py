@@ -75,7 +75,7 @@ def test_u_break_is_gap_restart_is_not(write, store_dir):
             book_msg("delta", 51, 299, [("bid", "99.8", "1")], 7)]            # seq went back: gap
     r = ingest_one(write("ws.jsonl", lines(msgs)), store_dir)
     g = gaps(store_dir, EX, SY)
-    assert [x[0] for x in g] == ["chain_break", "seq"]
+    assert [x[0] for x in g] == ["chain_break", "sequence"]
     assert "u=13 after u=11" in g[0][5]
     assert g[0][2] == (T0 + 400) * 1_000_000  # closed by the restart snapshot
     assert g[1][2] is None  # open to the end

@@ -450,7 +450,7 @@ def test_contract_declared_optional_columns_are_null_others_are_errors():
     assert check_frame("t", "book_updates", _book_frame(price=[100]))["price"].to_list() == ["100"]
     with pytest.raises(ReaderContractError, match="gap row"):
         check_gap("t", {**gap_row("x", "Y", "chain_break", 1, 2, "d"), "tsfrom": 1})
-    assert check_gap("t", {k: v for k, v in gap_row("x", "Y", "r", 1, 2, "d").items() if k != "ts_to"})["ts_to"] is None
+    assert check_gap("t", {k: v for k, v in gap_row("x", "Y", "halt", 1, 2, "d").items() if k != "ts_to"})["ts_to"] is None
 
 
 def test_straddle_rules():
@@ -472,9 +472,18 @@ def test_seqchain_break_restart_and_one_gap_per_break():
     assert c.st(k).synced
     assert c.drain(eof=True) == [gap_row("x", "Y", "chain_break", 20, 4 << 20, "u jumped", 30, 6 << 20)]
     c.advance(k, 9, 40)
-    c.chain_break(k, 7 << 20, "open at the end", reason="seq")
-    assert c.drain(eof=True) == [gap_row("x", "Y", "seq", 40, 7 << 20, "open at the end")]
+    c.chain_break(k, 7 << 20, "open at the end")
+    assert c.drain(eof=True) == [gap_row("x", "Y", "chain_break", 40, 7 << 20, "open at the end")]
 
 
 def test_forensics_error_is_raised_for_contract_bugs():
     assert issubclass(ReaderContractError, ForensicsError)
+
+
+def test_gap_reasons_are_the_vocabulary():
+    """Every gap a reader writes carries a GapReason; an unknown reason is a reader bug."""
+    from forensics.ingest.seqchain import gap_row
+    from forensics.vocab import GapReason
+    assert gap_row("x", "Y", GapReason.CHAIN_BREAK, 1, 2, "d")["reason"] == "chain_break"
+    with pytest.raises(ValueError):
+        gap_row("x", "Y", "seq", 1, 2, "d")

@@ -120,7 +120,7 @@ def _book(j: dict, topic: str, m, state, chain: SeqChain, rows: Rows) -> None:
         elif last_u is not None and u != last_u + 1:
             chain.chain_break(key, arr, f"u={u} after u={last_u} (expected {last_u + 1}): updates missing")
         elif seq is not None and st.last_seq is not None and seq <= st.last_seq:
-            chain.chain_break(key, arr, f"seq={seq} not above the previous seq={st.last_seq} (u={u})", reason="seq")
+            chain.chain_break(key, arr, f"seq={seq} not above the previous seq={st.last_seq} (u={u})", reason="sequence")
         # the N-level view: a level pushed beyond N has left it (a size-0 row: truncation)
         apply_update(st.book, levels, depth,
                      lambda side, p, q: rows.level(*key, ts, m.local_ts, side, p, q, m.line, uid=u, prev=last_u))

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forensics.vocab import GapReason
+
 PRESYNC, SYNCED, UNKNOWN, NOSNAP = "presync", "synced", "unknown", "nosnap"
 
 #: keys of a reader's gap row (the Writer turns arrivals into ``seq_from``/``seq_to``)
@@ -43,7 +45,9 @@ def gap_row(exchange: str, symbol: str, reason: str, ts_from: int | None, arriva
     message applied in sync) / ``arrival_from`` (the first row that could not be applied) to
     ``ts_to`` / ``arrival_to`` (the snapshot that restored it; None while open / never)."""
     return {"exchange": exchange, "symbol": symbol, "ts_from": ts_from, "ts_to": ts_to,
-            "arrival_from": arrival_from, "arrival_to": arrival_to, "reason": reason, "detail": detail}
+            "arrival_from": arrival_from, "arrival_to": arrival_to,
+            "reason": GapReason(reason).value,  # one vocabulary: an unknown reason is a reader bug
+            "detail": detail}
 
 
 def straddles(first_id, last_id, snap_id, rule: str = "futures"):
