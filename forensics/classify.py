@@ -73,6 +73,11 @@ class Thresholds:
     flicker_min_pairs: int = 3
     flicker_max_traded: float = 0.10
     bands_factor: float = 0.60
+    pull_both_min: float = 0.15
+    pull_max_lag_ms: float = 500.0
+    pull_lead_ms: float = 1000.0
+    pull_other_max: float = 0.12
+    pull_noise_k: float = 1.5
 
 
 def _score(margin: float, scale: float) -> float:
@@ -156,6 +161,12 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
         conc = True  # the timing inside one sampling step is unknown: the sampling is the limit
         ev.append(f"fall between two band samples {speed / 1000:.0f} s apart (timing within unknown)"
                   if speed is not None else "fall between two band samples")
+    pb, pa = _num(m.get("_pull_bid")), _num(m.get("_pull_ask"))
+    if pb is not None or pa is not None:
+        ev.append(f"net cancellation within one 500 ms at the start: bid {_pct(pb)}, ask {_pct(pa)} of the "
+                  f"narrowest band's depth" + (f" ({float(m['_pull_lag_ms']):.0f} ms apart, the later "
+                                                 f"{float(m['_pull_at_ms']):+.0f} ms from the start)"
+                                               if m.get("_pull_lag_ms") is not None else ""))
     prog = m.get("program")
     if trig == "flow" and prog:
         ev.append(f"sustained {prog['aggressor']} program: {prog.get('prints', prog['bursts'])} taker prints over "
@@ -164,6 +175,31 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
     elif sync is not None:
         ev.append(f"{_pct(sync)} of the removal within the busiest 500 ms"
                   + (f", 10-90% fall in {speed:.0f} ms" if speed is not None else ""))
+    lag, at = _num(m.get("_pull_lag_ms")), _num(m.get("_pull_at_ms"))
+    nb, na = _num(m.get("_pull_noise_bid"), 0.0), _num(m.get("_pull_noise_ask"), 0.0)
+    # each side's burst must stand out from that side's ordinary 500 ms churn
+    # (a flow event only: a cliff event's fall was already judged abnormal for its band)
+    above = (pb is not None and pa is not None
+             and (sides == "both" or (pb >= th.pull_noise_k * nb and pa >= th.pull_noise_k * na)))
+    if (above and lag is not None and min(pb, pa) >= th.pull_both_min
+            and lag <= th.pull_max_lag_ms and (sides == "both" or (trig == "flow" and at is not None
+                                                                  and at <= th.pull_lead_ms))):
+        # both sides' quotes pulled within one burst at the start: a withdrawal, whatever traded
+        # after it (the cascade into the thinned book lifts the traded share)
+        ev.append("both sides pulled at once at the start: synchronized cancellation"
+                  + (" (the trading after it is the cascade into the thinned book)" if trig == "flow" or
+                     share > th.cancel_max else ""))
+        conf = min(_score(min(pb, pa) - th.pull_both_min, th.pull_both_min),
+                   _score(th.pull_max_lag_ms - lag, th.pull_max_lag_ms))
+        return "synchronized_withdrawal", round(conf * factor, 3), ev
+    if (sides == "both" and pb is not None and pa is not None and share < th.trade_min
+            and max(pb, pa) >= th.pull_both_min and min(pb, pa) <= th.pull_other_max):
+        one = "bid" if pb > pa else "ask"
+        ev.append(f"only the {one} side's quotes were pulled (the other side's fell without a pull: "
+                  f"{_pct(min(pb, pa))} net cancelled)")
+        conf = min(_score(max(pb, pa) - th.pull_both_min, th.pull_both_min),
+                   _score(th.pull_other_max - min(pb, pa), th.pull_other_max))
+        return "one_sided_pull", round(conf * factor, 3), ev
     if share >= th.trade_min:
         conf = _score(share - th.trade_min, 1 - th.trade_min)
         if corr is not None:

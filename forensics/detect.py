@@ -134,6 +134,9 @@ class DetectParams:
     vacuum_before_s: float = 300.0    # impact per unit volume: 5 min before ...
     vacuum_after_s: float = 120.0     # ... vs 2 min after
     sync_ms: int = 500                # synchronisation window (a pull by many makers lands within ~300 ms)
+    pull_before_s: float = 3.0        # per-side pull bursts looked for from 3 s before an event's start ...
+    pull_after_s: float = 2.0         # ... to 2 s after it (a cascade starts ~1 s after the pull)
+    pull_noise_q: float = 0.99        # a side's ordinary 500 ms churn: the 99th percentile of its falls
     # -- band data (bookDepth, ~30 s samples)
     bands_baseline_s: float = 300.0   # halving cliffs: median of the previous 5 minutes of samples
     bands_z: float = 5.0              # abnormal drop: <= -5 robust sigma of the band's own changes ...
@@ -157,6 +160,10 @@ class DetectParams:
     flow_quiet_s: float = 20.0        # 20 s at or below the trailing rate splits two episodes
     flow_merge_s: float = 10.0        # a program starting within 10 s after a cliff is its aftermath
     flow_lead_share: float = 0.25     # >= 25% of a program's volume before a cliff: the cliff is part of it
+    flow_min_trades: int = 50         # fewer aggressive prints in the whole window: no rate to judge against
+    flow_passes: int = 3              # baseline cleaned of the episodes found so far, up to 3 passes
+    flow_exclude_before_s: float = 5.0   # an episode leaves its side's baseline from 5 s before ...
+    flow_exclude_after_s: float = 30.0   # ... to 30 s after (the cascade's tail, the re-quoting book)
     # -- flicker
     flicker: bool = True
     flicker_min_frac: float = 0.25    # flicker order >= 25% of the narrowest band's median depth ...
@@ -384,13 +391,28 @@ def _typical_change(t: np.ndarray, q: np.ndarray, span_ns: int) -> float:
 # flow episodes and flicker
 # =============================================================================================
 
-def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams) -> dict:
+def _keep_mask(n: int, s0: int, exclude) -> np.ndarray:
+    """1.0 for the seconds of [s0, s0 + n) outside every ``exclude`` interval (ns), else 0.0."""
+    keep = np.ones(n)
+    for a, b in exclude or ():
+        i0, i1 = max(0, int(a) // NS_S - s0), min(n, int(b) // NS_S - s0 + 1)
+        if i1 > i0:
+            keep[i0:i1] = 0.0
+    return keep
+
+
+def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=None) -> dict:
     """Per-second aggressive volume of one aggressor and, per window length ``W`` in
     ``flow_windows_s``, the window volume ``V`` (ending at each second), its rate ratio
     ``V / (W mu)`` and robust-to-slicing z-score ``(V - W mu) / sqrt(W var)`` against the side's
     own trailing per-second mean ``mu`` and variance ``var`` over ``flow_baseline_s`` before the
     window, and the share of ``V`` in its busiest second. Volume, not print count: the same
-    program scores the same whether sliced into 10 or 1,000 prints."""
+    program scores the same whether sliced into 10 or 1,000 prints.
+
+    ``exclude``: (from, to) ns intervals left out of the trailing baselines (episodes already
+    flagged and their aftermath: an earlier cascade must not inflate the rate and variance a
+    later program is judged against); the baseline is then the kept seconds of the trailing
+    ``flow_baseline_s``, and its length (for the short-history bar) their number."""
     t = trades.filter(pl.col("aggressor") == aggressor)
     if t.height == 0:
         return {}
@@ -407,16 +429,19 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams) -> dict:
     ii = per["i"].to_numpy()
     v, cnt, l1, l2 = (np.zeros(n) for _ in range(4))
     v[ii], cnt[ii], l1[ii], l2[ii] = (per[c].to_numpy().astype(np.float64) for c in ("v", "n", "l1", "l2"))
-    cum = {k: np.concatenate([[0.0], np.cumsum(a)]) for k, a in (("v", v), ("v2", v * v), ("n", cnt), ("l1", l1),
-                                                                  ("l2", l2))}
-    c1, c2 = cum["v"], cum["v2"]
+    keep = _keep_mask(n, s0, exclude)
+    cum = {k: np.concatenate([[0.0], np.cumsum(a)]) for k, a in (("v", v * keep), ("v2", v * v * keep),
+                                                                  ("n", cnt * keep), ("l1", l1 * keep),
+                                                                  ("l2", l2 * keep), ("k", keep))}
+    cv = np.concatenate([[0.0], np.cumsum(v)])   # window volumes: every second counts
+    c1, c2, ck = cum["v"], cum["v2"], cum["k"]
     B = int(p.flow_baseline_s)
     idx = np.arange(n)
     out = {"s0": s0, "v": v, "windows": {}}
     # the baseline ending at each second j (seconds [j - B, j)): mean rate and variance per second
     j1 = np.arange(n + 1)
     j0 = np.maximum(j1 - B, 0)
-    nbj = (j1 - j0).astype(np.float64)
+    nbj = ck[j1] - ck[j0]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         mub = (c1[j1] - c1[j0]) / nbj
         varb = np.maximum((c2[j1] - c2[j0]) / nbj - mub * mub, 0.0)
@@ -432,10 +457,10 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams) -> dict:
             continue
         end = idx + 1
         start = np.maximum(end - W, 0)
-        V = c1[end] - c1[start]
+        V = cv[end] - cv[start]
         b1 = start
         b0 = np.maximum(b1 - B, 0)
-        nb = (b1 - b0).astype(np.float64)
+        nb = ck[b1] - ck[b0]
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             mu = (c1[b1] - c1[b0]) / nb
             var = np.maximum((c2[b1] - c2[b0]) / nb - mu * mu, 0.0)
@@ -457,20 +482,40 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams) -> dict:
     return out
 
 
-def find_flow(trades: pl.DataFrame, p: DetectParams) -> list[dict]:
+def find_flow(trades: pl.DataFrame, p: DetectParams, exclude=()) -> list[dict]:
+    """Sustained one-sided programs (:func:`_find_flow_once`) judged against a clean baseline:
+    a first pass against the trailing rate with the ``exclude`` intervals (ns; e.g. cliff events
+    up to their recovery) left out, then up to ``flow_passes - 1`` more with every episode found
+    so far (``flow_exclude_before_s`` before to ``flow_exclude_after_s`` after it) left out of
+    its aggressor's baseline too, until the episodes no longer change."""
+    t = trades.filter(pl.col("aggressor").is_not_null())
+    if t.height < p.flow_min_trades:
+        return []
+    base = list(exclude or ())
+    eps = _find_flow_once(t, p, {a: base for a in ("sell", "buy")})
+    pre, post = int(p.flow_exclude_before_s * NS_S), int(p.flow_exclude_after_s * NS_S)
+    for _ in range(max(0, p.flow_passes - 1)):
+        ex = {a: base + [(e["start"] - pre, e["end"] + post) for e in eps if e["aggressor"] == a]
+              for a in ("sell", "buy")}
+        new = _find_flow_once(t, p, ex)
+        if new == eps:
+            break
+        eps = new
+    return eps
+
+
+def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict) -> list[dict]:
     """Sustained one-sided aggressive programs by flow (see the module docstring): any window
     length in ``flow_windows_s`` whose aggressive volume is >= ``flow_min_ratio`` x and
     ``flow_min_z`` sigma above the side's own trailing rate, spread over >= ``flow_min_active_s``
     seconds with no second holding more than ``flow_max_top_share`` of it. Flagged windows of a
     side merge; the episode is the segment of maximal excess volume over
     ``flow_excess_k`` x the trailing rate (so it starts and ends with the program), trimmed to
-    its first / last aggressive print."""
-    t = trades.filter(pl.col("aggressor").is_not_null())
-    if t.height < 50:
-        return []
+    its first / last aggressive print. ``exclude``: per aggressor, the intervals left out of
+    its trailing baseline (:func:`flow_scores`)."""
     out = []
     for aggr in ("sell", "buy"):
-        sc = flow_scores(t, aggr, p)
+        sc = flow_scores(t, aggr, p, exclude.get(aggr))
         if not sc or not sc["windows"]:
             continue
         v, s0 = sc["v"], sc["s0"]
@@ -491,24 +536,26 @@ def find_flow(trades: pl.DataFrame, p: DetectParams) -> list[dict]:
         if not cover.any():
             continue
         d = np.diff(np.concatenate([[0], cover.astype(np.int8), [0]]))
+        wmax = int(max(sc["windows"]))
+        segs = []
         for a, b in zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]):
-            wmax = int(max(sc["windows"]))
             lo, hi = max(0, a - wmax // 4), min(n, b + wmax // 4)
-            for sa, sb in _program_segments(v, sc, lo, hi, p):
-                ts0, ts1 = (s0 + sa) * NS_S, (s0 + sb) * NS_S
-                seg = t.filter((pl.col("aggressor") == aggr) & (pl.col("ts") >= ts0) & (pl.col("ts") < ts1))
-                if seg.height == 0 or int(seg["ts"][-1]) - int(seg["ts"][0]) < p.flow_min_duration_s * NS_S:
-                    continue   # one cluster of orders, not a sustained program
-                vol = float(seg["size"].sum())
-                dur_s = float(sb - sa)
-                mu, var = float(sc["base_mu"][sa]), float(sc["base_var"][sa])
-                z = (vol - dur_s * mu) / math.sqrt(dur_s * var) if var > 0 else float("inf")
-                out.append({"trigger": "flow", "side": "bid" if aggr == "sell" else "ask", "aggressor": aggr,
-                            "start": int(seg["ts"][0]), "end": int(seg["ts"][-1]), "prints": seg.height,
-                            "bursts": int(seg["ts"].n_unique()), "volume": int(vol),
-                            "ratio": vol / (dur_s * mu) if mu > 0 else float("inf"), "z": z,
-                            "baseline_rate": mu, "price_first": int(seg["price"][0]),
-                            "price_last": int(seg["price"][-1])})
+            segs += _program_segments(v, sc, lo, hi, p)
+        for sa, sb in segs:
+            ts0, ts1 = (s0 + sa) * NS_S, (s0 + sb) * NS_S
+            seg = t.filter((pl.col("aggressor") == aggr) & (pl.col("ts") >= ts0) & (pl.col("ts") < ts1))
+            if seg.height == 0 or int(seg["ts"][-1]) - int(seg["ts"][0]) < p.flow_min_duration_s * NS_S:
+                continue   # one cluster of orders, not a sustained program
+            vol = float(seg["size"].sum())
+            dur_s = float(sb - sa)
+            mu, var = float(sc["base_mu"][sa]), float(sc["base_var"][sa])
+            z = (vol - dur_s * mu) / math.sqrt(dur_s * var) if var > 0 else float("inf")
+            out.append({"trigger": "flow", "side": "bid" if aggr == "sell" else "ask", "aggressor": aggr,
+                        "start": int(seg["ts"][0]), "end": int(seg["ts"][-1]), "prints": seg.height,
+                        "bursts": int(seg["ts"].n_unique()), "volume": int(vol),
+                        "ratio": vol / (dur_s * mu) if mu > 0 else float("inf"), "z": z,
+                        "baseline_rate": mu, "baseline_var": var, "price_first": int(seg["price"][0]),
+                        "price_last": int(seg["price"][-1])})
     return sorted(out, key=lambda e: e["start"])
 
 
@@ -853,7 +900,7 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
     p = params
     ctx = ctx or build_context(store, ex, sy, ts_from, ts_to, p)
     cliff_events = _continuations(_group_cliffs(ctx, p), ctx, p)
-    flows = find_flow(ctx.trades, p) if p.flow else []
+    flows = find_flow(ctx.trades, p, _cliff_spans(cliff_events, p)) if p.flow else []
     flickers = find_flicker(ctx, p) if (p.flicker and ctx.data_kind == "book") else []
     events = []
     absorbed_by: dict[int, list] = {}
@@ -894,7 +941,8 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
             # a program running into a two-sided cliff with little of its volume before it is
             # that cliff's context (the withdrawal is the event; the flow is reported with it)
             into = (e["trigger"] == "cliff" and e["sides"] == "both" and fw["start"] < e["window_from"] <= fw["end"]
-                    and _volume_share_before(ctx, fw, e["window_from"]) < p.flow_lead_share
+                    and (_volume_share_before(ctx, fw, e["window_from"]) < p.flow_lead_share
+                         or not _program_before(ctx, fw, e["window_from"], p))
                     and classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0] != "consumption")
             if into or (e["trigger"] in ("cliff", "flicker") and e["window_from"] - NS_S <= fw["start"] <= until):
                 e["_flow_after"] = fw
@@ -946,6 +994,30 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
     if not rows:
         return pl.DataFrame(schema=EVENT_SCHEMA)
     return pl.DataFrame(rows, schema=EVENT_SCHEMA)
+
+
+def _cliff_spans(cliff_events: list[dict], p: DetectParams) -> list[tuple[int, int]]:
+    """(from, to) ns of each cliff event up to its recovery (at most ``aftermath_max_s`` after
+    its trough): the stretches the flow baselines leave out (a cascade into a withdrawn book)."""
+    out = []
+    for ev in cliff_events:
+        end = ev["t_trough"] + int(p.aftermath_max_s * NS_S)
+        rec = ev.get("recovered_at")
+        out.append((ev["t_peak"] - int(p.flow_exclude_before_s * NS_S), min(rec, end) if rec is not None else end))
+    return out
+
+
+def _program_before(ctx: Context, fw: dict, ts: int, p: DetectParams) -> bool:
+    """Is the part of a program before ``ts`` a program on its own (ratio and z against the
+    episode's trailing baseline, at least ``flow_min_duration_s`` long)? A stretch of ordinary
+    flow that only passed the test with the cascade after a withdrawal is not."""
+    mu, var = fw.get("baseline_rate") or 0.0, fw.get("baseline_var") or 0.0
+    dur = (ts - fw["start"]) / NS_S
+    if dur < p.flow_min_duration_s or not (mu > 0 and var > 0):
+        return False
+    vol = float(ctx.trades.filter((pl.col("aggressor") == fw["aggressor"]) & (pl.col("ts") >= fw["start"])
+                                  & (pl.col("ts") < ts))["size"].sum() or 0)
+    return vol >= p.flow_min_ratio * dur * mu and (vol - dur * mu) / math.sqrt(dur * var) >= p.flow_min_z
 
 
 def _volume_share_before(ctx: Context, fw: dict, ts: int) -> float:
@@ -1236,9 +1308,71 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
         dep = sum(e.get(f"depth_before_{s}") or 0 for s in sides)
         if e.get("_burst_net_cancel") is not None and dep > 0:
             e["_burst_pull_frac"] = e["_burst_net_cancel"] / dep
+        _pull_metrics(ctx, e, w0 - int(p.pull_before_s * NS_S), e["start_ts"] + int(p.pull_after_s * NS_S), p)
     else:
         _band_shares(ctx, e, sides, w0, w1)
     return e
+
+
+def _side_pulls(ctx: Context, a: int, b: int, p: DetectParams) -> dict:
+    """Level data: per side, the largest net cancellation (cancelled - added) within any
+    ``sync_ms`` in (a, b] inside the narrowest usable band at ``a``, as a share of that band's
+    depth at ``a``, and when it happened: {side: (share, ts)}. A withdrawal pulls both sides at
+    once (whatever trades follow); a one-sided pull or a program leaves the other side in place."""
+    out: dict = {}
+    if ctx.lc is None:
+        return out
+    band = min(ctx.bands)
+    before = _top_at(ctx.top, a)
+    floor, cap = _band_bounds(before["mid"] if before else None, band)
+    if floor is None:
+        return out
+    for s in SIDES:
+        t, q = _series(ctx, s, band)
+        dep = _at(t, q, np.array([a]))[0] if t.size else float("nan")
+        w = _window_changes(ctx, [s], a, b, floor, cap).filter(pl.col("cause").is_in(["add", "trade", "cancel", "mixed"]))
+        if math.isnan(dep) or dep <= 0 or w.height == 0:
+            continue
+        nt = w["ts"].to_numpy()
+        net = (w["cancelled"] - w["added"]).to_numpy().astype(np.float64)
+        c = np.concatenate([[0.0], np.cumsum(net)])
+        h = np.searchsorted(nt, nt + p.sync_ms * NS_MS, side="right")
+        sums = c[h] - c[np.arange(nt.size)]
+        k = int(np.argmax(sums))
+        out[s] = (max(0.0, float(sums[k])) / dep, int(nt[k]))
+    return out
+
+
+def _fall_noise(ctx: Context, side: str, band: float, p: DetectParams) -> float | None:
+    """The ``pull_noise_q`` quantile of the band's relative depth falls over ``sync_ms`` across
+    the whole series (cached): how much a side ordinarily loses in 500 ms (volatile books
+    re-quote in large blocks), so a pull burst can be judged against the instrument's own
+    churn."""
+    key = ("fall_noise", side, band)
+    if key not in ctx.info:
+        t, q = _series(ctx, side, band)
+        val = None
+        if t.size > 10:
+            later = _at(t, q, t + p.sync_ms * NS_MS)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                f = (q - later) / np.maximum(q, 1.0)
+            f = f[~np.isnan(f)]
+            if f.size:
+                val = float(np.quantile(f, p.pull_noise_q))
+        ctx.info[key] = val
+    return ctx.info[key]
+
+
+def _pull_metrics(ctx: Context, e: dict, a: int, b: int, p: DetectParams) -> None:
+    """``_pull_bid`` / ``_pull_ask`` (see :func:`_side_pulls`) and ``_pull_lag_ms`` (the time
+    between the two sides' bursts) on the event, for the classifier."""
+    sp = _side_pulls(ctx, a, b, p)
+    for s, (share, _) in sp.items():
+        e[f"_pull_{s}"] = share
+        e[f"_pull_noise_{s}"] = _fall_noise(ctx, s, min(ctx.bands), p)
+    if len(sp) == 2:
+        e["_pull_lag_ms"] = abs(sp["ask"][1] - sp["bid"][1]) / NS_MS
+        e["_pull_at_ms"] = (max(sp["ask"][1], sp["bid"][1]) - e["start_ts"]) / NS_MS
 
 
 def _trade_volume(ctx: Context, sides: list[str], a: int, b: int) -> int:
@@ -1292,6 +1426,7 @@ def _flow_event(fw: dict, ctx: Context, p: DetectParams) -> dict:
     if ctx.lc is not None:
         # the band follows the mid while the program walks the book: no price filter
         e.update(_quantities(ctx, [s], w0, w1, None, None, before, p))
+        _pull_metrics(ctx, e, fw["start"] - int(p.pull_before_s * NS_S), fw["start"] + int(p.pull_after_s * NS_S), p)
     else:
         # band data: the program's volume vs the depth the side's band lost over the episode (capped);
         # a band that did not fall net was refilled behind the program: its volume is the removal
