@@ -953,10 +953,18 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
         # a cliff during the program (after flow_lead_share of its volume, or of the consumed
         # side) is part of it: the book thinning and re-centring under the program
         fe = _flow_event(fw, ctx, p)
+        # a program that opened with both sides pulled is a withdrawal and its cascade: later
+        # falls before the book is back (at most aftermath_max_s) are its continuation
+        wd = classify(dict(fe, data_kind=ctx.data_kind), p.thresholds)[0] == "synchronized_withdrawal"
+        until = fw["end"] + (int(p.aftermath_max_s * NS_S) if wd else merge)
         keep = []
         for e in events:
-            if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= fw["end"] + merge
-                    and (e["sides"] == fw["side"] or _volume_share_before(ctx, fw, e["window_from"]) >= p.flow_lead_share)):
+            if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= until
+                    and (wd or e["sides"] == fw["side"]
+                         or _volume_share_before(ctx, fw, e["window_from"]) >= p.flow_lead_share
+                         # a trade-driven fall of the consumed side during the program is the program
+                         or (e["sides"] == "both"
+                             and classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0] == "consumption"))):
                 fe.setdefault("_absorbed", []).append(e)
                 continue
             keep.append(e)
