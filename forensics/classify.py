@@ -78,6 +78,7 @@ class Thresholds:
     pull_lead_ms: float = 1000.0
     pull_other_max: float = 0.12
     pull_noise_k: float = 1.5
+    flow_trade_min: float = 0.50
 
 
 def _score(margin: float, scale: float) -> float:
@@ -200,8 +201,9 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
         conf = min(_score(max(pb, pa) - th.pull_both_min, th.pull_both_min),
                    _score(th.pull_other_max - min(pb, pa), th.pull_other_max))
         return "one_sided_pull", round(conf * factor, 3), ev
-    if share >= th.trade_min:
-        conf = _score(share - th.trade_min, 1 - th.trade_min)
+    tmin = th.flow_trade_min if trig == "flow" and prog else th.trade_min
+    if share >= tmin:
+        conf = _score(share - tmin, 1 - tmin)
         if corr is not None:
             ev.append(f"distance-from-touch vs removal-time correlation {corr:+.2f}"
                       + (" (sequential erosion from the touch)" if corr > 0 else ""))

@@ -962,9 +962,9 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
             if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= until
                     and (wd or e["sides"] == fw["side"]
                          or _volume_share_before(ctx, fw, e["window_from"]) >= p.flow_lead_share
-                         # a trade-driven fall of the consumed side during the program is the program
-                         or (e["sides"] == "both"
-                             and classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0] == "consumption"))):
+                         # a fall during the program that is not a pull (trade-driven, or the
+                         # book re-centring under it) is the program
+                         or classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0] in ("consumption", "mixed"))):
                 fe.setdefault("_absorbed", []).append(e)
                 continue
             keep.append(e)
