@@ -32,7 +32,11 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    Flagged windows of a side merge; the episode is the stretch of maximal volume above
    ``flow_excess_k`` x the rate (re-cut at half the program's own pace), split where
    ``flow_quiet_s`` pass at or below the trailing rate, each piece re-tested, >= 
-   ``flow_min_duration_s`` long. The erosion it causes is measured on the event (depth of the
+   ``flow_min_duration_s`` long. The trailing baseline is kept clean: cliff events up to their
+   recovery and the episodes already found (``flow_exclude_before_s`` before to
+   ``flow_exclude_after_s`` after; re-run up to ``flow_passes`` times) are left out of it, so an
+   earlier cascade or program in the same run does not inflate the rate and variance a later
+   program is judged against. The erosion it causes is measured on the event (depth of the
    touch band before/after, levels hit, erosion correlation, mid move). A program starting inside
    a cliff event's window, up to ``flow_merge_s`` after it or before its depth recovered (at most
    ``aftermath_max_s``), or running into a two-sided non-trade-driven cliff with less than
@@ -46,6 +50,12 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    >= ``flicker_min_pairs`` (3) such pairs chained with gaps <= ``flicker_gap_s`` (30 s). A cliff
    overlapping the episode whose net fall is >= 40% flicker orders being pulled is absorbed.
 6. metrics (below) and :func:`forensics.classify.classify` -> label, confidence, evidence.
+   Level data also gives each cliff and flow event its *per-side pull bursts* (the largest net
+   cancellation within ``sync_ms`` per side from ``pull_before_s`` before to ``pull_after_s``
+   after the start, over the narrowest band's depth, and the side's ``pull_noise_q`` quantile of
+   ordinary 500 ms falls): a flow event that opened with both sides pulled is a withdrawal and
+   its cascade, and folds in the later falls of its aftermath; a fall during a program that is
+   not a pull (trade-driven or the book re-centring under it) is part of the program.
 
 Band data only (``depth_bands``, e.g. Binance bookDepth every ~30 s): a cliff is a fall between
 two consecutive samples (``window`` = one sample step) against the median of the previous
@@ -133,6 +143,7 @@ class DetectParams:
     price_after_s: float = 60.0       # price move measured 1 minute after
     vacuum_before_s: float = 300.0    # impact per unit volume: 5 min before ...
     vacuum_after_s: float = 120.0     # ... vs 2 min after
+    vacuum_gap_s: float = 5.0         # the "before" impact stops 5 s before the window (no run-up)
     sync_ms: int = 500                # synchronisation window (a pull by many makers lands within ~300 ms)
     pull_before_s: float = 3.0        # per-side pull bursts looked for from 3 s before an event's start ...
     pull_after_s: float = 2.0         # ... to 2 s after it (a cascade starts ~1 s after the pull)
@@ -146,7 +157,7 @@ class DetectParams:
     bands_sigma_floor: float = 0.02   # sigma never below 2% per sample (published rounding, frozen stretches)
     trade_gap_s: float = 120.0        # trades "cover" a window without a 2-minute hole around it
     # -- flow (consumption by sustained aggressive volume)
-    flow: bool = True
+    flow: bool = True                 # the flow trigger on (off: cliffs and flicker only)
     flow_windows_s: tuple[int, ...] = (5, 10, 20, 40, 80, 120)  # programs of 5 s to 2 min
     flow_baseline_s: float = 600.0    # the side's own trailing rate / variance: previous 10 minutes
     flow_min_history_s: float = 60.0  # no verdict on less than a minute of the side's history ...
@@ -160,21 +171,26 @@ class DetectParams:
     flow_quiet_s: float = 20.0        # 20 s at or below the trailing rate splits two episodes
     flow_merge_s: float = 10.0        # a program starting within 10 s after a cliff is its aftermath
     flow_lead_share: float = 0.25     # >= 25% of a program's volume before a cliff: the cliff is part of it
+    flow_recut_frac: float = 0.5      # episode edges re-cut at half the program's own pace (a lone print before it is not its start)
+    flow_pad_frac: float = 0.25       # a flagged stretch is searched a quarter of the longest window beyond its ends
     flow_min_trades: int = 50         # fewer aggressive prints in the whole window: no rate to judge against
     flow_passes: int = 3              # baseline cleaned of the episodes found so far, up to 3 passes
     flow_exclude_before_s: float = 5.0   # an episode leaves its side's baseline from 5 s before ...
     flow_exclude_after_s: float = 30.0   # ... to 30 s after (the cascade's tail, the re-quoting book)
     # -- flicker
-    flicker: bool = True
+    flicker: bool = True              # the flicker trigger on (level data only)
     flicker_min_frac: float = 0.25    # flicker order >= 25% of the narrowest band's median depth ...
     flicker_min_x: float = 5.0        # ... and >= 5x the median add
     flicker_min_ticks: float = 10.0   # placed >= 10 median spreads from the touch (not meant to trade)
     flicker_life_s: float = 5.0       # pulled within 5 s
     flicker_min_pairs: int = 3        # >= 3 such orders make an episode
     flicker_gap_s: float = 30.0       # ... chained with gaps <= 30 s
+    flicker_removed_frac: float = 0.8  # "pulled": >= 80% of the order gone within flicker_life_s ...
+    flicker_pair_max_traded: float = 0.1  # ... with <= 10% of it traded (not meant to trade)
+    flicker_absorb_share: float = 0.4  # a cliff whose net fall is >= 40% flicker orders is the flicker's
     tolerance_ns: int | None = None   # trade/update matching window (None: estimated from the data)
     depth_limit: int | str | None = "auto"  # N-level view of the feed (None/0 full depth, 'auto' detected)
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    thresholds: Thresholds = field(default_factory=Thresholds)  # the classifier's (forensics.classify)
 
 
 #: columns of ``events`` (pinned + metrics, stored units; see schema.TABLES / EXACT)
@@ -539,7 +555,8 @@ def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict) -> list[dic
         wmax = int(max(sc["windows"]))
         segs = []
         for a, b in zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]):
-            lo, hi = max(0, a - wmax // 4), min(n, b + wmax // 4)
+            pad = int(p.flow_pad_frac * wmax)
+            lo, hi = max(0, a - pad), min(n, b + pad)
             segs += _program_segments(v, sc, lo, hi, p)
         for sa, sb in segs:
             ts0, ts1 = (s0 + sa) * NS_S, (s0 + sb) * NS_S
@@ -588,8 +605,8 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
     # edges at the program's own pace: re-cut at half its mean rate (a lone background print
     # just before a strong program is not its start)
     rate = float(v[sa:sb].sum()) / (sb - sa)
-    if 0.5 * rate > p.flow_excess_k * mu:
-        a2, b2 = _max_excess(v, sa, sb, 0.5 * rate)
+    if p.flow_recut_frac * rate > p.flow_excess_k * mu:
+        a2, b2 = _max_excess(v, sa, sb, p.flow_recut_frac * rate)
         if b2 > a2:
             sa, sb = a2, b2
     Q = int(p.flow_quiet_s)
@@ -655,10 +672,10 @@ def find_flicker(ctx: Context, p: DetectParams) -> list[dict]:
         for d in after.iter_rows(named=True):
             removed += d["cancelled"] + d["traded"]
             traded += d["traded"]
-            if removed >= 0.8 * r["added"]:
+            if removed >= p.flicker_removed_frac * r["added"]:
                 t_end = d["ts"]
                 break
-        if t_end is not None and traded <= 0.1 * r["added"]:
+        if t_end is not None and traded <= p.flicker_pair_max_traded * r["added"]:
             pairs.append({"side": r["side"], "price": r["price"], "add_ts": r["ts"], "cancel_ts": t_end,
                           "qty": r["added"], "traded": traded, "dist": r["dist"]})
     pairs.sort(key=lambda x: x["add_ts"])
@@ -921,7 +938,7 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
         for e in events:
             if e["trigger"] == "cliff" and e["start_ts"] <= fl["end"] + NS_S and e["end_ts"] >= fl["start"] - NS_S:
                 share = _level_share(ctx, e, levels)
-                if share >= 0.4:
+                if share >= p.flicker_absorb_share:
                     absorbed_by.setdefault(id(fl), []).append(e)
                     continue
             keep.append(e)
@@ -1183,7 +1200,7 @@ def _price_metrics(ctx: Context, e: dict, w0: int, w1: int, p: DetectParams) -> 
         later = _top_at(ctx.top, w1 + int(p.price_after_s * NS_S))
         if later and after["mid"]:
             e["price_move_after_bps"] = (later["mid"] - after["mid"]) / after["mid"] * 1e4
-    ib = _impact(ctx, w0 - int(p.vacuum_before_s * NS_S), w0 - 5 * NS_S)
+    ib = _impact(ctx, w0 - int(p.vacuum_before_s * NS_S), w0 - int(p.vacuum_gap_s * NS_S))
     ia = _impact(ctx, w1, w1 + int(p.vacuum_after_s * NS_S))
     e["impact_before"], e["impact_after"] = ib, ia
     if ib and ia is not None and ib > 0:
