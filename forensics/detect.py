@@ -161,7 +161,7 @@ class DetectParams:
     flow_windows_s: tuple[int, ...] = (5, 10, 20, 40, 80, 120)  # programs of 5 s to 2 min
     flow_baseline_s: float = 600.0    # the side's own trailing rate / variance: previous 10 minutes
     flow_min_history_s: float = 60.0  # no verdict on less than a minute of the side's history ...
-    flow_full_history_s: float = 180.0  # ... and the z bar rises as sqrt(180 s / history) below 3 minutes
+    flow_full_history_s: float = 300.0  # ... and the z bar rises as sqrt(300 s / history) below 5 minutes
     flow_min_ratio: float = 2.0       # volume >= 2x the side's trailing rate ...
     flow_min_z: float = 6.0           # ... and >= 6 sigma (dev seeds: background tops out near 5.5 over hours)
     flow_min_duration_s: float = 4.0  # one cluster of orders (< 4 s) is not a sustained program
@@ -427,8 +427,8 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=N
 
     ``exclude``: (from, to) ns intervals left out of the trailing baselines (episodes already
     flagged and their aftermath: an earlier cascade must not inflate the rate and variance a
-    later program is judged against); the baseline is then the kept seconds of the trailing
-    ``flow_baseline_s``, and its length (for the short-history bar) their number."""
+    later program is judged against); the baseline then reaches back over ``flow_baseline_s``
+    kept seconds, and its length (for the short-history bar) is their number."""
     t = trades.filter(pl.col("aggressor") == aggressor)
     if t.height == 0:
         return {}
@@ -456,7 +456,9 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=N
     out = {"s0": s0, "v": v, "windows": {}}
     # the baseline ending at each second j (seconds [j - B, j)): mean rate and variance per second
     j1 = np.arange(n + 1)
-    j0 = np.maximum(j1 - B, 0)
+    # the baseline reaches back as far as needed to hold B kept seconds (excluded ones skipped)
+    back = lambda e: np.maximum(np.searchsorted(ck, ck[e] - B, side="right") - 1, 0)
+    j0 = back(j1)
     nbj = ck[j1] - ck[j0]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         mub = (c1[j1] - c1[j0]) / nbj
@@ -475,7 +477,7 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=N
         start = np.maximum(end - W, 0)
         V = cv[end] - cv[start]
         b1 = start
-        b0 = np.maximum(b1 - B, 0)
+        b0 = back(b1)
         nb = ck[b1] - ck[b0]
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             mu = (c1[b1] - c1[b0]) / nb
