@@ -7,25 +7,22 @@ Labels (design.md): ``synchronized_withdrawal``, ``one_sided_pull``, ``consumpti
 ``flicker``, ``mixed``, ``depth_collapse`` (depth fell but no trade data covers the window: cause
 undetermined) and ``data_anomaly`` (the fall exists only in bands under a data-quality flag).
 
-Thresholds (all in :class:`Thresholds`, overridable):
+Thresholds: all in :class:`Thresholds` (overridable), each with its one-line reason there.
+The main ones: ``cancel_max`` 0.25 (cancellation-driven: net traded share <= this),
+``trade_min`` 0.60 (trade-driven; ``flow_trade_min`` 0.50 for an event found by its aggressive
+volume), ``sync_min`` 0.50 / ``fast_ms`` 1500 (concentrated: share of the removal within the
+busiest 500 ms, or the 10-90% fall time), ``burst_min`` 0.30 (a pull: share of the depth
+cancelled net of re-adds within one 500 ms; with a gross traded share <= cancel_max the event is
+cancellation-driven even when trades followed), ``pull_both_min`` 0.15 / ``pull_max_lag_ms`` 500
+/ ``pull_lead_ms`` 1000 / ``pull_noise_k`` 1.5 (both sides pulled at once at the start, see rule
+2), ``pull_other_max`` 0.12 (rule 3), ``flicker_min_pairs`` 3 / ``flicker_max_traded`` 0.10,
+``bands_factor`` 0.60 (confidence multiplier for band-only data), and the fallback confidences
+(``conf_undetermined``, ``conf_mixed``, ``conf_no_split``).
 
-==========================  =======  ===================================================
-name                        default  meaning
-==========================  =======  ===================================================
-cancel_max                  0.25     cancellation-driven: net traded share <= this
-trade_min                   0.60     trade-driven: net traded share >= this
-sync_min                    0.50     concentrated: >= this share of the removed quantity
-                                     within the busiest 500 ms ...
-fast_ms                     1500     ... or the 10%-90% fall took <= this many ms
-burst_min                   0.30     pull: >= this share of the depth before cancelled net of
-                                     re-adds within one 500 ms (also counts as concentrated,
-                                     and with a gross traded share <= cancel_max makes the
-                                     event cancellation-driven even when trades followed the
-                                     pull; a 30% partial pull is the smallest drawn)
-flicker_min_pairs           3        flicker: large add->cancel pairs far from the touch
-flicker_max_traded          0.10     flicker: traded share of the flicker orders <= this
-bands_factor                0.60     confidence multiplier when only band data exists
-==========================  =======  ===================================================
+*Per-side pull bursts* (``_pull_bid`` / ``_pull_ask``, level data, from detect): each side's
+largest net cancellation within one 500 ms from 3 s before to 2 s after the event's start, as a
+share of the narrowest band's depth, the time between the two bursts and the later one's time
+from the start; ``_pull_noise_*`` the side's 99th-percentile 500 ms depth fall over the run.
 
 *Net traded share* = traded / (traded + max(cancelled - added, 0)) over the decreases of the
 falling side(s) inside the band and window: cancel/replace churn (makers re-quoting while the
@@ -39,15 +36,22 @@ Rules, in order:
    (or only part of it) -> ``depth_collapse`` (the traded share is unknown, not 0).
 1. trigger ``flicker`` (repeated large add/cancel far from the touch, see detect) with
    >= flicker_min_pairs pairs and traded share <= flicker_max_traded -> ``flicker``.
-2. trade-driven (net share >= trade_min) -> ``consumption`` (sequential erosion from the touch,
-   erosion correlation > 0, raises the confidence).
-3. cancellation-driven (net share <= cancel_max, or a net cancel burst >= burst_min with a gross
+2. both sides pulled at once at the start (each side's burst >= pull_both_min, the two within
+   pull_max_lag_ms; for a flow event the bursts also no later than pull_lead_ms after its first
+   print and >= pull_noise_k x the side's ordinary 500 ms fall) -> ``synchronized_withdrawal``,
+   whatever traded after it (the cascade into the thinned book).
+3. both sides fell, one side pulled (>= pull_both_min) and the other not (<= pull_other_max),
+   not trade-driven -> ``one_sided_pull`` (the other side only moved with the mid).
+4. trade-driven (net share >= trade_min; flow events flow_trade_min) -> ``consumption``
+   (sequential erosion from the touch, erosion correlation > erosion_corr_min, raises the
+   confidence).
+5. cancellation-driven (net share <= cancel_max, or a net cancel burst >= burst_min with a gross
    traded share <= cancel_max):
    both sides fell and concentrated (band data: the fall between two samples counts as
    concentrated; the sampling step bounds what can be seen) -> ``synchronized_withdrawal``;
    one side fell -> ``one_sided_pull``;
    both sides but not concentrated -> ``mixed`` (cancel-driven but staggered).
-4. otherwise ``mixed``.
+6. otherwise ``mixed``.
 
 Confidence = the smallest margin score of the criteria the label relies on, each mapped to
 [0, 1] as ``0.5 + distance past the threshold / scale`` (clipped), times ``bands_factor`` for
@@ -65,14 +69,31 @@ LABELS = ("synchronized_withdrawal", "one_sided_pull", "consumption", "flicker",
 
 @dataclass(frozen=True)
 class Thresholds:
-    cancel_max: float = 0.25
-    trade_min: float = 0.60
-    sync_min: float = 0.50
-    fast_ms: float = 1500.0
-    burst_min: float = 0.30
-    flicker_min_pairs: int = 3
-    flicker_max_traded: float = 0.10
-    bands_factor: float = 0.60
+    """Every classification threshold, with its reason (the table above has the rules; the
+    detection thresholds are in :class:`forensics.detect.DetectParams`). Tuned on the
+    development seeds only (:data:`forensics.evaluate.DEV_SEEDS`)."""
+
+    cancel_max: float = 0.25          # cancel-driven: at most a quarter traded net (pulls trade little)
+    trade_min: float = 0.60           # trade-driven: a clear majority traded net (takers walked the book)
+    flow_trade_min: float = 0.50      # flow events: found by their volume, so more traded than cancelled suffices
+    sync_min: float = 0.50            # concentrated: half the removal within the busiest 500 ms ...
+    fast_ms: float = 1500.0           # ... or the 10-90% fall within 1.5 s (a maker pull lands in ~300 ms)
+    burst_min: float = 0.30           # pull: 30% of the depth cancelled net in 500 ms (smallest drawn pull)
+    pull_both_min: float = 0.15       # two-sided pull: each side lost >= 15% net in 500 ms at the start ...
+    pull_max_lag_ms: float = 500.0    # ... the two bursts within 500 ms of each other (makers pull together) ...
+    pull_lead_ms: float = 1000.0      # ... and, for a flow event, no later than 1 s after its first print (the cascade follows the pull)
+    pull_noise_k: float = 1.5         # flow event: each burst >= 1.5x the side's 99th-percentile 500 ms fall (volatile books churn)
+    pull_other_max: float = 0.12      # one-sided: the other side lost <= 12% net (withdrawals' weaker side loses >= 17% on dev)
+    flicker_min_pairs: int = 3        # flicker: three or more large add->cancel pairs (one or two is a maker changing its mind)
+    flicker_max_traded: float = 0.10  # flicker: <= 10% of the flicker orders traded (they were not meant to trade)
+    flicker_pairs_scale: float = 3.0  # flicker confidence: full at 3 pairs past the minimum
+    bands_factor: float = 0.60        # band data only: no level detail, the timing inside a step is unknown
+    bands_sync_score: float = 0.75    # band data: the fall between two samples is as concentrated as can be seen
+    erosion_corr_min: float = 0.20    # sequential erosion from the touch (Spearman) that raises a consumption's confidence ...
+    erosion_bonus: float = 0.10       # ... by this much
+    conf_undetermined: float = 0.50   # depth_collapse / data_anomaly: a fall is certain, its cause is not
+    conf_mixed: float = 0.50          # mixed: neither reading wins
+    conf_no_split: float = 0.30       # no traded/cancelled split at all: the weakest reading
 
 
 def _score(margin: float, scale: float) -> float:
@@ -123,24 +144,24 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
         where = "; ".join(f"{sd} {b:g}% ({f})" for sd, b, f in m["_anomaly"])
         ev.append(f"the fall exists only in bands under a data-quality flag: {where}; not a liquidity event "
                   "(never read as a pull)")
-        return "data_anomaly", round(0.5 * factor, 3), ev
+        return "data_anomaly", round(th.conf_undetermined * factor, 3), ev
     if m.get("_trade_coverage") in ("none", "partial"):
         ev.append(f"cause undetermined: {m.get('_trade_reason') or 'no trade data covers the window'}")
         ev.append("traded share unknown (null), not 0")
-        return "depth_collapse", round(0.5 * factor, 3), ev
+        return "depth_collapse", round(th.conf_undetermined * factor, 3), ev
 
     if trig == "flicker":
         pairs = int(m.get("flicker_pairs") or 0)
         ftr = _num(m.get("flicker_traded_share"), 0.0)
         ev.append(f"{pairs} large orders placed and pulled away from the touch, {_pct(ftr)} of them traded")
         if pairs >= th.flicker_min_pairs and ftr <= th.flicker_max_traded:
-            conf = min(_score(pairs - th.flicker_min_pairs + 0.5, 3.0),
+            conf = min(_score(pairs - th.flicker_min_pairs + 0.5, th.flicker_pairs_scale),
                        _score(th.flicker_max_traded - ftr, th.flicker_max_traded))
             return "flicker", round(conf * factor, 3), ev
 
     if share is None:
         ev.append("no traded/cancelled split available")
-        return "mixed", round(0.3 * factor, 3), ev
+        return "mixed", round(th.conf_no_split * factor, 3), ev
     ev.append(f"traded share {_pct(share)} net of re-adds ({_pct(gross)} gross) of the removed quantity")
     sync_c = _num(m.get("_sync_cancel_500ms"))
     burst = _num(m.get("_burst_pull_frac"))
@@ -156,6 +177,12 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
         conc = True  # the timing inside one sampling step is unknown: the sampling is the limit
         ev.append(f"fall between two band samples {speed / 1000:.0f} s apart (timing within unknown)"
                   if speed is not None else "fall between two band samples")
+    pb, pa = _num(m.get("_pull_bid")), _num(m.get("_pull_ask"))
+    if pb is not None or pa is not None:
+        ev.append(f"net cancellation within one 500 ms at the start: bid {_pct(pb)}, ask {_pct(pa)} of the "
+                  f"narrowest band's depth" + (f" ({float(m['_pull_lag_ms']):.0f} ms apart, the later "
+                                                 f"{float(m['_pull_at_ms']):+.0f} ms from the start)"
+                                               if m.get("_pull_lag_ms") is not None else ""))
     prog = m.get("program")
     if trig == "flow" and prog:
         ev.append(f"sustained {prog['aggressor']} program: {prog.get('prints', prog['bursts'])} taker prints over "
@@ -164,12 +191,38 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
     elif sync is not None:
         ev.append(f"{_pct(sync)} of the removal within the busiest 500 ms"
                   + (f", 10-90% fall in {speed:.0f} ms" if speed is not None else ""))
-    if share >= th.trade_min:
-        conf = _score(share - th.trade_min, 1 - th.trade_min)
+    lag, at = _num(m.get("_pull_lag_ms")), _num(m.get("_pull_at_ms"))
+    nb, na = _num(m.get("_pull_noise_bid"), 0.0), _num(m.get("_pull_noise_ask"), 0.0)
+    # each side's burst must stand out from that side's ordinary 500 ms churn
+    # (a flow event only: a cliff event's fall was already judged abnormal for its band)
+    above = (pb is not None and pa is not None
+             and (sides == "both" or (pb >= th.pull_noise_k * nb and pa >= th.pull_noise_k * na)))
+    if (above and lag is not None and min(pb, pa) >= th.pull_both_min
+            and lag <= th.pull_max_lag_ms and (sides == "both" or (trig == "flow" and at is not None
+                                                                  and at <= th.pull_lead_ms))):
+        # both sides' quotes pulled within one burst at the start: a withdrawal, whatever traded
+        # after it (the cascade into the thinned book lifts the traded share)
+        ev.append("both sides pulled at once at the start: synchronized cancellation"
+                  + (" (the trading after it is the cascade into the thinned book)" if trig == "flow" or
+                     share > th.cancel_max else ""))
+        conf = min(_score(min(pb, pa) - th.pull_both_min, th.pull_both_min),
+                   _score(th.pull_max_lag_ms - lag, th.pull_max_lag_ms))
+        return "synchronized_withdrawal", round(conf * factor, 3), ev
+    if (sides == "both" and pb is not None and pa is not None and share < th.trade_min
+            and max(pb, pa) >= th.pull_both_min and min(pb, pa) <= th.pull_other_max):
+        one = "bid" if pb > pa else "ask"
+        ev.append(f"only the {one} side's quotes were pulled (the other side's fell without a pull: "
+                  f"{_pct(min(pb, pa))} net cancelled)")
+        conf = min(_score(max(pb, pa) - th.pull_both_min, th.pull_both_min),
+                   _score(th.pull_other_max - min(pb, pa), th.pull_other_max))
+        return "one_sided_pull", round(conf * factor, 3), ev
+    tmin = th.flow_trade_min if trig == "flow" and prog else th.trade_min
+    if share >= tmin:
+        conf = _score(share - tmin, 1 - tmin)
         if corr is not None:
             ev.append(f"distance-from-touch vs removal-time correlation {corr:+.2f}"
                       + (" (sequential erosion from the touch)" if corr > 0 else ""))
-            conf = min(1.0, conf + (0.1 if corr > 0.2 else 0.0))
+            conf = min(1.0, conf + (th.erosion_bonus if corr > th.erosion_corr_min else 0.0))
         return "consumption", round(conf * factor, 3), ev
     if share <= th.cancel_max or pulled:
         s_cancel = _score(th.cancel_max - min(share, gross if pulled else share), th.cancel_max)
@@ -178,7 +231,7 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
                 ev.append(f"bid/ask lag {float(m['side_lag_ms']):+.0f} ms")
             if conc:
                 if kind == "bands" and sync is None:
-                    s_sync = 0.75  # as concentrated as the sampling can show
+                    s_sync = th.bands_sync_score  # as concentrated as the sampling can show
                 else:
                     s_sync = max(_score((sync or 0) - th.sync_min, 1 - th.sync_min),
                                  _score((sync_c or 0) - th.sync_min, 1 - th.sync_min),
@@ -190,11 +243,11 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
                 ev.append("both sides pulled at once: synchronized cancellation")
                 return "synchronized_withdrawal", round(conf * factor, 3), ev
             ev.append("both sides cancelled but spread out in time")
-            return "mixed", round(0.5 * factor, 3), ev
+            return "mixed", round(th.conf_mixed * factor, 3), ev
         ev.append(f"only the {sides} side fell")
         return "one_sided_pull", round(s_cancel * factor, 3), ev
     ev.append("neither clearly trade-driven nor cancellation-driven")
-    return "mixed", round(0.5 * factor, 3), ev
+    return "mixed", round(th.conf_mixed * factor, 3), ev
 
 
 def evidence_json(evidence: list[str]) -> str:

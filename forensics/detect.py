@@ -32,7 +32,11 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    Flagged windows of a side merge; the episode is the stretch of maximal volume above
    ``flow_excess_k`` x the rate (re-cut at half the program's own pace), split where
    ``flow_quiet_s`` pass at or below the trailing rate, each piece re-tested, >= 
-   ``flow_min_duration_s`` long. The erosion it causes is measured on the event (depth of the
+   ``flow_min_duration_s`` long. The trailing baseline is kept clean: cliff events up to their
+   recovery and the episodes already found (``flow_exclude_before_s`` before to
+   ``flow_exclude_after_s`` after; re-run up to ``flow_passes`` times) are left out of it, so an
+   earlier cascade or program in the same run does not inflate the rate and variance a later
+   program is judged against. The erosion it causes is measured on the event (depth of the
    touch band before/after, levels hit, erosion correlation, mid move). A program starting inside
    a cliff event's window, up to ``flow_merge_s`` after it or before its depth recovered (at most
    ``aftermath_max_s``), or running into a two-sided non-trade-driven cliff with less than
@@ -46,6 +50,12 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    >= ``flicker_min_pairs`` (3) such pairs chained with gaps <= ``flicker_gap_s`` (30 s). A cliff
    overlapping the episode whose net fall is >= 40% flicker orders being pulled is absorbed.
 6. metrics (below) and :func:`forensics.classify.classify` -> label, confidence, evidence.
+   Level data also gives each cliff and flow event its *per-side pull bursts* (the largest net
+   cancellation within ``sync_ms`` per side from ``pull_before_s`` before to ``pull_after_s``
+   after the start, over the narrowest band's depth, and the side's ``pull_noise_q`` quantile of
+   ordinary 500 ms falls): a flow event that opened with both sides pulled is a withdrawal and
+   its cascade, and folds in the later falls of its aftermath; a fall during a program that is
+   not a pull (trade-driven or the book re-centring under it) is part of the program.
 
 Band data only (``depth_bands``, e.g. Binance bookDepth every ~30 s): a cliff is a fall between
 two consecutive samples (``window`` = one sample step) against the median of the previous
@@ -133,7 +143,11 @@ class DetectParams:
     price_after_s: float = 60.0       # price move measured 1 minute after
     vacuum_before_s: float = 300.0    # impact per unit volume: 5 min before ...
     vacuum_after_s: float = 120.0     # ... vs 2 min after
+    vacuum_gap_s: float = 5.0         # the "before" impact stops 5 s before the window (no run-up)
     sync_ms: int = 500                # synchronisation window (a pull by many makers lands within ~300 ms)
+    pull_before_s: float = 3.0        # per-side pull bursts looked for from 3 s before an event's start ...
+    pull_after_s: float = 2.0         # ... to 2 s after it (a cascade starts ~1 s after the pull)
+    pull_noise_q: float = 0.99        # a side's ordinary 500 ms churn: the 99th percentile of its falls
     # -- band data (bookDepth, ~30 s samples)
     bands_baseline_s: float = 300.0   # halving cliffs: median of the previous 5 minutes of samples
     bands_z: float = 5.0              # abnormal drop: <= -5 robust sigma of the band's own changes ...
@@ -143,11 +157,11 @@ class DetectParams:
     bands_sigma_floor: float = 0.02   # sigma never below 2% per sample (published rounding, frozen stretches)
     trade_gap_s: float = 120.0        # trades "cover" a window without a 2-minute hole around it
     # -- flow (consumption by sustained aggressive volume)
-    flow: bool = True
+    flow: bool = True                 # the flow trigger on (off: cliffs and flicker only)
     flow_windows_s: tuple[int, ...] = (5, 10, 20, 40, 80, 120)  # programs of 5 s to 2 min
     flow_baseline_s: float = 600.0    # the side's own trailing rate / variance: previous 10 minutes
     flow_min_history_s: float = 60.0  # no verdict on less than a minute of the side's history ...
-    flow_full_history_s: float = 180.0  # ... and the z bar rises as sqrt(180 s / history) below 3 minutes
+    flow_full_history_s: float = 300.0  # ... and the z bar rises as sqrt(300 s / history) below 5 minutes
     flow_min_ratio: float = 2.0       # volume >= 2x the side's trailing rate ...
     flow_min_z: float = 6.0           # ... and >= 6 sigma (dev seeds: background tops out near 5.5 over hours)
     flow_min_duration_s: float = 4.0  # one cluster of orders (< 4 s) is not a sustained program
@@ -157,17 +171,26 @@ class DetectParams:
     flow_quiet_s: float = 20.0        # 20 s at or below the trailing rate splits two episodes
     flow_merge_s: float = 10.0        # a program starting within 10 s after a cliff is its aftermath
     flow_lead_share: float = 0.25     # >= 25% of a program's volume before a cliff: the cliff is part of it
+    flow_recut_frac: float = 0.5      # episode edges re-cut at half the program's own pace (a lone print before it is not its start)
+    flow_pad_frac: float = 0.25       # a flagged stretch is searched a quarter of the longest window beyond its ends
+    flow_min_trades: int = 50         # fewer aggressive prints in the whole window: no rate to judge against
+    flow_passes: int = 3              # baseline cleaned of the episodes found so far, up to 3 passes
+    flow_exclude_before_s: float = 5.0   # an episode leaves its side's baseline from 5 s before ...
+    flow_exclude_after_s: float = 30.0   # ... to 30 s after (the cascade's tail, the re-quoting book)
     # -- flicker
-    flicker: bool = True
+    flicker: bool = True              # the flicker trigger on (level data only)
     flicker_min_frac: float = 0.25    # flicker order >= 25% of the narrowest band's median depth ...
     flicker_min_x: float = 5.0        # ... and >= 5x the median add
     flicker_min_ticks: float = 10.0   # placed >= 10 median spreads from the touch (not meant to trade)
     flicker_life_s: float = 5.0       # pulled within 5 s
     flicker_min_pairs: int = 3        # >= 3 such orders make an episode
     flicker_gap_s: float = 30.0       # ... chained with gaps <= 30 s
+    flicker_removed_frac: float = 0.8  # "pulled": >= 80% of the order gone within flicker_life_s ...
+    flicker_pair_max_traded: float = 0.1  # ... with <= 10% of it traded (not meant to trade)
+    flicker_absorb_share: float = 0.4  # a cliff whose net fall is >= 40% flicker orders is the flicker's
     tolerance_ns: int | None = None   # trade/update matching window (None: estimated from the data)
     depth_limit: int | str | None = "auto"  # N-level view of the feed (None/0 full depth, 'auto' detected)
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    thresholds: Thresholds = field(default_factory=Thresholds)  # the classifier's (forensics.classify)
 
 
 #: columns of ``events`` (pinned + metrics, stored units; see schema.TABLES / EXACT)
@@ -384,13 +407,28 @@ def _typical_change(t: np.ndarray, q: np.ndarray, span_ns: int) -> float:
 # flow episodes and flicker
 # =============================================================================================
 
-def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams) -> dict:
+def _keep_mask(n: int, s0: int, exclude) -> np.ndarray:
+    """1.0 for the seconds of [s0, s0 + n) outside every ``exclude`` interval (ns), else 0.0."""
+    keep = np.ones(n)
+    for a, b in exclude or ():
+        i0, i1 = max(0, int(a) // NS_S - s0), min(n, int(b) // NS_S - s0 + 1)
+        if i1 > i0:
+            keep[i0:i1] = 0.0
+    return keep
+
+
+def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=None) -> dict:
     """Per-second aggressive volume of one aggressor and, per window length ``W`` in
     ``flow_windows_s``, the window volume ``V`` (ending at each second), its rate ratio
     ``V / (W mu)`` and robust-to-slicing z-score ``(V - W mu) / sqrt(W var)`` against the side's
     own trailing per-second mean ``mu`` and variance ``var`` over ``flow_baseline_s`` before the
     window, and the share of ``V`` in its busiest second. Volume, not print count: the same
-    program scores the same whether sliced into 10 or 1,000 prints."""
+    program scores the same whether sliced into 10 or 1,000 prints.
+
+    ``exclude``: (from, to) ns intervals left out of the trailing baselines (episodes already
+    flagged and their aftermath: an earlier cascade must not inflate the rate and variance a
+    later program is judged against); the baseline then reaches back over ``flow_baseline_s``
+    kept seconds, and its length (for the short-history bar) is their number."""
     t = trades.filter(pl.col("aggressor") == aggressor)
     if t.height == 0:
         return {}
@@ -407,16 +445,21 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams) -> dict:
     ii = per["i"].to_numpy()
     v, cnt, l1, l2 = (np.zeros(n) for _ in range(4))
     v[ii], cnt[ii], l1[ii], l2[ii] = (per[c].to_numpy().astype(np.float64) for c in ("v", "n", "l1", "l2"))
-    cum = {k: np.concatenate([[0.0], np.cumsum(a)]) for k, a in (("v", v), ("v2", v * v), ("n", cnt), ("l1", l1),
-                                                                  ("l2", l2))}
-    c1, c2 = cum["v"], cum["v2"]
+    keep = _keep_mask(n, s0, exclude)
+    cum = {k: np.concatenate([[0.0], np.cumsum(a)]) for k, a in (("v", v * keep), ("v2", v * v * keep),
+                                                                  ("n", cnt * keep), ("l1", l1 * keep),
+                                                                  ("l2", l2 * keep), ("k", keep))}
+    cv = np.concatenate([[0.0], np.cumsum(v)])   # window volumes: every second counts
+    c1, c2, ck = cum["v"], cum["v2"], cum["k"]
     B = int(p.flow_baseline_s)
     idx = np.arange(n)
     out = {"s0": s0, "v": v, "windows": {}}
     # the baseline ending at each second j (seconds [j - B, j)): mean rate and variance per second
     j1 = np.arange(n + 1)
-    j0 = np.maximum(j1 - B, 0)
-    nbj = (j1 - j0).astype(np.float64)
+    # the baseline reaches back as far as needed to hold B kept seconds (excluded ones skipped)
+    back = lambda e: np.maximum(np.searchsorted(ck, ck[e] - B, side="right") - 1, 0)
+    j0 = back(j1)
+    nbj = ck[j1] - ck[j0]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         mub = (c1[j1] - c1[j0]) / nbj
         varb = np.maximum((c2[j1] - c2[j0]) / nbj - mub * mub, 0.0)
@@ -432,10 +475,10 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams) -> dict:
             continue
         end = idx + 1
         start = np.maximum(end - W, 0)
-        V = c1[end] - c1[start]
+        V = cv[end] - cv[start]
         b1 = start
-        b0 = np.maximum(b1 - B, 0)
-        nb = (b1 - b0).astype(np.float64)
+        b0 = back(b1)
+        nb = ck[b1] - ck[b0]
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             mu = (c1[b1] - c1[b0]) / nb
             var = np.maximum((c2[b1] - c2[b0]) / nb - mu * mu, 0.0)
@@ -457,20 +500,40 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams) -> dict:
     return out
 
 
-def find_flow(trades: pl.DataFrame, p: DetectParams) -> list[dict]:
+def find_flow(trades: pl.DataFrame, p: DetectParams, exclude=()) -> list[dict]:
+    """Sustained one-sided programs (:func:`_find_flow_once`) judged against a clean baseline:
+    a first pass against the trailing rate with the ``exclude`` intervals (ns; e.g. cliff events
+    up to their recovery) left out, then up to ``flow_passes - 1`` more with every episode found
+    so far (``flow_exclude_before_s`` before to ``flow_exclude_after_s`` after it) left out of
+    its aggressor's baseline too, until the episodes no longer change."""
+    t = trades.filter(pl.col("aggressor").is_not_null())
+    if t.height < p.flow_min_trades:
+        return []
+    base = list(exclude or ())
+    eps = _find_flow_once(t, p, {a: base for a in ("sell", "buy")})
+    pre, post = int(p.flow_exclude_before_s * NS_S), int(p.flow_exclude_after_s * NS_S)
+    for _ in range(max(0, p.flow_passes - 1)):
+        ex = {a: base + [(e["start"] - pre, e["end"] + post) for e in eps if e["aggressor"] == a]
+              for a in ("sell", "buy")}
+        new = _find_flow_once(t, p, ex)
+        if new == eps:
+            break
+        eps = new
+    return eps
+
+
+def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict) -> list[dict]:
     """Sustained one-sided aggressive programs by flow (see the module docstring): any window
     length in ``flow_windows_s`` whose aggressive volume is >= ``flow_min_ratio`` x and
     ``flow_min_z`` sigma above the side's own trailing rate, spread over >= ``flow_min_active_s``
     seconds with no second holding more than ``flow_max_top_share`` of it. Flagged windows of a
     side merge; the episode is the segment of maximal excess volume over
     ``flow_excess_k`` x the trailing rate (so it starts and ends with the program), trimmed to
-    its first / last aggressive print."""
-    t = trades.filter(pl.col("aggressor").is_not_null())
-    if t.height < 50:
-        return []
+    its first / last aggressive print. ``exclude``: per aggressor, the intervals left out of
+    its trailing baseline (:func:`flow_scores`)."""
     out = []
     for aggr in ("sell", "buy"):
-        sc = flow_scores(t, aggr, p)
+        sc = flow_scores(t, aggr, p, exclude.get(aggr))
         if not sc or not sc["windows"]:
             continue
         v, s0 = sc["v"], sc["s0"]
@@ -491,24 +554,27 @@ def find_flow(trades: pl.DataFrame, p: DetectParams) -> list[dict]:
         if not cover.any():
             continue
         d = np.diff(np.concatenate([[0], cover.astype(np.int8), [0]]))
+        wmax = int(max(sc["windows"]))
+        segs = []
         for a, b in zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]):
-            wmax = int(max(sc["windows"]))
-            lo, hi = max(0, a - wmax // 4), min(n, b + wmax // 4)
-            for sa, sb in _program_segments(v, sc, lo, hi, p):
-                ts0, ts1 = (s0 + sa) * NS_S, (s0 + sb) * NS_S
-                seg = t.filter((pl.col("aggressor") == aggr) & (pl.col("ts") >= ts0) & (pl.col("ts") < ts1))
-                if seg.height == 0 or int(seg["ts"][-1]) - int(seg["ts"][0]) < p.flow_min_duration_s * NS_S:
-                    continue   # one cluster of orders, not a sustained program
-                vol = float(seg["size"].sum())
-                dur_s = float(sb - sa)
-                mu, var = float(sc["base_mu"][sa]), float(sc["base_var"][sa])
-                z = (vol - dur_s * mu) / math.sqrt(dur_s * var) if var > 0 else float("inf")
-                out.append({"trigger": "flow", "side": "bid" if aggr == "sell" else "ask", "aggressor": aggr,
-                            "start": int(seg["ts"][0]), "end": int(seg["ts"][-1]), "prints": seg.height,
-                            "bursts": int(seg["ts"].n_unique()), "volume": int(vol),
-                            "ratio": vol / (dur_s * mu) if mu > 0 else float("inf"), "z": z,
-                            "baseline_rate": mu, "price_first": int(seg["price"][0]),
-                            "price_last": int(seg["price"][-1])})
+            pad = int(p.flow_pad_frac * wmax)
+            lo, hi = max(0, a - pad), min(n, b + pad)
+            segs += _program_segments(v, sc, lo, hi, p)
+        for sa, sb in segs:
+            ts0, ts1 = (s0 + sa) * NS_S, (s0 + sb) * NS_S
+            seg = t.filter((pl.col("aggressor") == aggr) & (pl.col("ts") >= ts0) & (pl.col("ts") < ts1))
+            if seg.height == 0 or int(seg["ts"][-1]) - int(seg["ts"][0]) < p.flow_min_duration_s * NS_S:
+                continue   # one cluster of orders, not a sustained program
+            vol = float(seg["size"].sum())
+            dur_s = float(sb - sa)
+            mu, var = float(sc["base_mu"][sa]), float(sc["base_var"][sa])
+            z = (vol - dur_s * mu) / math.sqrt(dur_s * var) if var > 0 else float("inf")
+            out.append({"trigger": "flow", "side": "bid" if aggr == "sell" else "ask", "aggressor": aggr,
+                        "start": int(seg["ts"][0]), "end": int(seg["ts"][-1]), "prints": seg.height,
+                        "bursts": int(seg["ts"].n_unique()), "volume": int(vol),
+                        "ratio": vol / (dur_s * mu) if mu > 0 else float("inf"), "z": z,
+                        "baseline_rate": mu, "baseline_var": var, "price_first": int(seg["price"][0]),
+                        "price_last": int(seg["price"][-1])})
     return sorted(out, key=lambda e: e["start"])
 
 
@@ -541,8 +607,8 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
     # edges at the program's own pace: re-cut at half its mean rate (a lone background print
     # just before a strong program is not its start)
     rate = float(v[sa:sb].sum()) / (sb - sa)
-    if 0.5 * rate > p.flow_excess_k * mu:
-        a2, b2 = _max_excess(v, sa, sb, 0.5 * rate)
+    if p.flow_recut_frac * rate > p.flow_excess_k * mu:
+        a2, b2 = _max_excess(v, sa, sb, p.flow_recut_frac * rate)
         if b2 > a2:
             sa, sb = a2, b2
     Q = int(p.flow_quiet_s)
@@ -608,10 +674,10 @@ def find_flicker(ctx: Context, p: DetectParams) -> list[dict]:
         for d in after.iter_rows(named=True):
             removed += d["cancelled"] + d["traded"]
             traded += d["traded"]
-            if removed >= 0.8 * r["added"]:
+            if removed >= p.flicker_removed_frac * r["added"]:
                 t_end = d["ts"]
                 break
-        if t_end is not None and traded <= 0.1 * r["added"]:
+        if t_end is not None and traded <= p.flicker_pair_max_traded * r["added"]:
             pairs.append({"side": r["side"], "price": r["price"], "add_ts": r["ts"], "cancel_ts": t_end,
                           "qty": r["added"], "traded": traded, "dist": r["dist"]})
     pairs.sort(key=lambda x: x["add_ts"])
@@ -853,7 +919,7 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
     p = params
     ctx = ctx or build_context(store, ex, sy, ts_from, ts_to, p)
     cliff_events = _continuations(_group_cliffs(ctx, p), ctx, p)
-    flows = find_flow(ctx.trades, p) if p.flow else []
+    flows = find_flow(ctx.trades, p, _cliff_spans(cliff_events, p)) if p.flow else []
     flickers = find_flicker(ctx, p) if (p.flicker and ctx.data_kind == "book") else []
     events = []
     absorbed_by: dict[int, list] = {}
@@ -874,7 +940,7 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
         for e in events:
             if e["trigger"] == "cliff" and e["start_ts"] <= fl["end"] + NS_S and e["end_ts"] >= fl["start"] - NS_S:
                 share = _level_share(ctx, e, levels)
-                if share >= 0.4:
+                if share >= p.flicker_absorb_share:
                     absorbed_by.setdefault(id(fl), []).append(e)
                     continue
             keep.append(e)
@@ -894,7 +960,8 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
             # a program running into a two-sided cliff with little of its volume before it is
             # that cliff's context (the withdrawal is the event; the flow is reported with it)
             into = (e["trigger"] == "cliff" and e["sides"] == "both" and fw["start"] < e["window_from"] <= fw["end"]
-                    and _volume_share_before(ctx, fw, e["window_from"]) < p.flow_lead_share
+                    and (_volume_share_before(ctx, fw, e["window_from"]) < p.flow_lead_share
+                         or not _program_before(ctx, fw, e["window_from"], p))
                     and classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0] != "consumption")
             if into or (e["trigger"] in ("cliff", "flicker") and e["window_from"] - NS_S <= fw["start"] <= until):
                 e["_flow_after"] = fw
@@ -905,10 +972,18 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
         # a cliff during the program (after flow_lead_share of its volume, or of the consumed
         # side) is part of it: the book thinning and re-centring under the program
         fe = _flow_event(fw, ctx, p)
+        # a program that opened with both sides pulled is a withdrawal and its cascade: later
+        # falls before the book is back (at most aftermath_max_s) are its continuation
+        wd = classify(dict(fe, data_kind=ctx.data_kind), p.thresholds)[0] == "synchronized_withdrawal"
+        until = fw["end"] + (int(p.aftermath_max_s * NS_S) if wd else merge)
         keep = []
         for e in events:
-            if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= fw["end"] + merge
-                    and (e["sides"] == fw["side"] or _volume_share_before(ctx, fw, e["window_from"]) >= p.flow_lead_share)):
+            if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= until
+                    and (wd or e["sides"] == fw["side"]
+                         or _volume_share_before(ctx, fw, e["window_from"]) >= p.flow_lead_share
+                         # a fall during the program that is not a pull (trade-driven, or the
+                         # book re-centring under it) is the program
+                         or classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0] in ("consumption", "mixed"))):
                 fe.setdefault("_absorbed", []).append(e)
                 continue
             keep.append(e)
@@ -946,6 +1021,30 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
     if not rows:
         return pl.DataFrame(schema=EVENT_SCHEMA)
     return pl.DataFrame(rows, schema=EVENT_SCHEMA)
+
+
+def _cliff_spans(cliff_events: list[dict], p: DetectParams) -> list[tuple[int, int]]:
+    """(from, to) ns of each cliff event up to its recovery (at most ``aftermath_max_s`` after
+    its trough): the stretches the flow baselines leave out (a cascade into a withdrawn book)."""
+    out = []
+    for ev in cliff_events:
+        end = ev["t_trough"] + int(p.aftermath_max_s * NS_S)
+        rec = ev.get("recovered_at")
+        out.append((ev["t_peak"] - int(p.flow_exclude_before_s * NS_S), min(rec, end) if rec is not None else end))
+    return out
+
+
+def _program_before(ctx: Context, fw: dict, ts: int, p: DetectParams) -> bool:
+    """Is the part of a program before ``ts`` a program on its own (ratio and z against the
+    episode's trailing baseline, at least ``flow_min_duration_s`` long)? A stretch of ordinary
+    flow that only passed the test with the cascade after a withdrawal is not."""
+    mu, var = fw.get("baseline_rate") or 0.0, fw.get("baseline_var") or 0.0
+    dur = (ts - fw["start"]) / NS_S
+    if dur < p.flow_min_duration_s or not (mu > 0 and var > 0):
+        return False
+    vol = float(ctx.trades.filter((pl.col("aggressor") == fw["aggressor"]) & (pl.col("ts") >= fw["start"])
+                                  & (pl.col("ts") < ts))["size"].sum() or 0)
+    return vol >= p.flow_min_ratio * dur * mu and (vol - dur * mu) / math.sqrt(dur * var) >= p.flow_min_z
 
 
 def _volume_share_before(ctx: Context, fw: dict, ts: int) -> float:
@@ -1103,7 +1202,7 @@ def _price_metrics(ctx: Context, e: dict, w0: int, w1: int, p: DetectParams) -> 
         later = _top_at(ctx.top, w1 + int(p.price_after_s * NS_S))
         if later and after["mid"]:
             e["price_move_after_bps"] = (later["mid"] - after["mid"]) / after["mid"] * 1e4
-    ib = _impact(ctx, w0 - int(p.vacuum_before_s * NS_S), w0 - 5 * NS_S)
+    ib = _impact(ctx, w0 - int(p.vacuum_before_s * NS_S), w0 - int(p.vacuum_gap_s * NS_S))
     ia = _impact(ctx, w1, w1 + int(p.vacuum_after_s * NS_S))
     e["impact_before"], e["impact_after"] = ib, ia
     if ib and ia is not None and ib > 0:
@@ -1236,9 +1335,71 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
         dep = sum(e.get(f"depth_before_{s}") or 0 for s in sides)
         if e.get("_burst_net_cancel") is not None and dep > 0:
             e["_burst_pull_frac"] = e["_burst_net_cancel"] / dep
+        _pull_metrics(ctx, e, w0 - int(p.pull_before_s * NS_S), e["start_ts"] + int(p.pull_after_s * NS_S), p)
     else:
         _band_shares(ctx, e, sides, w0, w1)
     return e
+
+
+def _side_pulls(ctx: Context, a: int, b: int, p: DetectParams) -> dict:
+    """Level data: per side, the largest net cancellation (cancelled - added) within any
+    ``sync_ms`` in (a, b] inside the narrowest usable band at ``a``, as a share of that band's
+    depth at ``a``, and when it happened: {side: (share, ts)}. A withdrawal pulls both sides at
+    once (whatever trades follow); a one-sided pull or a program leaves the other side in place."""
+    out: dict = {}
+    if ctx.lc is None:
+        return out
+    band = min(ctx.bands)
+    before = _top_at(ctx.top, a)
+    floor, cap = _band_bounds(before["mid"] if before else None, band)
+    if floor is None:
+        return out
+    for s in SIDES:
+        t, q = _series(ctx, s, band)
+        dep = _at(t, q, np.array([a]))[0] if t.size else float("nan")
+        w = _window_changes(ctx, [s], a, b, floor, cap).filter(pl.col("cause").is_in(["add", "trade", "cancel", "mixed"]))
+        if math.isnan(dep) or dep <= 0 or w.height == 0:
+            continue
+        nt = w["ts"].to_numpy()
+        net = (w["cancelled"] - w["added"]).to_numpy().astype(np.float64)
+        c = np.concatenate([[0.0], np.cumsum(net)])
+        h = np.searchsorted(nt, nt + p.sync_ms * NS_MS, side="right")
+        sums = c[h] - c[np.arange(nt.size)]
+        k = int(np.argmax(sums))
+        out[s] = (max(0.0, float(sums[k])) / dep, int(nt[k]))
+    return out
+
+
+def _fall_noise(ctx: Context, side: str, band: float, p: DetectParams) -> float | None:
+    """The ``pull_noise_q`` quantile of the band's relative depth falls over ``sync_ms`` across
+    the whole series (cached): how much a side ordinarily loses in 500 ms (volatile books
+    re-quote in large blocks), so a pull burst can be judged against the instrument's own
+    churn."""
+    key = ("fall_noise", side, band)
+    if key not in ctx.info:
+        t, q = _series(ctx, side, band)
+        val = None
+        if t.size > 10:
+            later = _at(t, q, t + p.sync_ms * NS_MS)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                f = (q - later) / np.maximum(q, 1.0)
+            f = f[~np.isnan(f)]
+            if f.size:
+                val = float(np.quantile(f, p.pull_noise_q))
+        ctx.info[key] = val
+    return ctx.info[key]
+
+
+def _pull_metrics(ctx: Context, e: dict, a: int, b: int, p: DetectParams) -> None:
+    """``_pull_bid`` / ``_pull_ask`` (see :func:`_side_pulls`) and ``_pull_lag_ms`` (the time
+    between the two sides' bursts) on the event, for the classifier."""
+    sp = _side_pulls(ctx, a, b, p)
+    for s, (share, _) in sp.items():
+        e[f"_pull_{s}"] = share
+        e[f"_pull_noise_{s}"] = _fall_noise(ctx, s, min(ctx.bands), p)
+    if len(sp) == 2:
+        e["_pull_lag_ms"] = abs(sp["ask"][1] - sp["bid"][1]) / NS_MS
+        e["_pull_at_ms"] = (max(sp["ask"][1], sp["bid"][1]) - e["start_ts"]) / NS_MS
 
 
 def _trade_volume(ctx: Context, sides: list[str], a: int, b: int) -> int:
@@ -1292,6 +1453,7 @@ def _flow_event(fw: dict, ctx: Context, p: DetectParams) -> dict:
     if ctx.lc is not None:
         # the band follows the mid while the program walks the book: no price filter
         e.update(_quantities(ctx, [s], w0, w1, None, None, before, p))
+        _pull_metrics(ctx, e, fw["start"] - int(p.pull_before_s * NS_S), fw["start"] + int(p.pull_after_s * NS_S), p)
     else:
         # band data: the program's volume vs the depth the side's band lost over the episode (capped);
         # a band that did not fall net was refilled behind the program: its volume is the removal
