@@ -179,3 +179,32 @@ def test_blocks_read_ahead_same_as_inline_and_stop_early(tmp_path):
     it = Source(p).blocks(4096)  # a consumer that stops early stops the reader thread
     next(it)
     it.close()
+
+
+# ---- the compiled decimal parser == the Polars expressions it replaces ------------------------
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.one_of(exact_text, st.text("0123456789.-+e ", max_size=22)), min_size=1, max_size=40),
+       st.integers(0, 3))
+def test_decimal_scanner_matches_polars_expressions(values, cut):
+    from forensics import exact
+    from forensics.ingest.decscan import parse_plain
+
+    s = pl.Series("s", values, dtype=pl.Utf8)[cut:]  # a slice: Arrow offset and validity handled
+    digits, raw, sig, plain = parse_plain(s)
+    e = pl.col("s")
+    dot = e.str.find(".", literal=True).cast(pl.Int64)
+    ref = s.to_frame().select(
+        e.str.replace(".", "", literal=True, n=1).cast(pl.Int64, strict=False).alias("d"),
+        pl.when(dot.is_null()).then(0).otherwise(e.str.len_bytes().cast(pl.Int64) - dot - 1).alias("r"),
+        pl.when(dot.is_null()).then(0).otherwise(e.str.strip_chars_end("0").str.len_bytes().cast(pl.Int64) - dot - 1).alias("g"),
+        (e.str.starts_with("-") | e.str.starts_with("+")).fill_null(True).alias("sign"))
+    for i, row in enumerate(ref.iter_rows(named=True)):
+        if plain[i]:  # a plain row: exactly the values of the expressions
+            assert (row["d"], row["r"], row["g"], row["sign"]) == (digits[i], raw[i], sig[i], False), s[i]
+        else:  # not plain: the expressions fail it too (null digits or a sign), or it is a
+            # non-canonical string the checked path decides (never a silently different value)
+            v = s[i]
+            assert row["d"] is None or row["sign"] or not all(ch.isdigit() or ch == "." for ch in v) \
+                or v.count(".") > 1, v
+    assert exact.MAX_DIGITS == 18

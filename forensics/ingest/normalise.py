@@ -536,32 +536,32 @@ def _checks(table: str, df: pl.DataFrame) -> list[tuple[pl.Expr, pl.Expr]]:
 
 
 def _validate_fast(table: str, df: pl.DataFrame, checks: list[tuple[pl.Expr, pl.Expr]]) -> pl.DataFrame | None:
-    """:meth:`Writer._validate` for a frame without a bad row, in one plan: the row checks and
-    the fast path of :func:`exact.parse` (``__digits/__raw/__sig_<col>``). None if any row
-    would be rejected or needs the slow parse (blanks, ``1e-05``, signs, > 18 digits): the
-    frame then takes :meth:`Writer._validate_checked`, whose result it equals otherwise."""
-    bad = [c.fill_null(False) for c, _ in checks]
+    """:meth:`Writer._validate` for a frame without a bad row: the row checks in one plan and
+    the exact columns parsed in one compiled pass each (:func:`forensics.ingest.decscan.parse_plain`,
+    giving ``__digits/__raw/__sig_<col>`` as :func:`exact.parse`'s fast path does). None if
+    any row would be rejected or needs the slow parse (blanks, ``1e-05``, signs, > 18 digits):
+    the frame then takes :meth:`Writer._validate_checked`, whose result it equals otherwise."""
+    import numpy as np
+
     cols = [c for c in EXACT_INPUT.get(table, {}) if c in df.columns]
     parsed = []
+    if cols:
+        from forensics.ingest.decscan import parse_plain
     for c in cols:
-        s = pl.col(c).cast(pl.Utf8)
-        digits = s.str.replace(".", "", literal=True, n=1).cast(pl.Int64, strict=False)
-        dot = s.str.find(".", literal=True).cast(pl.Int64)
-        raw = pl.when(dot.is_null()).then(0).otherwise(s.str.len_bytes().cast(pl.Int64) - dot - 1)
-        sig = pl.when(dot.is_null()).then(0).otherwise(
-            s.str.strip_chars_end("0").str.len_bytes().cast(pl.Int64) - dot - 1)
-        parsed += [raw.alias(f"__raw_{c}"), sig.alias(f"__sig_{c}"), digits.alias(f"__digits_{c}")]
-        d, r, g = pl.col(f"__digits_{c}"), pl.col(f"__raw_{c}"), pl.col(f"__sig_{c}")
+        digits, raw, sig, plain = parse_plain(df[c])
+        int_part = digits // np.power(np.int64(10), np.clip(raw, 0, exact.MAX_DIGITS))
         # exactly the rows _exact_reasons (at 0 decimals) or exact.parse's slow path would see
-        bad.append((d.is_null() | s.str.starts_with("-") | s.str.starts_with("+") | (g > exact.MAX_DECIMALS)
-                    | (exact.int_part(d, r) >= 10 ** exact.MAX_DIGITS)
-                    | ((d == 0) & (not EXACT_INPUT[table][c][1]))).fill_null(True))
-    if not bad:
-        return df
-    out = df.lazy().with_columns(parsed).with_columns(pl.any_horizontal(bad).alias("__bad")).collect()
-    if out["__bad"].any():
-        return None
-    return out.drop("__bad")
+        bad = ~plain | (sig > exact.MAX_DECIMALS) | (int_part >= 10 ** exact.MAX_DIGITS)
+        if not EXACT_INPUT[table][c][1]:
+            bad |= digits == 0
+        if bad.any():
+            return None
+        parsed += [pl.Series(f"__raw_{c}", raw), pl.Series(f"__sig_{c}", sig), pl.Series(f"__digits_{c}", digits)]
+    if checks:
+        bad_rows = df.select(pl.any_horizontal([c.fill_null(False) for c, _ in checks]).alias("b"))["b"]
+        if bad_rows.any():
+            return None
+    return df.with_columns(parsed) if parsed else df
 
 
 # ---- exact columns, vectorised (same rules as forensics.exact, fewer string passes) ---------
