@@ -548,7 +548,11 @@ def _validate_fast(table: str, df: pl.DataFrame, checks: list[tuple[pl.Expr, pl.
     if cols:
         from forensics.ingest.decscan import parse_plain
     for c in cols:
-        digits, raw, sig, plain = parse_plain(df[c])
+        if f"__digits_{c}" in df.columns:  # parsed by the reader's scanner (plain decimals only)
+            digits, raw, sig = (df[f"__{k}_{c}"].to_numpy() for k in ("digits", "raw", "sig"))
+            plain, given = np.ones(len(digits), dtype=bool), True
+        else:
+            (digits, raw, sig, plain), given = parse_plain(df[c]), False
         int_part = digits // np.power(np.int64(10), np.clip(raw, 0, exact.MAX_DIGITS))
         # exactly the rows _exact_reasons (at 0 decimals) or exact.parse's slow path would see
         bad = ~plain | (sig > exact.MAX_DECIMALS) | (int_part >= 10 ** exact.MAX_DIGITS)
@@ -556,7 +560,8 @@ def _validate_fast(table: str, df: pl.DataFrame, checks: list[tuple[pl.Expr, pl.
             bad |= digits == 0
         if bad.any():
             return None
-        parsed += [pl.Series(f"__raw_{c}", raw), pl.Series(f"__sig_{c}", sig), pl.Series(f"__digits_{c}", digits)]
+        if not given:
+            parsed += [pl.Series(f"__raw_{c}", raw), pl.Series(f"__sig_{c}", sig), pl.Series(f"__digits_{c}", digits)]
     if checks:
         bad_rows = df.select(pl.any_horizontal([c.fill_null(False) for c, _ in checks]).alias("b"))["b"]
         if bad_rows.any():
