@@ -569,3 +569,18 @@ def _depth_line(draw):
 @given(st.lists(_depth_line(), min_size=1, max_size=12), st.integers(1, 10**6))
 def test_scanner_matches_the_general_path_on_generated_lines(lines, first_line):
     _assert_same("\n".join(lines) + "\n", first_line=first_line)
+
+
+_FORMATS = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "formats"
+
+
+@pytest.mark.skipif(not _FORMATS.is_dir(), reason="shared format samples (../shared/formats) not present")
+def test_scanner_matches_on_the_real_binance_samples():
+    from forensics.ingest.jsonscan import scan_depth
+    taken = 0
+    for f in sorted(_FORMATS.glob("binance-*.json")):
+        for first, block in binance_capture._document_blocks(Source(f)):
+            _assert_same(block.decode(), first)
+            fields, _ = scan_depth(block)
+            taken += 0 if fields is None else len(fields[0])
+    assert taken == 1  # the futures depthUpdate sample (with its extra ps/st keys) is read by the scanner
