@@ -571,7 +571,10 @@ def test_scanner_matches_the_general_path_on_generated_lines(lines, first_line):
     _assert_same("\n".join(lines) + "\n", first_line=first_line)
 
 
-_FORMATS = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "formats"
+_REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+# CI: ../shared next to the repo; a git worktree one level deeper (wt/NN) finds ../../shared
+_FORMATS = next((p / "formats" for p in (_REPO.parent / "shared", _REPO.parent.parent / "shared") if p.is_dir()),
+                _REPO.parent / "shared" / "formats")
 
 
 @pytest.mark.skipif(not _FORMATS.is_dir(), reason="shared format samples (../shared/formats) not present")
