@@ -20,6 +20,11 @@ alone takes, the ratio of the ingest wall time to ``gzip -dc`` and peak memory. 
     .venv/bin/python benchmarks/bench_ingest.py --formats tardis --rows 50000000   # memory bound
     .venv/bin/python benchmarks/bench_ingest.py --formats tardis --block-mb 1,2,4,8,16
     .venv/bin/python benchmarks/bench_ingest.py --startup            # CLI start-up only
+    .venv/bin/python benchmarks/bench_ingest.py --formats tardis --parquet   # part write settings
+
+``--parquet`` also times writing one stored part with the ingest's part settings
+(:func:`forensics.ingest.normalise.write_part`: zstd 1, delta-encoded integers) against the
+Polars default (zstd 3, dictionaries), CPU time of this process, best of 5.
 """
 from __future__ import annotations
 
@@ -238,6 +243,26 @@ def ingest_process(path: Path, store: Path, block_bytes: int) -> dict:
             "rejected": int(m["rejected"].sum())}
 
 
+def parquet_settings(store: Path, table: str) -> None:
+    """CPU time and size of writing one stored part: ingest settings vs the Polars default."""
+    from forensics.ingest.normalise import write_part
+    parts = sorted((store / table).rglob("*.parquet"), key=lambda p: p.stat().st_size)
+    if not parts:
+        return
+    df = pl.read_parquet(parts[-1])
+    out = store.parent / ".bench-part.parquet"
+    for name, fn in (("polars default (zstd 3, dictionaries)", lambda: df.write_parquet(out, compression="zstd")),
+                     ("ingest write_part (zstd 1, delta ints)", lambda: write_part(df, out))):
+        best = float("inf")
+        for _ in range(5):
+            c = time.process_time()
+            fn()
+            best = min(best, time.process_time() - c)
+        print(f"    part write {name:40s} {best * 1e3:6.1f} ms CPU for {df.height:,} rows "
+              f"({df.height / best / 1e6:5.1f} M rows/s), {out.stat().st_size / 1e6:.1f} MB")
+    out.unlink()
+
+
 def startup() -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     with tempfile.TemporaryDirectory() as d:
@@ -258,6 +283,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", default=None, help="keep the files and stores in this directory")
     ap.add_argument("--startup", action="store_true", help="only measure CLI start-up")
+    ap.add_argument("--parquet", action="store_true", help="also compare Parquet part write settings")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     if args.startup:
@@ -290,6 +316,8 @@ def main() -> None:
                 print(f"    {'gzip -dc' if path.suffix != '.zip' else 'unzip -p'} > /dev/null {dc:.2f} s wall, "
                       f"{dc_cpu:.2f} s CPU: ingest/that = {r['secs'] / dc:.2f}x wall, {r['cpu'] / dc_cpu:.2f}x CPU")
                 print(f"    peak RSS         {r['rss_mb']:,.0f} MB (ingest process)")
+            if args.parquet:
+                parquet_settings(work / f"store-{name}", table)
     finally:
         if not args.keep:
             shutil.rmtree(work)

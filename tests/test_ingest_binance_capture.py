@@ -452,3 +452,138 @@ def test_pretty_printed_json_document_is_read_as_messages(tmp_path):
     assert con.execute("select aggressor, size::varchar from trades").fetchall() == [("sell", "0.5")]
     assert con.execute("select is_snapshot, side, size::varchar from book_updates order by ts, seq"
                        ).fetchall() == [(True, "bid", "1.0"), (True, "ask", "2.0"), (False, "bid", "0.5")]
+
+
+# ---- the compiled depthUpdate scanner against the general (json_decode) path ------------------
+
+def _parse_both(text: str, first_line: int = 1, hint=None):
+    block = text.encode()
+    out = []
+    for fast in (True, False):
+        old = binance_capture.FAST_DEPTH
+        binance_capture.FAST_DEPTH = fast
+        try:
+            out.append(binance_capture.parse_block(block, first_line, hint))
+        finally:
+            binance_capture.FAST_DEPTH = old
+    return out
+
+
+def _assert_same(text: str, first_line: int = 1, hint=None):
+    a, b = _parse_both(text, first_line, hint)
+    assert a.book.equals(b.book), (text, a.book, b.book)
+    for k in ("agg", "trade", "ticker"):
+        x, y = getattr(a, k), getattr(b, k)
+        assert x.drop("j", strict=False).equals(y.drop("j", strict=False)), k
+    assert [(r.line, r.reason, r.text) for r in a.rejects] == [(r.line, r.reason, r.text) for r in b.rejects]
+    assert a.t_fallback == b.t_fallback
+    return a
+
+
+_BASE = ('{"e":"depthUpdate","E":1760130000101,"T":1760130000100,"s":"BTCUSDT","U":11,"u":15,"pu":10,'
+         '"b":[["120000.10","1.5"],["119999.9","0"]],"a":[["120000.2","3"]]}')
+# lines the scanner must leave to the general path, or read exactly as it does
+ODD_LINES = [
+    _BASE, "1760130000105123456 " + _BASE, "1760130000105123456\t  " + _BASE, '  ' + _BASE, _BASE + "  ",
+    _BASE + "\r", "\ufeff" + _BASE, "abc " + _BASE, "12a " + _BASE, "99999999999999999999 " + _BASE,
+    "9223372036854775807 " + _BASE, "9223372036854775808 " + _BASE, "0 " + _BASE,
+    '{"stream":"btcusdt@depth@100ms","data":' + _BASE + '}',
+    '{"stream":"btcusdt@depth20@100ms","data":' + _BASE + '}',
+    '{"data":' + _BASE + ',"stream":"btcusdt@depth"}', '{"data":' + _BASE + '}',
+    '{"stream":"btcusdt@depth","data":' + _BASE + ',"s":"ETHUSDT"}',
+    '{"stream":"btcusdt@depth","data":{}}', '{"stream":"x"}' , '{}', '{"e":"depthUpdate"}',
+    _BASE.replace('"pu":10,', ''), _BASE.replace('"T":1760130000100,', ''),
+    _BASE.replace('"T":1760130000100,', '').replace('"E":1760130000101,', ''),
+    _BASE.replace('"s":"BTCUSDT",', ''), _BASE.replace('"U":11,', ''), _BASE.replace('"E":', '"E": '),
+    _BASE.replace('"T":1760130000100', '"T":null'), _BASE.replace('"T":1760130000100', '"T":"x"'),
+    _BASE.replace('"T":1760130000100', '"T":1e3'), _BASE.replace('"T":1760130000100', '"T":99999999999999999999'),
+    _BASE.replace('"T":1760130000100', '"T":-5'), _BASE.replace('"T":1760130000100', '"T":01'),
+    _BASE.replace('"U":11', '"U":11.0'), _BASE.replace('"s":"BTCUSDT"', '"s":"BTC\\u0055SDT"'),
+    _BASE.replace('"s":"BTCUSDT"', '"s":"BTCUSD_PERP"'), _BASE.replace('"s":"BTCUSDT"', '"s":""'),
+    _BASE.replace('"s":"BTCUSDT"', '"s":"ÄBC"'), _BASE.replace('"e":"depthUpdate"', '"e":"depthUpdateX"'),
+    _BASE.replace('"b":[[', '"st":1,"ps":"BTCUSDT","x":true,"y":null,"z":-1.5e-3,"b":[['),
+    _BASE.replace('"b":[[', '"x":[1],"b":[['), _BASE.replace('"b":[[', '"x":{"a":1},"b":[['),
+    _BASE.replace('"b":[[', '"x":1.,"b":[['), _BASE.replace('"b":[[', '"x":tru,"b":[['),
+    _BASE.replace('"b":[[', '"E":5,"b":[['), _BASE.replace('["120000.10","1.5"]', '["120000.10"]'),
+    _BASE.replace('["120000.10","1.5"]', '["120000.10","1.5","x"]'),
+    _BASE.replace('["120000.10","1.5"]', '[120000.10,"1.5"]'), _BASE.replace('["120000.10","1.5"]', '[ "1" , "2" ]'),
+    _BASE.replace('"b":[["120000.10","1.5"],["119999.9","0"]]', '"b":[]'),
+    _BASE.replace('"b":[["120000.10","1.5"],["119999.9","0"]]', '"b":null'),
+    _BASE.replace('"a":[["120000.2","3"]]', '"a":[[]]'), _BASE.replace('"1.5"', '"-1.5"'),
+    _BASE.replace('"1.5"', '"1e-5"'), _BASE.replace('"1.5"', '""'), _BASE[:-1], _BASE + "}", _BASE + ",",
+    '{"e":"depthUpdate",' + _BASE[1:], "not json at all depthUpdate", "",
+    '{"lastUpdateId":12,"E":1760130000090,"T":1760130000089,"bids":[["1","2"]],"asks":[]}',
+    '{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1760130000105,"a":5,"s":"BTCUSDT","p":"120000.1",'
+    '"q":"0.5","f":1,"l":2,"T":1760130000104,"m":true}}',
+]
+
+
+@pytest.mark.parametrize("text", ODD_LINES)
+def test_scanner_matches_the_general_path_line_by_line(text):
+    _assert_same(_BASE + "\n" + text + "\n" + "17 " + _BASE.replace('"U":11', '"U":16') + "\n", first_line=7)
+
+
+def test_scanner_takes_the_usual_lines_and_matches_on_a_mixed_block():
+    text = "\n".join(ODD_LINES) + "\n"
+    a = _assert_same(text, first_line=3)
+    from forensics.ingest.jsonscan import scan_depth
+    fields, rest = scan_depth(text.encode())
+    assert fields is not None and len(fields[0]) >= 10  # the scanner did read lines (not all left over)
+    assert rest.count(b"\n") == text.count("\n")
+    assert a.book.height > 0
+
+
+_key = st.sampled_from(["e", "E", "T", "s", "U", "u", "pu", "b", "a", "x", "stream", "data", "ps"])
+_scalar = st.one_of(st.integers(-5, 2**64), st.sampled_from(["true", "false", "null", "1.5", "-0", "1e5", "01"]),
+                    st.text("abcBTCUSD0123._@depth\\\" ", max_size=8).map(lambda s: json.dumps(s)))
+_level = st.lists(st.one_of(st.decimals(0, 10**6, places=3, allow_nan=False).map(lambda d: f'"{d}"'),
+                            st.sampled_from(['"1"', '"0"', '"-1"', "1", '""', "null"])), min_size=0, max_size=3)
+_levels = st.lists(_level.map(lambda lv: "[" + ",".join(lv) + "]"), max_size=4).map(lambda ls: "[" + ",".join(ls) + "]")
+
+
+@st.composite
+def _depth_line(draw):
+    fields = {"e": '"depthUpdate"', "E": str(draw(st.integers(1_760_000_000_000, 1_760_000_999_999))),
+              "T": str(draw(st.integers(1_760_000_000_000, 1_760_000_999_999))), "s": '"BTCUSDT"',
+              "U": str(draw(st.integers(1, 10**6))), "u": str(draw(st.integers(1, 10**6))),
+              "pu": str(draw(st.integers(0, 10**6))), "b": draw(_levels), "a": draw(_levels)}
+    for k in draw(st.lists(st.sampled_from(sorted(fields)), max_size=3)):
+        fields.pop(k, None)  # missing fields
+    for k, v in draw(st.lists(st.tuples(_key, st.one_of(_scalar, _levels)), max_size=3)):
+        fields[k] = v  # odd values / extra keys
+    items = list(fields.items())
+    order = draw(st.permutations(range(len(items))))
+    sep = draw(st.sampled_from([":", ": ", " :"]))
+    body = "{" + ",".join(f'"{items[i][0]}"{sep}{items[i][1]}' for i in order) + "}"
+    style = draw(st.sampled_from(["raw", "wrapped", "wrapped20", "prefix", "prefix-wrapped", "dup"]))
+    if "wrapped" in style:
+        body = '{"stream":"btcusdt@depth' + ("20" if style == "wrapped20" else "") + '@100ms","data":' + body + "}"
+    if style == "dup":
+        body = body[:-1] + ',"u":5}'
+    if style.startswith("prefix"):
+        body = f"{draw(st.integers(0, 2**63 + 5))} " + body
+    return body
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(_depth_line(), min_size=1, max_size=12), st.integers(1, 10**6))
+def test_scanner_matches_the_general_path_on_generated_lines(lines, first_line):
+    _assert_same("\n".join(lines) + "\n", first_line=first_line)
+
+
+_REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+# CI: ../shared next to the repo; a git worktree one level deeper (wt/NN) finds ../../shared
+_FORMATS = next((p / "formats" for p in (_REPO.parent / "shared", _REPO.parent.parent / "shared") if p.is_dir()),
+                _REPO.parent / "shared" / "formats")
+
+
+@pytest.mark.skipif(not _FORMATS.is_dir(), reason="shared format samples (../shared/formats) not present")
+def test_scanner_matches_on_the_real_binance_samples():
+    from forensics.ingest.jsonscan import scan_depth
+    taken = 0
+    for f in sorted(_FORMATS.glob("binance-*.json")):
+        for first, block in binance_capture._document_blocks(Source(f)):
+            _assert_same(block.decode(), first)
+            fields, _ = scan_depth(block)
+            taken += 0 if fields is None else len(fields[0])
+    assert taken == 1  # the futures depthUpdate sample (with its extra ps/st keys) is read by the scanner

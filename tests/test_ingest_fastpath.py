@@ -91,7 +91,7 @@ def test_tardis_book_blocks_match_reference(tmp_path, lines, block_bytes, overri
             rejects += [(r.line, r.reason) for r in chunk.rejects]
             gaps += [(g["arrival_from"], g["ts_from"], g["ts_to"]) for g in chunk.gaps]
             if "book_updates" in chunk.tables:
-                rows += chunk.tables["book_updates"].to_dicts()
+                rows += chunk.tables["book_updates"].select(pl.exclude("^__.*$")).to_dicts()  # (parsed exact columns)
     finally:
         Source.blocks = orig
     # --exchange/--symbol are the Writer's (forensics.ingest.contract): the reader's rows are the
@@ -182,3 +182,91 @@ def test_blocks_read_ahead_same_as_inline_and_stop_early(tmp_path):
     it = Source(p).blocks(4096)  # a consumer that stops early stops the reader thread
     next(it)
     it.close()
+
+
+# ---- the compiled decimal parser == the Polars expressions it replaces ------------------------
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.one_of(exact_text, st.text("0123456789.-+e ", max_size=22)), min_size=1, max_size=40),
+       st.integers(0, 3))
+def test_decimal_scanner_matches_polars_expressions(values, cut):
+    from forensics import exact
+    from forensics.ingest.decscan import parse_plain
+
+    s = pl.Series("s", values, dtype=pl.Utf8)[cut:]  # a slice: Arrow offset and validity handled
+    digits, raw, sig, plain = parse_plain(s)
+    e = pl.col("s")
+    dot = e.str.find(".", literal=True).cast(pl.Int64)
+    ref = s.to_frame().select(
+        e.str.replace(".", "", literal=True, n=1).cast(pl.Int64, strict=False).alias("d"),
+        pl.when(dot.is_null()).then(0).otherwise(e.str.len_bytes().cast(pl.Int64) - dot - 1).alias("r"),
+        pl.when(dot.is_null()).then(0).otherwise(e.str.strip_chars_end("0").str.len_bytes().cast(pl.Int64) - dot - 1).alias("g"),
+        (e.str.starts_with("-") | e.str.starts_with("+")).fill_null(True).alias("sign"))
+    for i, row in enumerate(ref.iter_rows(named=True)):
+        if plain[i]:  # a plain row: exactly the values of the expressions
+            assert (row["d"], row["r"], row["g"], row["sign"]) == (digits[i], raw[i], sig[i], False), s[i]
+        else:  # not plain: the expressions fail it too (null digits or a sign), or it is a
+            # non-canonical string the checked path decides (never a silently different value)
+            v = s[i]
+            assert row["d"] is None or row["sign"] or not all(ch.isdigit() or ch == "." for ch in v) \
+                or v.count(".") > 1, v
+    assert exact.MAX_DIGITS == 18
+
+
+# ---- the compiled Tardis block scanner == the Polars CSV path ---------------------------------
+
+def _book_chunks(path, opts, fast, block_bytes):
+    old, orig = tardis.FAST_SCAN, Source.blocks
+    tardis.FAST_SCAN = fast
+    try:
+        Source.blocks = lambda self, block_bytes_=None, read_ahead=2: orig(self, block_bytes, read_ahead)
+        return list(tardis.read_book(Source(path), opts))
+    finally:
+        tardis.FAST_SCAN, Source.blocks = old, orig
+
+
+canon_line = st.tuples(st.sampled_from(["binance-futures", "binance-futures", "okex-swap"]),
+                       st.sampled_from(["BTCUSDT", "BTCUSDT", "BTCUSDT", "ETHUSDT"]),
+                       st.integers(1_500_000_000_000_000, 1_800_000_000_000_000).map(str),
+                       st.one_of(st.integers(0, 10**18 - 1).map(str), st.sampled_from(["01760130000000000"])),
+                       st.sampled_from(["true", "false", "false"]), st.sampled_from(["bid", "ask"]),
+                       st.one_of(st.decimals(0, 10**7, places=4, allow_nan=False).map(str),
+                                 st.sampled_from(["0", "1.", ".5", "9223372036854775807", "9223372036854775808",
+                                                  "123456789012345678.9", "0.0000000000001"])),
+                       st.decimals(0, 10**4, places=3, allow_nan=False).map(str)).map(",".join)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.one_of(canon_line, canon_line, canon_line, line_st), min_size=1, max_size=30),
+       block_bytes=st.sampled_from([64, 300, 1 << 20]), override=st.booleans())
+def test_tardis_scanner_matches_polars_path(tmp_path_factory, lines, block_bytes, override):
+    p = tmp_path_factory.mktemp("scan") / "book.csv"
+    p.write_text(HEADER + "\n" + "\n".join(lines) + "\n")
+    opts = ReadOptions("venue-x", "SYM") if override else ReadOptions()
+    a, b = _book_chunks(p, opts, True, block_bytes), _book_chunks(p, opts, False, block_bytes)
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert (x.gaps, [(r.line, r.reason, r.text) for r in x.rejects], x.lines) == \
+               (y.gaps, [(r.line, r.reason, r.text) for r in y.rejects], y.lines)
+        assert set(x.tables) == set(y.tables)
+        if "book_updates" in x.tables:
+            fx, fy = x.tables["book_updates"], y.tables["book_updates"]
+            assert fx.select(fy.columns).equals(fy)
+            if "__digits_price" in fx.columns:  # the parsed columns == what the Writer would parse
+                w = Writer(Store(tmp_path_factory.mktemp("s")), p, "c" * 64, "t")
+                got = _validate_fast("book_updates", fx, _checks("book_updates", fx))
+                ref = _validate_fast("book_updates", fy, _checks("book_updates", fy))
+                assert (got is None) == (ref is None)
+                if ref is not None:
+                    assert got.select(ref.columns).equals(ref)
+                assert w is not None
+
+
+def test_tardis_scanner_reads_canonical_blocks(tmp_path):
+    p = tmp_path / "book.csv"
+    p.write_text(HEADER + "\n" + "binance-futures,BTCUSDT,1760130000000000,1760130000000100,true,bid,120000.1,1.5\n"
+                 "binance-futures,BTCUSDT,1760130000000001,1760130000000101,false,ask,120000.2,0\n")
+    (chunk,) = _book_chunks(p, ReadOptions(), True, 1 << 20)
+    df = chunk.tables["book_updates"]
+    assert "__digits_price" in df.columns  # read by the scanner
+    assert df["__digits_price"].to_list() == [1200001, 1200002] and df["__sig_size"].to_list() == [1, 0]

@@ -66,9 +66,13 @@ Traps (read these before trusting a number):
   subscription replies, REST errors) are ignored; lines that are not JSON are rejected with
   their line number; a truncated gzip keeps every row before the damage.
 
-Parsing is vectorised per block (Polars ``json_decode`` with explicit struct types, levels
-exploded); the sync state machine works on numpy arrays of the block's messages and loops only
-over snapshots and breaks.
+Parsing is per block: the usual ``depthUpdate`` lines (the bulk of a capture) are read by a
+compiled scanner (:mod:`forensics.ingest.jsonscan`, one pass over the bytes, levels straight
+into Arrow lists); every other line (trades, tickers, snapshots, and any depth line the scanner
+does not take: escapes, nulls, odd types, partial-depth streams) goes through Polars
+``json_decode`` with explicit struct types, orjson wording the rejects. Both give the same rows
+(tested line by line and on generated lines). The sync state machine works on numpy arrays of
+the block's messages and loops only over snapshots and breaks.
 """
 from __future__ import annotations
 
@@ -222,7 +226,54 @@ def _require(g: pl.DataFrame, cond: pl.Expr, reason: str, rejects: list[Reject])
     return g
 
 
+#: read depthUpdate lines with the compiled scanner (:mod:`forensics.ingest.jsonscan`); off:
+#: every line takes the general path (the reference the scanner is tested against)
+FAST_DEPTH = True
+
+
+def _depth_rows(d: pl.DataFrame) -> pl.DataFrame:
+    """Decoded depth events (line, local_ts, sym, E, T, U, u, pu, b, a) -> MSG_SCHEMA rows."""
+    d = d.with_columns(pl.col("b").fill_null([]), pl.col("a").fill_null([]))
+    return d.select(
+        pl.col("line").alias("pos"), pl.lit(False).alias("snap"),
+        _venue(pl.col("sym"), pl.col("pu").is_not_null()).alias("ex"), "sym",
+        _ts("T", "E").alias("ts"), "local_ts", "U", "u", "pu", pl.lit(None, I64).alias("L"), "b", "a",
+        "line", (pl.col("b").list.len() + pl.col("a").list.len()).cast(I64).alias("nlev"))
+
+
+def _level_lists(data: np.ndarray, offs: np.ndarray, per_msg: np.ndarray) -> pl.Series:
+    """Level strings (``offs`` into ``data``, two per level) -> List(List(Utf8)) per message."""
+    import pyarrow as pa
+
+    strings = pa.StringArray.from_buffers(len(offs) - 1, pa.py_buffer(offs), pa.py_buffer(data))
+    pairs = pa.ListArray.from_arrays(pa.array(np.arange(0, len(offs), 2, dtype=np.int32)), strings)
+    return pl.Series(pa.ListArray.from_arrays(pa.array(per_msg), pairs)).cast(LEVELS)
+
+
+def _fast_depth(block: bytes, fields, first_line: int) -> pl.DataFrame:
+    """The scanner's depth events as :func:`_depth_rows` input, typed as the general path's."""
+    line, ints, flags, sym, bdata, boffs, blist, adata, aoffs, alist = fields
+    syms = [block[a:a + n].decode() for a, n in sym.tolist()]
+    d = pl.DataFrame({"line": line + first_line, "__loc": ints[:, 0], "__E": ints[:, 1], "__T": ints[:, 2],
+                      "U": ints[:, 3], "u": ints[:, 4], "__pu": ints[:, 5], "__hl": flags[:, 0],
+                      "__hE": flags[:, 1], "__hT": flags[:, 2], "__hpu": flags[:, 3],
+                      "sym": pl.Series(syms, dtype=STR)})
+    return d.select(
+        "line", to_ns_expr(pl.when("__hl").then(pl.col("__loc"))).alias("local_ts"), "sym",
+        pl.when("__hE").then(pl.col("__E")).alias("E"), pl.when("__hT").then(pl.col("__T")).alias("T"),
+        "U", "u", pl.when("__hpu").then(pl.col("__pu")).alias("pu"),
+        _level_lists(bdata, boffs, blist).alias("b"), _level_lists(adata, aoffs, alist).alias("a"))
+
+
 def parse_block(block: bytes, first_line: int, hint_symbol: str | None) -> _Parsed:
+    fast = None
+    if FAST_DEPTH and block.endswith(b"\n") and b"depthUpdate" in block:
+        from forensics.ingest.jsonscan import scan_depth
+
+        fields, rest = scan_depth(block)
+        if fields is not None:
+            fast = _depth_rows(_fast_depth(block, fields, first_line))
+            block = rest  # the lines read by the scanner are blank for the general path
     raw = _lines(block)
     df = pl.DataFrame({"raw": raw}).with_columns(
         pl.int_range(first_line, first_line + raw.len(), dtype=I64).alias("line"))
@@ -267,12 +318,7 @@ def parse_block(block: bytes, first_line: int, hint_symbol: str | None) -> _Pars
     d = _require(d, pl.col("U").is_null() | pl.col("u").is_null(), "depthUpdate without U/u", rejects)
     d = _require(d, pl.col("E").is_null() & pl.col("T").is_null(), "depthUpdate without E/T time", rejects)
     d = _require(d, pl.col("sym").is_null(), "depthUpdate without symbol (pass --symbol)", rejects)
-    d = d.with_columns(pl.col("b").fill_null([]), pl.col("a").fill_null([]))
-    book_d = d.select(
-        pl.col("line").alias("pos"), pl.lit(False).alias("snap"),
-        _venue(pl.col("sym"), pl.col("pu").is_not_null()).alias("ex"), "sym",
-        _ts("T", "E").alias("ts"), "local_ts", "U", "u", "pu", pl.lit(None, I64).alias("L"), "b", "a",
-        "line", (pl.col("b").list.len() + pl.col("a").list.len()).cast(I64).alias("nlev"))
+    book_d = _depth_rows(d)
     # ---- REST snapshots (raw or wrapped)
     s = _partial_depth(_group(rest, s_m, _wrapped(SNAP), "depth snapshot", rejects))
     s = s.with_columns(pl.coalesce(_field("symbol"), _stream_symbol()).alias("sym"),
@@ -280,8 +326,13 @@ def parse_block(block: bytes, first_line: int, hint_symbol: str | None) -> _Pars
     s = _require(s, pl.col("lastUpdateId").is_null(), "depth snapshot without lastUpdateId", rejects)
     book_s = _snapshot_rows(s)
     # depth events are in line order already: only interleaved snapshots need a sort
-    book = (pl.concat([book_d.cast(MSG_SCHEMA), book_s.cast(MSG_SCHEMA)]).sort("pos", maintain_order=True)
-            if book_s.height else book_d.cast(MSG_SCHEMA))
+    parts = [x.cast(MSG_SCHEMA) for x in (fast, book_d, book_s) if x is not None and x.height]
+    if not parts:
+        book = book_d.cast(MSG_SCHEMA)
+    elif len(parts) == 1:
+        book = parts[0]
+    else:  # lines of the scanner, the general path and snapshots: back into line order
+        book = pl.concat(parts).sort("pos", maintain_order=True)
     # ---- trades, quotes
     g = _group(rest, g_m, _wrapped(AGG), "aggTrade", rejects)
     g = g.with_columns(pl.coalesce(_field("s"), _stream_symbol(), hint).alias("sym"),

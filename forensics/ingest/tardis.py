@@ -133,15 +133,63 @@ def _book_checked(df: pl.DataFrame, opts, prev_snapshot: bool | None, prev_ts: i
         pl.col("ts").shift(1, fill_value=prev_ts).alias("__prev_ts"))
 
 
+#: read canonical blocks with the compiled scanner (:mod:`forensics.ingest.csvscan`); off: every
+#: block takes the Polars CSV reader (the reference the scanner is tested against)
+FAST_SCAN = True
+
+
+def _book_scanned(block: bytes, first_line: int, skip_header: bool, opts, prev_snapshot: bool | None,
+                  prev_ts: int | None) -> pl.DataFrame | None:
+    """:func:`_book_fast` of :func:`read_block` of a canonical block, read by the compiled
+    scanner in one pass, with the exact columns already parsed (the Writer uses them). None
+    for any other block."""
+    start = 0
+    if skip_header:  # the header must be the block's first line (else the general path)
+        if not block[:1].isalpha():
+            return None
+        start = block.find(b"\n") + 1
+        first_line += 1
+    from forensics.ingest.csvscan import scan_book
+
+    got = scan_book(block, start)
+    if got is None:
+        return None
+    ts, snap, bid, dec, prices, amounts, ex_name, sym_name = got
+    n = len(snap)
+    ex = pl.lit(opts.exchange) if opts.exchange else pl.lit(
+        pl.select(_venue(pl.lit(ex_name, pl.Utf8))).item(), pl.Utf8)
+    sy = pl.lit(opts.symbol) if opts.symbol else pl.lit(sym_name, pl.Utf8)
+    base = pl.DataFrame({"timestamp": ts[:, 0], "local_timestamp": ts[:, 1], "is_snapshot": snap, "__bid": bid,
+                         "price": pl.Series(prices).cast(pl.Utf8), "amount": pl.Series(amounts).cast(pl.Utf8),
+                         **{f"__{k}_{c}": dec[:, 3 * j + i] for j, c in enumerate(("price", "size"))
+                            for i, k in enumerate(("digits", "raw", "sig"))}})
+    t, lt, is_snap = pl.col("timestamp"), pl.col("local_timestamp"), pl.col("is_snapshot")
+    line = pl.int_range(first_line, first_line + n, dtype=pl.Int64)
+    return base.lazy().select(
+        ex.alias("exchange"), sy.alias("symbol"), t, lt, is_snap,
+        pl.when("__bid").then(pl.lit("bid")).otherwise(pl.lit("ask")).alias("side"), "price", "amount",
+        line.alias("line"), to_ns_expr(t).alias("ts"), to_ns_expr(lt).alias("local_ts"),
+        arrival_expr(line).alias("arrival"), pl.col("amount").alias("size"),
+        (is_snap & ~is_snap.shift(1, fill_value=True if prev_snapshot is None else prev_snapshot)).alias("__resync"),
+        to_ns_expr(t).shift(1, fill_value=prev_ts).alias("__prev_ts"),
+        *[pl.col(f"__{k}_{c}") for c in ("price", "size") for k in ("raw", "sig", "digits")],
+    ).collect()
+
+
 def read_book(src: Source, opts) -> Iterator[Chunk]:
     prev_snapshot, prev_ts = None, None  # last row of the previous block
     for first_line, block in src.blocks():
-        df, rejects = read_block(block, first_line, BOOK_COLS, skip_header=first_line == 1 and is_header(block, "exchange"),
-                                 types=TIME_TYPES)
-        chunk = Chunk(rejects=rejects, lines=block.count(b"\n"))
+        skip = first_line == 1 and is_header(block, "exchange")
+        df = _book_scanned(block, first_line, skip, opts, prev_snapshot, prev_ts) if FAST_SCAN else None
+        if df is not None:
+            chunk = Chunk(lines=block.count(b"\n"))
+        else:
+            df, rejects = read_block(block, first_line, BOOK_COLS, skip_header=skip, types=TIME_TYPES)
+            chunk = Chunk(rejects=rejects, lines=block.count(b"\n"))
         if df.height:
-            out = _book_fast(df, opts, prev_snapshot, prev_ts)
-            df = out if out is not None else _book_checked(df, opts, prev_snapshot, prev_ts, chunk.rejects)
+            if "__digits_price" not in df.columns:  # (read by the scanner: converted already)
+                out = _book_fast(df, opts, prev_snapshot, prev_ts)
+                df = out if out is not None else _book_checked(df, opts, prev_snapshot, prev_ts, chunk.rejects)
             # resync: a snapshot row right after an incremental row
             resync = df["__resync"]
             if resync.any():

@@ -1,0 +1,402 @@
+"""A compiled scanner for Binance ``depthUpdate`` lines (the bulk of a capture).
+
+:func:`scan_depth` walks a block of lines once (numba, no Python per line) and takes the lines
+it can read *exactly as the general path reads them*: an optional receive-time prefix
+(``<digits><spaces/tabs>``), then a raw ``depthUpdate`` event or a combined-stream wrapper
+``{"stream": ..., "data": {...}}`` in plain JSON: integer ``E``/``T``/``U``/``u``/``pu``
+(int64), a string ``s``, ``b``/``a`` arrays of ``["price", "qty"]`` string pairs,
+other keys with scalar values (skipped, as the typed decoder ignores them). Anything else on a
+line (escapes, nulls, floats, nested unknown values, duplicate keys, a partial-depth stream
+name, a missing field, control bytes, ``\\r``) makes the scanner *leave the line*: it is blanked
+in the block handed to the general path (Polars ``json_decode``, orjson for the reasons of
+rejects), which words rejects and decides odd cases. So a line is either read here or there,
+never both, and the rows are the same either way (tested against the general path, including
+hypothesis-generated lines).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from forensics import jitcache
+
+jitcache.configure()  # before numba loads: a writable kernel cache even in a read-only install
+import numba as nb  # noqa: E402
+
+#: presence bits of the event fields
+_E, _T, _U, _u, _PU, _S, _B, _A, _EV, _STREAM, _DATA = (1 << k for k in range(11))
+_DEPTH_UPDATE = np.frombuffer(b"depthUpdate", dtype=np.uint8).copy()
+
+
+@nb.njit(cache=True, nogil=True, inline="never")
+def _ws(buf, p, end):
+    while p < end and (buf[p] == 32 or buf[p] == 9):
+        p += 1
+    return p
+
+
+@nb.njit(cache=True, nogil=True, inline="never")
+def _string(buf, p, end):
+    """At an opening quote: index of the closing quote, or -1 (escape, control byte, no end)."""
+    q = p + 1
+    while q < end:
+        c = buf[q]
+        if c == 34:
+            return q
+        if c == 92 or c < 32:
+            return -1
+        q += 1
+    return -1
+
+
+_I64_MAX = np.frombuffer(b"9223372036854775807", dtype=np.uint8).copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def _fits(buf, p, n):
+    """The n digits at p (no sign) are an int64 (at most 19 digits, not above 2**63-1)."""
+    if n < 19:
+        return True
+    if n > 19:
+        return False
+    for i in range(19):
+        if buf[p + i] != _I64_MAX[i]:
+            return buf[p + i] < _I64_MAX[i]
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
+def _int(buf, p, end, out, k):
+    """A non-negative JSON integer (int64, no leading zero) into out[k]; the index after it,
+    or -1."""
+    q = p
+    v = 0
+    while q < end and 48 <= buf[q] <= 57:
+        q += 1
+    n = q - p
+    if n == 0 or not _fits(buf, p, n) or (n > 1 and buf[p] == 48):
+        return -1
+    if q < end and (buf[q] == 46 or buf[q] == 101 or buf[q] == 69):  # 1.5, 1e3: not an integer
+        return -1
+    for i in range(p, q):
+        v = v * 10 + (buf[i] - 48)
+    out[k] = v
+    return q
+
+
+@nb.njit(cache=True, nogil=True, inline="never")
+def _digits(buf, p, end):
+    while p < end and 48 <= buf[p] <= 57:
+        p += 1
+    return p
+
+
+@nb.njit(cache=True, nogil=True)
+def _scalar(buf, p, end):
+    """Skip an unknown key's scalar value (string, JSON number, true/false/null); -1 otherwise."""
+    c = buf[p]
+    if c == 34:
+        q = _string(buf, p, end)
+        return -1 if q < 0 else q + 1
+    if c == 116 or c == 102 or c == 110:
+        for lit in (b"true", b"false", b"null"):
+            n = len(lit)
+            if p + n <= end:
+                same = True
+                for i in range(n):
+                    if buf[p + i] != lit[i]:
+                        same = False
+                if same:
+                    return p + n
+        return -1
+    # -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+    q = p
+    if q < end and buf[q] == 45:
+        q += 1
+    if q >= end or not (48 <= buf[q] <= 57):
+        return -1
+    if buf[q] == 48:
+        q += 1
+    else:
+        q = _digits(buf, q, end)
+    if q < end and buf[q] == 46:
+        r = _digits(buf, q + 1, end)
+        if r == q + 1:
+            return -1
+        q = r
+    if q < end and (buf[q] == 101 or buf[q] == 69):
+        q += 1
+        if q < end and (buf[q] == 43 or buf[q] == 45):
+            q += 1
+        r = _digits(buf, q, end)
+        if r == q:
+            return -1
+        q = r
+    return q
+
+
+@nb.njit(cache=True, nogil=True)
+def _levels(buf, p, end, data, offs, st):
+    """``[["p","q"], ...]`` at ``p``: the strings appended to ``data``/``offs`` (st[0] bytes,
+    st[1] strings used). Returns (index after ``]``, number of levels) or (-1, 0)."""
+    if buf[p] != 91:
+        return -1, 0
+    p = _ws(buf, p + 1, end)
+    n = 0
+    if p < end and buf[p] == 93:
+        return p + 1, 0
+    while p < end:
+        if buf[p] != 91:
+            return -1, 0
+        for k in range(2):
+            p = _ws(buf, p + 1, end)
+            if p >= end or buf[p] != 34:
+                return -1, 0
+            q = _string(buf, p, end)
+            if q < 0:
+                return -1, 0
+            ln = q - p - 1
+            b0 = st[0]
+            for i in range(ln):
+                data[b0 + i] = buf[p + 1 + i]
+            st[0] = b0 + ln
+            st[1] += 1
+            offs[st[1]] = st[0]
+            p = _ws(buf, q + 1, end)
+            if p >= end:
+                return -1, 0
+            if k == 0 and buf[p] != 44:
+                return -1, 0
+        if buf[p] != 93:
+            return -1, 0
+        n += 1
+        p = _ws(buf, p + 1, end)
+        if p >= end:
+            return -1, 0
+        if buf[p] == 93:
+            return p + 1, n
+        if buf[p] != 44:
+            return -1, 0
+        p = _ws(buf, p + 1, end)
+    return -1, 0
+
+
+@nb.njit(cache=True, nogil=True)
+def _object(buf, p, end, vals, spans, bdata, boffs, bst, adata, aoffs, ast):
+    """One JSON object at ``p``: an event, or a wrapper whose ``data`` is an event (one level
+    of nesting, handled without recursion). Fields go to ``vals`` (E, T, U, u, pu, presence
+    bits, #bids, #asks, event keys at the wrapper's level) and ``spans`` (s, stream, e).
+    Returns the index after the closing ``}``, or -1 to leave the line to the general path."""
+    if buf[p] != 123:
+        return -1
+    level = 0
+    p = _ws(buf, p + 1, end)
+    if p < end and buf[p] == 125:
+        return p + 1
+    while p < end:
+        if buf[p] != 34:
+            return -1
+        q = _string(buf, p, end)
+        if q < 0:
+            return -1
+        ks, kn = p + 1, q - p - 1
+        p = _ws(buf, q + 1, end)
+        if p >= end or buf[p] != 58:
+            return -1
+        p = _ws(buf, p + 1, end)
+        if p >= end:
+            return -1
+        c0 = buf[ks] if kn > 0 else 0
+        bit = 0
+        if kn == 1:
+            if c0 == 69:
+                bit = _E
+            elif c0 == 84:
+                bit = _T
+            elif c0 == 85:
+                bit = _U
+            elif c0 == 117:
+                bit = _u
+            elif c0 == 115:
+                bit = _S
+            elif c0 == 98:
+                bit = _B
+            elif c0 == 97:
+                bit = _A
+            elif c0 == 101:
+                bit = _EV
+        elif kn == 2 and c0 == 112 and buf[ks + 1] == 117:
+            bit = _PU
+        elif kn == 6 and c0 == 115 and buf[ks + 1] == 116 and buf[ks + 2] == 114 and buf[ks + 3] == 101 \
+                and buf[ks + 4] == 97 and buf[ks + 5] == 109:
+            bit = _STREAM
+        elif kn == 4 and c0 == 100 and buf[ks + 1] == 97 and buf[ks + 2] == 116 and buf[ks + 3] == 97:
+            bit = _DATA
+        if bit != 0 and (vals[5] & bit) != 0:
+            return -1  # a duplicate key: left to the general decoder
+        if level == 0 and bit != _DATA and bit != _STREAM:
+            vals[8] |= 1  # an event key at the top level
+        opened = False
+        if bit == _E or bit == _T or bit == _U or bit == _u or bit == _PU:
+            k = 0 if bit == _E else 1 if bit == _T else 2 if bit == _U else 3 if bit == _u else 4
+            p = _int(buf, p, end, vals, k)
+        elif bit == _S or bit == _STREAM or bit == _EV:
+            if buf[p] != 34:
+                return -1
+            q = _string(buf, p, end)
+            if q < 0:
+                return -1
+            k = 0 if bit == _S else 1 if bit == _STREAM else 2
+            spans[2 * k] = p + 1
+            spans[2 * k + 1] = q - p - 1
+            p = q + 1
+        elif bit == _B:
+            p, n = _levels(buf, p, end, bdata, boffs, bst)
+            vals[6] = n
+        elif bit == _A:
+            p, n = _levels(buf, p, end, adata, aoffs, ast)
+            vals[7] = n
+        elif bit == _DATA:
+            if level != 0 or buf[p] != 123:
+                return -1
+            level = 1
+            opened = True
+            p = _ws(buf, p + 1, end)
+        else:
+            if buf[p] == 123 or buf[p] == 91:
+                return -1  # a nested unknown value: general path
+            p = _scalar(buf, p, end)
+        if p < 0:
+            return -1
+        vals[5] |= bit
+        if opened:
+            if p < end and buf[p] != 125:
+                continue  # the first key of data
+        # after a value (or an empty data object): ',' or the end of the object(s)
+        while True:
+            p = _ws(buf, p, end)
+            if p >= end:
+                return -1
+            if buf[p] == 125:
+                if level == 0:
+                    return p + 1
+                level = 0
+                p += 1
+                continue
+            if buf[p] != 44:
+                return -1
+            break
+        p = _ws(buf, p + 1, end)
+    return -1
+
+
+@nb.njit(cache=True, nogil=True)
+def _scan(buf, word):
+    n_lines = 0
+    for i in range(buf.size):
+        if buf[i] == 10:
+            n_lines += 1
+    msg_line = np.empty(n_lines, np.int64)
+    ints = np.empty((n_lines, 6), np.int64)      # local, E, T, U, u, pu
+    flags = np.empty((n_lines, 4), np.bool_)     # has local, has E, has T, has pu
+    sym = np.empty((n_lines, 2), np.int64)       # span of s in buf
+    cap = buf.size // 3 + 2
+    bdata = np.empty(buf.size, np.uint8)
+    adata = np.empty(buf.size, np.uint8)
+    boffs = np.zeros(cap, np.int32)
+    aoffs = np.zeros(cap, np.int32)
+    bst = np.zeros(2, np.int64)
+    ast = np.zeros(2, np.int64)
+    blist = np.zeros(n_lines + 1, np.int32)     # per message: offset into the level pairs
+    alist = np.zeros(n_lines + 1, np.int32)
+    rest = np.empty(buf.size, np.uint8)          # the block with the lines taken here blanked
+    r = 0
+    m = 0
+    vals = np.zeros(9, np.int64)
+    spans = np.zeros(6, np.int64)
+    start = 0
+    line = 0
+    for end in range(buf.size):
+        if buf[end] != 10:
+            continue
+        ok = False
+        p = start
+        local = -1
+        if p < end and 48 <= buf[p] <= 57:
+            v = 0
+            q = p
+            while q < end and 48 <= buf[q] <= 57:
+                q += 1
+            if _fits(buf, p, q - p) and q < end and (buf[q] == 32 or buf[q] == 9):
+                for i in range(p, q):
+                    v = v * 10 + (buf[i] - 48)
+                p = _ws(buf, q, end)
+                local = v
+            else:
+                p = -1
+        if p >= 0 and p < end and buf[p] == 123:
+            vals[:] = 0
+            spans[:] = 0
+            b0, b1, a0, a1 = bst[0], bst[1], ast[0], ast[1]
+            q = _object(buf, p, end, vals, spans, bdata, boffs, bst, adata, aoffs, ast)
+            if q >= 0:
+                q = _ws(buf, q, end)
+            bits = vals[5]
+            wrapped = (bits & _DATA) != 0
+            ok = q == end and vals[8] == 0 if wrapped else q == end
+            if ok and not wrapped and (bits & _STREAM) != 0:
+                ok = False  # a stream name without data: general path
+            need = _EV | _U | _u | _S
+            ok = ok and (bits & need) == need and (bits & (_E | _T)) != 0
+            if ok:  # "e" is exactly depthUpdate
+                ok = spans[5] == word.size
+                for i in range(word.size):
+                    if ok and buf[spans[4] + i] != word[i]:
+                        ok = False
+            if ok and (bits & _STREAM) != 0:  # a partial-depth stream (@depth5...) is the general path's
+                s0, sn = spans[2], spans[3]
+                for i in range(sn - 6):
+                    if buf[s0 + i] == 64 and buf[s0 + i + 1] == 100 and buf[s0 + i + 2] == 101 \
+                            and buf[s0 + i + 3] == 112 and buf[s0 + i + 4] == 116 and buf[s0 + i + 5] == 104 \
+                            and 48 <= buf[s0 + i + 6] <= 57:
+                        ok = False
+            if ok:
+                msg_line[m] = line
+                ints[m, 0] = local
+                ints[m, 1] = vals[0]
+                ints[m, 2] = vals[1]
+                ints[m, 3] = vals[2]
+                ints[m, 4] = vals[3]
+                ints[m, 5] = vals[4]
+                flags[m, 0] = local >= 0
+                flags[m, 1] = (bits & _E) != 0
+                flags[m, 2] = (bits & _T) != 0
+                flags[m, 3] = (bits & _PU) != 0
+                sym[m, 0] = spans[0]
+                sym[m, 1] = spans[1]
+                blist[m + 1] = blist[m] + vals[6]
+                alist[m + 1] = alist[m] + vals[7]
+                m += 1
+            else:  # roll back the levels this line wrote
+                bst[0], bst[1], ast[0], ast[1] = b0, b1, a0, a1
+        if not ok:
+            for i in range(start, end):
+                rest[r] = buf[i]
+                r += 1
+        rest[r] = 10
+        r += 1
+        start = end + 1
+        line += 1
+    return (msg_line[:m], ints[:m], flags[:m], sym[:m], bdata[:bst[0]], boffs[:bst[1] + 1], blist[:m + 1],
+            adata[:ast[0]], aoffs[:ast[1] + 1], alist[:m + 1], rest[:r])
+
+
+def scan_depth(block: bytes):
+    """Scan a block (whole lines, each ending in ``\\n``). Returns ``(fields, rest)``: the depth
+    events read here (see :func:`_scan` outputs) and the block with those lines blanked, for
+    the general path. ``fields`` is None when no line was read here."""
+    buf = np.frombuffer(block, dtype=np.uint8)
+    out = _scan(buf, _DEPTH_UPDATE)
+    rest = out[-1]
+    if out[0].size == 0:
+        return None, block
+    return out[:-1], rest.tobytes()
