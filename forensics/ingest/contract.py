@@ -68,8 +68,9 @@ def check_frame(fmt: str, table: str, df: pl.DataFrame, where: str = "") -> pl.D
     exact = _exact_cols(table)
     optional = OPTIONAL.get(table, {})
     have = set(df.columns)
+    parsed = parsed_cols(exact)
     missing = [c for c in list(want) + list(FRAME_COLS) if c not in have and c not in optional]
-    extra = [c for c in df.columns if c not in want and c not in FRAME_COLS]
+    extra = [c for c in df.columns if c not in want and c not in FRAME_COLS and c not in parsed]
     if missing or extra:
         what = "; ".join(x for x in (
             f"missing column(s) {', '.join(missing)}" if missing else "",
@@ -85,7 +86,25 @@ def check_frame(fmt: str, table: str, df: pl.DataFrame, where: str = "") -> pl.D
             continue
         out.append(_exact_cast(fmt, table, c, df[c], target, head).alias(c) if df.schema[c] != target
                    else pl.col(c))
+    # a scanner's pre-parsed decimals travel with their column (all three, or none)
+    for c in exact:
+        names = [f"__{k}_{c}" for k in PARSED_PARTS]
+        got = [n for n in names if n in have]
+        if got and len(got) != len(names):
+            raise ReaderContractError(f"{head}reader {fmt!r}: pre-parsed column {c!r} needs all of "
+                                      f"{', '.join(names)}, got {', '.join(got)}")
+        out += [pl.col(n) for n in got]
     return df.select(out)
+
+
+#: a reader that already parsed an exact column (a compiled scanner) may hand over
+#: ``__digits_<col>``, ``__raw_<col>``, ``__sig_<col>`` (as :func:`forensics.exact.parse`'s fast
+#: path gives them); the Writer then converts from those instead of parsing the text again
+PARSED_PARTS = ("digits", "raw", "sig")
+
+
+def parsed_cols(exact) -> set[str]:
+    return {f"__{k}_{c}" for c in exact for k in PARSED_PARTS}
 
 
 def _exact_cast(fmt: str, table: str, col: str, s: pl.Series, target: pl.DataType, head: str) -> pl.Series:

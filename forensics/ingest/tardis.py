@@ -156,9 +156,9 @@ def _book_scanned(block: bytes, first_line: int, skip_header: bool, opts, prev_s
         return None
     ts, snap, bid, dec, prices, amounts, ex_name, sym_name = got
     n = len(snap)
-    ex = pl.lit(opts.exchange) if opts.exchange else pl.lit(
-        pl.select(_venue(pl.lit(ex_name, pl.Utf8))).item(), pl.Utf8)
-    sy = pl.lit(opts.symbol) if opts.symbol else pl.lit(sym_name, pl.Utf8)
+    # the file's own names: --exchange/--symbol are applied by the Writer, once
+    ex = pl.lit(pl.select(_venue(pl.lit(ex_name, pl.Utf8))).item(), pl.Utf8)
+    sy = pl.lit(sym_name, pl.Utf8)
     base = pl.DataFrame({"timestamp": ts[:, 0], "local_timestamp": ts[:, 1], "is_snapshot": snap, "__bid": bid,
                          "price": pl.Series(prices).cast(pl.Utf8), "amount": pl.Series(amounts).cast(pl.Utf8),
                          **{f"__{k}_{c}": dec[:, 3 * j + i] for j, c in enumerate(("price", "size"))
@@ -197,7 +197,7 @@ def read_book(src: Source, opts) -> Iterator[Chunk]:
                     chunk.gaps.append(gap_row(row["exchange"], row["symbol"], "resync", row["__prev_ts"],
                                               row["arrival"], "snapshot after incremental updates (reconnect)",
                                               row["ts"], row["arrival"]))
-            df = df.select(BOOK_OUT)
+            df = df.select(BOOK_OUT + [c for c in df.columns if c.startswith(("__digits_", "__raw_", "__sig_"))])
             if df.height:
                 # (a last row without a timestamp is rejected by the Writer: no time to carry)
                 prev_snapshot, prev_ts = bool(df["is_snapshot"][-1]), df["ts"][-1]
