@@ -74,14 +74,15 @@ def main():
     small_u, small_t = u.head(10_000), t.filter(pl.col("ts") <= u["ts"][9_999])
     A.attribute_frames(small_u, small_t, None, None, "auto")
     a = A._prepare(u, t, None)
-    for label, dl, carry in (("batch matching", 0, False), ("event matching", 0, True),
+    upd, trd = a.updates(), a.trades()
+    for label, dl, event in (("batch matching", 0, False), ("event matching", 0, True),
                              ("batch matching, 20-level view", 20, False)):
+        prm = A.params(tol_fwd=20_000_000, tol_back=120_000_000, depth_limit=dl, n_levels=a.R,
+                       syn_cap=max(1024, u.height // 8), event_matching=event)
         best = 1e9
         for _ in range(3):
             t1 = time.perf_counter()
-            A._core(a.u_ts, a.u_seq, a.u_snap, a.u_side, a.u_lvl, a.u_size, a.u_gap, a.t_ts, a.t_side,
-                    a.t_lvl, a.t_size, 20_000_000, 120_000_000, dl, a.R, max(1024, u.height // 8), A.SNAP_LIMITS,
-                    carry)
+            A._core(upd, trd, prm)
             best = min(best, time.perf_counter() - t1)
         print(f"engine (compiled pass, arrays in memory, {label}): {u.height / best / 1e6:6.1f} M updates/s  "
               f"({best:.2f} s)")
