@@ -682,7 +682,7 @@ def _core(upd, trd, prm):
         if upd.snap[i] and cur.block_end == i + 1:
             if not _remove_absent(upd, trd, prm, st, out, syn, i):
                 return out, _syn_head(syn, 0), st.queues.left, True
-        if i == n - 1 or upd.ts[i + 1] != t:
+        if (cur.n_anchored or cur.n_pending) and (i == n - 1 or upd.ts[i + 1] != t):
             _close_group(upd, prm, st, out)
     return out, _syn_head(syn, cur.n_syn), st.queues.left, False
 
@@ -1121,47 +1121,52 @@ def attribute_frames(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataF
         if not overflow:
             break
         cap = n + 1
-    prev, traded, cause, implied = rows
-    syn_pos, syn_key, syn_prev, syn_traded, syn_cause, syn_ts = syn
-    info.synthetic = int(syn_pos.size)
+    info.synthetic = int(syn.after.size)
     info.matched_qty = int((a.t_size - trem).sum()) if a.t_size.size else 0
-    info.implied_qty = int(implied.sum())
-    u_ts, u_seq, u_side, u_price, u_size, u_snap = a.u_ts, a.u_seq, a.u_side, a.u_price, a.u_size, a.u_snap
-    implied_all = implied[:n]
-    if syn_pos.size:
-        # synthetic removals go right after the last row of their snapshot block
-        m = syn_pos.size
-        s_side = (syn_key // a.R).astype(np.int8)
-        s_lvl = syn_key - s_side.astype(np.int64) * a.R
-        s_price = a.levels[s_lvl] if a.levels is not None else s_lvl + a.pmin
-        k = np.arange(m)
-        pos_real = np.arange(n) + np.searchsorted(syn_pos, np.arange(n), side="left")
-        order = np.empty(n + m, np.int64)
-        order[pos_real] = np.arange(n)
-        order[syn_pos + 1 + k] = n + k
+    info.implied_qty = int(rows.implied.sum())
+    cols = _with_synthetic(a, rows, syn)
+    info.decrease_qty, info.truncation_qty, info.gap_qty = (
+        int(x) for x in _decrease_sums(cols["size"], cols["prev_size"], cols["_cause"]))
+    return _output_frame(cols), info
 
-        def cat(x, y):
-            return np.concatenate([x, y])[order]
-        u_ts, u_seq = cat(u_ts, syn_ts), cat(u_seq, u_seq[syn_pos])
-        u_side, u_price = cat(u_side, s_side), cat(u_price, s_price.astype(np.int64))
-        u_size, u_snap = cat(u_size, np.zeros(m, np.int64)), cat(u_snap, np.ones(m, np.bool_))
-        prev, traded = cat(prev, syn_prev), cat(traded, syn_traded)
-        implied_all, cause = cat(implied_all, implied[n:n + m]), cat(cause, syn_cause)
-    info.decrease_qty, info.truncation_qty, info.gap_qty = (int(x) for x in _decrease_sums(u_size, prev, cause))
-    # one parallel Polars projection from zero-copy columns: the string columns and the
-    # derived quantities are built concurrently (the arrays are never copied through numpy)
-    base = pl.DataFrame({"ts": u_ts, "seq": u_seq, "_side": u_side, "price": u_price, "prev_size": prev,
-                         "size": u_size, "traded": traded, "implied": implied_all, "_cause": cause,
-                         "is_snapshot": u_snap})
+
+def _with_synthetic(a: _Arrays, rows: RowOut, syn: Synthetic) -> dict[str, np.ndarray]:
+    """The pass's columns, real rows and synthetic removals merged: each synthetic removal
+    goes right after the last row of its snapshot block."""
+    n = a.u_ts.size
+    cols = {"ts": a.u_ts, "seq": a.u_seq, "_side": a.u_side, "price": a.u_price, "prev_size": rows.prev,
+            "size": a.u_size, "traded": rows.traded, "implied": rows.implied[:n], "_cause": rows.cause,
+            "is_snapshot": a.u_snap}
+    m = syn.after.size
+    if not m:
+        return cols
+    s_side = (syn.key // a.R).astype(np.int8)
+    s_lvl = syn.key - s_side.astype(np.int64) * a.R
+    s_price = a.levels[s_lvl] if a.levels is not None else s_lvl + a.pmin
+    k = np.arange(m)
+    pos_real = np.arange(n) + np.searchsorted(syn.after, np.arange(n), side="left")
+    order = np.empty(n + m, np.int64)
+    order[pos_real] = np.arange(n)
+    order[syn.after + 1 + k] = n + k
+    extra = {"ts": syn.ts, "seq": a.u_seq[syn.after], "_side": s_side, "price": s_price.astype(np.int64),
+             "prev_size": syn.prev, "size": np.zeros(m, np.int64), "traded": syn.traded,
+             "implied": rows.implied[n:n + m], "_cause": syn.cause, "is_snapshot": np.ones(m, np.bool_)}
+    return {c: np.concatenate([x, extra[c]])[order] for c, x in cols.items()}
+
+
+def _output_frame(cols: dict[str, np.ndarray]) -> pl.DataFrame:
+    """level_changes from the merged columns: one parallel Polars projection from zero-copy
+    columns (the string columns and the derived quantities are built concurrently; the arrays
+    are never copied through numpy)."""
+    base = pl.DataFrame(cols)
     delta = pl.col("size") - pl.col("prev_size")
-    out = base.select(
+    return base.select(
         "ts", "seq", pl.lit(pl.Series(SIDE_NAMES)).gather(pl.col("_side")).alias("side"),
         "price", "prev_size", "size", delta.alias("delta"),
         pl.max_horizontal(delta, 0).alias("added"), "traded",
         (pl.max_horizontal(-delta, 0) - pl.col("traded")).alias("cancelled"), "implied",
         pl.lit(pl.Series(CAUSES)).gather(pl.col("_cause")).alias("cause"), "is_snapshot",
     )
-    return out, info
 
 
 @nb.njit(cache=True)
@@ -1200,6 +1205,10 @@ def attribute_reference(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.Da
     pairing of depth-limited views per timestamp group); pass 2 gives each trade to its
     update group (``matching='batch'``) or lets each decrease take the prints in its window
     (``'event'``); pass 3 splits. Used to check :func:`attribute_frames` exactly.
+
+    One long function on purpose: it is the rules written out top to bottom in the order of
+    the module docstring, with its passes marked, so it can be read against that text and
+    shares no helper (and so no bug) with the compiled pass.
     """
     U = updates.to_dicts()
     n = len(U)
