@@ -91,7 +91,9 @@ Snapshots, gaps, truncation:
 * Shared clock: when >= 80% of sampled prints have a decrease at their level with exactly
   their timestamp (one matching-engine clock, e.g. LOBSTER), the estimated window is 0 / 0.
 
-Speed: a compiled single pass (numba) over arrays; prices mapped to dense indices. See
+Speed: a compiled single pass (numba, :func:`_core`) over arrays; prices mapped to dense
+indices; named state (``Updates``, ``Trades``, ``Params``, ``RowOut``, ``Synthetic``,
+``LevelBook``, ``TradeQueues``, ``ViewWindow``, the ``CURSOR`` record). See
 ``benchmarks/bench_attribution.py`` (>= 5 M updates/s on the engine).
 """
 from __future__ import annotations
@@ -273,6 +275,9 @@ CURSOR = np.dtype([
 #: emit for every array of the state tuples at each call (an atomic inc/dec pair per array per
 #: call: measured 20x slower)
 _step = nb.njit(cache=True, _nrt=False)
+#: ... and the per-row ones are inlined into the row loop (a call would pass every array of the
+#: state tuples as arguments)
+_row_step = nb.njit(cache=True, _nrt=False, inline="always")
 
 
 class PassState(NamedTuple):
@@ -326,7 +331,7 @@ def _fw_kth(fw, base, R, k):
     return pos  # 1-based position pos+1 -> index pos
 
 
-@_step
+@_row_step
 def _member_add(members, setpos, n_members, key):
     """Add level ``key`` to the set of non-empty levels; returns the new size."""
     setpos[key] = n_members
@@ -334,7 +339,7 @@ def _member_add(members, setpos, n_members, key):
     return n_members + 1
 
 
-@_step
+@_row_step
 def _member_remove(members, setpos, n_members, key):
     """Remove level ``key`` from the set (swap with the last member); returns the new size."""
     pos = setpos[key]
@@ -356,13 +361,13 @@ def _edge(book, prm, side):
     return _fw_kth(book.fenwick, R + 1, R, N)
 
 
-@_step
+@_row_step
 def _beyond(side, level, edge):
     """``level`` strictly deeper than ``edge`` (-1: no edge)."""
     return edge >= 0 and ((side == 0 and level < edge) or (side == 1 and level > edge))
 
 
-@_step
+@_row_step
 def _level_count(prm, st, side, level, key, before, after):
     """Keep the non-empty level set, the per-side counts and the view's Fenwick tree."""
     book, cur = st.book, st.cur[0]
@@ -378,7 +383,7 @@ def _level_count(prm, st, side, level, key, before, after):
             _fw_add(book.fenwick, side * (prm.n_levels + 1), prm.n_levels, level, -1)
 
 
-@_step
+@_row_step
 def _take(trd, prm, st, key, t, row):
     """The trade queue of level ``key`` for an update at time ``t``: expired trades (no update
     in their window) are dropped; under batch matching the level's first update in this
@@ -402,7 +407,7 @@ def _take(trd, prm, st, key, t, row):
     return h
 
 
-@_step
+@_row_step
 def _drain(q, key, h, need):
     """Match up to ``need`` lots from level ``key``'s queue starting at trade ``h``, oldest first
     (a trade is never matched twice); the queue head moves on. Returns the lots matched."""
@@ -420,7 +425,7 @@ def _drain(q, key, h, need):
     return got
 
 
-@_step
+@_row_step
 def _open_group(trd, prm, st, t):
     """A timestamp group starts at ``t``: queue the trades whose window opens by then, note
     the view's edges."""
@@ -481,7 +486,7 @@ def _open_snapshot(upd, prm, st, i):
         book.has_bound[1] = False
 
 
-@_step
+@_row_step
 def _apply_update(upd, trd, prm, st, out, i):
     """Row ``i``: prior size, matched quantity and cause; the book takes the new size."""
     book, q, cur = st.book, st.queues, st.cur[0]
@@ -545,7 +550,18 @@ def _remove_absent(upd, trd, prm, st, out, syn, i):
     absent = np.sort(absent[:n_absent])
     if cur.n_syn + n_absent > prm.syn_cap:
         return False
-    for k in range(n_absent):
+    _remove_levels(upd, trd, prm, st, syn, i, absent)
+    return True
+
+
+@_step
+def _remove_levels(upd, trd, prm, st, syn, i, absent):
+    """The synthetic removals of the levels ``absent`` (sorted keys) after row ``i``."""
+    cur, book, q = st.cur[0], st.book, st.queues
+    R = prm.n_levels
+    n = upd.ts.shape[0]
+    t = upd.ts[i]
+    for k in range(absent.shape[0]):
         key = absent[k]
         side = key // R
         level = key - side * R
@@ -578,7 +594,6 @@ def _remove_absent(upd, trd, prm, st, out, syn, i):
         book.epoch[key] = cur.epoch
         _level_count(prm, st, side, level, key, before, 0)
     cur.known_epoch = cur.epoch
-    return True
 
 
 @_step
@@ -636,7 +651,7 @@ def _judge_window(upd, prm, st, out):
                 cause[k] = TRUNC
 
 
-@_step
+@_row_step
 def _close_group(upd, prm, st, out):
     """The timestamp group ends: what its updates did not show as decreases was hidden
     (implied on the level's anchoring update); trades are never carried on. Then the view's
@@ -660,7 +675,10 @@ def _close_group(upd, prm, st, out):
 def _core(upd, trd, prm):
     """The attribution pass over ``upd`` (:class:`Updates`) and ``trd`` (:class:`Trades`) with
     :class:`Params`. Returns (:class:`RowOut`, :class:`Synthetic`, unmatched lots per trade,
-    overflow): on overflow (more synthetic rows than ``prm.syn_cap``) the results are void."""
+    overflow): on overflow (more synthetic rows than ``prm.syn_cap``) the results are void.
+
+    The rows run in :func:`_rows` (no reference counting); this function allocates, and makes
+    the synthetic removals (which sort) at the end of each snapshot block."""
     n = upd.ts.shape[0]
     st = _new_state(upd, trd, prm)
     cur = st.cur[0]
@@ -669,7 +687,24 @@ def _core(upd, trd, prm):
     cap = prm.syn_cap
     syn = Synthetic(np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64),
                     np.empty(cap, np.int64), np.empty(cap, np.int8), np.empty(cap, np.int64))
-    for i in range(n):
+    i = 0
+    while i < n:
+        i = _rows(upd, trd, prm, st, out, i)
+        if i < n:   # row i ended a snapshot block
+            if not _remove_absent(upd, trd, prm, st, out, syn, i):
+                return out, _syn_head(syn, 0), st.queues.left, True
+            _end_row(upd, prm, st, out, i)
+            i += 1
+    return out, _syn_head(syn, cur.n_syn), st.queues.left, False
+
+
+@_step
+def _rows(upd, trd, prm, st, out, start):
+    """Rows from ``start`` on, up to the last row of a snapshot block (returned, applied, its
+    synthetic removals and group end left to the caller) or the end (returns n)."""
+    cur = st.cur[0]
+    n = upd.ts.shape[0]
+    for i in range(start, n):
         t = upd.ts[i]
         if i == 0 or upd.ts[i - 1] != t:
             _open_group(trd, prm, st, t)
@@ -680,11 +715,17 @@ def _core(upd, trd, prm):
             _open_snapshot(upd, prm, st, i)
         _apply_update(upd, trd, prm, st, out, i)
         if upd.snap[i] and cur.block_end == i + 1:
-            if not _remove_absent(upd, trd, prm, st, out, syn, i):
-                return out, _syn_head(syn, 0), st.queues.left, True
-        if (cur.n_anchored or cur.n_pending) and (i == n - 1 or upd.ts[i + 1] != t):
-            _close_group(upd, prm, st, out)
-    return out, _syn_head(syn, cur.n_syn), st.queues.left, False
+            return i
+        _end_row(upd, prm, st, out, i)
+    return n
+
+
+@_row_step
+def _end_row(upd, prm, st, out, i):
+    """After row ``i``: when its timestamp group ends, close the group."""
+    cur = st.cur[0]
+    if (cur.n_anchored or cur.n_pending) and (i == upd.ts.shape[0] - 1 or upd.ts[i + 1] != upd.ts[i]):
+        _close_group(upd, prm, st, out)
 
 
 @nb.njit(cache=True)

@@ -42,7 +42,9 @@ per-4096-level superblock sums of quantity, notional and level count. Best bid/a
 incrementally (when the touch empties, the scan skips empty blocks). At each grid time the
 bands are summed from the touch outwards through those blocks, and the heatmap buckets (when
 asked) are copied from running per-bucket sums. Input is processed in time slices with the
-state carried over, so memory is bounded by the slice size, not by the day.
+state carried over, so memory is bounded by the slice size, not by the day. The pass's state
+is named (``Slice``, ``GridParams``, ``Levels``, ``GridOut`` and the ``BOOK_STATE`` record;
+see "compiled pass" below) and the pass is cut into named steps.
 :func:`reference_replay` is the obviously-correct dict-per-side replay the tests compare with.
 """
 from __future__ import annotations
