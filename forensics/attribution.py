@@ -536,10 +536,7 @@ def _remove_absent(upd, trd, prm, st, out, syn, i):
     """After the last row ``i`` of a snapshot block: a synthetic removal for every non-empty
     level the block did not list (in level-key order), attributed like any change. Returns
     False when ``syn`` is full (the caller retries with more room)."""
-    cur, book, q = st.cur[0], st.book, st.queues
-    R = prm.n_levels
-    n = upd.ts.shape[0]
-    t = upd.ts[i]
+    cur, book = st.cur[0], st.book
     absent = np.empty(cur.n_members, np.int64)
     n_absent = 0
     for k in range(cur.n_members):
