@@ -91,13 +91,16 @@ Snapshots, gaps, truncation:
 * Shared clock: when >= 80% of sampled prints have a decrease at their level with exactly
   their timestamp (one matching-engine clock, e.g. LOBSTER), the estimated window is 0 / 0.
 
-Speed: a compiled single pass (numba) over arrays; prices mapped to dense indices. See
+Speed: a compiled single pass (numba, :func:`_core`) over arrays; prices mapped to dense
+indices; named state (``Updates``, ``Trades``, ``Params``, ``RowOut``, ``Synthetic``,
+``LevelBook``, ``TradeQueues``, ``ViewWindow``, the ``CURSOR`` record). See
 ``benchmarks/bench_attribution.py`` (>= 5 M updates/s on the engine).
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from forensics import jitcache
 
@@ -152,8 +155,159 @@ class AttributionInfo:
 # ---------------------------------------------------------------------------------------------
 # compiled engine
 # ---------------------------------------------------------------------------------------------
+#
+# Named state for the compiled pass. Inputs and outputs are ``NamedTuple``s of arrays (numba
+# passes them as typed tuples, fields read as ``upd.ts``); the running scalars live in one numpy
+# record (``CURSOR``: ``cur.epoch``). A new field is one line in its class (and its allocation
+# in :func:`_new_state`).
+
+
+class Updates(NamedTuple):
+    """Book updates in arrival order ``(ts, seq)``, one row each."""
+
+    ts: np.ndarray      # int64 UTC ns
+    seq: np.ndarray     # int64 (-1 when null)
+    snap: np.ndarray    # bool: a row of a snapshot block
+    side: np.ndarray    # int8: 0 bid, 1 ask
+    level: np.ndarray   # int64: dense price index 0 .. n_levels - 1
+    size: np.ndarray    # int64: new absolute size (lots)
+    gap: np.ndarray     # bool: a gap starts at this row
+
+
+class Trades(NamedTuple):
+    """Matchable prints (aggressor known, not hidden) in time order."""
+
+    ts: np.ndarray      # int64 UTC ns
+    side: np.ndarray    # int8: book side hit (0 bid = aggressor sell, 1 ask = buy)
+    level: np.ndarray   # int64: dense price index
+    size: np.ndarray    # int64 lots
+
+
+class Params(NamedTuple):
+    """What the pass is told (see :func:`params`)."""
+
+    tol_fwd: int            # ns a trade may follow the update it explains
+    tol_back: int           # ns a trade may precede it
+    depth_limit: int        # N of a depth-limited view, 0 = full depth
+    n_levels: int           # dense price indices per side (R)
+    syn_cap: int            # room for synthetic removal rows (the pass reports overflow)
+    snap_limits: np.ndarray  # standard venue snapshot depths (int64)
+    event_matching: bool    # True: event matching, False: batch matching
+
+
+def params(tol_fwd: int, tol_back: int, depth_limit: int, n_levels: int, syn_cap: int,
+           event_matching: bool) -> Params:
+    """:class:`Params` with exact Python types (one compiled specialisation)."""
+    return Params(int(tol_fwd), int(tol_back), int(depth_limit), int(n_levels), int(syn_cap), SNAP_LIMITS,
+                  bool(event_matching))
+
+
+class RowOut(NamedTuple):
+    """Per real row (``implied`` also has ``syn_cap`` slots for the synthetic rows after them)."""
+
+    prev: np.ndarray    # int64 size before the update
+    traded: np.ndarray  # int64 lots matched to trades
+    cause: np.ndarray   # int8 index into CAUSES
+    implied: np.ndarray  # int64 trade lots beyond the visible decrease
+
+
+class Synthetic(NamedTuple):
+    """Synthetic removals (a level absent from a snapshot block), in creation order."""
+
+    after: np.ndarray   # int64 real row they follow (the block's last row)
+    key: np.ndarray     # int64 side * n_levels + level
+    prev: np.ndarray    # int64 size removed
+    traded: np.ndarray  # int64
+    cause: np.ndarray   # int8
+    ts: np.ndarray      # int64
+
+
+class LevelBook(NamedTuple):
+    """The replayed book, indexed by level key ``side * n_levels + level``."""
+
+    size: np.ndarray       # int64 resting size
+    epoch: np.ndarray      # int32 gap epoch of the level's last change (stale when older)
+    snap_id: np.ndarray    # int32 snapshot block of the level's last real change
+    setpos: np.ndarray     # int32 position in ``members`` (-1: empty level)
+    members: np.ndarray    # int32 the non-empty levels (first ``cur.n_members``)
+    count: np.ndarray      # int64 (2,) non-empty levels per side
+    fenwick: np.ndarray    # int32 Fenwick tree of non-empty levels per side (depth-limited views)
+    bound: np.ndarray      # int64 (2,) deepest level of the last depth-limited snapshot
+    has_bound: np.ndarray  # bool (2,)
+
+
+class TradeQueues(NamedTuple):
+    """Unused trades per level key, oldest first (a linked list through ``next``)."""
+
+    head: np.ndarray        # int32 first trade of the level's queue (-1: empty)
+    tail: np.ndarray        # int32 last trade
+    next: np.ndarray        # int32 next trade of the same level
+    left: np.ndarray        # int64 unmatched lots of every trade
+    anchor_ts: np.ndarray   # int64 timestamp group that took the level's queue (batch matching)
+    anchor_row: np.ndarray  # int64 row of that group that gets the leftover as implied
+    anchored: np.ndarray    # int64 level keys anchored in the current group (first cur.n_anchored)
+
+
+class ViewWindow(NamedTuple):
+    """Entries/exits of a depth-limited view within the current timestamp group."""
+
+    pending: np.ndarray     # int64 rows that entered (0 -> size) or left (size -> 0) the view
+    fifo: np.ndarray        # int64 scratch for the pairing
+    edge_start: np.ndarray  # int64 (2,) N-th best level of each side at the group start (-1: fewer)
+
+
+#: running scalars of the pass, one record
+CURSOR = np.dtype([
+    ("epoch", np.int64),        # +1 at every gap
+    ("known_epoch", np.int64),  # epoch at the last snapshot (every level known then)
+    ("snap_id", np.int64),      # snapshot blocks seen
+    ("block_end", np.int64),    # one past the current snapshot block (-1 before any)
+    ("next_trade", np.int64),   # first trade not yet queued
+    ("n_members", np.int64),    # non-empty levels
+    ("n_anchored", np.int64),   # levels anchored in the current timestamp group
+    ("n_pending", np.int64),    # view entries/exits in the current timestamp group
+    ("n_syn", np.int64),        # synthetic rows written
+], align=True)
+
+
+#: the compiled pass's steps (called once per row, or per group / snapshot): they allocate
+#: nothing, so they are compiled without NRT reference counting, which numba would otherwise
+#: emit for every array of the state tuples at each call (an atomic inc/dec pair per array per
+#: call: measured 20x slower)
+_step = nb.njit(cache=True, _nrt=False)
+#: ... and the per-row ones are inlined into the row loop (a call would pass every array of the
+#: state tuples as arguments)
+_row_step = nb.njit(cache=True, _nrt=False, inline="always")
+
+
+class PassState(NamedTuple):
+    cur: np.ndarray          # CURSOR, shape (1,)
+    book: LevelBook
+    queues: TradeQueues
+    window: ViewWindow
+
 
 @nb.njit(cache=True)
+def _new_state(upd, trd, prm):
+    n_keys = 2 * prm.n_levels
+    view = prm.depth_limit > 0
+    cur = np.zeros(1, CURSOR)
+    cur[0].epoch = 1
+    cur[0].block_end = -1
+    book = LevelBook(np.zeros(n_keys, np.int64), np.zeros(n_keys, np.int32), np.zeros(n_keys, np.int32),
+                     np.full(n_keys, -1, np.int32), np.empty(n_keys, np.int32), np.zeros(2, np.int64),
+                     np.zeros(2 * (prm.n_levels + 1) if view else 1, np.int32), np.zeros(2, np.int64),
+                     np.zeros(2, np.bool_))
+    queues = TradeQueues(np.full(n_keys, -1, np.int32), np.full(n_keys, -1, np.int32),
+                         np.full(max(trd.ts.shape[0], 1), -1, np.int32), trd.size.copy(),
+                         np.full(n_keys, np.iinfo(np.int64).min, np.int64), np.empty(n_keys, np.int64),
+                         np.empty(n_keys, np.int64))
+    n_view = upd.ts.shape[0] if view else 1
+    window = ViewWindow(np.empty(n_view, np.int64), np.empty(n_view, np.int64), np.full(2, -1, np.int64))
+    return PassState(cur, book, queues, window)
+
+
+@_step
 def _fw_add(fw, base, R, i, v):
     j = i + 1
     while j <= R:
@@ -161,53 +315,7 @@ def _fw_add(fw, base, R, i, v):
         j += j & (-j)
 
 
-@nb.njit(cache=True)
-def _fw_prefix(fw, base, i):
-    """Sum over indices 0..i (i may be -1)."""
-    s = 0
-    j = i + 1
-    while j > 0:
-        s += fw[base + j]
-        j -= j & (-j)
-    return s
-
-
-@nb.njit(cache=True, inline="always")
-def _drain(trem, tnext, h, need):
-    """Match up to ``need`` lots from the trade queue starting at trade ``h`` (remaining
-    quantities ``trem``, linked by ``tnext``), oldest first; a trade is never matched twice.
-    Returns the new queue head and the lots matched."""
-    got = 0
-    while need > 0 and h >= 0:
-        take = trem[h] if trem[h] < need else need
-        trem[h] -= take
-        need -= take
-        got += take
-        if trem[h] == 0:
-            h = tnext[h]
-    return h, got
-
-
-@nb.njit(cache=True, inline="always")
-def _member_add(members, setpos, nmem, L):
-    """Add level key L to the set of non-empty levels (members[:nmem], setpos = its index)."""
-    setpos[L] = nmem
-    members[nmem] = L
-    return nmem + 1
-
-
-@nb.njit(cache=True, inline="always")
-def _member_remove(members, setpos, nmem, L):
-    """Remove level key L from the set (swap with the last member); returns the new size."""
-    pos = setpos[L]
-    last = members[nmem - 1]
-    members[pos] = last
-    setpos[last] = pos
-    setpos[L] = -1
-    return nmem - 1
-
-
-@nb.njit(cache=True)
+@_step
 def _fw_kth(fw, base, R, k):
     """Smallest level index whose prefix count reaches k (k >= 1; the k-th lowest level)."""
     pos = 0
@@ -223,43 +331,270 @@ def _fw_kth(fw, base, R, k):
     return pos  # 1-based position pos+1 -> index pos
 
 
-@nb.njit(cache=True, inline="always")
-def _edge(fw, count, R, s, N):
-    """Level index of the N-th best level of side s (bid: N-th highest), -1 if fewer than N."""
-    if count[s] < N:
+@_row_step
+def _member_add(members, setpos, n_members, key):
+    """Add level ``key`` to the set of non-empty levels; returns the new size."""
+    setpos[key] = n_members
+    members[n_members] = key
+    return n_members + 1
+
+
+@_row_step
+def _member_remove(members, setpos, n_members, key):
+    """Remove level ``key`` from the set (swap with the last member); returns the new size."""
+    pos = setpos[key]
+    last = members[n_members - 1]
+    members[pos] = last
+    setpos[last] = pos
+    setpos[key] = -1
+    return n_members - 1
+
+
+@_step
+def _edge(book, prm, side):
+    """Level index of the N-th best level of ``side`` (bid: N-th highest), -1 if fewer than N."""
+    N, R = prm.depth_limit, prm.n_levels
+    if book.count[side] < N:
         return -1
-    if s == 0:
-        return _fw_kth(fw, 0, R, count[0] - N + 1)
-    return _fw_kth(fw, R + 1, R, N)
+    if side == 0:
+        return _fw_kth(book.fenwick, 0, R, book.count[0] - N + 1)
+    return _fw_kth(book.fenwick, R + 1, R, N)
 
 
-@nb.njit(cache=True, inline="always")
-def _beyond(s, lv, e):
-    return e >= 0 and ((s == 0 and lv < e) or (s == 1 and lv > e))
+@_row_step
+def _beyond(side, level, edge):
+    """``level`` strictly deeper than ``edge`` (-1: no edge)."""
+    return edge >= 0 and ((side == 0 and level < edge) or (side == 1 and level > edge))
 
 
-@nb.njit(cache=True, inline="always")
-def _take(trem, tnext, qhead, qtail, anc_ts, anc_row, grp, ngrp, t_ts, L, t, tol_back, row_id, anchor):
-    """The trade queue of level L for an update at time t: expired trades (no update in their
-    window) are dropped; the first anchoring update of the level in this timestamp group
-    (``anchor``: any update of a netted feed, a decrease of an event feed) takes the queue for
-    the group (its leftover becomes implied on that row when the group ends). Returns the head."""
-    h = qhead[L]
-    while h >= 0 and t_ts[h] + tol_back < t:
-        h = tnext[h]
-    qhead[L] = h
+@_row_step
+def _level_count(prm, st, side, level, key, before, after):
+    """Keep the non-empty level set, the per-side counts and the view's Fenwick tree."""
+    book, cur = st.book, st.cur[0]
+    if before == 0 and after > 0:
+        cur.n_members = _member_add(book.members, book.setpos, cur.n_members, key)
+        book.count[side] += 1
+        if prm.depth_limit > 0:
+            _fw_add(book.fenwick, side * (prm.n_levels + 1), prm.n_levels, level, 1)
+    elif before > 0 and after == 0:
+        cur.n_members = _member_remove(book.members, book.setpos, cur.n_members, key)
+        book.count[side] -= 1
+        if prm.depth_limit > 0:
+            _fw_add(book.fenwick, side * (prm.n_levels + 1), prm.n_levels, level, -1)
+
+
+@_row_step
+def _take(trd, prm, st, key, t, row):
+    """The trade queue of level ``key`` for an update at time ``t``: expired trades (no update
+    in their window) are dropped; under batch matching the level's first update in this
+    timestamp group anchors the queue to the group (its leftover becomes implied on ``row``
+    when the group ends). Returns the queue head (-1: no trade)."""
+    q = st.queues
+    h = q.head[key]
     if h < 0:
-        qtail[L] = -1
-    elif anchor and anc_ts[L] != t:
-        anc_ts[L] = t
-        anc_row[L] = row_id
-        grp[ngrp] = L
-        ngrp += 1
-    return h, ngrp
+        return h   # empty queue (head < 0 implies tail < 0)
+    while h >= 0 and trd.ts[h] + prm.tol_back < t:
+        h = q.next[h]
+    q.head[key] = h
+    if h < 0:
+        q.tail[key] = -1
+    elif not prm.event_matching and q.anchor_ts[key] != t:
+        cur = st.cur[0]
+        q.anchor_ts[key] = t
+        q.anchor_row[key] = row
+        q.anchored[cur.n_anchored] = key
+        cur.n_anchored += 1
+    return h
+
+
+@_row_step
+def _drain(q, key, h, need):
+    """Match up to ``need`` lots from level ``key``'s queue starting at trade ``h``, oldest first
+    (a trade is never matched twice); the queue head moves on. Returns the lots matched."""
+    got = 0
+    while need > 0 and h >= 0:
+        take = q.left[h] if q.left[h] < need else need
+        q.left[h] -= take
+        need -= take
+        got += take
+        if q.left[h] == 0:
+            h = q.next[h]
+    q.head[key] = h
+    if h < 0:
+        q.tail[key] = -1
+    return got
+
+
+@_row_step
+def _open_group(trd, prm, st, t):
+    """A timestamp group starts at ``t``: queue the trades whose window opens by then, note
+    the view's edges."""
+    q, cur = st.queues, st.cur[0]
+    R = prm.n_levels
+    ti = cur.next_trade
+    m = trd.ts.shape[0]
+    while ti < m and trd.ts[ti] - prm.tol_fwd <= t:
+        key = trd.side[ti] * R + trd.level[ti]
+        if q.tail[key] >= 0:
+            q.next[q.tail[key]] = ti
+        else:
+            q.head[key] = ti
+        q.tail[key] = ti
+        ti += 1
+    cur.next_trade = ti
+    if prm.depth_limit > 0:
+        st.window.edge_start[0] = _edge(st.book, prm, 0)
+        st.window.edge_start[1] = _edge(st.book, prm, 1)
+
+
+@_step
+def _open_snapshot(upd, prm, st, i):
+    """A snapshot block starts at row ``i``: find its end and, when it is depth-limited (both
+    sides N levels, N a standard limit or the feed's), each side's deepest level."""
+    cur, book = st.cur[0], st.book
+    t = upd.ts[i]
+    n = upd.ts.shape[0]
+    j = i
+    while j < n and upd.snap[j] and upd.ts[j] == t:
+        j += 1
+    cur.block_end = j
+    cur.snap_id += 1
+    book.has_bound[0] = False
+    book.has_bound[1] = False
+    n_bid = 0
+    n_ask = 0
+    for k in range(i, j):
+        s = upd.side[k]
+        lv = upd.level[k]
+        if s == 0:
+            n_bid += 1
+        else:
+            n_ask += 1
+        if not book.has_bound[s]:
+            book.has_bound[s] = True
+            book.bound[s] = lv
+        elif s == 0 and lv < book.bound[0]:
+            book.bound[0] = lv
+        elif s == 1 and lv > book.bound[1]:
+            book.bound[1] = lv
+    limited = n_bid == n_ask and n_bid == prm.depth_limit and prm.depth_limit > 0
+    for lim in prm.snap_limits:
+        if n_bid == lim and n_ask == lim:
+            limited = True
+    if not limited:
+        book.has_bound[0] = False
+        book.has_bound[1] = False
+
+
+@_row_step
+def _apply_update(upd, trd, prm, st, out, i):
+    """Row ``i``: prior size, matched quantity and cause; the book takes the new size."""
+    book, q, cur = st.book, st.queues, st.cur[0]
+    side = upd.side[i]
+    level = upd.level[i]
+    key = side * prm.n_levels + level
+    new = upd.size[i]
+    before = book.size[key]
+    out.prev[i] = before
+    traded = 0
+    cause = ADD
+    if cur.known_epoch < cur.epoch and book.epoch[key] < cur.epoch:
+        cause = GAP
+    else:
+        view = prm.depth_limit > 0
+        h = _take(trd, prm, st, key, upd.ts[i], i)
+        if (not view) and book.has_bound[side] and book.snap_id[key] != cur.snap_id and (
+                (side == 0 and level < book.bound[0]) or (side == 1 and level > book.bound[1])):
+            # a full-depth diff stream seeded by a depth-limited snapshot: the first update of
+            # a level beyond the snapshot's deepest level has an unknown prior
+            cause = TRUNC
+        elif new < before:
+            if h >= 0:
+                traded = _drain(q, key, h, before - new)
+            if traded == before - new:
+                cause = TRADE
+            elif traded > 0:
+                cause = MIXED
+            else:
+                cause = CANCEL
+            if view and new == 0:
+                st.window.pending[cur.n_pending] = i   # left the view: judged when the group ends
+                cur.n_pending += 1
+        elif view and before == 0 and new > 0:
+            st.window.pending[cur.n_pending] = i       # entered the view: judged when the group ends
+            cur.n_pending += 1
+    out.traded[i] = traded
+    out.cause[i] = cause
+    book.size[key] = new
+    book.epoch[key] = cur.epoch
+    book.snap_id[key] = cur.snap_id
+    _level_count(prm, st, side, level, key, before, new)
 
 
 @nb.njit(cache=True)
-def _judge_window(pend, npend, fifo, prev, u_size, u_side, u_lvl, cause, edge0, e_end0, e_end1):
+def _remove_absent(upd, trd, prm, st, out, syn, i):
+    """After the last row ``i`` of a snapshot block: a synthetic removal for every non-empty
+    level the block did not list (in level-key order), attributed like any change. Returns
+    False when ``syn`` is full (the caller retries with more room)."""
+    cur, book = st.cur[0], st.book
+    absent = np.empty(cur.n_members, np.int64)
+    n_absent = 0
+    for k in range(cur.n_members):
+        key = book.members[k]
+        if book.snap_id[key] != cur.snap_id:
+            absent[n_absent] = key
+            n_absent += 1
+    absent = np.sort(absent[:n_absent])
+    if cur.n_syn + n_absent > prm.syn_cap:
+        return False
+    _remove_levels(upd, trd, prm, st, syn, i, absent)
+    return True
+
+
+@_step
+def _remove_levels(upd, trd, prm, st, syn, i, absent):
+    """The synthetic removals of the levels ``absent`` (sorted keys) after row ``i``."""
+    cur, book, q = st.cur[0], st.book, st.queues
+    R = prm.n_levels
+    n = upd.ts.shape[0]
+    t = upd.ts[i]
+    for k in range(absent.shape[0]):
+        key = absent[k]
+        side = key // R
+        level = key - side * R
+        row = cur.n_syn
+        before = book.size[key]
+        traded = 0
+        if cur.known_epoch < cur.epoch and book.epoch[key] < cur.epoch:
+            cause = GAP
+        else:
+            h = _take(trd, prm, st, key, t, n + row)
+            if h >= 0:
+                traded = _drain(q, key, h, before)
+            if traded == before:
+                cause = TRADE
+            elif traded > 0:
+                cause = MIXED
+            elif book.has_bound[side] and ((side == 0 and level < book.bound[0])
+                                           or (side == 1 and level > book.bound[1])):
+                cause = TRUNC
+            else:
+                cause = CANCEL
+        syn.after[row] = i
+        syn.key[row] = key
+        syn.prev[row] = before
+        syn.traded[row] = traded
+        syn.cause[row] = cause
+        syn.ts[row] = t
+        cur.n_syn = row + 1
+        book.size[key] = 0
+        book.epoch[key] = cur.epoch
+        _level_count(prm, st, side, level, key, before, 0)
+    cur.known_epoch = cur.epoch
+
+
+@_step
+def _judge_window(upd, prm, st, out):
     """Levels that left (size -> 0) or entered (0 -> size) an N-level view within one timestamp
     group, per side in arrival order: each is paired with the earliest unpaired change of the
     other kind. An entry better than its paired exit pushed that level out of the window (the
@@ -268,27 +603,35 @@ def _judge_window(pend, npend, fifo, prev, u_size, u_side, u_lvl, cause, edge0, 
     has its exit truncation when beyond the edge at the group start or end. Unpaired: an entry
     beyond the window's edge at the group start, an unmatched exit beyond the edge at the group
     end, are truncation."""
+    w, cur = st.window, st.cur[0]
+    prev, cause, lvl = out.prev, out.cause, upd.level
+    fifo = w.fifo
     for s in range(2):
+        e_start = w.edge_start[s]
+        e_end = _edge(st.book, prm, s)
         qh = 0
         qt = 0
-        e_end = e_end0 if s == 0 else e_end1
-        for q in range(npend):
-            k = pend[q]
-            if u_side[k] != s:
+        for q in range(cur.n_pending):
+            k = w.pending[q]
+            if upd.side[k] != s:
                 continue
             entry = prev[k] == 0
             if qt > qh and (prev[fifo[qh]] == 0) != entry:
                 o = fifo[qh]
                 qh += 1
-                ex, en = (o, k) if entry else (k, o)
-                better = (s == 0 and u_lvl[en] > u_lvl[ex]) or (s == 1 and u_lvl[en] < u_lvl[ex])
+                ex = k
+                en = o
+                if entry:
+                    ex = o
+                    en = k
+                better = (s == 0 and lvl[en] > lvl[ex]) or (s == 1 and lvl[en] < lvl[ex])
                 if better:
                     if cause[ex] == CANCEL:
                         cause[ex] = TRUNC
                 else:
                     cause[en] = TRUNC
-                    if u_lvl[en] == u_lvl[ex] and cause[ex] == CANCEL and (
-                            _beyond(s, u_lvl[ex], edge0[s]) or _beyond(s, u_lvl[ex], e_end)):
+                    if lvl[en] == lvl[ex] and cause[ex] == CANCEL and (
+                            _beyond(s, lvl[ex], e_start) or _beyond(s, lvl[ex], e_end)):
                         # one level shown and hidden again, beyond the window at the group's
                         # start or end (a depth-limited reader's insert pushed straight out):
                         # it left the view, it was not cancelled
@@ -299,243 +642,100 @@ def _judge_window(pend, npend, fifo, prev, u_size, u_side, u_lvl, cause, edge0, 
         for q in range(qh, qt):
             k = fifo[q]
             if prev[k] == 0:
-                if _beyond(s, u_lvl[k], edge0[s]):
+                if _beyond(s, lvl[k], e_start):
                     cause[k] = TRUNC
-            elif cause[k] == CANCEL and _beyond(s, u_lvl[k], e_end):
+            elif cause[k] == CANCEL and _beyond(s, lvl[k], e_end):
                 cause[k] = TRUNC
 
 
+@_row_step
+def _close_group(upd, prm, st, out):
+    """The timestamp group ends: what its updates did not show as decreases was hidden
+    (implied on the level's anchoring update); trades are never carried on. Then the view's
+    entries and exits of the group are judged."""
+    q, cur = st.queues, st.cur[0]
+    for g in range(cur.n_anchored):
+        key = q.anchored[g]
+        h = q.head[key]
+        while h >= 0:
+            out.implied[q.anchor_row[key]] += q.left[h]
+            h = q.next[h]
+        q.head[key] = -1
+        q.tail[key] = -1
+    cur.n_anchored = 0
+    if cur.n_pending:
+        _judge_window(upd, prm, st, out)
+        cur.n_pending = 0
+
+
 @nb.njit(cache=True)
-def _core(u_ts, u_seq, u_snap, u_side, u_lvl, u_size, u_gap,
-          t_ts, t_side, t_lvl, t_size, tol_fwd, tol_back, depth_limit, R, syn_cap, snap_limits, carry):
-    n = u_ts.shape[0]
-    m = t_ts.shape[0]
-    prev = np.zeros(n, np.int64)
-    traded = np.zeros(n, np.int64)
-    cause = np.zeros(n, np.int8)
-    implied = np.zeros(n + syn_cap, np.int64)
-    syn_pos = np.empty(syn_cap, np.int64)
-    syn_key = np.empty(syn_cap, np.int64)
-    syn_prev = np.empty(syn_cap, np.int64)
-    syn_traded = np.zeros(syn_cap, np.int64)
-    syn_cause = np.zeros(syn_cap, np.int8)
-    syn_ts = np.empty(syn_cap, np.int64)
-    R2 = 2 * R
-    size = np.zeros(R2, np.int64)
-    lvl_epoch = np.zeros(R2, np.int32)
-    lvl_snap = np.zeros(R2, np.int32)
-    qhead = np.full(R2, -1, np.int32)
-    qtail = np.full(R2, -1, np.int32)
-    anc_ts = np.full(R2, np.iinfo(np.int64).min, np.int64)
-    anc_row = np.zeros(R2, np.int64)
-    grp = np.empty(R2, np.int64)   # levels anchored in the current timestamp group
-    ngrp = 0
-    setpos = np.full(R2, -1, np.int32)
-    members = np.empty(R2, np.int32)
-    nmem = 0
-    use_fw = depth_limit > 0
-    fw = np.zeros(2 * (R + 1) if use_fw else 1, np.int32)
-    pend = np.empty(n if use_fw else 1, np.int64)  # levels entering/leaving the view in the group
-    fifo = np.empty(n if use_fw else 1, np.int64)
-    npend = 0
-    edge0 = np.full(2, -1, np.int64)  # N-th best level index of each side at the group start
-    count = np.zeros(2, np.int64)
-    tnext = np.full(max(m, 1), -1, np.int32)
-    trem = t_size.copy()
-    epoch = 1
-    known_epoch = 0
-    snap_counter = 0
-    has_bound = np.zeros(2, np.bool_)
-    bound = np.zeros(2, np.int64)
-    nsyn = 0
-    overflow = False
-    ti = 0
+def _core(upd, trd, prm):
+    """The attribution pass over ``upd`` (:class:`Updates`) and ``trd`` (:class:`Trades`) with
+    :class:`Params`. Returns (:class:`RowOut`, :class:`Synthetic`, unmatched lots per trade,
+    overflow): on overflow (more synthetic rows than ``prm.syn_cap``) the results are void.
+
+    The rows run in :func:`_rows` (no reference counting); this function allocates, and makes
+    the synthetic removals (which sort) at the end of each snapshot block."""
+    n = upd.ts.shape[0]
+    st = _new_state(upd, trd, prm)
+    cur = st.cur[0]
+    out = RowOut(np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int8),
+                 np.zeros(n + prm.syn_cap, np.int64))
+    cap = prm.syn_cap
+    syn = Synthetic(np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64),
+                    np.empty(cap, np.int64), np.empty(cap, np.int8), np.empty(cap, np.int64))
     i = 0
-    blk_end = -1   # index one past the current snapshot block (while inside one)
     while i < n:
-        t = u_ts[i]
-        if i == 0 or u_ts[i - 1] != t:
-            # a new timestamp group starts here
-            while ti < m and t_ts[ti] - tol_fwd <= t:
-                L = t_side[ti] * R + t_lvl[ti]
-                if qtail[L] >= 0:
-                    tnext[qtail[L]] = ti
-                else:
-                    qhead[L] = ti
-                qtail[L] = ti
-                ti += 1
-            if use_fw:
-                edge0[0] = _edge(fw, count, R, 0, depth_limit)
-                edge0[1] = _edge(fw, count, R, 1, depth_limit)
-        if u_gap[i]:
-            epoch += 1
-        if u_snap[i] and i >= blk_end and (i == 0 or not u_snap[i - 1] or u_ts[i - 1] != t
-                                            or i == blk_end):
-            # a new snapshot block starts here
-            j = i
-            while j < n and u_snap[j] and u_ts[j] == t:
-                j += 1
-            blk_end = j
-            snap_counter += 1
-            has_bound[0] = False
-            has_bound[1] = False
-            nside = np.zeros(2, np.int64)
-            for k in range(i, j):
-                s = u_side[k]
-                nside[s] += 1
-                if not has_bound[s]:
-                    has_bound[s] = True
-                    bound[s] = u_lvl[k]
-                elif s == 0 and u_lvl[k] < bound[0]:
-                    bound[0] = u_lvl[k]
-                elif s == 1 and u_lvl[k] > bound[1]:
-                    bound[1] = u_lvl[k]
-            # only a depth-limited snapshot (N levels a side, N a standard limit) hides levels
-            limited = nside[0] == nside[1] and (nside[0] == depth_limit and depth_limit > 0)
-            for lim in snap_limits:
-                if nside[0] == lim and nside[1] == lim:
-                    limited = True
-            if not limited:
-                has_bound[0] = False
-                has_bound[1] = False
-        # ---- one change (real row i) ----
-        for pass_ in range(2):
-            if pass_ == 1:
-                # after the last row of a snapshot block: synthetic removals
-                if not (blk_end == i + 1 and u_snap[i]):
-                    break
-                cand = np.empty(nmem, np.int64)
-                nc = 0
-                for q in range(nmem):
-                    L = members[q]
-                    if lvl_snap[L] != snap_counter:
-                        cand[nc] = L
-                        nc += 1
-                cand = np.sort(cand[:nc])
-                if nsyn + nc > syn_cap:
-                    overflow = True
-                    return (prev, traded, cause, implied, syn_pos[:0], syn_key[:0], syn_prev[:0],
-                            syn_traded[:0], syn_cause[:0], syn_ts[:0], trem, overflow)
-                for q in range(nc):
-                    L = cand[q]
-                    s = L // R
-                    lv = L - s * R
-                    row_id = n + nsyn
-                    p = size[L]
-                    stale = known_epoch < epoch and lvl_epoch[L] < epoch
-                    tr = 0
-                    c = CANCEL
-                    if stale:
-                        c = GAP
-                    else:
-                        h, ngrp = _take(trem, tnext, qhead, qtail, anc_ts, anc_row, grp, ngrp, t_ts, L, t,
-                                        tol_back, row_id, not carry)
-                        h, got = _drain(trem, tnext, h, p)
-                        qhead[L] = h
-                        if h < 0:
-                            qtail[L] = -1
-                        tr += got
-                        if tr == p:
-                            c = TRADE
-                        elif tr > 0:
-                            c = MIXED
-                        else:
-                            beyond = has_bound[s] and ((s == 0 and lv < bound[0]) or (s == 1 and lv > bound[1]))
-                            c = TRUNC if beyond else CANCEL
-                    syn_pos[nsyn] = i
-                    syn_key[nsyn] = L
-                    syn_prev[nsyn] = p
-                    syn_traded[nsyn] = tr
-                    syn_cause[nsyn] = c
-                    syn_ts[nsyn] = t
-                    nsyn += 1
-                    size[L] = 0
-                    lvl_epoch[L] = epoch
-                    nmem = _member_remove(members, setpos, nmem, L)
-                    count[s] -= 1
-                    if use_fw:
-                        _fw_add(fw, s * (R + 1), R, lv, -1)
-                known_epoch = epoch
-                break
-            s = u_side[i]
-            lv = u_lvl[i]
-            L = s * R + lv
-            new = u_size[i]
-            p = size[L]
-            prev[i] = p
-            stale = known_epoch < epoch and lvl_epoch[L] < epoch
-            tr = 0
-            c = ADD
-            if stale:
-                c = GAP
-            else:
-                # a full-depth diff stream seeded by a depth-limited snapshot: the first update of
-                # a level beyond the snapshot's deepest level has an unknown prior
-                beyond = (not use_fw) and has_bound[s] and ((s == 0 and lv < bound[0]) or (s == 1 and lv > bound[1]))
-                rule_b = beyond and lvl_snap[L] != snap_counter
-                h, ngrp = _take(trem, tnext, qhead, qtail, anc_ts, anc_row, grp, ngrp, t_ts, L, t,
-                                tol_back, i, not carry)
-                if rule_b:
-                    c = TRUNC
-                elif new < p:
-                    h, got = _drain(trem, tnext, h, p - new)
-                    qhead[L] = h
-                    if h < 0:
-                        qtail[L] = -1
-                    tr += got
-                    if tr == p - new:
-                        c = TRADE
-                    elif tr > 0:
-                        c = MIXED
-                    else:
-                        c = CANCEL
-                    if use_fw and new == 0:
-                        pend[npend] = i   # a level left the view: judged when the group ends
-                        npend += 1
-                elif use_fw and p == 0 and new > 0:
-                    pend[npend] = i       # a level entered the view: judged when the group ends
-                    npend += 1
-            traded[i] = tr
-            cause[i] = c
-            size[L] = new
-            lvl_epoch[L] = epoch
-            lvl_snap[L] = snap_counter
-            if p == 0 and new > 0:
-                nmem = _member_add(members, setpos, nmem, L)
-                count[s] += 1
-                if use_fw:
-                    _fw_add(fw, s * (R + 1), R, lv, 1)
-            elif p > 0 and new == 0:
-                nmem = _member_remove(members, setpos, nmem, L)
-                count[s] -= 1
-                if use_fw:
-                    _fw_add(fw, s * (R + 1), R, lv, -1)
-        if i == n - 1 or u_ts[i + 1] != t:
-            # the timestamp group ends: what its updates did not show as decreases was hidden
-            # (implied on the level's first update of the group); trades are never carried on
-            for g in range(ngrp):
-                L = grp[g]
-                h = qhead[L]
-                while h >= 0:
-                    implied[anc_row[L]] += trem[h]
-                    h = tnext[h]
-                qhead[L] = -1
-                qtail[L] = -1
-            ngrp = 0
-            if npend:
-                _judge_window(pend, npend, fifo, prev, u_size, u_side, u_lvl, cause, edge0,
-                              _edge(fw, count, R, 0, depth_limit), _edge(fw, count, R, 1, depth_limit))
-                npend = 0
-        i += 1
-    return (prev, traded, cause, implied, syn_pos[:nsyn], syn_key[:nsyn], syn_prev[:nsyn],
-            syn_traded[:nsyn], syn_cause[:nsyn], syn_ts[:nsyn], trem, overflow)
+        i = _rows(upd, trd, prm, st, out, i)
+        if i < n:   # row i ended a snapshot block
+            if not _remove_absent(upd, trd, prm, st, out, syn, i):
+                return out, _syn_head(syn, 0), st.queues.left, True
+            _end_row(upd, prm, st, out, i)
+            i += 1
+    return out, _syn_head(syn, cur.n_syn), st.queues.left, False
+
+
+@_step
+def _rows(upd, trd, prm, st, out, start):
+    """Rows from ``start`` on, up to the last row of a snapshot block (returned, applied, its
+    synthetic removals and group end left to the caller) or the end (returns n)."""
+    cur = st.cur[0]
+    n = upd.ts.shape[0]
+    for i in range(start, n):
+        t = upd.ts[i]
+        if i == 0 or upd.ts[i - 1] != t:
+            _open_group(trd, prm, st, t)
+        if upd.gap[i]:
+            cur.epoch += 1
+        if upd.snap[i] and i >= cur.block_end and (i == 0 or not upd.snap[i - 1] or upd.ts[i - 1] != t
+                                                   or i == cur.block_end):
+            _open_snapshot(upd, prm, st, i)
+        _apply_update(upd, trd, prm, st, out, i)
+        if upd.snap[i] and cur.block_end == i + 1:
+            return i
+        _end_row(upd, prm, st, out, i)
+    return n
+
+
+@_row_step
+def _end_row(upd, prm, st, out, i):
+    """After row ``i``: when its timestamp group ends, close the group."""
+    cur = st.cur[0]
+    if (cur.n_anchored or cur.n_pending) and (i == upd.ts.shape[0] - 1 or upd.ts[i + 1] != upd.ts[i]):
+        _close_group(upd, prm, st, out)
 
 
 @nb.njit(cache=True)
-def _prepass(u_ts, u_snap, u_side, u_lvl, u_size, R, stride):
+def _syn_head(syn, k):
+    return Synthetic(syn.after[:k], syn.key[:k], syn.prev[:k], syn.traded[:k], syn.cause[:k], syn.ts[:k])
+
+
+@nb.njit(cache=True)
+def _prepass(upd, R, stride):
     """Plain replay (snapshot blocks replace the book): which incremental rows decrease their
-    level, and level counts per side at the end of the timestamp group of every ``stride``-th row. Used to estimate the tolerance and to detect
-    depth-limited feeds."""
+    level, and level counts per side at the end of the timestamp group of every ``stride``-th
+    row. Used to estimate the tolerance and to detect depth-limited feeds."""
+    u_ts, u_snap, u_side, u_lvl, u_size = upd.ts, upd.snap, upd.side, upd.level, upd.size
     n = u_ts.shape[0]
     size = np.zeros(2 * R, np.int64)
     stamp = np.zeros(2 * R, np.int32)
@@ -623,6 +823,12 @@ class _Arrays:
     R: int = 1
     pmin: int = 0
     levels: np.ndarray | None = None  # dense index -> price when compressed
+
+    def updates(self) -> Updates:
+        return Updates(self.u_ts, self.u_seq, self.u_snap, self.u_side, self.u_lvl, self.u_size, self.u_gap)
+
+    def trades(self) -> Trades:
+        return Trades(self.t_ts, self.t_side, self.t_lvl, self.t_size)
 
 
 def _np(s: pl.Series, dtype) -> np.ndarray:
@@ -747,7 +953,7 @@ def estimate_tolerance(a: _Arrays, dec: np.ndarray | None = None) -> tuple[int, 
     if a.t_ts.size == 0 or a.u_ts.size == 0:
         return default
     if dec is None:  # incremental rows that decrease their level (plain replay)
-        dec = _prepass(a.u_ts, a.u_snap, a.u_side, a.u_lvl, a.u_size, a.R, 1 << 30)[0]
+        dec = _prepass(a.updates(), a.R, 1 << 30)[0]
     if dec.sum() < 10:
         return default
     reach = interval + 500 * NS_MS
@@ -755,8 +961,8 @@ def estimate_tolerance(a: _Arrays, dec: np.ndarray | None = None) -> tuple[int, 
     reach = (reach // bin_ns) * bin_ns
     step = max(1, a.t_ts.size // LAG_SAMPLE_TRADES)
     # null model: the same trades against the neighbouring levels (same activity, no causal link)
-    hists, pairs, exact, sampled = _lag_histogram(a.u_ts, dec, a.u_side, a.u_lvl, a.t_ts, a.t_side, a.t_lvl,
-                                                  a.R, reach, bin_ns, step, np.array([0, 1, -1], np.int64))
+    hists, pairs, exact, sampled = _lag_histogram(a.updates(), dec, a.trades(), a.R, reach, bin_ns, step,
+                                                  np.array([0, 1, -1], np.int64))
     if pairs < 50:
         return default
     if exact >= SHARED_CLOCK_SHARE * sampled:
@@ -796,11 +1002,13 @@ def estimate_tolerance(a: _Arrays, dec: np.ndarray | None = None) -> tuple[int, 
 
 
 @nb.njit(cache=True)
-def _lag_histogram(u_ts, dec, u_side, u_lvl, t_ts, t_side, t_lvl, R, reach, bin_ns, step, shifts):
+def _lag_histogram(upd, dec, trd, R, reach, bin_ns, step, shifts):
     """Cross-correlation of trades and decreases: for each shift, histogram over every pair
     (every ``step``-th trade, any decrease at its side and at its price index + shift) of
     decrease time - trade time within +-reach, in bins of ``bin_ns`` starting at -reach.
     Decreases are bucketed per level with a stable counting sort (time order kept)."""
+    u_ts, u_side, u_lvl = upd.ts, upd.side, upd.level
+    t_ts, t_side, t_lvl = trd.ts, trd.side, trd.level
     n = u_ts.shape[0]
     R2 = 2 * R
     start = np.zeros(R2 + 1, np.int64)
@@ -851,8 +1059,9 @@ EVENT_FEED_REPEATS = 0.005
 
 
 @nb.njit(cache=True)
-def _repeat_share(u_ts, u_snap, u_side, u_lvl, R):
+def _repeat_share(upd, R):
     """Share of incremental rows whose level was already updated at the same timestamp."""
+    u_ts, u_snap, u_side, u_lvl = upd.ts, upd.snap, upd.side, upd.level
     stamp = np.full(2 * R, -1, np.int64)
     grp = -1
     rep = 0
@@ -923,8 +1132,7 @@ def attribute_frames(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataF
     dec0 = cnt = None
     start = 0
     if need_pre:
-        dec0, cnt, start = _prepass(a.u_ts, a.u_snap, a.u_side, a.u_lvl, a.u_size, a.R,
-                                      max(1, n // 1_000_000))
+        dec0, cnt, start = _prepass(a.updates(), a.R, max(1, n // 1_000_000))
     if tolerance_ns is None:
         tb, tf, interval, nl = estimate_tolerance(a, dec0)
         info.tolerance_source, info.lags_used = "estimated", nl
@@ -940,57 +1148,63 @@ def attribute_frames(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataF
     else:
         dl = int(depth_limit or 0)
     info.depth_limit = dl
-    share = _repeat_share(a.u_ts, a.u_snap, a.u_side, a.u_lvl, a.R)
+    share = _repeat_share(a.updates(), a.R)
     carry = matching == "event" or (matching == "auto" and share >= EVENT_FEED_REPEATS)
     info.extra["matching"] = "event" if carry else "batch"
     info.extra["repeat_share"] = share
     cap = max(1024, n // 8)
+    upd, trd = a.updates(), a.trades()
     while True:
-        out = _core(a.u_ts, a.u_seq, a.u_snap, a.u_side, a.u_lvl, a.u_size, a.u_gap,
-                    a.t_ts, a.t_side, a.t_lvl, a.t_size, tf, tb, dl, a.R, cap, SNAP_LIMITS, carry)
-        if not out[-1]:
+        rows, syn, trem, overflow = _core(upd, trd, params(tf, tb, dl, a.R, cap, carry))
+        if not overflow:
             break
         cap = n + 1
-    prev, traded, cause, implied, syn_pos, syn_key, syn_prev, syn_traded, syn_cause, syn_ts, trem, _ = out
-    info.synthetic = int(syn_pos.size)
+    info.synthetic = int(syn.after.size)
     info.matched_qty = int((a.t_size - trem).sum()) if a.t_size.size else 0
-    info.implied_qty = int(implied.sum())
-    u_ts, u_seq, u_side, u_price, u_size, u_snap = a.u_ts, a.u_seq, a.u_side, a.u_price, a.u_size, a.u_snap
-    implied_all = implied[:n]
-    if syn_pos.size:
-        # synthetic removals go right after the last row of their snapshot block
-        m = syn_pos.size
-        s_side = (syn_key // a.R).astype(np.int8)
-        s_lvl = syn_key - s_side.astype(np.int64) * a.R
-        s_price = a.levels[s_lvl] if a.levels is not None else s_lvl + a.pmin
-        k = np.arange(m)
-        pos_real = np.arange(n) + np.searchsorted(syn_pos, np.arange(n), side="left")
-        order = np.empty(n + m, np.int64)
-        order[pos_real] = np.arange(n)
-        order[syn_pos + 1 + k] = n + k
+    info.implied_qty = int(rows.implied.sum())
+    cols = _with_synthetic(a, rows, syn)
+    info.decrease_qty, info.truncation_qty, info.gap_qty = (
+        int(x) for x in _decrease_sums(cols["size"], cols["prev_size"], cols["_cause"]))
+    return _output_frame(cols), info
 
-        def cat(x, y):
-            return np.concatenate([x, y])[order]
-        u_ts, u_seq = cat(u_ts, syn_ts), cat(u_seq, u_seq[syn_pos])
-        u_side, u_price = cat(u_side, s_side), cat(u_price, s_price.astype(np.int64))
-        u_size, u_snap = cat(u_size, np.zeros(m, np.int64)), cat(u_snap, np.ones(m, np.bool_))
-        prev, traded = cat(prev, syn_prev), cat(traded, syn_traded)
-        implied_all, cause = cat(implied_all, implied[n:n + m]), cat(cause, syn_cause)
-    info.decrease_qty, info.truncation_qty, info.gap_qty = (int(x) for x in _decrease_sums(u_size, prev, cause))
-    # one parallel Polars projection from zero-copy columns: the string columns and the
-    # derived quantities are built concurrently (the arrays are never copied through numpy)
-    base = pl.DataFrame({"ts": u_ts, "seq": u_seq, "_side": u_side, "price": u_price, "prev_size": prev,
-                         "size": u_size, "traded": traded, "implied": implied_all, "_cause": cause,
-                         "is_snapshot": u_snap})
+
+def _with_synthetic(a: _Arrays, rows: RowOut, syn: Synthetic) -> dict[str, np.ndarray]:
+    """The pass's columns, real rows and synthetic removals merged: each synthetic removal
+    goes right after the last row of its snapshot block."""
+    n = a.u_ts.size
+    cols = {"ts": a.u_ts, "seq": a.u_seq, "_side": a.u_side, "price": a.u_price, "prev_size": rows.prev,
+            "size": a.u_size, "traded": rows.traded, "implied": rows.implied[:n], "_cause": rows.cause,
+            "is_snapshot": a.u_snap}
+    m = syn.after.size
+    if not m:
+        return cols
+    s_side = (syn.key // a.R).astype(np.int8)
+    s_lvl = syn.key - s_side.astype(np.int64) * a.R
+    s_price = a.levels[s_lvl] if a.levels is not None else s_lvl + a.pmin
+    k = np.arange(m)
+    pos_real = np.arange(n) + np.searchsorted(syn.after, np.arange(n), side="left")
+    order = np.empty(n + m, np.int64)
+    order[pos_real] = np.arange(n)
+    order[syn.after + 1 + k] = n + k
+    extra = {"ts": syn.ts, "seq": a.u_seq[syn.after], "_side": s_side, "price": s_price.astype(np.int64),
+             "prev_size": syn.prev, "size": np.zeros(m, np.int64), "traded": syn.traded,
+             "implied": rows.implied[n:n + m], "_cause": syn.cause, "is_snapshot": np.ones(m, np.bool_)}
+    return {c: np.concatenate([x, extra[c]])[order] for c, x in cols.items()}
+
+
+def _output_frame(cols: dict[str, np.ndarray]) -> pl.DataFrame:
+    """level_changes from the merged columns: one parallel Polars projection from zero-copy
+    columns (the string columns and the derived quantities are built concurrently; the arrays
+    are never copied through numpy)."""
+    base = pl.DataFrame(cols)
     delta = pl.col("size") - pl.col("prev_size")
-    out = base.select(
+    return base.select(
         "ts", "seq", pl.lit(pl.Series(SIDE_NAMES)).gather(pl.col("_side")).alias("side"),
         "price", "prev_size", "size", delta.alias("delta"),
         pl.max_horizontal(delta, 0).alias("added"), "traded",
         (pl.max_horizontal(-delta, 0) - pl.col("traded")).alias("cancelled"), "implied",
         pl.lit(pl.Series(CAUSES)).gather(pl.col("_cause")).alias("cause"), "is_snapshot",
     )
-    return out, info
 
 
 @nb.njit(cache=True)
@@ -1029,6 +1243,10 @@ def attribute_reference(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.Da
     pairing of depth-limited views per timestamp group); pass 2 gives each trade to its
     update group (``matching='batch'``) or lets each decrease take the prints in its window
     (``'event'``); pass 3 splits. Used to check :func:`attribute_frames` exactly.
+
+    One long function on purpose: it is the rules written out top to bottom in the order of
+    the module docstring, with its passes marked, so it can be read against that text and
+    shares no helper (and so no bug) with the compiled pass.
     """
     U = updates.to_dicts()
     n = len(U)
