@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import tempfile
 import time
 import zipfile
@@ -114,10 +115,69 @@ def _package_zip() -> Path:
     return out
 
 
+#: the modules a task imports: loaded once per worker by :func:`warm_worker`
+TASK_MODULES = ("forensics.book", "forensics.attribution", "forensics.detect", "forensics.band_events",
+                "forensics.classify", "forensics.incidents")
+
+
+def load_cached_kernels(modules=TASK_MODULES) -> int:
+    """Load every compiled kernel of ``modules`` that numba's on-disk cache holds (each
+    ``@njit(cache=True)`` signature compiled before), so that no task pays for it on its first
+    call. Kernels not in the cache are left to compile on first use. Returns how many were
+    loaded. Uses numba's cache index (internal API): any failure just skips the kernel."""
+    import importlib
+    import sys
+    try:
+        from numba.core.registry import CPUDispatcher
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return 0
+    n = 0
+    for name in modules:
+        mod = sys.modules.get(name) or importlib.import_module(name)
+        for obj in list(vars(mod).values()):
+            if not isinstance(obj, CPUDispatcher) or obj.__module__ != name or obj._cache is None:
+                continue
+            try:
+                magic = obj.targetctx.codegen().magic_tuple()
+                sigs = [key[0] for key in obj._cache._cache_file._load_index() if key[1] == magic]
+                for sig in sigs:
+                    if sig not in obj.overloads:
+                        obj.compile(sig)
+                        n += 1
+            except Exception:  # noqa: BLE001 - a cache we cannot read: compiled on first use instead
+                continue
+    return n
+
+
+def warm_worker(modules=TASK_MODULES) -> dict:
+    """Import the task modules and load their cached kernels in this process (run once per
+    worker with ``Client.run`` when a cluster starts). Returns the seconds spent on each."""
+    import importlib
+    t0 = time.perf_counter()
+    for name in modules:
+        importlib.import_module(name)
+    t1 = time.perf_counter()
+    n = load_cached_kernels(modules)
+    return {"import_s": t1 - t0, "kernels_s": time.perf_counter() - t1, "kernels": n}
+
+
+@dataclass
+class Startup:
+    """What starting a cluster cost (``client.forensics_startup``)."""
+
+    cluster_s: float = 0.0                      # LocalCluster + Client, or connecting
+    warm_s: float = 0.0                         # warm_worker on every worker (wall)
+    workers: dict = None                        # worker address -> warm_worker() timings
+    start_method: str | None = None             # local cluster: forkserver or spawn
+
+
 @contextlib.contextmanager
-def client_for(workers: int | None = None, scheduler: str | None = None):
+def client_for(workers: int | None = None, scheduler: str | None = None, warm: bool = True,
+               start_method: str | None = None):
     """A Dask client: a local cluster of ``workers`` processes, or the ``scheduler`` at an
-    address; None when neither is asked for (serial)."""
+    address; None when neither is asked for (serial). With ``warm`` every worker imports the
+    task modules and loads the compiled kernels once, before any task (:func:`warm_worker`);
+    the client's ``forensics_startup`` (:class:`Startup`) says what that cost."""
     if workers is not None and workers < 1:
         raise ForensicsError("--workers must be at least 1")
     if not workers and not scheduler:
@@ -127,6 +187,7 @@ def client_for(workers: int | None = None, scheduler: str | None = None):
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - dask is a dependency
         raise ForensicsError("--workers/--scheduler need dask[distributed] (pip install 'dask[distributed]')") from exc
+    t0 = time.perf_counter()
     if scheduler:
         try:
             client = Client(scheduler, timeout="20s")
@@ -142,19 +203,69 @@ def client_for(workers: int | None = None, scheduler: str | None = None):
                 ok = False
             if not ok:
                 client.upload_file(str(_package_zip()))
+            _warm(client, t0, warm)
             yield client
         finally:
             client.close()
         return
-    cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, silence_logs=logging.ERROR,
-                           worker_dashboard_address=None)
-    client = Client(cluster)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()
+    method = start_method or default_start_method()
+    import dask
+    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+        if method == "forkserver":
+            _forkserver_preload()
+        cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None, silence_logs=logging.ERROR,
+                               worker_dashboard_address=None, env=_worker_env())
+        client = Client(cluster)
+        try:
+            _warm(client, t0, warm)
+            client.forensics_startup.start_method = method
+            yield client
+        finally:
+            client.close()
+            cluster.close()
+
+
+def default_start_method() -> str:
+    """How a local cluster starts its worker processes: ``forkserver`` where the platform has
+    it (Linux, macOS), else ``spawn``. A fork server imports the task modules and loads the
+    compiled kernels once (:mod:`forensics.workerinit`) and forks every worker from that
+    state, instead of each worker starting a fresh interpreter and loading them itself. Polars'
+    thread pool is not started in the fork server (nothing is computed there), so the forked
+    workers start their own. ``FORENSICS_DASK_START=spawn`` chooses fresh interpreters."""
+    import multiprocessing
+    want = os.environ.get("FORENSICS_DASK_START")
+    if want:
+        if want not in ("spawn", "forkserver"):
+            raise ForensicsError(f"FORENSICS_DASK_START must be spawn or forkserver, not {want!r}")
+        return want
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def _forkserver_preload() -> None:
+    """Have the fork server (started once per process, on the first worker) import
+    :mod:`forensics.workerinit`. No effect when it is already running."""
+    from distributed.utils import get_mp_context
+    ctx = get_mp_context()  # dask's own preload list is set here first ...
+    ctx.set_forkserver_preload(["distributed", "forensics.workerinit"])  # ... then ours
+
+
+#: environment variables a worker must see as this process sees them now (a fork server
+#: started earlier kept the environment of that moment)
+WORKER_ENV_PREFIXES = ("AWS_", "FORENSICS_", "NUMBA_", "POLARS_")
+
+
+def _worker_env() -> dict:
+    return {k: v for k, v in os.environ.items() if k.startswith(WORKER_ENV_PREFIXES)}
+
+
+def _warm(client, t0: float, warm: bool) -> None:
+    st = Startup(cluster_s=time.perf_counter() - t0, workers={})
+    if warm:
+        t = time.perf_counter()
+        st.workers = client.run(warm_worker)
+        st.warm_s = time.perf_counter() - t
+    client.forensics_startup = st
 
 
 def run_partitions(fn: Callable, parts: list[Partition], args: tuple = (), workers: int | None = None,
