@@ -113,15 +113,16 @@ def _read_inputs(part: Partition, store: Store) -> int:
 
 def _serial(store: Store, symbols: list[str], every: int) -> dict:
     _take_probe()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for sy in symbols:
         compute_depth(store, symbol=sy, every_ns=every)
-    depth_s = time.perf_counter() - t
-    t = time.perf_counter()
+    depth_s, depth_cpu = time.perf_counter() - t, time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
     ev = detect(store)
-    detect_s = time.perf_counter() - t
+    detect_s, detect_cpu = time.perf_counter() - t, time.process_time() - c
     probe = _take_probe()
-    return {"depth": depth_s, "detect": detect_s, "events": ev.height, "probe": probe}
+    return {"depth": depth_s, "detect": detect_s, "cpu": {"depth": depth_cpu, "detect": detect_cpu},
+            "events": ev.height, "probe": probe}
 
 
 def _run_phase(client, fn, parts: list[Partition], **kw) -> dict:
@@ -129,10 +130,12 @@ def _run_phase(client, fn, parts: list[Partition], **kw) -> dict:
     from dask.distributed import get_task_stream
     client.run(_take_probe)
     received = {}
+    cpu0 = client.run(time.process_time)
     t = time.perf_counter()
     with get_task_stream(client) as ts:
         res = fn(client=client, progress=lambda i, n, p: received.__setitem__(p, time.time()), **kw)
     wall = time.perf_counter() - t
+    cpu = [c - cpu0[w] for w, c in client.run(time.process_time).items()]
     probe = _sum_probes(client.run(_take_probe).values())
     compute, gather, workers_used = [], [], set()
     stops = {}
@@ -145,7 +148,7 @@ def _run_phase(client, fn, parts: list[Partition], **kw) -> dict:
     # result gathering: compute end on the worker -> the result in this process (task i = parts[i])
     gather = [received[parts[int(k.rsplit("-", 1)[1])]] - stop for k, stop in stops.items()
               if parts[int(k.rsplit("-", 1)[1])] in received]
-    return {"wall": wall, "res": res, "compute": compute, "gather": gather, "probe": probe,
+    return {"wall": wall, "res": res, "compute": compute, "gather": gather, "probe": probe, "cpu": cpu,
             "workers_used": len(workers_used)}
 
 
@@ -292,7 +295,11 @@ def main() -> None:
               f"over {pr['locks']} writes; per-partition overhead {over * 1000:.0f} ms "
               f"(worker time not computing, per task)"
               + (f"; result gather median {_ms(statistics.median(gathers)).strip()}" if gathers else ""))
-        print(f"  speed-up {best_s[ph] / p['wall']:.2f}x (serial {best_s[ph]:.2f} s)")
+        s_cpu = min(s["cpu"][ph] for s, _ in pairs)
+        print(f"  speed-up {best_s[ph] / p['wall']:.2f}x (serial {best_s[ph]:.2f} s); CPU time: serial {s_cpu:.2f} s, "
+              f"workers {' + '.join(f'{c:.2f}' for c in p['cpu'])} s = {sum(p['cpu']) / s_cpu:.2f}x the serial work, "
+              f"busiest worker {max(p['cpu']):.2f} s (serial CPU / busiest worker CPU "
+              f"{s_cpu / max(p['cpu']):.2f}x: the speed-up if each process had a core to itself)")
     print()
     print(f"per task: submit serialisation {len(blob):,} bytes in {_ms(ser_s).strip()}; "
           f"no-op task round trip {_ms(noop).strip()} (64 tasks); "

@@ -7,7 +7,9 @@ The work is cut along the store's partitioning and each piece is one Dask task:
   computed alone or inside a longer run. The book at midnight is carried across the day
   boundary by the replay itself: a task replays from the last snapshot at or before its
   day's first grid time (:func:`forensics.book.plan_book`), exactly as the serial run does
-  when it starts there; each task upserts only its own day's rows.
+  when it starts there; each task upserts only its own day's rows. A day without a snapshot
+  near its start would replay much of the day before again: such days join the previous
+  day's task (:func:`merge_replays`), one replay as in the serial run.
 * ``detect`` (attribution, depth grid, cliffs, flow, flicker, classification): one task per
   **(exchange, symbol)**. Detection estimates its matching tolerance and trailing baselines
   from the instrument's whole window, and events may straddle midnight, so an instrument is
@@ -54,16 +56,20 @@ class Partition:
     date: str | None = None
     event_id: str | None = None  # report tasks: the stored event
     at: int | None = None        # ... and its start (UTC ns)
+    date_to: str | None = None   # several consecutive days [date, date_to] in one task
 
     def __str__(self) -> str:
         return (f"{self.exchange}/{self.symbol}" + (f" {self.date}" if self.date else "")
+                + (f"..{self.date_to}" if self.date_to else "")
                 + (f" event {self.event_id}" if self.event_id else ""))
 
     def bounds(self, ts_from: int | None, ts_to: int | None) -> tuple[int | None, int | None]:
-        """The task's window: the day clipped to [ts_from, ts_to]."""
+        """The task's window: the day(s) clipped to [ts_from, ts_to]."""
         if self.date is None:
             return ts_from, ts_to
         a, b = date_bounds(self.date)
+        if self.date_to:
+            b = date_bounds(self.date_to)[1]
         return (a if ts_from is None else max(a, ts_from)), (b if ts_to is None else min(b, ts_to))
 
 
@@ -88,6 +94,58 @@ def day_partitions(store: Store, exchange: str | None, symbol: str | None, ts_fr
             continue
         days = sorted({Store.part_date(f) for f in store.files(table, ex, sy, ts_from, ts_to)})
         out.extend(Partition(ex, sy, d) for d in days)
+    return out
+
+
+def input_rows(store: Store, parts: list[Partition], table: str = "book_updates") -> list[float]:
+    """Rows of ``table`` each partition reads (its day, or its whole instrument), from the
+    parts' Parquet footers: the weight that orders the tasks. 0 where unknown."""
+    out = []
+    for p in parts:
+        a, b = p.bounds(None, None)
+        n = 0
+        try:
+            for f in store.files(table, p.exchange, p.symbol, a, b):
+                n += store.location.parquet_metadata(store.rel_of(f)).num_rows
+        except Exception:  # noqa: BLE001 - only an ordering hint
+            n = 0
+        out.append(float(n))
+    return out
+
+
+#: a day whose replay would start further back than this share of its own window (no snapshot
+#: near its start: the book is rebuilt from an earlier day's snapshot) joins the previous day's
+#: task instead: replaying that stretch twice costs more than the parallelism gains
+MAX_REPLAY_SHARE = 0.25
+
+
+def merge_replays(store: Store, parts: list[Partition], ts_from: int | None = None,
+                  ts_to: int | None = None) -> list[Partition]:
+    """Book-replay partitions with consecutive days of one instrument merged where a day alone
+    would replay much of the day before (its last snapshot at or before its start lies more
+    than :data:`MAX_REPLAY_SHARE` of its window back). A merged task computes the serial run
+    restricted to its days (one replay from the same snapshot), so the result is unchanged;
+    only the redundant replay is gone. A capture with a snapshot every day keeps one task per
+    day."""
+    from forensics.book import _data_span, _last_snapshot_at_or_before
+    out: list[Partition] = []
+    spans: dict = {}
+    for p in parts:
+        key = (p.exchange, p.symbol)
+        if key not in spans:
+            spans[key] = _data_span(store, "book_updates", *key)
+        span = spans[key]
+        prev = out[-1] if out and (out[-1].exchange, out[-1].symbol) == key else None
+        if span is None or prev is None or p.date is None:
+            out.append(p)
+            continue
+        a, b = p.bounds(span[0] if ts_from is None else ts_from, span[1] if ts_to is None else ts_to)
+        snap = _last_snapshot_at_or_before(store, p.exchange, p.symbol, a) if a > span[0] else a
+        back = a - (snap if snap is not None else a)
+        if back > MAX_REPLAY_SHARE * max(b - a, 1):
+            out[-1] = Partition(prev.exchange, prev.symbol, prev.date, date_to=p.date)
+        else:
+            out.append(p)
     return out
 
 
@@ -213,9 +271,10 @@ def client_for(workers: int | None = None, scheduler: str | None = None, warm: b
     with dask.config.set({"distributed.worker.multiprocessing-method": method}):
         if method == "forkserver":
             _forkserver_preload()
-        cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, silence_logs=logging.ERROR,
-                               worker_dashboard_address=None, env=_worker_env())
+        with _polars_threads(POLARS_WORKER_THREADS):
+            cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                                   worker_dashboard_address=None, env=_worker_env())
         client = Client(cluster)
         try:
             _warm(client, t0, warm)
@@ -256,7 +315,29 @@ WORKER_ENV_PREFIXES = ("AWS_", "FORENSICS_", "NUMBA_", "POLARS_")
 
 
 def _worker_env() -> dict:
-    return {k: v for k, v in os.environ.items() if k.startswith(WORKER_ENV_PREFIXES)}
+    env = {k: v for k, v in os.environ.items() if k.startswith(WORKER_ENV_PREFIXES)}
+    env.setdefault("POLARS_MAX_THREADS", str(POLARS_WORKER_THREADS))
+    return env
+
+
+#: Polars threads in each local worker process: one task per core already uses every core, so a
+#: worker's own thread pool would only oversubscribe them (set POLARS_MAX_THREADS to override)
+POLARS_WORKER_THREADS = 1
+
+
+@contextlib.contextmanager
+def _polars_threads(n: int):
+    """``POLARS_MAX_THREADS`` in this process's environment while the workers (or the fork
+    server, which imports Polars and fixes its pool size for every worker forked from it) are
+    started; this process's own Polars pool is sized already and keeps its size."""
+    if "POLARS_MAX_THREADS" in os.environ:
+        yield
+        return
+    os.environ["POLARS_MAX_THREADS"] = str(n)
+    try:
+        yield
+    finally:
+        os.environ.pop("POLARS_MAX_THREADS", None)
 
 
 def _warm(client, t0: float, warm: bool) -> None:
@@ -270,10 +351,11 @@ def _warm(client, t0: float, warm: bool) -> None:
 
 def run_partitions(fn: Callable, parts: list[Partition], args: tuple = (), workers: int | None = None,
                    scheduler: str | None = None, progress: ProgressFn | None = None,
-                   client=None) -> list[TaskResult]:
+                   client=None, weights: list[float] | None = None) -> list[TaskResult]:
     """``fn(partition, *args)`` for every partition, serially or on a Dask cluster (a running
     ``client``, or one made from ``workers``/``scheduler`` for this call); results in the order
-    of ``parts``. The first failure stops the run with its partition named."""
+    of ``parts``. On a cluster, partitions of larger ``weights`` (e.g. input rows) start first.
+    The first failure stops the run with its partition named."""
     results: dict[Partition, TaskResult] = {}
     with (contextlib.nullcontext(client) if client is not None else client_for(workers, scheduler)) as client:
         if client is None:
@@ -283,8 +365,12 @@ def run_partitions(fn: Callable, parts: list[Partition], args: tuple = (), worke
                     progress(i + 1, len(parts), part)
         else:
             from dask.distributed import as_completed
-            futures = {client.submit(_timed, fn, part, *args, key=f"forensics-{fn.__name__}-{i}", pure=False): part
-                       for i, part in enumerate(parts)}
+            # the biggest partitions first (longest-processing-time order: the last task to
+            # finish is then a small one, so no worker idles long waiting for it)
+            order = sorted(range(len(parts)), key=lambda i: -weights[i]) if weights else range(len(parts))
+            futures = {client.submit(_timed, fn, parts[i], *args, key=f"forensics-{fn.__name__}-{i}", pure=False,
+                                     priority=len(parts) - rank): parts[i]
+                       for rank, i in enumerate(order)}
             done = 0
             for fut in as_completed(futures):
                 part = futures[fut]
@@ -325,16 +411,22 @@ def parallel_depth(store: Store | str | None = None, exchange: str | None = None
                    ts_from: int | None = None, ts_to: int | None = None, every_ns: int = 1_000_000_000,
                    bands=None, source: str = "auto", workers: int | None = None, scheduler: str | None = None,
                    progress: ProgressFn | None = None, client=None) -> list[TaskResult]:
-    """``depth`` for every (exchange, symbol, day) matching the filters, one task each."""
+    """``depth`` for every (exchange, symbol, day) matching the filters, one task each (days
+    whose replay would start in the day before merged into that day's task:
+    :func:`merge_replays`)."""
     store = store if isinstance(store, Store) else Store(store)
     table = "depth_bands" if source == "bands" else "book_updates"
     parts = day_partitions(store, exchange, symbol, ts_from, ts_to, table)
+    if source != "bands":
+        parts = merge_replays(store, parts, ts_from, ts_to)
     if source == "auto":  # band-only instruments too (those with level data replay their book)
         have = {(p.exchange, p.symbol) for p in parts}
         parts += [p for p in day_partitions(store, exchange, symbol, ts_from, ts_to, "depth_bands")
                   if (p.exchange, p.symbol) not in have]
+    weights = [w or v for w, v in zip(input_rows(store, parts, "book_updates"), input_rows(store, parts, "depth_bands"))] \
+        if (workers or scheduler or client is not None) else None
     return run_partitions(_depth_task, parts, (store, ts_from, ts_to, every_ns, bands, source),
-                          workers, scheduler, progress, client)
+                          workers, scheduler, progress, client, weights)
 
 
 def parallel_detect(store: Store | str | None = None, exchange: str | None = None, symbol: str | None = None,
@@ -346,8 +438,10 @@ def parallel_detect(store: Store | str | None = None, exchange: str | None = Non
     store = store if isinstance(store, Store) else Store(store)
     from forensics.detect import instruments
     parts = [Partition(ex, sy) for ex, sy in instruments(store, exchange, symbol)]
+    weights = [w or v for w, v in zip(input_rows(store, parts, "book_updates"), input_rows(store, parts, "depth_bands"))] \
+        if (workers or scheduler or client is not None) else None
     res = run_partitions(_detect_task, parts, (store, ts_from, ts_to, params or DetectParams()),
-                         workers, scheduler, progress, client)
+                         workers, scheduler, progress, client, weights)
     frames = [r.value for r in res if r.value is not None and r.value.height]
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
