@@ -3,7 +3,8 @@ parallel run broken down into its parts.
 
 Builds a store of several simulated symbols whose captures straddle midnight (2 UTC days
 each: ``--symbols 4`` gives 8 symbol-days), warms the compiled kernels in this process, then
-times ``depth`` (one task per exchange/symbol/day) and ``detect`` (one task per instrument)
+times ``depth`` (one task per exchange/symbol/day; days that would replay the day before
+merged, :func:`forensics.parallel.merge_replays`) and ``detect`` (one task per instrument)
 serially and with ``--workers N``, back to back (``--repeat`` pairs; the best of each is the
 figure, every pair is printed), checks the stored results are identical, and prints:
 
@@ -16,7 +17,10 @@ figure, every pair is printed), checks the stored results are identical, and pri
 * the per-partition overhead: worker time not spent computing, per task
   ``(workers x wall - sum of task compute) / tasks``, and the round trip of a no-op task;
 * the speed-up with the cluster running (the figure a long job approaches) and with the
-  cluster start and warm-up counted (one short command).
+  cluster start and warm-up counted (one short command);
+* CPU time (serial process vs each worker process): on a loaded machine wall times are
+  scheduling noise, while serial CPU / busiest worker's CPU is the speed-up the same run
+  approaches when each process has a core of its own.
 
     PYTHONPATH=$PWD python benchmarks/bench_parallel.py [--symbols 4] [--minutes 40] [--workers 2]
                                                       [--repeat 2] [--workdir DIR]
@@ -273,10 +277,12 @@ def main() -> None:
     print(f"  used: {startup.start_method} (the fork server imports the task modules and loads the kernels once, "
           f"inside its LocalCluster time; every worker is forked from it warm)")
     print()
-    print("pair  phase   serial   parallel  speed-up")
+    print("pair  phase   serial   parallel  speed-up | CPU: serial  busiest worker  ratio | lock wait (workers)")
     for i, (s, p) in enumerate(pairs):
         for ph in ("depth", "detect"):
-            print(f"{i + 1:>4}  {ph:<6} {s[ph]:6.2f} s  {p[ph]['wall']:6.2f} s   {s[ph] / p[ph]['wall']:5.2f}x")
+            c, q = s["cpu"][ph], p[ph]
+            print(f"{i + 1:>4}  {ph:<6} {s[ph]:6.2f} s  {q['wall']:6.2f} s   {s[ph] / q['wall']:5.2f}x  | "
+                  f"{c:8.2f} s  {max(q['cpu']):8.2f} s    {c / max(q['cpu']):5.2f}x | {q['probe']['lock_wait']:.2f} s")
     best_s = {ph: min(s[ph] for s, _ in pairs) for ph in ("depth", "detect")}
     best_p = {ph: min(p[ph]["wall"] for _, p in pairs) for ph in ("depth", "detect")}
     tot_s, tot_p = sum(best_s.values()), sum(best_p.values())

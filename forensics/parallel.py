@@ -24,7 +24,10 @@ Clusters: ``workers=N`` starts a local cluster of N single-threaded worker proce
 127.0.0.1 without a dashboard; ``scheduler="tcp://host:8786"`` uses a running one (the
 project package is shipped to its workers with ``Client.upload_file`` unless they already
 import it: install it there with ``pip install forensics`` for speed). With neither, tasks run
-serially in this process (no Dask import).
+serially in this process (no Dask import). A local cluster forks its workers from a fork
+server that imported the task modules and loaded the compiled kernels once
+(:mod:`forensics.workerinit`); every worker is warmed (:func:`warm_worker`) before the first
+task, runs one task at a time with one Polars thread, and the largest partitions start first.
 """
 from __future__ import annotations
 
@@ -235,7 +238,8 @@ def client_for(workers: int | None = None, scheduler: str | None = None, warm: b
     """A Dask client: a local cluster of ``workers`` processes, or the ``scheduler`` at an
     address; None when neither is asked for (serial). With ``warm`` every worker imports the
     task modules and loads the compiled kernels once, before any task (:func:`warm_worker`);
-    the client's ``forensics_startup`` (:class:`Startup`) says what that cost."""
+    the client's ``forensics_startup`` (:class:`Startup`) says what that cost. ``start_method``
+    (local cluster): ``forkserver`` or ``spawn``, default :func:`default_start_method`."""
     if workers is not None and workers < 1:
         raise ForensicsError("--workers must be at least 1")
     if not workers and not scheduler:
