@@ -158,7 +158,9 @@ def _run_phase(client, fn, parts: list[Partition], **kw) -> dict:
 
 def _parallel(client, store: Store, every: int) -> dict:
     from forensics.detect import instruments
-    d = _run_phase(client, parallel_depth, day_partitions(store, None, None, None, None), store=store, every_ns=every)
+    from forensics.parallel import merge_replays
+    d = _run_phase(client, parallel_depth, merge_replays(store, day_partitions(store, None, None, None, None)),
+                   store=store, every_ns=every)
     e = _run_phase(client, parallel_detect, [Partition(ex, sy) for ex, sy in instruments(store)], store=store)
     return {"depth": d, "detect": e}
 
