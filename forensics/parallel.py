@@ -278,7 +278,10 @@ def client_for(workers: int | None = None, scheduler: str | None = None, warm: b
         with _polars_threads(POLARS_WORKER_THREADS):
             cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
                                    host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
-                                   worker_dashboard_address=None, env=_worker_env())
+                                   worker_dashboard_address=None, env=_worker_env(),
+                                   # no dashboard, and the scheduler's HTTP routes (health) on a
+                                   # free loopback port, not 8787 (taken by any other cluster)
+                                   scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
         client = Client(cluster)
         try:
             _warm(client, t0, warm)
