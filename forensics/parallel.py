@@ -7,7 +7,9 @@ The work is cut along the store's partitioning and each piece is one Dask task:
   computed alone or inside a longer run. The book at midnight is carried across the day
   boundary by the replay itself: a task replays from the last snapshot at or before its
   day's first grid time (:func:`forensics.book.plan_book`), exactly as the serial run does
-  when it starts there; each task upserts only its own day's rows.
+  when it starts there; each task upserts only its own day's rows. A day without a snapshot
+  near its start would replay much of the day before again: such days join the previous
+  day's task (:func:`merge_replays`), one replay as in the serial run.
 * ``detect`` (attribution, depth grid, cliffs, flow, flicker, classification): one task per
   **(exchange, symbol)**. Detection estimates its matching tolerance and trailing baselines
   from the instrument's whole window, and events may straddle midnight, so an instrument is
@@ -22,12 +24,16 @@ Clusters: ``workers=N`` starts a local cluster of N single-threaded worker proce
 127.0.0.1 without a dashboard; ``scheduler="tcp://host:8786"`` uses a running one (the
 project package is shipped to its workers with ``Client.upload_file`` unless they already
 import it: install it there with ``pip install forensics`` for speed). With neither, tasks run
-serially in this process (no Dask import).
+serially in this process (no Dask import). A local cluster forks its workers from a fork
+server that imported the task modules and loaded the compiled kernels once
+(:mod:`forensics.workerinit`); every worker is warmed (:func:`warm_worker`) before the first
+task, runs one task at a time with one Polars thread, and the largest partitions start first.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import tempfile
 import time
 import zipfile
@@ -53,16 +59,20 @@ class Partition:
     date: str | None = None
     event_id: str | None = None  # report tasks: the stored event
     at: int | None = None        # ... and its start (UTC ns)
+    date_to: str | None = None   # several consecutive days [date, date_to] in one task
 
     def __str__(self) -> str:
         return (f"{self.exchange}/{self.symbol}" + (f" {self.date}" if self.date else "")
+                + (f"..{self.date_to}" if self.date_to else "")
                 + (f" event {self.event_id}" if self.event_id else ""))
 
     def bounds(self, ts_from: int | None, ts_to: int | None) -> tuple[int | None, int | None]:
-        """The task's window: the day clipped to [ts_from, ts_to]."""
+        """The task's window: the day(s) clipped to [ts_from, ts_to]."""
         if self.date is None:
             return ts_from, ts_to
         a, b = date_bounds(self.date)
+        if self.date_to:
+            b = date_bounds(self.date_to)[1]
         return (a if ts_from is None else max(a, ts_from)), (b if ts_to is None else min(b, ts_to))
 
 
@@ -90,6 +100,58 @@ def day_partitions(store: Store, exchange: str | None, symbol: str | None, ts_fr
     return out
 
 
+def input_rows(store: Store, parts: list[Partition], table: str = "book_updates") -> list[float]:
+    """Rows of ``table`` each partition reads (its day, or its whole instrument), from the
+    parts' Parquet footers: the weight that orders the tasks. 0 where unknown."""
+    out = []
+    for p in parts:
+        a, b = p.bounds(None, None)
+        n = 0
+        try:
+            for f in store.files(table, p.exchange, p.symbol, a, b):
+                n += store.location.parquet_metadata(store.rel_of(f)).num_rows
+        except Exception:  # noqa: BLE001 - only an ordering hint
+            n = 0
+        out.append(float(n))
+    return out
+
+
+#: a day whose replay would start further back than this share of its own window (no snapshot
+#: near its start: the book is rebuilt from an earlier day's snapshot) joins the previous day's
+#: task instead: replaying that stretch twice costs more than the parallelism gains
+MAX_REPLAY_SHARE = 0.25
+
+
+def merge_replays(store: Store, parts: list[Partition], ts_from: int | None = None,
+                  ts_to: int | None = None) -> list[Partition]:
+    """Book-replay partitions with consecutive days of one instrument merged where a day alone
+    would replay much of the day before (its last snapshot at or before its start lies more
+    than :data:`MAX_REPLAY_SHARE` of its window back). A merged task computes the serial run
+    restricted to its days (one replay from the same snapshot), so the result is unchanged;
+    only the redundant replay is gone. A capture with a snapshot every day keeps one task per
+    day."""
+    from forensics.book import _data_span, _last_snapshot_at_or_before
+    out: list[Partition] = []
+    spans: dict = {}
+    for p in parts:
+        key = (p.exchange, p.symbol)
+        if key not in spans:
+            spans[key] = _data_span(store, "book_updates", *key)
+        span = spans[key]
+        prev = out[-1] if out and (out[-1].exchange, out[-1].symbol) == key else None
+        if span is None or prev is None or p.date is None:
+            out.append(p)
+            continue
+        a, b = p.bounds(span[0] if ts_from is None else ts_from, span[1] if ts_to is None else ts_to)
+        snap = _last_snapshot_at_or_before(store, p.exchange, p.symbol, a) if a > span[0] else a
+        back = a - (snap if snap is not None else a)
+        if back > MAX_REPLAY_SHARE * max(b - a, 1):
+            out[-1] = Partition(prev.exchange, prev.symbol, prev.date, date_to=p.date)
+        else:
+            out.append(p)
+    return out
+
+
 # ---- running tasks ------------------------------------------------------------------------
 
 def _timed(fn: Callable, part: Partition, *args) -> TaskResult:
@@ -114,10 +176,70 @@ def _package_zip() -> Path:
     return out
 
 
+#: the modules a task imports: loaded once per worker by :func:`warm_worker`
+TASK_MODULES = ("forensics.book", "forensics.attribution", "forensics.detect", "forensics.band_events",
+                "forensics.classify", "forensics.incidents")
+
+
+def load_cached_kernels(modules=TASK_MODULES) -> int:
+    """Load every compiled kernel of ``modules`` that numba's on-disk cache holds (each
+    ``@njit(cache=True)`` signature compiled before), so that no task pays for it on its first
+    call. Kernels not in the cache are left to compile on first use. Returns how many were
+    loaded. Uses numba's cache index (internal API): any failure just skips the kernel."""
+    import importlib
+    import sys
+    try:
+        from numba.core.registry import CPUDispatcher
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return 0
+    n = 0
+    for name in modules:
+        mod = sys.modules.get(name) or importlib.import_module(name)
+        for obj in list(vars(mod).values()):
+            if not isinstance(obj, CPUDispatcher) or obj.__module__ != name or obj._cache is None:
+                continue
+            try:
+                magic = obj.targetctx.codegen().magic_tuple()
+                sigs = [key[0] for key in obj._cache._cache_file._load_index() if key[1] == magic]
+                for sig in sigs:
+                    if sig not in obj.overloads:
+                        obj.compile(sig)
+                        n += 1
+            except Exception:  # noqa: BLE001 - a cache we cannot read: compiled on first use instead
+                continue
+    return n
+
+
+def warm_worker(modules=TASK_MODULES) -> dict:
+    """Import the task modules and load their cached kernels in this process (run once per
+    worker with ``Client.run`` when a cluster starts). Returns the seconds spent on each."""
+    import importlib
+    t0 = time.perf_counter()
+    for name in modules:
+        importlib.import_module(name)
+    t1 = time.perf_counter()
+    n = load_cached_kernels(modules)
+    return {"import_s": t1 - t0, "kernels_s": time.perf_counter() - t1, "kernels": n}
+
+
+@dataclass
+class Startup:
+    """What starting a cluster cost (``client.forensics_startup``)."""
+
+    cluster_s: float = 0.0                      # LocalCluster + Client, or connecting
+    warm_s: float = 0.0                         # warm_worker on every worker (wall)
+    workers: dict = None                        # worker address -> warm_worker() timings
+    start_method: str | None = None             # local cluster: forkserver or spawn
+
+
 @contextlib.contextmanager
-def client_for(workers: int | None = None, scheduler: str | None = None):
+def client_for(workers: int | None = None, scheduler: str | None = None, warm: bool = True,
+               start_method: str | None = None):
     """A Dask client: a local cluster of ``workers`` processes, or the ``scheduler`` at an
-    address; None when neither is asked for (serial)."""
+    address; None when neither is asked for (serial). With ``warm`` every worker imports the
+    task modules and loads the compiled kernels once, before any task (:func:`warm_worker`);
+    the client's ``forensics_startup`` (:class:`Startup`) says what that cost. ``start_method``
+    (local cluster): ``forkserver`` or ``spawn``, default :func:`default_start_method`."""
     if workers is not None and workers < 1:
         raise ForensicsError("--workers must be at least 1")
     if not workers and not scheduler:
@@ -127,6 +249,7 @@ def client_for(workers: int | None = None, scheduler: str | None = None):
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - dask is a dependency
         raise ForensicsError("--workers/--scheduler need dask[distributed] (pip install 'dask[distributed]')") from exc
+    t0 = time.perf_counter()
     if scheduler:
         try:
             client = Client(scheduler, timeout="20s")
@@ -142,27 +265,104 @@ def client_for(workers: int | None = None, scheduler: str | None = None):
                 ok = False
             if not ok:
                 client.upload_file(str(_package_zip()))
+            _warm(client, t0, warm)
             yield client
         finally:
             client.close()
         return
-    cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, silence_logs=logging.ERROR,
-                           worker_dashboard_address=None)
-    client = Client(cluster)
+    method = start_method or default_start_method()
+    import dask
+    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+        if method == "forkserver":
+            _forkserver_preload()
+        with _polars_threads(POLARS_WORKER_THREADS):
+            cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                                   worker_dashboard_address=None, env=_worker_env(),
+                                   # no dashboard, and the scheduler's HTTP routes (health) on a
+                                   # free loopback port, not 8787 (taken by any other cluster)
+                                   scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+        client = Client(cluster)
+        try:
+            _warm(client, t0, warm)
+            client.forensics_startup.start_method = method
+            yield client
+        finally:
+            client.close()
+            cluster.close()
+
+
+def default_start_method() -> str:
+    """How a local cluster starts its worker processes: ``forkserver`` where the platform has
+    it (Linux, macOS), else ``spawn``. A fork server imports the task modules and loads the
+    compiled kernels once (:mod:`forensics.workerinit`) and forks every worker from that
+    state, instead of each worker starting a fresh interpreter and loading them itself. Polars'
+    thread pool is not started in the fork server (nothing is computed there), so the forked
+    workers start their own. ``FORENSICS_DASK_START=spawn`` chooses fresh interpreters."""
+    import multiprocessing
+    want = os.environ.get("FORENSICS_DASK_START")
+    if want:
+        if want not in ("spawn", "forkserver"):
+            raise ForensicsError(f"FORENSICS_DASK_START must be spawn or forkserver, not {want!r}")
+        return want
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def _forkserver_preload() -> None:
+    """Have the fork server (started once per process, on the first worker) import
+    :mod:`forensics.workerinit`. No effect when it is already running."""
+    from distributed.utils import get_mp_context
+    ctx = get_mp_context()  # dask's own preload list is set here first ...
+    ctx.set_forkserver_preload(["distributed", "forensics.workerinit"])  # ... then ours
+
+
+#: environment variables a worker must see as this process sees them now (a fork server
+#: started earlier kept the environment of that moment)
+WORKER_ENV_PREFIXES = ("AWS_", "FORENSICS_", "NUMBA_", "POLARS_")
+
+
+def _worker_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k.startswith(WORKER_ENV_PREFIXES)}
+    env.setdefault("POLARS_MAX_THREADS", str(POLARS_WORKER_THREADS))
+    return env
+
+
+#: Polars threads in each local worker process: one task per core already uses every core, so a
+#: worker's own thread pool would only oversubscribe them (set POLARS_MAX_THREADS to override)
+POLARS_WORKER_THREADS = 1
+
+
+@contextlib.contextmanager
+def _polars_threads(n: int):
+    """``POLARS_MAX_THREADS`` in this process's environment while the workers (or the fork
+    server, which imports Polars and fixes its pool size for every worker forked from it) are
+    started; this process's own Polars pool is sized already and keeps its size."""
+    if "POLARS_MAX_THREADS" in os.environ:
+        yield
+        return
+    os.environ["POLARS_MAX_THREADS"] = str(n)
     try:
-        yield client
+        yield
     finally:
-        client.close()
-        cluster.close()
+        os.environ.pop("POLARS_MAX_THREADS", None)
+
+
+def _warm(client, t0: float, warm: bool) -> None:
+    st = Startup(cluster_s=time.perf_counter() - t0, workers={})
+    if warm:
+        t = time.perf_counter()
+        st.workers = client.run(warm_worker)
+        st.warm_s = time.perf_counter() - t
+    client.forensics_startup = st
 
 
 def run_partitions(fn: Callable, parts: list[Partition], args: tuple = (), workers: int | None = None,
                    scheduler: str | None = None, progress: ProgressFn | None = None,
-                   client=None) -> list[TaskResult]:
+                   client=None, weights: list[float] | None = None) -> list[TaskResult]:
     """``fn(partition, *args)`` for every partition, serially or on a Dask cluster (a running
     ``client``, or one made from ``workers``/``scheduler`` for this call); results in the order
-    of ``parts``. The first failure stops the run with its partition named."""
+    of ``parts``. On a cluster, partitions of larger ``weights`` (e.g. input rows) start first.
+    The first failure stops the run with its partition named."""
     results: dict[Partition, TaskResult] = {}
     with (contextlib.nullcontext(client) if client is not None else client_for(workers, scheduler)) as client:
         if client is None:
@@ -172,8 +372,12 @@ def run_partitions(fn: Callable, parts: list[Partition], args: tuple = (), worke
                     progress(i + 1, len(parts), part)
         else:
             from dask.distributed import as_completed
-            futures = {client.submit(_timed, fn, part, *args, key=f"forensics-{fn.__name__}-{i}", pure=False): part
-                       for i, part in enumerate(parts)}
+            # the biggest partitions first (longest-processing-time order: the last task to
+            # finish is then a small one, so no worker idles long waiting for it)
+            order = sorted(range(len(parts)), key=lambda i: -weights[i]) if weights else range(len(parts))
+            futures = {client.submit(_timed, fn, parts[i], *args, key=f"forensics-{fn.__name__}-{i}", pure=False,
+                                     priority=len(parts) - rank): parts[i]
+                       for rank, i in enumerate(order)}
             done = 0
             for fut in as_completed(futures):
                 part = futures[fut]
@@ -214,16 +418,22 @@ def parallel_depth(store: Store | str | None = None, exchange: str | None = None
                    ts_from: int | None = None, ts_to: int | None = None, every_ns: int = 1_000_000_000,
                    bands=None, source: str = "auto", workers: int | None = None, scheduler: str | None = None,
                    progress: ProgressFn | None = None, client=None) -> list[TaskResult]:
-    """``depth`` for every (exchange, symbol, day) matching the filters, one task each."""
+    """``depth`` for every (exchange, symbol, day) matching the filters, one task each (days
+    whose replay would start in the day before merged into that day's task:
+    :func:`merge_replays`)."""
     store = store if isinstance(store, Store) else Store(store)
     table = "depth_bands" if source == "bands" else "book_updates"
     parts = day_partitions(store, exchange, symbol, ts_from, ts_to, table)
+    if source != "bands":
+        parts = merge_replays(store, parts, ts_from, ts_to)
     if source == "auto":  # band-only instruments too (those with level data replay their book)
         have = {(p.exchange, p.symbol) for p in parts}
         parts += [p for p in day_partitions(store, exchange, symbol, ts_from, ts_to, "depth_bands")
                   if (p.exchange, p.symbol) not in have]
+    weights = [w or v for w, v in zip(input_rows(store, parts, "book_updates"), input_rows(store, parts, "depth_bands"))] \
+        if (workers or scheduler or client is not None) else None
     return run_partitions(_depth_task, parts, (store, ts_from, ts_to, every_ns, bands, source),
-                          workers, scheduler, progress, client)
+                          workers, scheduler, progress, client, weights)
 
 
 def parallel_detect(store: Store | str | None = None, exchange: str | None = None, symbol: str | None = None,
@@ -235,8 +445,10 @@ def parallel_detect(store: Store | str | None = None, exchange: str | None = Non
     store = store if isinstance(store, Store) else Store(store)
     from forensics.detect import instruments
     parts = [Partition(ex, sy) for ex, sy in instruments(store, exchange, symbol)]
+    weights = [w or v for w, v in zip(input_rows(store, parts, "book_updates"), input_rows(store, parts, "depth_bands"))] \
+        if (workers or scheduler or client is not None) else None
     res = run_partitions(_detect_task, parts, (store, ts_from, ts_to, params or DetectParams()),
-                         workers, scheduler, progress, client)
+                         workers, scheduler, progress, client, weights)
     frames = [r.value for r in res if r.value is not None and r.value.height]
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 

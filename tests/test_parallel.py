@@ -57,7 +57,9 @@ def test_parallel_depth_and_detect_equal_serial(captures, tmp_path):
         compute_depth(serial, symbol=sy, every_ns=1_000_000_000)
     seen = []
     res = parallel_depth(par, every_ns=1_000_000_000, workers=2, progress=lambda i, n, p: seen.append((i, n, str(p))))
-    assert len(res) == 8 and [s[0] for s in seen] == list(range(1, 9))
+    # one snapshot per capture, at its start: day 2 would replay day 1, so each symbol's days are one task
+    assert len(res) == 4 and [s[0] for s in seen] == list(range(1, 5))
+    assert all(r.partition.date == "2025-10-10" and r.partition.date_to == "2025-10-11" for r in res)
     a, b = _tables(serial, ("depth", "book_top")), _tables(par, ("depth", "book_top"))
     for t in a:
         assert a[t].height > 0 and a[t].equals(b[t]), t
@@ -88,7 +90,7 @@ def test_cli_workers(captures, tmp_path):
     assert r.exit_code == 0, r.output
     r = runner.invoke(cli, ["depth", "--store", str(st), "--every", "1s", "--workers", "2"])
     assert r.exit_code == 0, r.output
-    assert "8 partitions" in r.output
+    assert "4 partitions" in r.output
     r = runner.invoke(cli, ["detect", "--store", str(st), "--workers", "2", "--format", "csv"])
     assert r.exit_code == 0, r.output
     r = runner.invoke(cli, ["depth", "--store", str(st), "--workers", "0"])
@@ -106,7 +108,7 @@ def test_parallel_on_s3_equals_local_serial(captures, tmp_path, s3_env):
         ingest(two, store=st)
     for sy in SYMBOLS[:2]:
         compute_depth(local, symbol=sy, every_ns=1_000_000_000)
-    assert len(parallel_depth(remote, every_ns=1_000_000_000, workers=2)) == 4
+    assert len(parallel_depth(remote, every_ns=1_000_000_000, workers=2)) == 2
     a, b = _tables(local, ("depth", "book_top")), _tables(remote, ("depth", "book_top"))
     for t in a:
         assert a[t].height > 0 and a[t].equals(b[t]), t
@@ -123,3 +125,62 @@ def test_reports_per_event_on_workers(captures, tmp_path):
     dirs = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert len(dirs) == ev.height and all((tmp_path / "out" / d / "report.html").exists() for d in dirs)
     assert f"{ev.height} report(s)" in r.output
+
+
+def _worker_state():
+    import sys
+    import forensics.book as book
+    return {"imported": all(m in sys.modules for m in ("forensics.detect", "forensics.attribution")),
+            "kernel_loaded": bool(book._kernel.overloads), "polars_threads": __import__("polars").thread_pool_size()}
+
+
+def test_workers_start_warm(captures, tmp_path):
+    """Before any task, every worker has the task modules imported and the kernels that
+    numba's cache holds loaded (a depth run here puts them in the cache), and one Polars
+    thread (one task per core already fills the cores)."""
+    from forensics.book import compute_depth
+    from forensics.parallel import client_for
+    st = Store(tmp_path / "w")
+    ingest([c for c in captures if c.parent.name == SYMBOLS[0]], store=st)
+    compute_depth(st, every_ns=1_000_000_000, write=False)
+    with client_for(2) as client:
+        states = list(client.run(_worker_state).values())
+        startup = client.forensics_startup
+    assert len(states) == 2
+    assert all(s["imported"] and s["kernel_loaded"] and s["polars_threads"] == 1 for s in states), states
+    assert startup.cluster_s > 0 and set(startup.workers) and startup.start_method in ("forkserver", "spawn")
+
+
+def _stamp(part):
+    import time
+    return time.perf_counter_ns()
+
+
+def test_heaviest_partitions_start_first():
+    from forensics.parallel import client_for
+    parts = [Partition("x", s) for s in ("A", "B", "C", "D")]
+    with client_for(1) as client:
+        res = run_partitions(_stamp, parts, client=client, weights=[1.0, 4.0, 2.0, 3.0])
+    order = [r.partition.symbol for r in sorted(res, key=lambda r: r.value)]
+    assert order == ["B", "D", "C", "A"]
+    assert [r.partition.symbol for r in res] == ["A", "B", "C", "D"]  # results in the order asked
+
+
+def test_depth_one_task_per_day_equals_serial(captures, tmp_path):
+    """Unmerged, one task per (symbol, day): the day-2 task replays from the capture's
+    snapshot on day 1 (the book at midnight carried by the replay) and stores only its day."""
+    from forensics.book import compute_depth
+    from forensics.parallel import _depth_task, merge_replays
+    two = [c for c in captures if c.parent.name in SYMBOLS[:2]]
+    serial, par = Store(tmp_path / "serial"), Store(tmp_path / "par")
+    for st in (serial, par):
+        ingest(two, store=st)
+    for sy in SYMBOLS[:2]:
+        compute_depth(serial, symbol=sy, every_ns=1_000_000_000)
+    parts = day_partitions(par, None, None, None, None)
+    assert len(parts) == 4 and len(merge_replays(par, parts)) == 2
+    res = run_partitions(_depth_task, parts, (par, None, None, 1_000_000_000, None, "auto"), workers=2)
+    assert [r.partition for r in res] == parts
+    a, b = _tables(serial, ("depth", "book_top")), _tables(par, ("depth", "book_top"))
+    for t in a:
+        assert a[t].height > 0 and a[t].equals(b[t]), t

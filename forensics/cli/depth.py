@@ -243,5 +243,5 @@ def _parallel(store, exchange, symbol, a, b, every_ns, bands, source, workers, s
                             scheduler=scheduler)
     rows = sum(r.value["depth_rows"] for r in res)
     task_s = sum(r.seconds for r in res)
-    click.echo(f"{len(res)} partitions (exchange, symbol, day): {rows:,} depth rows stored; "
+    click.echo(f"{len(res)} partitions (exchange, symbol, day or consecutive days): {rows:,} depth rows stored; "
                f"{task_s:.1f} s of task time on {'scheduler ' + scheduler if scheduler else f'{workers} worker(s)'}")
