@@ -26,7 +26,8 @@ from matplotlib.patches import Patch
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
-from forensics.report.narrative import duration, pct, vacuum_windows
+from forensics.report.fmt import duration, pct
+from forensics.report.metrics import vacuum_windows
 from forensics.timeutil import NS_PER_MS, NS_PER_S, tzinfo
 from forensics.vocab import DataKind, label_short
 
@@ -317,7 +318,7 @@ def heatmap_figure(ctx, pe, path: Path) -> dict:
 
 
 def clock_short(ev, ctx) -> str:
-    from forensics.report.narrative import clock
+    from forensics.report.fmt import clock
     return clock(int(ev["start_ts"]), ctx.tz)
 
 
@@ -378,7 +379,7 @@ def attribution_buckets(ctx, lo: int, hi: int, bucket: int, band: float | None =
 
 
 def attribution_figure(ctx, pe, path: Path) -> dict:
-    from forensics.report.narrative import _band
+    from forensics.report.metrics import event_band
     ev = pe["event"]
     m = pe["metrics"]
     known = getattr(ctx, "trades_known", True)
@@ -390,7 +391,7 @@ def attribution_figure(ctx, pe, path: Path) -> dict:
         lo, hi = zoom_range(ev, ctx)
         bucket = _bucket_ns(hi - lo, 80)
         lo = lo // bucket * bucket
-    band = _band(ev, ctx)
+    band = event_band(ev, ctx)
     b = attribution_buckets(ctx, lo, hi, bucket, band)
     fig = _fig("attribution")
     gs = fig.add_gridspec(1, 2, width_ratios=[3.2, 1])

@@ -11,7 +11,7 @@ import html
 import json
 from pathlib import Path
 
-from forensics.report.narrative import clock, duration
+from forensics.report.fmt import clock, duration
 from forensics.vocab import DataKind, label_short, label_title
 
 def _tzname(ctx) -> str:
