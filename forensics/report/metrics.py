@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from forensics.report.fmt import clock, duration, num, pct, py, qty, removed
 from forensics.timeutil import NS_PER_MS, NS_PER_S
-from forensics.vocab import Cause, DataKind
+from forensics.vocab import Aggressor, Cause, DataKind
 
 
 #: level_changes causes that are maker actions (gap / truncation rows are data artefacts)
@@ -381,18 +381,26 @@ def _lookup_sql(ctx, eid: str, c: str) -> str:
 
 def event_metrics(ctx, run: Runner, ev: dict) -> dict[str, Metric]:
     """Every figure for one event: the detector's columns (read back and, where possible,
-    recomputed from the data) and the report's own."""
-    from forensics.report.context import sql_str, sql_ts
+    recomputed from the data) and the report's own, in this order (it numbers the SQL snippets)."""
+    out = _detector_figures(ctx, run, ev)
+    during, span_txt = _event_span(ctx, ev)
+    out.update(_grid_depth_figures(ctx, run, ev, have=out))
+    if ctx.data_kind == DataKind.BOOK and ctx.changes is not None and trades_known(ctx):
+        out.update(_flow_figures(ctx, run, ev, during, span_txt))
+    if ctx.trades.height:
+        out.update(_volume_figures(ctx, run, ev, during, span_txt))
+    out.update(_vacuum_figures(ctx, run, ev, have=out))
+    return out
+
+
+def _detector_figures(ctx, run: Runner, ev: dict) -> dict[str, Metric]:
+    """1. the detector's figures, most telling first; what it did not measure (or measured
+    against trades the store does not have) is left out."""
     eid = ev["event_id"]
-    out: dict[str, Metric] = {}
     defs = dict(DETECTOR_DEFINITIONS)
     defs.update(_detector_definitions())
-    base = ctx.base
-    start, end = int(ev["start_ts"]), int(ev["end_ts"])
     cte = _ev_cte(ctx, eid)
-    sides = event_sides(ev)
-
-    # 1. the detector's figures
+    out: dict[str, Metric] = {}
     cols = [c for c in ORDER if c in ev] + [c for c in ev if c not in ORDER]
     for c in cols:
         v = ev[c]
@@ -408,19 +416,35 @@ def event_metrics(ctx, run: Runner, ev: dict) -> dict[str, Metric]:
             c, LABELS.get(c, c.replace("_", " ")), _lookup_sql(ctx, eid, c), _derivations(ctx, ev, c, cte),
             defs.get(c, f"Detector metric `{c}`."), lambda x, c=c: display(c, x, ctx)[0],
             display(c, py(v), ctx)[1], eid)
+    return out
 
-    has_window = ev.get("window_from") is not None and ev.get("window_to") is not None
-    if has_window:
+
+def _has_window(ev: dict) -> bool:
+    return ev.get("window_from") is not None and ev.get("window_to") is not None
+
+
+def _event_span(ctx, ev: dict) -> tuple[str, str]:
+    """(SQL time condition, words) for the event's span: the detector's window, else start..end."""
+    from forensics.report.context import sql_ts
+    if _has_window(ev):
         during = f"ts_ns > {int(ev['window_from'])} AND ts_ns <= {int(ev['window_to'])}"
         span_txt = f"in the detector's window ({clock(int(ev['window_from']), ctx.tz)} – {clock(int(ev['window_to']), ctx.tz)})"
     else:
-        during = f"ts BETWEEN {sql_ts(start)} AND {sql_ts(end)}"
+        during = f"ts BETWEEN {sql_ts(int(ev['start_ts']))} AND {sql_ts(int(ev['end_ts']))}"
         span_txt = "from start to end of the event"
+    return during, span_txt
 
-    # 2. depth before / after from the grid, if the detector did not give it
+
+def _grid_depth_figures(ctx, run: Runner, ev: dict, have: dict) -> dict[str, Metric]:
+    """2. depth before / after from the grid (and the share removed), per side the detector did
+    not measure itself."""
+    from forensics.report.context import sql_ts
+    eid, base = ev["event_id"], ctx.base
+    start, end = int(ev["start_ts"]), int(ev["end_ts"])
     band = event_band(ev, ctx)
+    out: dict[str, Metric] = {}
     for side in ("bid", "ask"):
-        if f"removed_frac_{side}" in out:
+        if f"removed_frac_{side}" in have:
             continue
         if ctx.data_kind == DataKind.BOOK:
             table, gcond, cond, what = "depth", (f" AND grid_ns = {ctx.grid_ns}" if ctx.grid_ns else ""), \
@@ -444,37 +468,53 @@ def event_metrics(ctx, run: Runner, ev: dict) -> dict[str, Metric]:
             f"1 - (depth after) / (depth before): the share of {side} depth within {band:g}% of mid that "
             f"disappeared between those two {what}s ({table}); negative when it grew.", removed, "share",
             event_id=eid)
+    return out
 
-    # 3. traded / cancelled / added per side (level data): same filter as the detector's totals
-    if ctx.data_kind == DataKind.BOOK and ctx.changes is not None and trades_known(ctx):
-        for side in ("bid", "ask"):
-            if has_window and ev.get("bid_floor") is not None:
-                ref = f"FROM events WHERE {ctx.where} AND event_id = {sql_str(eid)}"
-                lim = (f"price >= (SELECT bid_floor {ref})" if side == "bid" else f"price <= (SELECT ask_cap {ref})")
-                band_txt = f", inside the event's band ({'bid_floor' if side == 'bid' else 'ask_cap'})"
-            else:
-                lim, band_txt = "true", ""
-            for what in ("traded", "cancelled", "added"):
-                flt = "" if what == "added" else " AND delta < 0"
-                out[f"{what}_{side}"] = run.metric(
-                    f"{what}_{side}", f"{side} size {what}",
-                    f"SELECT coalesce(sum({what}), 0) FROM level_changes\n"
-                    f"WHERE {ctx.where} AND side = '{side}' AND cause IN {MAKER_CAUSES}{flt}\n"
-                    f"  AND {lim}\n  AND {during}",
-                    f"Sum of level_changes.{what} on the {side} side {span_txt}{band_txt}; gap and truncation "
-                    "rows excluded.", lambda x: qty(x, base), base, event_id=eid)
 
-    # 4. trades in the same window
-    if ctx.trades.height:
-        for aggr in ("sell", "buy"):
-            out[f"{aggr}_volume"] = run.metric(
-                f"{aggr}_volume", f"{aggr}-initiated volume",
-                f"SELECT coalesce(sum(size), 0) FROM trades\nWHERE {ctx.where} AND aggressor = '{aggr}'\n"
-                f"  AND {during}",
-                f"Traded size whose aggressor {'sold (hit the bids)' if aggr == 'sell' else 'bought (lifted the asks)'}, "
-                f"{span_txt}.", lambda x: qty(x, base), base, event_id=eid)
+def _flow_figures(ctx, run: Runner, ev: dict, during: str, span_txt: str) -> dict[str, Metric]:
+    """3. traded / cancelled / added per side (level data): same filter as the detector's totals."""
+    from forensics.report.context import sql_str
+    eid, base = ev["event_id"], ctx.base
+    out: dict[str, Metric] = {}
+    for side in ("bid", "ask"):
+        if _has_window(ev) and ev.get("bid_floor") is not None:
+            ref = f"FROM events WHERE {ctx.where} AND event_id = {sql_str(eid)}"
+            lim = (f"price >= (SELECT bid_floor {ref})" if side == "bid" else f"price <= (SELECT ask_cap {ref})")
+            band_txt = f", inside the event's band ({'bid_floor' if side == 'bid' else 'ask_cap'})"
+        else:
+            lim, band_txt = "true", ""
+        for what in ("traded", "cancelled", "added"):
+            flt = "" if what == "added" else " AND delta < 0"
+            out[f"{what}_{side}"] = run.metric(
+                f"{what}_{side}", f"{side} size {what}",
+                f"SELECT coalesce(sum({what}), 0) FROM level_changes\n"
+                f"WHERE {ctx.where} AND side = '{side}' AND cause IN {MAKER_CAUSES}{flt}\n"
+                f"  AND {lim}\n  AND {during}",
+                f"Sum of level_changes.{what} on the {side} side {span_txt}{band_txt}; gap and truncation "
+                "rows excluded.", lambda x: qty(x, base), base, event_id=eid)
+    return out
 
-    # 5. the vacuum: mean spread over the detector's before/after windows; impact if the detector lacks it
+
+def _volume_figures(ctx, run: Runner, ev: dict, during: str, span_txt: str) -> dict[str, Metric]:
+    """4. sell- and buy-initiated volume in the same window."""
+    eid, base = ev["event_id"], ctx.base
+    out: dict[str, Metric] = {}
+    for aggr in (Aggressor.SELL, Aggressor.BUY):
+        out[f"{aggr}_volume"] = run.metric(
+            f"{aggr}_volume", f"{aggr}-initiated volume",
+            f"SELECT coalesce(sum(size), 0) FROM trades\nWHERE {ctx.where} AND aggressor = '{aggr}'\n"
+            f"  AND {during}",
+            f"Traded size whose aggressor {'sold (hit the bids)' if aggr == Aggressor.SELL else 'bought (lifted the asks)'}, "
+            f"{span_txt}.", lambda x: qty(x, base), base, event_id=eid)
+    return out
+
+
+def _vacuum_figures(ctx, run: Runner, ev: dict, have: dict) -> dict[str, Metric]:
+    """5. the vacuum: mean spread over the detector's before/after windows; price impact per
+    volume (trades) when the detector did not give it."""
+    from forensics.report.context import sql_ts
+    eid, base = ev["event_id"], ctx.base
+    out: dict[str, Metric] = {}
     b0, b1, a0, a1 = vacuum_windows(ev, ctx)
     if ctx.top.height and ctx.data_kind == DataKind.BOOK:
         grid = f" AND grid_ns = {ctx.grid_ns}" if ctx.grid_ns else ""
@@ -486,7 +526,7 @@ def event_metrics(ctx, run: Runner, ev: dict) -> dict[str, Metric]:
                 f"  AND ts BETWEEN {sql_ts(lo)} AND {sql_ts(hi)}",
                 f"Mean bid-ask spread in bps of mid from {clock(lo, ctx.tz)} to {clock(hi, ctx.tz)} "
                 f"({duration(hi - lo)} {when} the event; book_top).", lambda x: f"{x:.2f} bps", "bps", event_id=eid)
-    if not ({"impact_before", "impact_after", "vacuum_ratio"} & set(out)) and ctx.trades.height:
+    if not ({"impact_before", "impact_after", "vacuum_ratio"} & set(have)) and ctx.trades.height:
         cte2 = _impact_cte(ctx, b0, b1, a0, a1)
         defn = (f"Price impact per unit volume {{when}} the event ({{span}}): the sum of absolute moves of the "
                 f"last trade price between consecutive seconds (bps) divided by the volume traded ({base}).")

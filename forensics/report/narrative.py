@@ -99,10 +99,23 @@ def pick_primary(ctx, evs: list[dict]) -> int | None:
 
 def compose(ctx, con, max_event_figures: int = 6) -> dict:
     """The report document (see module doc)."""
-    from forensics.report import SCHEMA_VERSION
-    from forensics.report.context import iso_ns, tz_offset_label
-
     run = Runner(con)
+    evs = _report_events(ctx)
+    primary = pick_primary(ctx, evs)
+    figured = _figured(evs, primary, max_event_figures)
+    per_event = [_event_section(ctx, run, evs, i, n, primary, figured)
+                 for n, i in enumerate(sorted(range(len(evs)), key=lambda i: evs[i]["start_ts"]), start=1)]
+    wm = window_metrics(ctx, run)
+    cav = caveats(ctx, evs, per_event)
+    head = _report_headline(ctx, evs, primary, per_event, cav)
+    doc_json = _document_json(ctx, run, evs, primary, per_event, wm, head, cav)
+    return {"json": doc_json, "events": per_event, "headline": head, "caveats": cav, "primary": primary,
+            "window_metrics": wm}
+
+
+def _report_events(ctx) -> list[dict]:
+    """The detector's events as the report shows them: evidence decoded, the report's label
+    (``detector_label`` keeps the detector's), reasoning lines it can stand behind."""
     evs = [dict(r) for r in ctx.events.iter_rows(named=True)]
     for e in evs:
         if isinstance(e.get("evidence"), str):
@@ -113,31 +126,48 @@ def compose(ctx, con, max_event_figures: int = 6) -> dict:
         e["detector_label"] = e.get("label")
         e["label"] = report_label(e, ctx)
         e["evidence"], e["evidence_dropped"] = _reasoning(e.get("evidence"), ctx)
-    primary = pick_primary(ctx, evs)
+    return evs
+
+
+def _figured(evs: list[dict], primary: int | None, max_event_figures: int) -> set[int]:
+    """Indexes of the events that get their own figures: the primary, then the most telling."""
     order = ([primary] + sorted((i for i in range(len(evs)) if i != primary), key=lambda i: _rank(evs[i]))
              if primary is not None else [])
-    figured = set(order[:max_event_figures])
-    per_event = []
-    for n, i in enumerate(sorted(range(len(evs)), key=lambda i: evs[i]["start_ts"]), start=1):
-        ev = evs[i]
-        raw = {k: v for k, v in ctx.events.row(i, named=True).items()}
-        m = event_metrics(ctx, run, raw)
-        ev["evidence"] = _restate(ev.get("evidence"), m)
-        if facts(ev, m, ctx)["nothing_removed"] and isinstance(ev.get("evidence"), list):
-            keep = [x for x in ev["evidence"] if "traded share" not in str(x)]
-            if len(keep) < len(ev["evidence"]):
-                ev["evidence_dropped"] = (ev.get("evidence_dropped") or 0) + len(ev["evidence"]) - len(keep)
-                ev["evidence_dropped_why"] = "they quote a traded share of a removal, and no depth was removed"
-                ev["evidence"] = keep
-        p1, p2 = phases(ev, m, ctx)
-        per_event.append({
-            "n": n, "index": i, "event": ev, "metrics": m, "headline": headline(ev, m, ctx),
-            "annotation": annotation(ev, m, ctx), "phase1": p1, "phase2": p2,
-            "primary": i == primary, "figures": i in figured,
-        })
-    wm = window_metrics(ctx, run)
-    cav = caveats(ctx, evs, per_event)
-    ref = ctx.at if ctx.at is not None else ctx.ts_from
+    return set(order[:max_event_figures])
+
+
+def _event_section(ctx, run: Runner, evs: list[dict], i: int, n: int, primary: int | None,
+                   figured: set[int]) -> dict:
+    """Event ``n`` (chronological) of the report: its metrics, headline, annotation and phases."""
+    ev = evs[i]
+    raw = {k: v for k, v in ctx.events.row(i, named=True).items()}
+    m = event_metrics(ctx, run, raw)
+    ev["evidence"] = _restate(ev.get("evidence"), m)
+    if facts(ev, m, ctx)["nothing_removed"]:
+        _drop_share_lines(ev)
+    p1, p2 = phases(ev, m, ctx)
+    return {
+        "n": n, "index": i, "event": ev, "metrics": m, "headline": headline(ev, m, ctx),
+        "annotation": annotation(ev, m, ctx), "phase1": p1, "phase2": p2,
+        "primary": i == primary, "figures": i in figured,
+    }
+
+
+def _drop_share_lines(ev: dict) -> None:
+    """No depth was removed: drop the detector's reasoning lines that quote a traded share of a removal."""
+    if not isinstance(ev.get("evidence"), list):
+        return
+    keep = [x for x in ev["evidence"] if "traded share" not in str(x)]
+    if len(keep) < len(ev["evidence"]):
+        ev["evidence_dropped"] = (ev.get("evidence_dropped") or 0) + len(ev["evidence"]) - len(keep)
+        ev["evidence_dropped_why"] = "they quote a traded share of a removal, and no depth was removed"
+        ev["evidence"] = keep
+
+
+def _report_headline(ctx, evs: list[dict], primary: int | None, per_event: list[dict], cav: list[str]) -> str:
+    """The report's headline: the primary event's (saying so when it is not near --at), else
+    that nothing was detected (or could be: then a caveat is added first)."""
+    from forensics.report.context import tz_offset_label
     span = (f"between {clock(ctx.ts_from, ctx.tz, True)} and {clock(ctx.ts_to, ctx.tz, True)} "
             f"({tz_offset_label(ctx.tz, ctx.ts_from)})")
     if primary is not None:
@@ -153,8 +183,12 @@ def compose(ctx, con, max_event_figures: int = 6) -> dict:
         cav.insert(0, "No detector: events were neither found in the store nor detected; run `forensics detect`.")
     else:
         head = f"No liquidity cliff was detected in {ctx.exchange} {ctx.symbol} {span}."
-    metrics_json = ([mm.as_json() for mm in wm.values()]
-                    + [mm.as_json() for p in per_event for mm in p["metrics"].values()])
+    return head
+
+
+def _events_json(ctx, per_event: list[dict]) -> list[dict]:
+    """report.json's events[]: the detector's rows verbatim plus what the report made of them."""
+    from forensics.report.context import iso_ns
     events_json = []
     for p in per_event:
         ej = _event_json(ctx.events.row(p["index"], named=True), ctx)
@@ -167,6 +201,17 @@ def compose(ctx, con, max_event_figures: int = 6) -> dict:
         b0, b1, a0, a1 = vacuum_windows(p["event"], ctx)
         ej["vacuum_windows"] = {"before": [iso_ns(b0), iso_ns(b1)], "after": [iso_ns(a0), iso_ns(a1)]}
         events_json.append(ej)
+    return events_json
+
+
+def _document_json(ctx, run: Runner, evs: list[dict], primary: int | None, per_event: list[dict], wm: dict,
+                   head: str, cav: list[str]) -> dict:
+    """report.json (its key order is the document's; ``figures`` is filled in by the figures)."""
+    from forensics.report import SCHEMA_VERSION
+    from forensics.report.context import iso_ns, tz_offset_label
+    ref = ctx.at if ctx.at is not None else ctx.ts_from
+    metrics_json = ([mm.as_json() for mm in wm.values()]
+                    + [mm.as_json() for p in per_event for mm in p["metrics"].values()])
     doc_json = {
         "schema_version": SCHEMA_VERSION,
         "generated_by": f"forensics {_version()}",
@@ -186,7 +231,7 @@ def compose(ctx, con, max_event_figures: int = 6) -> dict:
                        f"({ctx.base}, {ctx.quote}) and each carries the SQL that returns it."),
         "headline": head,
         "primary_event_id": evs[primary]["event_id"] if primary is not None else None,
-        "events": events_json,
+        "events": _events_json(ctx, per_event),
         "metrics": metrics_json,
         "sql": run.snippets,
         "caveats": cav,
@@ -200,5 +245,4 @@ def compose(ctx, con, max_event_figures: int = 6) -> dict:
     flags = getattr(ctx, "flags", None)
     doc_json["data_quality_flags"] = ([{**r, "first": iso_ns(r["first_ts"]), "last": iso_ns(r["last_ts"])}
                                        for r in flags.iter_rows(named=True)] if flags is not None else [])
-    return {"json": doc_json, "events": per_event, "headline": head, "caveats": cav, "primary": primary,
-            "window_metrics": wm}
+    return doc_json

@@ -239,8 +239,16 @@ def annotation(ev: dict, m: dict[str, Metric], ctx) -> str:
 def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
     """(phase 1: the removal, phase 2: the vacuum) in plain language."""
     f = facts(ev, m, ctx)
+    label = ev.get("label") or Label.MIXED
+    bands = getattr(ctx, "data_kind", None) == DataKind.BANDS or ev.get("data_kind") == DataKind.BANDS
+    p1 = _removal_shape(ev, f, ctx, bands) + _removal_cause(ev, m, f, ctx, label, bands)
+    p2 = _vacuum_sentences(ev, f, ctx, label)
+    return "".join(p1).strip(), " ".join(x.strip() for x in p2)
+
+
+def _removal_shape(ev: dict, f: dict, ctx, bands: bool) -> list[str]:
+    """Phase 1, first sentence: when, how much of each side's depth went, which side first."""
     base = ctx.base
-    label = ev.get("label") or "mixed"
     t0, t1 = clock(f["start"], ctx.tz), clock(f["end"], ctx.tz)
     p1 = [f"Between {t0} and {t1} ({duration(f['dur_ns'])}), "]
     side_txt = []
@@ -256,7 +264,6 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
         elif share is not None:
             side_txt.append(f"{pct(share)} of the {side} depth within {f['band']:g}% of mid vanished")
     p1.append("; ".join(side_txt) if side_txt else "the book thinned")
-    bands = getattr(ctx, "data_kind", None) == DataKind.BANDS or ev.get("data_kind") == DataKind.BANDS
     if bands and f["lag_ms"] is None and len(event_sides(ev)) == 2:
         p1.append("; both sides fell between the same two band samples (which went first is unknown)")
     if f["lag_ms"] is not None and len(event_sides(ev)) == 2:
@@ -267,9 +274,17 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
             p1.append(f"; the {second} side started {duration(int(abs(f['lag_ms']) * NS_PER_MS))} after the "
                       f"{first} side")
     p1.append(". ")
+    return p1
+
+
+def _removal_cause(ev: dict, m: dict[str, Metric], f: dict, ctx, label: str, bands: bool) -> list[str]:
+    """Phase 1, the rest: what removed the depth (executed vs cancelled, the trades alongside)
+    and what that makes it, or why the report cannot say."""
+    base = ctx.base
+    p1 = []
     tr, cx = m.get("traded_bid"), m.get("cancelled_bid")
-    label_done = label in ("depth_collapse", "data_anomaly") or f["nothing_removed"]
-    if f["nothing_removed"] and label not in ("depth_collapse", "data_anomaly"):
+    label_done = label in (Label.DEPTH_COLLAPSE, Label.DATA_ANOMALY) or f["nothing_removed"]
+    if f["nothing_removed"] and label not in (Label.DEPTH_COLLAPSE, Label.DATA_ANOMALY):
         p1.append("Nothing left the band on that side, so no traded or cancelled share of a removal is given")
         if f["sell"] is not None:
             p1.append(f"; trades in the same interval: {qty(f['sell'], base)} sold into the bids and "
@@ -277,7 +292,7 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
         p1.append(". The band's depth did not fall despite the aggressive flow.")
     elif label_done:
         p1.append(Label(label).info.closing)
-        if label == "depth_collapse":
+        if label == Label.DEPTH_COLLAPSE:
             p1.append(f" The file that would decide it: {deciding_file(ctx, f['start'])}, ingested with "
                       "`forensics ingest`.")
         if ev.get("detector_label") and ev["detector_label"] != label:
@@ -315,12 +330,12 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
         pass
     elif bands:
         p1.append({
-            "synchronized_withdrawal": "With little volume traded against it, the depth that vanished from both "
+            Label.SYNCHRONIZED_WITHDRAWAL: "With little volume traded against it, the depth that vanished from both "
                                        "sides between two samples was cancelled, not eaten: a withdrawal of "
                                        "liquidity. ",
-            "one_sided_pull": "With little volume traded against it, the depth that vanished from one side "
+            Label.ONE_SIDED_PULL: "With little volume traded against it, the depth that vanished from one side "
                               "between two samples was cancelled: makers stepped away from that side. ",
-            "consumption": "The volume traded against the falling side between the two samples accounts for "
+            Label.CONSUMPTION: "The volume traded against the falling side between the two samples accounts for "
                            "the depth removed: it was eaten by aggressive orders. ",
         }.get(label, "Trading accounts for part of the removal only. "))
         p1.append("Band data only: the traded share compares the aggressive volume between the two samples "
@@ -329,7 +344,12 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
                   "visible.")
     else:
         p1.append(label_closing(label) or "Both trading and cancellation contributed to the removal.")
+    return p1
 
+
+def _vacuum_sentences(ev: dict, f: dict, ctx, label: str) -> list[str]:
+    """Phase 2: spread, mid move and price impact per volume after the event, and recovery."""
+    base = ctx.base
     p2 = []
     b0, b1, a0, a1 = vacuum_windows(ev, ctx)
     if f["spread_before"] is not None and f["spread_after"] is not None:
@@ -359,11 +379,11 @@ def phases(ev: dict, m: dict[str, Metric], ctx) -> tuple[str, str]:
     if f["recovery_ms"] is not None:
         p2.append(f" Depth on the falling side(s) was back to half its pre-event level "
                   f"{duration(int(f['recovery_ms'] * NS_PER_MS))} after the end.")
-    elif label in ("synchronized_withdrawal", "one_sided_pull", "depth_collapse") and "recovery_ms" in ev:
+    elif label in (Label.SYNCHRONIZED_WITHDRAWAL, Label.ONE_SIDED_PULL, Label.DEPTH_COLLAPSE) and "recovery_ms" in ev:
         p2.append(" Depth had not recovered to half its pre-event level within 10 minutes.")
     if not p2:
         p2.append("Not enough data after the event to measure the vacuum.")
-    return "".join(p1).strip(), " ".join(x.strip() for x in p2)
+    return p2
 
 
 def caveats(ctx, events: list[dict], per_event: list[dict] | None = None) -> list[str]:
