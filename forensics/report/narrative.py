@@ -143,7 +143,7 @@ def _event_section(ctx, run: Runner, evs: list[dict], i: int, n: int, primary: i
     raw = {k: v for k, v in ctx.events.row(i, named=True).items()}
     m = event_metrics(ctx, run, raw)
     ev["evidence"] = _restate(ev.get("evidence"), m)
-    if facts(ev, m, ctx)["nothing_removed"]:
+    if facts(ev, m, ctx).nothing_removed:
         _drop_share_lines(ev)
     p1, p2 = phases(ev, m, ctx)
     return {
