@@ -14,6 +14,7 @@ from forensics.timeutil import NS_PER_MS
 from forensics.vocab import DataKind, Label, Side, label_closing, label_meaning, label_short
 
 
+#: below this confidence the caveats call an event's label a hypothesis
 LOW_CONFIDENCE = 0.6
 #: a removed share at or below this is "nothing removed" (no traded share of a removal is quoted)
 NOTHING_REMOVED = 0.005
