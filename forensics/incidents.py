@@ -471,6 +471,22 @@ def build_incidents(store: Store | str | None = None, window_s: float = DEFAULT_
     venues = _venues(store)
     if not venues:
         raise ForensicsError(f"no level or band data in {store.root}; ingest data and run `forensics detect` first")
+    ev = _grouped_events(store, mapping, ts_from, ts_to, asset)
+    if ev.height == 0:
+        out = _empty()
+    else:
+        g, clocks = _venue_onsets(store, ev, window_s)
+        g = _name_incidents(_add_quiet_venues(store, g, venues, mapping))
+        out = _incident_rows(_with_depth_removed(store, g, clocks, mapping, band_pct))
+    if write:
+        _write(store, out, ts_from, ts_to)
+    return out
+
+
+def _grouped_events(store: Store, mapping: Mapping, ts_from: int | None, ts_to: int | None,
+                    asset: str | None) -> pl.DataFrame:
+    """The stored events with a label that groups into incidents, each with its venue's asset
+    (only ``asset``'s when given)."""
     ev = load_events(store, ts_from, ts_to)
     if ev.height and "label" in ev.columns:
         ev = ev.filter(pl.col("label").is_in(GROUPED_LABELS))
@@ -481,11 +497,13 @@ def build_incidents(store: Store | str | None = None, window_s: float = DEFAULT_
         ev = ev.join(pairs, on=["exchange", "symbol"], how="left")
         if asset:
             ev = ev.filter(pl.col("asset") == asset.upper())
-    if ev.height == 0:
-        out = _empty()
-        if write:
-            _write(store, out, ts_from, ts_to)
-        return out
+    return ev
+
+
+def _venue_onsets(store: Store, ev: pl.DataFrame, window_s: float) -> tuple[pl.DataFrame, dict]:
+    """Each event's clock-corrected onset, grouped into incidents (``window_s`` apart at most),
+    one row per incident and venue (its first event) with the lag to the first venue; and the
+    clock profiles by (exchange, symbol, event_id)."""
     clocks = {(r["exchange"], r["symbol"], r["event_id"]): clock_profile(store, r["exchange"], r["symbol"], r["start_ts"])
               for r in ev.select("exchange", "symbol", "event_id", "start_ts").iter_rows(named=True)}
     on = _onsets(ev, clocks, store).join(
@@ -497,7 +515,11 @@ def build_incidents(store: Store | str | None = None, window_s: float = DEFAULT_
     counts = on.group_by("incident", "exchange", "symbol").len("n_events")
     g = on.filter(pl.col("rank") == 1).join(counts, on=["incident", "exchange", "symbol"], how="left")
     g = lag_table(g).rename({"band_pct": "event_band_pct"})
-    # venues of the asset that cover the incident without an event
+    return g, clocks
+
+
+def _add_quiet_venues(store: Store, g: pl.DataFrame, venues, mapping: Mapping) -> pl.DataFrame:
+    """Venues of the asset whose data covers the incident but which had no event (relation 'none')."""
     ranges = {v: _ts_range(store, *v) for v in venues}
     extra = []
     for inc in g.select("incident", "asset", "onset_ts").group_by("incident", "asset").agg(
@@ -512,12 +534,23 @@ def build_incidents(store: Store | str | None = None, window_s: float = DEFAULT_
                               "relation": "none", "first": False, "n_events": 0})
     if extra:
         g = pl.concat([g, pl.DataFrame(extra)], how="diagonal_relaxed")
-    # incident id, size, depth removed in the common band
+    return g
+
+
+def _name_incidents(g: pl.DataFrame) -> pl.DataFrame:
+    """Incident id (asset + first onset), first onset (``_t0``) and number of venues with an event."""
     firsts = g.filter(pl.col("first")).select("incident", pl.col("onset_ts").alias("_t0"), "asset")
     g = g.join(firsts.select("incident", "_t0"), on="incident", how="left")
     g = g.with_columns((pl.col("asset") + "-" + pl.from_epoch("_t0", "ns").dt.strftime("%Y%m%dT%H%M%S%.3fZ"))
                        .alias("incident_id"),
                        pl.col("event_id").is_not_null().sum().over("incident").alias("n_venues"))
+    return g
+
+
+def _with_depth_removed(store: Store, g: pl.DataFrame, clocks: dict, mapping: Mapping,
+                        band_pct: float) -> pl.DataFrame:
+    """Depth removed in the common band at each venue's (clock-corrected) onset, in the
+    contract's base and quote, and each venue's share of the incident's removed notional."""
     dep = []
     for r in g.iter_rows(named=True):
         ct = mapping.contract(r["exchange"], r["symbol"])
@@ -536,14 +569,17 @@ def build_incidents(store: Store | str | None = None, window_s: float = DEFAULT_
         if c not in g.columns:
             g = g.with_columns(pl.lit(None, pl.Float64).alias(c))
     g = g.with_columns((pl.col("removed_quote") / pl.col("removed_quote").sum().over("incident")).alias("removed_share"))
+    return g
+
+
+def _incident_rows(g: pl.DataFrame) -> pl.DataFrame:
+    """The ``incidents`` rows in :data:`INCIDENT_SCHEMA` order, by incident then onset."""
     out = g.sort("_t0", "incident", pl.col("onset_ts").fill_null(2**62), "exchange", "symbol")
     out = out.select(pl.col("exchange"), pl.col("symbol"),
                      *[pl.col(c).cast(t) if c in out.columns else pl.lit(None, t).alias(c)
                        for c, t in INCIDENT_SCHEMA.items()])
     # start_ts: the venue event's start; a venue without an event takes the incident's first time
     out = out.with_columns(pl.col("start_ts").fill_null(pl.col("onset_ts").min().over("incident_id")))
-    if write:
-        _write(store, out, ts_from, ts_to)
     return out
 
 

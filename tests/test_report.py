@@ -235,7 +235,7 @@ def _sql_values_match(store: Store, doc: dict) -> None:
     """Every SQL snippet (the primary one of each number and, for the detector's, the read-back
     from the events view) runs against the store's views and returns the number in the JSON."""
     con = store.connect()
-    from forensics.report.narrative import py
+    from forensics.report.fmt import py
     by_id = {s["id"]: s for s in doc["sql"]}
     ids = [m["sql_id"] for m in doc["metrics"]] + [m["lookup_id"] for m in doc["metrics"] if m["lookup_id"]]
     assert sorted(ids) == sorted(by_id) and len(ids) > 0      # one snippet per number (and lookup)
@@ -576,14 +576,15 @@ def test_number_formats_have_one_definition():
     """Defect 4: one formatter per quantity: a negative removal reads as growth, durations carry
     their unit, sizes the asset, impact is per unit of all volume."""
     from types import SimpleNamespace
-    from forensics.report.narrative import DETECTOR_DEFINITIONS, _display, removed
+    from forensics.report.fmt import removed
+    from forensics.report.metrics import DETECTOR_DEFINITIONS, display
     ctx = SimpleNamespace(base="BTC", quote="USDT", tz="UTC")
     assert removed(-0.041) == "none (grew 4.1%)" and removed(0.87) == "87%"
-    assert _display("removed_frac_bid", -0.041, ctx) == ("none (grew 4.1%)", "share")
-    assert _display("speed_ms", 11_000.0, ctx) == ("11 s", "duration")
-    assert _display("speed_ms", 81.0, ctx) == ("81 ms", "duration")
-    assert _display("side_lag_ms", -40.0, ctx)[0] == "−40 ms"
-    assert _display("traded_qty", 1.5, ctx) == ("1.50 BTC", "BTC")
+    assert display("removed_frac_bid", -0.041, ctx) == ("none (grew 4.1%)", "share")
+    assert display("speed_ms", 11_000.0, ctx) == ("11 s", "duration")
+    assert display("speed_ms", 81.0, ctx) == ("81 ms", "duration")
+    assert display("side_lag_ms", -40.0, ctx)[0] == "−40 ms"
+    assert display("traded_qty", 1.5, ctx) == ("1.50 BTC", "BTC")
     assert ", ms" not in DETECTOR_DEFINITIONS["speed_ms"] and "ms." not in DETECTOR_DEFINITIONS["recovery_ms"]
     assert "all volume" in DETECTOR_DEFINITIONS["impact_before"]
 
@@ -608,14 +609,14 @@ def _fake_event_ctx(**kw):
 
 
 def _metric(key, v):
-    from forensics.report.narrative import Metric
+    from forensics.report.metrics import Metric
     return Metric(key=key, label=key, value=v, display=str(v), unit="", definition="", source="detector", sql="")
 
 
 def test_churn_reports_gross_and_net_and_does_not_let_net_decide():
     """Defect 5: net share saturated at 100% by re-posting; gross 16%: both shown, the label
     flagged as resting on the net share, a caveat saying the classifier needs the gross share."""
-    from forensics.report.narrative import caveats, headline
+    from forensics.report.text import caveats, headline
     ctx = _fake_event_ctx()
     ev = {"event_id": "e1", "start_ts": T_CONS, "end_ts": T_CONS + 45 * NS_PER_S, "sides": "bid",
           "label": "consumption", "detector_label": "consumption", "confidence": 1.0, "band_pct": 0.1}
@@ -630,7 +631,7 @@ def test_churn_reports_gross_and_net_and_does_not_let_net_decide():
 
 def test_new_detector_labels_have_titles_and_texts():
     """The detection helper's labels (issue 11) are known wherever the report lists labels."""
-    from forensics.report.narrative import headline, phases
+    from forensics.report.text import headline, phases
     from forensics.vocab import LABEL_INFO, Label
     for lab in ("depth_collapse", "data_anomaly"):
         info = LABEL_INFO[Label(lab)]
@@ -680,7 +681,7 @@ def test_bookdepth_file_alone_gives_an_honest_report(tmp_path):
 def test_consumption_where_depth_grew_quotes_no_traded_share():
     """A flow episode on band data where the band's depth rose: no 'X% of the removed volume
     traded' and no '0% of bid depth was removed ... eaten' (nothing was removed)."""
-    from forensics.report.narrative import headline, phases
+    from forensics.report.text import headline, phases
     ctx = _fake_event_ctx(data_kind="bands")
     ev = {"event_id": "e1", "start_ts": T_CONS, "end_ts": T_CONS + 44 * NS_PER_S, "sides": "bid",
           "label": "consumption", "confidence": 0.6, "band_pct": 0.1, "data_kind": "bands"}

@@ -56,7 +56,7 @@ def _print_flags(console, flags: pl.DataFrame, tz: str) -> None:
     console.print(Text(f"data-quality flags ({flags.height}, times {tz}):", style="bold"))
     for r in flags.iter_rows(named=True):
         where = " ".join(x for x in (r["side"], None if r["band_pct"] is None else f"{r['band_pct']:g}%") if x)
-        from forensics.report.narrative import clock
+        from forensics.report.fmt import clock
         span = clock(r["first_ts"], tz, with_date=True) if r["first_ts"] is not None else ""
         if r.get("last_ts") is not None and r["last_ts"] != r["first_ts"]:
             same = clock(r["first_ts"], tz, True)[:10] == clock(r["last_ts"], tz, True)[:10]

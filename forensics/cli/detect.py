@@ -55,7 +55,7 @@ def _params(drop, window, baseline, every, bands, tolerance, no_flow, no_flicker
 
 
 def _pct(x) -> str:
-    from forensics.report.narrative import pct
+    from forensics.report.fmt import pct
     return "-" if x is None else pct(x)      # the report's formatter: one number, one format
 
 
@@ -64,14 +64,14 @@ def _pct(x) -> str:
 def _ms(v, signed=False):
     if v is None:
         return "-"
-    from forensics.report.narrative import duration
+    from forensics.report.fmt import duration
     sign = ("+" if v > 0 else "-" if v < 0 else "") if signed else ""
     return sign + duration(int(round(abs(v) * 1_000_000)))
 
 
 def short_time(ns: int, tz: str) -> str:
     """'2025-10-10 20:54:54' in ``tz`` (milliseconds only when there are some); the zone is in the title."""
-    from forensics.report.narrative import clock
+    from forensics.report.fmt import clock
     return clock(int(ns), tz, with_date=True)
 
 

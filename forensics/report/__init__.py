@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forensics.report.context import DEFAULT_WINDOW_NS, Context, load_context, local_dt
+from forensics.report.context import DEFAULT_WINDOW_NS, Context, ContextRequest, load_context, local_dt
 from forensics.store import Store
 
 __all__ = ["build_report", "ReportResult", "DEFAULT_WINDOW_NS", "SCHEMA_VERSION"]
@@ -64,8 +64,9 @@ def build_report(store: Store | str | Path | None, exchange: str | None = None, 
     from forensics.report import article, figures, narrative, render
 
     store = store if isinstance(store, Store) else Store(store)
-    ctx = load_context(store, exchange, symbol, at, ts_from, ts_to, tz, window_ns, every_ns, bands, params,
-                       compute)
+    ctx = load_context(store, ContextRequest(exchange=exchange, symbol=symbol, at=at, ts_from=ts_from, ts_to=ts_to,
+                                             tz=tz, window_ns=window_ns, every_ns=every_ns, bands=bands,
+                                             params=params, compute=compute))
     out = Path(out_dir) if out_dir else default_out_dir(ctx)
     out.mkdir(parents=True, exist_ok=True)
     con = store.connect()

@@ -4,7 +4,7 @@ the vacuum curve and maker stress, from :mod:`forensics.market`.
 Three hooks, each one line in the report builder:
 
 * :func:`extend` (after ``narrative.compose``): runs the four readings for the headline
-  event (or the report's moment) and adds their figures as :class:`~narrative.Metric`\\ s,
+  event (or the report's moment) and adds their figures as :class:`~metrics.Metric`\\ s,
   each with the SQL that returns it appended to ``doc["json"]["sql"]`` (the report's "SQL
   behind every number"), and the ``report.json`` field ``article``;
 * :func:`draw` (after ``figures.draw_all``): ``article-regime.png``,
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import polars as pl
 
-from forensics.report.narrative import Metric, clock, duration, py
+from forensics.report.fmt import clock, duration, py
+from forensics.report.metrics import Metric
 from forensics.timeutil import NS_PER_S
 from forensics.vocab import DataKind
 
@@ -109,7 +110,7 @@ def _anchor(ctx, doc):
 def extend(ctx, con, doc) -> None:
     """Run the readings and add the section's figures to ``doc`` (see module doc)."""
     from forensics.market import maker_stress, precursors, regime, vacuum
-    from forensics.report.narrative import Runner
+    from forensics.report.metrics import Runner
 
     at, end, eid = _anchor(ctx, doc)
     art = {"anchor": None, "metrics": {}, "unavailable": None}

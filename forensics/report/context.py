@@ -256,11 +256,32 @@ def _real_top(top: pl.DataFrame | None, inst) -> pl.DataFrame:
         valid.alias("valid")).sort("ts")
 
 
-def load_context(store: Store, exchange, symbol, at, ts_from, ts_to, tz, window_ns, every_ns, bands, params,
-          compute: bool) -> Context:
-    tzinfo(tz)  # validate early: unknown timezone -> ForensicsError
-    at_ns, a, b = _as_ns(at, tz), _as_ns(ts_from, tz), _as_ns(ts_to, tz)
-    window_ns = int(window_ns or DEFAULT_WINDOW_NS)
+@dataclass(frozen=True)
+class ContextRequest:
+    """What :func:`load_context` is asked for: an instrument (``None`` = the store's only one), a
+    moment (``at``, a window ``window_ns`` wide centred on it) or a range (``ts_from``/``ts_to``;
+    times as UTC ns ints, datetimes or strings read in ``tz``), the display timezone, and how to
+    compute what the store lacks (``every_ns``/``bands`` for depth, ``params`` for detect;
+    ``compute=False`` uses only what the store holds)."""
+
+    exchange: str | None = None
+    symbol: str | None = None
+    at: object = None
+    ts_from: object = None
+    ts_to: object = None
+    tz: str = "UTC"
+    window_ns: int = DEFAULT_WINDOW_NS
+    every_ns: int | None = None
+    bands: object = None
+    params: object = None
+    compute: bool = True
+
+
+def _report_range(req: ContextRequest) -> tuple[int | None, int, int]:
+    """(at, ts_from, ts_to) in UTC ns from the request: a window centred on ``at`` or the range."""
+    tzinfo(req.tz)  # validate early: unknown timezone -> ForensicsError
+    at_ns, a, b = _as_ns(req.at, req.tz), _as_ns(req.ts_from, req.tz), _as_ns(req.ts_to, req.tz)
+    window_ns = int(req.window_ns or DEFAULT_WINDOW_NS)
     if window_ns <= 0:
         raise ForensicsError("the report window must be positive (e.g. --window 30m)")
     if at_ns is not None and (a is not None or b is not None):
@@ -274,68 +295,66 @@ def load_context(store: Store, exchange, symbol, at, ts_from, ts_to, tz, window_
         raise ForensicsError("say when: --at TIME (a report centred there) or --from/--to (every event in a range)")
     if b <= a:
         raise ForensicsError(f"empty time range: {iso_ns(a)} .. {iso_ns(b)} (--to must be after --from)")
+    return at_ns, a, b
 
-    ex, sy = store.resolve_instrument(exchange, symbol, tables=("book_updates", "depth_bands", "depth", "trades"))
-    inst = store.instrument(ex, sy)
-    notes: list[str] = []
-    prov: dict = {}
-    n_updates = _count(store, "book_updates", ex, sy, a, b)
-    n_depth = _count_level_depth(store, ex, sy, a, b)
-    n_bands = _count(store, "depth_bands", ex, sy, a, b)
-    if n_updates or n_depth:
-        kind = DataKind.BOOK
-    elif n_bands:
-        kind = DataKind.BANDS
-    else:
-        raise ForensicsError(
-            f"no order-book data for {ex}/{sy} between {iso_ns(a)} and {iso_ns(b)} "
-            f"(the store has: {_data_range(store, ex, sy)})")
 
-    # events first: detect writes depth/book_top on its own grid, which the charts then reuse
-    events = _events(store, ex, sy, a, b, kind, params, compute, prov)
-    ea, eb = a - MARGIN_BEFORE_NS, b + MARGIN_AFTER_NS   # trades/top a little wider: before/after windows
-    if kind == DataKind.BOOK:
-        depth, top, grid = _depth_frames(store, ex, sy, a, b, ea, eb, every_ns, bands, compute, notes, prov)
-    else:
-        raw = store.scan("depth_bands", ex, sy, a, b).collect()
-        depth = raw.select("ts", "side", pl.col("band_pct").abs().cast(pl.Float64),
-                           pl.col("qty").cast(pl.Float64), pl.col("notional").cast(pl.Float64)).sort("ts", "side", "band_pct")
-        top = _real_top(None, inst)
-        steps = depth["ts"].unique().sort().diff().drop_nulls()
-        grid = int(steps.median()) if steps.len() else None
-        prov["depth"] = "store (depth_bands)"
-        prov["book_top"] = "unavailable (band-only data)"
-        band_note = ("Band-only data, level detail missing: depth comes from pre-aggregated bands (depth_bands, "
-                     f"e.g. Binance bookDepth) sampled every {_fmt_grid(grid)}; there are no per-level prices, "
-                     "so the heatmap and the per-level traded/cancelled split are unavailable, {traded}event "
-                     "times are only known to within one sampling step, a fall that recovers before the next "
-                     "sample is invisible, and the detector's confidence is reduced accordingly.")
-        notes.append(band_note)
+def _data_kind(store: Store, ex: str, sy: str, a: int, b: int) -> DataKind:
+    """book when the store has updates or level depth for the range, bands when only depth_bands."""
+    if _count(store, "book_updates", ex, sy, a, b) or _count_level_depth(store, ex, sy, a, b):
+        return DataKind.BOOK
+    if _count(store, "depth_bands", ex, sy, a, b):
+        return DataKind.BANDS
+    raise ForensicsError(
+        f"no order-book data for {ex}/{sy} between {iso_ns(a)} and {iso_ns(b)} "
+        f"(the store has: {_data_range(store, ex, sy)})")
 
+
+def _band_frames(store: Store, ex: str, sy: str, a: int, b: int, inst, prov: dict
+                 ) -> tuple[pl.DataFrame, pl.DataFrame, int | None]:
+    """Depth straight from depth_bands (no top of book), and its median sampling step."""
+    raw = store.scan("depth_bands", ex, sy, a, b).collect()
+    depth = raw.select("ts", "side", pl.col("band_pct").abs().cast(pl.Float64),
+                       pl.col("qty").cast(pl.Float64), pl.col("notional").cast(pl.Float64)).sort("ts", "side", "band_pct")
+    top = _real_top(None, inst)
+    steps = depth["ts"].unique().sort().diff().drop_nulls()
+    grid = int(steps.median()) if steps.len() else None
+    prov["depth"] = "store (depth_bands)"
+    prov["book_top"] = "unavailable (band-only data)"
+    return depth, top, grid
+
+
+def _band_note(grid: int | None, have_trades: bool) -> str:
+    traded = ("the traded share is the traded volume between two samples against the depth removed "
+              "(cancellations inferred as the rest), " if have_trades else "")
+    return ("Band-only data, level detail missing: depth comes from pre-aggregated bands (depth_bands, "
+            f"e.g. Binance bookDepth) sampled every {_fmt_grid(grid)}; there are no per-level prices, "
+            f"so the heatmap and the per-level traded/cancelled split are unavailable, {traded}event "
+            "times are only known to within one sampling step, a fall that recovers before the next "
+            "sample is invisible, and the detector's confidence is reduced accordingly.")
+
+
+def _trades(store: Store, ex: str, sy: str, ea: int, eb: int, inst, prov: dict) -> pl.DataFrame:
     trades = (store.scan("trades", ex, sy, ea, eb).collect() if store.files("trades", ex, sy, ea, eb)
               else pl.DataFrame(schema={"ts": pl.Int64, "seq": pl.Int64, "price": pl.Int64, "size": pl.Int64,
                                         "aggressor": pl.Utf8}))
     trades = trades.select("ts", "seq", _px(inst, "price"), _sz(inst, "size"), "aggressor")
     prov["trades"] = f"store ({trades.height:,} rows)" if trades.height else "none"
-    if kind == DataKind.BANDS:
-        notes[notes.index(band_note)] = band_note.replace("{traded}", (
-            "the traded share is the traded volume between two samples against the depth removed "
-            "(cancellations inferred as the rest), " if trades.height else ""))
-    if trades.height == 0:
-        notes.append("No trades in the store for the window: what removed the depth (trades or cancellations) "
-                     "and the price impact per volume cannot be measured, so no event is given a cause. The file "
-                     f"that would decide it: {deciding_file_for(ex, sy, a)}, ingested with `forensics ingest`.")
+    return trades
 
-    changes = None
-    if kind == DataKind.BOOK:
-        changes = _level_changes(store, ex, sy, a, b, compute, prov, inst)
 
+def _gaps(store: Store, ex: str, sy: str, a: int, b: int) -> pl.DataFrame:
+    """Recorded gaps overlapping the range."""
     gaps = (store.scan("gaps", ex, sy, None, None, ts_column="ts_from").collect()
             if store.files("gaps", ex, sy) else pl.DataFrame(schema={"ts_from": pl.Int64, "ts_to": pl.Int64,
                                                                      "reason": pl.Utf8}))
     if gaps.height:
         gaps = gaps.filter((pl.col("ts_from") <= b) & (pl.col("ts_to").fill_null(b) >= a))
+    return gaps
 
+
+def _price_line(kind: DataKind, top: pl.DataFrame, trades: pl.DataFrame, depth: pl.DataFrame,
+                grid: int | None, notes: list[str]) -> tuple[pl.DataFrame, str]:
+    """The price line and what it is: the mid, else the last trade, else (bands) a band mid proxy."""
     price_source = ""
     if kind == DataKind.BOOK and top.height:
         price = top.filter(pl.col("valid") & pl.col("mid").is_not_null()).select("ts", pl.col("mid").alias("price"))
@@ -355,23 +374,53 @@ def load_context(store: Store, exchange, symbol, at, ts_from, ts_to, tz, window_
             price_source = "band mid proxy"
             notes.append(f"No trades and no top of book: the price line is a mid proxy, the midpoint of the "
                          f"average prices (notional / qty) of the narrowest bid and ask bands ({ref:g}%).")
+    return price, price_source
 
-    flags = None
+
+def _quality_flags(kind: DataKind, depth: pl.DataFrame) -> pl.DataFrame:
     from forensics import depth_quality as dq
     if kind == DataKind.BANDS and depth.height:
-        flags = dq.band_flags(depth)
-    else:
-        flags = pl.DataFrame(schema=dq.FLAG_SCHEMA)
+        return dq.band_flags(depth)
+    return pl.DataFrame(schema=dq.FLAG_SCHEMA)
 
-    return Context(store=store, exchange=ex, symbol=sy, inst=inst, tz=tz, at=at_ns, ts_from=a, ts_to=b,
+
+def load_context(store: Store, req: ContextRequest) -> Context:
+    """Load what the report needs for ``req`` from ``store`` (computing what is missing)."""
+    at_ns, a, b = _report_range(req)
+    ex, sy = store.resolve_instrument(req.exchange, req.symbol,
+                                      tables=("book_updates", "depth_bands", "depth", "trades"))
+    inst = store.instrument(ex, sy)
+    notes: list[str] = []
+    prov: dict = {}
+    kind = _data_kind(store, ex, sy, a, b)
+
+    # events first: detect writes depth/book_top on its own grid, which the charts then reuse
+    events = _events(store, ex, sy, a, b, kind, req.params, req.compute, prov)
+    ea, eb = a - MARGIN_BEFORE_NS, b + MARGIN_AFTER_NS   # trades/top a little wider: before/after windows
+    if kind == DataKind.BOOK:
+        depth, top, grid = _depth_frames(store, ex, sy, a, b, ea, eb, req.every_ns, req.bands, req.compute,
+                                         notes, prov)
+    else:
+        depth, top, grid = _band_frames(store, ex, sy, a, b, inst, prov)
+    trades = _trades(store, ex, sy, ea, eb, inst, prov)
+    if kind == DataKind.BANDS:
+        notes.append(_band_note(grid, trades.height > 0))
+    if trades.height == 0:
+        notes.append("No trades in the store for the window: what removed the depth (trades or cancellations) "
+                     "and the price impact per volume cannot be measured, so no event is given a cause. The file "
+                     f"that would decide it: {deciding_file_for(ex, sy, a)}, ingested with `forensics ingest`.")
+    changes = _level_changes(store, ex, sy, a, b, req.compute, prov, inst) if kind == DataKind.BOOK else None
+    gaps = _gaps(store, ex, sy, a, b)
+    price, price_source = _price_line(kind, top, trades, depth, grid, notes)
+    return Context(store=store, exchange=ex, symbol=sy, inst=inst, tz=req.tz, at=at_ns, ts_from=a, ts_to=b,
                    data_kind=kind, grid_ns=grid, bands=sorted(depth["band_pct"].unique().to_list()),
                    depth=depth, top=top, price=price, trades=trades, changes=changes, events=events,
-                   gaps=gaps, notes=notes, provenance=prov, flags=flags, trades_known=trades.height > 0,
-                   price_source=price_source)
+                   gaps=gaps, notes=notes, provenance=prov, flags=_quality_flags(kind, depth),
+                   trades_known=trades.height > 0, price_source=price_source)
 
 
 def deciding_file_for(exchange: str, symbol: str, ns: int) -> str:
-    from forensics.report.narrative import deciding_file
+    from forensics.report.text import deciding_file
 
     class _C:  # the two fields deciding_file reads
         pass

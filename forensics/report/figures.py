@@ -26,7 +26,8 @@ from matplotlib.patches import Patch
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
-from forensics.report.narrative import duration, pct, vacuum_windows
+from forensics.report.fmt import duration, pct
+from forensics.report.metrics import vacuum_windows
 from forensics.timeutil import NS_PER_MS, NS_PER_S, tzinfo
 from forensics.vocab import DataKind, label_short
 
@@ -144,9 +145,46 @@ def _pivot(d: pl.DataFrame, side: str, bands: list[float], ts: pl.Series) -> dic
 def depth_figure(ctx, doc, path: Path) -> dict:
     fig = _fig("depth")
     ax = fig.add_subplot()
-    d = ctx.depth
     lo, hi = ctx.ts_from, ctx.ts_to
     bands = sorted(ctx.bands, reverse=True)          # widest first, narrower drawn on top
+    handles, ymax = _draw_depth_bands(ax, ctx, bands)
+    ax.set_xlim(xnum(lo), xnum(hi))
+    _shade_gaps(ax, ctx, lo, hi)
+    ax.text(0.006, 0.985, "ASKS ▲", transform=ax.transAxes, va="top", ha="left", fontsize=8.5,
+            color="#555555", weight="bold", path_effects=_halo())
+    ax.text(0.006, 0.015, "BIDS ▼", transform=ax.transAxes, va="bottom", ha="left", fontsize=8.5,
+            color="#1f4e79", weight="bold", path_effects=_halo())
+
+    flagged = _hatch_flags(ax, ctx, lo, hi, ymax)
+    if flagged:
+        handles.append(Patch(facecolor="none", edgecolor=FLAGGED, hatch="xxx", label="flagged band (data quality)"))
+    src, price_label, has_price = _draw_price_line(ax, ctx, lo, hi, handles)
+    events = doc["events"]
+    anns = _mark_events(ax, events, lo, hi, ymax)
+    if events:
+        handles.append(Line2D([], [], color=RED, lw=1.4, label="detected event (numbered as in the text)"))
+    time_axis(ax, ctx, hi - lo)
+    kind = "levels, rebuilt from L2 updates" if ctx.data_kind == DataKind.BOOK else "band-only (depth_bands)"
+    ax.set_title(f"{ctx.symbol} · {ctx.exchange}: resting depth within each band of mid")
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize=8)
+    fig.text(0.995, 0.995, f"data: {kind}", ha="right", va="top", fontsize=7.5, color="#777777")
+    _save(fig, path)
+    price_note = (f"Orange: {price_label.lower()} (right axis)." if has_price
+                  else "No price line: the window has neither top of book, trades nor band prices.")
+    return {"title": "Depth over time",
+            "caption": (f"Resting depth within {', '.join(f'{b:g}%' for b in sorted(bands))} of mid "
+                        f"({ctx.base}): asks shaded above the zero line, bids mirrored below; narrower bands "
+                        f"darker. {price_note} Red lines: detected events."
+                        + (" Cross-hatched: a band over a span the data-quality checks flagged (see the caveats)."
+                           if flagged else "")),
+            "annotations": anns, "bands_pct": sorted(bands), "price_line": src if has_price else None,
+            "flagged": flagged}
+
+
+def _draw_depth_bands(ax, ctx, bands: list[float]) -> tuple[list, float]:
+    """Asks above the zero line, bids mirrored below, one shade per band (narrower darker);
+    returns the legend handles and the half-height of the y axis."""
+    d = ctx.depth
     ts = d["ts"].unique().sort()
     x = xnum(ts.to_numpy())
     asks, bids = _pivot(d, "ask", bands, ts), _pivot(d, "bid", bands, ts)
@@ -169,17 +207,12 @@ def depth_figure(ctx, doc, path: Path) -> dict:
     ax.axhline(0, color="#222222", lw=0.8, zorder=3)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{abs(v):,.0f}"))
     ax.set_ylabel(f"Resting depth ({ctx.base}) — asks above, bids below")
-    ax.set_xlim(xnum(lo), xnum(hi))
-    _shade_gaps(ax, ctx, lo, hi)
-    ax.text(0.006, 0.985, "ASKS ▲", transform=ax.transAxes, va="top", ha="left", fontsize=8.5,
-            color="#555555", weight="bold", path_effects=_halo())
-    ax.text(0.006, 0.015, "BIDS ▼", transform=ax.transAxes, va="bottom", ha="left", fontsize=8.5,
-            color="#1f4e79", weight="bold", path_effects=_halo())
+    return handles, ymax
 
-    flagged = _hatch_flags(ax, ctx, lo, hi, ymax)
-    if flagged:
-        handles.append(Patch(facecolor="none", edgecolor=FLAGGED, hatch="xxx", label="flagged band (data quality)"))
 
+def _draw_price_line(ax, ctx, lo: int, hi: int, handles: list) -> tuple[str, str, bool]:
+    """The price line on a right axis (none when there is no price); returns (source, label,
+    drawn) and adds its legend handle."""
     p = ctx.price.filter((pl.col("ts") >= lo) & (pl.col("ts") <= hi))
     src = getattr(ctx, "price_source", "") or ("mid" if ctx.data_kind == DataKind.BOOK and ctx.top.height else "last trade")
     price_label = {"mid": "Mid price", "last trade": "Last trade price",
@@ -196,10 +229,13 @@ def depth_figure(ctx, doc, path: Path) -> dict:
         ax2.set_ylabel(f"{price_label} ({ctx.quote})")
         ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}"))
         handles.append(Line2D([], [], color="#e67e22", lw=1.4, label=f"{price_label.lower()} (right axis)"))
+    return src, price_label, p.height > 0
 
+
+def _mark_events(ax, events: list[dict], lo: int, hi: int, ymax: float) -> list[dict]:
+    """A red line per event: full annotations for the headline event and, when there are few,
+    for all; others get their number. Returns what was annotated."""
     anns = []
-    # full annotations for the headline event and, when there are few, for all; others get a number
-    events = doc["events"]
     full = {pe["n"] for pe in events if pe["primary"] or len(events) <= 3}
     k = 0
     for pe in events:
@@ -221,24 +257,7 @@ def depth_figure(ctx, doc, path: Path) -> dict:
                         bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
         anns.append({"event_id": ev["event_id"], "x": ev["start_ts"], "text": pe["annotation"],
                      "shown": "full" if strong else "number"})
-    if events:
-        handles.append(Line2D([], [], color=RED, lw=1.4, label="detected event (numbered as in the text)"))
-    time_axis(ax, ctx, hi - lo)
-    kind = "levels, rebuilt from L2 updates" if ctx.data_kind == DataKind.BOOK else "band-only (depth_bands)"
-    ax.set_title(f"{ctx.symbol} · {ctx.exchange}: resting depth within each band of mid")
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize=8)
-    fig.text(0.995, 0.995, f"data: {kind}", ha="right", va="top", fontsize=7.5, color="#777777")
-    _save(fig, path)
-    price_note = (f"Orange: {price_label.lower()} (right axis)." if p.height
-                  else "No price line: the window has neither top of book, trades nor band prices.")
-    return {"title": "Depth over time",
-            "caption": (f"Resting depth within {', '.join(f'{b:g}%' for b in sorted(bands))} of mid "
-                        f"({ctx.base}): asks shaded above the zero line, bids mirrored below; narrower bands "
-                        f"darker. {price_note} Red lines: detected events."
-                        + (" Cross-hatched: a band over a span the data-quality checks flagged (see the caveats)."
-                           if flagged else "")),
-            "annotations": anns, "bands_pct": sorted(bands), "price_line": src if p.height else None,
-            "flagged": flagged}
+    return anns
 
 
 def _hatch_flags(ax, ctx, lo: int, hi: int, ymax: float) -> list[dict]:
@@ -317,7 +336,7 @@ def heatmap_figure(ctx, pe, path: Path) -> dict:
 
 
 def clock_short(ev, ctx) -> str:
-    from forensics.report.narrative import clock
+    from forensics.report.fmt import clock
     return clock(int(ev["start_ts"]), ctx.tz)
 
 
@@ -378,10 +397,47 @@ def attribution_buckets(ctx, lo: int, hi: int, bucket: int, band: float | None =
 
 
 def attribution_figure(ctx, pe, path: Path) -> dict:
-    from forensics.report.narrative import _band
+    from forensics.report.metrics import event_band
     ev = pe["event"]
-    m = pe["metrics"]
     known = getattr(ctx, "trades_known", True)
+    lo, hi, bucket = _attribution_range(ctx, ev)
+    band = event_band(ev, ctx)
+    b = attribution_buckets(ctx, lo, hi, bucket, band)
+    fig = _fig("attribution")
+    gs = fig.add_gridspec(1, 2, width_ratios=[3.2, 1])
+    ax = fig.add_subplot(gs[0])
+    axb = fig.add_subplot(gs[1])
+    w0 = int(ev.get("window_from") if ev.get("window_from") is not None else ev["start_ts"])
+    w1 = int(ev.get("window_to") if ev.get("window_to") is not None else ev["end_ts"])
+    per = ("between two band samples" if ctx.data_kind == DataKind.BANDS else f"per {_fmt_bucket(bucket)}")
+    _draw_removal_bars(ax, b, known)
+    _frame_attribution(ax, ctx, pe, b, (lo, hi), (w0, w1), bucket, per, known)
+    totals = _event_totals(pe["metrics"], b, known, w0, w1)
+    _draw_totals(axb, ctx, totals, known)
+    _save(fig, path)
+    what = (("red = executed against by trades, grey = cancelled by makers"
+             + (" (inferred: band decrease minus traded volume)" if ctx.data_kind == DataKind.BANDS else ""))
+            if known else "purple = removed; with no trades in the store it cannot be split into traded and "
+                          "cancelled")
+    return {"title": f"Attribution, event {pe['n']}",
+            "caption": (f"Size removed from the book {per} ({ctx.base}, "
+                        + (f"the event's {band:g}% band" if ctx.data_kind == DataKind.BANDS else "all price levels")
+                        + "), asks above and bids "
+                        f"below zero: {what}; blue outline = size added in the same interval. Right: totals in the "
+                        "detector's window" + (" and band (as in the evidence table)" if known else "")
+                        + ". Shaded: the detector's window (each bar spans the interval it measures)."),
+            "bucket_ms": bucket / NS_PER_MS, "window": [lo, hi], "band_pct": band,
+            "event_window": [w0, w1], "trades_known": known,
+            "totals": {s: ({"traded": t[0], "cancelled": t[1]} if known else {"removed": t[2]})
+                       for s, t in totals.items()},
+            "data": [{"ts": r["ts"], "ts_end": r["ts_end"], "side": r["side"], "traded": r["traded"],
+                      "cancelled": r["cancelled"], "removed": r["removed"], "added": r["added"]}
+                     for r in b.iter_rows(named=True)]}
+
+
+def _attribution_range(ctx, ev: dict) -> tuple[int, int, int]:
+    """(from, to, bucket) of the attribution chart: band samples around the event for band data,
+    else the zoom range in ~80 buckets."""
     if ctx.data_kind == DataKind.BANDS and ctx.grid_ns:
         half = max(10 * ctx.grid_ns, 5 * 60 * NS_PER_S)
         lo, hi = int(ev["start_ts"]) - half, int(ev["end_ts"]) + half
@@ -390,12 +446,12 @@ def attribution_figure(ctx, pe, path: Path) -> dict:
         lo, hi = zoom_range(ev, ctx)
         bucket = _bucket_ns(hi - lo, 80)
         lo = lo // bucket * bucket
-    band = _band(ev, ctx)
-    b = attribution_buckets(ctx, lo, hi, bucket, band)
-    fig = _fig("attribution")
-    gs = fig.add_gridspec(1, 2, width_ratios=[3.2, 1])
-    ax = fig.add_subplot(gs[0])
-    axb = fig.add_subplot(gs[1])
+    return lo, hi, bucket
+
+
+def _draw_removal_bars(ax, b: pl.DataFrame, known: bool) -> None:
+    """Per bucket and side (asks up, bids down): traded + cancelled bars (or removed, without
+    trades) and the size added as an outline."""
     for side, sign in (("ask", 1), ("bid", -1)):
         s = b.filter(pl.col("side") == side)
         if s.height == 0:
@@ -411,9 +467,14 @@ def attribution_figure(ctx, pe, path: Path) -> dict:
             ax.bar(x, sign * s["removed"].to_numpy(), width=w, color=UNKNOWN, lw=0, zorder=3)
         ax.stairs(sign * s["added"].to_numpy(), xnum(np.append(a0, a1[-1])), color=ADDED, lw=1.1, zorder=4,
                   baseline=0)
+
+
+def _frame_attribution(ax, ctx, pe, b: pl.DataFrame, span: tuple[int, int], window: tuple[int, int], bucket: int,
+                       per: str, known: bool) -> None:
+    """The detector's window shaded, the event's start, axes, title and legend."""
+    ev = pe["event"]
+    (lo, hi), (w0, w1) = span, window
     ax.axhline(0, color="#222222", lw=0.8, zorder=4)
-    w0 = int(ev.get("window_from") if ev.get("window_from") is not None else ev["start_ts"])
-    w1 = int(ev.get("window_to") if ev.get("window_to") is not None else ev["end_ts"])
     ax.axvspan(xnum(w0), xnum(max(w1, w0 + bucket // 4)), color=RED, alpha=0.10, lw=0, zorder=1)
     ax.axvline(xnum(ev["start_ts"]), color=RED, lw=1.2, zorder=5)
     lim = float(max(b.select(pl.max_horizontal(pl.col("removed"), pl.col("added"))).max().item() or 0, 1e-9)) \
@@ -421,7 +482,6 @@ def attribution_figure(ctx, pe, path: Path) -> dict:
     ax.set_ylim(-lim * 1.15, lim * 1.15)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{abs(v):,.3g}"))
     ax.set_xlim(xnum(lo), xnum(hi))
-    per = ("between two band samples" if ctx.data_kind == DataKind.BANDS else f"per {_fmt_bucket(bucket)}")
     ax.set_ylabel(f"Size removed / added ({ctx.base}, {per})")
     ax.text(0.006, 0.985, "ASKS ▲", transform=ax.transAxes, va="top", fontsize=8.5, color="#555555", weight="bold")
     ax.text(0.006, 0.015, "BIDS ▼", transform=ax.transAxes, va="bottom", fontsize=8.5, color="#1f4e79",
@@ -435,7 +495,10 @@ def attribution_figure(ctx, pe, path: Path) -> dict:
     ax.legend(handles=leg + [Line2D([], [], color=ADDED, lw=1.1, label="added (new size posted)")],
               loc="upper right", fontsize=8, frameon=True, framealpha=0.9, edgecolor="none")
 
-    # right: totals during the event (the detector's window)
+
+def _event_totals(m: dict, b: pl.DataFrame, known: bool, w0: int, w1: int) -> dict:
+    """Per side, what left during the detector's window: (traded, cancelled) from the evidence
+    table when it has them, else summed from the buckets; (None, None, removed) without trades."""
     totals = {}
     for side in ("bid", "ask"):
         if known and f"traded_{side}" in m:
@@ -446,6 +509,11 @@ def attribution_figure(ctx, pe, path: Path) -> dict:
                 totals[side] = (float(s["traded"].sum()), float(s["cancelled"].sum()))
             else:
                 totals[side] = (None, None, float(s["removed"].sum()))
+    return totals
+
+
+def _draw_totals(axb, ctx, totals: dict, known: bool) -> None:
+    """Right panel: the totals during the event as horizontal bars, bids and asks."""
     ys = np.arange(2)
     names = ["bids", "asks"]
     if known:
@@ -468,25 +536,6 @@ def attribution_figure(ctx, pe, path: Path) -> dict:
     axb.set_xlabel(f"{ctx.base} removed during the event")
     axb.set_title("During the event", fontsize=10)
     axb.grid(axis="y", visible=False)
-    _save(fig, path)
-    what = (("red = executed against by trades, grey = cancelled by makers"
-             + (" (inferred: band decrease minus traded volume)" if ctx.data_kind == DataKind.BANDS else ""))
-            if known else "purple = removed; with no trades in the store it cannot be split into traded and "
-                          "cancelled")
-    return {"title": f"Attribution, event {pe['n']}",
-            "caption": (f"Size removed from the book {per} ({ctx.base}, "
-                        + (f"the event's {band:g}% band" if ctx.data_kind == DataKind.BANDS else "all price levels")
-                        + "), asks above and bids "
-                        f"below zero: {what}; blue outline = size added in the same interval. Right: totals in the "
-                        "detector's window" + (" and band (as in the evidence table)" if known else "")
-                        + ". Shaded: the detector's window (each bar spans the interval it measures)."),
-            "bucket_ms": bucket / NS_PER_MS, "window": [lo, hi], "band_pct": band,
-            "event_window": [w0, w1], "trades_known": known,
-            "totals": {s: ({"traded": t[0], "cancelled": t[1]} if known else {"removed": t[2]})
-                       for s, t in totals.items()},
-            "data": [{"ts": r["ts"], "ts_end": r["ts_end"], "side": r["side"], "traded": r["traded"],
-                      "cancelled": r["cancelled"], "removed": r["removed"], "added": r["added"]}
-                     for r in b.iter_rows(named=True)]}
 
 
 def _fmt_bucket(ns: int) -> str:
@@ -518,29 +567,9 @@ def vacuum_figure(ctx, pe, path: Path) -> dict:
     widths = {"price": 1.35, "spread": 1.35, "impact": 1.0}
     gs = fig.add_gridspec(1, len(panels), width_ratios=[widths[k] for k in panels])
     axes = {k: fig.add_subplot(gs[i]) for i, k in enumerate(panels)}
-    axp = axes["price"]
-    if p.height:
-        axp.plot(xnum(p["ts"].to_numpy()), p["price"].to_numpy(), color="#e67e22", lw=1.1)
-    if t.height:
-        axp.scatter(xnum(t["ts"].to_numpy()), t["price"].to_numpy(), s=3, color="#555555", lw=0, alpha=0.5)
-    axp.set_ylabel(f"Price ({ctx.quote})")
-    axp.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}"))
-    axp.set_title("Price (line)" + (" and trades (dots)" if t.height else ""), fontsize=10)
+    _draw_vacuum_price(axes["price"], ctx, p, t)
     if "spread" in axes:
-        axs = axes["spread"]
-        bps = (top["spread"] / top["mid"] * 1e4).to_numpy()
-        axs.plot(xnum(top["ts"].to_numpy()), bps, color="#34495e", lw=0.9, drawstyle="steps-post")
-        for when, a, b_ in (("before", b0, b1), ("after", a0, a1)):
-            mm = m.get(f"spread_bps_{when}")
-            if mm is not None and mm.value is not None:
-                axs.hlines(mm.value, xnum(a), xnum(b_), color=RED if when == "after" else "#2980b9", lw=1.6,
-                           ls="--", zorder=5)
-                axs.annotate(f"mean {mm.display}", xy=(xnum((a + b_) / 2), mm.value), xytext=(0, 5),
-                             textcoords="offset points", ha="center", fontsize=8,
-                             color=RED if when == "after" else "#2980b9", path_effects=_halo())
-        axs.set_ylabel("Spread (bps of mid)")
-        axs.set_ylim(bottom=0)
-        axs.set_title("Bid-ask spread", fontsize=10)
+        _draw_vacuum_spread(axes["spread"], top, m, (b0, b1, a0, a1))
     for k in ("price", "spread"):
         if k not in axes:
             continue
@@ -551,23 +580,67 @@ def vacuum_figure(ctx, pe, path: Path) -> dict:
         ax.set_xlim(xnum(lo), xnum(hi))
         time_axis(ax, ctx, hi - lo, maxticks=5)
     if "impact" in axes:
-        axi = axes["impact"]
-        xs = [i for i, v in enumerate(vals) if v is not None]
-        bars = axi.bar(xs, [vals[i] for i in xs], color=[["#2980b9", RED][i] for i in xs], width=0.6)
-        for bar, i in zip(bars, xs):
-            axi.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{vals[i]:.3g}", ha="center",
-                     va="bottom", fontsize=8.5)
-        axi.set_xticks([0, 1], [f"{duration(b1 - b0)} before", f"{duration(a1 - a0)} after"])
-        axi.set_xlim(-0.6, 1.6)
-        axi.set_ylabel(f"Price move per unit volume (bps per {ctx.base})")
-        r = m.get("vacuum_ratio")
-        axi.set_title(f"Impact per volume: {r.value:.1f}× after" if r is not None and r.value is not None
-                      else "Impact per volume", fontsize=10)
-        axi.set_ylim(0, max(v for v in vals if v is not None) * 1.25 or 1.0)
-        axi.grid(axis="x", visible=False)
+        _draw_vacuum_impact(axes["impact"], ctx, m, vals, (b0, b1, a0, a1))
     fig.suptitle(f"Event {pe['n']}: the vacuum — book before vs after", x=0.01, ha="left", fontsize=11,
                  weight="bold")
     _save(fig, path)
+    caption = _vacuum_caption(ctx, axes, t, (b0, b1, a0, a1))
+    return {"title": f"Spread and impact, event {pe['n']}", "caption": caption, "panels": panels,
+            "window": [lo, hi], "before": [b0, b1], "after": [a0, a1],
+            "values": {k: (m[k].value if k in m else None) for k in
+                       ("spread_bps_before", "spread_bps_after", "impact_before", "impact_after", "vacuum_ratio")}}
+
+
+def _draw_vacuum_price(axp, ctx, p: pl.DataFrame, t: pl.DataFrame) -> None:
+    """Price line and trades (dots) around the event."""
+    if p.height:
+        axp.plot(xnum(p["ts"].to_numpy()), p["price"].to_numpy(), color="#e67e22", lw=1.1)
+    if t.height:
+        axp.scatter(xnum(t["ts"].to_numpy()), t["price"].to_numpy(), s=3, color="#555555", lw=0, alpha=0.5)
+    axp.set_ylabel(f"Price ({ctx.quote})")
+    axp.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}"))
+    axp.set_title("Price (line)" + (" and trades (dots)" if t.height else ""), fontsize=10)
+
+
+def _draw_vacuum_spread(axs, top: pl.DataFrame, m: dict, windows: tuple[int, int, int, int]) -> None:
+    """Spread in bps of mid with the before / after means (dashed)."""
+    b0, b1, a0, a1 = windows
+    bps = (top["spread"] / top["mid"] * 1e4).to_numpy()
+    axs.plot(xnum(top["ts"].to_numpy()), bps, color="#34495e", lw=0.9, drawstyle="steps-post")
+    for when, a, b_ in (("before", b0, b1), ("after", a0, a1)):
+        mm = m.get(f"spread_bps_{when}")
+        if mm is not None and mm.value is not None:
+            axs.hlines(mm.value, xnum(a), xnum(b_), color=RED if when == "after" else "#2980b9", lw=1.6,
+                       ls="--", zorder=5)
+            axs.annotate(f"mean {mm.display}", xy=(xnum((a + b_) / 2), mm.value), xytext=(0, 5),
+                         textcoords="offset points", ha="center", fontsize=8,
+                         color=RED if when == "after" else "#2980b9", path_effects=_halo())
+    axs.set_ylabel("Spread (bps of mid)")
+    axs.set_ylim(bottom=0)
+    axs.set_title("Bid-ask spread", fontsize=10)
+
+
+def _draw_vacuum_impact(axi, ctx, m: dict, vals: list, windows: tuple[int, int, int, int]) -> None:
+    """Impact per unit volume before vs after, as two bars."""
+    b0, b1, a0, a1 = windows
+    xs = [i for i, v in enumerate(vals) if v is not None]
+    bars = axi.bar(xs, [vals[i] for i in xs], color=[["#2980b9", RED][i] for i in xs], width=0.6)
+    for bar, i in zip(bars, xs):
+        axi.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{vals[i]:.3g}", ha="center",
+                 va="bottom", fontsize=8.5)
+    axi.set_xticks([0, 1], [f"{duration(b1 - b0)} before", f"{duration(a1 - a0)} after"])
+    axi.set_xlim(-0.6, 1.6)
+    axi.set_ylabel(f"Price move per unit volume (bps per {ctx.base})")
+    r = m.get("vacuum_ratio")
+    axi.set_title(f"Impact per volume: {r.value:.1f}× after" if r is not None and r.value is not None
+                  else "Impact per volume", fontsize=10)
+    axi.set_ylim(0, max(v for v in vals if v is not None) * 1.25 or 1.0)
+    axi.grid(axis="x", visible=False)
+
+
+def _vacuum_caption(ctx, axes: dict, t: pl.DataFrame, windows: tuple[int, int, int, int]) -> str:
+    """The figure's caption: what each panel drawn shows, and which could not be drawn."""
+    b0, b1, a0, a1 = windows
     parts = [f"Before ({duration(b1 - b0)}, shaded blue) and after ({duration(a1 - a0)}, shaded red) the event "
              f"(red line). Price: {getattr(ctx, 'price_source', '') or 'price'}" + (" and trades" if t.height else "")
              + "."]
@@ -579,10 +652,7 @@ def vacuum_figure(ctx, pe, path: Path) -> dict:
     missing = [k for k in ("spread", "impact") if k not in axes]
     if missing:
         parts.append("Not drawn (no data): " + ", ".join(missing) + ".")
-    return {"title": f"Spread and impact, event {pe['n']}", "caption": " ".join(parts), "panels": panels,
-            "window": [lo, hi], "before": [b0, b1], "after": [a0, a1],
-            "values": {k: (m[k].value if k in m else None) for k in
-                       ("spread_bps_before", "spread_bps_after", "impact_before", "impact_after", "vacuum_ratio")}}
+    return " ".join(parts)
 
 
 # ---- all of them --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import math
 import numpy as np
 import polars as pl
 
-from forensics.report.narrative import clock
+from forensics.report.fmt import clock
 from forensics.timeutil import NS_PER_MS, NS_PER_S
 from forensics.vocab import DataKind, label_short
 

@@ -11,8 +11,9 @@ import html
 import json
 from pathlib import Path
 
-from forensics.report.narrative import clock, duration
-from forensics.vocab import DataKind, label_short, label_title
+from forensics.report.fmt import clock, duration
+from forensics.vocab import DataKind, Label, label_short, label_title
+
 
 def _tzname(ctx) -> str:
     from forensics.report.context import tz_offset_label
@@ -22,15 +23,36 @@ def _tzname(ctx) -> str:
 
 
 def blocks(ctx, doc, paths: dict[str, Path]) -> list[tuple]:
+    """The report as a list of blocks (``(kind, ...)``: title, meta, h2/h3, lead, p, ul, table,
+    figure, sql, interactive), in reading order; both text renderers walk it."""
+    from forensics.report import article          # issue 18: "Reading the market around the event"
     j = doc["json"]
     figs = j["figures"]
     tzn = _tzname(ctx)
-    ref = ctx.at if ctx.at is not None else ctx.ts_from
+    has_trades = j.get("trades_in_store", True)
+    out = _title_and_meta(ctx, doc, tzn, has_trades)
+    out += _finding_blocks(doc, figs)
+    if doc["events"]:
+        out += _events_table(ctx, doc, tzn)
+    for pe in doc["events"]:
+        out += _event_blocks(ctx, pe, figs, has_trades)
+    out += article.blocks(ctx, doc)
+    out.append(("h2", "Caveats", "caveats"))
+    out.append(("ul", doc["caveats"] or ["None found: no data gaps in the window, level data, and every "
+                                         "event's confidence is at least 0.6."]))
+    out += _sql_blocks(doc)
+    out.append(("h2", "Data provenance", "provenance"))
+    out.append(("table", ["table", "source"], [[k, str(v)] for k, v in j["provenance"].items()]))
+    return out
+
+
+def _title_and_meta(ctx, doc, tzn: str, has_trades: bool) -> list[tuple]:
+    """The title and the key/value lines under it (window, data, grid, events, generated)."""
+    j = doc["json"]
     title = (f"{ctx.symbol} on {ctx.exchange}: "
              + (f"incident report, {clock(ctx.at, ctx.tz, True)[:16]} ({tzn})" if ctx.at is not None
                 else f"events from {clock(ctx.ts_from, ctx.tz, True)[:16]} to {clock(ctx.ts_to, ctx.tz, True)[:16]} ({tzn})"))
     out: list[tuple] = [("title", title)]
-    has_trades = j.get("trades_in_store", True)
     kind = ("levels — depth rebuilt from L2 order-book updates" if ctx.data_kind == DataKind.BOOK
             else "bands — pre-aggregated depth bands (depth_bands); no per-level data")
     kind += (" + trades" if has_trades else "; no trades in the store for the window")
@@ -43,6 +65,12 @@ def blocks(ctx, doc, paths: dict[str, Path]) -> list[tuple]:
         ("Events", str(len(doc["events"]))),
         ("Generated", f"{j['generated_at']} by {j['generated_by']}"),
     ]))
+    return out
+
+
+def _finding_blocks(doc, figs: dict) -> list[tuple]:
+    """The headline finding, the interactive charts, the depth chart and the window's figures."""
+    out: list[tuple] = []
     out.append(("h2", "Finding", "finding"))
     out.append(("lead", doc["headline"]))
     if doc.get("interactive"):
@@ -53,62 +81,79 @@ def blocks(ctx, doc, paths: dict[str, Path]) -> list[tuple]:
         out.append(("table", ["measure", "value", "definition", "SQL"],
                     [[m.label, m.display, m.definition, f"[{m.sql_id}](#{m.sql_id.lower()})"]
                      for m in doc["window_metrics"].values()]))
+    return out
 
-    if doc["events"]:
-        out.append(("h2", "Detected events", "events"))
-        rows = []
-        for pe in doc["events"]:
-            ev = pe["event"]
-            rows.append([str(pe["n"]) + (" ★" if pe["primary"] else ""), clock(int(ev["start_ts"]), ctx.tz, True),
-                         duration(int(ev["end_ts"]) - int(ev["start_ts"])), ev.get("sides") or "",
-                         label_short(ev.get("label"), ev.get("label") or ""),
-                         f"{ev['confidence']:.2f}" if ev.get("confidence") is not None else "n/a", ev["event_id"]])
-        out.append(("table", ["#", f"start ({tzn})", "duration", "sides", "label", "confidence", "event id"], rows))
-        out.append(("p", "★ = the event the headline describes. Times are the detector's start; durations "
-                         "run from its start to its end."))
 
+def _events_table(ctx, doc, tzn: str) -> list[tuple]:
+    """One row per detected event (the headline's starred)."""
+    out: list[tuple] = []
+    out.append(("h2", "Detected events", "events"))
+    rows = []
     for pe in doc["events"]:
         ev = pe["event"]
-        n = pe["n"]
-        lab = ev.get("label") or "mixed"
-        out.append(("h2", f"Event {n}: {label_short(lab, lab)} at {clock(int(ev['start_ts']), ctx.tz)}",
-                    f"event-{n}"))
-        out.append(("lead", pe["headline"]))
-        reasons = ev.get("evidence")
-        dropped = ev.get("evidence_dropped") or 0
-        if dropped:
-            why = ev.get("evidence_dropped_why") or "they rest on trades, which the store does not have for this window"
-            reasons = list(reasons or []) + [f"({dropped} more line(s) of the detector's reasoning not shown: {why})"]
-        if isinstance(reasons, list) and reasons:
-            out.append(("p", f"The detector's reasoning (label {ev.get('detector_label') or lab}, confidence "
-                             f"{ev['confidence']:.2f}):" if ev.get("confidence") is not None else
-                             "The detector's reasoning:"))
-            out.append(("ul", [str(x) for x in reasons]))
-        out.append(("h3", label_title(lab)))
-        out.append(("p", pe["phase1"]))
-        out.append(("h3", "Phase 2: the vacuum"))
-        out.append(("p", pe["phase2"]))
-        out.append(("h3", "Evidence"))
-        rows = []
-        for m in pe["metrics"].values():
-            rows.append([m.label, m.display, m.definition, "detector" if m.source == "detector" else "report",
-                         f"[{m.sql_id}](#{m.sql_id.lower()})"])
-        out.append(("table", ["measure", "value", "definition", "source", "SQL"], rows))
-        if not has_trades:
-            out.append(("p", "Not shown: traded share (gross and net), size traded or cancelled, aggressive "
-                             "volume and price impact per volume: they are measured against trades, and the "
-                             "store has none for this window."))
-        if pe["figures"]:
-            for role in (f"heatmap-{n}", f"attribution-{n}", f"vacuum-{n}"):
-                if role in figs:
-                    out.append(_figure(role, figs))
+        rows.append([str(pe["n"]) + (" ★" if pe["primary"] else ""), clock(int(ev["start_ts"]), ctx.tz, True),
+                     duration(int(ev["end_ts"]) - int(ev["start_ts"])), ev.get("sides") or "",
+                     label_short(ev.get("label"), ev.get("label") or ""),
+                     f"{ev['confidence']:.2f}" if ev.get("confidence") is not None else "n/a", ev["event_id"]])
+    out.append(("table", ["#", f"start ({tzn})", "duration", "sides", "label", "confidence", "event id"], rows))
+    out.append(("p", "★ = the event the headline describes. Times are the detector's start; durations "
+                     "run from its start to its end."))
+    return out
 
-    from forensics.report import article          # issue 18: "Reading the market around the event"
-    out += article.blocks(ctx, doc)
-    out.append(("h2", "Caveats", "caveats"))
-    out.append(("ul", doc["caveats"] or ["None found: no data gaps in the window, level data, and every "
-                                         "event's confidence is at least 0.6."]))
 
+def _event_blocks(ctx, pe, figs: dict, has_trades: bool) -> list[tuple]:
+    """One event's section: headline, the detector's reasoning, phase 1 / phase 2, the evidence
+    table and its figures."""
+    out: list[tuple] = []
+    ev = pe["event"]
+    n = pe["n"]
+    lab = ev.get("label") or Label.MIXED
+    out.append(("h2", f"Event {n}: {label_short(lab, lab)} at {clock(int(ev['start_ts']), ctx.tz)}",
+                f"event-{n}"))
+    out.append(("lead", pe["headline"]))
+    out += _reasoning_blocks(ev, lab)
+    out.append(("h3", label_title(lab)))
+    out.append(("p", pe["phase1"]))
+    out.append(("h3", "Phase 2: the vacuum"))
+    out.append(("p", pe["phase2"]))
+    out.append(("h3", "Evidence"))
+    rows = []
+    for m in pe["metrics"].values():
+        rows.append([m.label, m.display, m.definition, "detector" if m.source == "detector" else "report",
+                     f"[{m.sql_id}](#{m.sql_id.lower()})"])
+    out.append(("table", ["measure", "value", "definition", "source", "SQL"], rows))
+    if not has_trades:
+        out.append(("p", "Not shown: traded share (gross and net), size traded or cancelled, aggressive "
+                         "volume and price impact per volume: they are measured against trades, and the "
+                         "store has none for this window."))
+    if pe["figures"]:
+        for role in (f"heatmap-{n}", f"attribution-{n}", f"vacuum-{n}"):
+            if role in figs:
+                out.append(_figure(role, figs))
+    return out
+
+
+def _reasoning_blocks(ev: dict, lab: str) -> list[tuple]:
+    """The detector's reasoning lines, with a note on those the report does not show and why."""
+    out: list[tuple] = []
+    reasons = ev.get("evidence")
+    dropped = ev.get("evidence_dropped") or 0
+    if dropped:
+        why = ev.get("evidence_dropped_why") or "they rest on trades, which the store does not have for this window"
+        reasons = list(reasons or []) + [f"({dropped} more line(s) of the detector's reasoning not shown: {why})"]
+    if isinstance(reasons, list) and reasons:
+        out.append(("p", f"The detector's reasoning (label {ev.get('detector_label') or lab}, confidence "
+                         f"{ev['confidence']:.2f}):" if ev.get("confidence") is not None else
+                         "The detector's reasoning:"))
+        out.append(("ul", [str(x) for x in reasons]))
+    return out
+
+
+def _sql_blocks(doc) -> list[tuple]:
+    """'Reproduce every number': every SQL snippet behind a figure (derived detector values show
+    their derivation; the plain read-back stays in report.json / reproduce.sql)."""
+    j = doc["json"]
+    out: list[tuple] = []
     out.append(("h2", "Reproduce every number", "sql"))
     out.append(("p", "Each number above is the result of one of these queries against the store's views "
                      "(depth, book_top, level_changes, events, trades, depth_bands). Run one with "
@@ -124,9 +169,6 @@ def blocks(ctx, doc, paths: dict[str, Path]) -> list[tuple]:
         how = {"derivation": " — recomputed from the data", "lookup": " — read from the events table"}.get(
             s.get("role"), "")
         out.append(("sql", s["id"], f"{s['id']}: {s['key']}{ev} = {_short(s['value'])}{how}", s["sql"]))
-
-    out.append(("h2", "Data provenance", "provenance"))
-    out.append(("table", ["table", "source"], [[k, str(v)] for k, v in j["provenance"].items()]))
     return out
 
 
