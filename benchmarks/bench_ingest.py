@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
-import json
 import os
 import shutil
 import subprocess

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import pickle
 import statistics
 import tempfile
 import time
@@ -44,7 +43,7 @@ from forensics.book import compute_depth
 from forensics.detect import detect
 from forensics.ingest import ingest
 from forensics.parallel import (Partition, client_for, day_partitions, parallel_depth, parallel_detect,
-                                run_partitions, warm_worker)
+                                run_partitions)
 from forensics.simulate import Incident, SimConfig, simulate
 from forensics.store import Store
 from forensics.timeutil import parse_time
@@ -315,7 +314,7 @@ def main() -> None:
     print(f"serial depth+detect {tot_s:.2f} s, parallel {tot_p:.2f} s: speed-up {tot_s / tot_p:.2f}x with the cluster "
           f"running, {tot_s / (tot_p + up):.2f}x counting its start and warm-up ({up:.2f} s)")
     print(f"serial writes: lock held {pairs[-1][0]['probe']['lock_held']:.2f} s of the serial run")
-    print(f"results identical to serial: " + ", ".join(f"{k} {v}" for k, v in same.items())
+    print("results identical to serial: " + ", ".join(f"{k} {v}" for k, v in same.items())
           + f", events returned {same_events}")
 
 

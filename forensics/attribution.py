@@ -112,12 +112,13 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.schema import TABLES
 from forensics.store import Store
+from forensics.timeutil import NS_PER_MS
+from forensics.vocab import Side
 
 CAUSES = ("add", "trade", "cancel", "mixed", "gap", "truncation")
 ADD, TRADE, CANCEL, MIXED, GAP, TRUNC = range(6)
-SIDE_NAMES = ("bid", "ask")
-NS_MS = 1_000_000
-DEFAULT_INTERVAL_NS = 100 * NS_MS
+SIDE_NAMES = Side.names()
+DEFAULT_INTERVAL_NS = 100 * NS_PER_MS
 #: columns of the written table (schema's pinned columns + is_snapshot)
 COLUMNS = list(TABLES["level_changes"]) + ["is_snapshot"]
 _DENSE_MAX = 4_000_000  # price range (ticks) above which prices are compressed with unique()
@@ -948,16 +949,16 @@ def estimate_tolerance(a: _Arrays, dec: np.ndarray | None = None) -> tuple[int, 
     """
     steps = _incremental_steps(a.u_ts, a.u_snap)
     interval = int(np.median(steps)) if steps.size > 10 else DEFAULT_INTERVAL_NS
-    interval = int(min(max(interval, 0), 1_000 * NS_MS))
-    default = (interval + 50 * NS_MS, 50 * NS_MS, interval, 0)
+    interval = int(min(max(interval, 0), 1_000 * NS_PER_MS))
+    default = (interval + 50 * NS_PER_MS, 50 * NS_PER_MS, interval, 0)
     if a.t_ts.size == 0 or a.u_ts.size == 0:
         return default
     if dec is None:  # incremental rows that decrease their level (plain replay)
         dec = _prepass(a.updates(), a.R, 1 << 30)[0]
     if dec.sum() < 10:
         return default
-    reach = interval + 500 * NS_MS
-    bin_ns = max(NS_MS, interval // 20)
+    reach = interval + 500 * NS_PER_MS
+    bin_ns = max(NS_PER_MS, interval // 20)
     reach = (reach // bin_ns) * bin_ns
     step = max(1, a.t_ts.size // LAG_SAMPLE_TRADES)
     # null model: the same trades against the neighbouring levels (same activity, no causal link)
@@ -973,7 +974,7 @@ def estimate_tolerance(a: _Arrays, dec: np.ndarray | None = None) -> tuple[int, 
     null = (hists[1] + hists[2]) / 2.0
     lag0 = np.arange(hist.size) * bin_ns - reach          # lower edge of each bin
     excess = hist - null
-    outer = np.abs(lag0 + bin_ns // 2) > interval + 250 * NS_MS
+    outer = np.abs(lag0 + bin_ns // 2) > interval + 250 * NS_PER_MS
     if outer.any():
         excess = excess - float(np.median(excess[outer]))
     mode = int(np.argmax(excess))
@@ -996,8 +997,8 @@ def estimate_tolerance(a: _Arrays, dec: np.ndarray | None = None) -> tuple[int, 
                 quiet += 1
     upper = int(lag0[hi] + bin_ns)
     lower = int(lag0[lo])
-    tol_back = min(max(interval, upper), interval + 300 * NS_MS)
-    tol_fwd = min(max(0, -lower), 300 * NS_MS)
+    tol_back = min(max(interval, upper), interval + 300 * NS_PER_MS)
+    tol_fwd = min(max(0, -lower), 300 * NS_PER_MS)
     return int(tol_back), int(tol_fwd), interval, int(pairs)
 
 

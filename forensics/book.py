@@ -66,7 +66,7 @@ import polars as pl
 
 from forensics.errors import ForensicsError
 from forensics.schema import conform
-from forensics.store import Instrument, Store, read_part
+from forensics.store import Instrument, Store
 from forensics.timeutil import NS_PER_S
 
 DEFAULT_BANDS = ("0.1", "0.5", "1", "2", "5")

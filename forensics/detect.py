@@ -102,19 +102,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from statistics import NormalDist
 
 import numpy as np
 import polars as pl
 
 from forensics.classify import Thresholds, classify, evidence_json
 from forensics.errors import ForensicsError
-from forensics.schema import TABLES
-from forensics.store import Store, read_part
+from forensics.schema import SIDES, TABLES
+from forensics.store import Store
+from forensics.timeutil import NS_PER_MS, NS_PER_S
 
-NS_MS = 1_000_000
-NS_S = 1_000_000_000
-SIDES = ("bid", "ask")
 
 
 @dataclass(frozen=True)
@@ -234,7 +231,7 @@ def build_context(store: Store, ex: str, sy: str, ts_from: int | None, ts_to: in
     if has_book:
         lc, ainfo = attribute_with_info(store, ex, sy, ts_from, ts_to, tolerance_ns=p.tolerance_ns, write=True,
                                         depth_limit=p.depth_limit)
-        res = compute_depth(store, ex, sy, ts_from, ts_to, every_ns=p.grid_ms * NS_MS, bands=list(p.bands),
+        res = compute_depth(store, ex, sy, ts_from, ts_to, every_ns=p.grid_ms * NS_PER_MS, bands=list(p.bands),
                             write=True, source="book")
         top = res.book_top
         depth = res.depth.select("ts", "side", "band_pct", pl.col("qty").cast(pl.Float64))
@@ -246,14 +243,14 @@ def build_context(store: Store, ex: str, sy: str, ts_from: int | None, ts_to: in
             .then(pl.lit(0.0)).otherwise(pl.col("qty")).alias("qty")).drop("eb", "ea", "valid")
         top = top.filter(pl.col("mid").is_not_null()).select("ts", "mid", "spread", "best_bid", "best_ask")
         trades = _scan_trades(store, ex, sy, ts_from, ts_to)
-        info = {"attribution": {"tol_back_ms": ainfo.tol_back_ns / NS_MS, "tol_fwd_ms": ainfo.tol_fwd_ns / NS_MS,
+        info = {"attribution": {"tol_back_ms": ainfo.tol_back_ns / NS_PER_MS, "tol_fwd_ms": ainfo.tol_fwd_ns / NS_PER_MS,
                                 "depth_limit": ainfo.depth_limit, "tolerance": ainfo.tolerance_source,
                                 "truncation_share": ainfo.shares()["truncation"], "gap_share": ainfo.shares()["gap"]}}
         depth = depth.with_columns(pl.col("qty").fill_null(float("nan")))
         bands, skipped = _usable_bands(list(res.bands), lc, top, p)
         if skipped:
             info["bands_skipped"] = skipped
-        return Context(ex, sy, "book", p.grid_ms * NS_MS, depth, top,
+        return Context(ex, sy, "book", p.grid_ms * NS_PER_MS, depth, top,
                        trades, lc, res.size_decimals, pdec, bands, info)
     if not store.files("depth_bands", ex, sy):
         raise ForensicsError(f"no book_updates or depth_bands for {ex}/{sy} in {store.root}")
@@ -263,7 +260,7 @@ def build_context(store: Store, ex: str, sy: str, ts_from: int | None, ts_to: in
     raw = store.scan("depth_bands", ex, sy, ts_from, ts_to).select("ts", "side", "band_pct", "qty", "notional").collect()
     info = {"band_flags": sample_flags(raw)}
     steps = depth["ts"].unique().sort().diff().drop_nulls()
-    grid = int(steps.median()) if steps.len() else 30 * NS_S
+    grid = int(steps.median()) if steps.len() else 30 * NS_PER_S
     trades = _scan_trades(store, ex, sy, ts_from, ts_to)
     top = _top_from_trades(trades)
     depth = depth.with_columns(pl.col("qty").fill_null(float("nan")))
@@ -299,7 +296,7 @@ def _top_from_trades(trades: pl.DataFrame) -> pl.DataFrame:
     if trades.height == 0:
         return pl.DataFrame(schema={"ts": pl.Int64, "mid": pl.Int64, "spread": pl.Int64,
                                     "best_bid": pl.Int64, "best_ask": pl.Int64})
-    return (trades.with_columns((pl.col("ts") // NS_S * NS_S).alias("ts"))
+    return (trades.with_columns((pl.col("ts") // NS_PER_S * NS_PER_S).alias("ts"))
             .group_by("ts", maintain_order=True).agg(pl.col("price").last())
             .select("ts", (2 * pl.col("price")).alias("mid"), pl.lit(None, pl.Int64).alias("spread"),
                     pl.lit(None, pl.Int64).alias("best_bid"), pl.lit(None, pl.Int64).alias("best_ask")))
@@ -411,7 +408,7 @@ def _keep_mask(n: int, s0: int, exclude) -> np.ndarray:
     """1.0 for the seconds of [s0, s0 + n) outside every ``exclude`` interval (ns), else 0.0."""
     keep = np.ones(n)
     for a, b in exclude or ():
-        i0, i1 = max(0, int(a) // NS_S - s0), min(n, int(b) // NS_S - s0 + 1)
+        i0, i1 = max(0, int(a) // NS_PER_S - s0), min(n, int(b) // NS_PER_S - s0 + 1)
         if i1 > i0:
             keep[i0:i1] = 0.0
     return keep
@@ -432,14 +429,14 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=N
     t = trades.filter(pl.col("aggressor") == aggressor)
     if t.height == 0:
         return {}
-    s0 = int(trades["ts"].min()) // NS_S
-    s1 = int(trades["ts"].max()) // NS_S
+    s0 = int(trades["ts"].min()) // NS_PER_S
+    s1 = int(trades["ts"].max()) // NS_PER_S
     n = s1 - s0 + 1
     # a taker order = the prints of one aggressor at one timestamp (one order walking levels)
     # sorted by ts and grouped in that order: the float sums of logs below are then summed in one
     # fixed order whatever the row order of the input (part layout, thread scheduling)
     orders = (t.group_by("ts").agg(pl.col("size").sum().cast(pl.Float64)).sort("ts")
-              .select(((pl.col("ts") // NS_S) - s0).alias("i"), pl.col("size"), pl.col("size").log().alias("l")))
+              .select(((pl.col("ts") // NS_PER_S) - s0).alias("i"), pl.col("size"), pl.col("size").log().alias("l")))
     per = orders.group_by("i", maintain_order=True).agg(pl.col("size").sum().alias("v"), pl.len().alias("n"), pl.col("l").sum().alias("l1"),
                                    (pl.col("l") ** 2).sum().alias("l2"))
     ii = per["i"].to_numpy()
@@ -511,7 +508,7 @@ def find_flow(trades: pl.DataFrame, p: DetectParams, exclude=()) -> list[dict]:
         return []
     base = list(exclude or ())
     eps = _find_flow_once(t, p, {a: base for a in ("sell", "buy")})
-    pre, post = int(p.flow_exclude_before_s * NS_S), int(p.flow_exclude_after_s * NS_S)
+    pre, post = int(p.flow_exclude_before_s * NS_PER_S), int(p.flow_exclude_after_s * NS_PER_S)
     for _ in range(max(0, p.flow_passes - 1)):
         ex = {a: base + [(e["start"] - pre, e["end"] + post) for e in eps if e["aggressor"] == a]
               for a in ("sell", "buy")}
@@ -561,9 +558,9 @@ def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict) -> list[dic
             lo, hi = max(0, a - pad), min(n, b + pad)
             segs += _program_segments(v, sc, lo, hi, p)
         for sa, sb in segs:
-            ts0, ts1 = (s0 + sa) * NS_S, (s0 + sb) * NS_S
+            ts0, ts1 = (s0 + sa) * NS_PER_S, (s0 + sb) * NS_PER_S
             seg = t.filter((pl.col("aggressor") == aggr) & (pl.col("ts") >= ts0) & (pl.col("ts") < ts1))
-            if seg.height == 0 or int(seg["ts"][-1]) - int(seg["ts"][0]) < p.flow_min_duration_s * NS_S:
+            if seg.height == 0 or int(seg["ts"][-1]) - int(seg["ts"][0]) < p.flow_min_duration_s * NS_PER_S:
                 continue   # one cluster of orders, not a sustained program
             vol = float(seg["size"].sum())
             dur_s = float(sb - sa)
@@ -662,7 +659,7 @@ def find_flicker(ctx: Context, p: DetectParams) -> list[dict]:
     keys = big.select("side", "price").unique()
     rows = lc.join(keys, on=["side", "price"], how="semi").sort("ts", "seq")
     by_level = {k: g for k, g in rows.group_by(["side", "price"])}
-    life = int(p.flicker_life_s * NS_S)
+    life = int(p.flicker_life_s * NS_PER_S)
     pairs = []
     for r in big.iter_rows(named=True):
         g = by_level.get((r["side"], r["price"]))
@@ -683,7 +680,7 @@ def find_flicker(ctx: Context, p: DetectParams) -> list[dict]:
     pairs.sort(key=lambda x: x["add_ts"])
     out, cur = [], []
     for pr in pairs + [None]:
-        if pr is not None and (not cur or pr["add_ts"] - max(c["cancel_ts"] for c in cur) <= p.flicker_gap_s * NS_S):
+        if pr is not None and (not cur or pr["add_ts"] - max(c["cancel_ts"] for c in cur) <= p.flicker_gap_s * NS_PER_S):
             cur.append(pr)
             continue
         if len(cur) >= p.flicker_min_pairs:
@@ -701,8 +698,8 @@ def find_flicker(ctx: Context, p: DetectParams) -> list[dict]:
 def _group_cliffs(ctx: Context, p: DetectParams) -> list[dict]:
     """Per-side cliffs merged across bands, then across sides; other-side abnormality."""
     between = ctx.data_kind == "bands"
-    window_ns = ctx.grid_ns if between else int(p.window_s * NS_S)
-    baseline_ns = int((p.bands_baseline_s if between else p.baseline_s) * NS_S)
+    window_ns = ctx.grid_ns if between else int(p.window_s * NS_PER_S)
+    baseline_ns = int((p.bands_baseline_s if between else p.baseline_s) * NS_PER_S)
     series = {(s, b): _series(ctx, s, b) for s in SIDES for b in ctx.bands}
     cliffs = []
     for (s, b), (t, q) in series.items():
@@ -826,12 +823,12 @@ def trade_coverage(trades: pl.DataFrame, w0: int, w1: int, gap_s: float) -> tupl
             f"{dt.datetime.fromtimestamp(hi / 1e9, dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC)"
     if w0 < lo or w1 > hi:
         return "partial", "trade data covers only part of the window"
-    g = int(gap_s * NS_S)
+    g = int(gap_s * NS_PER_S)
     ts = trades.filter((pl.col("ts") >= w0 - g) & (pl.col("ts") <= w1 + g))["ts"].sort().to_numpy()
     edges = np.concatenate([[max(w0 - g, lo)], ts, [min(w1 + g, hi)]])
     longest = int(np.diff(edges).max()) if edges.size > 1 else 0
     if longest > g:
-        return "partial", f"no print for {longest / NS_S:.0f} s around the window (a gap in the trade data?)"
+        return "partial", f"no print for {longest / NS_PER_S:.0f} s around the window (a gap in the trade data?)"
     return "full", ""
 
 
@@ -869,7 +866,7 @@ def _other_abnormal(ctx: Context, other: str, band: float, w0: int, w1: int, p: 
     if math.isnan(qb) or b <= a:
         return False
     drop = float(qb - np.nanmin(q[a:b]))
-    base = _at(t, _rolling(t, q, int(p.baseline_s * NS_S), "median"), np.array([w0]))[0]
+    base = _at(t, _rolling(t, q, int(p.baseline_s * NS_PER_S), "median"), np.array([w0]))[0]
     typ = _typical_change(t, q, max(w1 - w0, g) + g)
     return (not math.isnan(base) and drop >= p.other_min_frac * base and drop >= p.other_k * max(typ, 1.0))
 
@@ -878,19 +875,19 @@ def _continuations(events: list[dict], ctx: Context, p: DetectParams) -> list[di
     """Fold cliffs that happen before the previous event's sides recovered (or within
     merge_gap_s of its end) into that event."""
     out: list[dict] = []
-    gap = int(p.merge_gap_s * NS_S)
+    gap = int(p.merge_gap_s * NS_PER_S)
     for ev in sorted(events, key=lambda e: e["t_peak"]):
         if out:
             prev = out[-1]
             same = set(ev["cliffs"]) & set(prev["cliffs"]) or (set(ev["cliffs"]) <= set(prev.get("sides_set", ())))
             rec = prev.get("recovered_at")
-            late = ev["t_peak"] > prev["t_trough"] + int(p.aftermath_max_s * NS_S)
+            late = ev["t_peak"] > prev["t_trough"] + int(p.aftermath_max_s * NS_PER_S)
             if same and (ev["t_peak"] <= prev["t_trough"] + gap or (not late and (rec is None or ev["t_peak"] < rec))):
                 prev["continuations"] = prev.get("continuations", 0) + 1
                 continue
         ev["recovered_at"] = _recovery_time(ev, ctx, p)
         if (ctx.data_kind == "book" and ev["recovered_at"] is not None
-                and ev["recovered_at"] - ev["t_trough"] < p.min_hold_s * NS_S):
+                and ev["recovered_at"] - ev["t_trough"] < p.min_hold_s * NS_PER_S):
             continue  # back within min_hold_s: a re-quote blip, not vanished depth
         ev["sides_set"] = set(ev["cliffs"])
         out.append(ev)
@@ -900,7 +897,7 @@ def _continuations(events: list[dict], ctx: Context, p: DetectParams) -> list[di
 def _recovery_time(ev: dict, ctx: Context, p: DetectParams) -> int | None:
     """First time after the trough when every falling side is back to recovery_frac of its
     depth before (None: not within the horizon)."""
-    horizon = int(p.recovery_horizon_s * NS_S)
+    horizon = int(p.recovery_horizon_s * NS_PER_S)
     latest = ev["t_trough"]
     for s, c in ev["cliffs"].items():
         t, q = _series(ctx, s, ev["band"])
@@ -938,7 +935,7 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
         levels = {(x["side"], x["price"]) for x in fl["pairs"]}
         keep = []
         for e in events:
-            if e["trigger"] == "cliff" and e["start_ts"] <= fl["end"] + NS_S and e["end_ts"] >= fl["start"] - NS_S:
+            if e["trigger"] == "cliff" and e["start_ts"] <= fl["end"] + NS_PER_S and e["end_ts"] >= fl["start"] - NS_PER_S:
                 share = _level_share(ctx, e, levels)
                 if share >= p.flicker_absorb_share:
                     absorbed_by.setdefault(id(fl), []).append(e)
@@ -948,22 +945,22 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
         fe = _flicker_event(fl, ctx, p)
         fe["_absorbed"] = absorbed_by.get(id(fl), [])
         events.append(fe)
-    merge = int(p.flow_merge_s * NS_S)
+    merge = int(p.flow_merge_s * NS_PER_S)
     for fw in flows:
         absorbed = False
         for e in events:
             until = e["window_to"] + merge
             if e["trigger"] == "cliff":  # the aftermath lasts until the depth is back
                 rec = e.get("_recovered_at")
-                until = max(until, min(rec if rec is not None else e["window_to"] + int(p.recovery_horizon_s * NS_S),
-                                       e["window_to"] + int(p.aftermath_max_s * NS_S)))
+                until = max(until, min(rec if rec is not None else e["window_to"] + int(p.recovery_horizon_s * NS_PER_S),
+                                       e["window_to"] + int(p.aftermath_max_s * NS_PER_S)))
             # a program running into a two-sided cliff with little of its volume before it is
             # that cliff's context (the withdrawal is the event; the flow is reported with it)
             into = (e["trigger"] == "cliff" and e["sides"] == "both" and fw["start"] < e["window_from"] <= fw["end"]
                     and (_volume_share_before(ctx, fw, e["window_from"]) < p.flow_lead_share
                          or not _program_before(ctx, fw, e["window_from"], p))
                     and classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0] != "consumption")
-            if into or (e["trigger"] in ("cliff", "flicker") and e["window_from"] - NS_S <= fw["start"] <= until):
+            if into or (e["trigger"] in ("cliff", "flicker") and e["window_from"] - NS_PER_S <= fw["start"] <= until):
                 e["_flow_after"] = fw
                 absorbed = True
                 break
@@ -975,7 +972,7 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
         # a program that opened with both sides pulled is a withdrawal and its cascade: later
         # falls before the book is back (at most aftermath_max_s) are its continuation
         wd = classify(dict(fe, data_kind=ctx.data_kind), p.thresholds)[0] == "synchronized_withdrawal"
-        until = fw["end"] + (int(p.aftermath_max_s * NS_S) if wd else merge)
+        until = fw["end"] + (int(p.aftermath_max_s * NS_PER_S) if wd else merge)
         keep = []
         for e in events:
             if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= until
@@ -1007,11 +1004,11 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
             fw = e["_flow_after"]
             evidence.append(f"{'followed' if fw['start'] >= e['start_ts'] else 'accompanied'} by a {fw['aggressor']} "
                             f"program: {fw['prints']} taker prints at {fw['ratio']:.1f}x the side's trailing rate "
-                            f"from {(fw['start'] - e['end_ts']) / NS_MS:+.0f} ms after the end")
+                            f"from {(fw['start'] - e['end_ts']) / NS_PER_MS:+.0f} ms after the end")
         if e.get("continuations"):
             evidence.append(f"{e['continuations']} further fall(s) before recovery folded in")
         for c in e.get("_absorbed", []):
-            evidence.append(f"includes a {c['sides']} depth cliff at {(c['start_ts'] - e['start_ts']) / NS_MS:+.0f} ms "
+            evidence.append(f"includes a {c['sides']} depth cliff at {(c['start_ts'] - e['start_ts']) / NS_PER_MS:+.0f} ms "
                             f"({100 * (c.get('removed_frac') or 0):.0f}% removed)")
         if e.get("vacuum_ratio") is not None and e["vacuum_ratio"] == e["vacuum_ratio"]:
             evidence.append(f"afterwards each unit of volume moved the price {e['vacuum_ratio']:.1f}x as much as before")
@@ -1028,9 +1025,9 @@ def _cliff_spans(cliff_events: list[dict], p: DetectParams) -> list[tuple[int, i
     its trough): the stretches the flow baselines leave out (a cascade into a withdrawn book)."""
     out = []
     for ev in cliff_events:
-        end = ev["t_trough"] + int(p.aftermath_max_s * NS_S)
+        end = ev["t_trough"] + int(p.aftermath_max_s * NS_PER_S)
         rec = ev.get("recovered_at")
-        out.append((ev["t_peak"] - int(p.flow_exclude_before_s * NS_S), min(rec, end) if rec is not None else end))
+        out.append((ev["t_peak"] - int(p.flow_exclude_before_s * NS_PER_S), min(rec, end) if rec is not None else end))
     return out
 
 
@@ -1039,7 +1036,7 @@ def _program_before(ctx: Context, fw: dict, ts: int, p: DetectParams) -> bool:
     episode's trailing baseline, at least ``flow_min_duration_s`` long)? A stretch of ordinary
     flow that only passed the test with the cascade after a withdrawal is not."""
     mu, var = fw.get("baseline_rate") or 0.0, fw.get("baseline_var") or 0.0
-    dur = (ts - fw["start"]) / NS_S
+    dur = (ts - fw["start"]) / NS_PER_S
     if dur < p.flow_min_duration_s or not (mu > 0 and var > 0):
         return False
     vol = float(ctx.trades.filter((pl.col("aggressor") == fw["aggressor"]) & (pl.col("ts") >= fw["start"])
@@ -1056,8 +1053,8 @@ def _volume_share_before(ctx: Context, fw: dict, ts: int) -> float:
 
 
 def _event_id(sy: str, e: dict) -> str:
-    t = dt.datetime.fromtimestamp(e["start_ts"] // NS_S, tz=dt.timezone.utc)
-    ms = (e["start_ts"] % NS_S) // NS_MS
+    t = dt.datetime.fromtimestamp(e["start_ts"] // NS_PER_S, tz=dt.timezone.utc)
+    ms = (e["start_ts"] % NS_PER_S) // NS_PER_MS
     return f"{sy}-{t:%Y%m%dT%H%M%S}.{ms:03d}Z-{e['trigger']}"
 
 
@@ -1134,13 +1131,13 @@ def _quantities(ctx: Context, sides: list[str], w0: int, w1: int, floor, cap, to
         nt = ok["ts"].to_numpy()
         net = (ok["cancelled"] - ok["added"]).to_numpy().astype(np.float64)
         c = np.concatenate([[0.0], np.cumsum(net)])
-        h = np.searchsorted(nt, nt + p.sync_ms * NS_MS, side="right")
+        h = np.searchsorted(nt, nt + p.sync_ms * NS_PER_MS, side="right")
         out["_burst_net_cancel"] = float(max(0.0, (c[h] - c[np.arange(nt.size)]).max()))
     if dec.height:
         ts = dec["ts"].to_numpy()
         qty = (-dec["delta"]).to_numpy().astype(np.float64)
         cum = np.concatenate([[0.0], np.cumsum(qty)])
-        hi = np.searchsorted(ts, ts + p.sync_ms * NS_MS, side="right")
+        hi = np.searchsorted(ts, ts + p.sync_ms * NS_PER_MS, side="right")
         sums = cum[hi] - cum[np.arange(ts.size)]
         k = int(np.argmax(sums))
         out["sync_share_500ms"] = float(sums[k] / cum[-1]) if cum[-1] > 0 else None
@@ -1177,7 +1174,7 @@ def _impact(ctx: Context, a: int, b: int, sides: list[str] | None = None) -> flo
     if b <= a or ctx.top.height == 0:
         return None
     m = (ctx.top.filter((pl.col("ts") >= a) & (pl.col("ts") <= b))
-         .with_columns((pl.col("ts") // NS_S).alias("s")).group_by("s", maintain_order=True)
+         .with_columns((pl.col("ts") // NS_PER_S).alias("s")).group_by("s", maintain_order=True)
          .agg(pl.col("mid").last()))
     if m.height < 3:
         return None
@@ -1192,18 +1189,18 @@ def _impact(ctx: Context, a: int, b: int, sides: list[str] | None = None) -> flo
 
 def _price_metrics(ctx: Context, e: dict, w0: int, w1: int, p: DetectParams) -> None:
     before = _top_at(ctx.top, w0)
-    after = _top_at(ctx.top, w1, after=True, within=int(p.window_s * NS_S)) or _top_at(ctx.top, w1)
+    after = _top_at(ctx.top, w1, after=True, within=int(p.window_s * NS_PER_S)) or _top_at(ctx.top, w1)
     if before:
         e["mid_before"], e["spread_before"] = before["mid"], before["spread"]
     if after:
         e["mid_after"], e["spread_after"] = after["mid"], after["spread"]
     if before and after and before["mid"]:
         e["price_move_bps"] = (after["mid"] - before["mid"]) / before["mid"] * 1e4
-        later = _top_at(ctx.top, w1 + int(p.price_after_s * NS_S))
+        later = _top_at(ctx.top, w1 + int(p.price_after_s * NS_PER_S))
         if later and after["mid"]:
             e["price_move_after_bps"] = (later["mid"] - after["mid"]) / after["mid"] * 1e4
-    ib = _impact(ctx, w0 - int(p.vacuum_before_s * NS_S), w0 - int(p.vacuum_gap_s * NS_S))
-    ia = _impact(ctx, w1, w1 + int(p.vacuum_after_s * NS_S))
+    ib = _impact(ctx, w0 - int(p.vacuum_before_s * NS_PER_S), w0 - int(p.vacuum_gap_s * NS_PER_S))
+    ia = _impact(ctx, w1, w1 + int(p.vacuum_after_s * NS_PER_S))
     e["impact_before"], e["impact_after"] = ib, ia
     if ib and ia is not None and ib > 0:
         e["vacuum_ratio"] = ia / ib
@@ -1233,7 +1230,7 @@ def _fall_points(ctx: Context, c: Cliff) -> tuple[int, int, float, float, float,
 
     j50 = settle(base - 0.5 * (base - c.q_trough), 0, last)
     j90b = j50 + int(np.argmax(seg_q[j50:] <= base - 0.9 * (base - c.q_trough)))
-    span = 2 * (seg_t[j90b] - seg_t[j50]) + NS_S
+    span = 2 * (seg_t[j90b] - seg_t[j50]) + NS_PER_S
     lo = int(np.searchsorted(seg_t, seg_t[j50] - span, side="left"))
     window = seg_q[lo:j50 + 1]
     kmax = lo + (window.size - 1 - int(np.argmax(window[::-1])))
@@ -1322,12 +1319,12 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
     e["removed_frac"] = (tot_b - tot_a) / tot_b if tot_b > 0 else None
     e["start_ts"] = min(v[0] for v in starts.values())
     e["end_ts"] = max(v[1] for v in starts.values())
-    e["speed_ms"] = (e["end_ts"] - e["start_ts"]) / NS_MS
+    e["speed_ms"] = (e["end_ts"] - e["start_ts"]) / NS_PER_MS
     if len(starts) == 2 and ctx.data_kind != "bands":  # band data: both fell within one step, order unknown
-        e["side_lag_ms"] = (starts["ask"][0] - starts["bid"][0]) / NS_MS
+        e["side_lag_ms"] = (starts["ask"][0] - starts["bid"][0]) / NS_PER_MS
     rec = ev.get("recovered_at")
     e["_recovered_at"] = rec
-    e["recovery_ms"] = None if rec is None else max(0.0, (rec - e["end_ts"]) / NS_MS)
+    e["recovery_ms"] = None if rec is None else max(0.0, (rec - e["end_ts"]) / NS_PER_MS)
     _price_metrics(ctx, e, w0, w1, p)
     e["trade_volume"] = _trade_volume(ctx, sides, w0, w1)
     if ctx.lc is not None:
@@ -1335,7 +1332,7 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
         dep = sum(e.get(f"depth_before_{s}") or 0 for s in sides)
         if e.get("_burst_net_cancel") is not None and dep > 0:
             e["_burst_pull_frac"] = e["_burst_net_cancel"] / dep
-        _pull_metrics(ctx, e, w0 - int(p.pull_before_s * NS_S), e["start_ts"] + int(p.pull_after_s * NS_S), p)
+        _pull_metrics(ctx, e, w0 - int(p.pull_before_s * NS_PER_S), e["start_ts"] + int(p.pull_after_s * NS_PER_S), p)
     else:
         _band_shares(ctx, e, sides, w0, w1)
     return e
@@ -1363,7 +1360,7 @@ def _side_pulls(ctx: Context, a: int, b: int, p: DetectParams) -> dict:
         nt = w["ts"].to_numpy()
         net = (w["cancelled"] - w["added"]).to_numpy().astype(np.float64)
         c = np.concatenate([[0.0], np.cumsum(net)])
-        h = np.searchsorted(nt, nt + p.sync_ms * NS_MS, side="right")
+        h = np.searchsorted(nt, nt + p.sync_ms * NS_PER_MS, side="right")
         sums = c[h] - c[np.arange(nt.size)]
         k = int(np.argmax(sums))
         out[s] = (max(0.0, float(sums[k])) / dep, int(nt[k]))
@@ -1380,7 +1377,7 @@ def _fall_noise(ctx: Context, side: str, band: float, p: DetectParams) -> float 
         t, q = _series(ctx, side, band)
         val = None
         if t.size > 10:
-            later = _at(t, q, t + p.sync_ms * NS_MS)
+            later = _at(t, q, t + p.sync_ms * NS_PER_MS)
             with np.errstate(invalid="ignore", divide="ignore"):
                 f = (q - later) / np.maximum(q, 1.0)
             f = f[~np.isnan(f)]
@@ -1398,8 +1395,8 @@ def _pull_metrics(ctx: Context, e: dict, a: int, b: int, p: DetectParams) -> Non
         e[f"_pull_{s}"] = share
         e[f"_pull_noise_{s}"] = _fall_noise(ctx, s, min(ctx.bands), p)
     if len(sp) == 2:
-        e["_pull_lag_ms"] = abs(sp["ask"][1] - sp["bid"][1]) / NS_MS
-        e["_pull_at_ms"] = (max(sp["ask"][1], sp["bid"][1]) - e["start_ts"]) / NS_MS
+        e["_pull_lag_ms"] = abs(sp["ask"][1] - sp["bid"][1]) / NS_PER_MS
+        e["_pull_at_ms"] = (max(sp["ask"][1], sp["bid"][1]) - e["start_ts"]) / NS_PER_MS
 
 
 def _trade_volume(ctx: Context, sides: list[str], a: int, b: int) -> int:
@@ -1431,7 +1428,7 @@ def _flow_event(fw: dict, ctx: Context, p: DetectParams) -> dict:
     w0, w1 = fw["start"] - ctx.grid_ns, fw["end"] + ctx.grid_ns
     e: dict = {"trigger": "flow", "band_pct": band, "window_from": w0, "window_to": w1, "sides": s,
                "start_ts": fw["start"], "end_ts": fw["end"], "other_side_fell": False,
-               "speed_ms": (fw["end"] - fw["start"]) / NS_MS}
+               "speed_ms": (fw["end"] - fw["start"]) / NS_PER_MS}
     before = _top_at(ctx.top, w0)
     floor, cap = _band_bounds(before["mid"] if before else None, band)
     e["bid_floor"], e["ask_cap"] = floor, cap
@@ -1453,7 +1450,7 @@ def _flow_event(fw: dict, ctx: Context, p: DetectParams) -> dict:
     if ctx.lc is not None:
         # the band follows the mid while the program walks the book: no price filter
         e.update(_quantities(ctx, [s], w0, w1, None, None, before, p))
-        _pull_metrics(ctx, e, fw["start"] - int(p.pull_before_s * NS_S), fw["start"] + int(p.pull_after_s * NS_S), p)
+        _pull_metrics(ctx, e, fw["start"] - int(p.pull_before_s * NS_PER_S), fw["start"] + int(p.pull_after_s * NS_PER_S), p)
     else:
         # band data: the program's volume vs the depth the side's band lost over the episode (capped);
         # a band that did not fall net was refilled behind the program: its volume is the removal
@@ -1473,7 +1470,7 @@ def _flicker_event(fl: dict, ctx: Context, p: DetectParams) -> dict:
     e: dict = {"trigger": "flicker", "sides": sides, "start_ts": fl["start"], "end_ts": fl["end"],
                "window_from": fl["start"], "window_to": fl["end"], "flicker_pairs": len(pairs),
                "flicker_traded_share": tr / qty if qty else 0.0, "other_side_fell": sides == "both",
-               "band_pct": None, "speed_ms": (fl["end"] - fl["start"]) / NS_MS,
+               "band_pct": None, "speed_ms": (fl["end"] - fl["start"]) / NS_PER_MS,
                "levels_hit": len({(x["side"], x["price"]) for x in pairs}), "removed_frac": None}
     e["traded_qty"], e["cancelled_qty"] = int(tr), int(qty - tr)
     e["traded_share"] = e["traded_share_net"] = tr / qty if qty else 0.0

@@ -816,7 +816,7 @@ def _view_sql(store: Store, table: str, union_by_name: bool | None = None,
         schema = TABLES.get(table)
         if schema is None:
             return None
-        cols = [f"NULL::VARCHAR AS exchange", "NULL::VARCHAR AS symbol", "NULL::DATE AS date"]
+        cols = ["NULL::VARCHAR AS exchange", "NULL::VARCHAR AS symbol", "NULL::DATE AS date"]
         for c, t in schema.items():
             if c in exact:
                 cols.append(f"NULL::DECIMAL(38,8) AS {c}")

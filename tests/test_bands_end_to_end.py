@@ -20,7 +20,6 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from forensics import simulate as sim
 from forensics.cli import cli
 from forensics.store import Store
 

@@ -101,7 +101,7 @@ def test_cli_workers(captures, tmp_path):
 
 def test_parallel_on_s3_equals_local_serial(captures, tmp_path, s3_env):
     from forensics.book import compute_depth
-    from forensics.parallel import parallel_depth, parallel_detect
+    from forensics.parallel import parallel_depth
     two = [c for c in captures if c.parent.name in SYMBOLS[:2]]
     local, remote = Store(tmp_path / "local"), Store(s3_env)
     for st in (local, remote):

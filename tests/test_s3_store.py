@@ -1,11 +1,9 @@
 """The whole pipeline on an ``s3://`` store (a real SeaweedFS server on loopback) gives the
 same tables as on a local store; read-only SQL, pruning and concurrent writers hold there too."""
 import polars as pl
-import pytest
 from click.testing import CliRunner
 
 from forensics.cli import cli
-from forensics.errors import ForensicsError
 from forensics.store import Store
 from tests.s3server import s3_env, s3_server  # noqa: F401  (fixtures)
 

@@ -3,7 +3,6 @@ import datetime as dt
 import json
 import re
 import shutil
-from pathlib import Path
 from decimal import Decimal
 
 import polars as pl

@@ -88,7 +88,7 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, ReadOptions, Reject
 from forensics.ingest.seqchain import ChainState, SeqChain, first_break, straddles
-from forensics.ingest.source import NameInfo, NameRule, Source, infer_from_name, prefetch
+from forensics.ingest.source import NameInfo, NameRule, Source, prefetch
 from forensics.timeutil import to_ns_expr
 
 FUTURES, DELIVERY, SPOT = "binance-futures", "binance-delivery", "binance-spot"

@@ -46,7 +46,7 @@ from forensics.errors import ForensicsError
 from forensics.ingest.csvblock import int_or_reject, read_block
 from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, ReadOptions, Reject
 from forensics.ingest.seqchain import PRESYNC, SYNCED, SeqChain, first_break, straddles
-from forensics.ingest.source import NameInfo, NameRule, Source, infer_from_name, prefetch
+from forensics.ingest.source import NameInfo, NameRule, Source, prefetch
 from forensics.timeutil import to_ns_expr
 
 FUTURES, DELIVERY, SPOT = "binance-futures", "binance-delivery", "binance-spot"

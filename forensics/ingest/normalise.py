@@ -28,7 +28,7 @@ import orjson
 import polars as pl
 
 from forensics import exact
-from forensics.schema import AGGRESSORS, SIDES, TABLES
+from forensics.schema import AGGRESSORS, SIDES
 from forensics.ingest.contract import apply_overrides, check_frame, check_gap, select_stored
 from forensics.ingest.source import NameInfo, Source
 from forensics.store import Instrument, Store, write_parquet_atomic
