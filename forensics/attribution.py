@@ -1500,8 +1500,10 @@ def attribute_with_info(store: Store | str, exchange: str, symbol: str, ts_from:
     if lo is not None:
         df = df.filter(pl.col("ts") >= lo)
     if write and df.height:
+        # encode the parts before taking the writer lock: only making them visible needs it
+        staged = store.stage_partitioned("level_changes", df, exchange, symbol, "level_changes")
         with store.lock():
-            store.write_partitioned("level_changes", df, exchange, symbol, "level_changes", replace_dates=True)
+            store.publish_staged(staged, replace_dates=True)
     if ts_from is not None:
         df = df.filter(pl.col("ts") >= ts_from)
     if ts_to is not None:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import io
 import os
 import re
 import shutil
@@ -584,15 +585,34 @@ class Store:
         With ``replace_dates`` every other part in those date partitions is removed after the
         new file is in place (derived tables recomputed for whole days).
         """
+        return self.publish_staged(self.stage_partitioned(table, df, exchange, symbol, name, ts_column),
+                                   replace_dates)
+
+    def stage_partitioned(self, table: str, df: pl.DataFrame, exchange: str, symbol: str, name: str,
+                          ts_column: str = "ts") -> list[tuple[str, bytes]]:
+        """The Parquet parts :meth:`write_partitioned` would write, encoded in memory and not yet
+        visible: ``[(relative path, bytes)]``. Encoding needs no lock, so parallel writers
+        compress their parts concurrently and hold the writer lock only for
+        :meth:`publish_staged`."""
         if df.height == 0:
             return []
         df = df.with_columns(date_expr(ts_column).alias("__date"))
-        paths = []
+        out = []
         for (day,), part in df.group_by(["__date"], maintain_order=True):
-            rel_dir = self.partition_rel(table, exchange, symbol, day)
-            rel = f"{rel_dir}/{name}.parquet"
-            self.location.write_parquet(part.drop("__date"), rel)
+            rel = f"{self.partition_rel(table, exchange, symbol, day)}/{name}.parquet"
+            buf = io.BytesIO()
+            part.drop("__date").write_parquet(buf, compression="zstd", statistics=True)
+            out.append((rel, buf.getvalue()))
+        return out
+
+    def publish_staged(self, staged: list[tuple[str, bytes]], replace_dates: bool = False) -> list[Path]:
+        """Make staged parts visible, each atomically (call under the writer lock); with
+        ``replace_dates`` every other part of their date partitions is removed after it."""
+        paths = []
+        for rel, data in staged:
+            self.location.write_bytes(rel, data)
             if replace_dates:
+                rel_dir = rel.rsplit("/", 1)[0]
                 for other in self._part_names(rel_dir):
                     if other != rel:
                         self.location.delete(other)

@@ -79,3 +79,20 @@ def test_a_killed_rescale_is_completed_or_discarded(write, store_dir, monkeypatc
     st.recover()
     assert not (store_dir / store_mod.RESCALE_DIR).exists()
     assert q(store_dir, "select price::varchar from trades order by seq") == [("120000.100",), ("119999.900",)]
+
+
+def test_staged_parts_are_invisible_until_published(tmp_path):
+    """stage_partitioned encodes without touching the store (no lock needed); publish_staged
+    makes the parts visible and, with replace_dates, removes the date's other parts."""
+    st = Store(tmp_path / "s")
+    day = 1_760_140_800 * 10**9  # 2025-10-11 00:00 UTC
+    old = pl.DataFrame({"ts": [day + 1], "x": [0]})
+    st.write_partitioned("level_changes", old, "ex", "SY", "old")
+    new = pl.DataFrame({"ts": [day + 5, day + 86_400 * 10**9 + 5], "x": [1, 2]})
+    staged = st.stage_partitioned("level_changes", new, "ex", "SY", "level_changes")
+    assert [r.split("/")[-2] for r, _ in staged] == ["date=2025-10-11", "date=2025-10-12"]
+    assert len(st.files("level_changes", "ex", "SY")) == 1          # nothing visible yet
+    paths = st.publish_staged(staged, replace_dates=True)
+    assert len(paths) == 2 and len(st.files("level_changes", "ex", "SY")) == 2
+    got = st.scan("level_changes", "ex", "SY").collect().sort("ts")
+    assert got["x"].to_list() == [1, 2]                              # the old part was replaced
