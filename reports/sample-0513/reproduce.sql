@@ -392,7 +392,7 @@ WHERE exchange = 'binance-futures' AND symbol = 'BTCUSDT' AND grid_ns = 10000000
   AND coalesce(valid, true) AND NOT coalesce(crossed, false)
   AND ts BETWEEN TIMESTAMP_NS '2025-10-10 21:00:44.903000000' AND TIMESTAMP_NS '2025-10-10 21:02:44.903000000';
 
--- S68: confidence [BTCUSDT-20251010T211300.190Z-cliff] = 0.913
+-- S68: confidence [BTCUSDT-20251010T211300.190Z-cliff] = 0.818
 SELECT confidence FROM events
 WHERE exchange = 'binance-futures' AND symbol = 'BTCUSDT' AND event_id = 'BTCUSDT-20251010T211300.190Z-cliff';
 
