@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from forensics.depth_quality import FROZEN_MIN_SAMPLES
+from forensics.depth_quality import FROZEN_MIN_SAMPLES, frozen_marks
 
 FLAG_ORDER = ("non_monotonic", "frozen_band", "avg_price_wrong_side")
 #: relative tolerance of the wrong-side test: the rounding of published qty / notional decimals
@@ -55,15 +55,7 @@ def sample_flags(raw: pl.DataFrame) -> pl.DataFrame:
     mono = df.join(bad_ts, on=["side", "ts"], how="semi").select("ts", "side", "band_pct",
                                                                   pl.lit("non_monotonic").alias("flag"))
     # 2) frozen while the other bands of the side move (runs of >= FROZEN_MIN_SAMPLES)
-    ch = df.sort(["side", "band_pct", "ts"]).with_columns(
-        (pl.col("qty") != pl.col("qty").shift(1).over(["side", "band_pct"])).alias("changed"))
-    moved = ch.group_by(["side", "ts"]).agg(pl.col("changed").fill_null(False).cast(pl.Int64).sum().alias("n_changed"))
-    ch = ch.join(moved, on=["side", "ts"], how="left").with_columns(
-        (pl.col("changed").is_not_null() & ~pl.col("changed").fill_null(True)
-         & ((pl.col("n_changed") - pl.col("changed").fill_null(False).cast(pl.Int64)) > 0)).alias("frozen"))
-    ch = ch.sort(["side", "band_pct", "ts"]).with_columns(
-        (pl.col("frozen") != pl.col("frozen").shift(1).over(["side", "band_pct"])).fill_null(True)
-        .cum_sum().over(["side", "band_pct"]).alias("run"))
+    ch = frozen_marks(df)
     ch = ch.with_columns(pl.len().over(["side", "band_pct", "run"]).alias("run_n"))
     frozen = ch.filter(pl.col("frozen") & (pl.col("run_n") >= FROZEN_MIN_SAMPLES)).select(
         "ts", "side", "band_pct", pl.lit("frozen_band").alias("flag"))

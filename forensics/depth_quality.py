@@ -88,6 +88,22 @@ def book_flags(book_top: pl.DataFrame, stats: dict, gaps: pl.DataFrame | None, t
     return _frame(rows)
 
 
+def frozen_marks(df: pl.DataFrame) -> pl.DataFrame:
+    """Band samples (ts, side, band_pct, qty, ...) sorted by (side, band_pct, ts), with
+    ``frozen``: the band repeats its previous quantity while another band of its side moved,
+    and ``run``: the id of each run of equal ``frozen`` within a band. The one definition of a
+    frozen band, shared by :func:`band_flags` (spans) and ``band_events.sample_flags`` (samples)."""
+    ch = df.sort(["side", "band_pct", "ts"]).with_columns(
+        (pl.col("qty") != pl.col("qty").shift(1).over(["side", "band_pct"])).alias("changed"))
+    moved = ch.group_by(["side", "ts"]).agg(pl.col("changed").fill_null(False).cast(pl.Int64).sum().alias("n_changed"))
+    ch = ch.join(moved, on=["side", "ts"], how="left").with_columns(
+        (pl.col("changed").is_not_null() & ~pl.col("changed").fill_null(True)
+         & ((pl.col("n_changed") - pl.col("changed").fill_null(False).cast(pl.Int64)) > 0)).alias("frozen"))
+    return ch.sort(["side", "band_pct", "ts"]).with_columns(
+        (pl.col("frozen") != pl.col("frozen").shift(1).over(["side", "band_pct"])).fill_null(True)
+        .cum_sum().over(["side", "band_pct"]).alias("run"))
+
+
 def band_flags(bands: pl.DataFrame) -> pl.DataFrame:
     """Flags of pre-aggregated cumulative bands (columns ts, side, band_pct, qty, notional)."""
     rows: list[dict] = []
@@ -108,15 +124,7 @@ def band_flags(bands: pl.DataFrame) -> pl.DataFrame:
                              f"{samples:,} {side} samples where a wider band holds less than a narrower one "
                              f"(bands {bands_hit}%)", side=side))
     # 2) a band frozen while the others of its side move
-    ch = df.sort(["side", "band_pct", "ts"]).with_columns(
-        (pl.col("qty") != pl.col("qty").shift(1).over(["side", "band_pct"])).alias("changed"))
-    moved = ch.group_by(["side", "ts"]).agg(pl.col("changed").fill_null(False).cast(pl.Int64).sum().alias("n_changed"))
-    ch = ch.join(moved, on=["side", "ts"], how="left").with_columns(
-        (pl.col("changed").is_not_null() & ~pl.col("changed").fill_null(True)
-         & ((pl.col("n_changed") - pl.col("changed").fill_null(False).cast(pl.Int64)) > 0)).alias("frozen"))
-    ch = ch.sort(["side", "band_pct", "ts"]).with_columns(
-        (pl.col("frozen") != pl.col("frozen").shift(1).over(["side", "band_pct"])).fill_null(True)
-        .cum_sum().over(["side", "band_pct"]).alias("run"))
+    ch = frozen_marks(df)
     runs = (ch.filter(pl.col("frozen")).group_by(["side", "band_pct", "run"])
             .agg(pl.len().alias("n"), pl.col("ts").min().alias("a"), pl.col("ts").max().alias("b"))
             .filter(pl.col("n") >= FROZEN_MIN_SAMPLES))

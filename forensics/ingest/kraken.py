@@ -188,15 +188,19 @@ def _v1(j: list, m, state, gaps: Gaps, rows: Rows, stats: _Stats) -> None:
         return
     _apply(sym, st, snap, levels, ts, m, gaps, rows)
     if cs is not None and not snap:
-        stats.checked += 1
-        mine = checksum(st.book)
-        if str(mine) == str(cs):
-            stats.matched += 1
-        elif st.synced:
-            gaps.start((EXCHANGE, sym), "checksum", ts, rows.next_arrival(m.line),
-                       f"Kraken checksum {cs} != {mine} computed from the rebuilt top 10")
-            st.synced = False
+        _verify(sym, st, str(checksum(st.book)), str(cs), ts, m, gaps, rows, stats)
     st.last_ts = ts
+
+
+def _verify(sym, st: _State, mine, cs, ts, m, gaps: Gaps, rows: Rows, stats) -> None:
+    """Count one checksum comparison; a mismatch while in sync opens a ``checksum`` gap."""
+    stats.checked += 1
+    if mine == cs:
+        stats.matched += 1
+    elif st.synced:
+        gaps.start((EXCHANGE, sym), "checksum", ts, rows.next_arrival(m.line),
+                   f"Kraken checksum {cs} != {mine} computed from the rebuilt top 10")
+        st.synced = False
 
 
 def _apply(sym, st: _State, snap: bool, levels, ts, m, gaps: Gaps, rows: Rows) -> None:
@@ -281,13 +285,7 @@ def _v2_book(j: dict, m, state, precision, gaps: Gaps, rows: Rows, stats: _Stats
                 stats.unverifiable.add(sym)
             else:
                 st.verifiable = True
-                stats.checked += 1
-                if mine == cs:
-                    stats.matched += 1
-                elif st.synced:
-                    gaps.start((EXCHANGE, sym), "checksum", ts, rows.next_arrival(m.line),
-                               f"Kraken checksum {cs} != {mine} computed from the rebuilt top 10")
-                    st.synced = False
+                _verify(sym, st, mine, cs, ts, m, gaps, rows, stats)
         st.last_ts = ts
 
 
