@@ -1392,17 +1392,19 @@ def _compute_depth(store: Store | str | None = None, exchange: str | None = None
 
 def write_derived(store: Store, ex: str, sy: str, tables: dict[str, pl.DataFrame], lo: int, hi: int) -> list[Path]:
     """Upsert rows into derived tables: existing rows of the touched dates with ts in [lo, hi]
-    are replaced, the others kept; each date partition becomes one part ``<table>.parquet``."""
+    are replaced, the others kept; each date partition becomes one part ``<table>.parquet``.
+    The merge and the Parquet encoding run outside the writer lock (:func:`forensics.upsert.upsert`)."""
+    from forensics.upsert import upsert
     paths = []
-    with store.lock():
-        for table, df in tables.items():
-            old_files = store.files(table, ex, sy, lo, hi)
-            if old_files:
-                old = pl.concat([store.read_part(f) for f in old_files], how="diagonal_relaxed")
-                old = old.filter((pl.col("ts") < lo) | (pl.col("ts") > hi))
-                if old.height:
-                    df = pl.concat([conform(table, old), df], how="vertical_relaxed").sort("ts", maintain_order=True)
-            paths += store.write_partitioned(table, df, ex, sy, table, replace_dates=True)
+    for table, df in tables.items():
+        def merge(frames: list[pl.DataFrame], table=table, df=df) -> pl.DataFrame:
+            if not frames:
+                return df
+            old = pl.concat(frames, how="diagonal_relaxed").filter((pl.col("ts") < lo) | (pl.col("ts") > hi))
+            if not old.height:
+                return df
+            return pl.concat([conform(table, old), df], how="vertical_relaxed").sort("ts", maintain_order=True)
+        paths += upsert(store, table, ex, sy, lo, hi, merge)
     return paths
 
 
