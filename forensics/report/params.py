@@ -17,3 +17,8 @@ class ReportParams:
     low_confidence: float = 0.6       # below this the caveats call an event's label a hypothesis (the classifier's 0.5 is a coin toss)
     nothing_removed: float = 0.005    # a removed share at or below 0.5% is "nothing removed" (no traded share of it is quoted)
     max_event_figures: int = 6        # events that get their own heatmap/attribution/vacuum PNGs (a page stays readable)
+
+
+def report_params(ctx) -> ReportParams:
+    """The report parameters of a context (the defaults for a context built without them)."""
+    return getattr(ctx, "report", None) or ReportParams()
