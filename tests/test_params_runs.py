@@ -121,7 +121,8 @@ def test_help_defaults_come_from_the_dataclasses(monkeypatch):
     from forensics import book
     monkeypatch.setattr(book, "DEFAULT_BANDS", ("0.25", "3"))   # read when shown, never retyped
     r = _invoke("depth", "--help")
-    assert "0.25,3" in r.output and "forensics.book.DEFAULT_BANDS" in " ".join(r.output.split())
+    text = " ".join(r.output.split())
+    assert "default 0.25,3: forensics.book.DEFAULT_BANDS" in text, text
 
 
 # ---- runs ---------------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ class LazyHelpOption(click.Option):
         super().__init__(*args, **kwargs)
 
     def get_help_record(self, ctx):
-        if self._help_fn is not None:
-            self.help, self._help_fn = self._help_fn(), None
+        if self._help_fn is not None:      # every time: the value shown is the one in force now
+            self.help = self._help_fn()
         return super().get_help_record(ctx)
 
 
