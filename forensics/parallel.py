@@ -409,9 +409,9 @@ def _depth_task(part: Partition, store: Store, ts_from, ts_to, every_ns, bands, 
             "flags": res.flags.height if res.flags is not None else 0}
 
 
-def _detect_task(part: Partition, store: Store, ts_from, ts_to, params):
-    from forensics.detect import detect
-    return detect(store, part.exchange, part.symbol, ts_from, ts_to, params)
+def _detect_task(part: Partition, store: Store, ts_from, ts_to, params, run_id=None):
+    from forensics.runs import detect_instrument_run
+    return detect_instrument_run(store, part.exchange, part.symbol, ts_from, ts_to, params, run_id)
 
 
 def parallel_depth(store: Store | str | None = None, exchange: str | None = None, symbol: str | None = None,
@@ -439,25 +439,27 @@ def parallel_depth(store: Store | str | None = None, exchange: str | None = None
 def parallel_detect(store: Store | str | None = None, exchange: str | None = None, symbol: str | None = None,
                     ts_from: int | None = None, ts_to: int | None = None, params=None,
                     workers: int | None = None, scheduler: str | None = None,
-                    progress: ProgressFn | None = None, client=None) -> pl.DataFrame:
-    """``detect`` for every instrument matching the filters, one task each; the events."""
+                    progress: ProgressFn | None = None, client=None, run_id: str | None = None) -> pl.DataFrame:
+    """``detect`` for every instrument matching the filters, one task each; the events (stamped
+    with ``run_id``: :mod:`forensics.runs` records the run)."""
     from forensics.detect import DetectParams
     store = store if isinstance(store, Store) else Store(store)
     from forensics.detect import instruments
     parts = [Partition(ex, sy) for ex, sy in instruments(store, exchange, symbol)]
     weights = [w or v for w, v in zip(input_rows(store, parts, "book_updates"), input_rows(store, parts, "depth_bands"))] \
         if (workers or scheduler or client is not None) else None
-    res = run_partitions(_detect_task, parts, (store, ts_from, ts_to, params or DetectParams()),
+    res = run_partitions(_detect_task, parts, (store, ts_from, ts_to, params or DetectParams(), run_id),
                          workers, scheduler, progress, client, weights)
     frames = [r.value for r in res if r.value is not None and r.value.height]
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
 
-def _report_task(part: Partition, store: Store, out_root: str, tz: str, window_ns: int | None):
+def _report_task(part: Partition, store: Store, out_root: str, tz: str, window_ns: int | None, report_params=None):
     from forensics.report import DEFAULT_WINDOW_NS, build_report
     out = Path(out_root) / f"{part.exchange}-{part.symbol}-{part.event_id}"
     res = build_report(store, part.exchange, part.symbol, at=part.at, tz=tz,
-                       window_ns=window_ns or DEFAULT_WINDOW_NS, out_dir=out, compute=False)
+                       window_ns=window_ns or DEFAULT_WINDOW_NS, out_dir=out, compute=False,
+                       report_params=report_params)
     return {"event_id": part.event_id, "dir": str(res.out_dir), "headline": res.json["headline"]}
 
 
@@ -465,7 +467,7 @@ def parallel_reports(store: Store | str | None = None, exchange: str | None = No
                      ts_from: int | None = None, ts_to: int | None = None, out_root: str | Path = "reports",
                      tz: str = "UTC", window_ns: int | None = None, workers: int | None = None,
                      scheduler: str | None = None, progress: ProgressFn | None = None,
-                     client=None) -> list[TaskResult]:
+                     client=None, report_params=None) -> list[TaskResult]:
     """One report per stored event matching the filters, in
     ``<out_root>/<exchange>-<symbol>-<event_id>/``, one task each. Report tasks read only what
     ``detect`` stored (no depth or detection inside a task)."""
@@ -478,8 +480,8 @@ def parallel_reports(store: Store | str | None = None, exchange: str | None = No
         parts += [Partition(ex, sy, event_id=str(r["event_id"]), at=int(r["start_ts"])) for r in ev.iter_rows(named=True)]
     if not parts:
         raise ForensicsError(f"no stored events match in {store.root}; run `forensics detect` first")
-    return run_partitions(_report_task, parts, (store, str(out_root), tz, window_ns), workers, scheduler,
-                          progress, client)
+    return run_partitions(_report_task, parts, (store, str(out_root), tz, window_ns, report_params), workers,
+                          scheduler, progress, client)
 
 
 __all__ = ["Partition", "TaskResult", "PartitionError", "day_partitions", "run_partitions", "client_for",

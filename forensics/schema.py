@@ -76,6 +76,9 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
         "impact_before": F64, "impact_after": F64, "vacuum_ratio": F64, "sync_share_500ms": F64,
         "levels_emptied_500ms": I64, "erosion_corr": F64, "trade_volume": I64, "gap_share": F64,
         "flicker_pairs": I64,
+        # the run that produced the event (table runs: its parameters; null for events written
+        # before runs were recorded, or by the library's detect() without forensics.runs)
+        "run_id": STR,
     },
     # one row per incident x venue (forensics.incidents): events of one asset across venues;
     # times UTC ns (onset on the common clock), *_ms in ms, *_base in base units, *_quote in quote

@@ -105,7 +105,7 @@ PRODUCERS = {
     "book_updates": "forensics ingest", "trades": "forensics ingest", "quotes": "forensics ingest",
     "depth_bands": "forensics ingest", "gaps": "forensics ingest", "manifest": "forensics ingest",
     "instruments": "forensics ingest", "depth": "forensics depth", "book_top": "forensics depth",
-    "level_changes": "forensics detect", "events": "forensics detect",
+    "level_changes": "forensics detect", "events": "forensics detect", "runs": "forensics detect",
     "incidents": "forensics incidents",
 }
 

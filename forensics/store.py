@@ -940,6 +940,8 @@ def connect(store: Store | str | os.PathLike | None = None,
     else:
         cols = ", ".join(f"NULL::{_DUCK_TYPES[t]} AS {c}" for c, t in MANIFEST_SCHEMA.items())
         con.execute(f"CREATE OR REPLACE VIEW manifest AS SELECT {cols} WHERE false")
+    from forensics.runs import create_runs_view   # the runs table (parameters of each detect run)
+    create_runs_view(con, store, registered=source is not None)
     rows = [f"({_sql_str(i.exchange)}, {_sql_str(i.symbol)}, {i.price_decimals}, {i.size_decimals})"
             for i in store.instruments()]
     if rows:

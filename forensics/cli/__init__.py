@@ -13,7 +13,7 @@ import click
 
 from forensics.errors import ForensicsError
 
-COMMAND_MODULES = ("ingest", "sql", "depth", "detect", "report", "simulate", "demo", "incidents")
+COMMAND_MODULES = ("ingest", "sql", "depth", "detect", "report", "simulate", "demo", "incidents", "params")
 
 
 class LazyModule:

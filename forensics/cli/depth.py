@@ -6,6 +6,7 @@ import sys
 import click
 
 from forensics.cli import LazyModule, cli, instrument_options, lazy_function, parallel_options, run_with_progress, store_option, time_options
+from forensics.cli.params import constant_option
 from forensics.errors import ForensicsError
 
 pl = LazyModule("polars")
@@ -111,9 +112,10 @@ def _table(console, wide: pl.DataFrame, res, rows: int, tz: str) -> None:
 @store_option
 @instrument_options
 @time_options
-@click.option("--every", default="1s", show_default=True, help="Grid step (e.g. 1s, 100ms); ignored for band data.")
-@click.option("--bands", default=None, help="Bands in % of mid, comma separated [default: 0.1,0.5,1,2,5; "
-                                             "band data: its native bands].")
+@constant_option("--every", default=None, ref="forensics.book:DEFAULT_EVERY_NS", show=lambda ns: f"{ns / 1e9:g}s",
+                 what="Grid step (e.g. 1s, 100ms); ignored for band data.")
+@constant_option("--bands", default=None, ref="forensics.book:DEFAULT_BANDS",
+                 what="Bands in % of mid, comma separated (band data: its native bands).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table", show_default=True,
               help="csv / json (JSON Lines) / parquet: the same writers as `forensics sql`.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the series to this file.")
@@ -140,8 +142,8 @@ def depth_cmd(store, exchange, symbol, from_, to_, tz, every, bands, fmt, out, s
       forensics depth --workers 2     # Dask: a task per exchange/symbol/day
     """
     from rich.console import Console
-    from forensics.book import compute_depth, parse_bands
-    every_ns = _every(every)
+    from forensics.book import DEFAULT_EVERY_NS, compute_depth, parse_bands
+    every_ns = DEFAULT_EVERY_NS if every is None else _every(every)
     if every_ns is None:
         raise ForensicsError("--every must be a duration, e.g. 1s or 100ms")
     if bands is not None:
@@ -175,7 +177,7 @@ def depth_cmd(store, exchange, symbol, from_, to_, tz, every, bands, fmt, out, s
     s = res.stats
     kind = (f"{s.get('updates', 0):,} updates replayed from {format_ns(s.get('replay_start'), tz)}"
             if res.data_kind == "book" else f"{s.get('samples', 0):,} pre-aggregated samples at native cadence")
-    grid = f"every {every}" if res.data_kind == "book" else "native cadence"
+    grid = f"every {every or format(every_ns / 1e9, 'g') + 's'}" if res.data_kind == "book" else "native cadence"
     console.print(f"{res.exchange}/{res.symbol} {format_ns(res.ts_from, tz)} .. {format_ns(res.ts_to, tz)}: "
                   f"{wide.height:,} rows ({grid}); {kind}"
                   + (f"; stored {len(res.written)} part(s) in "

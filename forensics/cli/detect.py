@@ -7,6 +7,8 @@ import sys
 import click
 
 from forensics.cli import LazyModule, cli, instrument_options, lazy_function, parallel_options, run_with_progress, store_option, time_options
+from forensics.cli.params import effective_sections, field_option, params_options
+from forensics.cli.params import show_params as show_params_toml
 from forensics.errors import ForensicsError
 
 pl = LazyModule("polars")
@@ -15,26 +17,42 @@ parse_duration = lazy_function("forensics.timeutil", "parse_duration")
 parse_time = lazy_function("forensics.timeutil", "parse_time")
 
 
-def _params(drop, window, baseline, every, bands, tolerance, no_flow, no_flicker, depth_limit="auto"):
-    from forensics.detect import DetectParams
-    kw = {}
-    if depth_limit is not None and str(depth_limit).lower() != "auto":
-        try:
-            n = int(depth_limit)
-        except ValueError:
-            raise ForensicsError(f"--depth-limit must be a number of levels per side (0 = full depth) "
-                                 f"or auto, not {depth_limit!r}") from None
-        if n < 0:
-            raise ForensicsError("--depth-limit must be >= 0 (0 = full depth)")
-        kw["depth_limit"] = n
+def depth_limit_value(text):
+    """``--depth-limit`` text -> the detect.depth_limit value (None: not given)."""
+    if text is None:
+        return None
+    if str(text).lower() == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        raise ForensicsError(f"--depth-limit must be a number of levels per side (0 = full depth) "
+                             f"or auto, not {text!r}") from None
+    if n < 0:
+        raise ForensicsError("--depth-limit must be >= 0 (0 = full depth)")
+    return n
+
+
+def _positive_seconds(text, flag: str) -> float:
+    s = parse_duration(text) / 1e9
+    if s <= 0:
+        raise ForensicsError(f"--{flag} must be a positive duration")
+    return s
+
+
+def option_layer(drop, window, baseline, every, bands, tolerance, no_flow, no_flicker, depth_limit) -> dict:
+    """The [detect] values the command's own options give (only those given), in field units."""
+    kw: dict = {}
+    if depth_limit is not None:
+        kw["depth_limit"] = depth_limit_value(depth_limit)
     if drop is not None:
         if not 0 < drop < 1:
             raise ForensicsError("--drop must be a fraction in (0, 1), e.g. 0.5")
         kw["drop_frac"] = drop
     if window is not None:
-        kw["window_s"] = parse_duration(window) / 1e9
+        kw["window_s"] = _positive_seconds(window, "window")
     if baseline is not None:
-        kw["baseline_s"] = parse_duration(baseline) / 1e9
+        kw["baseline_s"] = _positive_seconds(baseline, "baseline")
     if every is not None:
         ns = parse_duration(every)
         if ns < 1_000_000:
@@ -42,16 +60,19 @@ def _params(drop, window, baseline, every, bands, tolerance, no_flow, no_flicker
         kw["grid_ms"] = ns // 1_000_000
     if bands:
         kw["bands"] = tuple(b.strip().rstrip("%") for b in bands.split(",") if b.strip())
-    if tolerance and tolerance != "auto":
-        kw["tolerance_ns"] = parse_duration(tolerance)
+    if tolerance:
+        kw["tolerance_ns"] = None if tolerance == "auto" else parse_duration(tolerance)
     if no_flow:
         kw["flow"] = False
     if no_flicker:
         kw["flicker"] = False
-    for k in ("window_s", "baseline_s"):
-        if k in kw and kw[k] <= 0:
-            raise ForensicsError(f"--{k[:-2]} must be a positive duration")
-    return DetectParams(**kw)
+    return {"detect": kw} if kw else {}
+
+
+def detect_params(sections: dict):
+    """DetectParams (with its classifier Thresholds) from effective sections."""
+    from forensics.params import build
+    return build(sections, "detect")
 
 
 def _pct(x) -> str:
@@ -158,17 +179,23 @@ def _print_events(console, ev: pl.DataFrame, tz: str, evidence: bool, wide: bool
 @store_option
 @instrument_options
 @time_options
-@click.option("--drop", type=float, default=None, help="Cliff: minimum fall as a fraction of the baseline [0.5].")
-@click.option("--window", default=None, help="Cliff: the fall must happen within this time [5s].")
-@click.option("--baseline", default=None, help="Baseline: median depth over this trailing time [60s].")
-@click.option("--every", default=None, help="Depth grid for level data [100ms].")
-@click.option("--bands", default=None, help="Bands in % of mid for level data [0.1,0.5,1,2,5].")
-@click.option("--tolerance", default=None, help="Trade/update matching window, e.g. 150ms [auto: estimated].")
-@click.option("--depth-limit", default="auto", show_default=True,
-              help="Levels per side of a depth-limited feed (e.g. 1, 5, 20; 0 = full depth): levels entering "
-                   "or leaving that window are truncation, not adds/cancels [auto: detected from the data].")
-@click.option("--no-flow", is_flag=True, help="Do not report sustained aggressive programs (consumption).")
-@click.option("--no-flicker", is_flag=True, help="Do not look for flicker (large orders placed and pulled).")
+@field_option("--drop", type=float, default=None, field="detect.drop_frac",
+              what="Cliff: minimum fall as a fraction of the baseline.")
+@field_option("--window", default=None, field="detect.window_s", what="Cliff: the fall must happen within this time.")
+@field_option("--baseline", default=None, field="detect.baseline_s",
+              what="Baseline: median depth over this trailing time.")
+@field_option("--every", default=None, field="detect.grid_ms", what="Depth grid for level data.")
+@field_option("--bands", default=None, field="detect.bands", what="Bands in % of mid for level data, comma separated.")
+@field_option("--tolerance", default=None, field="detect.tolerance_ns",
+              what="Trade/update matching window, e.g. 150ms, or auto.")
+@field_option("--depth-limit", default=None, field="detect.depth_limit",
+              what="Levels per side of a depth-limited feed (e.g. 1, 5, 20; 0 = full depth; auto): levels entering "
+                   "or leaving that window are truncation, not adds/cancels.")
+@field_option("--no-flow", is_flag=True, field="detect.flow",
+              what="Do not report sustained aggressive programs (consumption).")
+@field_option("--no-flicker", is_flag=True, field="detect.flicker",
+              what="Do not look for flicker (large orders placed and pulled).")
+@params_options("detect")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
               show_default=True, help="csv / json (JSON Lines) / parquet: the same writers as `forensics sql`.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
@@ -177,7 +204,8 @@ def _print_events(console, ev: pl.DataFrame, tz: str, evidence: bool, wide: bool
 @click.option("--wide", is_flag=True, help="Every column in the events table, whatever the terminal width.")
 @parallel_options
 def detect_cmd(store, exchange, symbol, from_, to_, tz, drop, window, baseline, every, bands, tolerance,
-               depth_limit, no_flow, no_flicker, fmt, out, evidence, wide, workers, scheduler):
+               depth_limit, no_flow, no_flicker, params_file, param_sets, show_params, fmt, out, evidence, wide,
+               workers, scheduler):
     """Find liquidity cliffs and label them: synchronized withdrawal, one-sided pull,
     consumption, flicker or mixed.
 
@@ -186,7 +214,9 @@ def detect_cmd(store, exchange, symbol, from_, to_, tz, drop, window, baseline, 
     metrics; band data alone (depth_bands) gets cliffs between samples with less evidence.
     Events are stored in table `events` (see `forensics sql "select * from events"`). The
     table shows time, label, sides and confidence first and adds columns while they fit the
-    terminal (--wide: all).
+    terminal (--wide: all). Every run is recorded in table `runs` (its parameters, window and
+    instruments; each event's `run_id` names its run): `forensics params --run ID` gives them
+    back as a --params file.
 
     \b
     Examples:
@@ -194,37 +224,63 @@ def detect_cmd(store, exchange, symbol, from_, to_, tz, drop, window, baseline, 
       forensics detect --from "2025-10-11 05:00" --to "2025-10-11 05:30" \\
           --tz Asia/Shanghai
       forensics detect --drop 0.4 --window 2s --format csv --out events.csv
+      forensics detect --params params.toml --set classify.trade_min=0.65
     """
-    from rich.console import Console
-    from forensics.detect import detect
     from forensics.store import Store
+    a, b = _window(from_, to_, tz)
+    sections = effective_sections("detect", params_file, param_sets,
+                                  option_layer(drop, window, baseline, every, bands, tolerance, no_flow, no_flicker,
+                                               depth_limit))
+    params = detect_params(sections)
+    if show_params:
+        show_params_toml(sections, "forensics detect parameters (effective: defaults < --params < --set < options)")
+        return
+    st = Store(store)
+    if not st.exists():
+        raise ForensicsError(f"store {st.root} does not exist; ingest data first with `forensics ingest`")
+    ev, run = _run_detect(st, exchange, symbol, a, b, params, sections, workers, scheduler)
+    if fmt != "table" or out:
+        _export_events(ev, fmt, out)      # the rows carry their run_id; stdout stays pure data
+        if out:
+            click.echo(_run_line(run))
+        return
+    from rich.console import Console
+    _print_events(Console(), ev, tz, evidence, wide)
+    _print_decrease_shares(Console(), st, exchange, symbol, a, b)
+    click.echo(_run_line(run))
+
+
+def _run_line(run) -> str:
+    return f"run {run.run_id}: its parameters are in table runs (`forensics params --run {run.run_id}`)"
+
+
+def _window(from_, to_, tz) -> tuple[int | None, int | None]:
     a = parse_time(from_, tz) if from_ else None
     b = parse_time(to_, tz) if to_ else None
     if a is not None and b is not None and b < a:
         raise ForensicsError("--to is before --from")
-    params = _params(drop, window, baseline, every, bands, tolerance, no_flow, no_flicker, depth_limit)
-    st = Store(store)
-    if not st.exists():
-        raise ForensicsError(f"store {st.root} does not exist; ingest data first with `forensics ingest`")
+    return a, b
+
+
+def _run_detect(st, exchange, symbol, a, b, params, sections, workers, scheduler):
+    """Detect and record the run (forensics.runs): (events, run)."""
+    from forensics.runs import detect_recorded
+    kw = dict(store=st, exchange=exchange, symbol=symbol, ts_from=a, ts_to=b, params=params, sections=sections)
     if workers is not None or scheduler:
-        from forensics.parallel import parallel_detect
-        ev = run_with_progress(parallel_detect, "detect", store=st, exchange=exchange, symbol=symbol,
-                               ts_from=a, ts_to=b, params=params, workers=workers, scheduler=scheduler)
-    else:
-        ev = detect(st, exchange, symbol, a, b, params)
-    if fmt != "table" or out:
-        # the one export path `forensics sql` uses: csv / JSON Lines / parquet mean the same everywhere
-        from forensics.sql import export, format_for
-        kind = fmt if fmt != "table" else format_for(out, None)
-        kind = "csv" if kind == "table" else kind      # --out FILE without a known suffix: CSV
-        sys.stdout.flush()
-        n = export(ev.to_arrow(), kind, out, stdout=sys.stdout.buffer)
-        sys.stdout.buffer.flush()
-        if out:
-            click.echo(f"{n} event(s) written to {out}")
-        return
-    _print_events(Console(), ev, tz, evidence, wide)
-    _print_decrease_shares(Console(), st, exchange, symbol, a, b)
+        return run_with_progress(detect_recorded, "detect", workers=workers, scheduler=scheduler, **kw)
+    return detect_recorded(**kw)
+
+
+def _export_events(ev, fmt: str, out: str | None) -> None:
+    """The one export path `forensics sql` uses: csv / JSON Lines / parquet mean the same everywhere."""
+    from forensics.sql import export, format_for
+    kind = fmt if fmt != "table" else format_for(out, None)
+    kind = "csv" if kind == "table" else kind      # --out FILE without a known suffix: CSV
+    sys.stdout.flush()
+    n = export(ev.to_arrow(), kind, out, stdout=sys.stdout.buffer)
+    sys.stdout.buffer.flush()
+    if out:
+        click.echo(f"{n} event(s) written to {out}")
 
 
 def _print_decrease_shares(console, st, exchange, symbol, a, b) -> None:
@@ -327,7 +383,7 @@ def _eval_labels(store, exchange, symbol, jitter, depth_limit, tolerance, json_o
         jit = tuple(float(x) for x in jitter.split(",") if x.strip())
     except ValueError:
         raise ForensicsError(f"--jitter must be comma-separated milliseconds, e.g. 10,50, not {jitter!r}") from None
-    dl = _params(None, None, None, None, None, None, False, False, depth_limit).depth_limit
+    dl = depth_limit_value(depth_limit)
     tol = parse_duration(tolerance) if tolerance and tolerance != "auto" else None
     out = []
     for ex, sy in pairs:

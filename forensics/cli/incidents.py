@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from forensics.cli import cli, lazy_function, store_option
+from forensics.cli.params import constant_option
 from forensics.errors import ForensicsError
 
 Store = lazy_function("forensics.store", "Store")
@@ -41,12 +42,12 @@ def _print(console, df, tz: str) -> None:
 
 
 @cli.group("incidents", invoke_without_command=True)
-@click.option("--window", default="5s", show_default=True,
-              help="Events of one asset whose onsets follow each other within this form one incident.")
+@constant_option("--window", default=None, ref="forensics.incidents:DEFAULT_WINDOW_S", show=lambda s: f"{s:g}s",
+                 what="Events of one asset whose onsets follow each other within this form one incident.")
 @click.option("--mapping", "mapping", default=None, type=click.Path(dir_okay=False),
               help="TOML/JSON file: [assets] instrument -> asset, [contracts] instrument -> contract size.")
-@click.option("--band", default=1.0, show_default=True, type=float,
-              help="Band (% of mid) in which depth removed is compared across venues.")
+@constant_option("--band", default=None, type=float, ref="forensics.incidents:COMMON_BAND_PCT",
+                 what="Band (% of mid) in which depth removed is compared across venues.")
 @click.option("--asset", default=None, help="Only this asset, e.g. BTC.")
 @click.option("--from", "from_", default=None, help="Events starting at or after this time, ISO-8601.")
 @click.option("--to", "to_", default=None, help="... at or before this time.")
@@ -75,8 +76,9 @@ def incidents_cmd(ctx, window, mapping, band, asset, from_, to_, tz, report_dir,
         return
     from rich.console import Console
 
-    from forensics.incidents import build_incidents
-    w = parse_duration(window) / 1e9
+    from forensics.incidents import COMMON_BAND_PCT, DEFAULT_WINDOW_S, build_incidents
+    w = DEFAULT_WINDOW_S if window is None else parse_duration(window) / 1e9
+    band = COMMON_BAND_PCT if band is None else band
     lo = parse_time(from_, tz) if from_ else None
     hi = parse_time(to_, tz) if to_ else None
     if lo is not None and hi is not None and hi < lo:

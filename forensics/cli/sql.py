@@ -153,8 +153,8 @@ def sql_cmd(sql_text, query_name, params, store, fmt, out, max_rows, tz, queries
     """Read-only SQL (DuckDB) over every table of the store.
 
     \b
-    Views: book_updates, trades, quotes, depth_bands, gaps, manifest, instruments and the
-    derived depth, book_top, level_changes, events. Each has exchange, symbol and date
+    Views: book_updates, trades, quotes, depth_bands, gaps, manifest, instruments, runs and
+    the derived depth, book_top, level_changes, events. Each has exchange, symbol and date
     (UTC day) columns; prices and sizes are exact DECIMALs; times are UTC TIMESTAMP_NS with
     the raw nanoseconds in <col>_ns. Filter on exchange/symbol/date to read only those files.
     Only reading statements run (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN ...).
@@ -177,19 +177,7 @@ def sql_cmd(sql_text, query_name, params, store, fmt, out, max_rows, tz, queries
     fmt = fsql.format_for(out, fmt)
     if fmt == "parquet" and not out:
         raise ForensicsError("--format parquet needs --out FILE")
-    if sql_text is not None and query_name:
-        raise ForensicsError("give either SQL or --query NAME, not both")
-    values = _parse_params(params)
-    named = None
-    if query_name:
-        named = fsql.load_query(query_name, fsql.query_dirs(queries_dir or None))
-        bound = named.bind(values, tz)
-        sql = named.sql
-    else:
-        bound = {k: (None if v.strip().lower() == "null" else v) for k, v in values.items()}
-        sql = sql_text
-        if sql == "-" or (sql is None and not print_views and not sys.stdin.isatty()):
-            sql = sys.stdin.read()
+    sql, bound, named = _resolve_sql(sql_text, query_name, params, queries_dir, tz, print_views)
     if show_sql:
         if sql is None:
             raise ForensicsError("--show-sql needs SQL or --query NAME")
@@ -206,34 +194,67 @@ def sql_cmd(sql_text, query_name, params, store, fmt, out, max_rows, tz, queries
         statements = sess.statements(sql)
         if fmt != "table" and len(statements) > 1:
             raise ForensicsError(f"--format {fmt} writes one result; the SQL has {len(statements)} statements")
-        total = 0
         if fmt == "table":
-            fh = open(out, "w", encoding="utf-8") if out else None
-            try:
-                console = _console(fh)
-                for st in statements:
-                    total = render_table(sess.reader(st, bound), console, max_rows)
-            finally:
-                if fh:
-                    fh.close()
+            total = _write_tables(sess, statements, bound, out, max_rows)
         else:
-            try:
-                sys.stdout.flush()
-                total = fsql.export(sess.reader(statements[0], bound), fmt, out, stdout=sys.stdout.buffer)
-                sys.stdout.buffer.flush()
-            except (BrokenPipeError, OSError) as exc:  # e.g. `| head`: the reader went away
-                if not isinstance(exc, BrokenPipeError) and "Broken pipe" not in str(exc):
-                    raise
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
+            total = _write_export(sess, statements[0], bound, fmt, out)
+            if total is None:       # the reader of stdout went away
                 return
         if out:
             click.echo(f"wrote {total} row{'s' if total != 1 else ''} to {out} ({fmt})", err=True)
         if named is not None and total == 0 and named.tables:
-            for t in sess.empty_tables(named.tables):
-                how = fsql.PRODUCERS.get(t)
-                click.echo(f"note: {t} is empty in {sess.store.root}"
-                           + (f"; fill it with `{how}`" if how else ""), err=True)
+            _note_empty_tables(sess, named.tables)
+
+
+def _resolve_sql(sql_text, query_name, params, queries_dir, tz, print_views):
+    """(SQL text or None, bound parameter values, the named query or None) from the arguments:
+    SQL, --query NAME with its --param values, or SQL from stdin when it is not a terminal."""
+    if sql_text is not None and query_name:
+        raise ForensicsError("give either SQL or --query NAME, not both")
+    values = _parse_params(params)
+    if query_name:
+        named = fsql.load_query(query_name, fsql.query_dirs(queries_dir or None))
+        return named.sql, named.bind(values, tz), named
+    bound = {k: (None if v.strip().lower() == "null" else v) for k, v in values.items()}
+    sql = sql_text
+    if sql == "-" or (sql is None and not print_views and not sys.stdin.isatty()):
+        sql = sys.stdin.read()
+    return sql, bound, None
+
+
+def _write_tables(sess, statements: list[str], bound: dict, out, max_rows: int) -> int:
+    """Each statement's result as a table (to ``out`` or stdout); the last one's row count."""
+    total = 0
+    fh = open(out, "w", encoding="utf-8") if out else None
+    try:
+        console = _console(fh)
+        for st in statements:
+            total = render_table(sess.reader(st, bound), console, max_rows)
+    finally:
+        if fh:
+            fh.close()
+    return total
+
+
+def _write_export(sess, statement: str, bound: dict, fmt: str, out) -> int | None:
+    """One result as csv / JSON Lines / parquet; None when stdout's reader went away (``| head``)."""
+    try:
+        sys.stdout.flush()
+        total = fsql.export(sess.reader(statement, bound), fmt, out, stdout=sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return total
+    except (BrokenPipeError, OSError) as exc:  # e.g. `| head`: the reader went away
+        if not isinstance(exc, BrokenPipeError) and "Broken pipe" not in str(exc):
+            raise
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return None
+
+
+def _note_empty_tables(sess, tables) -> None:
+    for t in sess.empty_tables(tables):
+        how = fsql.PRODUCERS.get(t)
+        click.echo(f"note: {t} is empty in {sess.store.root}" + (f"; fill it with `{how}`" if how else ""), err=True)
 
 
 def _show_sql(sql: str, bound: dict, named) -> str:

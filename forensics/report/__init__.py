@@ -15,16 +15,17 @@ Layout of the output folder (default ``reports/<exchange>-<symbol>-<local time>/
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from forensics.report.context import DEFAULT_WINDOW_NS, Context, ContextRequest, load_context, local_dt
+from forensics.report.params import ReportParams
 from forensics.store import Store
 
 __all__ = ["build_report", "ReportResult", "DEFAULT_WINDOW_NS", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 1
-MAX_EVENT_FIGURES = 6                 # events that get their own heatmap/attribution/vacuum PNGs
+MAX_EVENT_FIGURES = ReportParams().max_event_figures   # the default; its reason is in ReportParams
 
 
 @dataclass
@@ -35,6 +36,16 @@ class ReportResult:
     out_dir: Path
     json: dict
     paths: dict[str, Path] = field(default_factory=dict)
+
+
+def parameters_json(store: Store, ctx: Context) -> dict:
+    """report.json's ``parameters``: the stored runs of the events shown (run id, command, start,
+    version, window, instruments and every parameter section; ``forensics params --run ID``
+    writes them as a --params file) and the report's own :class:`ReportParams`."""
+    from forensics.runs import runs_of
+    ids = ctx.events["run_id"].to_list() if "run_id" in ctx.events.columns else []
+    return {"runs": runs_of(store, ids), "events_without_run": sum(1 for r in ids if r is None)
+            + (0 if "run_id" in ctx.events.columns else ctx.events.height), "report": asdict(ctx.report)}
 
 
 # ---- the public entry point ----------------------------------------------------------------------
@@ -49,8 +60,8 @@ def default_out_dir(ctx: Context, root: str | Path = "reports") -> Path:
 def build_report(store: Store | str | Path | None, exchange: str | None = None, symbol: str | None = None,
                  at=None, ts_from=None, ts_to=None, tz: str = "UTC", window_ns: int = DEFAULT_WINDOW_NS,
                  out_dir: str | Path | None = None, *, every_ns: int | None = None, bands=None,
-                 params=None, compute: bool = True,
-                 max_event_figures: int = MAX_EVENT_FIGURES, interactive: bool = True) -> ReportResult:
+                 params=None, compute: bool = True, max_event_figures: int | None = None,
+                 interactive: bool = True, report_params: ReportParams | None = None) -> ReportResult:
     """Write an annotated incident report and return it.
 
     ``at`` (a report centred on that time, ``window_ns`` wide) or ``ts_from``/``ts_to`` (every
@@ -59,19 +70,26 @@ def build_report(store: Store | str | Path | None, exchange: str | None = None, 
     ``bands`` are passed to ``forensics.book.compute_depth`` when the store has no depth for the
     window; ``params`` to ``forensics.detect.detect`` when it has no events. ``compute=False``
     uses only what the store holds. ``interactive=False`` leaves the Plotly charts (and the
-    ~5 MB plotly.js) out of report.html.
+    ~5 MB plotly.js) out of report.html. ``report_params`` (:class:`ReportParams`): the
+    report's margins and wording thresholds; ``max_event_figures`` overrides its own.
+    report.json's ``parameters`` carries the recorded run(s) of the events it shows
+    (:mod:`forensics.runs`: the parameters that reproduce them) and the report's own.
     """
     from forensics.report import article, figures, narrative, render
 
     store = store if isinstance(store, Store) else Store(store)
+    rp = report_params or ReportParams()
+    if max_event_figures is not None:
+        rp = replace(rp, max_event_figures=max_event_figures)
     ctx = load_context(store, ContextRequest(exchange=exchange, symbol=symbol, at=at, ts_from=ts_from, ts_to=ts_to,
                                              tz=tz, window_ns=window_ns, every_ns=every_ns, bands=bands,
-                                             params=params, compute=compute))
+                                             params=params, compute=compute, report=rp))
     out = Path(out_dir) if out_dir else default_out_dir(ctx)
     out.mkdir(parents=True, exist_ok=True)
     con = store.connect()
     try:
-        doc = narrative.compose(ctx, con, max_event_figures=max_event_figures)
+        doc = narrative.compose(ctx, con, max_event_figures=rp.max_event_figures)
+        doc["json"]["parameters"] = parameters_json(store, ctx)
         article.extend(ctx, con, doc)        # issue 18: regime, precursors, vacuum curve, maker stress
     finally:
         con.close()

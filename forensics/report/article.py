@@ -432,15 +432,24 @@ def _regime_fig(ctx, art, path):
                        "regime": reg["regime"]}}
 
 
+def _fig_input(art, key: str, frame: str, missing: str, empty: str):
+    """(the article section ``key``, its ``frame``) for a figure, or the figure's
+    ``{"unavailable": reason}`` when the section is missing or its frame empty."""
+    sec = art.get(key)
+    if sec is None:
+        return None, {"unavailable": missing}
+    if sec[frame].height == 0:
+        return None, {"unavailable": empty}
+    return sec, sec[frame]
+
+
 def _precursor_fig(ctx, art, path):
     from forensics.market.precursors import METRICS
     from forensics.report.figures import time_axis, xnum
-    pre = art.get("precursors")
+    pre, s = _fig_input(art, "precursors", "series", "band-only data: no top of book or level changes",
+                        "no data before the event")
     if pre is None:
-        return {"unavailable": "band-only data: no top of book or level changes"}
-    s = pre["series"]
-    if s.height == 0:
-        return {"unavailable": "no data before the event"}
+        return s
     at = art["anchor"]["start_ns"]
     flagged = {f["metric"]: f for f in pre["flagged"]}
     keys = list(METRICS)
@@ -484,12 +493,9 @@ def _precursor_fig(ctx, art, path):
 
 def _vacuum_fig(ctx, art, path):
     from forensics.report.figures import time_axis, xnum
-    vac = art.get("vacuum")
+    vac, c = _fig_input(art, "vacuum", "curve", "band-only data: no top of book", "no data around the event")
     if vac is None:
-        return {"unavailable": "band-only data: no top of book"}
-    c = vac["curve"]
-    if c.height == 0:
-        return {"unavailable": "no data around the event"}
+        return c
     at = art["anchor"]["start_ns"]
     b = vac["baseline"]
     fig = _new_fig("article-vacuum")
@@ -593,17 +599,18 @@ def blocks(ctx, doc) -> list[tuple]:
             out.append(("ul", [f"{k}: {v}" for k, v in pre["unavailable"].items()]))
         out.append(table([k for k in m if k.startswith("precursor")]))
         out.append(_figure("article-precursors", figs))
-    out.append(("h3", "The vacuum curve"))
-    if art.get("vacuum") is None:
-        out.append(("p", "Unavailable for band-only data (no top of book)."))
-    else:
-        out.append(table([k for k in m if k.startswith("vacuum")]))
-        out.append(_figure("article-vacuum", figs))
-    out.append(("h3", "Maker stress"))
-    if art.get("maker") is None:
-        out.append(("p", "Unavailable: no level changes (band-only data, or attribution not run)."))
-    else:
-        out.append(table([k for k in m if k.startswith(("quote_life", "widen"))]))
+    for title, key, missing, prefixes, role in (
+            ("The vacuum curve", "vacuum", "Unavailable for band-only data (no top of book).", ("vacuum",),
+             "article-vacuum"),
+            ("Maker stress", "maker", "Unavailable: no level changes (band-only data, or attribution not run).",
+             ("quote_life", "widen"), None)):
+        out.append(("h3", title))
+        if art.get(key) is None:
+            out.append(("p", missing))
+            continue
+        out.append(table([k for k in m if k.startswith(prefixes)]))
+        if role:
+            out.append(_figure(role, figs))
     return out
 
 

@@ -13,16 +13,13 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from forensics.errors import ForensicsError
+from forensics.report.params import ReportParams
 from forensics.store import Instrument, Store
 from forensics.timeutil import NS_PER_MS, NS_PER_S, iso_utc, parse_time, tzinfo
 from forensics.vocab import Cause, DataKind
 
-DEFAULT_WINDOW_NS = 30 * 60 * NS_PER_S
-#: data read around the window: the detector's impact windows reach 300 s before / 120 s after an event
-MARGIN_BEFORE_NS = 6 * 60 * NS_PER_S
-MARGIN_AFTER_NS = 3 * 60 * NS_PER_S
-#: range detect runs over beyond the window (baseline before a cliff, impact windows, recovery)
-DETECT_PAD_NS = 10 * 60 * NS_PER_S
+#: the report's windows and thresholds, each with its reason: :class:`ReportParams`
+DEFAULT_WINDOW_NS = int(ReportParams().window_s * NS_PER_S)
 NICE_GRIDS_MS = (100, 200, 250, 500, 1000, 2000, 5000, 10_000, 30_000, 60_000)
 QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USD", "EUR", "BTC", "ETH")
 
@@ -54,6 +51,7 @@ class Context:
     flags: pl.DataFrame | None = None    # data-quality flags (forensics.depth_quality.FLAG_SCHEMA)
     trades_known: bool = True            # the store has trades for the window (else: cause unknown)
     price_source: str = ""               # what the price line is ('mid', 'last trade', 'band mid proxy')
+    report: ReportParams = field(default_factory=ReportParams)   # windows and wording thresholds
 
     @property
     def base(self) -> str:
@@ -275,6 +273,8 @@ class ContextRequest:
     bands: object = None
     params: object = None
     compute: bool = True
+    report: ReportParams = field(default_factory=ReportParams)
+    run: object = None                  # forensics.runs.Run recording events computed here (None: a new one)
 
 
 def _report_range(req: ContextRequest) -> tuple[int | None, int, int]:
@@ -395,8 +395,9 @@ def load_context(store: Store, req: ContextRequest) -> Context:
     kind = _data_kind(store, ex, sy, a, b)
 
     # events first: detect writes depth/book_top on its own grid, which the charts then reuse
-    events = _events(store, ex, sy, a, b, kind, req.params, req.compute, prov)
-    ea, eb = a - MARGIN_BEFORE_NS, b + MARGIN_AFTER_NS   # trades/top a little wider: before/after windows
+    events = _events(store, ex, sy, a, b, kind, req, prov)
+    rp = req.report
+    ea, eb = a - int(rp.margin_before_s * NS_PER_S), b + int(rp.margin_after_s * NS_PER_S)   # trades/top a little wider: before/after windows
     if kind == DataKind.BOOK:
         depth, top, grid = _depth_frames(store, ex, sy, a, b, ea, eb, req.every_ns, req.bands, req.compute,
                                          notes, prov)
@@ -416,7 +417,7 @@ def load_context(store: Store, req: ContextRequest) -> Context:
                    data_kind=kind, grid_ns=grid, bands=sorted(depth["band_pct"].unique().to_list()),
                    depth=depth, top=top, price=price, trades=trades, changes=changes, events=events,
                    gaps=gaps, notes=notes, provenance=prov, flags=_quality_flags(kind, depth),
-                   trades_known=trades.height > 0, price_source=price_source)
+                   trades_known=trades.height > 0, price_source=price_source, report=rp)
 
 
 def deciding_file_for(exchange: str, symbol: str, ns: int) -> str:
@@ -471,19 +472,24 @@ def _level_changes(store, ex, sy, a, b, compute, prov, inst) -> pl.DataFrame | N
                      _sz(inst, "added"))
 
 
-def _events(store, ex, sy, a, b, kind, params, compute, prov) -> pl.DataFrame:
+def _events(store, ex, sy, a, b, kind, req: ContextRequest, prov) -> pl.DataFrame:
     ev = (store.scan("events", ex, sy, a, b, ts_column="start_ts").collect()
           if store.files("events", ex, sy, a, b) else None)
     if ev is not None and ev.height:
         prov["events"] = "store"
-    elif compute:
-        from forensics import detect
-        lo, hi = a - DETECT_PAD_NS, b + DETECT_PAD_NS
-        extra = () if params is None else (params,)
-        ev = detect.detect(store, ex, sy, lo, hi, *extra)
-        ev = getattr(ev, "events", ev)
+    elif req.compute:
+        from forensics import params as fparams
+        from forensics.runs import detect_recorded
+        pad = int(req.report.detect_pad_s * NS_PER_S)
+        lo, hi = a - pad, b + pad
+        p = req.params
+        if p is None:
+            from forensics.detect import DetectParams
+            p = DetectParams()
+        sections = {**fparams.flatten(p, "detect"), **fparams.flatten(req.report, "report")}
+        ev, run = detect_recorded(store, ex, sy, lo, hi, p, command="report", sections=sections)
         prov["events"] = (f"computed by forensics.detect over {iso_ns(lo)} .. {iso_ns(hi)} "
-                          "(written to the store)")
+                          f"(written to the store, run {run.run_id})")
         if ev is not None and ev.height and not _events_visible(store, ex, sy, ev):
             store.write_partitioned("events", ev.drop([c for c in ("exchange", "symbol") if c in ev.columns]),
                                     ex, sy, f"report-{a}-{b}", ts_column="start_ts")

@@ -13,6 +13,7 @@ import re
 from forensics.report.fmt import clock, duration, pct, py
 from forensics.report.metrics import (TRADE_COLS, Runner, event_metrics, first_value, trades_known,
                                       vacuum_windows, window_metrics)
+from forensics.report.params import report_params
 from forensics.report.text import annotation, caveats, facts, headline, phases, report_label
 from forensics.timeutil import NS_PER_MS, NS_PER_S
 from forensics.vocab import label_rank
@@ -97,12 +98,12 @@ def pick_primary(ctx, evs: list[dict]) -> int | None:
     return min(idx, key=lambda i: _rank(evs[i]) + (evs[i]["start_ts"],))
 
 
-def compose(ctx, con, max_event_figures: int = 6) -> dict:
+def compose(ctx, con, max_event_figures: int | None = None) -> dict:
     """The report document (see module doc)."""
     run = Runner(con)
     evs = _report_events(ctx)
     primary = pick_primary(ctx, evs)
-    figured = _figured(evs, primary, max_event_figures)
+    figured = _figured(evs, primary, report_params(ctx).max_event_figures if max_event_figures is None else max_event_figures)
     per_event = [_event_section(ctx, run, evs, i, n, primary, figured)
                  for n, i in enumerate(sorted(range(len(evs)), key=lambda i: evs[i]["start_ts"]), start=1)]
     wm = window_metrics(ctx, run)

@@ -10,14 +10,13 @@ import polars as pl
 
 from forensics.report.fmt import clock, duration, pct, qty
 from forensics.report.metrics import Metric, event_band, event_sides, first_value, trades_known, vacuum_windows
+from forensics.report.params import report_params
 from forensics.timeutil import NS_PER_MS
 from forensics.vocab import DataKind, Label, Side, label_closing, label_meaning, label_short
 
 
-#: below this confidence the caveats call an event's label a hypothesis
-LOW_CONFIDENCE = 0.6
-#: a removed share at or below this is "nothing removed" (no traded share of a removal is quoted)
-NOTHING_REMOVED = 0.005
+# thresholds of the wording (low confidence, "nothing removed"): ctx.report, a
+# forensics.report.params.ReportParams
 
 
 def deciding_file(ctx, ns: int) -> str:
@@ -153,7 +152,7 @@ def facts(ev: dict, m: dict[str, Metric], ctx) -> EventFacts:
     grew = [f.after(x) > f.before(x) for x in event_sides(ev)
             if f.after(x) is not None and f.before(x) is not None]
     # nothing left the band on the side(s) the event is about: no share of a removal to speak of
-    f.nothing_removed = bool(shares) and all(x is not None and x <= NOTHING_REMOVED for x in shares) \
+    f.nothing_removed = bool(shares) and all(x is not None and x <= report_params(ctx).nothing_removed for x in shares) \
         or (bool(grew) and all(grew))
     if f.nothing_removed:
         f.traded_share = f.traded_gross = f.traded_net = None
@@ -467,7 +466,7 @@ def caveats(ctx, events: list[dict], per_event: list[dict] | None = None) -> lis
                        + (f"; it overlaps event(s) {', '.join(hit)}, whose figures are less certain." if hit else "."))
     for e in events:
         c = e.get("confidence")
-        if c is not None and c < LOW_CONFIDENCE:
+        if c is not None and c < report_params(ctx).low_confidence:
             out.append(f"Low confidence ({c:.2f}) for event {e['event_id']} "
                        f"({label_short(e.get('label'), e.get('label'))}): treat its label as a hypothesis.")
         evd = e.get("evidence")
