@@ -824,7 +824,7 @@ def _companion_rows(opts: ReadOptions) -> pl.DataFrame:
 def read_capture(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     """Chunks are produced in a worker thread, so parsing the next block overlaps the
     Writer's validation and Parquet writing of this one."""
-    yield from prefetch(_capture_chunks(src, opts), depth=1)
+    yield from prefetch(_capture_chunks(src, opts), depth=1, name="forensics-parse")
 
 
 def _document_blocks(src: Source, limit: int = 256 << 20) -> list[tuple[int, bytes]] | None:

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import numpy as np
 import polars as pl
 
 from forensics.errors import ForensicsError
 from forensics.ingest.csvblock import int_or_reject, is_header, read_block
-from forensics.ingest.normalise import Chunk, Format, Reject, arrival_expr
+from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, Reject, arrival_expr
 from forensics.ingest.seqchain import gap_row
 import re
 
@@ -157,23 +158,39 @@ def _book_scanned(block: bytes, first_line: int, skip_header: bool, opts, prev_s
     ts, snap, bid, dec, prices, amounts, ex_name, sym_name = got
     n = len(snap)
     # the file's own names: --exchange/--symbol are applied by the Writer, once
-    ex = pl.lit(pl.select(_venue(pl.lit(ex_name, pl.Utf8))).item(), pl.Utf8)
-    sy = pl.lit(sym_name, pl.Utf8)
-    base = pl.DataFrame({"timestamp": ts[:, 0], "local_timestamp": ts[:, 1], "is_snapshot": snap, "__bid": bid,
-                         "price": pl.Series(prices).cast(pl.Utf8), "amount": pl.Series(amounts).cast(pl.Utf8),
-                         **{f"__{k}_{c}": dec[:, 3 * j + i] for j, c in enumerate(("price", "size"))
-                            for i, k in enumerate(("digits", "raw", "sig"))}})
-    t, lt, is_snap = pl.col("timestamp"), pl.col("local_timestamp"), pl.col("is_snapshot")
-    line = pl.int_range(first_line, first_line + n, dtype=pl.Int64)
-    return base.lazy().select(
-        ex.alias("exchange"), sy.alias("symbol"), t, lt, is_snap,
-        pl.when("__bid").then(pl.lit("bid")).otherwise(pl.lit("ask")).alias("side"), "price", "amount",
-        line.alias("line"), to_ns_expr(t).alias("ts"), to_ns_expr(lt).alias("local_ts"),
-        arrival_expr(line).alias("arrival"), pl.col("amount").alias("size"),
-        (is_snap & ~is_snap.shift(1, fill_value=True if prev_snapshot is None else prev_snapshot)).alias("__resync"),
-        to_ns_expr(t).shift(1, fill_value=prev_ts).alias("__prev_ts"),
-        *[pl.col(f"__{k}_{c}") for c in ("price", "size") for k in ("raw", "sig", "digits")],
-    ).collect()
+    if ex_name not in _VENUES:
+        _VENUES[ex_name] = pl.select(_venue(pl.lit(ex_name, pl.Utf8))).item()
+    line = np.arange(first_line, first_line + n, dtype=np.int64)
+    prev_ts_col = pl.Series("__prev_ts", np.concatenate([[0 if prev_ts is None else prev_ts], ts[:-1, 0]]))
+    if prev_ts is None:
+        prev_ts_col = prev_ts_col.scatter(0, None)
+    before = np.concatenate([[True if prev_snapshot is None else prev_snapshot], snap[:-1]])
+    cols = {
+        "exchange": pl.repeat(_VENUES[ex_name], n, dtype=pl.Utf8, eager=True),
+        "symbol": pl.repeat(sym_name, n, dtype=pl.Utf8, eager=True),
+        "ts": ts[:, 0], "local_ts": ts[:, 1], "is_snapshot": snap, "side": _sides(bid),
+        "price": prices, "size": amounts, "arrival": line << LINE_SHIFT, "line": line,
+        "__resync": snap & ~before, "__prev_ts": prev_ts_col,
+    }
+    for j, c in enumerate(("price", "size")):
+        for i, k in enumerate(("digits", "raw", "sig")):
+            cols[f"__{k}_{c}"] = np.ascontiguousarray(dec[:, 3 * j + i])
+    return pl.DataFrame(cols)
+
+
+_VENUES: dict[str, str] = {}
+_BID, _ASK = np.frombuffer(b"bid", np.uint8), np.frombuffer(b"ask", np.uint8)
+
+
+def _sides(bid: np.ndarray):
+    """'bid'/'ask' text per row as an Arrow string column built from its buffers (both words
+    are 3 bytes: fixed offsets)."""
+    import pyarrow as pa
+
+    n = len(bid)
+    data = np.where(bid[:, None], _BID, _ASK).ravel()
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(np.arange(0, 3 * n + 1, 3, dtype=np.int64)),
+                                            pa.py_buffer(data))
 
 
 def read_book(src: Source, opts) -> Iterator[Chunk]:
@@ -233,7 +250,7 @@ def _no_header_reader(reader, kind):
         if not head.lstrip().lower().startswith(b"exchange,symbol,timestamp"):
             raise ForensicsError(f"{src.path}: Tardis {kind} CSV needs its header row")
         # parsed a block ahead in a thread, so parsing overlaps the Writer's work on the last one
-        return prefetch(reader(src, opts), depth=1)
+        return prefetch(reader(src, opts), depth=1, name="forensics-parse")
     return read
 
 
