@@ -190,13 +190,14 @@ def _scan(buf, start, n, t_true, t_false, t_bid, t_ask):
     ts = np.empty((n, 2), np.int64)
     snap = np.empty(n, np.bool_)
     bid = np.empty(n, np.bool_)
+    side = np.empty(3 * n, np.uint8)     # 'bid' / 'ask' text (3 bytes each)
     dec = np.empty((n, 6), np.int64)     # price digits, raw, sig, amount digits, raw, sig
     pdata = np.empty(buf.size, np.uint8)
     adata = np.empty(buf.size, np.uint8)
     poffs = np.zeros(n + 1, np.int64)
     aoffs = np.zeros(n + 1, np.int64)
     names = np.zeros(4, np.int64)        # exchange and symbol spans of the first line
-    fail = (False, ts, snap, bid, dec, pdata, poffs, adata, aoffs, names)
+    fail = (False, ts, snap, bid, side, dec, pdata, poffs, adata, aoffs, names)
     p = start
     for i in range(n):
         for j in range(2):  # exchange, symbol: the same bytes as on the first line
@@ -224,6 +225,8 @@ def _scan(buf, start, n, t_true, t_false, t_bid, t_ask):
         if w < 0:
             return fail
         bid[i] = w == 0
+        for k in range(3):
+            side[3 * i + k] = buf[p + k]
         p += 4
         q = _dec_field(buf, p, 44, dec, i, 0, pdata, poffs[i])
         if q < 0:
@@ -235,24 +238,28 @@ def _scan(buf, start, n, t_true, t_false, t_bid, t_ask):
             return fail
         aoffs[i + 1] = aoffs[i] + q - p
         p = q + 1
-    return True, ts, snap, bid, dec, pdata[:poffs[n]], poffs, adata[:aoffs[n]], aoffs, names
+    return True, ts, snap, bid, side, dec, pdata[:poffs[n]], poffs, adata[:aoffs[n]], aoffs, names
 
 
-def scan_book(block: bytes, start: int = 0):
-    """Scan ``block[start:]`` (whole lines). None unless every line is canonical (module doc);
-    else ``(ts, snap, bid, dec, price strings, amount strings, exchange, symbol)`` with ``ts``
-    the two timestamps already in ns (:func:`forensics.timeutil.to_ns`)."""
+def scan_book(block: bytes, start: int = 0, n: int | None = None):
+    """Scan ``block[start:]`` (whole lines; ``n`` of them if the caller counted). None unless
+    every line is canonical (module doc); else ``(ts, snap, bid, side strings, dec, price
+    strings, amount strings, exchange, symbol)`` with ``ts`` the two timestamps already in ns
+    (:func:`forensics.timeutil.to_ns`)."""
     import pyarrow as pa
 
     if not block.endswith(b"\n") or len(block) <= start:
         return None
     buf = np.frombuffer(block, dtype=np.uint8)
-    n = block.count(b"\n", start)
-    ok, ts, snap, bid, dec, pdata, poffs, adata, aoffs, names = _scan(buf, start, n, _TRUE, _FALSE, _BID, _ASK)
+    if n is None:
+        n = block.count(b"\n", start)
+    ok, ts, snap, bid, side, dec, pdata, poffs, adata, aoffs, names = _scan(buf, start, n, _TRUE, _FALSE, _BID, _ASK)
     if not ok or len(snap) == 0:
         return None
     prices = pa.LargeStringArray.from_buffers(len(snap), pa.py_buffer(poffs), pa.py_buffer(pdata))
     amounts = pa.LargeStringArray.from_buffers(len(snap), pa.py_buffer(aoffs), pa.py_buffer(adata))
+    sides = pa.LargeStringArray.from_buffers(len(snap), pa.py_buffer(np.arange(0, 3 * len(snap) + 1, 3)),
+                                             pa.py_buffer(side))
     ex = block[names[0]:names[0] + names[1]].decode()
     sym = block[names[2]:names[2] + names[3]].decode()
-    return ts, snap, bid, dec, prices, amounts, ex, sym
+    return ts, snap, bid, sides, dec, prices, amounts, ex, sym

@@ -140,7 +140,7 @@ FAST_SCAN = True
 
 
 def _book_scanned(block: bytes, first_line: int, skip_header: bool, opts, prev_snapshot: bool | None,
-                  prev_ts: int | None) -> pl.DataFrame | None:
+                  prev_ts: int | None, n_lines: int | None = None) -> pl.DataFrame | None:
     """:func:`_book_fast` of :func:`read_block` of a canonical block, read by the compiled
     scanner in one pass, with the exact columns already parsed (the Writer uses them). None
     for any other block."""
@@ -152,10 +152,10 @@ def _book_scanned(block: bytes, first_line: int, skip_header: bool, opts, prev_s
         first_line += 1
     from forensics.ingest.csvscan import scan_book
 
-    got = scan_book(block, start)
+    got = scan_book(block, start, None if n_lines is None else n_lines - (start > 0))
     if got is None:
         return None
-    ts, snap, bid, dec, prices, amounts, ex_name, sym_name = got
+    ts, snap, bid, sides, dec, prices, amounts, ex_name, sym_name = got
     n = len(snap)
     # the file's own names: --exchange/--symbol are applied by the Writer, once
     if ex_name not in _VENUES:
@@ -168,7 +168,7 @@ def _book_scanned(block: bytes, first_line: int, skip_header: bool, opts, prev_s
     cols = {
         "exchange": pl.repeat(_VENUES[ex_name], n, dtype=pl.Utf8, eager=True),
         "symbol": pl.repeat(sym_name, n, dtype=pl.Utf8, eager=True),
-        "ts": ts[:, 0], "local_ts": ts[:, 1], "is_snapshot": snap, "side": _sides(bid),
+        "ts": ts[:, 0], "local_ts": ts[:, 1], "is_snapshot": snap, "side": sides,
         "price": prices, "size": amounts, "arrival": line << LINE_SHIFT, "line": line,
         "__resync": snap & ~before, "__prev_ts": prev_ts_col,
     }
@@ -179,30 +179,19 @@ def _book_scanned(block: bytes, first_line: int, skip_header: bool, opts, prev_s
 
 
 _VENUES: dict[str, str] = {}
-_BID, _ASK = np.frombuffer(b"bid", np.uint8), np.frombuffer(b"ask", np.uint8)
-
-
-def _sides(bid: np.ndarray):
-    """'bid'/'ask' text per row as an Arrow string column built from its buffers (both words
-    are 3 bytes: fixed offsets)."""
-    import pyarrow as pa
-
-    n = len(bid)
-    data = np.where(bid[:, None], _BID, _ASK).ravel()
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(np.arange(0, 3 * n + 1, 3, dtype=np.int64)),
-                                            pa.py_buffer(data))
 
 
 def read_book(src: Source, opts) -> Iterator[Chunk]:
     prev_snapshot, prev_ts = None, None  # last row of the previous block
     for first_line, block in src.blocks():
         skip = first_line == 1 and is_header(block, "exchange")
-        df = _book_scanned(block, first_line, skip, opts, prev_snapshot, prev_ts) if FAST_SCAN else None
+        n_lines = block.count(b"\n")
+        df = _book_scanned(block, first_line, skip, opts, prev_snapshot, prev_ts, n_lines) if FAST_SCAN else None
         if df is not None:
-            chunk = Chunk(lines=block.count(b"\n"))
+            chunk = Chunk(lines=n_lines)
         else:
             df, rejects = read_block(block, first_line, BOOK_COLS, skip_header=skip, types=TIME_TYPES)
-            chunk = Chunk(rejects=rejects, lines=block.count(b"\n"))
+            chunk = Chunk(rejects=rejects, lines=n_lines)
         if df.height:
             if "__digits_price" not in df.columns:  # (read by the scanner: converted already)
                 out = _book_fast(df, opts, prev_snapshot, prev_ts)
