@@ -84,6 +84,8 @@ def main(store: str, path: str) -> None:
     def spy(self, *a, **k):
         t = time.perf_counter()
         out = commit(self, *a, **k)
+        if not hasattr(self, "timings"):
+            self.timings = {}
         self.timings["commit (publish, manifest)"] = time.perf_counter() - t - self.timings.get(
             "wait for part writer", 0.0)
         seen["w"] = self
@@ -105,10 +107,11 @@ def main(store: str, path: str) -> None:
     print("    Writer steps (wall seconds in its thread):")
     for k, v in w.timings.items():
         print(f"      {k:34s} {v:6.2f} s")
-    if w.parts is not None:
+    if getattr(w, "parts", None) is not None:
         print(f"      {'part writer busy (own thread)':34s} {w.parts.busy:6.2f} s")
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    if not os.environ.get("PYTHONPATH"):
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     main(sys.argv[1], sys.argv[2])
