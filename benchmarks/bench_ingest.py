@@ -21,6 +21,14 @@ alone takes, the ratio of the ingest wall time to ``gzip -dc`` and peak memory. 
     .venv/bin/python benchmarks/bench_ingest.py --formats tardis --block-mb 1,2,4,8,16
     .venv/bin/python benchmarks/bench_ingest.py --startup            # CLI start-up only
     .venv/bin/python benchmarks/bench_ingest.py --formats tardis --parquet   # part write settings
+    .venv/bin/python benchmarks/bench_ingest.py --formats tardis,binance --profile  # per-thread breakdown
+    .venv/bin/python benchmarks/bench_ingest.py --formats tardis --rows 50000000 --keep /tmp/b50 --reuse
+
+``--profile`` runs the ingest once more in-process (:mod:`ingest_profile`) and prints the CPU
+seconds of each thread (reader: decompression + hashing; parse: the format's scanner; main:
+the Writer's validation and staging; part writer: Parquet encoding) and the Writer's step
+timings. ``--reuse`` keeps a generated file found in ``--keep`` (the 50 M-row file takes
+minutes to write).
 
 ``--parquet`` also times writing one stored part with the ingest's part settings
 (:func:`forensics.ingest.normalise.write_part`: zstd 1, delta-encoded integers) against the
@@ -283,6 +291,8 @@ def main() -> None:
     ap.add_argument("--keep", default=None, help="keep the files and stores in this directory")
     ap.add_argument("--startup", action="store_true", help="only measure CLI start-up")
     ap.add_argument("--parquet", action="store_true", help="also compare Parquet part write settings")
+    ap.add_argument("--profile", action="store_true", help="also print CPU per thread and Writer step timings")
+    ap.add_argument("--reuse", action="store_true", help="reuse a generated file found in --keep")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     if args.startup:
@@ -298,7 +308,10 @@ def main() -> None:
             fname, gen, table = FORMATS[name]
             path = work / fname
             t = time.perf_counter()
-            info = gen(path, args.rows, args.seed)
+            if args.reuse and path.exists():
+                info = {"what": f"{path.name} (reused, --rows not checked)", "raw_bytes": float("nan")}
+            else:
+                info = gen(path, args.rows, args.seed)
             comp = path.stat().st_size
             print(f"\n[{name}] {info['what']}: {info['raw_bytes'] / 1e6:,.1f} MB raw, {comp / 1e6:,.1f} MB "
                   f"compressed (generated in {time.perf_counter() - t:.1f} s)")
@@ -314,7 +327,13 @@ def main() -> None:
                 print(f"    decompression    {dec:.2f} s with {lib} = {dec / r['secs']:.0%} of the ingest wall time")
                 print(f"    {'gzip -dc' if path.suffix != '.zip' else 'unzip -p'} > /dev/null {dc:.2f} s wall, "
                       f"{dc_cpu:.2f} s CPU: ingest/that = {r['secs'] / dc:.2f}x wall, {r['cpu'] / dc_cpu:.2f}x CPU")
-                print(f"    peak RSS         {r['rss_mb']:,.0f} MB (ingest process)")
+                print(f"    peak RSS         {r['rss_mb']:,.0f} MB (ingest process, {rows / 1e6:g} M rows)")
+            if args.profile:
+                env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+                print("  profile (in-process, same file):")
+                subprocess.run([sys.executable, str(Path(__file__).with_name("ingest_profile.py")),
+                                str(work / f"store-{name}-profile"), str(path)], env=env, check=True)
+                shutil.rmtree(work / f"store-{name}-profile", ignore_errors=True)
             if args.parquet:
                 parquet_settings(work / f"store-{name}", table)
     finally:

@@ -270,3 +270,51 @@ def test_tardis_scanner_reads_canonical_blocks(tmp_path):
     df = chunk.tables["book_updates"]
     assert "__digits_price" in df.columns  # read by the scanner
     assert df["__digits_price"].to_list() == [1200001, 1200002] and df["__sig_size"].to_list() == [1, 0]
+
+
+# ---- the part writer thread: errors reach the ingest, nothing half-written is visible ----------
+
+def _book_file(path, n_rows: int):
+    rows = [f"binance-futures,BTCUSDT,{1760130000000000 + i},{1760130000000100 + i},false,"
+            f"{'bid' if i % 2 else 'ask'},{120000 + i % 50}.{i % 10},{i % 7}.5" for i in range(n_rows)]
+    path.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_part_writer_error_fails_the_file_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    from forensics.ingest import IngestError, ingest, normalise
+
+    p = _book_file(tmp_path / "binance-futures_incremental_book_L2_2025-10-10_BTCUSDT.csv", 3000)
+    monkeypatch.setattr(source, "BLOCK_BYTES", 16 << 10)  # several blocks, several parts
+    real, calls = normalise.write_part, []
+
+    def full(df, path):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(df, path)
+    monkeypatch.setattr(normalise, "write_part", full)
+    store = Store(tmp_path / "s")
+    with pytest.raises(IngestError) as info:
+        ingest([p], store)
+    assert "no space left on device" in str(info.value) and p.name in str(info.value)
+    assert store.content_index() == {} and not list((tmp_path / "s").rglob("*.parquet"))
+    assert not [t for t in __import__("threading").enumerate() if t.name == "forensics-part-writer"]
+    assert len(calls) == 3  # after the error no further part is written
+    monkeypatch.setattr(normalise, "write_part", real)
+    (res,) = ingest([p], store)  # the same file again, the disk fine: everything lands once
+    assert res.rows["book_updates"] == 3000
+
+
+def test_part_writer_writes_what_the_writer_staged(tmp_path, monkeypatch):
+    from forensics.ingest import ingest
+
+    p = _book_file(tmp_path / "binance-futures_incremental_book_L2_2025-10-10_BTCUSDT.csv", 5000)
+    monkeypatch.setattr(source, "BLOCK_BYTES", 32 << 10)
+    (res,) = ingest([p], Store(tmp_path / "s"))
+    got = pl.read_parquet(tmp_path / "s" / "book_updates" / "**" / "*.parquet").sort("seq")
+    assert got.height == res.rows["book_updates"] == 5000
+    assert got["seq"].to_list() == [(i + 2) << LINE_SHIFT for i in range(5000)]  # line i + 2 (after the header)
+    assert got["price"].to_list()[:3] == [1200000, 1200011, 1200022]

@@ -381,193 +381,172 @@ class _Engine:
 
     # -- one round
     def round(self, new: pl.DataFrame, eof: bool) -> tuple[pl.DataFrame, list[dict], int, list[Reject]]:
+        """Hand over what can be decided now: the carried messages plus ``new`` (in arrival
+        order), each instrument's snapshots placed before the events they land on, the chain
+        checked, the rest (within the look-back window) carried to the next round. Steps:
+        :meth:`_frame` (message rows), :meth:`_placements` (where each snapshot lands),
+        :meth:`_cut` (how far this round goes), :meth:`_hand_over` per instrument,
+        :meth:`_book_rows` (one row per level)."""
+        rejects: list[Reject] = []
+        F = self._frame(new, eof, rejects)
+        if F is None:
+            return _empty_book(), self.chain.drain(eof), 0, rejects
+        r = _Round(F, eof, rejects)
+        self._U, self._pu = r.U, r.pu
+        placements, keyrows = self._placements(r)
+        cut = self._cut(r, placements, keyrows)
+        bare_clocks: dict[bool, list[int]] = {}
+        for si in np.flatnonzero(r.bare):
+            bare_clocks.setdefault(F["ex"][int(si)] != SPOT, []).append(int(r.clock[si]))
+        for key, plist in placements.items():
+            self._hand_over(r, key, plist, keyrows[key], cut, bare_clocks)
+        if eof:  # snapshots without a key at the end of the file
+            for si in np.flatnonzero(~r.done & r.snap):
+                r.done[si] = True
+                r.rejects.append(Reject(F["line"][int(si)], "depth snapshot cannot be matched to a symbol; "
+                                                            "pass --symbol"))
+        out = self._book_rows(F, r.keep, r.snap, r.snap_ts, r.snap_arrival)
+        self.carry = F.filter(pl.Series(~r.done))
+        return out, self.chain.drain(eof), r.dropped, r.rejects
+
+    def _frame(self, new: pl.DataFrame, eof: bool, rejects: list[Reject]) -> pl.DataFrame | None:
+        """The round's messages: the carried ones then ``new`` (clocked), bare snapshots given
+        their instrument; None if there are none."""
         new = self._clock(new.select(list(MSG_SCHEMA)).cast(MSG_SCHEMA))
         F = pl.concat([self.carry, new]) if self.carry.height else new
-        rejects: list[Reject] = []
-        dropped = 0
         if F.height == 0:
-            return _empty_book(), self.chain.drain(eof), 0, rejects
+            return None
         for ex, sym in F.filter(~pl.col("snap")).select("ex", "sym").unique().iter_rows():
             self.markets.setdefault(sym, set()).add(ex)
-        F = self._resolve_snapshot_keys(F, eof, rejects)
-        n = F.height
-        pos = F["pos"].to_numpy()
-        snap = F["snap"].to_numpy()
-        U = F["U"].fill_null(-1).to_numpy()
-        u = F["u"].fill_null(-1).to_numpy()
-        pu = F["pu"].fill_null(-1).to_numpy()
-        has_pu = F["pu"].is_not_null().to_numpy()
-        L = F["L"].fill_null(-1).to_numpy()
-        ts = F["ts"].fill_null(-1).to_numpy()
-        ts_ok = F["ts"].is_not_null().to_numpy()
-        nlev = F["nlev"].to_numpy()
-        companion = (snap & F["line"].is_null().to_numpy())
-        self._U, self._pu = U, pu
-        local = F["local_ts"]
-        clock = F["clock"].to_numpy()
-        done = np.zeros(n, dtype=bool)
-        keep = np.zeros(n, dtype=bool)
-        snap_ts = ts.copy()
-        snap_arrival = np.full(n, -1, dtype=np.int64)
+        return self._resolve_snapshot_keys(F, eof, rejects)
 
-        # keys and their rows
-        groups = F.with_row_index("fi").group_by(["ex", "sym"], maintain_order=True).agg(pl.col("fi"))
-        placements = {}   # key -> list of (snapshot row, D index or None)
-        keyrows = {}
+    def _placements(self, r: "_Round") -> tuple[dict, dict]:
+        """Per instrument: its depth-event rows, and for each of its snapshots (in logical
+        order) the index among those events of the first one it lands before (None: none yet
+        within the look-back window)."""
+        placements, keyrows = {}, {}
+        groups = r.F.with_row_index("fi").group_by(["ex", "sym"], maintain_order=True).agg(pl.col("fi"))
         for ex, sym, fi in groups.iter_rows():
             if sym is None:
                 continue
             fi = np.asarray(fi, dtype=np.int64)
-            drows = fi[~snap[fi]]
-            srows = fi[snap[fi]]
-            srows = srows[np.lexsort((L[srows], pos[srows]))]
-            fut = ex != SPOT
-            pl_list, lb = [], 0
-            dclock = clock[drows]
-            for si in srows:
-                thr = L[si] if fut else L[si] + 1
-                if companion[si]:  # a separate file: anywhere in the capture, constrains nothing
-                    hit = np.flatnonzero(u[drows] >= thr)
-                    pl_list.append((si, int(hit[0]) if hit.size else None))
-                    continue
-                if lb is None:
-                    pl_list.append((si, None))
-                    continue
-                # look back at most LOOKBACK_NS (receive clock) from the snapshot line
-                lb = max(lb, int(np.searchsorted(dclock, clock[si] - LOOKBACK_NS, side="left")))
-                hit = np.flatnonzero(u[drows[lb:]] >= thr)
-                if hit.size:
-                    lb = lb + int(hit[0])
-                    pl_list.append((si, lb))
-                else:
-                    lb = None
-                    pl_list.append((si, None))
-            placements[(ex, sym)] = pl_list
+            drows = fi[~r.snap[fi]]
+            srows = fi[r.snap[fi]]
+            srows = srows[np.lexsort((r.L[srows], r.pos[srows]))]
+            placements[(ex, sym)] = _place(r, drows, srows, fut=ex != SPOT)
             keyrows[(ex, sym)] = drows
+        return placements, keyrows
 
-        # where this round stops: rows within the look-back window stay for the next block
-        if eof:
-            cut = np.iinfo(np.int64).max
-        else:
-            start = int(np.searchsorted(clock, clock[-1] - LOOKBACK_NS, side="left"))
-            tail_lev = np.cumsum(nlev[::-1])[::-1]
-            over = np.flatnonzero(tail_lev > CARRY_MAX_LEVELS)
-            if over.size:
-                start = max(start, int(over[-1]) + 1)
-            cut = int(pos[start]) if start < n else np.iinfo(np.int64).max
-            for key, plist in placements.items():
-                drows = keyrows[key]
-                for si, j in plist:
-                    if j is not None and pos[si] >= cut:
-                        cut = min(cut, int(pos[drows[j]]))
-            for si in np.flatnonzero(snap & F["sym"].is_null().to_numpy()):
-                back = int(np.searchsorted(clock, clock[si] - LOOKBACK_NS, side="left"))
-                cut = min(cut, int(pos[back]))
-
-        bare_clocks: dict[bool, list[int]] = {}
-        bare = snap & F["sym"].is_null().to_numpy()
-        for si in np.flatnonzero(bare):
-            bare_clocks.setdefault(F["ex"][int(si)] != SPOT, []).append(int(clock[si]))
+    def _cut(self, r: "_Round", placements: dict, keyrows: dict) -> int:
+        """The position this round stops at: rows within the look-back window (or beyond the
+        carry bound) stay for the next block, and so does every snapshot landing after it."""
+        if r.eof:
+            return np.iinfo(np.int64).max
+        pos, clock = r.pos, r.clock
+        start = int(np.searchsorted(clock, clock[-1] - LOOKBACK_NS, side="left"))
+        tail_lev = np.cumsum(r.nlev[::-1])[::-1]
+        over = np.flatnonzero(tail_lev > CARRY_MAX_LEVELS)
+        if over.size:
+            start = max(start, int(over[-1]) + 1)
+        cut = int(pos[start]) if start < r.n else np.iinfo(np.int64).max
         for key, plist in placements.items():
             drows = keyrows[key]
-            st = self.st(key)
-            fut = key[0] != SPOT
-            m = int(np.searchsorted(pos[drows], cut, side="left"))  # D rows handed over now
-            # snapshots handed over now, in logical order; one per landing event (freshest)
-            emit = []
             for si, j in plist:
-                if j is not None and j < m:
-                    emit.append((j, si))
-                elif j is None and eof:
-                    emit.append((m, si))
-            emit.sort(key=lambda x: (x[0], L[x[1]]))
-            chosen = []
-            for k, (j, si) in enumerate(emit):
-                if k + 1 < len(emit) and emit[k + 1][0] == j and j < m:
-                    done[si] = True
-                    dropped += int(nlev[si])  # superseded by a fresher snapshot at the same place
-                    continue
-                chosen.append((j, si))
-            # events before the first snapshot are dropped if one follows within the look-back
-            # window of the first of them (decidable now, whatever the block boundaries)
-            # (a separate snapshot file counts only where it fits this capture)
-            snap_clocks = [int(clock[si]) for si, j in plist
-                           if not companion[si] or (j is not None and U[drows[j]] <= (L[si] if fut else L[si] + 1))]
-            snap_clocks += bare_clocks.get(fut, [])
-            d = drows[:m]
-            # chain check of each handed-over event against its predecessor
-            prev_u = np.empty(m, dtype=np.int64)
-            if m:
-                prev_u[0] = st.last_id if st.last_id is not None else -(2**62)
-                prev_u[1:] = u[d[:-1]]
-            chain = (pu[d] == prev_u) if fut else (U[d] == prev_u + 1)
-            if fut and m:
-                chain &= has_pu[d]
-            i = 0
+                if j is not None and pos[si] >= cut:
+                    cut = min(cut, int(pos[drows[j]]))
+        for si in np.flatnonzero(r.bare):
+            back = int(np.searchsorted(clock, clock[si] - LOOKBACK_NS, side="left"))
+            cut = min(cut, int(pos[back]))
+        return cut
+
+    def _hand_over(self, r: "_Round", key, plist, drows, cut: int, bare_clocks: dict) -> None:
+        """One instrument's events before ``cut`` and the snapshots landing among them, in
+        logical order: each snapshot restarts the chain (or breaks it), each run of events is
+        a :meth:`_segment`."""
+        st = self.st(key)
+        fut = key[0] != SPOT
+        m = int(np.searchsorted(r.pos[drows], cut, side="left"))  # D rows handed over now
+        chosen = _chosen_snapshots(r, plist, m)
+        # events before the first snapshot are dropped if one follows within the look-back
+        # window of the first of them (decidable now, whatever the block boundaries)
+        # (a separate snapshot file counts only where it fits this capture)
+        snap_clocks = [int(r.clock[si]) for si, j in plist
+                       if not r.companion[si] or (j is not None and r.U[drows[j]] <= (r.L[si] if fut else r.L[si] + 1))]
+        snap_clocks += bare_clocks.get(fut, [])
+        d = drows[:m]
+        chain = _chain_ok(r, d, st.last_id, fut)
+        i = 0
+        fresh = False
+        for j, si in chosen:
+            self._segment(key, st, d, i, j, chain, fresh, snap_clocks, r.clock, r.keep, r.pos, r.u, r.ts, r.nlev)
+            r.dropped += self._dropped
             fresh = False
-            for j, si in chosen:
-                self._segment(key, st, d, i, j, chain, fresh, snap_clocks, clock, keep, pos, u, ts, nlev)
-                dropped += self._dropped
-                fresh = False
-                thr = L[si] if fut else L[si] + 1
-                ok = True if j >= m else bool(straddles(U[d[j]], u[d[j]], L[si], rule="futures" if fut else "spot"))
-                if companion[si] and (j >= m or not ok):
-                    done[si] = True   # a separate snapshot file that is not this capture's
-                    i = j
-                    continue
-                if not ok and st.synced and chain[j]:
-                    done[si] = True   # older than the intact chain it lands in: redundant
-                    dropped += int(nlev[si])
-                    i = j
-                    continue
-                # time of the snapshot
-                if not ts_ok[si]:
-                    if j < m:
-                        snap_ts[si] = ts[d[j]]
-                    elif local[int(si)] is not None:
-                        snap_ts[si] = int(local[int(si)])
-                    elif st.last_ts is not None:
-                        snap_ts[si] = st.last_ts
-                    else:
-                        done[si] = True
-                        rejects.append(Reject(int(F["line"][int(si)]) if F["line"][int(si)] is not None else None,
-                                              "spot depth snapshot has no time and no event follows it; "
-                                              "ingest it together with its capture"))
-                        continue
-                if j < m:
-                    arr = (int(pos[d[j]]) << LINE_SHIFT) - int(nlev[si])
-                elif pos[si] > 0:
-                    arr = int(pos[si]) << LINE_SHIFT
-                else:
-                    arr = self.line0_offset
-                    self.line0_offset += int(nlev[si])
-                if j < m and snap_ts[si] > ts[d[j]]:
-                    snap_ts[si] = ts[d[j]]  # never after the event it lands before: (ts, seq) order holds
-                snap_arrival[si] = arr
-                done[si] = keep[si] = True
-                t_s = int(snap_ts[si])
-                self.chain.restart(key, t_s, arr)  # closes an open gap
-                if ok:
-                    fresh = True
-                else:  # the first event does not straddle the snapshot
-                    self.chain.chain_break(key, int(pos[d[j]]) << LINE_SHIFT,
-                                           f"first event after snapshot has U={int(U[d[j]])} > "
-                                           f"lastUpdateId{'' if fut else '+1'}={int(thr)}: updates missing",
-                                           reason="snapshot_sync", ts_from=t_s)
-                st.last_ts = t_s
-                i = j
-            self._segment(key, st, d, i, m, chain, fresh, snap_clocks, clock, keep, pos, u, ts, nlev)
-            dropped += self._dropped
-            done[d] = True
-        # snapshots without a key at the end of the file
-        if eof:
-            for si in np.flatnonzero(~done & snap):
-                done[si] = True
-                line = F["line"][int(si)]
-                rejects.append(Reject(line, "depth snapshot cannot be matched to a symbol; pass --symbol"))
-        out = self._book_rows(F, keep, snap, snap_ts, snap_arrival)
-        self.carry = F.filter(pl.Series(~done))
-        return out, self.chain.drain(eof), dropped, rejects
+            placed = self._place_snapshot(r, key, st, d, j, si, m, chain)
+            if placed == "rejected":
+                continue
+            fresh = placed == "synced"
+            i = j
+        self._segment(key, st, d, i, m, chain, fresh, snap_clocks, r.clock, r.keep, r.pos, r.u, r.ts, r.nlev)
+        r.dropped += self._dropped
+        r.done[d] = True
+
+    def _place_snapshot(self, r: "_Round", key, st: ChainState, d, j: int, si: int, m: int, chain) -> str:
+        """Put snapshot ``si`` before event ``d[j]`` (``j >= m``: after the last event handed
+        over): its time and arrival slot, the chain restarted. Returns ``'synced'`` if the
+        event straddles it (the chain continues from it), ``'broken'`` if updates are missing
+        after it (a gap is opened), ``'unused'`` (redundant or another file's) or
+        ``'rejected'`` (no time to give it)."""
+        fut = key[0] != SPOT
+        U, u, L, ts = r.U, r.u, r.L, r.ts
+        thr = L[si] if fut else L[si] + 1
+        ok = True if j >= m else bool(straddles(U[d[j]], u[d[j]], L[si], rule="futures" if fut else "spot"))
+        if r.companion[si] and (j >= m or not ok):
+            r.done[si] = True   # a separate snapshot file that is not this capture's
+            return "unused"
+        if not ok and st.synced and chain[j]:
+            r.done[si] = True   # older than the intact chain it lands in: redundant
+            r.dropped += int(r.nlev[si])
+            return "unused"
+        if not r.ts_ok[si] and not self._snapshot_time(r, st, d, j, si, m):
+            return "rejected"
+        if j < m:
+            arr = (int(r.pos[d[j]]) << LINE_SHIFT) - int(r.nlev[si])
+        elif r.pos[si] > 0:
+            arr = int(r.pos[si]) << LINE_SHIFT
+        else:
+            arr = self.line0_offset
+            self.line0_offset += int(r.nlev[si])
+        if j < m and r.snap_ts[si] > ts[d[j]]:
+            r.snap_ts[si] = ts[d[j]]  # never after the event it lands before: (ts, seq) order holds
+        r.snap_arrival[si] = arr
+        r.done[si] = r.keep[si] = True
+        t_s = int(r.snap_ts[si])
+        self.chain.restart(key, t_s, arr)  # closes an open gap
+        if not ok:  # the first event does not straddle the snapshot
+            self.chain.chain_break(key, int(r.pos[d[j]]) << LINE_SHIFT,
+                                   f"first event after snapshot has U={int(U[d[j]])} > "
+                                   f"lastUpdateId{'' if fut else '+1'}={int(thr)}: updates missing",
+                                   reason="snapshot_sync", ts_from=t_s)
+        st.last_ts = t_s
+        return "synced" if ok else "broken"
+
+    def _snapshot_time(self, r: "_Round", st: ChainState, d, j: int, si: int, m: int) -> bool:
+        """A snapshot without its own time takes the event it lands before, its receive time
+        or the instrument's last time; False (rejected) when there is none."""
+        if j < m:
+            r.snap_ts[si] = r.ts[d[j]]
+        elif r.local[int(si)] is not None:
+            r.snap_ts[si] = int(r.local[int(si)])
+        elif st.last_ts is not None:
+            r.snap_ts[si] = st.last_ts
+        else:
+            r.done[si] = True
+            line = r.F["line"][int(si)]
+            r.rejects.append(Reject(int(line) if line is not None else None,
+                                    "spot depth snapshot has no time and no event follows it; "
+                                    "ingest it together with its capture"))
+            return False
+        return True
 
     def _clock(self, new: pl.DataFrame) -> pl.DataFrame:
         """Each message's clock: the running max of receive time (else exchange time) over the
@@ -673,6 +652,95 @@ class _Engine:
         out = pl.concat(parts) if len(parts) > 1 else parts[0]
         return out.sort("arrival") if len(parts) > 1 else out
 
+
+
+class _Round:
+    """The numpy view of one round's messages (``F``) and what the round decides per row:
+    ``done`` (handled: not carried), ``keep`` (handed over), a snapshot's time and arrival."""
+
+    def __init__(self, F: pl.DataFrame, eof: bool, rejects: list[Reject]):
+        self.F, self.eof, self.rejects, self.dropped = F, eof, rejects, 0
+        self.n = n = F.height
+        self.pos = F["pos"].to_numpy()
+        self.snap = F["snap"].to_numpy()
+        self.U = F["U"].fill_null(-1).to_numpy()
+        self.u = F["u"].fill_null(-1).to_numpy()
+        self.pu = F["pu"].fill_null(-1).to_numpy()
+        self.has_pu = F["pu"].is_not_null().to_numpy()
+        self.L = F["L"].fill_null(-1).to_numpy()
+        self.ts = F["ts"].fill_null(-1).to_numpy()
+        self.ts_ok = F["ts"].is_not_null().to_numpy()
+        self.nlev = F["nlev"].to_numpy()
+        self.companion = self.snap & F["line"].is_null().to_numpy()
+        self.bare = self.snap & F["sym"].is_null().to_numpy()  # no instrument even after resolving
+        self.local = F["local_ts"]
+        self.clock = F["clock"].to_numpy()
+        self.done = np.zeros(n, dtype=bool)
+        self.keep = np.zeros(n, dtype=bool)
+        self.snap_ts = self.ts.copy()
+        self.snap_arrival = np.full(n, -1, dtype=np.int64)
+
+
+def _place(r: _Round, drows: np.ndarray, srows: np.ndarray, fut: bool) -> list:
+    """``(snapshot row, index into drows of the first event with u >= its threshold)`` per
+    snapshot; the search looks back at most LOOKBACK_NS (receive clock) from the snapshot line
+    and never before the previous snapshot's event (None once one has no event yet)."""
+    out, lb = [], 0
+    dclock = r.clock[drows]
+    u = r.u
+    for si in srows:
+        thr = r.L[si] if fut else r.L[si] + 1
+        if r.companion[si]:  # a separate file: anywhere in the capture, constrains nothing
+            hit = np.flatnonzero(u[drows] >= thr)
+            out.append((si, int(hit[0]) if hit.size else None))
+            continue
+        if lb is None:
+            out.append((si, None))
+            continue
+        lb = max(lb, int(np.searchsorted(dclock, r.clock[si] - LOOKBACK_NS, side="left")))
+        hit = np.flatnonzero(u[drows[lb:]] >= thr)
+        if hit.size:
+            lb = lb + int(hit[0])
+            out.append((si, lb))
+        else:
+            lb = None
+            out.append((si, None))
+    return out
+
+
+def _chosen_snapshots(r: _Round, plist: list, m: int) -> list:
+    """The snapshots handed over now (landing before event ``m``, or all at the end of the
+    file), in logical order; of several landing on the same event the freshest (the others
+    are dropped, their levels counted)."""
+    emit = []
+    for si, j in plist:
+        if j is not None and j < m:
+            emit.append((j, si))
+        elif j is None and r.eof:
+            emit.append((m, si))
+    emit.sort(key=lambda x: (x[0], r.L[x[1]]))
+    chosen = []
+    for k, (j, si) in enumerate(emit):
+        if k + 1 < len(emit) and emit[k + 1][0] == j and j < m:
+            r.done[si] = True
+            r.dropped += int(r.nlev[si])  # superseded by a fresher snapshot at the same place
+            continue
+        chosen.append((j, si))
+    return chosen
+
+
+def _chain_ok(r: _Round, d: np.ndarray, last_id: int | None, fut: bool) -> np.ndarray:
+    """Per event of ``d``: it continues the one before (futures ``pu`` = previous ``u``; spot
+    ``U`` = previous ``u`` + 1), the first one checked against ``last_id``."""
+    m = d.size
+    prev_u = np.empty(m, dtype=np.int64)
+    if m:
+        prev_u[0] = last_id if last_id is not None else -(2**62)
+        prev_u[1:] = r.u[d[:-1]]
+    chain = (r.pu[d] == prev_u) if fut else (r.U[d] == prev_u + 1)
+    if fut and m:
+        chain &= r.has_pu[d]
+    return chain
 
 BOOK_OUT = {"exchange": STR, "symbol": STR, "ts": I64, "local_ts": I64, "update_id": I64,
             "first_update_id": I64, "prev_update_id": I64, "is_snapshot": BOOL, "side": STR,
@@ -824,7 +892,7 @@ def _companion_rows(opts: ReadOptions) -> pl.DataFrame:
 def read_capture(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     """Chunks are produced in a worker thread, so parsing the next block overlaps the
     Writer's validation and Parquet writing of this one."""
-    yield from prefetch(_capture_chunks(src, opts), depth=1)
+    yield from prefetch(_capture_chunks(src, opts), depth=1, name="forensics-parse")
 
 
 def _document_blocks(src: Source, limit: int = 256 << 20) -> list[tuple[int, bytes]] | None:

@@ -437,7 +437,7 @@ def read_histdepth_snap(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
 def _ahead(reader):
     """The reader run a chunk ahead in a thread (parsing overlaps the Writer's work)."""
     def read(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
-        return prefetch(reader(src, opts), depth=1)
+        return prefetch(reader(src, opts), depth=1, name="forensics-parse")
     read.__doc__ = reader.__doc__
     return read
 

@@ -67,129 +67,199 @@ def _dec(buf, a, b, out, i):
 
 
 @nb.njit(cache=True, nogil=True)
-def _uint(buf, a, b):
-    """Digits in buf[a:b] (1..18) -> value, else -1."""
-    n = b - a
-    if n < 1 or n > 18:
-        return -1
-    v = 0
-    for k in range(a, b):
-        c = buf[k]
-        if c < 48 or c > 57:
-            return -1
-        v = v * 10 + (c - 48)
+def _ns(v):
+    """Epoch s/ms/us/ns (inferred by magnitude) -> ns: :func:`forensics.timeutil.to_ns`."""
+    if v < 100_000_000_000:
+        return v * 1_000_000_000
+    if v < 100_000_000_000_000:
+        return v * 1_000_000
+    if v < 100_000_000_000_000_000:
+        return v * 1000
     return v
 
 
 @nb.njit(cache=True, nogil=True)
-def _scan(buf, start):
-    n = 0
-    for k in range(start, buf.size):
-        if buf[k] == 10:
-            n += 1
+def _name_end(buf, p):
+    """End (the comma) of an exchange/symbol field starting at ``p``; -1 on a quote or a
+    control character (``\\r``, or the line ending early)."""
+    q = p
+    while True:
+        c = buf[q]
+        if c == 44:
+            return q
+        if c == 34 or c < 32:
+            return -1
+        q += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _same(buf, a, b, ref, n):
+    """buf[a:b] holds the same n bytes as buf[ref:ref + n]."""
+    if b - a != n:
+        return False
+    for k in range(n):
+        if buf[a + k] != buf[ref + k]:
+            return False
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
+def _time_field(buf, p, out, i):
+    """An integer timestamp (1..18 digits) ending in a comma -> out[i] in ns; the comma's
+    position, -1 if not such a field."""
+    v = 0
+    q = p
+    while True:
+        c = buf[q]
+        if c == 44:
+            break
+        if c < 48 or c > 57:
+            return -1
+        v = v * 10 + (c - 48)
+        q += 1
+    if q == p or q - p > 18:
+        return -1
+    out[i] = _ns(v)
+    return q
+
+
+@nb.njit(cache=True, nogil=True)
+def _word_field(buf, p, w0, w1):
+    """0 if the field at ``p`` is the word at w0, 1 if the one at w1 (each ending in a comma,
+    as given), -1 otherwise; the field's length is the word's."""
+    for w in range(2):
+        word = w0 if w == 0 else w1
+        if p + word.size > buf.size:
+            continue
+        k = 0
+        while k < word.size and buf[p + k] == word[k]:
+            k += 1
+        if k == word.size:
+            return w
+    return -1
+
+
+@nb.njit(cache=True, nogil=True)
+def _dec_field(buf, p, stop, dec, i, j, text, t):
+    """A plain decimal ending in byte ``stop``: dec[j..j+2][i] = digits, raw, sig (as
+    :func:`_dec`) and its text copied to text[t:]; the stop byte's position, -1 if not plain."""
+    v = 0
+    nd = 0
+    dot = -1
+    lastnz = -1  # position of the last non-zero digit
+    q = p
+    while True:
+        c = buf[q]
+        if c == stop:
+            break
+        if 48 <= c <= 57:
+            v = v * 10 + (c - 48)
+            nd += 1
+            if c != 48:
+                lastnz = q
+        elif c == 46 and dot < 0:
+            dot = q
+        else:
+            return -1
+        text[t + q - p] = c
+        q += 1
+    if nd == 0 or nd > 19:
+        return -1
+    if nd == 19:  # the 19-digit values that fit int64: checked digit by digit
+        if not _dec(buf, p, q, dec[:, j:j + 3], i):
+            return -1
+        return q
+    dec[i, j] = v
+    if dot >= 0:
+        dec[i, j + 1] = q - dot - 1
+        dec[i, j + 2] = lastnz - dot if lastnz > dot else 0
+    else:
+        dec[i, j + 1] = 0
+        dec[i, j + 2] = 0
+    return q
+
+
+_TRUE, _FALSE = np.frombuffer(b"true,", np.uint8).copy(), np.frombuffer(b"false,", np.uint8).copy()
+_BID, _ASK = np.frombuffer(b"bid,", np.uint8).copy(), np.frombuffer(b"ask,", np.uint8).copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def _scan(buf, start, n, t_true, t_false, t_bid, t_ask):
+    """One pass over ``n`` lines from ``start``: every field parsed where it is read. Returns
+    ok and the columns (``scan_book``); ok is False at the first line that is not canonical."""
     ts = np.empty((n, 2), np.int64)
     snap = np.empty(n, np.bool_)
     bid = np.empty(n, np.bool_)
+    side = np.empty(3 * n, np.uint8)     # 'bid' / 'ask' text (3 bytes each)
     dec = np.empty((n, 6), np.int64)     # price digits, raw, sig, amount digits, raw, sig
     pdata = np.empty(buf.size, np.uint8)
     adata = np.empty(buf.size, np.uint8)
     poffs = np.zeros(n + 1, np.int64)
     aoffs = np.zeros(n + 1, np.int64)
-    tmp = np.zeros((1, 3), np.int64)
     names = np.zeros(4, np.int64)        # exchange and symbol spans of the first line
-    fs = np.zeros(9, np.int64)
+    fail = (False, ts, snap, bid, side, dec, pdata, poffs, adata, aoffs, names)
     p = start
-    pi = 0
-    ai = 0
     for i in range(n):
-        # field starts
-        f = 0
-        fs[0] = p
-        q = p
-        while buf[q] != 10:
-            c = buf[q]
-            if c == 44:
-                f += 1
-                if f > 7:
-                    return False, ts, snap, bid, dec, pdata, poffs, adata, aoffs, names
-                fs[f] = q + 1
-            elif c == 34 or c == 13 or c < 32:
-                return False, ts, snap, bid, dec, pdata, poffs, adata, aoffs, names
-            q += 1
-        if f != 7:
-            return False, ts, snap, bid, dec, pdata, poffs, adata, aoffs, names
-        fs[8] = q + 1
-        # exchange and symbol: the same bytes as on the first line
-        for j in range(2):
-            a, b = fs[j], fs[j + 1] - 1
+        for j in range(2):  # exchange, symbol: the same bytes as on the first line
+            q = _name_end(buf, p)
+            if q < 0:
+                return fail
             if i == 0:
-                names[2 * j] = a
-                names[2 * j + 1] = b - a
-                if b == a:
-                    return False, ts, snap, bid, dec, pdata, poffs, adata, aoffs, names
-            else:
-                if b - a != names[2 * j + 1]:
-                    return False, ts, snap, bid, dec, pdata, poffs, adata, aoffs, names
-                o = names[2 * j]
-                for k in range(b - a):
-                    if buf[a + k] != buf[o + k]:
-                        return False, ts, snap, bid, dec, pdata, poffs, adata, aoffs, names
-        for j in range(2):
-            v = _uint(buf, fs[2 + j], fs[3 + j] - 1)
-            if v < 0:
-                return False, ts, snap, bid, dec, pdata, poffs, adata, aoffs, names
-            ts[i, j] = v
-        a, b = fs[4], fs[5] - 1
-        if b - a == 4 and buf[a] == 116 and buf[a + 1] == 114 and buf[a + 2] == 117 and buf[a + 3] == 101:
-            snap[i] = True
-        elif b - a == 5 and buf[a] == 102 and buf[a + 1] == 97 and buf[a + 2] == 108 and buf[a + 3] == 115 \
-                and buf[a + 4] == 101:
-            snap[i] = False
-        else:
-            return False, ts, snap, bid, dec, pdata, poffs, adata, aoffs, names
-        a, b = fs[5], fs[6] - 1
-        if b - a != 3:
-            return False, ts, snap, bid, dec, pdata, poffs, adata, aoffs, names
-        if buf[a] == 98 and buf[a + 1] == 105 and buf[a + 2] == 100:
-            bid[i] = True
-        elif buf[a] == 97 and buf[a + 1] == 115 and buf[a + 2] == 107:
-            bid[i] = False
-        else:
-            return False, ts, snap, bid, dec, pdata, poffs, adata, aoffs, names
-        for j in range(2):
-            a, b = fs[6 + j], fs[7 + j] - 1
-            if not _dec(buf, a, b, tmp, 0):
-                return False, ts, snap, bid, dec, pdata, poffs, adata, aoffs, names
-            dec[i, 3 * j] = tmp[0, 0]
-            dec[i, 3 * j + 1] = tmp[0, 1]
-            dec[i, 3 * j + 2] = tmp[0, 2]
-            if j == 0:
-                for k in range(a, b):
-                    pdata[pi] = buf[k]
-                    pi += 1
-                poffs[i + 1] = pi
-            else:
-                for k in range(a, b):
-                    adata[ai] = buf[k]
-                    ai += 1
-                aoffs[i + 1] = ai
+                if q == p:
+                    return fail
+                names[2 * j], names[2 * j + 1] = p, q - p
+            elif not _same(buf, p, q, names[2 * j], names[2 * j + 1]):
+                return fail
+            p = q + 1
+        for j in range(2):  # timestamp, local_timestamp
+            q = _time_field(buf, p, ts[:, j], i)
+            if q < 0:
+                return fail
+            p = q + 1
+        w = _word_field(buf, p, t_true, t_false)
+        if w < 0:
+            return fail
+        snap[i] = w == 0
+        p += t_true.size if w == 0 else t_false.size
+        w = _word_field(buf, p, t_bid, t_ask)
+        if w < 0:
+            return fail
+        bid[i] = w == 0
+        for k in range(3):
+            side[3 * i + k] = buf[p + k]
+        p += 4
+        q = _dec_field(buf, p, 44, dec, i, 0, pdata, poffs[i])
+        if q < 0:
+            return fail
+        poffs[i + 1] = poffs[i] + q - p
         p = q + 1
-    return True, ts, snap, bid, dec, pdata[:pi], poffs, adata[:ai], aoffs, names
+        q = _dec_field(buf, p, 10, dec, i, 3, adata, aoffs[i])
+        if q < 0:
+            return fail
+        aoffs[i + 1] = aoffs[i] + q - p
+        p = q + 1
+    return True, ts, snap, bid, side, dec, pdata[:poffs[n]], poffs, adata[:aoffs[n]], aoffs, names
 
 
-def scan_book(block: bytes, start: int = 0):
-    """Scan ``block[start:]`` (whole lines). None unless every line is canonical (module doc);
-    else ``(ts, snap, bid, dec, price strings, amount strings, exchange, symbol)``."""
+def scan_book(block: bytes, start: int = 0, n: int | None = None):
+    """Scan ``block[start:]`` (whole lines; ``n`` of them if the caller counted). None unless
+    every line is canonical (module doc); else ``(ts, snap, bid, side strings, dec, price
+    strings, amount strings, exchange, symbol)`` with ``ts`` the two timestamps already in ns
+    (:func:`forensics.timeutil.to_ns`)."""
     import pyarrow as pa
 
     if not block.endswith(b"\n") or len(block) <= start:
         return None
     buf = np.frombuffer(block, dtype=np.uint8)
-    ok, ts, snap, bid, dec, pdata, poffs, adata, aoffs, names = _scan(buf, start)
+    if n is None:
+        n = block.count(b"\n", start)
+    ok, ts, snap, bid, side, dec, pdata, poffs, adata, aoffs, names = _scan(buf, start, n, _TRUE, _FALSE, _BID, _ASK)
     if not ok or len(snap) == 0:
         return None
     prices = pa.LargeStringArray.from_buffers(len(snap), pa.py_buffer(poffs), pa.py_buffer(pdata))
     amounts = pa.LargeStringArray.from_buffers(len(snap), pa.py_buffer(aoffs), pa.py_buffer(adata))
+    sides = pa.LargeStringArray.from_buffers(len(snap), pa.py_buffer(np.arange(0, 3 * len(snap) + 1, 3)),
+                                             pa.py_buffer(side))
     ex = block[names[0]:names[0] + names[1]].decode()
     sym = block[names[2]:names[2] + names[3]].decode()
-    return ts, snap, bid, dec, prices, amounts, ex, sym
+    return ts, snap, bid, sides, dec, prices, amounts, ex, sym

@@ -181,11 +181,47 @@ def _levels(buf, p, end, data, offs, st):
 
 
 @nb.njit(cache=True, nogil=True)
+def _key_bit(buf, ks, kn):
+    """The bit of the key buf[ks:ks + kn] among those read here (E T U u s b a e pu stream
+    data), 0 for any other key."""
+    c0 = buf[ks] if kn > 0 else 0
+    if kn == 1:
+        if c0 == 69:
+            return _E
+        if c0 == 84:
+            return _T
+        if c0 == 85:
+            return _U
+        if c0 == 117:
+            return _u
+        if c0 == 115:
+            return _S
+        if c0 == 98:
+            return _B
+        if c0 == 97:
+            return _A
+        if c0 == 101:
+            return _EV
+    elif kn == 2 and c0 == 112 and buf[ks + 1] == 117:
+        return _PU
+    elif kn == 6 and c0 == 115 and buf[ks + 1] == 116 and buf[ks + 2] == 114 and buf[ks + 3] == 101 \
+            and buf[ks + 4] == 97 and buf[ks + 5] == 109:
+        return _STREAM
+    elif kn == 4 and c0 == 100 and buf[ks + 1] == 97 and buf[ks + 2] == 116 and buf[ks + 3] == 97:
+        return _DATA
+    return 0
+
+
+@nb.njit(cache=True, nogil=True)
 def _object(buf, p, end, vals, spans, bdata, boffs, bst, adata, aoffs, ast):
     """One JSON object at ``p``: an event, or a wrapper whose ``data`` is an event (one level
     of nesting, handled without recursion). Fields go to ``vals`` (E, T, U, u, pu, presence
     bits, #bids, #asks, event keys at the wrapper's level) and ``spans`` (s, stream, e).
-    Returns the index after the closing ``}``, or -1 to leave the line to the general path."""
+    Returns the index after the closing ``}``, or -1 to leave the line to the general path.
+
+    One state machine over the bytes (the key test is :func:`_key_bit`): kept in one function
+    on purpose, as splitting the value dispatch into calls that return several positions would
+    cost allocations per key in numba (this loop runs for every key of every message)."""
     if buf[p] != 123:
         return -1
     level = 0
@@ -205,32 +241,7 @@ def _object(buf, p, end, vals, spans, bdata, boffs, bst, adata, aoffs, ast):
         p = _ws(buf, p + 1, end)
         if p >= end:
             return -1
-        c0 = buf[ks] if kn > 0 else 0
-        bit = 0
-        if kn == 1:
-            if c0 == 69:
-                bit = _E
-            elif c0 == 84:
-                bit = _T
-            elif c0 == 85:
-                bit = _U
-            elif c0 == 117:
-                bit = _u
-            elif c0 == 115:
-                bit = _S
-            elif c0 == 98:
-                bit = _B
-            elif c0 == 97:
-                bit = _A
-            elif c0 == 101:
-                bit = _EV
-        elif kn == 2 and c0 == 112 and buf[ks + 1] == 117:
-            bit = _PU
-        elif kn == 6 and c0 == 115 and buf[ks + 1] == 116 and buf[ks + 2] == 114 and buf[ks + 3] == 101 \
-                and buf[ks + 4] == 97 and buf[ks + 5] == 109:
-            bit = _STREAM
-        elif kn == 4 and c0 == 100 and buf[ks + 1] == 97 and buf[ks + 2] == 116 and buf[ks + 3] == 97:
-            bit = _DATA
+        bit = _key_bit(buf, ks, kn)
         if bit != 0 and (vals[5] & bit) != 0:
             return -1  # a duplicate key: left to the general decoder
         if level == 0 and bit != _DATA and bit != _STREAM:
@@ -290,7 +301,55 @@ def _object(buf, p, end, vals, spans, bdata, boffs, bst, adata, aoffs, ast):
 
 
 @nb.njit(cache=True, nogil=True)
+def _receive_time(buf, p, end):
+    """A collector line's ``<receive time> `` prefix at ``p``: (position of what follows,
+    the time or -1 without a prefix); position -1 if the prefix is malformed."""
+    if not (p < end and 48 <= buf[p] <= 57):
+        return p, -1
+    q = p
+    while q < end and 48 <= buf[q] <= 57:
+        q += 1
+    if not (_fits(buf, p, q - p) and q < end and (buf[q] == 32 or buf[q] == 9)):
+        return -1, -1
+    v = 0
+    for i in range(p, q):
+        v = v * 10 + (buf[i] - 48)
+    return _ws(buf, q, end), v
+
+
+@nb.njit(cache=True, nogil=True)
+def _is_diff_event(buf, whole, vals, spans, word):
+    """The object just read (``whole``: it ended the line) is a diff-depth event this scanner
+    takes: e == ``word`` (depthUpdate), U, u, s and E or T present, a stream name only with
+    its data, and not a partial-depth stream (``@depth5``...: the general path's)."""
+    bits = vals[5]
+    wrapped = (bits & _DATA) != 0
+    ok = whole and vals[8] == 0 if wrapped else whole
+    if ok and not wrapped and (bits & _STREAM) != 0:
+        return False  # a stream name without data: general path
+    need = _EV | _U | _u | _S
+    if not (ok and (bits & need) == need and (bits & (_E | _T)) != 0):
+        return False
+    if spans[5] != word.size:  # "e" is exactly depthUpdate
+        return False
+    for i in range(word.size):
+        if buf[spans[4] + i] != word[i]:
+            return False
+    if (bits & _STREAM) != 0:
+        s0, sn = spans[2], spans[3]
+        for i in range(sn - 6):
+            if buf[s0 + i] == 64 and buf[s0 + i + 1] == 100 and buf[s0 + i + 2] == 101 \
+                    and buf[s0 + i + 3] == 112 and buf[s0 + i + 4] == 116 and buf[s0 + i + 5] == 104 \
+                    and 48 <= buf[s0 + i + 6] <= 57:
+                return False
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
 def _scan(buf, word):
+    """Every line of ``buf`` that is a diff-depth event (:func:`_is_diff_event`), read into
+    per-message arrays and level buffers; the other lines copied to ``rest`` (the read ones
+    blanked) for the general path."""
     n_lines = 0
     for i in range(buf.size):
         if buf[i] == 10:
@@ -319,20 +378,7 @@ def _scan(buf, word):
         if buf[end] != 10:
             continue
         ok = False
-        p = start
-        local = -1
-        if p < end and 48 <= buf[p] <= 57:
-            v = 0
-            q = p
-            while q < end and 48 <= buf[q] <= 57:
-                q += 1
-            if _fits(buf, p, q - p) and q < end and (buf[q] == 32 or buf[q] == 9):
-                for i in range(p, q):
-                    v = v * 10 + (buf[i] - 48)
-                p = _ws(buf, q, end)
-                local = v
-            else:
-                p = -1
+        p, local = _receive_time(buf, start, end)
         if p >= 0 and p < end and buf[p] == 123:
             vals[:] = 0
             spans[:] = 0
@@ -341,24 +387,7 @@ def _scan(buf, word):
             if q >= 0:
                 q = _ws(buf, q, end)
             bits = vals[5]
-            wrapped = (bits & _DATA) != 0
-            ok = q == end and vals[8] == 0 if wrapped else q == end
-            if ok and not wrapped and (bits & _STREAM) != 0:
-                ok = False  # a stream name without data: general path
-            need = _EV | _U | _u | _S
-            ok = ok and (bits & need) == need and (bits & (_E | _T)) != 0
-            if ok:  # "e" is exactly depthUpdate
-                ok = spans[5] == word.size
-                for i in range(word.size):
-                    if ok and buf[spans[4] + i] != word[i]:
-                        ok = False
-            if ok and (bits & _STREAM) != 0:  # a partial-depth stream (@depth5...) is the general path's
-                s0, sn = spans[2], spans[3]
-                for i in range(sn - 6):
-                    if buf[s0 + i] == 64 and buf[s0 + i + 1] == 100 and buf[s0 + i + 2] == 101 \
-                            and buf[s0 + i + 3] == 112 and buf[s0 + i + 4] == 116 and buf[s0 + i + 5] == 104 \
-                            and 48 <= buf[s0 + i + 6] <= 57:
-                        ok = False
+            ok = _is_diff_event(buf, q == end, vals, spans, word)
             if ok:
                 msg_line[m] = line
                 ints[m, 0] = local

@@ -218,36 +218,55 @@ class _Reader:
         if gl.size == 0:
             return chunk
         mg = msg.filter(pl.Series(good))
-        # ---- trades -------------------------------------------------------------------------
-        tr = mg.filter(pl.col("type").is_in([4, 5, 6]))
-        if tr.height:
-            chunk.tables["trades"] = tr.select(
-                pl.lit(self.exchange).alias("exchange"), pl.lit(self.symbol).alias("symbol"),
-                (pl.col("line") * (1 << LINE_SHIFT)).alias("arrival"), "line", "ts",
-                pl.lit(None, pl.Int64).alias("local_ts"), pl.col("line").cast(pl.Utf8).alias("trade_id"),
-                _price_str("price").alias("price"), pl.col("size").cast(pl.Utf8).alias("size"),
-                pl.when(pl.col("type") == 6).then(None).when(pl.col("direction") == 1).then(pl.lit("sell"))
-                .otherwise(pl.lit("buy")).alias("aggressor"),
-                (pl.col("type") == 5).alias("hidden"))
+        tr = self._trades(mg)
+        if tr is not None:
+            chunk.tables["trades"] = tr
         # ---- book changes between consecutive good rows ----------------------------------------
         rows = np.arange(gl.size, dtype=np.int64)
         cur = _long(gvals, rows)
-        snap_rows: list[int] = []
-        if self.prev_vals is None:
-            snap_rows.append(0)                      # row 0 of the file: the snapshot
-        # halts: a resume restates the view as a snapshot
+        snap_rows = ([0] if self.prev_vals is None else []) + self._halts(mg, chunk)  # row 0: the snapshot
+        ch = self._changes(cur, rows, snap_rows)
+        self._book_and_labels(chunk, ch, mg, rows, gl)
+        self.prev_vals = gvals[-1].copy()
+        self.prev_line = int(gl[-1])
+        self.last_ts = int(mg["ts"][-1])
+        return chunk
+
+    def _trades(self, mg: pl.DataFrame) -> pl.DataFrame | None:
+        """Executions (types 4, 5 hidden, 6 cross): one trade row each."""
+        tr = mg.filter(pl.col("type").is_in([4, 5, 6]))
+        if not tr.height:
+            return None
+        return tr.select(
+            pl.lit(self.exchange).alias("exchange"), pl.lit(self.symbol).alias("symbol"),
+            (pl.col("line") * (1 << LINE_SHIFT)).alias("arrival"), "line", "ts",
+            pl.lit(None, pl.Int64).alias("local_ts"), pl.col("line").cast(pl.Utf8).alias("trade_id"),
+            _price_str("price").alias("price"), pl.col("size").cast(pl.Utf8).alias("size"),
+            pl.when(pl.col("type") == 6).then(None).when(pl.col("direction") == 1).then(pl.lit("sell"))
+            .otherwise(pl.lit("buy")).alias("aggressor"),
+            (pl.col("type") == 5).alias("hidden"))
+
+    def _halts(self, mg: pl.DataFrame, chunk: Chunk) -> list[int]:
+        """Trading halts (type 7): a halt-resume pair is a gap; the rows where trading resumes
+        (a resume restates the view as a snapshot) are returned."""
         halts = mg.with_row_index("row").filter(pl.col("type") == 7).select("row", "line", "ts", "price")
-        gaps = []
+        gaps, resumed = [], []
         for row, line, ts, price in halts.iter_rows():
             if price == -1 and self.halt is None:
                 self.halt = (ts, line)
             elif price == 1 and self.halt is not None:
                 gaps.append((self.halt, (ts, line)))
                 self.halt = None
-                snap_rows.append(int(row))
+                resumed.append(int(row))
         for (t0, l0), (t1, l1) in gaps:
             chunk.gaps.append(gap_row(self.exchange, self.symbol, "halt", t0, l0 << LINE_SHIFT,
                                       f"trading halt (LOBSTER type 7) lines {l0}-{l1}", t1, l1 << LINE_SHIFT))
+        return resumed
+
+    def _changes(self, cur: pl.DataFrame, rows: np.ndarray, snap_rows: list[int]) -> pl.DataFrame:
+        """Level changes between consecutive good rows (and the previous block's last row),
+        plus the whole view at snapshot rows; in row order, then snapshot, increases, side,
+        distance from the touch."""
         if self.prev_vals is not None:
             prev = pl.concat([_long(self.prev_vals[None, :], np.array([-1], np.int64)),
                               cur.filter(pl.col("row") < rows[-1])]).with_columns(pl.col("row") + 1)
@@ -268,7 +287,12 @@ class _Reader:
                 pl.when(pl.col("side") == "bid").then(-pl.col("price")).otherwise(pl.col("price")).alias("dist"),
                 pl.lit(True).alias("is_snapshot"))
             ch = pl.concat([ch.select(snap.columns), snap])
-        ch = ch.sort(["row", "is_snapshot", "up", "side", "dist"])
+        return ch.sort(["row", "is_snapshot", "up", "side", "dist"])
+
+    def _book_and_labels(self, chunk: Chunk, ch: pl.DataFrame, mg: pl.DataFrame, rows: np.ndarray,
+                         gl: np.ndarray) -> None:
+        """The changes as book_updates rows, and each non-snapshot change's ground truth
+        (traded / cancelled / added at the message's price and side, else out_of_view)."""
         meta = pl.DataFrame({"row": rows, "line": gl})
         mrow = mg.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64)).select(
             "row", "ts", "type", pl.col("price").alias("m_price"), pl.col("size").alias("m_size"),
@@ -294,10 +318,6 @@ class _Reader:
             lab = out.filter(~pl.col("is_snapshot")).with_columns(truth.alias("truth"))
             chunk.tables["labels_level_changes"] = lab.select(
                 "exchange", "symbol", "arrival", "line", "ts", "side", "price", "delta", "truth")
-        self.prev_vals = gvals[-1].copy()
-        self.prev_line = int(gl[-1])
-        self.last_ts = int(mg["ts"][-1])
-        return chunk
 
     def finish(self) -> Chunk:
         chunk = Chunk()

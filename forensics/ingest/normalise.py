@@ -187,6 +187,31 @@ class Writer:
         self.result = IngestResult(str(source_path), sha256, fmt)
         self._n = 0
         self._t0 = time.perf_counter()
+        self.parts: PartWriter | None = None  # started with the first part
+        #: seconds per Writer step (benchmarks/bench_ingest.py --profile prints them)
+        self.timings: dict[str, float] = {}
+
+    def _time(self, step: str, t0: float) -> float:
+        t = time.perf_counter()
+        self.timings[step] = self.timings.get(step, 0.0) + t - t0
+        return t
+
+    def _write_part(self, df: pl.DataFrame, path: Path) -> None:
+        if self.parts is None:
+            self.parts = PartWriter()
+        self.parts.submit(df, path)
+
+    def _stop_parts(self, flush: bool) -> None:
+        if self.parts is None:
+            return
+        try:
+            if flush:
+                t = time.perf_counter()
+                self.parts.flush()
+                self._time("wait for part writer", t)
+        finally:
+            if not flush:
+                self.parts.close()
 
     # ---- per chunk -------------------------------------------------------------------------
     def add(self, chunk: Chunk) -> None:
@@ -198,18 +223,22 @@ class Writer:
             if df is None:
                 continue
             # the reader contract (forensics.ingest.contract): a reader bug fails loudly here
+            t = time.perf_counter()
             df = apply_overrides(check_frame(self.fmt, table, df, str(self.source_path)), self.exchange, self.symbol)
+            t = self._time("contract", t)
             if df.height == 0:
                 continue
             df = self._validate(table, df)
+            t = self._time("validate", t)
             if df.height == 0:
                 continue
             ex0, sy0 = df["exchange"][0], df["symbol"][0]
-            if bool(df["exchange"].eq_missing(ex0).all()) and bool(df["symbol"].eq_missing(sy0).all()):
+            if _constant(df["exchange"]) and _constant(df["symbol"]):
                 self._stage(table, ex0, sy0, df)  # one instrument (the common case): no regrouping
-                continue
-            for (ex, sy), part in df.group_by(["exchange", "symbol"], maintain_order=True):
-                self._stage(table, ex, sy, part)
+            else:
+                for (ex, sy), part in df.group_by(["exchange", "symbol"], maintain_order=True):
+                    self._stage(table, ex, sy, part)
+            self._time("stage", t)
         for g in chunk.gaps:
             g = check_gap(self.fmt, g, str(self.source_path))
             if self.exchange or self.symbol:
@@ -269,13 +298,18 @@ class Writer:
             df = self._to_units(table, key, df)
             if df.height == 0:
                 return
+        import numpy as np
+
         pdec, sdec = self.decimals[key]
         self.max_arrival[key] = max(self.max_arrival.get(key, -1), int(df["arrival"].max()))
         df = df.with_columns((pl.col("arrival") + self.base_seq[key]).alias("seq"))
-        # rows older than one already seen in this file (arrival order) are reported
-        self.result.reordered += int((df["ts"] < df["ts"].cum_max().shift(1)).sum() or 0)
+        # rows older than one already seen in this file (arrival order) are reported; a part
+        # with such rows is sorted by ts (stable: ties keep arrival order)
+        ts = df["ts"].to_numpy()
+        late = int(np.count_nonzero(ts[1:] < np.maximum.accumulate(ts)[:-1])) if ts.size > 1 else 0
+        self.result.reordered += late
         out = select_stored(table, df)
-        if df.height > 1 and (out["ts"].diff().drop_nulls() < 0).any():
+        if late:
             out = out.sort("ts", maintain_order=True)
         day_ns = 86_400_000_000_000
         if int(out["ts"][0]) // day_ns == int(out["ts"][-1]) // day_ns:  # sorted: one UTC day
@@ -287,7 +321,7 @@ class Writer:
             self._n += 1
             path = (self.staging / table / f"exchange={exchange}" / f"symbol={symbol}" / f"date={day}"
                     / f"{self.sha[:16]}-{self._n:05d}.parquet")
-            write_part(part, path)
+            self._write_part(part, path)
             self.staged.append(_Staged(path, table, exchange, symbol, day, pdec, sdec))
             self.result.rows[table] = self.result.rows.get(table, 0) + part.height
         tmin, tmax = int(out["ts"].min()), int(out["ts"].max())
@@ -340,7 +374,7 @@ class Writer:
                 self.decimals[key][k] = new
             if df.height == 0:
                 return df
-            conv = {c: exact.units(df[f"__digits_{c}"], df[f"__raw_{c}"], new) for c in kc}
+            conv = {c: _units(df[f"__digits_{c}"], df[f"__raw_{c}"], new) for c in kc}
             df = df.with_columns([v.alias(c) for c, v in conv.items()])
             top = max(int(v.abs().max() or 0) for v in conv.values())
             self.max_units[key][k] = max(self.max_units[key][k], top)
@@ -395,6 +429,7 @@ class Writer:
         return True
 
     def abort(self) -> None:
+        self._stop_parts(flush=False)
         if self.staging.exists():
             shutil.rmtree(self.staging)
 
@@ -410,6 +445,7 @@ class Writer:
     def commit(self, source_errors: list[tuple[int | None, str]] = (), content_sha256: str | None = None
                ) -> IngestResult:
         """Move staged parts into the store and record instruments, gaps, rejects, manifest."""
+        self._stop_parts(flush=True)  # every staged part written (or its error raised)
         for line, msg in source_errors:
             self.rejects.append(Reject(line, msg))
         store = self.store
@@ -506,11 +542,72 @@ def write_part(df: pl.DataFrame, path: Path) -> Path:
     return path
 
 
+class PartWriter:
+    """Encodes and writes staged parts in a thread of its own (:func:`write_part`), at most
+    ``depth`` parts queued: Parquet encoding and compression release the GIL, so they overlap
+    the next block's parsing and validation instead of lengthening the Writer's critical path.
+    Parts are only staged (invisible to readers) until the Writer commits, and the commit
+    waits for them (:meth:`flush`). An error writing a part (disk full, read-only) is raised
+    by the next :meth:`submit` or by :meth:`flush`."""
+
+    def __init__(self, depth: int = 2):
+        import queue
+        import threading
+
+        self.q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self.error: BaseException | None = None
+        self.busy = 0.0  # seconds spent writing (the benchmark's breakdown)
+        self.t = threading.Thread(target=self._work, name="forensics-part-writer", daemon=True)
+        self.t.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self.q.get()
+            try:
+                if item is None:
+                    return
+                if self.error is None:  # after an error the rest is dropped (the file fails)
+                    t = time.perf_counter()
+                    try:
+                        write_part(*item)
+                    except BaseException as exc:  # handed to the Writer's thread
+                        self.error = exc
+                    self.busy += time.perf_counter() - t
+            finally:
+                self.q.task_done()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            exc, self.error = self.error, None
+            raise exc
+
+    def submit(self, df: pl.DataFrame, path: Path) -> None:
+        self._raise()
+        if not self.t.is_alive():
+            raise RuntimeError("part writer stopped")
+        self.q.put((df, path))
+
+    def flush(self) -> None:
+        """Wait until every submitted part is written; raise the first write error."""
+        self.q.join()
+        self._raise()
+
+    def close(self) -> None:
+        """Stop the thread after the queued parts (errors are dropped: the caller is failing
+        or done)."""
+        if self.t.is_alive():
+            self.q.put(None)
+            self.t.join()
+        self.error = None
+
+
 def _name_checks(df: pl.DataFrame, col: str) -> list[tuple[pl.Expr, pl.Expr]]:
     """A (bad, reason) check for the rows whose ``col`` cannot be a partition name; judged
     on the column's distinct values (one or a few per block), so valid blocks cost one unique()."""
     s = df[col]
-    if s.len() and s.null_count() == 0 and bool((s == s[0]).all()):  # one value (the usual case)
+    if _constant(s):  # one value (the usual case): judged once per value and file
+        if _name_ok(col, s[0]):
+            return []
         u = s[:1].to_frame()
     else:
         u = df.select(pl.col(col).unique())
@@ -521,6 +618,25 @@ def _name_checks(df: pl.DataFrame, col: str) -> list[tuple[pl.Expr, pl.Expr]]:
     if bad.null_count():
         cond = cond | pl.col(col).is_null()
     return [(cond, name_reason(col))]
+
+
+def _constant(s: pl.Series) -> bool:
+    """``s`` holds one non-null value on every row."""
+    return bool(s.len()) and s.null_count() == 0 and bool((s == s[0]).all())
+
+
+_NAMES_OK: dict[tuple[str, str], bool] = {}
+
+
+def _name_ok(col: str, value: str) -> bool:
+    """:func:`name_reason` of one value is null (cached: a file has one or a few names)."""
+    key = (col, value)
+    if key not in _NAMES_OK:
+        if len(_NAMES_OK) > 4096:
+            _NAMES_OK.clear()
+        _NAMES_OK[key] = pl.DataFrame({col: [value]}, schema={col: pl.Utf8}).select(
+            name_reason(col).is_null()).item()
+    return _NAMES_OK[key]
 
 
 # ---- validation ------------------------------------------------------------------------------
@@ -581,6 +697,27 @@ def _validate_fast(table: str, df: pl.DataFrame, checks: list[tuple[pl.Expr, pl.
 
 
 # ---- exact columns, vectorised (same rules as forensics.exact, fewer string passes) ---------
+
+_POW10 = None
+
+
+def _units(digits: pl.Series, raw: pl.Series, decimals: int) -> pl.Series:
+    """:func:`exact.units` in numpy (one pass, no plan): ``digits * 10**(decimals - raw)``, or
+    an exact division dropping trailing zeros when ``raw > decimals``. Callers have checked
+    that the rows fit at ``decimals`` (nulls stay null)."""
+    import numpy as np
+
+    global _POW10
+    if _POW10 is None:
+        _POW10 = np.array([10 ** k for k in range(exact.MAX_DIGITS + 1)], dtype=np.int64)
+    if digits.null_count() or raw.null_count():
+        return exact.units(digits, raw, decimals)
+    d, r = digits.to_numpy(), raw.to_numpy()
+    k = decimals - r
+    up = _POW10[np.clip(k, 0, exact.MAX_DIGITS)]
+    down = _POW10[np.clip(-k, 0, exact.MAX_DIGITS)]
+    return pl.Series(digits.name, np.where(k >= 0, d * up, d // down), dtype=pl.Int64)
+
 
 def _int_part(c: str) -> pl.Expr:
     """Integer part of exact column ``c`` from the digits carried by :meth:`Writer._validate`."""

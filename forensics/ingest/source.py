@@ -559,7 +559,7 @@ class _Counting(io.RawIOBase):
         return data
 
 
-def prefetch(it: Iterator, depth: int = READ_AHEAD) -> Iterator:
+def prefetch(it: Iterator, depth: int = READ_AHEAD, name: str = "forensics-reader") -> Iterator:
     """Run an iterator in a reader thread, at most ``depth`` items ahead (a bounded queue).
     Decompression, hashing and Polars release the GIL, so the producer and the consumer use
     both cores. An exception in the producer is raised in the consumer after the items before
@@ -593,7 +593,7 @@ def prefetch(it: Iterator, depth: int = READ_AHEAD) -> Iterator:
                 except queue.Full:
                     continue
 
-    t = threading.Thread(target=work, name="forensics-reader", daemon=True)
+    t = threading.Thread(target=work, name=name, daemon=True)
     t.start()
     try:
         while True:

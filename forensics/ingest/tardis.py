@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import numpy as np
 import polars as pl
 
 from forensics.errors import ForensicsError
 from forensics.ingest.csvblock import int_or_reject, is_header, read_block
-from forensics.ingest.normalise import Chunk, Format, Reject, arrival_expr
+from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, Reject, arrival_expr
 from forensics.ingest.seqchain import gap_row
 import re
 
@@ -139,7 +140,7 @@ FAST_SCAN = True
 
 
 def _book_scanned(block: bytes, first_line: int, skip_header: bool, opts, prev_snapshot: bool | None,
-                  prev_ts: int | None) -> pl.DataFrame | None:
+                  prev_ts: int | None, n_lines: int | None = None) -> pl.DataFrame | None:
     """:func:`_book_fast` of :func:`read_block` of a canonical block, read by the compiled
     scanner in one pass, with the exact columns already parsed (the Writer uses them). None
     for any other block."""
@@ -151,41 +152,46 @@ def _book_scanned(block: bytes, first_line: int, skip_header: bool, opts, prev_s
         first_line += 1
     from forensics.ingest.csvscan import scan_book
 
-    got = scan_book(block, start)
+    got = scan_book(block, start, None if n_lines is None else n_lines - (start > 0))
     if got is None:
         return None
-    ts, snap, bid, dec, prices, amounts, ex_name, sym_name = got
+    ts, snap, bid, sides, dec, prices, amounts, ex_name, sym_name = got
     n = len(snap)
     # the file's own names: --exchange/--symbol are applied by the Writer, once
-    ex = pl.lit(pl.select(_venue(pl.lit(ex_name, pl.Utf8))).item(), pl.Utf8)
-    sy = pl.lit(sym_name, pl.Utf8)
-    base = pl.DataFrame({"timestamp": ts[:, 0], "local_timestamp": ts[:, 1], "is_snapshot": snap, "__bid": bid,
-                         "price": pl.Series(prices).cast(pl.Utf8), "amount": pl.Series(amounts).cast(pl.Utf8),
-                         **{f"__{k}_{c}": dec[:, 3 * j + i] for j, c in enumerate(("price", "size"))
-                            for i, k in enumerate(("digits", "raw", "sig"))}})
-    t, lt, is_snap = pl.col("timestamp"), pl.col("local_timestamp"), pl.col("is_snapshot")
-    line = pl.int_range(first_line, first_line + n, dtype=pl.Int64)
-    return base.lazy().select(
-        ex.alias("exchange"), sy.alias("symbol"), t, lt, is_snap,
-        pl.when("__bid").then(pl.lit("bid")).otherwise(pl.lit("ask")).alias("side"), "price", "amount",
-        line.alias("line"), to_ns_expr(t).alias("ts"), to_ns_expr(lt).alias("local_ts"),
-        arrival_expr(line).alias("arrival"), pl.col("amount").alias("size"),
-        (is_snap & ~is_snap.shift(1, fill_value=True if prev_snapshot is None else prev_snapshot)).alias("__resync"),
-        to_ns_expr(t).shift(1, fill_value=prev_ts).alias("__prev_ts"),
-        *[pl.col(f"__{k}_{c}") for c in ("price", "size") for k in ("raw", "sig", "digits")],
-    ).collect()
+    if ex_name not in _VENUES:
+        _VENUES[ex_name] = pl.select(_venue(pl.lit(ex_name, pl.Utf8))).item()
+    line = np.arange(first_line, first_line + n, dtype=np.int64)
+    prev_ts_col = pl.Series("__prev_ts", np.concatenate([[0 if prev_ts is None else prev_ts], ts[:-1, 0]]))
+    if prev_ts is None:
+        prev_ts_col = prev_ts_col.scatter(0, None)
+    before = np.concatenate([[True if prev_snapshot is None else prev_snapshot], snap[:-1]])
+    cols = {
+        "exchange": pl.repeat(_VENUES[ex_name], n, dtype=pl.Utf8, eager=True),
+        "symbol": pl.repeat(sym_name, n, dtype=pl.Utf8, eager=True),
+        "ts": ts[:, 0], "local_ts": ts[:, 1], "is_snapshot": snap, "side": sides,
+        "price": prices, "size": amounts, "arrival": line << LINE_SHIFT, "line": line,
+        "__resync": snap & ~before, "__prev_ts": prev_ts_col,
+    }
+    for j, c in enumerate(("price", "size")):
+        for i, k in enumerate(("digits", "raw", "sig")):
+            cols[f"__{k}_{c}"] = np.ascontiguousarray(dec[:, 3 * j + i])
+    return pl.DataFrame(cols)
+
+
+_VENUES: dict[str, str] = {}
 
 
 def read_book(src: Source, opts) -> Iterator[Chunk]:
     prev_snapshot, prev_ts = None, None  # last row of the previous block
     for first_line, block in src.blocks():
         skip = first_line == 1 and is_header(block, "exchange")
-        df = _book_scanned(block, first_line, skip, opts, prev_snapshot, prev_ts) if FAST_SCAN else None
+        n_lines = block.count(b"\n")
+        df = _book_scanned(block, first_line, skip, opts, prev_snapshot, prev_ts, n_lines) if FAST_SCAN else None
         if df is not None:
-            chunk = Chunk(lines=block.count(b"\n"))
+            chunk = Chunk(lines=n_lines)
         else:
             df, rejects = read_block(block, first_line, BOOK_COLS, skip_header=skip, types=TIME_TYPES)
-            chunk = Chunk(rejects=rejects, lines=block.count(b"\n"))
+            chunk = Chunk(rejects=rejects, lines=n_lines)
         if df.height:
             if "__digits_price" not in df.columns:  # (read by the scanner: converted already)
                 out = _book_fast(df, opts, prev_snapshot, prev_ts)
@@ -233,7 +239,7 @@ def _no_header_reader(reader, kind):
         if not head.lstrip().lower().startswith(b"exchange,symbol,timestamp"):
             raise ForensicsError(f"{src.path}: Tardis {kind} CSV needs its header row")
         # parsed a block ahead in a thread, so parsing overlaps the Writer's work on the last one
-        return prefetch(reader(src, opts), depth=1)
+        return prefetch(reader(src, opts), depth=1, name="forensics-parse")
     return read
 
 
