@@ -41,7 +41,8 @@ Rules, in order:
    print and >= pull_noise_k x the side's ordinary 500 ms fall) -> ``synchronized_withdrawal``,
    whatever traded after it (the cascade into the thinned book).
 3. both sides fell, one side pulled (>= pull_both_min) and the other not (<= pull_other_max),
-   not trade-driven -> ``one_sided_pull`` (the other side only moved with the mid).
+   or the two bursts more than ``pull_apart_ms`` apart, not trade-driven -> ``one_sided_pull``
+   (the other side only moved with the mid).
 4. trade-driven (net share >= trade_min; flow events flow_trade_min) -> ``consumption``
    (sequential erosion from the touch, erosion correlation > erosion_corr_min, raises the
    confidence).
@@ -84,6 +85,7 @@ class Thresholds:
     pull_lead_ms: float = 1000.0      # ... and, for a flow event, no later than 1 s after its first print (the cascade follows the pull)
     pull_noise_k: float = 1.5         # flow event: each burst >= 1.5x the side's 99th-percentile 500 ms fall (volatile books churn)
     pull_other_max: float = 0.12      # one-sided: the other side lost <= 12% net (withdrawals' weaker side loses >= 17% on dev)
+    pull_apart_ms: float = 1000.0     # one-sided: the two bursts > 1 s apart (the later side re-quoted after the mid moved; dev withdrawals: <= 340 ms but for 4 of 160)
     flicker_min_pairs: int = 3        # flicker: three or more large add->cancel pairs (one or two is a maker changing its mind)
     flicker_max_traded: float = 0.10  # flicker: <= 10% of the flicker orders traded (they were not meant to trade)
     flicker_pairs_scale: float = 3.0  # flicker confidence: full at 3 pairs past the minimum
@@ -248,12 +250,20 @@ def _rule_pulled_at_start(m: dict, f: dict, th: Thresholds, factor: float, ev: l
 
 
 def _rule_one_side_pulled(m: dict, f: dict, th: Thresholds, factor: float, ev: list[str]):
-    """Rule 3: both sides fell, one pulled and the other not, not trade-driven -> one_sided_pull."""
-    pb, pa = f["pb"], f["pa"]
+    """Rule 3: both sides fell, one pulled and the other not (or its burst came ``pull_apart_ms``
+    after: makers re-quoting after the mid moved), not trade-driven -> one_sided_pull."""
+    pb, pa, lag = f["pb"], f["pa"], f["lag"]
     if not (f["sides"] == "both" and pb is not None and pa is not None and f["share"] < th.trade_min
-            and max(pb, pa) >= th.pull_both_min and min(pb, pa) <= th.pull_other_max):
+            and max(pb, pa) >= th.pull_both_min):
+        return None
+    apart = lag is not None and lag > th.pull_apart_ms
+    if not (min(pb, pa) <= th.pull_other_max or apart):
         return None
     one = "bid" if pb > pa else "ask"
+    if apart:
+        ev.append(f"the two sides' pull bursts came {lag:.0f} ms apart: not one synchronized withdrawal; the "
+                  f"{one} side's quotes were pulled and the other side's followed the moved mid")
+        return "one_sided_pull", round(_score(lag - th.pull_apart_ms, th.pull_apart_ms) * factor, 3), ev
     ev.append(f"only the {one} side's quotes were pulled (the other side's fell without a pull: "
               f"{_pct(min(pb, pa))} net cancelled)")
     conf = min(_score(max(pb, pa) - th.pull_both_min, th.pull_both_min),

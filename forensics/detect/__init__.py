@@ -27,7 +27,10 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    (variance: the larger of the empirical one and the compound-Poisson one with lognormal order
    sizes fitted on the trailing orders, so a heavy size tail counts even when no huge order
    happened to be in the baseline): ratio ``V / (W mu) >= flow_min_ratio`` and z ``>=
-   flow_min_z`` (raised while the history is shorter than ``flow_full_history_s``), spread over
+   flow_min_z``, or the *capped* z ``>= flow_min_zc`` (the same test on the volume with every
+   order capped at the trailing ``flow_cap_z`` size quantile: the heavy size tail no longer
+   swamps a short program of ordinary-sized orders) (both raised while the history is shorter
+   than ``flow_full_history_s``), spread over
    ``flow_min_active_s`` seconds with no second holding more than ``flow_max_top_share``.
    Flagged windows of a side merge; the episode is the stretch of maximal volume above
    ``flow_excess_k`` x the rate (re-cut at half the program's own pace), split where

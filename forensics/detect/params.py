@@ -31,6 +31,7 @@ class DetectParams:
     merge_gap_s: float = 10.0         # a fall within 10 s of an event's end continues it
     aftermath_max_s: float = 120.0    # an unrecovered side folds in later falls / flows for at most 2 min
     min_hold_s: float = 2.0           # depth back within 2 s = a cancel/replace blip, not vanished depth
+    partial_pull_min: float = 9.0     # a partial fall (trough above half) holds if a side cancelled this share net in 500 ms (> 1: off)
     recovery_frac: float = 0.5        # recovered = back to half the depth before
     recovery_horizon_s: float = 600.0  # recovery looked for over 10 minutes
     price_after_s: float = 60.0       # price move measured 1 minute after
@@ -57,6 +58,8 @@ class DetectParams:
     flow_full_history_s: float = 300.0  # ... and the z bar rises as sqrt(300 s / history) below 5 minutes
     flow_min_ratio: float = 2.0       # volume >= 2x the side's trailing rate ...
     flow_min_z: float = 6.0           # ... and >= 6 sigma (dev seeds: background tops out near 5.5 over hours)
+    flow_cap_z: float = 1.645         # capped z: each order capped at the trailing 95% size quantile (lognormal fit) ...
+    flow_min_zc: float = 9.0          # ... >= 9 sigma of the capped volume (dev 1-160: finds 5-10 s programs the size tail hides, +1 calm false event in 16 h)
     flow_min_duration_s: float = 4.0  # one cluster of orders (< 4 s) is not a sustained program
     flow_max_top_share: float = 0.5   # no single second holds more than half the window's volume
     flow_min_active_s: int = 3        # the window has prints in >= 3 distinct seconds
@@ -65,6 +68,8 @@ class DetectParams:
     flow_merge_s: float = 10.0        # a program starting within 10 s after a cliff is its aftermath
     flow_lead_share: float = 0.25     # >= 25% of a program's volume before a cliff: the cliff is part of it
     flow_recut_frac: float = 0.5      # episode edges re-cut at half the program's own pace (a lone print before it is not its start)
+    flow_tighten_steps: int = 3       # a failing episode is re-cut at up to this many rising levels (a short program's long tail) ...
+    flow_tighten_x: float = 1.5       # ... each 1.5x the previous one
     flow_pad_frac: float = 0.25       # a flagged stretch is searched a quarter of the longest window beyond its ends
     flow_min_trades: int = 50         # fewer aggressive prints in the whole window: no rate to judge against
     flow_passes: int = 3              # baseline cleaned of the episodes found so far, up to 3 passes
