@@ -52,7 +52,10 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    spread from the touch, removed (>= 80%) within ``flicker_life_s`` (5 s) with <= 10% traded;
    >= ``flicker_min_pairs`` (3) such pairs chained with gaps <= ``flicker_gap_s`` (30 s). A cliff
    overlapping the episode whose net fall is >= 40% flicker orders being pulled is absorbed.
-6. metrics (below) and :func:`forensics.classify.classify` -> label, confidence, evidence.
+6. **aftermath**: a cliff or program starting within ``aftermath_fold_s`` (30 s) after the end
+   of the previous non-flicker event is folded into it (the book has not settled: re-pulls,
+   hedging flow, the deep bands catching up), listed in its evidence.
+7. metrics (below) and :func:`forensics.classify.classify` -> label, confidence, evidence.
    Level data also gives each cliff and flow event its *per-side pull bursts* (the largest net
    cancellation within ``sync_ms`` per side from ``pull_before_s`` before to ``pull_after_s``
    after the start, over the narrowest band's depth, and the side's ``pull_noise_q`` quantile of

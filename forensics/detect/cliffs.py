@@ -156,36 +156,14 @@ def _continuations(events: list[dict], ctx: Context, p: DetectParams) -> list[di
         ev["recovered_at"] = _recovery_time(ev, ctx, p)
         if (ctx.data_kind == "book" and ev["recovered_at"] is not None
                 and ev["recovered_at"] - ev["t_trough"] < p.min_hold_s * NS_PER_S):
-            held = _partial_pull_held(ev, ctx, p)
-            if held is None:
-                continue  # back within min_hold_s: a re-quote blip, not vanished depth
-            ev["recovered_at"] = held
+            continue  # back within min_hold_s: a re-quote blip, not vanished depth
         ev["sides_set"] = set(ev["cliffs"])
         out.append(ev)
     return out
 
 
 
-def _partial_pull_held(ev: dict, ctx: Context, p: DetectParams) -> int | None:
-    """A partial pull (the trough above ``recovery_frac`` of the depth before, so "recovered" the
-    moment it happened) that is a real pull: some falling side cancelled >= ``partial_pull_min``
-    of the narrowest band net within one ``sync_ms`` around the fall, and got less than
-    ``recovery_frac`` of the depth it lost back within ``min_hold_s``. Returns its recovery time
-    measured from the trough (None: a blip after all)."""
-    from forensics.detect.metrics import _side_pulls
-    partial = [s for s, c in ev["cliffs"].items() if c.q_trough >= p.recovery_frac * min(c.q_peak, c.baseline)]
-    if not partial or p.partial_pull_min > 1.0:
-        return None
-    pulls = _side_pulls(ctx, ev["t_peak"] - int(p.pull_before_s * NS_PER_S), ev["t_trough"], p)
-    if not any(pulls.get(s, (0.0, 0))[0] >= p.partial_pull_min for s in partial):
-        return None
-    rec = _recovery_time(ev, ctx, p, from_trough=True)
-    if rec is not None and rec - ev["t_trough"] < p.min_hold_s * NS_PER_S:
-        return None
-    return rec if rec is not None else ev["t_trough"] + int(p.recovery_horizon_s * NS_PER_S)
-
-
-def _recovery_time(ev: dict, ctx: Context, p: DetectParams, from_trough: bool = False) -> int | None:
+def _recovery_time(ev: dict, ctx: Context, p: DetectParams) -> int | None:
     """First time after the trough when every falling side is back to recovery_frac of its
     depth before (None: not within the horizon)."""
     horizon = int(p.recovery_horizon_s * NS_PER_S)
@@ -194,10 +172,7 @@ def _recovery_time(ev: dict, ctx: Context, p: DetectParams, from_trough: bool = 
         t, q = _series(ctx, s, ev["band"])
         k0 = np.searchsorted(t, c.t_trough, side="left")
         k1 = np.searchsorted(t, c.t_trough + horizon, side="right")
-        ref = min(c.q_peak, c.baseline)
-        # from_trough: half the depth lost back (a partial pull), else half the depth before
-        level = c.q_trough + p.recovery_frac * max(ref - c.q_trough, 0.0) if from_trough else p.recovery_frac * ref
-        ok = np.nonzero(q[k0:k1] >= level)[0]
+        ok = np.nonzero(q[k0:k1] >= p.recovery_frac * min(c.q_peak, c.baseline))[0]
         if ok.size == 0:
             return None
         latest = max(latest, int(t[k0 + ok[0]]))

@@ -30,8 +30,8 @@ class DetectParams:
     other_min_frac: float = 0.15      # ... and >= 15% of its baseline (and of its own levels' quantity)
     merge_gap_s: float = 10.0         # a fall within 10 s of an event's end continues it
     aftermath_max_s: float = 120.0    # an unrecovered side folds in later falls / flows for at most 2 min
+    aftermath_fold_s: float = 30.0    # an event starting < 30 s after the previous one ends is its aftermath (dev 61-160: 6 of 10 extra events)
     min_hold_s: float = 2.0           # depth back within 2 s = a cancel/replace blip, not vanished depth
-    partial_pull_min: float = 9.0     # a partial fall (trough above half) holds if a side cancelled this share net in 500 ms (> 1: off)
     recovery_frac: float = 0.5        # recovered = back to half the depth before
     recovery_horizon_s: float = 600.0  # recovery looked for over 10 minutes
     price_after_s: float = 60.0       # price move measured 1 minute after

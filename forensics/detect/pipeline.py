@@ -76,6 +76,7 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
     events = _absorb_into_flicker(ctx, events, flickers, p)
     for fw in flows:
         events = _merge_flow(ctx, events, fw, p)
+    events = _fold_aftermath(events, p)
     rows = [_finish(ctx, e, ex, sy, p) for e in sorted(events, key=lambda e: e["start_ts"])]
     if not rows:
         return pl.DataFrame(schema=EVENT_SCHEMA)
@@ -166,6 +167,23 @@ def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> 
             continue
         keep.append(e)
     return keep + [fe]
+
+
+def _fold_aftermath(events: list[dict], p: DetectParams) -> list[dict]:
+    """A cliff or program starting within ``aftermath_fold_s`` after the end of the previous
+    (non-flicker) event is part of that event's aftermath (the book has not settled: re-pulls,
+    hedging flow, the deep bands catching up) and is folded into it, listed in its evidence."""
+    fold = int(p.aftermath_fold_s * NS_PER_S)
+    out: list[dict] = []
+    for e in sorted(events, key=lambda e: e["start_ts"]):
+        prev = next((x for x in reversed(out) if x["trigger"] != "flicker"), None)
+        end = prev.get("_fold_until", prev["window_to"]) if prev is not None else None
+        if e["trigger"] != "flicker" and end is not None and end < e["start_ts"] <= end + fold:
+            prev.setdefault("_absorbed", []).append(e)
+            prev["_fold_until"] = max(end, e["window_to"])
+            continue
+        out.append(e)
+    return out
 
 
 def _null_without_trades(ctx: Context, e: dict, ex: str, sy: str, p: DetectParams) -> None:
