@@ -260,7 +260,7 @@ def _rule_one_side_pulled(m: dict, f: dict, th: Thresholds, factor: float, ev: l
     if not (min(pb, pa) <= th.pull_other_max or apart):
         return None
     one = "bid" if pb > pa else "ask"
-    if apart:
+    if apart and min(pb, pa) > th.pull_other_max:
         ev.append(f"the two sides' pull bursts came {lag:.0f} ms apart: not one synchronized withdrawal; the "
                   f"{one} side's quotes were pulled and the other side's followed the moved mid")
         return "one_sided_pull", round(_score(lag - th.pull_apart_ms, th.pull_apart_ms) * factor, 3), ev
