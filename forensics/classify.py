@@ -85,7 +85,7 @@ class Thresholds:
     pull_lead_ms: float = 1000.0      # ... and, for a flow event, no later than 1 s after its first print (the cascade follows the pull)
     pull_noise_k: float = 1.5         # flow event: each burst >= 1.5x the side's 99th-percentile 500 ms fall (volatile books churn)
     pull_other_max: float = 0.12      # one-sided: the other side lost <= 12% net (withdrawals' weaker side loses >= 17% on dev)
-    pull_apart_ms: float = 1000.0     # one-sided: the two bursts > 1 s apart (the later side re-quoted after the mid moved; dev withdrawals: <= 340 ms but for 4 of 160)
+    pull_apart_ms: float = 1000.0     # one-sided: the two bursts > 1 s apart (the later side re-quoted after the mid moved; dev withdrawals: all but 5 within 340 ms)
     flicker_min_pairs: int = 3        # flicker: three or more large add->cancel pairs (one or two is a maker changing its mind)
     flicker_max_traded: float = 0.10  # flicker: <= 10% of the flicker orders traded (they were not meant to trade)
     flicker_pairs_scale: float = 3.0  # flicker confidence: full at 3 pairs past the minimum
