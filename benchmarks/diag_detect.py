@@ -7,13 +7,16 @@ drawn shape, plus the summary of :func:`forensics.evaluate.format_summary`. ``--
 the simulated stores so a later run only re-runs detection.
 
 Usage: PYTHONPATH=. python benchmarks/diag_detect.py [--set dev|eval] [--seeds 1-20] [--workdir /tmp/ev]
-       [--json out.json] [--all]
+       [--json out.json] [--all] [--param flow_min_zc=9 ...]
 """
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
 import json
 
+from forensics.detect import DetectParams
 from forensics.evaluate import DEV_SEEDS, EVAL_SEEDS, format_summary, run_eval
 
 COLS = ("trigger", "label", "confidence", "sides", "band_pct", "removed_frac", "traded_share_net", "traded_share",
@@ -58,6 +61,18 @@ def _fmt(x) -> str:
     return str(x)
 
 
+def _params(pairs: list[str]) -> DetectParams:
+    """DetectParams with ``NAME=VALUE`` overrides (value parsed as a Python literal)."""
+    kw = {}
+    fields = {f.name for f in dataclasses.fields(DetectParams)}
+    for pair in pairs:
+        name, _, val = pair.partition("=")
+        if name not in fields:
+            raise SystemExit(f"--param {pair!r}: DetectParams has no field {name!r}")
+        kw[name] = float("inf") if val == "inf" else ast.literal_eval(val)
+    return DetectParams(**kw)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", default="dev", choices=("dev", "eval"))
@@ -66,10 +81,13 @@ def main():
     ap.add_argument("--json", default=None)
     ap.add_argument("--all", action="store_true", help="print every incident, not only the failures")
     ap.add_argument("--evidence", action="store_true", help="print the failures' evidence")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a DetectParams field for this run (repeatable; try values on dev seeds only)")
     args = ap.parse_args()
+    params = _params(args.param)
     seeds = _seeds(args.seeds, DEV_SEEDS if args.set == "dev" else EVAL_SEEDS)
     summary, runs = run_eval(len(seeds), seeds[0], drawn=True, seeds=seeds, workdir=args.workdir,
-                             keep=args.workdir is not None)
+                             keep=args.workdir is not None, params=params)
     rs = rows(runs)
     for r in rs:
         if r["ok"] and not args.all:

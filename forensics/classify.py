@@ -41,7 +41,8 @@ Rules, in order:
    print and >= pull_noise_k x the side's ordinary 500 ms fall) -> ``synchronized_withdrawal``,
    whatever traded after it (the cascade into the thinned book).
 3. both sides fell, one side pulled (>= pull_both_min) and the other not (<= pull_other_max),
-   not trade-driven -> ``one_sided_pull`` (the other side only moved with the mid).
+   or the two bursts more than ``pull_apart_ms`` apart, not trade-driven -> ``one_sided_pull``
+   (the other side only moved with the mid).
 4. trade-driven (net share >= trade_min; flow events flow_trade_min) -> ``consumption``
    (sequential erosion from the touch, erosion correlation > erosion_corr_min, raises the
    confidence).
@@ -84,6 +85,7 @@ class Thresholds:
     pull_lead_ms: float = 1000.0      # ... and, for a flow event, no later than 1 s after its first print (the cascade follows the pull)
     pull_noise_k: float = 1.5         # flow event: each burst >= 1.5x the side's 99th-percentile 500 ms fall (volatile books churn)
     pull_other_max: float = 0.12      # one-sided: the other side lost <= 12% net (withdrawals' weaker side loses >= 17% on dev)
+    pull_apart_ms: float = 1000.0     # one-sided: the two bursts > 1 s apart (the later side re-quoted after the mid moved; dev withdrawals: all but 5 within 340 ms)
     flicker_min_pairs: int = 3        # flicker: three or more large add->cancel pairs (one or two is a maker changing its mind)
     flicker_max_traded: float = 0.10  # flicker: <= 10% of the flicker orders traded (they were not meant to trade)
     flicker_pairs_scale: float = 3.0  # flicker confidence: full at 3 pairs past the minimum
@@ -118,18 +120,32 @@ def _pct(x) -> str:
 
 
 def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[str]]:
-    """(label, confidence, evidence) for one event's metrics (see module docstring)."""
+    """(label, confidence, evidence) for one event's metrics (see module docstring): the rules
+    in order, each a named step returning a verdict or None."""
     ev: list[str] = []
-    kind = m.get("data_kind") or "book"
-    trig = m.get("trigger") or "cliff"
+    factor = _data_factor(m, th, ev)
+    for rule in (_rule_undetermined, _rule_flicker):
+        got = rule(m, th, factor, ev)
+        if got is not None:
+            return got
     share = _num(m.get("traded_share_net"), _num(m.get("traded_share")))
-    gross = _num(m.get("traded_share"))
-    sides = m.get("sides") or "bid"
-    sync = _num(m.get("sync_share_500ms"))
-    speed = _num(m.get("speed_ms"))
-    corr = _num(m.get("erosion_corr"))
+    if share is None:
+        ev.append("no traded/cancelled split available")
+        return "mixed", round(th.conf_no_split * factor, 3), ev
+    f = _features(m, th, share, ev)
+    for rule in (_rule_pulled_at_start, _rule_one_side_pulled, _rule_trade_driven, _rule_cancel_driven):
+        got = rule(m, f, th, factor, ev)
+        if got is not None:
+            return got
+    ev.append("neither clearly trade-driven nor cancellation-driven")
+    return "mixed", round(th.conf_mixed * factor, 3), ev
+
+
+def _data_factor(m: dict, th: Thresholds, ev: list[str]) -> float:
+    """Confidence multiplier for what the data can show (band data only, gaps in the window),
+    with the evidence lines saying so and what fell."""
     factor = 1.0
-    if kind == "bands":
+    if (m.get("data_kind") or "book") == "bands":
         factor *= th.bands_factor
         ev.append("band data only: no level detail (traded share = traded volume / depth removed)")
     gap = _num(m.get("gap_share"), 0.0)
@@ -137,9 +153,13 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
         factor *= max(0.0, 1.0 - gap)
         ev.append(f"{_pct(gap)} of the window's level changes fall in a gap (book unknown)")
     if m.get("band_pct") is not None and m.get("removed_frac") is not None:
-        ev.append(f"{_pct(_num(m.get('removed_frac')))} of {sides} depth within {m['band_pct']:g}% of mid "
-                  f"removed (trigger: {trig})")
+        ev.append(f"{_pct(_num(m.get('removed_frac')))} of {m.get('sides') or 'bid'} depth within "
+                  f"{m['band_pct']:g}% of mid removed (trigger: {m.get('trigger') or 'cliff'})")
+    return factor
 
+
+def _rule_undetermined(m: dict, th: Thresholds, factor: float, ev: list[str]):
+    """Rule 0: only flagged bands fell -> data_anomaly; no (full) trade coverage -> depth_collapse."""
     if m.get("_anomaly"):
         where = "; ".join(f"{sd} {b:g}% ({f})" for sd, b, f in m["_anomaly"])
         ev.append(f"the fall exists only in bands under a data-quality flag: {where}; not a liquidity event "
@@ -149,19 +169,30 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
         ev.append(f"cause undetermined: {m.get('_trade_reason') or 'no trade data covers the window'}")
         ev.append("traded share unknown (null), not 0")
         return "depth_collapse", round(th.conf_undetermined * factor, 3), ev
+    return None
 
-    if trig == "flicker":
-        pairs = int(m.get("flicker_pairs") or 0)
-        ftr = _num(m.get("flicker_traded_share"), 0.0)
-        ev.append(f"{pairs} large orders placed and pulled away from the touch, {_pct(ftr)} of them traded")
-        if pairs >= th.flicker_min_pairs and ftr <= th.flicker_max_traded:
-            conf = min(_score(pairs - th.flicker_min_pairs + 0.5, th.flicker_pairs_scale),
-                       _score(th.flicker_max_traded - ftr, th.flicker_max_traded))
-            return "flicker", round(conf * factor, 3), ev
 
-    if share is None:
-        ev.append("no traded/cancelled split available")
-        return "mixed", round(th.conf_no_split * factor, 3), ev
+def _rule_flicker(m: dict, th: Thresholds, factor: float, ev: list[str]):
+    """Rule 1: a flicker episode with enough pairs, barely traded."""
+    if (m.get("trigger") or "cliff") != "flicker":
+        return None
+    pairs = int(m.get("flicker_pairs") or 0)
+    ftr = _num(m.get("flicker_traded_share"), 0.0)
+    ev.append(f"{pairs} large orders placed and pulled away from the touch, {_pct(ftr)} of them traded")
+    if pairs >= th.flicker_min_pairs and ftr <= th.flicker_max_traded:
+        conf = min(_score(pairs - th.flicker_min_pairs + 0.5, th.flicker_pairs_scale),
+                   _score(th.flicker_max_traded - ftr, th.flicker_max_traded))
+        return "flicker", round(conf * factor, 3), ev
+    return None
+
+
+def _features(m: dict, th: Thresholds, share: float, ev: list[str]) -> dict:
+    """The figures rules 2-5 read (traded shares, concentration, per-side pull bursts), with the
+    evidence lines describing them."""
+    kind = m.get("data_kind") or "book"
+    trig = m.get("trigger") or "cliff"
+    gross = _num(m.get("traded_share"))
+    sync, speed = _num(m.get("sync_share_500ms")), _num(m.get("speed_ms"))
     ev.append(f"traded share {_pct(share)} net of re-adds ({_pct(gross)} gross) of the removed quantity")
     sync_c = _num(m.get("_sync_cancel_500ms"))
     burst = _num(m.get("_burst_pull_frac"))
@@ -191,63 +222,96 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
     elif sync is not None:
         ev.append(f"{_pct(sync)} of the removal within the busiest 500 ms"
                   + (f", 10-90% fall in {speed:.0f} ms" if speed is not None else ""))
-    lag, at = _num(m.get("_pull_lag_ms")), _num(m.get("_pull_at_ms"))
-    nb, na = _num(m.get("_pull_noise_bid"), 0.0), _num(m.get("_pull_noise_ask"), 0.0)
+    return {"kind": kind, "trig": trig, "share": share, "gross": gross, "sides": m.get("sides") or "bid",
+            "sync": sync, "speed": speed, "sync_c": sync_c, "burst": burst, "conc": conc, "pulled": pulled,
+            "pb": pb, "pa": pa, "prog": prog, "corr": _num(m.get("erosion_corr")),
+            "lag": _num(m.get("_pull_lag_ms")), "at": _num(m.get("_pull_at_ms")),
+            "nb": _num(m.get("_pull_noise_bid"), 0.0), "na": _num(m.get("_pull_noise_ask"), 0.0)}
+
+
+def _rule_pulled_at_start(m: dict, f: dict, th: Thresholds, factor: float, ev: list[str]):
+    """Rule 2: both sides pulled at once at the start -> synchronized_withdrawal, whatever traded
+    after it (the cascade into the thinned book lifts the traded share)."""
+    pb, pa, lag, at, sides = f["pb"], f["pa"], f["lag"], f["at"], f["sides"]
     # each side's burst must stand out from that side's ordinary 500 ms churn
     # (a flow event only: a cliff event's fall was already judged abnormal for its band)
     above = (pb is not None and pa is not None
-             and (sides == "both" or (pb >= th.pull_noise_k * nb and pa >= th.pull_noise_k * na)))
-    if (above and lag is not None and min(pb, pa) >= th.pull_both_min
-            and lag <= th.pull_max_lag_ms and (sides == "both" or (trig == "flow" and at is not None
+             and (sides == "both" or (pb >= th.pull_noise_k * f["nb"] and pa >= th.pull_noise_k * f["na"])))
+    if not (above and lag is not None and min(pb, pa) >= th.pull_both_min
+            and lag <= th.pull_max_lag_ms and (sides == "both" or (f["trig"] == "flow" and at is not None
                                                                   and at <= th.pull_lead_ms))):
-        # both sides' quotes pulled within one burst at the start: a withdrawal, whatever traded
-        # after it (the cascade into the thinned book lifts the traded share)
-        ev.append("both sides pulled at once at the start: synchronized cancellation"
-                  + (" (the trading after it is the cascade into the thinned book)" if trig == "flow" or
-                     share > th.cancel_max else ""))
-        conf = min(_score(min(pb, pa) - th.pull_both_min, th.pull_both_min),
-                   _score(th.pull_max_lag_ms - lag, th.pull_max_lag_ms))
-        return "synchronized_withdrawal", round(conf * factor, 3), ev
-    if (sides == "both" and pb is not None and pa is not None and share < th.trade_min
-            and max(pb, pa) >= th.pull_both_min and min(pb, pa) <= th.pull_other_max):
-        one = "bid" if pb > pa else "ask"
-        ev.append(f"only the {one} side's quotes were pulled (the other side's fell without a pull: "
-                  f"{_pct(min(pb, pa))} net cancelled)")
-        conf = min(_score(max(pb, pa) - th.pull_both_min, th.pull_both_min),
-                   _score(th.pull_other_max - min(pb, pa), th.pull_other_max))
-        return "one_sided_pull", round(conf * factor, 3), ev
-    tmin = th.flow_trade_min if trig == "flow" and prog else th.trade_min
-    if share >= tmin:
-        conf = _score(share - tmin, 1 - tmin)
-        if corr is not None:
-            ev.append(f"distance-from-touch vs removal-time correlation {corr:+.2f}"
-                      + (" (sequential erosion from the touch)" if corr > 0 else ""))
-            conf = min(1.0, conf + (th.erosion_bonus if corr > th.erosion_corr_min else 0.0))
-        return "consumption", round(conf * factor, 3), ev
-    if share <= th.cancel_max or pulled:
-        s_cancel = _score(th.cancel_max - min(share, gross if pulled else share), th.cancel_max)
-        if sides == "both":
-            if m.get("side_lag_ms") is not None:
-                ev.append(f"bid/ask lag {float(m['side_lag_ms']):+.0f} ms")
-            if conc:
-                if kind == "bands" and sync is None:
-                    s_sync = th.bands_sync_score  # as concentrated as the sampling can show
-                else:
-                    s_sync = max(_score((sync or 0) - th.sync_min, 1 - th.sync_min),
-                                 _score((sync_c or 0) - th.sync_min, 1 - th.sync_min),
-                                 _score((burst or 0) - th.burst_min, 1 - th.burst_min),
-                                 _score(th.fast_ms - (speed if speed is not None else 1e12), th.fast_ms))
-                    if sync_c is not None:
-                        ev.append(f"{_pct(sync_c)} of the cancelled quantity within the busiest 500 ms")
-                conf = min(s_cancel, s_sync)
-                ev.append("both sides pulled at once: synchronized cancellation")
-                return "synchronized_withdrawal", round(conf * factor, 3), ev
-            ev.append("both sides cancelled but spread out in time")
-            return "mixed", round(th.conf_mixed * factor, 3), ev
+        return None
+    ev.append("both sides pulled at once at the start: synchronized cancellation"
+              + (" (the trading after it is the cascade into the thinned book)" if f["trig"] == "flow" or
+                 f["share"] > th.cancel_max else ""))
+    conf = min(_score(min(pb, pa) - th.pull_both_min, th.pull_both_min),
+               _score(th.pull_max_lag_ms - lag, th.pull_max_lag_ms))
+    return "synchronized_withdrawal", round(conf * factor, 3), ev
+
+
+def _rule_one_side_pulled(m: dict, f: dict, th: Thresholds, factor: float, ev: list[str]):
+    """Rule 3: both sides fell, one pulled and the other not (or its burst came ``pull_apart_ms``
+    after: makers re-quoting after the mid moved), not trade-driven -> one_sided_pull."""
+    pb, pa, lag = f["pb"], f["pa"], f["lag"]
+    if not (f["sides"] == "both" and pb is not None and pa is not None and f["share"] < th.trade_min
+            and max(pb, pa) >= th.pull_both_min):
+        return None
+    apart = lag is not None and lag > th.pull_apart_ms
+    if not (min(pb, pa) <= th.pull_other_max or apart):
+        return None
+    one = "bid" if pb > pa else "ask"
+    if apart and min(pb, pa) > th.pull_other_max:
+        ev.append(f"the two sides' pull bursts came {lag:.0f} ms apart: not one synchronized withdrawal; the "
+                  f"{one} side's quotes were pulled and the other side's followed the moved mid")
+        return "one_sided_pull", round(_score(lag - th.pull_apart_ms, th.pull_apart_ms) * factor, 3), ev
+    ev.append(f"only the {one} side's quotes were pulled (the other side's fell without a pull: "
+              f"{_pct(min(pb, pa))} net cancelled)")
+    conf = min(_score(max(pb, pa) - th.pull_both_min, th.pull_both_min),
+               _score(th.pull_other_max - min(pb, pa), th.pull_other_max))
+    return "one_sided_pull", round(conf * factor, 3), ev
+
+
+def _rule_trade_driven(m: dict, f: dict, th: Thresholds, factor: float, ev: list[str]):
+    """Rule 4: trade-driven -> consumption (sequential erosion from the touch raises confidence)."""
+    tmin = th.flow_trade_min if f["trig"] == "flow" and f["prog"] else th.trade_min
+    if f["share"] < tmin:
+        return None
+    conf = _score(f["share"] - tmin, 1 - tmin)
+    corr = f["corr"]
+    if corr is not None:
+        ev.append(f"distance-from-touch vs removal-time correlation {corr:+.2f}"
+                  + (" (sequential erosion from the touch)" if corr > 0 else ""))
+        conf = min(1.0, conf + (th.erosion_bonus if corr > th.erosion_corr_min else 0.0))
+    return "consumption", round(conf * factor, 3), ev
+
+
+def _rule_cancel_driven(m: dict, f: dict, th: Thresholds, factor: float, ev: list[str]):
+    """Rule 5: cancellation-driven: both sides and concentrated -> synchronized_withdrawal, both
+    but staggered -> mixed, one side -> one_sided_pull."""
+    share, sides = f["share"], f["sides"]
+    if not (share <= th.cancel_max or f["pulled"]):
+        return None
+    s_cancel = _score(th.cancel_max - min(share, f["gross"] if f["pulled"] else share), th.cancel_max)
+    if sides != "both":
         ev.append(f"only the {sides} side fell")
         return "one_sided_pull", round(s_cancel * factor, 3), ev
-    ev.append("neither clearly trade-driven nor cancellation-driven")
-    return "mixed", round(th.conf_mixed * factor, 3), ev
+    if m.get("side_lag_ms") is not None:
+        ev.append(f"bid/ask lag {float(m['side_lag_ms']):+.0f} ms")
+    if not f["conc"]:
+        ev.append("both sides cancelled but spread out in time")
+        return "mixed", round(th.conf_mixed * factor, 3), ev
+    sync, sync_c, burst, speed = f["sync"], f["sync_c"], f["burst"], f["speed"]
+    if f["kind"] == "bands" and sync is None:
+        s_sync = th.bands_sync_score  # as concentrated as the sampling can show
+    else:
+        s_sync = max(_score((sync or 0) - th.sync_min, 1 - th.sync_min),
+                     _score((sync_c or 0) - th.sync_min, 1 - th.sync_min),
+                     _score((burst or 0) - th.burst_min, 1 - th.burst_min),
+                     _score(th.fast_ms - (speed if speed is not None else 1e12), th.fast_ms))
+        if sync_c is not None:
+            ev.append(f"{_pct(sync_c)} of the cancelled quantity within the busiest 500 ms")
+    ev.append("both sides pulled at once: synchronized cancellation")
+    return "synchronized_withdrawal", round(min(s_cancel, s_sync) * factor, 3), ev
 
 
 def evidence_json(evidence: list[str]) -> str:

@@ -1,0 +1,333 @@
+"""Flow episodes: consumption by sustained one-sided aggressive *volume* against the side's own
+trailing rate and variance (:func:`flow_scores`, :func:`find_flow`), whatever the slicing."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+
+from forensics.detect.context import (
+    Context,
+)
+from forensics.detect.params import DetectParams
+from forensics.timeutil import NS_PER_S
+
+
+def _keep_mask(n: int, s0: int, exclude) -> np.ndarray:
+    """1.0 for the seconds of [s0, s0 + n) outside every ``exclude`` interval (ns), else 0.0."""
+    keep = np.ones(n)
+    for a, b in exclude or ():
+        i0, i1 = max(0, int(a) // NS_PER_S - s0), min(n, int(b) // NS_PER_S - s0 + 1)
+        if i1 > i0:
+            keep[i0:i1] = 0.0
+    return keep
+
+
+
+def _per_second(t: pl.DataFrame, s0: int, n: int) -> tuple[np.ndarray, ...]:
+    """Per second of [s0, s0 + n): volume, number of taker orders and the sums of their log size
+    and squared log size, plus each order's second and size. A taker order = the prints of one
+    aggressor at one timestamp (one order walking levels), sorted by ts and grouped in that
+    order: the float sums of logs are then summed in one fixed order whatever the row order of
+    the input (part layout, threads)."""
+    orders = (t.group_by("ts").agg(pl.col("size").sum().cast(pl.Float64)).sort("ts")
+              .select(((pl.col("ts") // NS_PER_S) - s0).alias("i"), pl.col("size"), pl.col("size").log().alias("l")))
+    per = orders.group_by("i", maintain_order=True).agg(pl.col("size").sum().alias("v"), pl.len().alias("n"),
+                                                        pl.col("l").sum().alias("l1"), (pl.col("l") ** 2).sum().alias("l2"))
+    ii = per["i"].to_numpy()
+    v, cnt, l1, l2 = (np.zeros(n) for _ in range(4))
+    v[ii], cnt[ii], l1[ii], l2[ii] = (per[c].to_numpy().astype(np.float64) for c in ("v", "n", "l1", "l2"))
+    return v, cnt, l1, l2, orders["i"].to_numpy(), orders["size"].to_numpy().astype(np.float64)
+
+
+def _trailing(cum: dict, end: np.ndarray, B: int) -> dict:
+    """The trailing baseline ending (exclusive) at each second of ``end``: it reaches back as far
+    as needed to hold ``B`` kept seconds (excluded ones skipped). Returns the mean rate per second
+    ``mu``, the empirical variance ``var``, the compound-Poisson variance ``model`` with lognormal
+    order sizes fitted on the trailing orders (the tail of the size distribution counts even if
+    no huge order happened to be in it), the fit (``m``, ``vl``: mean / variance of log size,
+    ``lam``: orders per second) and the number of kept seconds ``nb``."""
+    c1, c2, ck = cum["v"], cum["v2"], cum["k"]
+    b0 = np.maximum(np.searchsorted(ck, ck[end] - B, side="right") - 1, 0)
+    nb = ck[end] - ck[b0]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        mu = (c1[end] - c1[b0]) / nb
+        var = np.maximum((c2[end] - c2[b0]) / nb - mu * mu, 0.0)
+        N = cum["n"][end] - cum["n"][b0]
+        m = (cum["l1"][end] - cum["l1"][b0]) / N
+        vl = np.maximum((cum["l2"][end] - cum["l2"][b0]) / N - m * m, 0.0)
+        model = N / nb * np.exp(2 * m + 2 * vl)
+    return {"mu": mu, "var": var, "model": model, "m": m, "vl": vl, "lam": N / np.where(nb > 0, nb, np.nan), "nb": nb}
+
+
+_PHI = np.vectorize(lambda x: 0.5 * (1.0 + math.erf(x / math.sqrt(2.0))) if x == x else float("nan"))
+
+
+def _capped_model(tr: dict, k: float) -> np.ndarray:
+    """Compound-Poisson variance per second of the volume with every order capped at
+    ``exp(m + k s)`` (the trailing lognormal fit): ``lam E[min(X, c)^2]`` =
+    ``lam (exp(2m + 2s^2) Phi(k - 2s) + c^2 (1 - Phi(k)))``."""
+    s = np.sqrt(tr["vl"])
+    with np.errstate(invalid="ignore", over="ignore"):
+        c = np.exp(tr["m"] + k * s)
+        tail = 1.0 - 0.5 * (1.0 + math.erf(k / math.sqrt(2.0)))
+        return tr["lam"] * (np.exp(2 * tr["m"] + 2 * tr["vl"]) * _PHI(k - 2 * s) + c * c * tail)
+
+
+def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=None) -> dict:
+    """Per-second aggressive volume of one aggressor and, per window length ``W`` in
+    ``flow_windows_s``, the window volume ``V`` (ending at each second), its rate ratio
+    ``V / (W mu)`` and robust-to-slicing z-score ``(V - W mu) / sqrt(W var)`` against the side's
+    own trailing per-second mean ``mu`` and variance ``var`` over ``flow_baseline_s`` before the
+    window, and the share of ``V`` in its busiest second. Volume, not print count: the same
+    program scores the same whether sliced into 10 or 1,000 prints.
+
+    Besides, the *capped* z ``zc``: the same test on the volume with every order capped at the
+    trailing ``flow_cap_z`` quantile of order size (lognormal fit at that second). A heavy size
+    tail makes the plain volume variance large (one ordinary big order matches a short program);
+    capped, the background is light-tailed, and a program of many ordinary-sized orders stands out
+    (a program of a few huge orders still stands out in the plain z).
+
+    ``exclude``: (from, to) ns intervals left out of the trailing baselines (episodes already
+    flagged and their aftermath: an earlier cascade must not inflate the rate and variance a
+    later program is judged against); the baseline then reaches back over ``flow_baseline_s``
+    kept seconds, and its length (for the short-history bar) is their number."""
+    t = trades.filter(pl.col("aggressor") == aggressor)
+    if t.height == 0:
+        return {}
+    s0 = int(trades["ts"].min()) // NS_PER_S
+    n = int(trades["ts"].max()) // NS_PER_S - s0 + 1
+    v, cnt, l1, l2, oi, osz = _per_second(t, s0, n)
+    keep = _keep_mask(n, s0, exclude)
+    B = int(p.flow_baseline_s)
+    cums = lambda vv: {k: np.concatenate([[0.0], np.cumsum(a)]) for k, a in (
+        ("v", vv * keep), ("v2", vv * vv * keep), ("n", cnt * keep), ("l1", l1 * keep), ("l2", l2 * keep), ("k", keep))}
+    cum = cums(v)
+    out = {"s0": s0, "v": v, "windows": {}}
+    # the baseline ending at each second j (seconds [j - B, j)): mean rate and variance per second
+    tr = _trailing(cum, np.arange(n + 1), B)
+    out["base_mu"], out["base_var"], out["base_n"] = tr["mu"], np.fmax(tr["var"], tr["model"]), tr["nb"]
+    # capped volume: each order capped at its second's trailing flow_cap_z size quantile
+    with np.errstate(invalid="ignore", over="ignore"):
+        cap = np.exp(tr["m"] + p.flow_cap_z * np.sqrt(tr["vl"]))[:n]
+    cap = np.where(np.isfinite(cap), cap, np.inf)
+    vc = np.zeros(n)
+    np.add.at(vc, oi, np.minimum(osz, cap[oi]))
+    cumc = cums(vc)
+    trc = _trailing(cumc, np.arange(n + 1), B)
+    out["vc"] = vc
+    out["base_mu_c"], out["base_var_c"] = trc["mu"], np.fmax(trc["var"], _capped_model(tr, p.flow_cap_z))
+    cv = np.concatenate([[0.0], np.cumsum(v)])   # window volumes: every second counts
+    cvc = np.concatenate([[0.0], np.cumsum(vc)])
+    for W in p.flow_windows_s:
+        W = int(W)
+        if W < n:
+            out["windows"][W] = _window_scores(v, cv, cvc, out, W, p)
+    return out
+
+
+def _window_scores(v: np.ndarray, cv: np.ndarray, cvc: np.ndarray, sc: dict, W: int, p: DetectParams) -> dict:
+    """Scores of the ``W``-second windows ending at each second (see :func:`flow_scores`); the
+    z bars rise as sqrt(``flow_full_history_s`` / history) on a short history, no verdict
+    (NaN) under ``flow_min_history_s``."""
+    end = np.arange(v.size) + 1
+    start = np.maximum(end - W, 0)
+    V, Vc = cv[end] - cv[start], cvc[end] - cvc[start]
+    mu, var, nb = sc["base_mu"][start], sc["base_var"][start], sc["base_n"][start]
+    muc, varc = sc["base_mu_c"][start], sc["base_var_c"][start]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        ratio = V / (W * mu)
+        z = (V - W * mu) / np.sqrt(W * var)
+        zc = (Vc - W * muc) / np.sqrt(W * varc)
+        top = pl.Series(v).rolling_max(W, min_samples=1).to_numpy() / V
+    active = pl.Series((v > 0).astype(np.float64)).rolling_sum(W, min_samples=1).to_numpy()
+    ok_hist = nb >= p.flow_min_history_s
+    # a short history estimates the rate and variance poorly: the bar rises as sqrt of it
+    short = np.sqrt(np.maximum(1.0, p.flow_full_history_s / np.maximum(nb, 1.0)))
+    return {"V": V, "mu": mu, "ratio": np.where(ok_hist, ratio, np.nan), "z": np.where(ok_hist, z / short, np.nan),
+            "zc": np.where(ok_hist, zc / short, np.nan), "top": top, "active": active}
+
+
+def find_flow(trades: pl.DataFrame, p: DetectParams, exclude=()) -> list[dict]:
+    """Sustained one-sided programs (:func:`_find_flow_once`) judged against a clean baseline:
+    a first pass against the trailing rate with the ``exclude`` intervals (ns; e.g. cliff events
+    up to their recovery) left out, then up to ``flow_passes - 1`` more with every episode found
+    so far (``flow_exclude_before_s`` before to ``flow_exclude_after_s`` after it) left out of
+    its aggressor's baseline too, until the episodes no longer change."""
+    t = trades.filter(pl.col("aggressor").is_not_null())
+    if t.height < p.flow_min_trades:
+        return []
+    base = list(exclude or ())
+    eps = _find_flow_once(t, p, {a: base for a in ("sell", "buy")})
+    pre, post = int(p.flow_exclude_before_s * NS_PER_S), int(p.flow_exclude_after_s * NS_PER_S)
+    for _ in range(max(0, p.flow_passes - 1)):
+        ex = {a: base + [(e["start"] - pre, e["end"] + post) for e in eps if e["aggressor"] == a]
+              for a in ("sell", "buy")}
+        new = _find_flow_once(t, p, ex)
+        if new == eps:
+            break
+        eps = new
+    return eps
+
+
+
+def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict) -> list[dict]:
+    """Sustained one-sided aggressive programs by flow (see the module docstring): any window
+    length in ``flow_windows_s`` whose aggressive volume is >= ``flow_min_ratio`` x and
+    ``flow_min_z`` sigma above the side's own trailing rate, spread over >= ``flow_min_active_s``
+    seconds with no second holding more than ``flow_max_top_share`` of it. Flagged windows of a
+    side merge; the episode is the segment of maximal excess volume over
+    ``flow_excess_k`` x the trailing rate (so it starts and ends with the program), trimmed to
+    its first / last aggressive print. ``exclude``: per aggressor, the intervals left out of
+    its trailing baseline (:func:`flow_scores`)."""
+    out = []
+    for aggr in ("sell", "buy"):
+        sc = flow_scores(t, aggr, p, exclude.get(aggr))
+        if not sc or not sc["windows"]:
+            continue
+        v, s0 = sc["v"], sc["s0"]
+        n = v.size
+        flag = np.zeros(n + 1, np.int64)   # difference array of covered seconds
+        best = np.full(n, np.nan)
+        for W, w in sc["windows"].items():
+            hit = ((w["ratio"] >= p.flow_min_ratio) & ((w["z"] >= p.flow_min_z) | (w["zc"] >= p.flow_min_zc))
+                   & (w["top"] <= p.flow_max_top_share)
+                   & (w["active"] >= p.flow_min_active_s))
+            hit = np.nan_to_num(hit.astype(float)) > 0
+            ends = np.nonzero(hit)[0]
+            if ends.size == 0:
+                continue
+            np.add.at(flag, np.maximum(ends - W + 1, 0), 1)
+            np.add.at(flag, ends + 1, -1)
+            best[ends] = np.fmax(best[ends], w["z"][ends])
+        cover = np.cumsum(flag[:-1]) > 0
+        if not cover.any():
+            continue
+        d = np.diff(np.concatenate([[0], cover.astype(np.int8), [0]]))
+        wmax = int(max(sc["windows"]))
+        segs = []
+        for a, b in zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]):
+            pad = int(p.flow_pad_frac * wmax)
+            lo, hi = max(0, a - pad), min(n, b + pad)
+            segs += _program_segments(v, sc, lo, hi, p)
+        for sa, sb in segs:
+            ts0, ts1 = (s0 + sa) * NS_PER_S, (s0 + sb) * NS_PER_S
+            seg = t.filter((pl.col("aggressor") == aggr) & (pl.col("ts") >= ts0) & (pl.col("ts") < ts1))
+            if seg.height == 0 or int(seg["ts"][-1]) - int(seg["ts"][0]) < p.flow_min_duration_s * NS_PER_S:
+                continue   # one cluster of orders, not a sustained program
+            vol = float(seg["size"].sum())
+            dur_s = float(sb - sa)
+            mu, var = float(sc["base_mu"][sa]), float(sc["base_var"][sa])
+            z = (vol - dur_s * mu) / math.sqrt(dur_s * var) if var > 0 else float("inf")
+            muc, varc = float(sc["base_mu_c"][sa]), float(sc["base_var_c"][sa])
+            volc = float(sc["vc"][sa:sb].sum())
+            zc = (volc - dur_s * muc) / math.sqrt(dur_s * varc) if varc > 0 else float("inf")
+            out.append({"trigger": "flow", "side": "bid" if aggr == "sell" else "ask", "aggressor": aggr,
+                        "start": int(seg["ts"][0]), "end": int(seg["ts"][-1]), "prints": seg.height,
+                        "bursts": int(seg["ts"].n_unique()), "volume": int(vol),
+                        "ratio": vol / (dur_s * mu) if mu > 0 else float("inf"), "z": z, "zc": zc,
+                        "baseline_rate": mu, "baseline_var": var, "price_first": int(seg["price"][0]),
+                        "price_last": int(seg["price"][-1])})
+    return sorted(out, key=lambda e: e["start"])
+
+
+
+def _max_excess(v: np.ndarray, lo: int, hi: int, level: float) -> tuple[int, int]:
+    """[a, b) within [lo, hi) maximising sum(v[a:b] - level)."""
+    S = np.concatenate([[0.0], np.cumsum(v[lo:hi] - level)])
+    runmin = np.minimum.accumulate(S)
+    j = int(np.argmax(S[1:] - runmin[:-1])) + 1
+    i = int(np.argmax(S[:j] == runmin[j - 1]))
+    return lo + i, lo + j
+
+
+
+def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams, depth: int = 0
+                      ) -> list[tuple[int, int]]:
+    """Seconds [a, b) of the programs inside [lo, hi): the segment of maximal excess volume over
+    ``flow_excess_k`` x the trailing rate (at ``lo``), kept if it passes the ratio and z tests
+    itself; the stretches left and right of it are searched again (two programs, or a program
+    then a withdrawal's cascade, inside one flagged stretch)."""
+    if hi - lo < 2 or depth > 12:
+        return []
+    bi = max(lo, int(p.flow_min_history_s))     # the baseline ends where the stretch starts
+    if bi >= hi:
+        return []
+    mu, var = float(sc["base_mu"][bi]), float(sc["base_var"][bi])
+    if not (mu > 0 and var > 0):
+        return []
+    sa, sb = _max_excess(v, lo, hi, p.flow_excess_k * mu)
+    if sb <= sa:
+        return []
+    # edges at the program's own pace: re-cut at half its mean rate (a lone background print
+    # just before a strong program is not its start)
+    rate = float(v[sa:sb].sum()) / (sb - sa)
+    if p.flow_recut_frac * rate > p.flow_excess_k * mu:
+        a2, b2 = _max_excess(v, sa, sb, p.flow_recut_frac * rate)
+        if b2 > a2:
+            sa, sb = a2, b2
+    Q = int(p.flow_quiet_s)
+    if sb - sa > 2 * Q:
+        # a quiet stretch inside (Q seconds without any excess over the trailing rate): two
+        # episodes bridged by the excess sum; split at its middle and search both halves
+        c = np.concatenate([[0.0], np.cumsum(v[sa:sb])])
+        quiet = np.nonzero(c[Q:] - c[:-Q] <= Q * mu)[0]
+        if quiet.size:
+            d = np.diff(quiet)
+            runs = np.split(quiet, np.nonzero(d > 1)[0] + 1)
+            r = max(runs, key=len)
+            mid = sa + int(r[len(r) // 2]) + Q // 2
+            return (_program_segments(v, sc, lo, mid, p, depth + 1)
+                    + _program_segments(v, sc, mid, hi, p, depth + 1))
+    if not _passes(v, sc, sa, sb, bi, p):
+        # the excess segment may carry a long tail of ordinary flow after a short program:
+        # cut at rising levels (flow_tighten_x per step) and keep the first core that passes
+        lvl = p.flow_excess_k * mu
+        for _ in range(p.flow_tighten_steps):
+            lvl *= p.flow_tighten_x
+            a2, b2 = _max_excess(v, sa, sb, lvl)
+            if b2 - a2 >= 2 and _passes(v, sc, a2, b2, bi, p):
+                sa, sb = a2, b2
+                break
+        else:
+            return []
+    return (_program_segments(v, sc, lo, sa, p, depth + 1) + [(sa, sb)]
+            + _program_segments(v, sc, sb, hi, p, depth + 1))
+
+
+
+def _passes(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectParams) -> bool:
+    """Seconds [sa, sb) pass the program tests against the baseline ending at ``bi``: ratio >=
+    ``flow_min_ratio``, z >= ``flow_min_z`` or capped z >= ``flow_min_zc`` (raised on a short
+    history), no second above ``flow_max_top_share`` of the volume."""
+    mu, var = float(sc["base_mu"][bi]), float(sc["base_var"][bi])
+    vol, dur = float(v[sa:sb].sum()), float(sb - sa)
+    short = math.sqrt(max(1.0, p.flow_full_history_s / max(float(sc["base_n"][bi]), 1.0)))
+    muc, varc = float(sc["base_mu_c"][bi]), float(sc["base_var_c"][bi])
+    zc = (float(sc["vc"][sa:sb].sum()) - dur * muc) / math.sqrt(dur * varc) if varc > 0 else float("nan")
+    return (vol >= p.flow_min_ratio * dur * mu
+            and ((vol - dur * mu) / math.sqrt(dur * var) >= p.flow_min_z * short or zc >= p.flow_min_zc * short)
+            and float(v[sa:sb].max()) <= p.flow_max_top_share * vol)
+
+
+def _program_before(ctx: Context, fw: dict, ts: int, p: DetectParams) -> bool:
+    """Is the part of a program before ``ts`` a program on its own (ratio and z against the
+    episode's trailing baseline, at least ``flow_min_duration_s`` long)? A stretch of ordinary
+    flow that only passed the test with the cascade after a withdrawal is not."""
+    mu, var = fw.get("baseline_rate") or 0.0, fw.get("baseline_var") or 0.0
+    dur = (ts - fw["start"]) / NS_PER_S
+    if dur < p.flow_min_duration_s or not (mu > 0 and var > 0):
+        return False
+    vol = float(ctx.trades.filter((pl.col("aggressor") == fw["aggressor"]) & (pl.col("ts") >= fw["start"])
+                                  & (pl.col("ts") < ts))["size"].sum() or 0)
+    return vol >= p.flow_min_ratio * dur * mu and (vol - dur * mu) / math.sqrt(dur * var) >= p.flow_min_z
+
+
+
+def _volume_share_before(ctx: Context, fw: dict, ts: int) -> float:
+    """Share of a program's volume (its aggressor's prints in [start, end]) before ``ts``."""
+    t = ctx.trades.filter((pl.col("aggressor") == fw["aggressor"]) & (pl.col("ts") >= fw["start"])
+                          & (pl.col("ts") <= fw["end"]))
+    tot = float(t["size"].sum() or 0)
+    return float(t.filter(pl.col("ts") < ts)["size"].sum() or 0) / tot if tot > 0 else 0.0

@@ -1,0 +1,96 @@
+"""Detection parameters: :class:`DetectParams` (every detection threshold, one line of reason each) and
+the ``events`` column schema."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from forensics.classify import Thresholds
+from forensics.schema import TABLES
+
+
+@dataclass(frozen=True)
+class DetectParams:
+    """Detection parameters: the one home of every detection threshold, each with its reason
+    (the classifier's are in :class:`forensics.classify.Thresholds`). Tuned only on the
+    development seeds (:data:`forensics.evaluate.DEV_SEEDS`), never on the evaluation seeds."""
+
+    # -- cliffs (level data)
+    drop_frac: float = 0.5            # a fall to half the baseline is a cliff in any band, however noisy
+    drop_min_frac: float = 0.3        # smaller falls count down to 30% (partial pulls of 30-90% of quotes) ...
+    cliff_k: float = 10.0             # ... where the fall is >= 10x the band's median 5 s change (a steady band)
+    window_s: float = 5.0             # a cliff falls within 5 s; slower erosion is the flow trigger's job
+    baseline_s: float = 60.0          # baseline = median of the previous minute (long enough to skip blips)
+    grid_ms: int = 100                # the feed's own batching (Binance 100 ms)
+    bands: tuple[str, ...] = ("0.1", "0.5", "1", "2", "5")   # touch to deep book, % of mid
+    min_baseline_frac: float = 0.2    # no cliffs in a band holding < 20% of its usual depth (already empty)
+    min_band_ticks: float = 20.0      # a band of a handful of ticks empties with every print (coarse tick)
+    other_k: float = 4.0              # the other side fell too: >= 4x its typical change over the interval ...
+    other_min_frac: float = 0.15      # ... and >= 15% of its baseline (and of its own levels' quantity)
+    merge_gap_s: float = 10.0         # a fall within 10 s of an event's end continues it
+    aftermath_max_s: float = 120.0    # an unrecovered side folds in later falls / flows for at most 2 min
+    aftermath_fold_s: float = 30.0    # an event starting < 30 s after the previous one ends is its aftermath (dev 61-160: 6 of 10 extra events)
+    min_hold_s: float = 2.0           # depth back within 2 s = a cancel/replace blip, not vanished depth
+    recovery_frac: float = 0.5        # recovered = back to half the depth before
+    recovery_horizon_s: float = 600.0  # recovery looked for over 10 minutes
+    price_after_s: float = 60.0       # price move measured 1 minute after
+    vacuum_before_s: float = 300.0    # impact per unit volume: 5 min before ...
+    vacuum_after_s: float = 120.0     # ... vs 2 min after
+    vacuum_gap_s: float = 5.0         # the "before" impact stops 5 s before the window (no run-up)
+    sync_ms: int = 500                # synchronisation window (a pull by many makers lands within ~300 ms)
+    pull_before_s: float = 3.0        # per-side pull bursts looked for from 3 s before an event's start ...
+    pull_after_s: float = 2.0         # ... to 2 s after it (a cascade starts ~1 s after the pull)
+    pull_noise_q: float = 0.99        # a side's ordinary 500 ms churn: the 99th percentile of its falls
+    # -- band data (bookDepth, ~30 s samples)
+    bands_baseline_s: float = 300.0   # halving cliffs: median of the previous 5 minutes of samples
+    bands_z: float = 5.0              # abnormal drop: <= -5 robust sigma of the band's own changes ...
+    bands_min_drop: float = 0.20      # ... and >= 20% of the band (a 5-sigma wiggle of a very steady band is not a fall)
+    bands_sigma_samples: int = 120    # sigma over the previous 120 changes (1 h at 30 s)
+    bands_sigma_min_samples: int = 20  # no verdict before 20 changes (10 min at 30 s) of history
+    bands_sigma_floor: float = 0.02   # sigma never below 2% per sample (published rounding, frozen stretches)
+    trade_gap_s: float = 120.0        # trades "cover" a window without a 2-minute hole around it
+    # -- flow (consumption by sustained aggressive volume)
+    flow: bool = True                 # the flow trigger on (off: cliffs and flicker only)
+    flow_windows_s: tuple[int, ...] = (5, 10, 20, 40, 80, 120)  # programs of 5 s to 2 min
+    flow_baseline_s: float = 600.0    # the side's own trailing rate / variance: previous 10 minutes
+    flow_min_history_s: float = 60.0  # no verdict on less than a minute of the side's history ...
+    flow_full_history_s: float = 300.0  # ... and the z bar rises as sqrt(300 s / history) below 5 minutes
+    flow_min_ratio: float = 2.0       # volume >= 2x the side's trailing rate ...
+    flow_min_z: float = 6.0           # ... and >= 6 sigma (dev seeds: background tops out near 5.5 over hours)
+    flow_cap_z: float = 1.645         # capped z: each order capped at the trailing 95% size quantile (lognormal fit) ...
+    flow_min_zc: float = 9.0          # ... >= 9 sigma of the capped volume (dev 1-160: finds 5-10 s programs the size tail hides, +1 calm false event in 16 h)
+    flow_min_duration_s: float = 4.0  # one cluster of orders (< 4 s) is not a sustained program
+    flow_max_top_share: float = 0.5   # no single second holds more than half the window's volume
+    flow_min_active_s: int = 3        # the window has prints in >= 3 distinct seconds
+    flow_excess_k: float = 1.5        # episode = the stretch of maximal volume above 1.5x the trailing rate
+    flow_quiet_s: float = 20.0        # 20 s at or below the trailing rate splits two episodes
+    flow_merge_s: float = 10.0        # a program starting within 10 s after a cliff is its aftermath
+    flow_lead_share: float = 0.25     # >= 25% of a program's volume before a cliff: the cliff is part of it
+    flow_recut_frac: float = 0.5      # episode edges re-cut at half the program's own pace (a lone print before it is not its start)
+    flow_tighten_steps: int = 3       # a failing episode is re-cut at up to this many rising levels (a short program's long tail) ...
+    flow_tighten_x: float = 1.5       # ... each 1.5x the previous one
+    flow_pad_frac: float = 0.25       # a flagged stretch is searched a quarter of the longest window beyond its ends
+    flow_min_trades: int = 50         # fewer aggressive prints in the whole window: no rate to judge against
+    flow_passes: int = 3              # baseline cleaned of the episodes found so far, up to 3 passes
+    flow_exclude_before_s: float = 5.0   # an episode leaves its side's baseline from 5 s before ...
+    flow_exclude_after_s: float = 30.0   # ... to 30 s after (the cascade's tail, the re-quoting book)
+    # -- flicker
+    flicker: bool = True              # the flicker trigger on (level data only)
+    flicker_min_frac: float = 0.25    # flicker order >= 25% of the narrowest band's median depth ...
+    flicker_min_x: float = 5.0        # ... and >= 5x the median add
+    flicker_min_ticks: float = 10.0   # placed >= 10 median spreads from the touch (not meant to trade)
+    flicker_life_s: float = 5.0       # pulled within 5 s
+    flicker_min_pairs: int = 3        # >= 3 such orders make an episode
+    flicker_gap_s: float = 30.0       # ... chained with gaps <= 30 s
+    flicker_removed_frac: float = 0.8  # "pulled": >= 80% of the order gone within flicker_life_s ...
+    flicker_pair_max_traded: float = 0.1  # ... with <= 10% of it traded (not meant to trade)
+    flicker_absorb_share: float = 0.4  # a cliff whose net fall is >= 40% flicker orders is the flicker's
+    tolerance_ns: int | None = None   # trade/update matching window (None: estimated from the data)
+    depth_limit: int | str | None = "auto"  # N-level view of the feed (None/0 full depth, 'auto' detected)
+    thresholds: Thresholds = field(default_factory=Thresholds)  # the classifier's (forensics.classify)
+
+
+
+#: columns of ``events`` (pinned + metrics, stored units; see schema.TABLES / EXACT)
+EVENT_SCHEMA: dict[str, pl.DataType] = dict(TABLES["events"])

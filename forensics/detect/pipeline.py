@@ -1,0 +1,301 @@
+"""The detection pipeline per instrument (:func:`detect_instrument`: cliffs -> flow -> flicker ->
+merging -> metrics -> classification), trade coverage (no trades, no verdict), and the public
+entry :func:`detect` that writes table ``events``."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+from forensics.classify import classify, evidence_json
+from forensics.detect.bands import (
+    _anomaly_events,
+    _band_evidence,
+)
+from forensics.detect.cliffs import (
+    _cliff_spans,
+    _continuations,
+    _group_cliffs,
+)
+from forensics.detect.context import (
+    Context,
+    build_context,
+)
+from forensics.detect.flicker import _level_share, find_flicker
+from forensics.detect.flow import (
+    _program_before,
+    _volume_share_before,
+    find_flow,
+)
+from forensics.detect.metrics import (
+    _cliff_event,
+    _flicker_event,
+    _flow_event,
+)
+from forensics.detect.params import EVENT_SCHEMA, DetectParams
+from forensics.errors import ForensicsError
+from forensics.store import Store
+from forensics.timeutil import NS_PER_MS, NS_PER_S
+
+
+def trade_coverage(trades: pl.DataFrame, w0: int, w1: int, gap_s: float) -> tuple[str, str]:
+    """Does trade data cover [w0, w1]? ('full' | 'partial' | 'none', reason). Partial: the
+    trades start after w0 or end before w1, or leave a stretch of more than ``gap_s`` without
+    any print within [w0 - gap_s, w1 + gap_s]."""
+    if trades.height == 0:
+        return "none", "no trade data in the store for this instrument"
+    lo, hi = int(trades["ts"].min()), int(trades["ts"].max())
+    if w1 < lo or w0 > hi:
+        return "none", "no trade data covers the window (trades stored from " \
+            f"{dt.datetime.fromtimestamp(lo / 1e9, dt.timezone.utc):%Y-%m-%d %H:%M:%S} to " \
+            f"{dt.datetime.fromtimestamp(hi / 1e9, dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC)"
+    if w0 < lo or w1 > hi:
+        return "partial", "trade data covers only part of the window"
+    g = int(gap_s * NS_PER_S)
+    ts = trades.filter((pl.col("ts") >= w0 - g) & (pl.col("ts") <= w1 + g))["ts"].sort().to_numpy()
+    edges = np.concatenate([[max(w0 - g, lo)], ts, [min(w1 + g, hi)]])
+    longest = int(np.diff(edges).max()) if edges.size > 1 else 0
+    if longest > g:
+        return "partial", f"no print for {longest / NS_PER_S:.0f} s around the window (a gap in the trade data?)"
+    return "full", ""
+
+
+
+def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None, ts_to: int | None = None,
+                      params: DetectParams = DetectParams(), ctx: Context | None = None) -> pl.DataFrame:
+    """Events of one instrument (not written). See :func:`detect`: cliffs (and band-data
+    anomalies) -> flow episodes -> flicker, then flicker absorbs the cliffs its orders caused,
+    each program merges with the events it belongs to, and every event is classified."""
+    p = params
+    ctx = ctx or build_context(store, ex, sy, ts_from, ts_to, p)
+    cliff_events = _continuations(_group_cliffs(ctx, p), ctx, p)
+    flows = find_flow(ctx.trades, p, _cliff_spans(cliff_events, p)) if p.flow else []
+    flickers = find_flicker(ctx, p) if (p.flicker and ctx.data_kind == "book") else []
+    events = _cliff_stage(ctx, cliff_events, p)
+    events = _absorb_into_flicker(ctx, events, flickers, p)
+    for fw in flows:
+        events = _merge_flow(ctx, events, fw, p)
+    events = _fold_aftermath(events, p)
+    rows = [_finish(ctx, e, ex, sy, p) for e in sorted(events, key=lambda e: e["start_ts"])]
+    if not rows:
+        return pl.DataFrame(schema=EVENT_SCHEMA)
+    return pl.DataFrame(rows, schema=EVENT_SCHEMA)
+
+
+def _label(ctx: Context, e: dict, p: DetectParams) -> str:
+    """The classifier's label of an event under construction (used to decide merges)."""
+    return classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0]
+
+
+def _cliff_stage(ctx: Context, cliff_events: list[dict], p: DetectParams) -> list[dict]:
+    """Event dicts of the grouped cliffs (band data: plus the ``data_anomaly`` falls that exist
+    only in flagged bands, and the band evidence lines)."""
+    events = []
+    if ctx.data_kind == "bands":
+        cliff_events += _anomaly_events(ctx, cliff_events, p)
+    for ev in cliff_events:
+        ce = _cliff_event(ev, ctx, p)
+        if ev.get("_anomaly"):
+            ce["_anomaly"] = ev["_anomaly"]
+            ce["_recovered_at"] = ce["window_to"]
+        if ctx.data_kind == "bands":
+            _band_evidence(ctx, ev, ce)
+        events.append(ce)
+    return events
+
+
+def _absorb_into_flicker(ctx: Context, events: list[dict], flickers: list[dict], p: DetectParams) -> list[dict]:
+    """Each flicker episode becomes an event and absorbs the cliffs overlapping it whose net fall
+    is >= ``flicker_absorb_share`` its orders being pulled."""
+    for fl in flickers:
+        levels = {(x["side"], x["price"]) for x in fl["pairs"]}
+        keep, absorbed = [], []
+        for e in events:
+            if e["trigger"] == "cliff" and e["start_ts"] <= fl["end"] + NS_PER_S and e["end_ts"] >= fl["start"] - NS_PER_S:
+                share = _level_share(ctx, e, levels)
+                if share >= p.flicker_absorb_share:
+                    absorbed.append(e)
+                    continue
+            keep.append(e)
+        fe = _flicker_event(fl, ctx, p)
+        fe["_absorbed"] = absorbed
+        events = keep + [fe]
+    return events
+
+
+def _flow_is_context(ctx: Context, e: dict, fw: dict, p: DetectParams) -> bool:
+    """Is program ``fw`` the context of event ``e``: starting inside its window, up to
+    ``flow_merge_s`` after it or (a cliff) before its depth recovered (at most
+    ``aftermath_max_s``), or running into a two-sided cliff that is not a consumption with less
+    than ``flow_lead_share`` of its volume (or no program of its own) before it?"""
+    merge = int(p.flow_merge_s * NS_PER_S)
+    until = e["window_to"] + merge
+    if e["trigger"] == "cliff":  # the aftermath lasts until the depth is back
+        rec = e.get("_recovered_at")
+        until = max(until, min(rec if rec is not None else e["window_to"] + int(p.recovery_horizon_s * NS_PER_S),
+                               e["window_to"] + int(p.aftermath_max_s * NS_PER_S)))
+    # a program running into a two-sided cliff with little of its volume before it is
+    # that cliff's context (the withdrawal is the event; the flow is reported with it)
+    into = (e["trigger"] == "cliff" and e["sides"] == "both" and fw["start"] < e["window_from"] <= fw["end"]
+            and (_volume_share_before(ctx, fw, e["window_from"]) < p.flow_lead_share
+                 or not _program_before(ctx, fw, e["window_from"], p))
+            and _label(ctx, e, p) != "consumption")
+    return into or (e["trigger"] in ("cliff", "flicker") and e["window_from"] - NS_PER_S <= fw["start"] <= until)
+
+
+def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> list[dict]:
+    """Program ``fw`` joins the first event it is the context of (:func:`_flow_is_context`);
+    otherwise it is an event of its own that absorbs the cliffs during it: of the consumed side,
+    after ``flow_lead_share`` of its volume, or not a pull (trade-driven, or the book re-centring
+    under it); a program that opened with both sides pulled (a withdrawal and its cascade)
+    absorbs every later fall before the book is back, at most ``aftermath_max_s``."""
+    for e in events:
+        if _flow_is_context(ctx, e, fw, p):
+            e["_flow_after"] = fw
+            return events
+    fe = _flow_event(fw, ctx, p)
+    wd = _label(ctx, fe, p) == "synchronized_withdrawal"
+    until = fw["end"] + int((p.aftermath_max_s if wd else p.flow_merge_s) * NS_PER_S)
+    keep = []
+    for e in events:
+        if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= until
+                and (wd or e["sides"] == fw["side"]
+                     or _volume_share_before(ctx, fw, e["window_from"]) >= p.flow_lead_share
+                     or _label(ctx, e, p) in ("consumption", "mixed"))):
+            fe.setdefault("_absorbed", []).append(e)
+            continue
+        keep.append(e)
+    return keep + [fe]
+
+
+def _fold_aftermath(events: list[dict], p: DetectParams) -> list[dict]:
+    """A cliff or program starting within ``aftermath_fold_s`` after the end of the previous
+    (non-flicker) event is part of that event's aftermath (the book has not settled: re-pulls,
+    hedging flow, the deep bands catching up) and is folded into it, listed in its evidence."""
+    fold = int(p.aftermath_fold_s * NS_PER_S)
+    out: list[dict] = []
+    for e in sorted(events, key=lambda e: e["start_ts"]):
+        prev = next((x for x in reversed(out) if x["trigger"] != "flicker"), None)
+        end = prev.get("_fold_until", prev["window_to"]) if prev is not None else None
+        if e["trigger"] != "flicker" and end is not None and end < e["start_ts"] <= end + fold:
+            prev.setdefault("_absorbed", []).append(e)
+            prev["_fold_until"] = max(end, e["window_to"])
+            continue
+        out.append(e)
+    return out
+
+
+def _null_without_trades(ctx: Context, e: dict, ex: str, sy: str, p: DetectParams) -> None:
+    """No evidence, no verdict: a cliff whose window trade data does not fully cover gets its
+    trade coverage and the reason (naming the data that would decide it) and null trade figures."""
+    cov, why = trade_coverage(ctx.trades, e["window_from"], e["window_to"], p.trade_gap_s)
+    if cov == "full":
+        return
+    day = dt.datetime.fromtimestamp(e["start_ts"] / 1e9, dt.timezone.utc).strftime("%Y-%m-%d")
+    e["_trade_coverage"] = cov
+    e["_trade_reason"] = (f"{why}: the data cannot tell a pull from a sweep; the venue's trades / "
+                          f"aggTrades for {ex} {sy} on {day} would decide it")
+    for k in ("traded_share", "traded_share_net", "traded_qty", "cancelled_qty", "trade_volume"):
+        e[k] = None
+
+
+def _context_evidence(e: dict) -> list[str]:
+    """Evidence lines for what was merged into an event: a program with it, continuations,
+    absorbed cliffs, the liquidity vacuum afterwards."""
+    evidence = list(e.get("_notes", []))
+    if e.get("_flow_after"):
+        fw = e["_flow_after"]
+        evidence.append(f"{'followed' if fw['start'] >= e['start_ts'] else 'accompanied'} by a {fw['aggressor']} "
+                        f"program: {fw['prints']} taker prints at {fw['ratio']:.1f}x the side's trailing rate "
+                        f"from {(fw['start'] - e['end_ts']) / NS_PER_MS:+.0f} ms after the end")
+    if e.get("continuations"):
+        evidence.append(f"{e['continuations']} further fall(s) before recovery folded in")
+    for c in e.get("_absorbed", []):
+        evidence.append(f"includes a {c['sides']} depth cliff at {(c['start_ts'] - e['start_ts']) / NS_PER_MS:+.0f} ms "
+                        f"({100 * (c.get('removed_frac') or 0):.0f}% removed)")
+    if e.get("vacuum_ratio") is not None and e["vacuum_ratio"] == e["vacuum_ratio"]:
+        evidence.append(f"afterwards each unit of volume moved the price {e['vacuum_ratio']:.1f}x as much as before")
+    return evidence
+
+
+def _finish(ctx: Context, e: dict, ex: str, sy: str, p: DetectParams) -> dict:
+    """One ``events`` row: trade coverage, label, confidence, evidence and id."""
+    e.setdefault("data_kind", ctx.data_kind)
+    if e["trigger"] == "cliff":
+        _null_without_trades(ctx, e, ex, sy, p)
+    label, conf, evidence = classify(e, p.thresholds)
+    evidence.extend(_context_evidence(e))
+    e["label"], e["confidence"], e["evidence"] = label, conf, evidence_json(evidence)
+    e["event_id"] = _event_id(sy, e)
+    return {k: e.get(k) for k in EVENT_SCHEMA}
+
+
+def _event_id(sy: str, e: dict) -> str:
+    t = dt.datetime.fromtimestamp(e["start_ts"] // NS_PER_S, tz=dt.timezone.utc)
+    ms = (e["start_ts"] % NS_PER_S) // NS_PER_MS
+    return f"{sy}-{t:%Y%m%dT%H%M%S}.{ms:03d}Z-{e['trigger']}"
+
+
+
+def instruments(store: Store, exchange: str | None = None, symbol: str | None = None) -> list[tuple[str, str]]:
+    pairs = sorted(set(store.instruments_in("book_updates")) | set(store.instruments_in("depth_bands")))
+    out = [x for x in pairs if (exchange is None or x[0] == exchange) and (symbol is None or x[1] == symbol)]
+    if not out:
+        listing = ", ".join(f"{e}/{s}" for e, s in pairs) or "none"
+        raise ForensicsError(f"no level or band data for exchange={exchange or '*'} symbol={symbol or '*'} in "
+                             f"{store.root} (instruments: {listing}); ingest data first with `forensics ingest`")
+    return out
+
+
+
+def write_events(store: Store, ex: str, sy: str, events: pl.DataFrame, lo: int | None, hi: int | None) -> None:
+    """Upsert: events of the touched dates outside [lo, hi] are kept, those inside replaced."""
+    with store.lock():
+        old_files = store.files("events", ex, sy, lo, hi) if (lo is not None or hi is not None) else []
+        keep = []
+        for f in old_files:
+            old = store.read_part(f)
+            if "start_ts" in old.columns:
+                m = pl.lit(False)
+                if lo is not None:
+                    m = m | (pl.col("start_ts") < lo)
+                if hi is not None:
+                    m = m | (pl.col("start_ts") > hi)
+                keep.append(old.filter(m))
+        if lo is None and hi is None:
+            store.delete("events", ex, sy)
+        df = events
+        if keep:
+            df = pl.concat([pl.concat(keep, how="diagonal_relaxed"), events], how="diagonal_relaxed")
+        if df.height:
+            store.write_partitioned("events", df.sort("start_ts"), ex, sy, "events", ts_column="start_ts",
+                                    replace_dates=True)
+        else:
+            for f in old_files:
+                f.unlink()
+
+
+
+def detect(store: Store | str | None, exchange: str | None = None, symbol: str | None = None,
+           ts_from: int | None = None, ts_to: int | None = None, params: DetectParams = DetectParams(),
+           write: bool = True) -> pl.DataFrame:
+    """Detect and classify liquidity events for every instrument matching the filters.
+
+    Times are UTC ns (inclusive window; None = all data). Runs attribution (written to
+    ``level_changes``) and the depth grid (``depth``/``book_top``) for level data, then cliffs,
+    flow episodes and flicker, metrics and labels. Returns the events (one row each, columns
+    ``exchange``, ``symbol`` + :data:`EVENT_SCHEMA`, stored units) and, with ``write``, stores
+    them in table ``events`` (partitioned by the date of ``start_ts``).
+    """
+    store = store if isinstance(store, Store) else Store(store)
+    if ts_from is not None and ts_to is not None and ts_to < ts_from:
+        raise ForensicsError("--to is before --from")
+    frames = []
+    for ex, sy in instruments(store, exchange, symbol):
+        with store.reading():  # one consistent version of the instrument (see Store.reading)
+            ev = detect_instrument(store, ex, sy, ts_from, ts_to, params)
+            if write:
+                write_events(store, ex, sy, ev, ts_from, ts_to)
+        frames.append(ev.select(pl.lit(ex).alias("exchange"), pl.lit(sy).alias("symbol"), pl.all()))
+    return pl.concat(frames, how="vertical") if frames else pl.DataFrame()
