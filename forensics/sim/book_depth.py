@@ -13,7 +13,8 @@ from forensics import jitcache
 jitcache.configure()  # before numba loads: a writable kernel cache even in a read-only install
 from numba import njit  # noqa: E402
 
-from forensics.sim.config import BATCH_MS, NS_PER_MS, SimConfig, _dec_expr  # noqa: E402
+from forensics.sim.config import BATCH_MS, SimConfig, _dec_expr  # noqa: E402
+from forensics.timeutil import NS_PER_MS  # noqa: E402
 from forensics.sim.engine import EngineOutput  # noqa: E402
 
 BOOK_DEPTH_DOC = """

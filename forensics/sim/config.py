@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Iterable, Sequence
 
 import polars as pl
+
+from forensics.errors import ForensicsError
+from forensics.timeutil import NS_PER_MS, NS_PER_S, parse_duration, parse_time  # noqa: F401 (NS_PER_MS: re-exported)
 
 
 
 BID, ASK = 0, 1
 K_ADD, K_TRADE, K_CANCEL = 0, 1, 2
 BATCH_MS = 100
-NS_PER_MS = 1_000_000
 SNAPSHOT_LIMIT = 1000  # Binance REST depth limit per side
 UID0 = 8_000_000_000_000  # first engine update id (Binance futures ids are ~8e12)
 TID0 = 6_500_000_000      # first individual trade id
@@ -170,31 +172,31 @@ def _units(value: str, decimals: int, what: str) -> int:
 
 
 def parse_time_ns(value: str | int | datetime) -> int:
-    """ISO-8601 text (no offset = UTC), datetime or int ns -> UTC ns."""
+    """ISO-8601 text (no offset = UTC), datetime (naive = UTC) or int ns -> UTC ns
+    (:func:`forensics.timeutil.parse_time`); raises ValueError on bad text."""
     if isinstance(value, int):
         return value
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    delta = value - datetime(1970, 1, 1, tzinfo=timezone.utc)
-    return (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    try:
+        return parse_time(value)
+    except ForensicsError as exc:
+        raise ValueError(str(exc)) from exc
 
 
-_DUR_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _SPEC_RE = re.compile(
     r"^(?P<kind>[a-z_]+)@(?P<when>\d+(?:\.\d+)?(?:ms|s|m|h)|\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)"
     r"(?::(?P<side>bid|ask|buy|sell|both))?(?:~(?P<dur>\d+(?:\.\d+)?(?:ms|s|m|h)))?$"
 )
-_UNIT_S = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_duration_s(text: str) -> float:
-    """'600s', '20m', '1.5h', '250ms' -> seconds."""
-    m = _DUR_RE.match(text.strip())
-    if not m:
-        raise ValueError(f"bad duration {text!r} (use e.g. 250ms, 30s, 10m, 1h)")
-    return float(m.group(1)) * _UNIT_S[m.group(2)]
+    """'600s', '20m', '1.5h', '250ms' -> seconds (:func:`forensics.timeutil.parse_duration`);
+    raises ValueError on bad text."""
+    try:
+        return parse_duration(text) / NS_PER_S
+    except ForensicsError as exc:
+        raise ValueError(f"bad duration {text!r} (use e.g. 250ms, 30s, 10m, 1h)") from exc
 
 
 def _clock_offset_s(clock: str, start_ns: int) -> float:

@@ -16,7 +16,8 @@ jitcache.configure()  # before numba loads: a writable kernel cache even in a re
 from numba import njit  # noqa: E402
 
 from forensics.sim.config import (  # noqa: E402
-    ASK, BATCH_MS, BID, EXO_MS, K_ADD, K_CANCEL, K_TRADE, NS_PER_MS, SimConfig, validate)
+    ASK, BATCH_MS, BID, EXO_MS, K_ADD, K_CANCEL, K_TRADE, SimConfig, validate)
+from forensics.timeutil import NS_PER_MS  # noqa: E402
 from forensics.sim.scenario import Schedules, _n_ms, compile_scenario  # noqa: E402
 
 # --------------------------------------------------------------------------- engine (numba)
@@ -188,10 +189,12 @@ ENGINE_CURSOR = np.dtype([
 
 
 class EngineState(NamedTuple):
+    """Everything the engine changes as it runs (allocated by :func:`_new_state`)."""
+
     cur: np.ndarray         # ENGINE_CURSOR, shape (1,)
     book: Book
     pool: OrderPool
-    makers: MakerState
+    quotes: MakerState
     flicker_slot: np.ndarray   # int32 order slot per flicker order id (-1 not resting)
     flicker_price: np.ndarray  # int64 absolute price ticks per flicker action (-1 none)
     batches: BatchOut
@@ -219,12 +222,12 @@ def _new_state(inp, prm):
     pool = OrderPool(np.zeros(slots, np.int64), np.zeros(slots, np.int64), np.zeros(slots, np.int64),
                      np.zeros(slots, np.int64), np.zeros(slots, np.int64), np.full(slots, -1, np.int32),
                      np.full(slots, -1, np.int32), np.arange(slots - 1, -1, -1).astype(np.int32))
-    makers = MakerState(np.full((n_makers, 2, max_levels), -1, np.int32), np.zeros(n_makers),
+    quotes = MakerState(np.full((n_makers, 2, max_levels), -1, np.int32), np.zeros(n_makers),
                         np.ones((n_makers, 2)), np.ones((n_makers, 2)), np.zeros(n_makers, np.int64),
                         np.zeros(n_makers, np.int64), np.zeros(n_makers, np.int64), np.zeros(n_makers))
     n_b = (prm.n_ms - prm.warm_ms) // prm.batch_ms
     batches = BatchOut(np.zeros(n_b), np.full(n_b, -1, np.int64), np.full(n_b, -1, np.int64), np.zeros(n_b))
-    return EngineState(cur, book, pool, makers, np.full(max(prm.n_flicker_ids, 1), -1, np.int32),
+    return EngineState(cur, book, pool, quotes, np.full(max(prm.n_flicker_ids, 1), -1, np.int32),
                        np.full(inp.flicker.t.shape[0], -1, np.int64), batches)
 
 
@@ -339,7 +342,7 @@ def _fill(inp, prm, st, logs, t, aggressor, taker, s, level, lots):
     """One maker fill of ``lots`` against slot ``s`` at ``level``: the fill and trade op logged,
     the order and level reduced, the maker's inventory and cool-down updated, a filled order
     unlinked. Returns False when the fill log is full."""
-    cur, book, pool, mk = st.cur[0], st.book, st.pool, st.makers
+    cur, book, pool, quotes = st.cur[0], st.book, st.pool, st.quotes
     side = 0 if aggressor == 0 else 1
     agent = pool.agent[s]
     nf = cur.n_fills
@@ -356,15 +359,15 @@ def _fill(inp, prm, st, logs, t, aggressor, taker, s, level, lots):
     _log(st, logs, t, side, prm.price_lo + level, -lots, np.int64(K_TRADE), agent)
     pool.lots[s] -= lots
     book.lots[side, level] -= lots
-    n_makers = mk.inventory.shape[0]
+    n_makers = quotes.inventory.shape[0]
     if agent < n_makers:
-        mk.inventory[agent] += lots if side == 0 else -lots
-        mk.cool_until[agent] = t + inp.makers.refill_ms[agent]  # cool-down: no re-quote until then, then one
-        mk.next_quote[agent] = mk.cool_until[agent]
+        quotes.inventory[agent] += lots if side == 0 else -lots
+        quotes.cool_until[agent] = t + inp.makers.refill_ms[agent]  # cool-down: no re-quote until then, then one
+        quotes.next_quote[agent] = quotes.cool_until[agent]
     if pool.lots[s] == 0:
         _unlink(st, side, level, s)
         if agent < n_makers:
-            mk.orders[agent, side, pool.rung[s]] = -1
+            quotes.orders[agent, side, pool.rung[s]] = -1
         else:
             for k in range(st.flicker_slot.shape[0]):
                 if st.flicker_slot[k] == s:
@@ -430,36 +433,36 @@ def _requote(inp, prm, st, logs, m, t, fair, sigma, cooling):
 
     While ``cooling`` (just filled) it places nothing and only cancels orders priced through
     its reservation price (a bid above ``r - tol0``, an ask below ``r + tol0``)."""
-    spec, mk, cur = inp.makers, st.makers, st.cur[0]
-    dt = t - mk.last_quote[m]
-    mk.last_quote[m] = t
-    mk.inventory[m] *= math.exp(-dt / prm.hedge_tau_ms)
+    spec, quotes, cur = inp.makers, st.quotes, st.cur[0]
+    dt = t - quotes.last_quote[m]
+    quotes.last_quote[m] = t
+    quotes.inventory[m] *= math.exp(-dt / prm.hedge_tau_ms)
     delta0, spacing, size, tau, gamma, qmax = (spec.delta0[m], spec.spacing[m], spec.size[m], spec.tau[m],
                                                spec.gamma[m], spec.qmax[m])
     tol0 = spec.tol0[m]
     n_levels = spec.levels[m]
-    shift = mk.inventory[m] * gamma * sigma * sigma * prm.horizon_s
+    shift = quotes.inventory[m] * gamma * sigma * sigma * prm.horizon_s
     cap = 0.5 * (delta0 + n_levels * spacing)
     shift = min(max(shift, -cap), cap)
     reservation = fair - shift
     base_half = max(delta0, 0.75 * sigma * math.sqrt(tau))
     for side in range(2):
-        presence = mk.presence[m, side]
+        presence = quotes.presence[m, side]
         n_active = 0
         if presence > 0:
             n_active = min(n_levels, max(1, int(math.ceil(presence * n_levels - 1e-9))))
-        if side == 0 and mk.inventory[m] >= qmax:
+        if side == 0 and quotes.inventory[m] >= qmax:
             n_active = 0
-        if side == 1 and mk.inventory[m] <= -qmax:
+        if side == 1 and quotes.inventory[m] <= -qmax:
             n_active = 0
-        half = base_half * mk.spread[m, side]
+        half = base_half * quotes.spread[m, side]
         size_mult = math.sqrt(presence) if presence > 0 else 0.0
         for j in range(n_levels):
-            s = mk.orders[m, side, j]
+            s = quotes.orders[m, side, j]
             if j >= n_active:
                 if s >= 0:
                     _cancel(prm, st, logs, t, s)
-                    mk.orders[m, side, j] = -1
+                    quotes.orders[m, side, j] = -1
                 continue
             dist = half + j * spacing
             level = _quote_level(prm, st.book, side, reservation, dist)
@@ -474,32 +477,32 @@ def _requote(inp, prm, st, logs, m, t, fair, sigma, cooling):
                 px = prm.price_lo + st.pool.level[s]
                 if (side == 0 and px > reservation - tol0) or (side == 1 and px < reservation + tol0):
                     _cancel(prm, st, logs, t, s)
-                    mk.orders[m, side, j] = -1
+                    quotes.orders[m, side, j] = -1
                 continue
             if s >= 0:
                 if abs(st.pool.level[s] - level) <= tol and 0.4 * target <= st.pool.lots[s] <= 2.0 * target:
                     continue
                 _cancel(prm, st, logs, t, s)
-                mk.orders[m, side, j] = -1
+                quotes.orders[m, side, j] = -1
             lots = max(1, int(target * (0.6 + 0.8 * _draw(inp, st))))
-            mk.orders[m, side, j] = _place(prm, st, logs, t, side, level, lots, m, j)
+            quotes.orders[m, side, j] = _place(prm, st, logs, t, side, level, lots, m, j)
 
 
 @_step
 def _apply_controls(inp, st, t):
     """Control events due at ``t``: set presence/spread and make the makers re-quote now."""
-    ctl, mk, cur = inp.controls, st.makers, st.cur[0]
-    n_makers = mk.inventory.shape[0]
+    ctl, quotes, cur = inp.controls, st.quotes, st.cur[0]
+    n_makers = quotes.inventory.shape[0]
     while cur.next_control < ctl.t.shape[0] and ctl.t[cur.next_control] <= t:
         ci = cur.next_control
         for m in range(n_makers):
             if ctl.maker[ci] < 0 or ctl.maker[ci] == m:
                 for side in range(2):
                     if ctl.side[ci] == 2 or ctl.side[ci] == side:
-                        mk.presence[m, side] = ctl.presence[ci]
-                        mk.spread[m, side] = ctl.spread[ci]
-                mk.next_quote[m] = t
-                mk.cool_until[m] = t
+                        quotes.presence[m, side] = ctl.presence[ci]
+                        quotes.spread[m, side] = ctl.spread[ci]
+                quotes.next_quote[m] = t
+                quotes.cool_until[m] = t
         cur.next_control = ci + 1
 
 
@@ -508,7 +511,7 @@ def _apply_flicker(inp, prm, st, logs, t, fair):
     """Flicker actions due at ``t``: place ``offset`` ticks from fair value (off the other
     side's best) or cancel; the placed price is recorded per action."""
     fl, cur, book = inp.flicker, st.cur[0], st.book
-    n_makers = st.makers.inventory.shape[0]
+    n_makers = st.quotes.inventory.shape[0]
     while cur.next_flicker < fl.t.shape[0] and fl.t[cur.next_flicker] <= t:
         fi = cur.next_flicker
         k = fl.order_id[fi]
@@ -538,15 +541,15 @@ def _apply_flicker(inp, prm, st, logs, t, fair):
 def _maker_quote(inp, prm, st, logs, m, t, fair, sigma):
     """Maker ``m`` re-quotes at ``t`` (see :func:`_requote`); its next timer is exponential around
     ``requote_ms`` (a cooling maker's: its cool-down end)."""
-    mk = st.makers
-    cooling = t < mk.cool_until[m]
+    quotes = st.quotes
+    cooling = t < quotes.cool_until[m]
     _requote(inp, prm, st, logs, m, t, fair, sigma, cooling)
-    mk.fair_at_quote[m] = fair
+    quotes.fair_at_quote[m] = fair
     if cooling:
-        mk.next_quote[m] = mk.cool_until[m]
+        quotes.next_quote[m] = quotes.cool_until[m]
     else:
         u = _draw(inp, st)
-        mk.next_quote[m] = t + max(5, int(-math.log(1.0 - u) * inp.makers.requote_ms[m]))
+        quotes.next_quote[m] = t + max(5, int(-math.log(1.0 - u) * inp.makers.requote_ms[m]))
 
 
 @_step
@@ -601,15 +604,15 @@ def _run_ms(inp, prm, st, logs, t):
     """One engine ms: control events, flicker actions, maker re-quotes (timer, fair-value move
     by ``react``, end of a cool-down), taker orders; at a batch end the variance update and the
     capture's records. The checks are inlined into :func:`_run`, the work is in steps."""
-    cur, mk = st.cur[0], st.makers
+    cur, quotes = st.cur[0], st.quotes
     fair = inp.fair_exo[t // EXO_MS] + cur.impact
     sigma = min(max(math.sqrt(cur.variance), 0.5 * prm.sigma0), 20.0 * prm.sigma0)
     if cur.next_control < inp.controls.t.shape[0] and inp.controls.t[cur.next_control] <= t:
         _apply_controls(inp, st, t)
     if cur.next_flicker < inp.flicker.t.shape[0] and inp.flicker.t[cur.next_flicker] <= t:
         _apply_flicker(inp, prm, st, logs, t, fair)
-    for m in range(mk.inventory.shape[0]):
-        if t >= mk.next_quote[m] or abs(fair - mk.fair_at_quote[m]) > inp.makers.react[m]:
+    for m in range(quotes.inventory.shape[0]):
+        if t >= quotes.next_quote[m] or abs(fair - quotes.fair_at_quote[m]) > inp.makers.react[m]:
             _maker_quote(inp, prm, st, logs, m, t, fair, sigma)
     if cur.next_taker < inp.takers.t.shape[0] and inp.takers.t[cur.next_taker] <= t:
         _send_takers(inp, prm, st, logs, t)

@@ -17,10 +17,11 @@ import polars as pl
 
 from forensics.sim.book_depth import BOOK_DEPTH_DOC, book_depth_frame
 from forensics.sim.config import (
-    ASK, BATCH_MS, BID, BOOK_DEPTH_FIELDS, INCIDENT_OPTIONS, K_ADD, K_CANCEL, K_TRADE, NS_PER_MS, SNAPSHOT_LIMIT,
+    ASK, BATCH_MS, BID, BOOK_DEPTH_FIELDS, INCIDENT_OPTIONS, K_ADD, K_CANCEL, K_TRADE, SNAPSHOT_LIMIT,
     UID0, TID0, AID0, SimConfig, _dec_expr, _fmt)
 from forensics.sim.engine import EngineOutput, run_engine
 from forensics.sim.scenario import _rngs, sample_config
+from forensics.timeutil import NS_PER_MS
 
 # --------------------------------------------------------------------------- publication
 @dataclass
