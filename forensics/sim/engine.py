@@ -413,18 +413,22 @@ def _draw(inp, st):
 
 
 @_row_step
-def _quote_level(prm, book, side, reservation, dist):
-    """Price grid index of a quote ``dist`` ticks from the reservation price, kept off the
-    other side's best (a maker never crosses)."""
+def _passive(book, side, level):
+    """``level`` moved off the other side's best, so a resting order never crosses."""
     if side == 0:
-        level = int(math.floor(reservation - dist)) - prm.price_lo
         if book.best[1] >= 0 and level >= book.best[1]:
-            level = book.best[1] - 1
-    else:
-        level = int(math.ceil(reservation + dist)) - prm.price_lo
-        if book.best[0] >= 0 and level <= book.best[0]:
-            level = book.best[0] + 1
+            return book.best[1] - 1
+    elif book.best[0] >= 0 and level <= book.best[0]:
+        return book.best[0] + 1
     return level
+
+
+@_row_step
+def _quote_level(prm, book, side, reservation, dist):
+    """Price grid index of a maker quote ``dist`` ticks from the reservation price (passive)."""
+    if side == 0:
+        return _passive(book, side, int(math.floor(reservation - dist)) - prm.price_lo)
+    return _passive(book, side, int(math.ceil(reservation + dist)) - prm.price_lo)
 
 
 @_step
@@ -518,13 +522,9 @@ def _apply_flicker(inp, prm, st, logs, t, fair):
         if fl.place[fi] == 1:
             side = fl.side[fi]
             if side == 0:
-                level = int(math.floor(fair)) - fl.offset[fi] - prm.price_lo
-                if book.best[1] >= 0 and level >= book.best[1]:
-                    level = book.best[1] - 1
+                level = _passive(book, side, int(math.floor(fair)) - fl.offset[fi] - prm.price_lo)
             else:
-                level = int(math.ceil(fair)) + fl.offset[fi] - prm.price_lo
-                if book.best[0] >= 0 and level <= book.best[0]:
-                    level = book.best[0] + 1
+                level = _passive(book, side, int(math.ceil(fair)) + fl.offset[fi] - prm.price_lo)
             if level < 1 or level >= prm.width - 1:
                 cur.status = OVERFLOW_GRID
                 return
