@@ -471,3 +471,21 @@ def test_cli_simulate_book_depth(tmp_path):
     bad = CliRunner().invoke(cli, ["simulate", "--out", str(tmp_path / "b"), "--book-depth", "30s",
                                    "--book-depth-bands", "0,1"])
     assert bad.exit_code == 1 and "book_depth_bands" in bad.output
+
+
+def test_old_module_names_still_work():
+    """forensics.simulate / evaluate / sim_venues / sim_multivenue re-export forensics.sim (other
+    code and scripts import them by those names)."""
+    import importlib
+
+    import forensics.sim as sim
+
+    for name in sim.__all__:
+        assert getattr(S, name) is getattr(sim, name), name
+    assert S.publish is importlib.import_module("forensics.sim.publish").publish
+    assert S._dec_expr is importlib.import_module("forensics.sim.config")._dec_expr
+    for old, new in (("evaluate", "evaluate"), ("sim_venues", "venues"), ("sim_multivenue", "multivenue")):
+        assert importlib.import_module(f"forensics.{old}") is importlib.import_module(f"forensics.sim.{new}")
+    from forensics.evaluate import _match, run_one  # noqa: F401  (private names too)
+    with pytest.raises(AttributeError):
+        S.no_such_name
