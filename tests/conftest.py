@@ -1,5 +1,6 @@
 import gzip
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,29 @@ def sample_report(tmp_path_factory):
     res = build_report(store, at="2025-10-11 05:13", tz="Asia/Shanghai", window_ns=10 * 60 * 10**9,
                        out_dir=d / "out")
     return store, res, sim.labels
+
+
+@pytest.fixture(scope="session")
+def sim_withdrawal(tmp_path_factory):
+    """A short simulated market (seed 5, 3.5 minutes, a sell-side withdrawal at 90 s): the
+    simulator's :class:`~forensics.sim.publish.SimResult` (capture, CSV, truth, labels). Built
+    once per session; tests must only read it."""
+    from forensics import sim
+    d = tmp_path_factory.mktemp("sim_withdrawal")
+    return sim.simulate(sim.build_config(seed=5, minutes=3.5, incidents=["withdrawal@90s:sell"]), d / "sim")
+
+
+@pytest.fixture(scope="session")
+def sim_store(sim_withdrawal, tmp_path_factory) -> Path:
+    """:func:`sim_withdrawal`'s capture ingested into a store (read only: tests that write use
+    :func:`sim_store_copy`)."""
+    from forensics.ingest import ingest
+    store = tmp_path_factory.mktemp("sim_store") / "store"
+    ingest([sim_withdrawal.files["capture"]], store=store)
+    return store
+
+
+@pytest.fixture
+def sim_store_copy(sim_store, tmp_path) -> Path:
+    """A writable copy of :func:`sim_store` for this test."""
+    return Path(shutil.copytree(sim_store, tmp_path / "store"))

@@ -4,22 +4,20 @@ written atomically, the format follows --out's suffix when --format is not given
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import polars as pl
 import pytest
 from click.testing import CliRunner
 
 from forensics.cli import cli
-from forensics.ingest import ingest
 
 
 @pytest.fixture(scope="module")
-def sim_store(tmp_path_factory):
-    from forensics import simulate as sim
-    d = tmp_path_factory.mktemp("export")
-    res = sim.simulate(sim.build_config(seed=5, minutes=3.5, incidents=["withdrawal@90s:sell"]), d / "sim")
-    ingest([res.files["capture"]], store=d / "store")
-    return d / "store"
+def sim_store(sim_store, tmp_path_factory):
+    """A writable copy of the session's simulated store (tests/conftest.py): detect writes events."""
+    return Path(shutil.copytree(sim_store, tmp_path_factory.mktemp("export") / "store"))
 
 
 def _lines(text: str) -> list[dict]:

@@ -169,12 +169,8 @@ def test_withdrawal_metrics_tell_the_story(sim_runs):
 
 # ---- store, CLI, band data ---------------------------------------------------------------------
 
-def test_cli_detect_writes_events_and_sql_view(tmp_path):
-    from forensics import simulate as sim
-    cfg = sim.build_config(seed=5, minutes=3.5, incidents=["withdrawal@90s:sell"])
-    res = sim.simulate(cfg, tmp_path / "sim")
-    store = tmp_path / "store"
-    ingest([res.files["capture"]], store=store)
+def test_cli_detect_writes_events_and_sql_view(sim_withdrawal, sim_store_copy):
+    res, store = sim_withdrawal, sim_store_copy  # seed 5, 3.5 min, withdrawal@90s:sell (conftest)
     out = CliRunner().invoke(cli, ["detect", "--store", str(store), "--format", "csv"])
     assert out.exit_code == 0, out.output
     df = pl.read_csv(out.output.encode())

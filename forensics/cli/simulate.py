@@ -57,7 +57,7 @@ def simulate_cmd(seed, out, minutes, start, incidents, book_depth, book_depth_ba
           --book-depth 10s --book-depth-bands 0.005,0.01,0.02,0.05
       forensics ingest simb/BTCUSDT-bookDepth-2025-10-10.csv simb/BTCUSDT-aggTrades-2025-10-10.csv
     """
-    from forensics import simulate as sim
+    from forensics import sim
     try:
         extra = {}
         if book_depth is not None:
