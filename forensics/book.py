@@ -69,7 +69,9 @@ from forensics.schema import conform
 from forensics.store import Instrument, Store
 from forensics.timeutil import NS_PER_S
 
-DEFAULT_BANDS = ("0.1", "0.5", "1", "2", "5")
+from forensics.schema import DEFAULT_BANDS  # noqa: E402  (re-exported: book.DEFAULT_BANDS)
+
+#: depth grid step: 1 s resolves a cliff (detection's window is 5 s) at 86,400 rows a day per band
 DEFAULT_EVERY_NS = NS_PER_S
 #: rows per time slice read from Parquet (state carried between slices)
 CHUNK_ROWS = 4_000_000

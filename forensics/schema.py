@@ -17,6 +17,10 @@ from forensics.vocab import Aggressor, Side
 I64, F64, STR, BOOL = pl.Int64, pl.Float64, pl.Utf8, pl.Boolean
 
 #: table -> ordered {column: dtype} as stored in Parquet (partition columns excluded)
+#: depth bands (% of mid) computed by default: the touch (0.1%), the near book an aggressive
+#: order reaches (0.5-2%) and the deep book (5%); one home for depth, detect and reports
+DEFAULT_BANDS: tuple[str, ...] = ("0.1", "0.5", "1", "2", "5")
+
 TABLES: dict[str, dict[str, pl.DataType]] = {
     "book_updates": {
         "ts": I64, "local_ts": I64, "seq": I64, "update_id": I64, "first_update_id": I64,

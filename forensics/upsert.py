@@ -49,13 +49,12 @@ def _unchanged(store: Store, table: str, ex: str, sy: str, lo: int | None, hi: i
 
 
 def upsert(store: Store, table: str, ex: str, sy: str, lo: int | None, hi: int | None, merge: Merge,
-           ts_column: str = "ts", name: str | None = None,
-           empty: Callable[[list[str]], None] | None = None) -> list[Path]:
-    """Replace ``table``'s rows of one instrument in the dates ``[lo, hi]`` touches with
-    ``merge(old_parts)``, written as one part ``<name>.parquet`` per date (other parts of those
-    dates removed). Parquet encoding runs outside the writer lock; the lock is held for a
-    check of the parts read and the publication. ``empty(read_names)`` runs under the lock
-    when ``merge`` returns None or no rows (default: nothing written)."""
+           ts_column: str = "ts", name: str | None = None) -> list[Path]:
+    """Replace ``table``'s rows of one instrument in the dates ``[lo, hi]`` touches (None: all
+    dates) with ``merge(old_parts)``, written as one part ``<name>.parquet`` per date. Every part
+    read is replaced: by the new part of its date, or removed when ``merge`` left no row in its
+    date (all its rows were inside the window). Parquet encoding runs outside the writer lock;
+    the lock is held for a check of the parts read and the publication."""
     name = name or table
     seen, frames = _read(store, table, ex, sy, lo, hi)
     df = merge(frames)
@@ -65,8 +64,9 @@ def upsert(store: Store, table: str, ex: str, sy: str, lo: int | None, hi: int |
             seen, frames = _read(store, table, ex, sy, lo, hi)
             df = merge(frames)
             staged = store.stage_partitioned(table, df, ex, sy, name, ts_column) if df is not None else []
-        if not staged:
-            if empty is not None:
-                empty(list(seen))
-            return []
-        return store.publish_staged(staged, replace_dates=True)
+        paths = store.publish_staged(staged, replace_dates=True)
+        written_dirs = {rel.rsplit("/", 1)[0] for rel, _ in staged}
+        for rel in seen:
+            if rel.rsplit("/", 1)[0] not in written_dirs:
+                store.location.delete(rel)
+        return paths

@@ -58,9 +58,14 @@ def test_concurrent_writer_between_read_and_commit_is_not_lost(tmp_path):
     assert got["ts"].to_list() == [T0 + 1, T0 + 10, T0 + 50, T0 + 65]
 
 
-def test_nothing_to_write_runs_empty_under_the_lock(tmp_path):
+def test_parts_left_without_rows_are_removed(tmp_path):
     store = Store(tmp_path)
-    upsert(store, "book_top", "x", "S", T0, T0 + 10, _replace(_frame([T0 + 1], [1]), T0, T0 + 10))
-    seen = []
-    assert upsert(store, "book_top", "x", "S", T0, T0 + 10, lambda frames: None, empty=seen.append) == []
-    assert len(seen) == 1 and len(seen[0]) == 1
+    rows = _frame([T0 + 1, T0 + DAY + 1, T0 + 2 * DAY + 1], [1, 2, 3])
+    upsert(store, "book_top", "x", "S", None, None, _replace(rows, T0, T0 + 3 * DAY))
+    assert len(store.files("book_top", "x", "S")) == 3
+    # the window covers the second day whole and the third day's first instant; nothing new:
+    # the second day's part goes, the third keeps its row, the first is not touched
+    upsert(store, "book_top", "x", "S", T0 + DAY, T0 + 2 * DAY, _replace(_frame([], []), T0 + DAY, T0 + 2 * DAY))
+    assert _read(store)["v"].to_list() == [1, 3] and len(store.files("book_top", "x", "S")) == 2
+    assert upsert(store, "book_top", "x", "S", None, None, lambda frames: None) == []
+    assert store.files("book_top", "x", "S") == []

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from forensics.classify import Thresholds
-from forensics.schema import TABLES
+from forensics.schema import DEFAULT_BANDS, TABLES
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class DetectParams:
     window_s: float = 5.0             # a cliff falls within 5 s; slower erosion is the flow trigger's job
     baseline_s: float = 60.0          # baseline = median of the previous minute (long enough to skip blips)
     grid_ms: int = 100                # the feed's own batching (Binance 100 ms)
-    bands: tuple[str, ...] = ("0.1", "0.5", "1", "2", "5")   # touch to deep book, % of mid
+    bands: tuple[str, ...] = DEFAULT_BANDS   # touch to deep book, % of mid (schema.DEFAULT_BANDS)
     min_baseline_frac: float = 0.2    # no cliffs in a band holding < 20% of its usual depth (already empty)
     min_band_ticks: float = 20.0      # a band of a handful of ticks empties with every print (coarse tick)
     other_k: float = 4.0              # the other side fell too: >= 4x its typical change over the interval ...

@@ -250,31 +250,25 @@ def instruments(store: Store, exchange: str | None = None, symbol: str | None = 
 
 
 def write_events(store: Store, ex: str, sy: str, events: pl.DataFrame, lo: int | None, hi: int | None) -> None:
-    """Upsert: events of the touched dates outside [lo, hi] are kept, those inside replaced."""
-    with store.lock():
-        old_files = store.files("events", ex, sy, lo, hi) if (lo is not None or hi is not None) else []
-        keep = []
-        for f in old_files:
-            old = store.read_part(f)
-            if "start_ts" in old.columns:
-                m = pl.lit(False)
-                if lo is not None:
-                    m = m | (pl.col("start_ts") < lo)
-                if hi is not None:
-                    m = m | (pl.col("start_ts") > hi)
-                keep.append(old.filter(m))
-        if lo is None and hi is None:
-            store.delete("events", ex, sy)
-        df = events
-        if keep:
-            df = pl.concat([pl.concat(keep, how="diagonal_relaxed"), events], how="diagonal_relaxed")
-        if df.height:
-            store.write_partitioned("events", df.sort("start_ts"), ex, sy, "events", ts_column="start_ts",
-                                    replace_dates=True)
-        else:
-            for f in old_files:
-                f.unlink()
+    """Upsert: events of the touched dates outside [lo, hi] are kept, those inside replaced
+    (no window: every stored event of the instrument is replaced). Merged and encoded outside
+    the writer lock, committed under it (:func:`forensics.upsert.upsert`)."""
+    from forensics.upsert import upsert
 
+    def outside(old: pl.DataFrame) -> pl.DataFrame:
+        m = pl.lit(False)
+        if lo is not None:
+            m = m | (pl.col("start_ts") < lo)
+        if hi is not None:
+            m = m | (pl.col("start_ts") > hi)
+        return old.filter(m)
+
+    def merge(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
+        keep = [outside(f) for f in frames if "start_ts" in f.columns] if (lo is not None or hi is not None) else []
+        df = pl.concat([pl.concat(keep, how="diagonal_relaxed"), events], how="diagonal_relaxed") if keep else events
+        return df.sort("start_ts") if df.height else None
+
+    upsert(store, "events", ex, sy, lo, hi, merge, ts_column="start_ts", name="events")
 
 
 def detect(store: Store | str | None, exchange: str | None = None, symbol: str | None = None,
