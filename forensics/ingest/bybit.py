@@ -40,8 +40,8 @@ from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
 from forensics.ingest.seqchain import SeqChain
-from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import (LevelBook, Rows, apply_update, level_pair, messages, ms_ns, sniff_lines,
+from forensics.ingest.source import Source
+from forensics.ingest.wsjson import (LevelBook, Rows, apply_update, level_pair, messages, ms_ns, line_sniffer,
                                      write_snapshot)
 
 INVERSE = re.compile(r"^[A-Z0-9]+USD([A-Z]\d{2})?$")
@@ -150,8 +150,7 @@ def _trades(j: dict, m, rows: Rows) -> None:
 _PAT = re.compile(rb'\\?"topic\\?"\s*:\s*\\?"(orderbook\.\d+|publicTrade|trade\.(linear|spot|inverse|option))\.')
 
 
-def sniff(head: bytes, info: NameInfo) -> bool:
-    return sniff_lines(head, _PAT, b"BYBIT")
+sniff = line_sniffer(_PAT, b"BYBIT")
 
 
 FORMATS = [

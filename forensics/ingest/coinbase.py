@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
-from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import Gaps, Rows, is_zero, iso_ns, messages, price_key, sniff_lines
+from forensics.ingest.source import Source
+from forensics.ingest.wsjson import Gaps, Rows, is_zero, iso_ns, messages, price_key, line_sniffer
 
 EXCHANGE = "coinbase"
 SIDES = {"bid": "bid", "offer": "ask", "ask": "ask"}
@@ -172,8 +172,7 @@ def _trades(j: dict, m, rows: Rows, seen: set) -> None:
 _PAT = re.compile(rb'\\?"channel\\?"\s*:\s*\\?"(l2_data|market_trades)\\?"')
 
 
-def sniff(head: bytes, info: NameInfo) -> bool:
-    return sniff_lines(head, _PAT, b"COINBASE")
+sniff = line_sniffer(_PAT, b"COINBASE")
 
 
 FORMATS = [

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
-from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import LevelBook, Rows, diff_snapshot, is_zero, messages, ms_ns, price_key, sniff_lines
+from forensics.ingest.source import Source
+from forensics.ingest.wsjson import LevelBook, Rows, diff_snapshot, is_zero, messages, ms_ns, price_key, line_sniffer
 
 EXCHANGE = "hyperliquid"
 WINDOW = 20
@@ -116,8 +116,7 @@ _PAT = re.compile(rb'\\?"channel\\?"\s*:\s*\\?"(l2Book|trades)\\?".{0,40}\\?"coi
                   rb'|\\?"coin\\?".{0,200}\\?"levels\\?"|\\?"levels\\?".{0,200}\\?"px\\?"')
 
 
-def sniff(head: bytes, info: NameInfo) -> bool:
-    return sniff_lines(head, _PAT, b"HYPERLIQUID")
+sniff = line_sniffer(_PAT, b"HYPERLIQUID")
 
 
 FORMATS = [

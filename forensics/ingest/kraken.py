@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
-from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, iso_ns, loads_exact, messages, price_key,
-                                     sniff_lines, write_snapshot)
+from forensics.ingest.source import Source
+from forensics.ingest.wsjson import (Gaps, LevelBook, Rows, apply_update, checksum_note, iso_ns, line_sniffer,
+                                     loads_exact, messages, price_key, write_snapshot)
 
 EXCHANGE = "kraken"
 DEPTHS = (10, 25, 100, 500, 1000)
@@ -132,9 +132,7 @@ def read(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
         yield rows.chunk(rejects, n, gaps.drain())
     ch = rows.chunk([], 0, gaps.drain(eof=True))
     if stats.checked:
-        ch.notes.append(f"Kraken checksums: {stats.matched:,} of {stats.checked:,} matched"
-                        + ("" if stats.matched == stats.checked else
-                           f" ({stats.checked - stats.matched:,} mismatches recorded as gaps)"))
+        ch.notes.append(checksum_note("Kraken", stats.checked, stats.matched))
     if stats.unverifiable:
         ch.notes.append("Kraken v2 checksums not verifiable (pair precision unknown) for "
                         + ", ".join(sorted(stats.unverifiable)))
@@ -305,8 +303,7 @@ _PAT = re.compile(rb'^\s*(\d+\s+)?\[\s*\d+\s*,\s*[\[{].*"(book-\d+|trade)"\s*,\s
                   rb'|\\?"book-\d+\\?"\s*,\s*\\?"[A-Z0-9]+/[A-Z0-9]+')
 
 
-def sniff(head: bytes, info: NameInfo) -> bool:
-    return sniff_lines(head, _PAT, b"KRAKEN")
+sniff = line_sniffer(_PAT, b"KRAKEN")
 
 
 FORMATS = [

@@ -37,9 +37,9 @@ from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
 from forensics.ingest.seqchain import SeqChain
-from forensics.ingest.source import NameInfo, Source
-from forensics.ingest.wsjson import (LevelBook, Rows, apply_update, diff_snapshot, level_pair, messages, ms_ns,
-                                     sniff_lines, write_snapshot)
+from forensics.ingest.source import Source
+from forensics.ingest.wsjson import (LevelBook, Rows, apply_update, checksum_note, diff_snapshot, level_pair,
+                                     line_sniffer, messages, ms_ns, write_snapshot)
 
 DEPTHS = {"books": 400, "books-l2-tbt": 400, "books50-l2-tbt": 50, "books5": 5, "bbo-tbt": 1,
           "books-elp": 400}
@@ -104,9 +104,7 @@ def read(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
         yield rows.chunk(rejects, n, chain.drain())
     ch = rows.chunk([], 0, chain.drain(eof=True))
     if stats.checked:
-        ch.notes.append(f"OKX checksums: {stats.matched:,} of {stats.checked:,} matched"
-                        + ("" if stats.matched == stats.checked else
-                           f" ({stats.checked - stats.matched:,} mismatches recorded as gaps)"))
+        ch.notes.append(checksum_note("OKX", stats.checked, stats.matched))
     for inst in sorted({k[1] for k in state if market(k[1]) != "okx-spot"}):
         val = ct.get(inst)
         ch.notes.append(f"okx {inst}: sizes are contracts" + (f" of {val[0]} {val[1]}" if val else
@@ -216,8 +214,7 @@ _PAT = re.compile(rb'\\?"channel\\?"\s*:\s*\\?"(books|books5|books-l2-tbt|books5
                   rb'.{0,80}\\?"instId\\?"|\\?"instId\\?".{0,80}\\?"channel\\?"\s*:\s*\\?"(books|trades)')
 
 
-def sniff(head: bytes, info: NameInfo) -> bool:
-    return sniff_lines(head, _PAT, b"OKX")
+sniff = line_sniffer(_PAT, b"OKX")
 
 
 FORMATS = [

@@ -559,6 +559,18 @@ class _Counting(io.RawIOBase):
         return data
 
 
+def _put(q: "queue.Queue", item, halt: threading.Event) -> bool:
+    """Put ``item`` on a bounded queue, giving up when ``halt`` is set (the consumer left);
+    True when it was put."""
+    while not halt.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 def prefetch(it: Iterator, depth: int = READ_AHEAD, name: str = "forensics-reader") -> Iterator:
     """Run an iterator in a reader thread, at most ``depth`` items ahead (a bounded queue).
     Decompression, hashing and Polars release the GIL, so the producer and the consumer use
@@ -572,13 +584,7 @@ def prefetch(it: Iterator, depth: int = READ_AHEAD, name: str = "forensics-reade
     def work():
         try:
             for item in it:
-                while not halt.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if halt.is_set():
+                if not _put(q, item, halt):
                     break
         except BaseException as exc:  # handed to the consumer
             err.append(exc)
@@ -586,12 +592,7 @@ def prefetch(it: Iterator, depth: int = READ_AHEAD, name: str = "forensics-reade
             close = getattr(it, "close", None)
             if close is not None:
                 close()
-            while not halt.is_set():
-                try:
-                    q.put(stop, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
+            _put(q, stop, halt)
 
     t = threading.Thread(target=work, name=name, daemon=True)
     t.start()

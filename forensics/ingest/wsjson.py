@@ -480,3 +480,17 @@ def sniff_lines(head: bytes, pattern: re.Pattern, header_exchange: bytes | None 
         flat = re.sub(rb"\s+", b"", body[:1 << 16])
         return bool(pattern.search(flat[:8192]))
     return False
+
+
+def line_sniffer(pattern: re.Pattern, header_exchange: bytes):
+    """The ``sniff(head, info)`` of a JSON-lines venue: :func:`sniff_lines` with its pattern and
+    the exchange name its recording header carries."""
+    def sniff(head: bytes, info) -> bool:
+        return sniff_lines(head, pattern, header_exchange)
+    return sniff
+
+
+def checksum_note(venue: str, checked: int, matched: int) -> str:
+    """The ingest note on a venue's book checksums (Kraken, OKX: CRC32 of the top levels)."""
+    return (f"{venue} checksums: {matched:,} of {checked:,} matched"
+            + ("" if matched == checked else f" ({checked - matched:,} mismatches recorded as gaps)"))
