@@ -135,9 +135,65 @@ def _scalar(buf, p, end):
 
 
 @nb.njit(cache=True, nogil=True)
-def _levels(buf, p, end, data, offs, st):
+def _plain(buf, a, b, dec, k):
+    """The string ``buf[a:b]`` as a plain non-negative decimal into ``dec[k]`` (digits without
+    the point, fractional digits as written, fractional digits without trailing zeros): exactly
+    :func:`forensics.ingest.decscan.parse_plain`'s rule. False if it is not plain (a sign,
+    ``1e-05``, blank, two points, no digit, digits beyond int64): the line is then the general
+    path's, whose Writer words the reject."""
+    dot = -1
+    nd = 0
+    if b <= a:
+        return False
+    for i in range(a, b):
+        c = buf[i]
+        if 48 <= c <= 57:
+            nd += 1
+        elif c == 46 and dot < 0:
+            dot = i
+        else:
+            return False
+    if nd == 0:
+        return False
+    if nd >= 19:  # does it fit int64? (the digit string against 9223372036854775807)
+        if nd > 19:
+            return False
+        cmp = 0
+        m = 0
+        for i in range(a, b):
+            if i == dot:
+                continue
+            if cmp == 0:
+                if buf[i] > _I64_MAX[m]:
+                    cmp = 1
+                elif buf[i] < _I64_MAX[m]:
+                    cmp = -1
+            m += 1
+        if cmp > 0:
+            return False
+    v = 0
+    for i in range(a, b):
+        if i != dot:
+            v = v * 10 + (buf[i] - 48)
+    dec[k, 0] = v
+    if dot >= 0:
+        dec[k, 1] = b - dot - 1
+        e = b
+        while e > dot + 1 and buf[e - 1] == 48:
+            e -= 1
+        dec[k, 2] = e - dot - 1
+    else:
+        dec[k, 1] = 0
+        dec[k, 2] = 0
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
+def _levels(buf, p, end, data, offs, st, dec):
     """``[["p","q"], ...]`` at ``p``: the strings appended to ``data``/``offs`` (st[0] bytes,
-    st[1] strings used). Returns (index after ``]``, number of levels) or (-1, 0)."""
+    st[1] strings used) and their exact decimals to ``dec`` (:func:`_plain`; a string that is
+    not a plain decimal leaves the line). Returns (index after ``]``, number of levels) or
+    (-1, 0)."""
     if buf[p] != 91:
         return -1, 0
     p = _ws(buf, p + 1, end)
@@ -155,6 +211,8 @@ def _levels(buf, p, end, data, offs, st):
             if q < 0:
                 return -1, 0
             ln = q - p - 1
+            if not _plain(buf, p + 1, q, dec, st[1]):
+                return -1, 0
             b0 = st[0]
             for i in range(ln):
                 data[b0 + i] = buf[p + 1 + i]
@@ -213,7 +271,7 @@ def _key_bit(buf, ks, kn):
 
 
 @nb.njit(cache=True, nogil=True)
-def _object(buf, p, end, vals, spans, bdata, boffs, bst, adata, aoffs, ast):
+def _object(buf, p, end, vals, spans, bdata, boffs, bst, bdec, adata, aoffs, ast, adec):
     """One JSON object at ``p``: an event, or a wrapper whose ``data`` is an event (one level
     of nesting, handled without recursion). Fields go to ``vals`` (E, T, U, u, pu, presence
     bits, #bids, #asks, event keys at the wrapper's level) and ``spans`` (s, stream, e).
@@ -261,10 +319,10 @@ def _object(buf, p, end, vals, spans, bdata, boffs, bst, adata, aoffs, ast):
             spans[2 * k + 1] = q - p - 1
             p = q + 1
         elif bit == _B:
-            p, n = _levels(buf, p, end, bdata, boffs, bst)
+            p, n = _levels(buf, p, end, bdata, boffs, bst, bdec)
             vals[6] = n
         elif bit == _A:
-            p, n = _levels(buf, p, end, adata, aoffs, ast)
+            p, n = _levels(buf, p, end, adata, aoffs, ast, adec)
             vals[7] = n
         elif bit == _DATA:
             if level != 0 or buf[p] != 123:
@@ -363,6 +421,8 @@ def _scan(buf, word):
     adata = np.empty(buf.size, np.uint8)
     boffs = np.zeros(cap, np.int32)
     aoffs = np.zeros(cap, np.int32)
+    bdec = np.empty((cap, 3), np.int64)          # per level string: digits, raw, sig
+    adec = np.empty((cap, 3), np.int64)
     bst = np.zeros(2, np.int64)
     ast = np.zeros(2, np.int64)
     blist = np.zeros(n_lines + 1, np.int32)     # per message: offset into the level pairs
@@ -383,7 +443,7 @@ def _scan(buf, word):
             vals[:] = 0
             spans[:] = 0
             b0, b1, a0, a1 = bst[0], bst[1], ast[0], ast[1]
-            q = _object(buf, p, end, vals, spans, bdata, boffs, bst, adata, aoffs, ast)
+            q = _object(buf, p, end, vals, spans, bdata, boffs, bst, bdec, adata, aoffs, ast, adec)
             if q >= 0:
                 q = _ws(buf, q, end)
             bits = vals[5]
@@ -415,14 +475,56 @@ def _scan(buf, word):
         r += 1
         start = end + 1
         line += 1
-    return (msg_line[:m], ints[:m], flags[:m], sym[:m], bdata[:bst[0]], boffs[:bst[1] + 1], blist[:m + 1],
-            adata[:ast[0]], aoffs[:ast[1] + 1], alist[:m + 1], rest[:r])
+    lv = _level_rows(bdata, boffs, blist, bdec, adata, aoffs, alist, adec, m)
+    return (msg_line[:m], ints[:m], flags[:m], sym[:m]) + lv + (rest[:r],)
+
+
+@nb.njit(cache=True, nogil=True)
+def _level_rows(bdata, boffs, blist, bdec, adata, aoffs, alist, adec, m):
+    """The levels of the ``m`` messages read, one row per level in stored order (each
+    message's bids, then its asks): price and size strings (Arrow offsets + bytes), their
+    exact decimals (price digits, raw, sig, size digits, raw, sig), bid flag, and per message
+    the index of its first row (``m + 1`` entries)."""
+    n = blist[m] + alist[m]
+    nbytes = boffs[2 * blist[m]] + aoffs[2 * alist[m]]
+    poffs = np.zeros(n + 1, np.int64)
+    soffs = np.zeros(n + 1, np.int64)
+    pdata = np.empty(nbytes, np.uint8)
+    sdata = np.empty(nbytes, np.uint8)
+    dec = np.empty((n, 6), np.int64)
+    bid = np.empty(n, np.bool_)
+    first = np.zeros(m + 1, np.int64)
+    r = 0
+    pp = 0
+    sp = 0
+    for k in range(m):
+        first[k] = r
+        for side in range(2):
+            data, offs, lst, dd = (bdata, boffs, blist, bdec) if side == 0 else (adata, aoffs, alist, adec)
+            for i in range(lst[k], lst[k + 1]):
+                a0, a1, a2 = offs[2 * i], offs[2 * i + 1], offs[2 * i + 2]
+                for j in range(a0, a1):
+                    pdata[pp] = data[j]
+                    pp += 1
+                for j in range(a1, a2):
+                    sdata[sp] = data[j]
+                    sp += 1
+                poffs[r + 1] = pp
+                soffs[r + 1] = sp
+                for j in range(3):
+                    dec[r, j] = dd[2 * i, j]
+                    dec[r, 3 + j] = dd[2 * i + 1, j]
+                bid[r] = side == 0
+                r += 1
+    first[m] = r
+    return poffs, pdata[:pp], soffs, sdata[:sp], dec, bid, first
 
 
 def scan_depth(block: bytes):
     """Scan a block (whole lines, each ending in ``\\n``). Returns ``(fields, rest)``: the depth
-    events read here (see :func:`_scan` outputs) and the block with those lines blanked, for
-    the general path. ``fields`` is None when no line was read here."""
+    events read here (``line, ints, flags, sym`` per message, then the level rows of
+    :func:`_level_rows`) and the block with those lines blanked, for the general path.
+    ``fields`` is None when no line was read here."""
     buf = np.frombuffer(block, dtype=np.uint8)
     out = _scan(buf, _DEPTH_UPDATE)
     rest = out[-1]
