@@ -625,7 +625,7 @@ def test_scanner_level_rows_hold_the_writers_exact_decimals(msgs):
     for k, s in enumerate((prices, sizes)):
         digits, raw, sig, plain = parse_plain(s)
         assert plain.all()
-        assert (dec[:, 3 * k] == digits).all() and (dec[:, 3 * k + 1] == raw).all() and (dec[:, 3 * k + 2] == sig).all()
+        assert (dec[3 * k] == digits).all() and (dec[3 * k + 1] == raw).all() and (dec[3 * k + 2] == sig).all()
     for j, i in enumerate(fields[0].tolist()):  # each message's bids then asks, as written
         lv = msgs[i]
         rows = range(first[j], first[j + 1])

@@ -88,7 +88,7 @@ import orjson
 import polars as pl
 
 from forensics.errors import ForensicsError
-from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, ReadOptions, Reject
+from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, ReadOptions, Reject, _constant
 from forensics.ingest.seqchain import ChainState, SeqChain, first_break, straddles
 from forensics.ingest.source import NameInfo, NameRule, Source, prefetch
 from forensics.timeutil import to_ns_expr
@@ -299,7 +299,7 @@ def _fast_depth(block: bytes, fields, first_line: int) -> tuple[pl.DataFrame, pl
         pl.lit(None, I64).alias("L"), pl.lit(None, LEVELS).alias("b"), pl.lit(None, LEVELS).alias("a"),
         "line", "nlev", "lv")
     levels = pl.DataFrame({"__bid": bid, "price": _strings(poffs, pdata), "size": _strings(soffs, sdata),
-                           **{c: np.ascontiguousarray(dec[:, k]) for k, c in enumerate(PARSED)}})
+                           **{c: dec[k] for k, c in enumerate(PARSED)}})
     return msgs, levels.cast(LEVEL_SCHEMA)
 
 
@@ -831,11 +831,18 @@ def _level_rows(fs: pl.DataFrame, levels: pl.DataFrame) -> pl.DataFrame:
     ``levels`` (no list explode, the exact decimals carried along)."""
     n = fs["nlev"].to_numpy()
     idx, within = _level_index(fs["lv"].to_numpy(), n)
-    msg = pl.Series(np.repeat(np.arange(fs.height, dtype=np.int64), n))
-    head = fs.select(
-        pl.col("ex").alias("exchange"), pl.col("sym").alias("symbol"), "ts", "local_ts",
-        pl.col("u").alias("update_id"), pl.col("U").alias("first_update_id"),
-        pl.col("pu").alias("prev_update_id"))[msg]
+    total = int(n.sum())
+    cols = {}
+    for c, name in (("ex", "exchange"), ("sym", "symbol"), ("ts", "ts"), ("local_ts", "local_ts"),
+                    ("u", "update_id"), ("U", "first_update_id"), ("pu", "prev_update_id")):
+        s = fs[c]
+        if s.null_count() == 0 and s.dtype == I64:  # (a plain repeat: cheaper than a gather)
+            cols[name] = pl.Series(name, np.repeat(s.to_numpy(), n))
+        elif c in ("ex", "sym") and _constant(s):  # one instrument (the usual case)
+            cols[name] = pl.repeat(s[0], total, dtype=STR, eager=True).alias(name)
+        else:
+            cols[name] = s.gather(np.repeat(np.arange(fs.height, dtype=np.int64), n)).alias(name)
+    head = pl.DataFrame(cols)
     lv = _rows_of(levels, idx)
     arrival = np.repeat(fs["pos"].to_numpy() << LINE_SHIFT, n) + within
     line = np.repeat(fs["line"].to_numpy(), n)
