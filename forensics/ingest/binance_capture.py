@@ -67,8 +67,10 @@ Traps (read these before trusting a number):
   their line number; a truncated gzip keeps every row before the damage.
 
 Parsing is per block: the usual ``depthUpdate`` lines (the bulk of a capture) are read by a
-compiled scanner (:mod:`forensics.ingest.jsonscan`, one pass over the bytes, levels straight
-into Arrow lists); every other line (trades, tickers, snapshots, and any depth line the scanner
+compiled scanner (:mod:`forensics.ingest.jsonscan`, one pass over the bytes): its levels come
+out as rows already (each message's bids then asks) with the exact decimals parsed, carried with
+their messages between rounds, so neither the explode nor the Writer's text parse runs for them
+(a line with a level that is not a plain decimal is left to the general path); every other line (trades, tickers, snapshots, and any depth line the scanner
 does not take: escapes, nulls, odd types, partial-depth streams) goes through Polars
 ``json_decode`` with explicit struct types, orjson wording the rejects. Both give the same rows
 (tested line by line and on generated lines). The sync state machine works on numpy arrays of
@@ -86,7 +88,7 @@ import orjson
 import polars as pl
 
 from forensics.errors import ForensicsError
-from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, ReadOptions, Reject
+from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, ReadOptions, Reject, _constant
 from forensics.ingest.seqchain import ChainState, SeqChain, first_break, straddles
 from forensics.ingest.source import NameInfo, NameRule, Source, prefetch
 from forensics.timeutil import to_ns_expr
@@ -109,7 +111,12 @@ OFF_BOOK_TRADES = ("INSURANCE_FUND", "ADL", "NA")
 #: book message frame (depth events 'D' and snapshots 'S') handed to the sync engine
 MSG_SCHEMA = {"pos": I64, "snap": BOOL, "ex": STR, "sym": STR, "ts": I64, "local_ts": I64,
               "U": I64, "u": I64, "pu": I64, "L": I64, "b": LEVELS, "a": LEVELS, "line": I64,
-              "nlev": I64}
+              "nlev": I64, "lv": I64}
+#: a message read by the compiled scanner has its levels as rows of a level frame (``lv``: the
+#: index of its first row there, ``nlev`` rows: bids then asks) with the exact decimals parsed
+#: (:data:`LEVEL_SCHEMA`), and null ``b``/``a``; the other messages have ``b``/``a`` and null ``lv``
+PARSED = [f"__{k}_{c}" for c in ("price", "size") for k in ("digits", "raw", "sig")]
+LEVEL_SCHEMA = {"__bid": pl.Boolean, "price": STR, "size": STR, **{c: I64 for c in PARSED}}
 #: plus the engine's arrival clock
 ENGINE_SCHEMA = {**MSG_SCHEMA, "clock": I64}
 
@@ -182,6 +189,29 @@ class _Parsed:
     ticker: pl.DataFrame
     rejects: list[Reject] = field(default_factory=list)
     t_fallback: int = 0         # messages whose T was present but unreadable: E used instead
+    levels: pl.DataFrame | None = None  # LEVEL_SCHEMA rows of the scanner's messages (their lv)
+
+
+def book_messages(p: _Parsed) -> pl.DataFrame:
+    """``p.book`` with every message's levels as ``b``/``a`` lists (the scanner's level rows put
+    back into lists, ``lv`` dropped): the form both paths can be compared in."""
+    book = p.book
+    if p.levels is None or book.height == 0 or book["lv"].null_count() == book.height:
+        return book.drop("lv")
+    fast = book.filter(pl.col("lv").is_not_null())
+    n = fast["nlev"].to_numpy()
+    msg = np.repeat(np.arange(fast.height), n)
+    idx = np.repeat(fast["lv"].to_numpy(), n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+    lv = p.levels[idx].with_columns(pl.Series("__m", msg), pl.concat_list("price", "size").alias("__pq"))
+    lists = {}
+    for side, bid in (("b", True), ("a", False)):
+        g = lv.filter(pl.col("__bid") == bid).group_by("__m", maintain_order=True).agg(pl.col("__pq"))
+        col = [[] for _ in range(fast.height)]
+        for m, pq in g.iter_rows():
+            col[m] = pq
+        lists[side] = pl.Series(side, col, dtype=LEVELS)
+    fast = fast.with_columns(lists["b"], lists["a"])
+    return pl.concat([book.filter(pl.col("lv").is_null()), fast]).sort("pos", maintain_order=True).drop("lv")
 
 
 def _t_fallbacks(g: pl.DataFrame) -> int:
@@ -238,41 +268,49 @@ def _depth_rows(d: pl.DataFrame) -> pl.DataFrame:
         pl.col("line").alias("pos"), pl.lit(False).alias("snap"),
         _venue(pl.col("sym"), pl.col("pu").is_not_null()).alias("ex"), "sym",
         _ts("T", "E").alias("ts"), "local_ts", "U", "u", "pu", pl.lit(None, I64).alias("L"), "b", "a",
-        "line", (pl.col("b").list.len() + pl.col("a").list.len()).cast(I64).alias("nlev"))
+        "line", (pl.col("b").list.len() + pl.col("a").list.len()).cast(I64).alias("nlev"),
+        pl.lit(None, I64).alias("lv"))
 
 
-def _level_lists(data: np.ndarray, offs: np.ndarray, per_msg: np.ndarray) -> pl.Series:
-    """Level strings (``offs`` into ``data``, two per level) -> List(List(Utf8)) per message."""
+def _strings(offs: np.ndarray, data: np.ndarray) -> pl.Series:
+    """Arrow (int64 offsets, bytes) -> a Utf8 series (the bytes are valid UTF-8: JSON text
+    without escapes or control bytes, cut at quotes)."""
     import pyarrow as pa
 
-    strings = pa.StringArray.from_buffers(len(offs) - 1, pa.py_buffer(offs), pa.py_buffer(data))
-    pairs = pa.ListArray.from_arrays(pa.array(np.arange(0, len(offs), 2, dtype=np.int32)), strings)
-    return pl.Series(pa.ListArray.from_arrays(pa.array(per_msg), pairs)).cast(LEVELS)
+    return pl.Series(pa.LargeStringArray.from_buffers(len(offs) - 1, pa.py_buffer(offs), pa.py_buffer(data)))
 
 
-def _fast_depth(block: bytes, fields, first_line: int) -> pl.DataFrame:
-    """The scanner's depth events as :func:`_depth_rows` input, typed as the general path's."""
-    line, ints, flags, sym, bdata, boffs, blist, adata, aoffs, alist = fields
+def _fast_depth(block: bytes, fields, first_line: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The scanner's depth events as MSG_SCHEMA rows (typed as :func:`_depth_rows` gives the
+    general path's) and their level rows (:data:`LEVEL_SCHEMA`, exact decimals parsed)."""
+    line, ints, flags, sym, poffs, pdata, soffs, sdata, dec, bid, first = fields
     syms = [block[a:a + n].decode() for a, n in sym.tolist()]
     d = pl.DataFrame({"line": line + first_line, "__loc": ints[:, 0], "__E": ints[:, 1], "__T": ints[:, 2],
                       "U": ints[:, 3], "u": ints[:, 4], "__pu": ints[:, 5], "__hl": flags[:, 0],
                       "__hE": flags[:, 1], "__hT": flags[:, 2], "__hpu": flags[:, 3],
-                      "sym": pl.Series(syms, dtype=STR)})
-    return d.select(
-        "line", to_ns_expr(pl.when("__hl").then(pl.col("__loc"))).alias("local_ts"), "sym",
-        pl.when("__hE").then(pl.col("__E")).alias("E"), pl.when("__hT").then(pl.col("__T")).alias("T"),
-        "U", "u", pl.when("__hpu").then(pl.col("__pu")).alias("pu"),
-        _level_lists(bdata, boffs, blist).alias("b"), _level_lists(adata, aoffs, alist).alias("a"))
+                      "sym": pl.Series(syms, dtype=STR), "lv": first[:-1], "nlev": np.diff(first)})
+    E = pl.when("__hE").then(pl.col("__E"))
+    T = pl.when("__hT").then(pl.col("__T"))
+    pu = pl.when("__hpu").then(pl.col("__pu"))
+    msgs = d.select(
+        pl.col("line").alias("pos"), pl.lit(False).alias("snap"), _venue(pl.col("sym"), pu.is_not_null()).alias("ex"),
+        "sym", to_ns_expr(pl.coalesce(T, E)).alias("ts"),
+        to_ns_expr(pl.when("__hl").then(pl.col("__loc"))).alias("local_ts"), "U", "u", pu.alias("pu"),
+        pl.lit(None, I64).alias("L"), pl.lit(None, LEVELS).alias("b"), pl.lit(None, LEVELS).alias("a"),
+        "line", "nlev", "lv")
+    levels = pl.DataFrame({"__bid": bid, "price": _strings(poffs, pdata), "size": _strings(soffs, sdata),
+                           **{c: dec[k] for k, c in enumerate(PARSED)}})
+    return msgs, levels.cast(LEVEL_SCHEMA)
 
 
 def parse_block(block: bytes, first_line: int, hint_symbol: str | None) -> _Parsed:
-    fast = None
+    fast = levels = None
     if FAST_DEPTH and block.endswith(b"\n") and b"depthUpdate" in block:
         from forensics.ingest.jsonscan import scan_depth
 
         fields, rest = scan_depth(block)
         if fields is not None:
-            fast = _depth_rows(_fast_depth(block, fields, first_line))
+            fast, levels = _fast_depth(block, fields, first_line)
             block = rest  # the lines read by the scanner are blank for the general path
     raw = _lines(block)
     df = pl.DataFrame({"raw": raw}).with_columns(
@@ -343,7 +381,7 @@ def parse_block(block: bytes, first_line: int, hint_symbol: str | None) -> _Pars
     q = _group(rest, q_m, _wrapped(TICKER), "bookTicker", rejects)
     q = q.with_columns(pl.coalesce(_field("s"), _stream_symbol(), hint).alias("sym"),
                        *[_field(c).alias(c) for c in ("E", "T", "u", "b", "B", "a", "A")])
-    return _Parsed(book, g, r, q, rejects, sum(_t_fallbacks(x) for x in (d, g, r, q)))
+    return _Parsed(book, g, r, q, rejects, sum(_t_fallbacks(x) for x in (d, g, r, q)), levels)
 
 
 def _snapshot_rows(s: pl.DataFrame) -> pl.DataFrame:
@@ -357,7 +395,8 @@ def _snapshot_rows(s: pl.DataFrame) -> pl.DataFrame:
         pl.lit(None, I64).alias("U"), pl.lit(None, I64).alias("u"), pl.lit(None, I64).alias("pu"),
         pl.col("lastUpdateId").alias("L"), pl.col("bids").fill_null([]).alias("b"),
         pl.col("asks").fill_null([]).alias("a"), "line",
-        (pl.col("bids").list.len().fill_null(0) + pl.col("asks").list.len().fill_null(0)).cast(I64).alias("nlev"))
+        (pl.col("bids").list.len().fill_null(0) + pl.col("asks").list.len().fill_null(0)).cast(I64).alias("nlev"),
+        pl.lit(None, I64).alias("lv"))
 
 
 # ---- the sync engine -------------------------------------------------------------------------
@@ -370,6 +409,7 @@ class _Engine:
         self.hint = hint_symbol
         self.chain = SeqChain()  # per instrument: sync status, last u / ts, the open gap
         self.carry = pl.DataFrame(schema=ENGINE_SCHEMA)
+        self.levels = pl.DataFrame(schema=LEVEL_SCHEMA)  # level rows of the round's scanned messages
         self.clock_max: int | None = None
         self.line0_offset = 0           # arrival slots used on line 0 (companion snapshots)
         self.markets: dict[str, set[str]] = {}  # symbol -> exchanges seen in depth
@@ -380,15 +420,17 @@ class _Engine:
         return self.chain.st(key)
 
     # -- one round
-    def round(self, new: pl.DataFrame, eof: bool) -> tuple[pl.DataFrame, list[dict], int, list[Reject]]:
+    def round(self, new: pl.DataFrame, eof: bool, levels: pl.DataFrame | None = None
+              ) -> tuple[pl.DataFrame, list[dict], int, list[Reject]]:
         """Hand over what can be decided now: the carried messages plus ``new`` (in arrival
         order), each instrument's snapshots placed before the events they land on, the chain
         checked, the rest (within the look-back window) carried to the next round. Steps:
         :meth:`_frame` (message rows), :meth:`_placements` (where each snapshot lands),
         :meth:`_cut` (how far this round goes), :meth:`_hand_over` per instrument,
-        :meth:`_book_rows` (one row per level)."""
+        :meth:`_book_rows` (one row per level). ``levels``: the level rows of ``new``'s
+        scanned messages (their ``lv`` indexes it); carried with them."""
         rejects: list[Reject] = []
-        F = self._frame(new, eof, rejects)
+        F = self._frame(new, eof, rejects, levels)
         if F is None:
             return _empty_book(), self.chain.drain(eof), 0, rejects
         r = _Round(F, eof, rejects)
@@ -406,13 +448,20 @@ class _Engine:
                 r.rejects.append(Reject(F["line"][int(si)], "depth snapshot cannot be matched to a symbol; "
                                                             "pass --symbol"))
         out = self._book_rows(F, r.keep, r.snap, r.snap_ts, r.snap_arrival)
-        self.carry = F.filter(pl.Series(~r.done))
+        self.carry, self.levels = _take_levels(F.filter(pl.Series(~r.done)), self.levels)
         return out, self.chain.drain(eof), r.dropped, r.rejects
 
-    def _frame(self, new: pl.DataFrame, eof: bool, rejects: list[Reject]) -> pl.DataFrame | None:
+    def _frame(self, new: pl.DataFrame, eof: bool, rejects: list[Reject], levels: pl.DataFrame | None
+               ) -> pl.DataFrame | None:
         """The round's messages: the carried ones then ``new`` (clocked), bare snapshots given
-        their instrument; None if there are none."""
+        their instrument; None if there are none. ``new``'s level rows join the carried ones'."""
         new = self._clock(new.select(list(MSG_SCHEMA)).cast(MSG_SCHEMA))
+        if levels is not None and levels.height:
+            if self.levels.height:
+                new = new.with_columns(pl.col("lv") + self.levels.height)
+                self.levels = pl.concat([self.levels, levels])
+            else:
+                self.levels = levels
         F = pl.concat([self.carry, new]) if self.carry.height else new
         if F.height == 0:
             return None
@@ -642,13 +691,22 @@ class _Engine:
                              pl.Series("__sarr", snap_arrival)).filter(pl.col("__keep"))
         if sel.height == 0:
             return _empty_book()
-        ds = sel.filter(~pl.col("snap"))
+        scanned = sel["lv"].is_not_null()
+        fs = sel.filter(scanned) if scanned.any() else None
+        if fs is not None and fs.height == sel.height:
+            return _level_rows(fs, self.levels)  # the usual round: scanned depth events only
+        ds = sel.filter(~pl.col("snap") & ~scanned)
         ss = sel.filter(pl.col("snap"))
         parts = []
+        if fs is not None:
+            parts.append(_level_rows(fs, self.levels))
         if ds.height:
             parts.append(_explode(ds, (pl.col("pos") * (1 << LINE_SHIFT)), pl.col("ts"), False))
         if ss.height:
             parts.append(_explode(ss, pl.col("__sarr"), pl.col("__sts"), True))
+        if fs is not None:  # parsed decimals for the scanned rows only: the rest filled in _finish
+            parts = [x if "__digits_price" in x.columns else x.with_columns(pl.lit(None, I64).alias(c) for c in PARSED)
+                     for x in parts]
         out = pl.concat(parts) if len(parts) > 1 else parts[0]
         return out.sort("arrival") if len(parts) > 1 else out
 
@@ -747,8 +805,65 @@ BOOK_OUT = {"exchange": STR, "symbol": STR, "ts": I64, "local_ts": I64, "update_
             "price": STR, "size": STR, "arrival": I64, "line": I64, "__bad": BOOL}
 
 
+BOOK_OUT_HEAD = ["exchange", "symbol", "ts", "local_ts", "update_id", "first_update_id", "prev_update_id"]
+
+
 def _empty_book() -> pl.DataFrame:
     return pl.DataFrame(schema=BOOK_OUT)
+
+
+def _level_index(lv: np.ndarray, n: np.ndarray) -> tuple[np.ndarray | slice, np.ndarray]:
+    """For messages whose level rows are ``lv[i]`` .. ``lv[i] + n[i]``: the rows of all of them
+    in order (a slice when they are contiguous) and each row's index within its message."""
+    total = int(n.sum())
+    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+    if lv.size and np.array_equal(lv[1:], lv[:-1] + n[:-1]):
+        return slice(int(lv[0]), int(lv[0]) + total), within
+    return np.repeat(lv, n) + within, within
+
+
+def _rows_of(levels: pl.DataFrame, idx) -> pl.DataFrame:
+    return levels.slice(idx.start, idx.stop - idx.start) if isinstance(idx, slice) else levels[idx]
+
+
+def _level_rows(fs: pl.DataFrame, levels: pl.DataFrame) -> pl.DataFrame:
+    """:func:`_explode` for scanned depth events (``fs``): their level rows taken from
+    ``levels`` (no list explode, the exact decimals carried along)."""
+    n = fs["nlev"].to_numpy()
+    idx, within = _level_index(fs["lv"].to_numpy(), n)
+    total = int(n.sum())
+    cols = {}
+    for c, name in (("ex", "exchange"), ("sym", "symbol"), ("ts", "ts"), ("local_ts", "local_ts"),
+                    ("u", "update_id"), ("U", "first_update_id"), ("pu", "prev_update_id")):
+        s = fs[c]
+        if s.null_count() == 0 and s.dtype == I64:  # (a plain repeat: cheaper than a gather)
+            cols[name] = pl.Series(name, np.repeat(s.to_numpy(), n))
+        elif c in ("ex", "sym") and _constant(s):  # one instrument (the usual case)
+            cols[name] = pl.repeat(s[0], total, dtype=STR, eager=True).alias(name)
+        else:
+            cols[name] = s.gather(np.repeat(np.arange(fs.height, dtype=np.int64), n)).alias(name)
+    head = pl.DataFrame(cols)
+    lv = _rows_of(levels, idx)
+    arrival = np.repeat(fs["pos"].to_numpy() << LINE_SHIFT, n) + within
+    line = np.repeat(fs["line"].to_numpy(), n)
+    return pl.concat([head, lv], how="horizontal").select(
+        *BOOK_OUT_HEAD, pl.lit(False).alias("is_snapshot"),
+        pl.when(pl.col("__bid")).then(pl.lit("bid")).otherwise(pl.lit("ask")).alias("side"),
+        "price", "size", pl.Series("arrival", arrival), pl.Series("line", line),
+        pl.lit(False).alias("__bad"), *PARSED)
+
+
+def _take_levels(carry: pl.DataFrame, levels: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The carried messages with ``lv`` renumbered into the level rows kept for them."""
+    scanned = carry["lv"].is_not_null()
+    if not scanned.any():
+        return carry, levels.clear()
+    lv = carry["lv"].fill_null(0).to_numpy()
+    n = np.where(scanned.to_numpy(), carry["nlev"].to_numpy(), 0)
+    idx, _ = _level_index(lv[n > 0], n[n > 0])
+    new_lv = np.cumsum(n) - n
+    return (carry.with_columns(pl.when(scanned).then(pl.Series(new_lv)).alias("lv")),
+            _rows_of(levels, idx))
 
 
 def _explode(df: pl.DataFrame, base: pl.Expr, ts: pl.Expr, is_snap: bool) -> pl.DataFrame:
@@ -923,7 +1038,7 @@ def _capture_chunks(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
         chunk = Chunk(rejects=p.rejects, lines=block.count(b"\n"), t_fallback=p.t_fallback)
         book = pl.concat([pending, p.book]) if pending.height else p.book
         pending = pending.clear()
-        rows, gaps, dropped, rej = eng.round(book, eof=False)
+        rows, gaps, dropped, rej = eng.round(book, eof=False, levels=p.levels)
         _finish(chunk, eng, rows, gaps, dropped, rej)
         trades, tdrop = _trades(eng, p)
         chunk.dropped += tdrop
@@ -949,7 +1064,33 @@ def _finish(chunk: Chunk, eng: _Engine, rows: pl.DataFrame, gaps, dropped, rej) 
             for line in rows.filter(bad)["line"].to_list():
                 chunk.rejects.append(Reject(line, "depth level is not a [price, qty] pair"))
             rows = rows.filter(~bad)
-        chunk.tables["book_updates"] = rows.drop("__bad")
+        chunk.tables["book_updates"] = _parsed_decimals(rows.drop("__bad"))
+
+
+def _parsed_decimals(rows: pl.DataFrame) -> pl.DataFrame:
+    """Rows of scanned messages carry their exact decimals (the Writer then parses no text);
+    rows of the general path mixed in get them from the same compiled parse the Writer uses,
+    and if any of those is not a plain decimal the columns are dropped for the whole frame (the
+    Writer then parses and words the reject)."""
+    if "__digits_price" not in rows.columns:
+        return rows
+    miss = rows["__digits_price"].is_null()
+    if not miss.any():
+        return rows
+    from forensics.ingest.decscan import parse_plain
+
+    at = miss.arg_true().to_numpy()
+    sub = rows[at]
+    cols = {}
+    for c in ("price", "size"):
+        digits, raw, sig, plain = parse_plain(sub[c])
+        if not plain.all():
+            return rows.drop(PARSED)
+        for k, v in (("digits", digits), ("raw", raw), ("sig", sig)):
+            full = rows[f"__{k}_{c}"].fill_null(0).to_numpy().copy()
+            full[at] = v
+            cols[f"__{k}_{c}"] = pl.Series(f"__{k}_{c}", full)
+    return rows.with_columns(**cols)
 
 
 def read_snapshot(src: Source, opts: ReadOptions) -> Iterator[Chunk]:

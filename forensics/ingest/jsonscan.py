@@ -5,9 +5,11 @@ it can read *exactly as the general path reads them*: an optional receive-time p
 (``<digits><spaces/tabs>``), then a raw ``depthUpdate`` event or a combined-stream wrapper
 ``{"stream": ..., "data": {...}}`` in plain JSON: integer ``E``/``T``/``U``/``u``/``pu``
 (int64), a string ``s``, ``b``/``a`` arrays of ``["price", "qty"]`` string pairs,
-other keys with scalar values (skipped, as the typed decoder ignores them). Anything else on a
-line (escapes, nulls, floats, nested unknown values, duplicate keys, a partial-depth stream
-name, a missing field, control bytes, ``\\r``) makes the scanner *leave the line*: it is blanked
+other keys with scalar values (skipped, as the typed decoder ignores them). The levels come out
+as rows (bids then asks) with their exact decimals, as the Writer would parse them. Anything
+else on a line (escapes, nulls, floats, nested unknown values, duplicate keys, a partial-depth
+stream name, a missing field, control bytes, ``\\r``, a level that is not a plain decimal,
+``b`` after ``a``) makes the scanner *leave the line*: it is blanked
 in the block handed to the general path (Polars ``json_decode``, orjson for the reasons of
 rejects), which words rejects and decides odd cases. So a line is either read here or there,
 never both, and the rows are the same either way (tested against the general path, including
@@ -135,9 +137,63 @@ def _scalar(buf, p, end):
 
 
 @nb.njit(cache=True, nogil=True)
-def _levels(buf, p, end, data, offs, st):
-    """``[["p","q"], ...]`` at ``p``: the strings appended to ``data``/``offs`` (st[0] bytes,
-    st[1] strings used). Returns (index after ``]``, number of levels) or (-1, 0)."""
+def _decimal(buf, a, b, out, o, dec, k, r):
+    """Copy the string ``buf[a:b]`` to ``out[o:]`` and read it as a plain non-negative decimal
+    into ``dec[k:k + 3, r]`` (digits without the point, fractional digits as written, fractional
+    digits without trailing zeros), in one pass: exactly
+    :func:`forensics.ingest.decscan.parse_plain`'s rule. False if it is not plain (a sign,
+    ``1e-05``, blank, two points, no digit, digits beyond int64): the line is then the general
+    path's, whose Writer words the reject."""
+    dot = -1
+    nd = 0
+    nz = -1  # last non-zero digit after the point
+    v = 0
+    for i in range(a, b):
+        c = buf[i]
+        out[o + i - a] = c
+        if 48 <= c <= 57:
+            nd += 1
+            v = v * 10 + (c - 48)
+            if dot >= 0 and c != 48:
+                nz = i
+        elif c == 46 and dot < 0:
+            dot = i
+        else:
+            return False
+    if nd == 0:
+        return False
+    if nd >= 19:  # does it fit int64? (the digit string against 9223372036854775807)
+        if nd > 19:
+            return False
+        cmp = 0
+        m = 0
+        for i in range(a, b):
+            if i == dot:
+                continue
+            if cmp == 0:
+                if buf[i] > _I64_MAX[m]:
+                    cmp = 1
+                elif buf[i] < _I64_MAX[m]:
+                    cmp = -1
+            m += 1
+        if cmp > 0:
+            return False
+    dec[k, r] = v
+    if dot >= 0:
+        dec[k + 1, r] = b - dot - 1
+        dec[k + 2, r] = nz - dot if nz >= 0 else 0
+    else:
+        dec[k + 1, r] = 0
+        dec[k + 2, r] = 0
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
+def _levels(buf, p, end, is_bid, pdata, poffs, sdata, soffs, dec, bid, st):
+    """``[["p","q"], ...]`` at ``p``: one level row each, appended in place (st: price bytes,
+    size bytes, rows used): price and size text (Arrow offsets ``poffs``/``soffs``), their exact
+    decimals (:func:`_decimal`; a string that is not a plain decimal leaves the line) and the
+    side. Returns (index after ``]``, number of levels) or (-1, 0)."""
     if buf[p] != 91:
         return -1, 0
     p = _ws(buf, p + 1, end)
@@ -147,6 +203,7 @@ def _levels(buf, p, end, data, offs, st):
     while p < end:
         if buf[p] != 91:
             return -1, 0
+        r = st[2]
         for k in range(2):
             p = _ws(buf, p + 1, end)
             if p >= end or buf[p] != 34:
@@ -154,13 +211,14 @@ def _levels(buf, p, end, data, offs, st):
             q = _string(buf, p, end)
             if q < 0:
                 return -1, 0
-            ln = q - p - 1
-            b0 = st[0]
-            for i in range(ln):
-                data[b0 + i] = buf[p + 1 + i]
-            st[0] = b0 + ln
-            st[1] += 1
-            offs[st[1]] = st[0]
+            if k == 0:
+                if not _decimal(buf, p + 1, q, pdata, st[0], dec, 0, r):
+                    return -1, 0
+                st[0] += q - p - 1
+            else:
+                if not _decimal(buf, p + 1, q, sdata, st[1], dec, 3, r):
+                    return -1, 0
+                st[1] += q - p - 1
             p = _ws(buf, q + 1, end)
             if p >= end:
                 return -1, 0
@@ -168,6 +226,10 @@ def _levels(buf, p, end, data, offs, st):
                 return -1, 0
         if buf[p] != 93:
             return -1, 0
+        poffs[r + 1] = st[0]
+        soffs[r + 1] = st[1]
+        bid[r] = is_bid
+        st[2] = r + 1
         n += 1
         p = _ws(buf, p + 1, end)
         if p >= end:
@@ -213,7 +275,7 @@ def _key_bit(buf, ks, kn):
 
 
 @nb.njit(cache=True, nogil=True)
-def _object(buf, p, end, vals, spans, bdata, boffs, bst, adata, aoffs, ast):
+def _object(buf, p, end, vals, spans, pdata, poffs, sdata, soffs, dec, bid, st):
     """One JSON object at ``p``: an event, or a wrapper whose ``data`` is an event (one level
     of nesting, handled without recursion). Fields go to ``vals`` (E, T, U, u, pu, presence
     bits, #bids, #asks, event keys at the wrapper's level) and ``spans`` (s, stream, e).
@@ -260,11 +322,13 @@ def _object(buf, p, end, vals, spans, bdata, boffs, bst, adata, aoffs, ast):
             spans[2 * k] = p + 1
             spans[2 * k + 1] = q - p - 1
             p = q + 1
-        elif bit == _B:
-            p, n = _levels(buf, p, end, bdata, boffs, bst)
+        elif bit == _B:  # (levels are stored bids first: "b" after "a" is the general path's)
+            if (vals[5] & _A) != 0:
+                return -1
+            p, n = _levels(buf, p, end, True, pdata, poffs, sdata, soffs, dec, bid, st)
             vals[6] = n
         elif bit == _A:
-            p, n = _levels(buf, p, end, adata, aoffs, ast)
+            p, n = _levels(buf, p, end, False, pdata, poffs, sdata, soffs, dec, bid, st)
             vals[7] = n
         elif bit == _DATA:
             if level != 0 or buf[p] != 123:
@@ -358,15 +422,15 @@ def _scan(buf, word):
     ints = np.empty((n_lines, 6), np.int64)      # local, E, T, U, u, pu
     flags = np.empty((n_lines, 4), np.bool_)     # has local, has E, has T, has pu
     sym = np.empty((n_lines, 2), np.int64)       # span of s in buf
-    cap = buf.size // 3 + 2
-    bdata = np.empty(buf.size, np.uint8)
-    adata = np.empty(buf.size, np.uint8)
-    boffs = np.zeros(cap, np.int32)
-    aoffs = np.zeros(cap, np.int32)
-    bst = np.zeros(2, np.int64)
-    ast = np.zeros(2, np.int64)
-    blist = np.zeros(n_lines + 1, np.int32)     # per message: offset into the level pairs
-    alist = np.zeros(n_lines + 1, np.int32)
+    cap = buf.size // 4 + 2                      # levels: each takes at least ["1","1"],
+    pdata = np.empty(buf.size, np.uint8)         # level rows: price / size text (Arrow)
+    sdata = np.empty(buf.size, np.uint8)
+    poffs = np.zeros(cap + 1, np.int64)
+    soffs = np.zeros(cap + 1, np.int64)
+    dec = np.empty((6, cap), np.int64)           # price digits, raw, sig, size digits, raw, sig
+    bid = np.empty(cap, np.bool_)
+    st = np.zeros(3, np.int64)                   # price bytes, size bytes, level rows used
+    first = np.zeros(n_lines + 1, np.int64)      # per message: its first level row
     rest = np.empty(buf.size, np.uint8)          # the block with the lines taken here blanked
     r = 0
     m = 0
@@ -382,8 +446,8 @@ def _scan(buf, word):
         if p >= 0 and p < end and buf[p] == 123:
             vals[:] = 0
             spans[:] = 0
-            b0, b1, a0, a1 = bst[0], bst[1], ast[0], ast[1]
-            q = _object(buf, p, end, vals, spans, bdata, boffs, bst, adata, aoffs, ast)
+            s0, s1, s2 = st[0], st[1], st[2]
+            q = _object(buf, p, end, vals, spans, pdata, poffs, sdata, soffs, dec, bid, st)
             if q >= 0:
                 q = _ws(buf, q, end)
             bits = vals[5]
@@ -402,11 +466,10 @@ def _scan(buf, word):
                 flags[m, 3] = (bits & _PU) != 0
                 sym[m, 0] = spans[0]
                 sym[m, 1] = spans[1]
-                blist[m + 1] = blist[m] + vals[6]
-                alist[m + 1] = alist[m] + vals[7]
+                first[m + 1] = st[2]
                 m += 1
             else:  # roll back the levels this line wrote
-                bst[0], bst[1], ast[0], ast[1] = b0, b1, a0, a1
+                st[0], st[1], st[2] = s0, s1, s2
         if not ok:
             for i in range(start, end):
                 rest[r] = buf[i]
@@ -415,14 +478,19 @@ def _scan(buf, word):
         r += 1
         start = end + 1
         line += 1
-    return (msg_line[:m], ints[:m], flags[:m], sym[:m], bdata[:bst[0]], boffs[:bst[1] + 1], blist[:m + 1],
-            adata[:ast[0]], aoffs[:ast[1] + 1], alist[:m + 1], rest[:r])
+    n = st[2]
+    return (msg_line[:m], ints[:m], flags[:m], sym[:m], poffs[:n + 1], pdata[:st[0]], soffs[:n + 1],
+            sdata[:st[1]], dec[:, :n], bid[:n], first[:m + 1], rest[:r])
 
 
 def scan_depth(block: bytes):
     """Scan a block (whole lines, each ending in ``\\n``). Returns ``(fields, rest)``: the depth
-    events read here (see :func:`_scan` outputs) and the block with those lines blanked, for
-    the general path. ``fields`` is None when no line was read here."""
+    events read here (``line, ints, flags, sym`` per message, then its level rows
+    ``poffs, pdata, soffs, sdata, dec, bid, first``: one row per level in stored order, each
+    message's bids then asks, price/size text as Arrow offsets + bytes, ``dec[0:3]`` /
+    ``dec[3:6]`` the price / size digits, raw and sig, the bid flag, and each message's first
+    row) and the block with those lines blanked, for the general path. ``fields`` is None when
+    no line was read here."""
     buf = np.frombuffer(block, dtype=np.uint8)
     out = _scan(buf, _DEPTH_UPDATE)
     rest = out[-1]
