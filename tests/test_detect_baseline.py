@@ -128,3 +128,21 @@ def test_every_threshold_has_one_home_with_a_reason():
     assert "def detect_instrument" in src and "def flow_scores" in src
     for lit in ("0.8 * r[", "0.1 * r[", "share >= 0.4", "height < 50", "wmax // 4"):
         assert lit not in src
+
+
+def test_a_held_partial_pull_is_found(tmp_path):
+    """Dev seed 17 (alt/calm): makers pull a third of their ask quotes for 18 s. The touch band
+    falls ~45%, so its trough is already above half the depth before (the recovery level): it
+    was dropped as a re-quote blip. Held (regains < half its fall in 5 s), a net cancel burst and
+    back within the horizon, it is a one_sided_pull; with the rule off it is missed again."""
+    import dataclasses
+
+    from forensics.evaluate import run_eval
+    found = {}
+    for regain in (DetectParams().partial_regain_frac, 0.0):
+        p = dataclasses.replace(DetectParams(), partial_regain_frac=regain)
+        _, runs = run_eval(1, 17, drawn=True, seeds=[17], workdir=str(tmp_path), keep=True, params=p)
+        m = [x for x in runs[0].matches if x["incident"] and x["incident"]["type"] == "one_sided_pull"]
+        assert len(m) == 1 and m[0]["incident"]["shape"]["pull_frac"] < 0.4
+        found[regain] = m[0]["event"]["label"] if m[0]["event"] else None
+    assert found == {0.5: "one_sided_pull", 0.0: None}

@@ -18,7 +18,12 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    for it: >= ``other_k`` (4) x its median absolute change over an interval of that length and
    >= ``other_min_frac`` (15%) of its baseline. With level data a cliff must hold: depth back
    to 50% of the baseline within ``min_hold_s`` (2 s) of the trough is a re-quote blip
-   (cancel/replace storm), not vanished depth. A cliff on a side that has not recovered since
+   (cancel/replace storm), not vanished depth, unless it is a held partial pull: its trough
+   already above that level (30-40% of the quotes pulled), it regains < ``partial_regain_frac``
+   (half) of its fall within ``partial_hold_s`` (5 s), its largest side cancelled (net) >=
+   ``burst_min`` of the touch band within one ``sync_ms`` and >= ``pull_noise_k`` x its ordinary
+   500 ms fall, and it comes back within the horizon (its recovery: half the fall regained).
+   A cliff on a side that has not recovered since
    an earlier event, or within ``merge_gap_s`` (10 s) of its end, continues that event.
 4. **flow episodes** (``trigger='flow'``): consumption by *volume*, not print size (a program
    is found alike whether sent as 10 large or 1,000 small prints): per aggressor side, volume per

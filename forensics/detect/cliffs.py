@@ -156,10 +156,60 @@ def _continuations(events: list[dict], ctx: Context, p: DetectParams) -> list[di
         ev["recovered_at"] = _recovery_time(ev, ctx, p)
         if (ctx.data_kind == "book" and ev["recovered_at"] is not None
                 and ev["recovered_at"] - ev["t_trough"] < p.min_hold_s * NS_PER_S):
-            continue  # back within min_hold_s: a re-quote blip, not vanished depth
+            # a partial fall (30-40% of the quotes) is kept if it stays down, came as a pull
+            # burst, and comes back within the horizon (a thinning that never returns is the
+            # book's new level, not an incident); its recovery is then that return
+            back = _held_partial(ev, ctx, p, recovery=True) if _held_partial(ev, ctx, p) else None
+            if back is None or not _partial_pulled(ev, ctx, p):
+                continue  # back within min_hold_s: a re-quote blip, not vanished depth
+            ev["recovered_at"] = back
         ev["sides_set"] = set(ev["cliffs"])
         out.append(ev)
     return out
+
+
+
+def _held_partial(ev: dict, ctx: Context, p: DetectParams, recovery: bool = False):
+    """A fall already "recovered" at its trough (above ``recovery_frac`` of the depth before: a
+    partial pull of 30-40% of the quotes) that stays down: no falling side regains
+    ``partial_regain_frac`` of its fall within ``partial_hold_s`` of the trough. With
+    ``recovery``: the time every side has regained that much (its recovery, so later falls
+    while the makers re-quote in steps are its continuations; None: not within the horizon)."""
+    if p.partial_regain_frac <= 0:
+        return False
+    latest = ev["t_trough"]
+    for s, c in ev["cliffs"].items():
+        t, q = _series(ctx, s, ev["band"])
+        fall = min(c.q_peak, c.baseline) - c.q_trough
+        k0 = np.searchsorted(t, c.t_trough, side="left")
+        span = p.recovery_horizon_s if recovery else p.partial_hold_s
+        k1 = np.searchsorted(t, c.t_trough + int(span * NS_PER_S), side="right")
+        ok = np.nonzero(q[k0:k1] >= c.q_trough + p.partial_regain_frac * max(fall, 0.0))[0]
+        if recovery:
+            if ok.size == 0:
+                return None
+            latest = max(latest, int(t[k0 + ok[0]]))
+        elif fall <= 0 or ok.size:
+            return False
+    return latest if recovery else True
+
+
+
+def _partial_pulled(ev: dict, ctx: Context, p: DetectParams) -> bool:
+    """A held partial fall is a pull only if its largest falling side cancelled, net of re-adds,
+    >= ``burst_min`` of its touch band's depth within one ``sync_ms`` (from ``pull_before_s``
+    before the fall to ``pull_after_s`` after its trough) and >= ``pull_noise_k`` x that side's
+    ordinary 500 ms fall: makers that pull part of their quotes do it at once; a book that thins
+    by re-quoting does not."""
+    from forensics.detect.metrics import _fall_noise, _side_pulls
+    th = p.thresholds
+    c = max(ev["cliffs"].values(), key=lambda c: c.frac)
+    sp = _side_pulls(ctx, c.t_peak - int(p.pull_before_s * NS_PER_S), c.t_trough + int(p.pull_after_s * NS_PER_S), p)
+    if c.side not in sp:
+        return False
+    share = sp[c.side][0]
+    noise = _fall_noise(ctx, c.side, min(ctx.bands), p) or 0.0
+    return share >= th.burst_min and share >= th.pull_noise_k * noise
 
 
 

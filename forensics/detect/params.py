@@ -33,6 +33,8 @@ class DetectParams:
     aftermath_fold_s: float = 30.0    # an event starting < 30 s after the previous one ends is its aftermath (dev 61-160: 6 of 10 extra events)
     min_hold_s: float = 2.0           # depth back within 2 s = a cancel/replace blip, not vanished depth
     recovery_frac: float = 0.5        # recovered = back to half the depth before
+    partial_regain_frac: float = 0.5  # a fall whose trough is above that level (a 30-40% pull) is held if it regains < half its fall ... (0: off)
+    partial_hold_s: float = 5.0       # ... within 5 s (pulled quotes stay away; a re-quote comes back), and then kept only on its pull burst (burst_min, pull_noise_k)
     recovery_horizon_s: float = 600.0  # recovery looked for over 10 minutes
     price_after_s: float = 60.0       # price move measured 1 minute after
     vacuum_before_s: float = 300.0    # impact per unit volume: 5 min before ...
