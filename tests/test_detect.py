@@ -15,8 +15,8 @@ from forensics.detect import DetectParams, detect, find_cliffs, find_flow, flow_
 from forensics.evaluate import run_one, summarise
 from forensics.ingest import ingest
 from forensics.store import Store
+from tests.taker_flow import S, sell_program, taker_noise
 
-S = 1_000_000_000
 MS = 1_000_000
 
 
@@ -55,27 +55,9 @@ def test_find_cliffs_thresholds():
     assert len(cl) == 1 and cl[0].t_peak == t[19] and cl[0].t_trough == t[20]
 
 
-def _noise(rng, secs=900, rate=5.0, med=15, sig=1.2):
-    """Noise takers: Poisson orders (both sides), lognormal sizes."""
-    n = rng.poisson(rate * secs)
-    ts = np.sort(rng.integers(0, secs * S, n))
-    size = np.maximum(1, np.round(med * np.exp(sig * rng.standard_normal(n)))).astype(np.int64)
-    return pl.DataFrame({"ts": ts, "price": np.full(n, 1000), "size": size,
-                         "aggressor": np.where(rng.random(n) < 0.5, "sell", "buy")})
-
-
-def _program(rng, t0_s, dur_s, x, slices, rate=5.0, med=15, sig=1.2):
-    """A sell program at ``x`` times the side's background volume rate, in ``slices`` prints."""
-    total = x * rate / 2 * med * np.exp(sig ** 2 / 2) * dur_s
-    ts = np.sort(t0_s * S + rng.integers(0, int(dur_s * S), slices))
-    ts[0] = t0_s * S
-    q = np.maximum(1, np.round(total / slices * np.exp(0.3 * rng.standard_normal(slices)))).astype(np.int64)
-    return pl.DataFrame({"ts": ts, "price": np.full(slices, 1000), "size": q, "aggressor": ["sell"] * slices}), ts
-
-
 def test_flow_noise_alone_is_not_a_program():
     for seed in range(4):
-        assert find_flow(_noise(np.random.default_rng(seed)).sort("ts"), DetectParams()) == []
+        assert find_flow(taker_noise(np.random.default_rng(seed), 900).sort("ts"), DetectParams()) == []
 
 
 @pytest.mark.parametrize("slices", [10, 100, 1000])
@@ -83,8 +65,8 @@ def test_flow_noise_alone_is_not_a_program():
 def test_flow_finds_the_program_however_it_is_sliced(slices, dur_s, x):
     """By volume against the side's own trailing rate: 10 large or 1,000 small prints alike."""
     rng = np.random.default_rng(1000 * slices + dur_s)
-    prog, ts = _program(rng, 400, dur_s, x, slices)
-    eps = find_flow(pl.concat([_noise(rng), prog]).sort("ts"), DetectParams())
+    prog, ts = sell_program(rng, 400, dur_s, x, slices, anchor=True)
+    eps = find_flow(pl.concat([taker_noise(rng, 900), prog]).sort("ts"), DetectParams())
     hit = [e for e in eps if e["start"] <= ts[-1] and e["end"] >= ts[0]]
     assert len(hit) == 1, eps
     e = hit[0]
@@ -101,8 +83,8 @@ def test_flow_same_volume_same_score_whatever_the_slicing():
     zs = []
     for slices in (10, 1000):
         rng = np.random.default_rng(5)
-        noise = _noise(rng)
-        prog, ts = _program(np.random.default_rng(6), 400, 30, 4, slices)
+        noise = taker_noise(rng, 900)
+        prog, ts = sell_program(np.random.default_rng(6), 400, 30, 4, slices, anchor=True)
         sc = flow_scores(pl.concat([noise, prog]).sort("ts"), "sell", DetectParams())
         s0 = sc["s0"]
         zs.append(float(np.nanmax(sc["windows"][40]["z"][400 - s0:440 - s0])))
@@ -258,15 +240,6 @@ def test_band_traded_share_per_side_between_the_two_samples(tmp_path):
     assert e["label"] == "mixed"
 
 
-def _short_program(rng, t0_s, dur_s, x, slices, rate=5.0, med=15, sig=1.5):
-    """A sell program of ``slices`` ordinary-sized orders (the background's median size) at ``x``
-    times the side's background volume rate."""
-    total = x * rate / 2 * med * np.exp(sig ** 2 / 2) * dur_s
-    ts = np.sort(t0_s * S + rng.integers(0, int(dur_s * S), slices))
-    q = np.maximum(1, np.round(total / slices * np.exp(0.2 * rng.standard_normal(slices)))).astype(np.int64)
-    return pl.DataFrame({"ts": ts, "price": np.full(slices, 1000), "size": q, "aggressor": ["sell"] * slices}), ts
-
-
 def test_capped_z_finds_a_short_program_the_size_tail_hides():
     """Heavy-tailed background sizes: one ordinary big order matches a short program's volume, so
     the plain z stays low; capped at the trailing 95% size quantile the background is light
@@ -274,8 +247,8 @@ def test_capped_z_finds_a_short_program_the_size_tail_hides():
     found = plain_found = 0
     for seed in range(3):
         rng = np.random.default_rng(77 + seed)
-        noise = _noise(rng, sig=1.5)
-        prog, ts = _short_program(rng, 500, 8, 4, 150)
+        noise = taker_noise(rng, 900, sig=1.5)
+        prog, ts = sell_program(rng, 500, 8, 4, 150, sig=1.5, spread=0.2)
         trades = pl.concat([noise, prog]).sort("ts")
         sc = flow_scores(trades, "sell", DetectParams())
         s0 = sc["s0"]
@@ -294,7 +267,7 @@ def test_capped_volume_matches_a_reference_loop():
     the lognormal fit on the orders of the previous ``flow_baseline_s`` seconds."""
     import math
     rng = np.random.default_rng(3)
-    tr = _noise(rng, secs=400, rate=3.0, sig=1.4).sort("ts")
+    tr = taker_noise(rng, secs=400, rate=3.0, sig=1.4).sort("ts")
     p = DetectParams(flow_baseline_s=120)
     sc = flow_scores(tr, "buy", p)
     s0 = sc["s0"]

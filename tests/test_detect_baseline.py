@@ -11,30 +11,15 @@ from forensics import classify as classify_mod
 from forensics import detect as detect_mod
 from forensics.classify import Thresholds, classify
 from forensics.detect import DetectParams, find_flow, flow_scores
+from tests.taker_flow import S, sell_program, taker_noise
 
-S = 1_000_000_000
-
-
-def _noise(rng, secs=1500, rate=5.0, med=15, sig=1.2):
-    n = rng.poisson(rate * secs)
-    ts = np.sort(rng.integers(0, secs * S, n))
-    size = np.maximum(1, np.round(med * np.exp(sig * rng.standard_normal(n)))).astype(np.int64)
-    return pl.DataFrame({"ts": ts, "price": np.full(n, 1000), "size": size,
-                         "aggressor": np.where(rng.random(n) < 0.5, "sell", "buy")})
-
-
-def _sells(rng, t0_s, dur_s, x, slices, rate=5.0, med=15, sig=1.2):
-    total = x * rate / 2 * med * np.exp(sig ** 2 / 2) * dur_s
-    ts = np.sort(t0_s * S + rng.integers(0, int(dur_s * S), slices))
-    q = np.maximum(1, np.round(total / slices * np.exp(0.3 * rng.standard_normal(slices)))).astype(np.int64)
-    return pl.DataFrame({"ts": ts, "price": np.full(slices, 1000), "size": q, "aggressor": ["sell"] * slices}), ts
 
 
 def test_excluded_seconds_leave_the_baseline():
     """The trailing rate over kept seconds only: an excluded burst does not raise it."""
     rng = np.random.default_rng(3)
-    noise = _noise(rng, secs=900)
-    burst, _ = _sells(rng, 300, 30, 20, 300)
+    noise = taker_noise(rng, 900)
+    burst, _ = sell_program(rng, 300, 30, 20, 300)
     tr = pl.concat([noise, burst]).sort("ts")
     p = DetectParams()
     plain = flow_scores(tr, "sell", p)
@@ -59,9 +44,9 @@ def test_a_later_program_is_not_hidden_by_an_earlier_cascade():
     found_clean = found_plain = 0
     for seed in range(3):
         rng = np.random.default_rng(40 + seed)
-        cascade, _ = _sells(rng, 500, 30, 25, 400)
-        prog, ts = _sells(rng, 800, 40, 3, 200)
-        tr = pl.concat([_noise(rng), cascade, prog]).sort("ts")
+        cascade, _ = sell_program(rng, 500, 30, 25, 400)
+        prog, ts = sell_program(rng, 800, 40, 3, 200)
+        tr = pl.concat([taker_noise(rng, 1500), cascade, prog]).sort("ts")
         hit = lambda eps: any(e["start"] <= ts[-1] and e["end"] >= ts[0] for e in eps)
         eps = find_flow(tr, DetectParams())
         assert any(e["start"] <= 530 * S and e["end"] >= 500 * S for e in eps)   # the cascade itself

@@ -19,7 +19,7 @@ from forensics import jitcache
 jitcache.configure()  # before numba loads: a writable kernel cache even in a read-only install
 import numba as nb  # noqa: E402
 
-from forensics.ingest.decscan import _I64_MAX  # noqa: E402
+from forensics.ingest.decscan import fits_int64  # noqa: E402
 
 
 @nb.njit(cache=True, nogil=True)
@@ -37,18 +37,8 @@ def _dec(buf, a, b, out, i):
             dot = k
         else:
             return False
-    if nd == 0 or nd > 19:
+    if nd == 0 or (nd >= 19 and not fits_int64(buf, a, b, dot, nd)):
         return False
-    if nd == 19:
-        m = 0
-        for k in range(a, b):
-            if k == dot:
-                continue
-            if buf[k] != _I64_MAX[m]:
-                if buf[k] > _I64_MAX[m]:
-                    return False
-                break
-            m += 1
     v = 0
     for k in range(a, b):
         if k != dot:

@@ -23,6 +23,25 @@ _I64_MAX = np.frombuffer(b"9223372036854775807", dtype=np.uint8).copy()
 
 
 @nb.njit(cache=True, nogil=True)
+def fits_int64(buf, a, b, dot, nd):
+    """The ``nd`` digits of ``buf[a:b]`` (the point at ``dot`` skipped, -1 = none) are an int64:
+    at most 19 digits, not above 9223372036854775807. Callers test ``nd >= 19`` first, so the
+    common short value never pays for the call."""
+    if nd < 19:
+        return True
+    if nd > 19:
+        return False
+    m = 0
+    for k in range(a, b):
+        if k == dot:
+            continue
+        if buf[k] != _I64_MAX[m]:
+            return buf[k] < _I64_MAX[m]
+        m += 1
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
 def _parse(offs, data, valid, has_valid, base):
     n = offs.size - 1
     digits = np.zeros(n, np.int64)
@@ -52,22 +71,8 @@ def _parse(offs, data, valid, has_valid, base):
                 break
         if not ok or nd == 0:
             continue
-        if nd >= 19:  # does it fit int64? (compare the digit string with 9223372036854775807)
-            if nd > 19:
-                continue
-            cmp = 0
-            m = 0
-            for k in range(a, b):
-                if k == dot:
-                    continue
-                if cmp == 0:
-                    if data[k] > _I64_MAX[m]:
-                        cmp = 1
-                    elif data[k] < _I64_MAX[m]:
-                        cmp = -1
-                m += 1
-            if cmp > 0:
-                continue
+        if nd >= 19 and not fits_int64(data, a, b, dot, nd):
+            continue
         v = 0
         for k in range(a, b):
             if k != dot:

@@ -24,6 +24,8 @@ from forensics import jitcache
 jitcache.configure()  # before numba loads: a writable kernel cache even in a read-only install
 import numba as nb  # noqa: E402
 
+from forensics.ingest.decscan import fits_int64  # noqa: E402
+
 #: presence bits of the event fields
 _E, _T, _U, _u, _PU, _S, _B, _A, _EV, _STREAM, _DATA = (1 << k for k in range(11))
 _DEPTH_UPDATE = np.frombuffer(b"depthUpdate", dtype=np.uint8).copy()
@@ -50,20 +52,10 @@ def _string(buf, p, end):
     return -1
 
 
-_I64_MAX = np.frombuffer(b"9223372036854775807", dtype=np.uint8).copy()
-
-
 @nb.njit(cache=True, nogil=True)
 def _fits(buf, p, n):
-    """The n digits at p (no sign) are an int64 (at most 19 digits, not above 2**63-1)."""
-    if n < 19:
-        return True
-    if n > 19:
-        return False
-    for i in range(19):
-        if buf[p + i] != _I64_MAX[i]:
-            return buf[p + i] < _I64_MAX[i]
-    return True
+    """The n digits at p (no sign, no point) are an int64."""
+    return n < 19 or fits_int64(buf, p, p + n, -1, n)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -162,22 +154,8 @@ def _decimal(buf, a, b, out, o, dec, k, r):
             return False
     if nd == 0:
         return False
-    if nd >= 19:  # does it fit int64? (the digit string against 9223372036854775807)
-        if nd > 19:
-            return False
-        cmp = 0
-        m = 0
-        for i in range(a, b):
-            if i == dot:
-                continue
-            if cmp == 0:
-                if buf[i] > _I64_MAX[m]:
-                    cmp = 1
-                elif buf[i] < _I64_MAX[m]:
-                    cmp = -1
-            m += 1
-        if cmp > 0:
-            return False
+    if nd >= 19 and not fits_int64(buf, a, b, dot, nd):
+        return False
     dec[k, r] = v
     if dot >= 0:
         dec[k + 1, r] = b - dot - 1
