@@ -41,7 +41,10 @@ Rules, in order:
    print and >= pull_noise_k x the side's ordinary 500 ms fall) -> ``synchronized_withdrawal``,
    whatever traded after it (the cascade into the thinned book).
 3. both sides fell, one side pulled (>= pull_both_min) and the other not (<= pull_other_max),
-   or the two bursts more than ``pull_apart_ms`` apart, not trade-driven -> ``one_sided_pull``
+   or the two bursts more than ``pull_apart_ms`` apart (the later one not kept away, see
+   ``requote_kept_max``), or the weaker burst re-added within
+   ``requote_s`` (keeps < ``requote_kept_max`` of it, net, while the stronger keeps more: a
+   re-quote, not a pull; rule 2 then does not apply), not trade-driven -> ``one_sided_pull``
    (the other side only moved with the mid).
 4. trade-driven (net share >= trade_min; flow events flow_trade_min) -> ``consumption``
    (sequential erosion from the touch, erosion correlation > erosion_corr_min, raises the
@@ -85,7 +88,8 @@ class Thresholds:
     pull_lead_ms: float = 1000.0      # ... and, for a flow event, no later than 1 s after its first print (the cascade follows the pull)
     pull_noise_k: float = 1.5         # flow event: each burst >= 1.5x the side's 99th-percentile 500 ms fall (volatile books churn)
     pull_other_max: float = 0.12      # one-sided: the other side lost <= 12% net (withdrawals' weaker side loses >= 17% on dev)
-    pull_apart_ms: float = 1000.0     # one-sided: the two bursts > 1 s apart (the later side re-quoted after the mid moved; dev withdrawals: all but 5 within 340 ms)
+    requote_kept_max: float = 0.5     # re-quote: the weaker burst keeps < half of it 1 s on (net of re-adds), the stronger >= half (dev 1-160 two-sided cliffs: one-sided pulls' weaker burst -0.70..0.38, withdrawals' 0.64..1.0 but seed 88, where both were re-added)
+    pull_apart_ms: float = 1000.0     # one-sided: the two bursts > 1 s apart and the later a re-quote (keeps < requote_kept_max; dev withdrawals: all but 5 within 340 ms, the 2 of those read one-sided kept 0.64 / 0.91)
     flicker_min_pairs: int = 3        # flicker: three or more large add->cancel pairs (one or two is a maker changing its mind)
     flicker_max_traded: float = 0.10  # flicker: <= 10% of the flicker orders traded (they were not meant to trade)
     flicker_pairs_scale: float = 3.0  # flicker confidence: full at 3 pairs past the minimum
@@ -222,21 +226,40 @@ def _features(m: dict, th: Thresholds, share: float, ev: list[str]) -> dict:
     elif sync is not None:
         ev.append(f"{_pct(sync)} of the removal within the busiest 500 ms"
                   + (f", 10-90% fall in {speed:.0f} ms" if speed is not None else ""))
+    # the weaker side's burst a re-quote: only for a cancellation-driven fall (what rules 2 and 5
+    # would call a withdrawal); a trade-driven one stays with rules 4-6
+    requoted = _requoted(m, pb, pa, th) if (share <= th.cancel_max or pulled) and share < th.trade_min else None
     return {"kind": kind, "trig": trig, "share": share, "gross": gross, "sides": m.get("sides") or "bid",
             "sync": sync, "speed": speed, "sync_c": sync_c, "burst": burst, "conc": conc, "pulled": pulled,
             "pb": pb, "pa": pa, "prog": prog, "corr": _num(m.get("erosion_corr")),
-            "lag": _num(m.get("_pull_lag_ms")), "at": _num(m.get("_pull_at_ms")),
+            "lag": _num(m.get("_pull_lag_ms")), "at": _num(m.get("_pull_at_ms")), "requoted": requoted,
             "nb": _num(m.get("_pull_noise_bid"), 0.0), "na": _num(m.get("_pull_noise_ask"), 0.0)}
+
+
+def _requoted(m: dict, pb: float | None, pa: float | None, th: Thresholds) -> str | None:
+    """The side ('bid'/'ask') whose pull burst was a re-quote: the weaker burst had been re-added
+    within ``requote_s`` (keeps < ``requote_kept_max`` of it, net) while the stronger one stayed
+    away (keeps >= that); None if neither (or no figures)."""
+    if pb is None or pa is None:
+        return None
+    weak, strong = ("bid", "ask") if pb < pa else ("ask", "bid")
+    kw, ks = _num(m.get(f"_pull_kept_{weak}")), _num(m.get(f"_pull_kept_{strong}"))
+    if kw is None or ks is None or not (kw < th.requote_kept_max <= ks):
+        return None
+    return weak
 
 
 def _rule_pulled_at_start(m: dict, f: dict, th: Thresholds, factor: float, ev: list[str]):
     """Rule 2: both sides pulled at once at the start -> synchronized_withdrawal, whatever traded
-    after it (the cascade into the thinned book lifts the traded share)."""
+    after it (the cascade into the thinned book lifts the traded share); not when the weaker
+    side's burst was a re-quote (rule 3)."""
     pb, pa, lag, at, sides = f["pb"], f["pa"], f["lag"], f["at"], f["sides"]
     # each side's burst must stand out from that side's ordinary 500 ms churn
     # (a flow event only: a cliff event's fall was already judged abnormal for its band)
     above = (pb is not None and pa is not None
              and (sides == "both" or (pb >= th.pull_noise_k * f["nb"] and pa >= th.pull_noise_k * f["na"])))
+    if f["sides"] == "both" and f["requoted"]:
+        return None  # the weaker side's makers re-quoted (rule 3)
     if not (above and lag is not None and min(pb, pa) >= th.pull_both_min
             and lag <= th.pull_max_lag_ms and (sides == "both" or (f["trig"] == "flow" and at is not None
                                                                   and at <= th.pull_lead_ms))):
@@ -251,15 +274,24 @@ def _rule_pulled_at_start(m: dict, f: dict, th: Thresholds, factor: float, ev: l
 
 def _rule_one_side_pulled(m: dict, f: dict, th: Thresholds, factor: float, ev: list[str]):
     """Rule 3: both sides fell, one pulled and the other not (or its burst came ``pull_apart_ms``
-    after: makers re-quoting after the mid moved), not trade-driven -> one_sided_pull."""
+    after and was not kept away, or was re-added at once: makers re-quoting after the mid
+    moved), not trade-driven -> one_sided_pull."""
     pb, pa, lag = f["pb"], f["pa"], f["lag"]
     if not (f["sides"] == "both" and pb is not None and pa is not None and f["share"] < th.trade_min
             and max(pb, pa) >= th.pull_both_min):
         return None
-    apart = lag is not None and lag > th.pull_apart_ms
-    if not (min(pb, pa) <= th.pull_other_max or apart):
+    # bursts far apart: the weaker one a re-quote after the mid moved, unless it stayed away too
+    # (a pull the touch band shows late: two pulls, a withdrawal)
+    kw = _num(m.get(f"_pull_kept_{'bid' if pb < pa else 'ask'}"))
+    apart = lag is not None and lag > th.pull_apart_ms and (kw is None or kw < th.requote_kept_max)
+    requoted = f["requoted"]
+    if not (min(pb, pa) <= th.pull_other_max or apart or requoted):
         return None
     one = "bid" if pb > pa else "ask"
+    if requoted and min(pb, pa) > th.pull_other_max and not apart:
+        ev.append(f"the {f['requoted']} side's cancellation burst was re-added at once ({_pct(max(kw, 0.0))} of it "
+                  f"still missing): its makers re-quoted after the mid moved; only the {one} side's quotes were pulled")
+        return "one_sided_pull", round(_score(th.requote_kept_max - kw, th.requote_kept_max) * factor, 3), ev
     if apart and min(pb, pa) > th.pull_other_max:
         ev.append(f"the two sides' pull bursts came {lag:.0f} ms apart: not one synchronized withdrawal; the "
                   f"{one} side's quotes were pulled and the other side's followed the moved mid")

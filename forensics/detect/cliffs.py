@@ -84,6 +84,7 @@ def _group_cliffs(ctx: Context, p: DetectParams) -> list[dict]:
     if between:
         cliffs = _band_cliffs(ctx, cliffs, p)
     per_side: list[Cliff] = []
+    members: dict[int, list[Cliff]] = {}
     for s in SIDES:
         cs = sorted((c for c in cliffs if c.side == s), key=lambda c: c.t_peak)
         groups: list[list[Cliff]] = []
@@ -95,6 +96,7 @@ def _group_cliffs(ctx: Context, p: DetectParams) -> list[dict]:
         for g in groups:
             best = max(g, key=lambda c: (round(c.frac, 6), -c.band))
             per_side.append(best)
+            members[id(best)] = g
     per_side.sort(key=lambda c: c.t_peak)
     events = []
     used = set()
@@ -117,7 +119,46 @@ def _group_cliffs(ctx: Context, p: DetectParams) -> list[dict]:
         ev["band"] = prim.band
         ev["t_peak"] = min(c.t_peak for c in ev["cliffs"].values())
         ev["t_trough"] = max(c.t_trough for c in ev["cliffs"].values())
+        ev["_members"] = [x for c in ev["cliffs"].values() for x in members[id(c)]]
     return events
+
+
+
+def _later_fall(ev: dict, ctx: Context, p: DetectParams) -> dict | None:
+    """The event of the cliffs merged into blip ``ev`` that bottom out after their side was back
+    (``recovery_frac`` of the depth before ``ev``'s fall on that side): the group is chained by
+    cliffs 5 s apart, so a re-quote dip just before a pull can be its largest fall and stand for it
+    (then dropped as a blip with the pull inside). Each such cliff is measured again from its
+    highest depth after that return and kept only if that fall is still >= ``drop_min_frac`` of
+    its baseline (a fall of its own, not the tail of the dip)."""
+    back = {}
+    for s, c in ev["cliffs"].items():
+        r = _recovery_time({"cliffs": {s: c}, "band": c.band, "t_trough": c.t_trough}, ctx, p)
+        if r is not None:
+            back[s] = r
+    later = []
+    for c in ev.get("_members", []):
+        after = back.get(c.side)
+        if after is None or c.t_trough <= after:
+            continue
+        t, q = _series(ctx, c.side, c.band)
+        a, b = np.searchsorted(t, after, side="left"), np.searchsorted(t, c.t_trough, side="right")
+        if b <= a:
+            continue
+        seg = q[a:b]
+        k = a + (seg.size - 1 - int(np.argmax(seg[::-1])))
+        if q[k] - c.q_trough >= p.drop_min_frac * c.baseline:
+            later.append(Cliff(c.side, c.band, max(c.t_first, int(t[k])), int(t[k]), c.t_trough, float(q[k]),
+                               c.q_trough, c.baseline))
+    if not later:
+        return None
+    cliffs = {}
+    for c in later:
+        if c.side not in cliffs or (round(c.frac, 6), -c.band) > (round(cliffs[c.side].frac, 6), -cliffs[c.side].band):
+            cliffs[c.side] = c
+    prim = max(cliffs.values(), key=lambda c: c.frac)
+    return {"trigger": "cliff", "cliffs": cliffs, "band": prim.band, "_members": later, "_later": True,
+            "t_peak": min(c.t_peak for c in cliffs.values()), "t_trough": max(c.t_trough for c in cliffs.values())}
 
 
 
@@ -144,7 +185,9 @@ def _continuations(events: list[dict], ctx: Context, p: DetectParams) -> list[di
     merge_gap_s of its end) into that event."""
     out: list[dict] = []
     gap = int(p.merge_gap_s * NS_PER_S)
-    for ev in sorted(events, key=lambda e: e["t_peak"]):
+    queue = sorted(events, key=lambda e: e["t_peak"])
+    while queue:
+        ev = queue.pop(0)
         if out:
             prev = out[-1]
             same = set(ev["cliffs"]) & set(prev["cliffs"]) or (set(ev["cliffs"]) <= set(prev.get("sides_set", ())))
@@ -159,9 +202,15 @@ def _continuations(events: list[dict], ctx: Context, p: DetectParams) -> list[di
             # a partial fall (30-40% of the quotes) is kept if it stays down, came as a pull
             # burst, and comes back within the horizon (a thinning that never returns is the
             # book's new level, not an incident); its recovery is then that return
-            back = _held_partial(ev, ctx, p, recovery=True) if _held_partial(ev, ctx, p) else None
+            held = not ev.get("_later") and _held_partial(ev, ctx, p)  # a later fall must hold on its own
+            back = _held_partial(ev, ctx, p, recovery=True) if held else None
             if back is None or not _partial_pulled(ev, ctx, p):
-                continue  # back within min_hold_s: a re-quote blip, not vanished depth
+                # back within min_hold_s: a re-quote blip, not vanished depth; the falls merged
+                # into it that bottom out after it was back are judged on their own
+                alt = _later_fall(ev, ctx, p) if p.later_falls and not ev.get("_later") else None
+                if alt is not None:
+                    queue.insert(next((i for i, x in enumerate(queue) if x["t_peak"] > alt["t_peak"]), len(queue)), alt)
+                continue
             ev["recovered_at"] = back
         ev["sides_set"] = set(ev["cliffs"])
         out.append(ev)
@@ -198,7 +247,7 @@ def _held_partial(ev: dict, ctx: Context, p: DetectParams, recovery: bool = Fals
 def _partial_pulled(ev: dict, ctx: Context, p: DetectParams) -> bool:
     """A held partial fall is a pull only if its largest falling side cancelled, net of re-adds,
     >= ``burst_min`` of its touch band's depth within one ``sync_ms`` (from ``pull_before_s``
-    before the fall to ``pull_after_s`` after its trough) and >= ``pull_noise_k`` x that side's
+    before the fall to ``pull_after_s`` after its trough) and >= ``partial_noise_k`` x that side's
     ordinary 500 ms fall: makers that pull part of their quotes do it at once; a book that thins
     by re-quoting does not."""
     from forensics.detect.metrics import _fall_noise, _side_pulls
@@ -209,7 +258,7 @@ def _partial_pulled(ev: dict, ctx: Context, p: DetectParams) -> bool:
         return False
     share = sp[c.side][0]
     noise = _fall_noise(ctx, c.side, min(ctx.bands), p) or 0.0
-    return share >= th.burst_min and share >= th.pull_noise_k * noise
+    return share >= th.burst_min and share >= p.partial_noise_k * noise
 
 
 

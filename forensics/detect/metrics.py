@@ -206,7 +206,8 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
 def _side_pulls(ctx: Context, a: int, b: int, p: DetectParams) -> dict:
     """Level data: per side, the largest net cancellation (cancelled - added) within any
     ``sync_ms`` in (a, b] inside the narrowest usable band at ``a``, as a share of that band's
-    depth at ``a``, and when it happened: {side: (share, ts)}. A withdrawal pulls both sides at
+    depth at ``a``, when it happened, and the share of it still missing ``requote_s`` later:
+    {side: (share, ts, kept)}. A withdrawal pulls both sides at
     once (whatever trades follow); a one-sided pull or a program leaves the other side in place."""
     out: dict = {}
     if ctx.lc is None:
@@ -228,7 +229,13 @@ def _side_pulls(ctx: Context, a: int, b: int, p: DetectParams) -> dict:
         h = np.searchsorted(nt, nt + p.sync_ms * NS_PER_MS, side="right")
         sums = c[h] - c[np.arange(nt.size)]
         k = int(np.argmax(sums))
-        out[s] = (max(0.0, float(sums[k])) / dep, int(nt[k]))
+        # how much of that burst is still missing ``requote_s`` after it started (net of the
+        # re-adds at the band's prices): a pull stays away, a re-quote (cancel and re-add
+        # nearby after the mid moved) puts it back
+        later = _window_changes(ctx, [s], int(nt[k]) - 1, int(nt[k]) + int(p.requote_s * NS_PER_S), floor, cap) \
+            .filter(pl.col("cause").is_in(["add", "trade", "cancel", "mixed"]))
+        kept = float((later["cancelled"] - later["added"]).sum() or 0) / float(sums[k]) if sums[k] > 0 else None
+        out[s] = (max(0.0, float(sums[k])) / dep, int(nt[k]), kept)
     return out
 
 
@@ -258,8 +265,9 @@ def _pull_metrics(ctx: Context, e: dict, a: int, b: int, p: DetectParams) -> Non
     """``_pull_bid`` / ``_pull_ask`` (see :func:`_side_pulls`) and ``_pull_lag_ms`` (the time
     between the two sides' bursts) on the event, for the classifier."""
     sp = _side_pulls(ctx, a, b, p)
-    for s, (share, _) in sp.items():
+    for s, (share, _, kept) in sp.items():
         e[f"_pull_{s}"] = share
+        e[f"_pull_kept_{s}"] = kept
         e[f"_pull_noise_{s}"] = _fall_noise(ctx, s, min(ctx.bands), p)
     if len(sp) == 2:
         e["_pull_lag_ms"] = abs(sp["ask"][1] - sp["bid"][1]) / NS_PER_MS

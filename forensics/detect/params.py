@@ -31,10 +31,12 @@ class DetectParams:
     merge_gap_s: float = 10.0         # a fall within 10 s of an event's end continues it
     aftermath_max_s: float = 120.0    # an unrecovered side folds in later falls / flows for at most 2 min
     aftermath_fold_s: float = 30.0    # an event starting < 30 s after the previous one ends is its aftermath (dev 61-160: 6 of 10 extra events)
+    later_falls: bool = True          # a blip's merged cliffs that bottom out after it was back are judged on their own (dev seed 88: a pull hidden behind the re-quote dip before it)
     min_hold_s: float = 2.0           # depth back within 2 s = a cancel/replace blip, not vanished depth
     recovery_frac: float = 0.5        # recovered = back to half the depth before
     partial_regain_frac: float = 0.5  # a fall whose trough is above that level (a 30-40% pull) is held if it regains < half its fall ... (0: off)
-    partial_hold_s: float = 5.0       # ... within 5 s (pulled quotes stay away; a re-quote comes back), and then kept only on its pull burst (burst_min, pull_noise_k)
+    partial_hold_s: float = 5.0       # ... within 5 s (pulled quotes stay away; a re-quote comes back), and then kept only on its pull burst (burst_min, partial_noise_k)
+    partial_noise_k: float = 1.0      # ... and >= the side's 99th-percentile 500 ms fall (dev 1-160: held candidates at 1.0-1.5x are 6 pulls, 4 flicker and 1 consumption windows, none in background; was Thresholds.pull_noise_k 1.5)
     recovery_horizon_s: float = 600.0  # recovery looked for over 10 minutes
     price_after_s: float = 60.0       # price move measured 1 minute after
     vacuum_before_s: float = 300.0    # impact per unit volume: 5 min before ...
@@ -43,6 +45,7 @@ class DetectParams:
     sync_ms: int = 500                # synchronisation window (a pull by many makers lands within ~300 ms)
     pull_before_s: float = 3.0        # per-side pull bursts looked for from 3 s before an event's start ...
     pull_after_s: float = 2.0         # ... to 2 s after it (a cascade starts ~1 s after the pull)
+    requote_s: float = 1.0            # a burst's re-adds looked for within 1 s of it (a re-quoting maker re-adds at once; see Thresholds.requote_kept_max)
     pull_noise_q: float = 0.99        # a side's ordinary 500 ms churn: the 99th percentile of its falls
     # -- band data (bookDepth, ~30 s samples)
     bands_baseline_s: float = 300.0   # halving cliffs: median of the previous 5 minutes of samples
