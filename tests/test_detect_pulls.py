@@ -123,3 +123,21 @@ def test_bursts_far_apart_both_kept_away_are_a_withdrawal():
     # the rule off (every burst counts as re-added): the old reading, one-sided
     off = dataclasses.replace(Thresholds(), requote_kept_max=float("inf"))
     assert classify({**base, "_pull_kept_ask": 0.64}, off)[0] == "one_sided_pull"
+
+
+def test_a_thirty_percent_pull_at_the_burst_bar_is_found(tmp_path):
+    """Dev seed 123 (alt/calm): makers pull 31% of their ask quotes; the touch (0.5%) band's net
+    cancel burst is 29.6% of its depth, just under the classifier's 30% pull bar. Not held as a
+    pull, the makers' first re-quote step 31 s later stood for it and, never back for minutes,
+    swallowed the run's withdrawal 2 minutes later as its continuation. With the held partial
+    pull's bar at ``partial_burst_min`` 25% the pull is held and the withdrawal is found; at 30%
+    it is missed again."""
+    from forensics.evaluate import run_eval
+    found = {}
+    for bar in (DetectParams().partial_burst_min, 0.30):
+        p = dataclasses.replace(DetectParams(), partial_burst_min=bar)
+        _, runs = run_eval(1, 123, drawn=True, seeds=[123], workdir=str(tmp_path), keep=True, params=p)
+        m = [x for x in runs[0].matches if x["incident"] and x["incident"]["type"] == "withdrawal"]
+        assert len(m) == 1
+        found[bar] = m[0]["event"]["label"] if m[0]["event"] else None
+    assert found == {0.25: "synchronized_withdrawal", 0.30: None}

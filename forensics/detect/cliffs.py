@@ -246,19 +246,18 @@ def _held_partial(ev: dict, ctx: Context, p: DetectParams, recovery: bool = Fals
 
 def _partial_pulled(ev: dict, ctx: Context, p: DetectParams) -> bool:
     """A held partial fall is a pull only if its largest falling side cancelled, net of re-adds,
-    >= ``burst_min`` of its touch band's depth within one ``sync_ms`` (from ``pull_before_s``
+    >= ``partial_burst_min`` of its touch band's depth within one ``sync_ms`` (from ``pull_before_s``
     before the fall to ``pull_after_s`` after its trough) and >= ``partial_noise_k`` x that side's
     ordinary 500 ms fall: makers that pull part of their quotes do it at once; a book that thins
     by re-quoting does not."""
     from forensics.detect.metrics import _fall_noise, _side_pulls
-    th = p.thresholds
     c = max(ev["cliffs"].values(), key=lambda c: c.frac)
     sp = _side_pulls(ctx, c.t_peak - int(p.pull_before_s * NS_PER_S), c.t_trough + int(p.pull_after_s * NS_PER_S), p)
     if c.side not in sp:
         return False
     share = sp[c.side][0]
     noise = _fall_noise(ctx, c.side, min(ctx.bands), p) or 0.0
-    return share >= th.burst_min and share >= p.partial_noise_k * noise
+    return share >= p.partial_burst_min and share >= p.partial_noise_k * noise
 
 
 
