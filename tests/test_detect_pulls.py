@@ -127,17 +127,20 @@ def test_bursts_far_apart_both_kept_away_are_a_withdrawal():
 
 def test_a_thirty_percent_pull_at_the_burst_bar_is_found(tmp_path):
     """Dev seed 123 (alt/calm): makers pull 31% of their ask quotes; the touch (0.5%) band's net
-    cancel burst is 29.6% of its depth, just under the classifier's 30% pull bar. Not held as a
-    pull, the makers' first re-quote step 31 s later stood for it and, never back for minutes,
-    swallowed the run's withdrawal 2 minutes later as its continuation. With the held partial
-    pull's bar at ``partial_burst_min`` 25% the pull is held and the withdrawal is found; at 30%
-    it is missed again."""
+    cancel burst is 29.6% of its depth, just under a 30% pull bar. Not held as a pull, the
+    makers' first re-quote step 31 s later stood for it and, never back for minutes, swallowed
+    the run's withdrawal 2 minutes later as its continuation. With ``burst_min`` 25% the pull is
+    held and read one-sided and the withdrawal is found; at 30% both are lost again."""
     from forensics.evaluate import run_eval
     found = {}
-    for bar in (DetectParams().partial_burst_min, 0.30):
-        p = dataclasses.replace(DetectParams(), partial_burst_min=bar)
+    for bar in (Thresholds().burst_min, 0.30):
+        p = dataclasses.replace(DetectParams(), thresholds=dataclasses.replace(Thresholds(), burst_min=bar))
         _, runs = run_eval(1, 123, drawn=True, seeds=[123], workdir=str(tmp_path), keep=True, params=p)
-        m = [x for x in runs[0].matches if x["incident"] and x["incident"]["type"] == "withdrawal"]
-        assert len(m) == 1
-        found[bar] = m[0]["event"]["label"] if m[0]["event"] else None
-    assert found == {0.25: "synchronized_withdrawal", 0.30: None}
+        got = {}
+        for kind in ("withdrawal", "one_sided_pull"):
+            m = [x for x in runs[0].matches if x["incident"] and x["incident"]["type"] == kind]
+            assert len(m) == 1
+            got[kind] = m[0]["event"]["label"] if m[0]["event"] else None
+        found[bar] = got
+    assert found[0.25] == {"withdrawal": "synchronized_withdrawal", "one_sided_pull": "one_sided_pull"}
+    assert found[0.30]["withdrawal"] is None and found[0.30]["one_sided_pull"] != "one_sided_pull"

@@ -21,7 +21,7 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    (cancel/replace storm), not vanished depth, unless it is a held partial pull: its trough
    already above that level (30-40% of the quotes pulled), it regains < ``partial_regain_frac``
    (half) of its fall within ``partial_hold_s`` (5 s), its largest side cancelled (net) >=
-   ``burst_min`` of the touch band within one ``sync_ms`` and >= ``pull_noise_k`` x its ordinary
+   ``burst_min`` of the touch band within one ``sync_ms`` and >= ``partial_noise_k`` x its ordinary
    500 ms fall, and it comes back within the horizon (its recovery: half the fall regained).
    A cliff on a side that has not recovered since
    an earlier event, or within ``merge_gap_s`` (10 s) of its end, continues that event.

@@ -246,7 +246,7 @@ def _held_partial(ev: dict, ctx: Context, p: DetectParams, recovery: bool = Fals
 
 def _partial_pulled(ev: dict, ctx: Context, p: DetectParams) -> bool:
     """A held partial fall is a pull only if its largest falling side cancelled, net of re-adds,
-    >= ``partial_burst_min`` of its touch band's depth within one ``sync_ms`` (from ``pull_before_s``
+    >= ``burst_min`` of its touch band's depth within one ``sync_ms`` (from ``pull_before_s``
     before the fall to ``pull_after_s`` after its trough) and >= ``partial_noise_k`` x that side's
     ordinary 500 ms fall: makers that pull part of their quotes do it at once; a book that thins
     by re-quoting does not."""
@@ -257,7 +257,7 @@ def _partial_pulled(ev: dict, ctx: Context, p: DetectParams) -> bool:
         return False
     share = sp[c.side][0]
     noise = _fall_noise(ctx, c.side, min(ctx.bands), p) or 0.0
-    return share >= p.partial_burst_min and share >= p.partial_noise_k * noise
+    return share >= p.thresholds.burst_min and share >= p.partial_noise_k * noise
 
 
 

@@ -35,8 +35,7 @@ class DetectParams:
     min_hold_s: float = 2.0           # depth back within 2 s = a cancel/replace blip, not vanished depth
     recovery_frac: float = 0.5        # recovered = back to half the depth before
     partial_regain_frac: float = 0.5  # a fall whose trough is above that level (a 30-40% pull) is held if it regains < half its fall ... (0: off)
-    partial_hold_s: float = 5.0       # ... within 5 s (pulled quotes stay away; a re-quote comes back), and then kept only on its pull burst (partial_burst_min, partial_noise_k)
-    partial_burst_min: float = 0.25   # ... its net cancel burst >= 25% of the touch band (a 30% pull shows as 27-30% of it; dev 1-160: the held candidates at 25-30% are 5, all in incident windows)
+    partial_hold_s: float = 5.0       # ... within 5 s (pulled quotes stay away; a re-quote comes back), and then kept only on its pull burst (Thresholds.burst_min, partial_noise_k)
     partial_noise_k: float = 1.0      # ... and >= the side's 99th-percentile 500 ms fall (dev 1-160: held candidates at 1.0-1.5x are 6 pulls, 4 flicker and 1 consumption windows, none in background; was Thresholds.pull_noise_k 1.5)
     recovery_horizon_s: float = 600.0  # recovery looked for over 10 minutes
     price_after_s: float = 60.0       # price move measured 1 minute after
