@@ -96,7 +96,6 @@ def test_truncated_gzip_keeps_rows_read(write, store_dir, tmp_path):
 
 def test_killed_write_leaves_no_partial_file(write, store_dir, monkeypatch):
     from forensics.ingest import normalise
-    calls = {"n": 0}
     real = normalise.Writer.commit
 
     def boom(self, *a, **k):
