@@ -23,6 +23,21 @@ _I64_MAX = np.frombuffer(b"9223372036854775807", dtype=np.uint8).copy()
 
 
 @nb.njit(cache=True, nogil=True)
+def find_byte(buf, q, end, stop, bad):
+    """Index of the first ``stop`` byte in ``buf[q:end]``; -1 if a ``bad`` byte, a control byte
+    (< 32) or the end comes first. The one inner loop of the compiled scanners' quoted JSON
+    strings (:mod:`forensics.ingest.jsonscan`) and CSV names (:mod:`forensics.ingest.csvscan`)."""
+    while q < end:
+        c = buf[q]
+        if c == stop:
+            return q
+        if c == bad or c < 32:
+            return -1
+        q += 1
+    return -1
+
+
+@nb.njit(cache=True, nogil=True)
 def fits_int64(buf, a, b, dot, nd):
     """The ``nd`` digits of ``buf[a:b]`` (the point at ``dot`` skipped, -1 = none) are an int64:
     at most 19 digits, not above 9223372036854775807. Callers test ``nd >= 19`` first, so the

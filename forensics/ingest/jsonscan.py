@@ -26,11 +26,17 @@ from forensics import jitcache
 jitcache.configure()  # before numba loads: a writable kernel cache even in a read-only install
 import numba as nb  # noqa: E402
 
-from forensics.ingest.decscan import fits_int64  # noqa: E402
+from forensics.ingest.decscan import find_byte, fits_int64  # noqa: E402
 
 #: presence bits of the event fields
 _E, _T, _U, _u, _PU, _S, _B, _A, _EV, _STREAM, _DATA = (1 << k for k in range(11))
 _DEPTH_UPDATE = np.frombuffer(b"depthUpdate", dtype=np.uint8).copy()
+#: the bit of each one-letter key read here, by its byte (0: a key not read here)
+_ONE_CHAR_KEY = np.zeros(256, np.int64)
+for _key, _bit in ((b"E", _E), (b"T", _T), (b"U", _U), (b"u", _u), (b"s", _S), (b"b", _B), (b"a", _A),
+                   (b"e", _EV)):
+    _ONE_CHAR_KEY[_key[0]] = _bit
+del _key, _bit
 
 # Named state (the house pattern of :mod:`forensics.book`): the fields of the message being read
 # are one numpy record (:data:`MESSAGE`: ``msg.U``, ``msg.s_at``), the level rows of the block a
@@ -90,15 +96,7 @@ def _ws(buf, p, end):
 @nb.njit(cache=True, nogil=True, inline="never")
 def _string(buf, p, end):
     """At an opening quote: index of the closing quote, or -1 (escape, control byte, no end)."""
-    q = p + 1
-    while q < end:
-        c = buf[q]
-        if c == 34:
-            return q
-        if c == 92 or c < 32:
-            return -1
-        q += 1
-    return -1
+    return find_byte(buf, p + 1, end, 34, 92)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -273,28 +271,13 @@ def _key_bit(buf, ks, kn):
     data), 0 for any other key."""
     c0 = buf[ks] if kn > 0 else 0
     if kn == 1:
-        if c0 == 69:
-            return _E
-        if c0 == 84:
-            return _T
-        if c0 == 85:
-            return _U
-        if c0 == 117:
-            return _u
-        if c0 == 115:
-            return _S
-        if c0 == 98:
-            return _B
-        if c0 == 97:
-            return _A
-        if c0 == 101:
-            return _EV
-    elif kn == 2 and c0 == 112 and buf[ks + 1] == 117:
+        return _ONE_CHAR_KEY[c0]
+    if kn == 2 and c0 == 112 and buf[ks + 1] == 117:
         return _PU
-    elif kn == 6 and c0 == 115 and buf[ks + 1] == 116 and buf[ks + 2] == 114 and buf[ks + 3] == 101 \
+    if kn == 6 and c0 == 115 and buf[ks + 1] == 116 and buf[ks + 2] == 114 and buf[ks + 3] == 101 \
             and buf[ks + 4] == 97 and buf[ks + 5] == 109:
         return _STREAM
-    elif kn == 4 and c0 == 100 and buf[ks + 1] == 97 and buf[ks + 2] == 116 and buf[ks + 3] == 97:
+    if kn == 4 and c0 == 100 and buf[ks + 1] == 97 and buf[ks + 2] == 116 and buf[ks + 3] == 97:
         return _DATA
     return 0
 
