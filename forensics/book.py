@@ -568,40 +568,24 @@ def _apply(cfg, book, cur, side, i, new):
         h = cfg.heat_bucket[i]
         if h >= 0:
             book.heat[side, h] += d
+    # the level appears (+1) or empties (-1): non-empty counts per block and side, and the best
+    grew = 1 if old == 0 else -1 if new == 0 else 0
+    book.blk_count[side, b] += grew
+    book.sblk_count[side, k] += grew
     if side == 0:
-        if i < cur.bid_lo:
-            cur.bid_lo = i
-        if i > cur.bid_hi:
-            cur.bid_hi = i
-        if old == 0:
-            book.blk_count[0, b] += 1
-            book.sblk_count[0, k] += 1
-            cur.bid_levels += 1
-            if i > cur.best_bid:
-                cur.best_bid = i
-        elif new == 0:
-            book.blk_count[0, b] -= 1
-            book.sblk_count[0, k] -= 1
-            cur.bid_levels -= 1
-            if i == cur.best_bid:
-                cur.best_bid = _prev_nonempty(book, 0, i - 1)
+        cur.bid_lo, cur.bid_hi = min(cur.bid_lo, i), max(cur.bid_hi, i)
+        cur.bid_levels += grew
+        if grew > 0 and i > cur.best_bid:
+            cur.best_bid = i
+        elif grew < 0 and i == cur.best_bid:
+            cur.best_bid = _prev_nonempty(book, 0, i - 1)
     else:
-        if i < cur.ask_lo:
-            cur.ask_lo = i
-        if i > cur.ask_hi:
-            cur.ask_hi = i
-        if old == 0:
-            book.blk_count[1, b] += 1
-            book.sblk_count[1, k] += 1
-            cur.ask_levels += 1
-            if i < cur.best_ask:
-                cur.best_ask = i
-        elif new == 0:
-            book.blk_count[1, b] -= 1
-            book.sblk_count[1, k] -= 1
-            cur.ask_levels -= 1
-            if i == cur.best_ask:
-                cur.best_ask = _next_nonempty(book, 1, i + 1, cfg.prices.shape[0])
+        cur.ask_lo, cur.ask_hi = min(cur.ask_lo, i), max(cur.ask_hi, i)
+        cur.ask_levels += grew
+        if grew > 0 and i < cur.best_ask:
+            cur.best_ask = i
+        elif grew < 0 and i == cur.best_ask:
+            cur.best_ask = _next_nonempty(book, 1, i + 1, cfg.prices.shape[0])
 
 
 @_row_step
