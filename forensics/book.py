@@ -64,15 +64,15 @@ import numba as nb
 import numpy as np
 import polars as pl
 
+from forensics.depth_params import DepthParams
 from forensics.errors import ForensicsError
 from forensics.schema import conform
 from forensics.store import Instrument, Store
-from forensics.timeutil import NS_PER_S
 
 from forensics.schema import DEFAULT_BANDS  # noqa: E402  (re-exported: book.DEFAULT_BANDS)
 
-#: depth grid step: 1 s resolves a cliff (detection's window is 5 s) at 86,400 rows a day per band
-DEFAULT_EVERY_NS = NS_PER_S
+#: depth grid step (its one home and reason: :class:`forensics.depth_params.DepthParams`)
+DEFAULT_EVERY_NS = DepthParams().every_ns
 #: rows per time slice read from Parquet (state carried between slices)
 CHUNK_ROWS = 4_000_000
 #: largest observed price range (in ticks) kept as a dense array; beyond, prices are ranked
