@@ -435,7 +435,9 @@ def _emit_bands(k, cfg, book, cur, out):
         out.qty[k, 0, r] = cq
         out.notional[k, 0, r] = cn
         out.levels[k, 0, r] = cc
-    # asks: threshold t_r = floor(mid2 * ask_factor_r / M); levels [ba, hi_r]
+    # asks: threshold t_r = floor(mid2 * ask_factor_r / M); levels [ba, hi_r]. The mirror of the
+    # bid loop on purpose (duplicates lists the pair): rounding and walk direction differ, and one
+    # loop branching on the side measured 4-34% slower (interleaved runs, loaded machine; issue 13)
     lo = ba
     cq = 0
     cn = 0

@@ -140,6 +140,9 @@ def _trades(j: dict, m, rows: Rows) -> None:
                    t.get("v"), agg, m.line)
 
 
+# The venue's declaration for the registry (pattern, sniff, FORMATS): the same few lines in every
+# websocket venue module on purpose, as the reader contract asks (README "Writing a reader");
+# `duplicates` lists them as pairs.
 _PAT = re.compile(rb'\\?"topic\\?"\s*:\s*\\?"(orderbook\.\d+|publicTrade|trade\.(linear|spot|inverse|option))\.')
 
 

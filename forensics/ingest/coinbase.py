@@ -167,6 +167,9 @@ def _trades(j: dict, m, rows: Rows, seen: set) -> None:
                        agg, m.line)
 
 
+# The venue's declaration for the registry (pattern, sniff, FORMATS): the same few lines in every
+# websocket venue module on purpose, as the reader contract asks (README "Writing a reader");
+# `duplicates` lists them as pairs.
 _PAT = re.compile(rb'\\?"channel\\?"\s*:\s*\\?"(l2_data|market_trades)\\?"')
 
 

@@ -107,6 +107,9 @@ def _trades(data, m, rows: Rows) -> None:
                    t.get("sz"), AGGRESSOR.get(side, str(side)), m.line)
 
 
+# The venue's declaration for the registry (pattern, sniff, FORMATS): the same few lines in every
+# websocket venue module on purpose, as the reader contract asks (README "Writing a reader");
+# `duplicates` lists them as pairs.
 _PAT = re.compile(rb'\\?"channel\\?"\s*:\s*\\?"(l2Book|trades)\\?".{0,40}\\?"coin\\?"'
                   rb'|\\?"coin\\?".{0,200}\\?"levels\\?"|\\?"levels\\?".{0,200}\\?"px\\?"')
 

@@ -203,6 +203,9 @@ def _trades(j: dict, arg: dict, m, rows: Rows) -> None:
                    t.get("sz"), t.get("side"), m.line)
 
 
+# The venue's declaration for the registry (pattern, sniff, FORMATS): the same few lines in every
+# websocket venue module on purpose, as the reader contract asks (README "Writing a reader");
+# `duplicates` lists them as pairs.
 _PAT = re.compile(rb'\\?"channel\\?"\s*:\s*\\?"(books|books5|books-l2-tbt|books50-l2-tbt|bbo-tbt|trades)\\?"'
                   rb'.{0,80}\\?"instId\\?"|\\?"instId\\?".{0,80}\\?"channel\\?"\s*:\s*\\?"(books|trades)')
 
