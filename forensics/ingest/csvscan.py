@@ -72,7 +72,7 @@ def _ns(v):
 def _name_end(buf, p):
     """End (the comma) of an exchange/symbol field starting at ``p``; -1 on a quote or a
     control character (``\\r``, or the line ending early)."""
-    return find_byte(buf, p, buf.shape[0], 44, 34)
+    return find_byte(buf, p, 44, 34)
 
 
 @nb.njit(cache=True, nogil=True)

@@ -95,8 +95,9 @@ def _ws(buf, p, end):
 
 @nb.njit(cache=True, nogil=True, inline="never")
 def _string(buf, p, end):
-    """At an opening quote: index of the closing quote, or -1 (escape, control byte, no end)."""
-    return find_byte(buf, p + 1, end, 34, 92)
+    """At an opening quote: index of the closing quote, or -1 (escape, control byte, no end:
+    ``buf[end]`` is the line's newline, which stops :func:`find_byte`)."""
+    return find_byte(buf, p + 1, 34, 92)
 
 
 @nb.njit(cache=True, nogil=True)
