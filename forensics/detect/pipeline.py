@@ -32,6 +32,7 @@ from forensics.detect.metrics import (
     _cliff_event,
     _flicker_event,
     _flow_event,
+    event_metrics,
 )
 from forensics.detect.params import EVENT_SCHEMA, DetectParams
 from forensics.errors import ForensicsError
@@ -85,7 +86,7 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
 
 def _label(ctx: Context, e: dict, p: DetectParams) -> str:
     """The classifier's label of an event under construction (used to decide merges)."""
-    return classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0]
+    return classify(event_metrics(e, ctx.data_kind), p.thresholds)[0]
 
 
 def _cliff_stage(ctx: Context, cliff_events: list[dict], p: DetectParams) -> list[dict]:
@@ -224,7 +225,7 @@ def _finish(ctx: Context, e: dict, ex: str, sy: str, p: DetectParams) -> dict:
     e.setdefault("data_kind", ctx.data_kind)
     if e["trigger"] == "cliff":
         _null_without_trades(ctx, e, ex, sy, p)
-    label, conf, evidence = classify(e, p.thresholds)
+    label, conf, evidence = classify(event_metrics(e), p.thresholds)
     evidence.extend(_context_evidence(e))
     e["label"], e["confidence"], e["evidence"] = label, conf, evidence_json(evidence)
     e["event_id"] = _event_id(sy, e)

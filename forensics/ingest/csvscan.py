@@ -19,7 +19,7 @@ from forensics import jitcache
 jitcache.configure()  # before numba loads: a writable kernel cache even in a read-only install
 import numba as nb  # noqa: E402
 
-from forensics.ingest.decscan import fits_int64  # noqa: E402
+from forensics.ingest.decscan import find_byte, fits_int64  # noqa: E402
 
 
 @nb.njit(cache=True, nogil=True)
@@ -72,14 +72,7 @@ def _ns(v):
 def _name_end(buf, p):
     """End (the comma) of an exchange/symbol field starting at ``p``; -1 on a quote or a
     control character (``\\r``, or the line ending early)."""
-    q = p
-    while True:
-        c = buf[q]
-        if c == 44:
-            return q
-        if c == 34 or c < 32:
-            return -1
-        q += 1
+    return find_byte(buf, p, 44, 34)
 
 
 @nb.njit(cache=True, nogil=True)
