@@ -269,12 +269,16 @@ class Source:
                     if not buf:
                         break
                     content.update(buf)
-                    buf = carry + buf
                     cut = buf.rfind(b"\n")
                     if cut < 0:
-                        carry = buf
+                        carry += buf
                         continue
-                    block, carry = buf[: cut + 1], buf[cut + 1:]
+                    # one copy at most (8 MB blocks: the copies showed in the reader's CPU)
+                    if cut + 1 == len(buf):
+                        block = carry + buf if carry else buf
+                    else:
+                        block = b"".join((carry, memoryview(buf)[: cut + 1]))
+                    carry = buf[cut + 1:]
                     block, bad = _utf8_lines(block, line_no)
                     self.errors.extend(bad)
                     yield line_no, block
