@@ -225,8 +225,9 @@ def _book_chunks(path, opts, fast, block_bytes):
         tardis.FAST_SCAN, Source.blocks = old, orig
 
 
-canon_line = st.tuples(st.sampled_from(["binance-futures", "binance-futures", "okex-swap"]),
-                       st.sampled_from(["BTCUSDT", "BTCUSDT", "BTCUSDT", "ETHUSDT"]),
+canon_line = st.tuples(st.sampled_from(["binance-futures", "binance-futures", "binance-futures", "okex-swap",
+                                        "binance-future", "binance-futuress"]),  # (prefixes: the name compare)
+                       st.sampled_from(["BTCUSDT", "BTCUSDT", "BTCUSDT", "BTCUSDT", "ETHUSDT", "BTCUSD", "BTCUSDTT"]),
                        st.integers(1_500_000_000_000_000, 1_800_000_000_000_000).map(str),
                        st.one_of(st.integers(0, 10**18 - 1).map(str), st.sampled_from(["01760130000000000"])),
                        st.sampled_from(["true", "false", "false"]), st.sampled_from(["bid", "ask"]),

@@ -90,7 +90,7 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, ReadOptions, Reject, _constant
 from forensics.ingest.seqchain import ChainState, SeqChain, first_break, straddles
-from forensics.ingest.source import NameInfo, NameRule, Source, prefetch
+from forensics.ingest.source import NameInfo, NameRule, Source, count_lines, prefetch
 from forensics.timeutil import to_ns_expr
 
 FUTURES, DELIVERY, SPOT = "binance-futures", "binance-delivery", "binance-spot"
@@ -1069,7 +1069,7 @@ def _capture_chunks(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     blocks = _document_blocks(src) or src.blocks()
     for first_line, block, scanned in _scanned_blocks(blocks):
         p = parse_block(block, first_line, hint, scanned)
-        chunk = Chunk(rejects=p.rejects, lines=block.count(b"\n"), t_fallback=p.t_fallback)
+        chunk = Chunk(rejects=p.rejects, lines=count_lines(block), t_fallback=p.t_fallback)
         book = pl.concat([pending, p.book]) if pending.height else p.book
         pending = pending.clear()
         rows, gaps, dropped, rej = eng.round(book, eof=False, levels=p.levels)
