@@ -29,7 +29,9 @@ the sum of the stages' CPU spread over the cores, so
 
     ceiling rows/s = rows / max(decompress CPU, sum of stage CPU / cores)
 
-printed with and without the digest (CPU seconds, not wall: the decompressor is one thread, so
+printed with and without the digest, and with the interpreter start-up added (a fresh
+``python -c 'import numpy, polars, pyarrow, pyarrow.parquet'``: paid by every ingest process
+before its first row) (CPU seconds, not wall: the decompressor is one thread, so
 idle its wall equals its CPU, and CPU times stay comparable on a loaded machine). Figures, no asserts.
 
     PYTHONPATH=. python benchmarks/bench_ingest.py --formats tardis,binance --rows 5000000 --keep /tmp/b5
@@ -55,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_ingest import FORMATS
 
 BLOCK = 8 << 20
+START = (0.0, 0.0)  # interpreter start-up (wall, CPU), measured by main()
 TARDIS_COLS = ["exchange", "symbol", "timestamp", "local_timestamp", "is_snapshot", "side", "price", "amount"]
 
 
@@ -77,6 +80,18 @@ def gzip_dc(path: Path) -> tuple[float, float]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit("gzip -dc failed")
     return time.perf_counter() - t, ru.ru_utime + ru.ru_stime
+
+
+def startup() -> tuple[float, float]:
+    """Wall and CPU of a fresh interpreter importing what any polars/pyarrow ingest needs
+    (best of 3): paid once per ``forensics ingest`` process, before the first row."""
+    best = (float("inf"), float("inf"))
+    for _ in range(3):
+        t = time.perf_counter()
+        p = subprocess.Popen([sys.executable, "-c", "import numpy, polars, pyarrow, pyarrow.parquet"])
+        _, _, ru = os.wait4(p.pid, 0)
+        best = min(best, (time.perf_counter() - t, ru.ru_utime + ru.ru_stime))
+    return best
 
 
 def decompress(path: Path, digest: bool) -> bytes:
@@ -119,11 +134,13 @@ class Report:
     def ceiling(self, what: str, dec_cpu: float, cpus: list[float]) -> None:
         """The serial decompressor's CPU time stands for its idle wall time (one thread, so
         equal when the machine is idle; on a loaded machine wall times are inflated, CPU
-        times are not)."""
+        times are not). Plus the interpreter start-up (:func:`startup`, CPU), which a
+        whole ``forensics ingest`` process pays before any row."""
         cores = os.cpu_count() or 1
         bound = max(dec_cpu, sum(cpus) / cores)
         print(f"    ceiling ({what}):\n      max({dec_cpu:.2f} s decompress CPU, {sum(cpus):.2f} s CPU / {cores} cores) "
-              f"= {bound:.2f} s -> {self.rows / bound / 1e6:.2f} M rows/s", flush=True)
+              f"= {bound:.2f} s -> {self.rows / bound / 1e6:.2f} M rows/s; with the {START[1]:.2f} s start-up: "
+              f"{self.rows / (bound + START[1]) / 1e6:.2f} M rows/s", flush=True)
 
 
 def stored_frame(df: pl.DataFrame, seq0: int) -> pl.DataFrame:
@@ -303,6 +320,10 @@ def main() -> None:
     keep = Path(args.keep)
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start, polars {pl.__version__} "
           f"({pl.thread_pool_size()} threads)")
+    global START
+    START = startup()
+    print(f"start-up: python -c 'import numpy, polars, pyarrow, pyarrow.parquet' {START[0]:.2f} s wall, "
+          f"{START[1]:.2f} s CPU (best of 3)")
     work = Path(tempfile.mkdtemp(prefix="ingest_floor_", dir=keep))
     try:
         for name in args.formats.split(","):
