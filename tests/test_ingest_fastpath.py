@@ -192,6 +192,8 @@ def test_blocks_cut_whole_lines_as_a_plain_split(tmp_path, lines, last_newline, 
     last newline added), each block is whole lines, line numbers count the lines before it,
     and invalid UTF-8 lines are blanked and reported exactly where a per-line decode finds them."""
     content = b"\n".join(lines) + (b"\n" if last_newline and lines else b"")
+    if not gz and content:
+        content = b"L" + content  # (a plain file must not start with a gzip/zip/zstd magic)
     p = tmp_path / ("x.csv.gz" if gz else "x.csv")
     p.write_bytes(gzip.compress(content) if gz else content)
     src = Source(p)
