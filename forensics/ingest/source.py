@@ -299,15 +299,20 @@ class Source:
             self.content_sha256 = content.hexdigest()
         except READ_ERRORS as exc:
             what = "truncated" if isinstance(exc, EOFError) else "corrupt"
-            # the partial last line (if any) is kept: the reader rejects it if malformed
-            if carry:
-                block, bad = _utf8_lines(carry + b"\n", line_no)
-                self.errors.extend(bad)
-                yield line_no, block
-                line_no += 1
             if _is_trailer_error(exc) or (isinstance(exc, zipfile.BadZipFile) and "CRC" in str(exc)):
+                # every byte was decompressed, only the trailer is wrong: the last line is whole
+                if carry:
+                    block, bad = _utf8_lines(carry + b"\n", line_no)
+                    self.errors.extend(bad)
+                    yield line_no, block
+                    line_no += 1
                 self.errors.append((line_no, f"checksum of the compressed data does not match ({exc}); "
                                              f"all {line_no - 1} decompressed lines were kept, they may be damaged"))
+            elif carry:
+                # the stream broke inside this line: what was decoded of it is a cut record (a CSV
+                # price cut from 123.45 to 123.4 would still parse), so it is dropped, not parsed
+                self.errors.append((line_no, f"{what} compressed stream inside line {line_no} (its {len(carry):,} "
+                                             f"decoded bytes dropped), rows from line {line_no} lost ({exc})"))
             else:
                 self.errors.append((line_no, f"{what} compressed stream, rows after line {line_no - 1} lost ({exc})"))
 
