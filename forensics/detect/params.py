@@ -62,8 +62,14 @@ class DetectParams:
     flow_min_z: float = 6.0           # ... and >= 6 sigma (dev seeds: background tops out near 5.5 over hours)
     flow_cap_z: float = 1.645         # capped z: each order capped at the trailing 95% size quantile (lognormal fit) ...
     flow_min_zc: float = 9.0          # ... >= 9 sigma of the capped volume (dev 1-160: finds 5-10 s programs the size tail hides, +1 calm false event in 16 h)
+    flow_ero_zc: float = 5.5          # with erosion, a capped z >= 5.5 suffices (dev 1-160: calm background tops out at zc 4.95 in 16 h; missed 5-10 s programs 6.1-8.2) ...
+    flow_ero_max_s: int = 20          # ... for windows up to 20 s (longer programs reach the plain bars) ...
+    flow_ero_frac: float = 0.03       # ... when the consumed side's touch band fell >= 3% below its median of the minute before (dev missed programs: 5.5-17%) ...
+    flow_ero_drift_z: float = 1.0     # ... and the mid moved with the aggressor >= 1 robust sigma of its moves over that window length (missed programs: 2.1-4.2)
+    flow_ero_base_s: int = 60         # erosion baseline: the touch band's median over the minute before the window
     flow_min_duration_s: float = 4.0  # one cluster of orders (< 4 s) is not a sustained program
     flow_max_top_share: float = 0.5   # no single second holds more than half the window's volume
+    flow_rest_sustained: bool = True  # a program whose busiest second holds more than that is kept if the rest alone passes the ratio and z tests (dev seed 67: 15 prints in 5 s, top second 50.2%)
     flow_min_active_s: int = 3        # the window has prints in >= 3 distinct seconds
     flow_excess_k: float = 1.5        # episode = the stretch of maximal volume above 1.5x the trailing rate
     flow_quiet_s: float = 20.0        # 20 s at or below the trailing rate splits two episodes

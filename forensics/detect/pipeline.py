@@ -20,6 +20,7 @@ from forensics.detect.cliffs import (
 )
 from forensics.detect.context import (
     Context,
+    _series,
     build_context,
 )
 from forensics.detect.flicker import _level_share, find_flicker
@@ -70,7 +71,7 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
     p = params
     ctx = ctx or build_context(store, ex, sy, ts_from, ts_to, p)
     cliff_events = _continuations(_group_cliffs(ctx, p), ctx, p)
-    flows = find_flow(ctx.trades, p, _cliff_spans(cliff_events, p)) if p.flow else []
+    flows = find_flow(ctx.trades, p, _cliff_spans(cliff_events, p), _flow_book(ctx)) if p.flow else []
     flickers = find_flicker(ctx, p) if (p.flicker and ctx.data_kind == "book") else []
     events = _cliff_stage(ctx, cliff_events, p)
     events = _absorb_into_flicker(ctx, events, flickers, p)
@@ -81,6 +82,16 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
     if not rows:
         return pl.DataFrame(schema=EVENT_SCHEMA)
     return pl.DataFrame(rows, schema=EVENT_SCHEMA)
+
+
+def _flow_book(ctx: Context) -> dict | None:
+    """What the flow trigger reads of the book (level data only: band samples ~30 s apart
+    cannot show a few seconds' erosion): the touch band's depth per side and the mid."""
+    if ctx.data_kind != "book" or not ctx.bands or ctx.top.height == 0:
+        return None
+    band = min(ctx.bands)
+    return {**{s: _series(ctx, s, band) for s in ("bid", "ask")},
+            "mid": (ctx.top["ts"].to_numpy(), ctx.top["mid"].to_numpy().astype(np.float64))}
 
 
 def _label(ctx: Context, e: dict, p: DetectParams) -> str:
