@@ -210,7 +210,7 @@ def _eroded(bk: dict | None, sa: int, sb: int, p: DetectParams) -> bool:
     """Seconds [sa, sb) erode the consumed side: no longer than ``flow_ero_max_s``, its touch
     band >= ``flow_ero_frac`` below the minute before and the mid moved with the aggressor by >=
     ``flow_ero_drift_z`` sigma."""
-    if not bk or sb - sa > p.flow_ero_max_s:
+    if not bk or sb - sa > p.flow_ero_max_s or not bk.get("cover", np.zeros(0, bool))[sa:sb].any():
         return False
     e, d = _erosion(bk, np.array([sa]), np.array([sb]), p)
     return bool(e[0] >= p.flow_ero_frac and d[0] >= p.flow_ero_drift_z)
@@ -266,7 +266,8 @@ def find_flow(trades: pl.DataFrame, p: DetectParams, exclude=(), book: dict | No
 def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict, book: dict | None = None) -> list[dict]:
     """Sustained one-sided aggressive programs by flow (see the module docstring): any window
     length in ``flow_windows_s`` whose aggressive volume is >= ``flow_min_ratio`` x and
-    ``flow_min_z`` sigma above the side's own trailing rate, spread over >= ``flow_min_active_s``
+    ``flow_min_z`` sigma above the side's own trailing rate (``flow_few_z`` where the capped z is
+    under ``flow_few_zc``: a handful of size-tail orders), spread over >= ``flow_min_active_s``
     seconds with no second holding more than ``flow_max_top_share`` of it. Flagged windows of a
     side merge; the episode is the segment of maximal excess volume over
     ``flow_excess_k`` x the trailing rate (so it starts and ends with the program), trimmed to
@@ -280,23 +281,28 @@ def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict, book: dict 
         v, s0 = sc["v"], sc["s0"]
         n = v.size
         flag = np.zeros(n + 1, np.int64)   # difference array of covered seconds
-        best = np.full(n, np.nan)
+        eflag = np.zeros(n + 1, np.int64)  # ... of those covered by an erosion-backed window
         for W, w in sc["windows"].items():
-            strong = (w["z"] >= p.flow_min_z) | (w["zc"] >= p.flow_min_zc)
+            base = ((w["ratio"] >= p.flow_min_ratio) & (w["top"] <= p.flow_max_top_share)
+                    & (w["active"] >= p.flow_min_active_s))
+            plain = (w["z"] >= p.flow_min_z) & ((w["zc"] >= p.flow_few_zc) | (w["z"] >= p.flow_few_z))
+            hit = base & (plain | (w["zc"] >= p.flow_min_zc))
             if "ero" in w:   # a short program that erodes the touch band and moves the mid: a lower bar
-                strong |= ((w["zc"] >= p.flow_ero_zc) & (w["ero"] >= p.flow_ero_frac)
-                           & (w["drift"] >= p.flow_ero_drift_z))
-            hit = ((w["ratio"] >= p.flow_min_ratio) & strong
-                   & (w["top"] <= p.flow_max_top_share)
-                   & (w["active"] >= p.flow_min_active_s))
+                ehit = np.nan_to_num((base & (w["zc"] >= p.flow_ero_zc) & (w["ero"] >= p.flow_ero_frac)
+                                      & (w["drift"] >= p.flow_ero_drift_z)).astype(float)) > 0
+                hit = hit | ehit
+                ee = np.nonzero(ehit)[0]
+                np.add.at(eflag, np.maximum(ee - W + 1, 0), 1)
+                np.add.at(eflag, ee + 1, -1)
             hit = np.nan_to_num(hit.astype(float)) > 0
             ends = np.nonzero(hit)[0]
             if ends.size == 0:
                 continue
             np.add.at(flag, np.maximum(ends - W + 1, 0), 1)
             np.add.at(flag, ends + 1, -1)
-            best[ends] = np.fmax(best[ends], w["z"][ends])
         cover = np.cumsum(flag[:-1]) > 0
+        if "book" in sc:   # a segment passes on its erosion only where an erosion-backed window flagged it
+            sc["book"]["cover"] = np.cumsum(eflag[:-1]) > 0
         if not cover.any():
             continue
         d = np.diff(np.concatenate([[0], cover.astype(np.int8), [0]]))
@@ -394,8 +400,8 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
 
 def _passes(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectParams) -> bool:
     """Seconds [sa, sb) pass the program tests against the baseline ending at ``bi``: ratio >=
-    ``flow_min_ratio``, z >= ``flow_min_z`` or capped z >= ``flow_min_zc`` (raised on a short
-    history), or capped z >= ``flow_ero_zc`` with the erosion of :func:`_eroded`; no second above
+    ``flow_min_ratio``, z >= ``flow_min_z`` (``flow_few_z`` with a capped z under ``flow_few_zc``)
+    or capped z >= ``flow_min_zc`` (raised on a short history), or capped z >= ``flow_ero_zc`` with the erosion of :func:`_eroded`; no second above
     ``flow_max_top_share`` of the volume, unless (``flow_rest_sustained``) the volume of the
     other seconds passes the ratio and z tests by itself (a program of a few large child orders
     whose biggest second happens to hold half of it, not one cluster on ordinary flow)."""
@@ -406,7 +412,8 @@ def _passes(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectParams)
     zc = (float(sc["vc"][sa:sb].sum()) - dur * muc) / math.sqrt(dur * varc) if varc > 0 else float("nan")
     z = (vol - dur * mu) / math.sqrt(dur * var)
     if not (vol >= p.flow_min_ratio * dur * mu
-            and (z >= p.flow_min_z * short or zc >= p.flow_min_zc * short
+            and ((z >= p.flow_min_z * short and (zc >= p.flow_few_zc * short or z >= p.flow_few_z * short))
+                 or zc >= p.flow_min_zc * short
                  or (zc >= p.flow_ero_zc * short and _eroded(sc.get("book"), sa, sb, p)))):
         return False
     top = float(v[sa:sb].max())

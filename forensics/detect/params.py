@@ -62,6 +62,8 @@ class DetectParams:
     flow_min_z: float = 6.0           # ... and >= 6 sigma (dev seeds: background tops out near 5.5 over hours)
     flow_cap_z: float = 1.645         # capped z: each order capped at the trailing 95% size quantile (lognormal fit) ...
     flow_min_zc: float = 9.0          # ... >= 9 sigma of the capped volume (dev 1-160: finds 5-10 s programs the size tail hides, +1 calm false event in 16 h)
+    flow_few_zc: float = 4.5          # a plain-z stretch whose capped z is < 4.5 rests on a handful of size-tail orders ...
+    flow_few_z: float = 9.0           # ... and needs z >= 9 (dev 1-160: 5 calm stretches at z 6.1-8.4 had zc 1.3-3.7; programs passing on plain z with zc < 4.5 all have z >= 12)
     flow_ero_zc: float = 5.5          # with erosion, a capped z >= 5.5 suffices (dev 1-160: calm background tops out at zc 4.95 in 16 h; missed 5-10 s programs 6.1-8.2) ...
     flow_ero_max_s: int = 20          # ... for windows up to 20 s (longer programs reach the plain bars) ...
     flow_ero_frac: float = 0.03       # ... when the consumed side's touch band fell >= 3% below its median of the minute before (dev missed programs: 5.5-17%) ...
@@ -73,6 +75,8 @@ class DetectParams:
     flow_min_active_s: int = 3        # the window has prints in >= 3 distinct seconds
     flow_excess_k: float = 1.5        # episode = the stretch of maximal volume above 1.5x the trailing rate
     flow_quiet_s: float = 20.0        # 20 s at or below the trailing rate splits two episodes
+    flow_tail_fold_s: float = 60.0    # a program starting < 60 s after the same aggressor's program ends is its tail (makers hedging the fills, the program resuming; dev seed 48: 54 s)
+    flow_opposite_overlap: float = 0.5  # an episode overlapping the other side's stronger (higher z) one by >= half its length is that program's counter-flow (dev seed 24, alt/calm: a sell 'program' under a buy program)
     flow_merge_s: float = 10.0        # a program starting within 10 s after a cliff is its aftermath
     flow_lead_share: float = 0.25     # >= 25% of a program's volume before a cliff: the cliff is part of it
     flow_recut_frac: float = 0.5      # episode edges re-cut at half the program's own pace (a lone print before it is not its start)
