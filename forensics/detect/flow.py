@@ -120,6 +120,7 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=N
     cap = np.where(np.isfinite(cap), cap, np.inf)
     vc = np.zeros(n)
     np.add.at(vc, oi, np.minimum(osz, cap[oi]))
+    out["oi"], out["osz"] = oi, osz
     cumc = cums(vc)
     trc = _trailing(cumc, np.arange(n + 1), B)
     out["vc"] = vc
@@ -266,8 +267,7 @@ def find_flow(trades: pl.DataFrame, p: DetectParams, exclude=(), book: dict | No
 def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict, book: dict | None = None) -> list[dict]:
     """Sustained one-sided aggressive programs by flow (see the module docstring): any window
     length in ``flow_windows_s`` whose aggressive volume is >= ``flow_min_ratio`` x and
-    ``flow_min_z`` sigma above the side's own trailing rate (``flow_few_z`` where the capped z is
-    under ``flow_few_zc``: a handful of size-tail orders), spread over >= ``flow_min_active_s``
+    ``flow_min_z`` sigma above the side's own trailing rate, spread over >= ``flow_min_active_s``
     seconds with no second holding more than ``flow_max_top_share`` of it. Flagged windows of a
     side merge; the episode is the segment of maximal excess volume over
     ``flow_excess_k`` x the trailing rate (so it starts and ends with the program), trimmed to
@@ -285,8 +285,7 @@ def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict, book: dict 
         for W, w in sc["windows"].items():
             base = ((w["ratio"] >= p.flow_min_ratio) & (w["top"] <= p.flow_max_top_share)
                     & (w["active"] >= p.flow_min_active_s))
-            plain = (w["z"] >= p.flow_min_z) & ((w["zc"] >= p.flow_few_zc) | (w["z"] >= p.flow_few_z))
-            hit = base & (plain | (w["zc"] >= p.flow_min_zc))
+            hit = base & ((w["z"] >= p.flow_min_z) | (w["zc"] >= p.flow_min_zc))
             if "ero" in w:   # a short program that erodes the touch band and moves the mid: a lower bar
                 ehit = np.nan_to_num((base & (w["zc"] >= p.flow_ero_zc) & (w["ero"] >= p.flow_ero_frac)
                                       & (w["drift"] >= p.flow_ero_drift_z)).astype(float)) > 0
@@ -398,9 +397,19 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
 
 
 
+def _trimmed(sc: dict, sa: int, sb: int, p: DetectParams) -> float:
+    """The volume of seconds [sa, sb) without its ``flow_trim_n`` largest taker orders."""
+    oi = sc["oi"]
+    sz = sc["osz"][np.searchsorted(oi, sa, side="left"):np.searchsorted(oi, sb, side="left")]
+    if sz.size <= p.flow_trim_n:
+        return 0.0
+    return float(sz.sum() - np.sort(sz)[sz.size - p.flow_trim_n:].sum()) if p.flow_trim_n > 0 else float(sz.sum())
+
+
 def _passes(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectParams) -> bool:
     """Seconds [sa, sb) pass the program tests against the baseline ending at ``bi``: ratio >=
-    ``flow_min_ratio``, z >= ``flow_min_z`` (``flow_few_z`` with a capped z under ``flow_few_zc``)
+    ``flow_min_ratio``, z >= ``flow_min_z`` with the volume still >= ``flow_min_ratio`` x the rate
+    without its ``flow_trim_n`` largest orders (not a handful of size-tail orders, :func:`_trimmed`)
     or capped z >= ``flow_min_zc`` (raised on a short history), or capped z >= ``flow_ero_zc`` with the erosion of :func:`_eroded`; no second above
     ``flow_max_top_share`` of the volume, unless (``flow_rest_sustained``) the volume of the
     other seconds passes the ratio and z tests by itself (a program of a few large child orders
@@ -412,7 +421,7 @@ def _passes(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectParams)
     zc = (float(sc["vc"][sa:sb].sum()) - dur * muc) / math.sqrt(dur * varc) if varc > 0 else float("nan")
     z = (vol - dur * mu) / math.sqrt(dur * var)
     if not (vol >= p.flow_min_ratio * dur * mu
-            and ((z >= p.flow_min_z * short and (zc >= p.flow_few_zc * short or z >= p.flow_few_z * short))
+            and ((z >= p.flow_min_z * short and _trimmed(sc, sa, sb, p) >= p.flow_min_ratio * dur * mu)
                  or zc >= p.flow_min_zc * short
                  or (zc >= p.flow_ero_zc * short and _eroded(sc.get("book"), sa, sb, p)))):
         return False

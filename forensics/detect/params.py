@@ -62,14 +62,13 @@ class DetectParams:
     flow_min_z: float = 6.0           # ... and >= 6 sigma (dev seeds: background tops out near 5.5 over hours)
     flow_cap_z: float = 1.645         # capped z: each order capped at the trailing 95% size quantile (lognormal fit) ...
     flow_min_zc: float = 9.0          # ... >= 9 sigma of the capped volume (dev 1-160: finds 5-10 s programs the size tail hides, +1 calm false event in 16 h)
-    flow_few_zc: float = 4.5          # a plain-z stretch whose capped z is < 4.5 rests on a handful of size-tail orders ...
-    flow_few_z: float = 9.0           # ... and needs z >= 9 (dev 1-160: 5 calm stretches at z 6.1-8.4 had zc 1.3-3.7; programs passing on plain z with zc < 4.5 all have z >= 12)
+    flow_trim_n: int = 3              # a program passing on the plain z alone keeps >= flow_min_ratio x the trailing rate without its 3 largest orders (dev 1-160: the 2 calm false events were 2-3 size-tail orders, trimmed ratio 1.25 / 1.57; a program of >= 10 child orders keeps ~70% of its excess)
     flow_ero_zc: float = 5.5          # with erosion, a capped z >= 5.5 suffices (dev 1-160: calm background tops out at zc 4.95 in 16 h; missed 5-10 s programs 6.1-8.2) ...
     flow_ero_max_s: int = 20          # ... for windows up to 20 s (longer programs reach the plain bars) ...
     flow_ero_frac: float = 0.03       # ... when the consumed side's touch band fell >= 3% below its median of the minute before (dev missed programs: 5.5-17%) ...
     flow_ero_drift_z: float = 1.0     # ... and the mid moved with the aggressor >= 1 robust sigma of its moves over that window length (missed programs: 2.1-4.2)
     flow_ero_base_s: int = 60         # erosion baseline: the touch band's median over the minute before the window
-    flow_min_duration_s: float = 4.0  # one cluster of orders (< 4 s) is not a sustained program
+    flow_min_duration_s: float = 3.5  # one cluster of orders (< 3.5 s) is not a sustained program (dev seed 67: a 5.2 s program of 15 prints spans 3.9 s inside its seconds; 4 s lost it, nothing else changed on dev 1-160)
     flow_max_top_share: float = 0.5   # no single second holds more than half the window's volume
     flow_rest_sustained: bool = True  # a program whose busiest second holds more than that is kept if the rest alone passes the ratio and z tests (dev seed 67: 15 prints in 5 s, top second 50.2%)
     flow_min_active_s: int = 3        # the window has prints in >= 3 distinct seconds
