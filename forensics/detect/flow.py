@@ -114,6 +114,17 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=N
     # the baseline ending at each second j (seconds [j - B, j)): mean rate and variance per second
     tr = _trailing(cum, np.arange(n + 1), B)
     out["base_mu"], out["base_var"], out["base_n"] = tr["mu"], np.fmax(tr["var"], tr["model"]), tr["nb"]
+    # order counts: the side's trailing count rate and per-second variance (at least Poisson)
+    c1 = np.concatenate([[0.0], np.cumsum(cnt * keep)])
+    c2 = np.concatenate([[0.0], np.cumsum(cnt * cnt * keep)])
+    ck = cum["k"]
+    j = np.arange(n + 1)
+    b0 = np.maximum(np.searchsorted(ck, ck[j] - B, side="right") - 1, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mun = (c1[j] - c1[b0]) / tr["nb"]
+        out["base_mu_n"] = mun
+        out["base_var_n"] = np.fmax((c2[j] - c2[b0]) / tr["nb"] - mun * mun, mun)
+    out["cn"] = np.concatenate([[0.0], np.cumsum(cnt)])
     # capped volume: each order capped at its second's trailing flow_cap_z size quantile
     with np.errstate(invalid="ignore", over="ignore"):
         cap = np.exp(tr["m"] + p.flow_cap_z * np.sqrt(tr["vl"]))[:n]
@@ -235,7 +246,10 @@ def _window_scores(v: np.ndarray, cv: np.ndarray, cvc: np.ndarray, sc: dict, W: 
     ok_hist = nb >= p.flow_min_history_s
     # a short history estimates the rate and variance poorly: the bar rises as sqrt of it
     short = np.sqrt(np.maximum(1.0, p.flow_full_history_s / np.maximum(nb, 1.0)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        zn = (sc["cn"][end] - sc["cn"][start] - W * sc["base_mu_n"][start]) / np.sqrt(W * sc["base_var_n"][start])
     return {"V": V, "mu": mu, "ratio": np.where(ok_hist, ratio, np.nan), "z": np.where(ok_hist, z / short, np.nan),
+            "zn": np.where(ok_hist, zn / short, np.nan),
             "zc": np.where(ok_hist, zc / short, np.nan), "top": top, "active": active}
 
 
@@ -282,10 +296,17 @@ def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict, book: dict 
         n = v.size
         flag = np.zeros(n + 1, np.int64)   # difference array of covered seconds
         eflag = np.zeros(n + 1, np.int64)  # ... of those covered by an erosion-backed window
+        nflag = np.zeros(n + 1, np.int64)  # ... and by a count-backed one
         for W, w in sc["windows"].items():
             base = ((w["ratio"] >= p.flow_min_ratio) & (w["top"] <= p.flow_max_top_share)
                     & (w["active"] >= p.flow_min_active_s))
             hit = base & ((w["z"] >= p.flow_min_z) | (w["zc"] >= p.flow_min_zc))
+            if W <= p.flow_count_max_s:   # many more same-side orders than the side's count rate
+                nhit = np.nan_to_num((base & (w["zn"] >= p.flow_count_z)).astype(float)) > 0
+                hit = hit | nhit
+                ne = np.nonzero(nhit)[0]
+                np.add.at(nflag, np.maximum(ne - W + 1, 0), 1)
+                np.add.at(nflag, ne + 1, -1)
             if "ero" in w:   # a short program that erodes the touch band and moves the mid: a lower bar
                 ehit = np.nan_to_num((base & (w["zc"] >= p.flow_ero_zc) & (w["ero"] >= p.flow_ero_frac)
                                       & (w["drift"] >= p.flow_ero_drift_z)).astype(float)) > 0
@@ -302,6 +323,7 @@ def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict, book: dict 
         cover = np.cumsum(flag[:-1]) > 0
         if "book" in sc:   # a segment passes on its erosion only where an erosion-backed window flagged it
             sc["book"]["cover"] = np.cumsum(eflag[:-1]) > 0
+        sc["count_cover"] = np.cumsum(nflag[:-1]) > 0   # ... on its order count likewise
         if not cover.any():
             continue
         d = np.diff(np.concatenate([[0], cover.astype(np.int8), [0]]))
@@ -406,12 +428,26 @@ def _trimmed(sc: dict, sa: int, sb: int, p: DetectParams) -> float:
     return float(sz.sum() - np.sort(sz)[sz.size - p.flow_trim_n:].sum()) if p.flow_trim_n > 0 else float(sz.sum())
 
 
+def _count_z(sc: dict, sa: int, sb: int, bi: int, p: DetectParams) -> float:
+    """Count z of seconds [sa, sb) (no longer than ``flow_count_max_s``, flagged by a count
+    window) against the side's count rate ending at ``bi``; NaN otherwise."""
+    cover = sc.get("count_cover")
+    if sb - sa > p.flow_count_max_s or cover is None or not cover[sa:sb].any():
+        return float("nan")
+    mun, varn = float(sc["base_mu_n"][bi]), float(sc["base_var_n"][bi])
+    if not varn > 0:
+        return float("nan")
+    return (float(sc["cn"][sb] - sc["cn"][sa]) - (sb - sa) * mun) / math.sqrt((sb - sa) * varn)
+
+
 def _passes(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectParams) -> bool:
     """Seconds [sa, sb) pass the program tests against the baseline ending at ``bi``: ratio >=
     ``flow_min_ratio``, z >= ``flow_min_z`` with the volume still >= ``flow_min_ratio`` x the rate
     without its ``flow_trim_n`` largest orders (not a handful of size-tail orders, :func:`_trimmed`)
-    or capped z >= ``flow_min_zc`` (raised on a short history), or capped z >= ``flow_ero_zc`` with the erosion of :func:`_eroded`; no second above
-    ``flow_max_top_share`` of the volume, unless (``flow_rest_sustained``) the volume of the
+    or capped z >= ``flow_min_zc`` (raised on a short history), or capped z >= ``flow_ero_zc`` with
+    the erosion of :func:`_eroded`, or (up to ``flow_count_max_s``) an order count >= ``flow_count_z``
+    sigma above the side's count rate (:func:`_count_z`: a program of many ordinary prints); no
+    second above ``flow_max_top_share`` of the volume, unless (``flow_rest_sustained``) the volume of the
     other seconds passes the ratio and z tests by itself (a program of a few large child orders
     whose biggest second happens to hold half of it, not one cluster on ordinary flow)."""
     mu, var = float(sc["base_mu"][bi]), float(sc["base_var"][bi])
@@ -423,7 +459,8 @@ def _passes(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectParams)
     if not (vol >= p.flow_min_ratio * dur * mu
             and ((z >= p.flow_min_z * short and _trimmed(sc, sa, sb, p) >= p.flow_min_ratio * dur * mu)
                  or zc >= p.flow_min_zc * short
-                 or (zc >= p.flow_ero_zc * short and _eroded(sc.get("book"), sa, sb, p)))):
+                 or (zc >= p.flow_ero_zc * short and _eroded(sc.get("book"), sa, sb, p))
+                 or _count_z(sc, sa, sb, bi, p) >= p.flow_count_z * short)):
         return False
     top = float(v[sa:sb].max())
     if top <= p.flow_max_top_share * vol:
