@@ -1,4 +1,4 @@
-"""Flow detection (issue 11): the erosion-backed lower bar for short programs, the trimmed
+"""Flow detection (issue 11): the erosion- and count-backed lower bars for short programs, the trimmed
 volume that keeps a handful of size-tail orders from passing as a program, a program whose
 busiest second holds half of it, and the pipeline's counter-flow and program-tail folds."""
 from __future__ import annotations
@@ -34,24 +34,26 @@ def test_erosion_lets_a_short_program_pass_at_a_lower_bar():
     """An 8 s sell program at 2.5x the side's rate in 100 ordinary prints: its volume alone
     scores under the plain and capped bars; with the touch band eroding (-15%) and the mid
     walking down with it, the capped z suffices at ``flow_ero_zc``. The same flow with a flat
-    book, with the band falling but the mid still, or the mid walking but the band full, is not
-    a program (the erosion needs both)."""
+    book, with the band falling but the mid moving against the aggressor, or the mid walking but
+    the band full, is not a program (the erosion needs both). The count-backed bar is off here
+    (its own test below): 100 prints in 8 s are also many more orders than the side's rate."""
+    P = DetectParams(flow_count_z=float("inf"))
     for seed in (0, 4, 6):
         rng = np.random.default_rng(300 + seed)
         prog, ts = sell_program(rng, 500, 8, 2.5, 100, anchor=True)
         tr = pl.concat([taker_noise(rng, 900), prog]).sort("ts")
         book = lambda **kw: _book(np.random.default_rng(seed), 900, **kw)
-        assert not _hit(find_flow(tr, DetectParams()), ts), seed   # flow alone: under the bars
-        eroding = find_flow(tr, DetectParams(), book=book(t0=500, dur=8, fall=0.15, drift_ticks=15))
+        assert not _hit(find_flow(tr, P), ts), seed   # flow alone: under the bars
+        eroding = find_flow(tr, P, book=book(t0=500, dur=8, fall=0.15, drift_ticks=15))
         assert _hit(eroding, ts), seed
         e = next(x for x in eroding if x["start"] <= ts[-1] and x["end"] >= ts[0])
         assert e["aggressor"] == "sell" and e["start"] <= ts[0] + 2 * S and e["end"] >= ts[-1] - 2 * S
-        assert not _hit(find_flow(tr, DetectParams(), book=book()), ts), seed
+        assert not _hit(find_flow(tr, P, book=book()), ts), seed
         # the band falls but the mid moves against the aggressor (makers leaving, not a taker eroding)
-        assert not _hit(find_flow(tr, DetectParams(), book=book(t0=500, dur=8, fall=0.15, drift_ticks=-10)), ts), seed
-        assert not _hit(find_flow(tr, DetectParams(), book=book(t0=500, dur=8, drift_ticks=15)), ts), seed
+        assert not _hit(find_flow(tr, P, book=book(t0=500, dur=8, fall=0.15, drift_ticks=-10)), ts), seed
+        assert not _hit(find_flow(tr, P, book=book(t0=500, dur=8, drift_ticks=15)), ts), seed
         # the rule is what finds it: off (bar at infinity), the eroding book does not help
-        off = DetectParams(flow_ero_zc=float("inf"))
+        off = DetectParams(flow_ero_zc=float("inf"), flow_count_z=float("inf"))
         assert not _hit(find_flow(tr, off, book=book(t0=500, dur=8, fall=0.15, drift_ticks=15)), ts), seed
 
 
@@ -70,6 +72,25 @@ def test_erosion_rule_adds_nothing_on_calm_noise():
                 mid[t >= t0 * S] -= 20
             book = {"bid": (t, q), "ask": b["ask"], "mid": (t, mid)}
             assert find_flow(nz, DetectParams(), book=book) == find_flow(nz, DetectParams()) == [], (sig, seed)
+
+
+def test_many_ordinary_prints_pass_on_their_count():
+    """A 5.5 s sell program at 2x the side's volume rate in 80 small prints (dev seed 122's
+    shape): its volume z stays under every bar, but the side sent ~6x its usual number of
+    orders (count z >= ``flow_count_z``); with the count test off none are found. On calm noise
+    (light and heavy size tails) the count test adds no episode."""
+    found = off = 0
+    for seed in range(6):
+        rng = np.random.default_rng(800 + seed)
+        prog, ts = sell_program(rng, 500, 5.5, 2, 80, anchor=True)
+        tr = pl.concat([taker_noise(rng, 900), prog]).sort("ts")
+        found += _hit(find_flow(tr, DetectParams()), ts)
+        off += _hit(find_flow(tr, DetectParams(flow_count_z=float("inf"))), ts)
+    assert found >= 5 and off == 0, (found, off)
+    for sig in (1.2, 1.5):
+        for seed in range(6):
+            nz = taker_noise(np.random.default_rng(950 + seed), 900, sig=sig).sort("ts")
+            assert find_flow(nz, DetectParams()) == find_flow(nz, DetectParams(flow_count_z=float("inf"))) == [], (sig, seed)
 
 
 def test_a_handful_of_tail_orders_is_not_a_program():
