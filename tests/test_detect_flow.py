@@ -42,7 +42,7 @@ def test_erosion_lets_a_short_program_pass_at_a_lower_bar():
         rng = np.random.default_rng(300 + seed)
         prog, ts = sell_program(rng, 500, 8, 2.5, 100, anchor=True)
         tr = pl.concat([taker_noise(rng, 900), prog]).sort("ts")
-        book = lambda **kw: _book(np.random.default_rng(seed), 900, **kw)
+        book = lambda seed=seed, **kw: _book(np.random.default_rng(seed), 900, **kw)
         assert not _hit(find_flow(tr, P), ts), seed   # flow alone: under the bars
         eroding = find_flow(tr, P, book=book(t0=500, dur=8, fall=0.15, drift_ticks=15))
         assert _hit(eroding, ts), seed
