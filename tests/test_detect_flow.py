@@ -160,3 +160,16 @@ def test_a_program_soon_after_the_same_aggressors_program_is_its_tail():
     assert len(_fold_aftermath([_event("flow", 125, 150, "buy"), _event("flow", 204, 218, "sell")], p)) == 2
     assert len(_fold_aftermath([_event("cliff", 125, 150), _event("flow", 204, 218, "buy")], p)) == 2
     assert len(_fold_aftermath([_event("flow", 125, 150, "buy"), _event("flow", 215, 230, "buy")], p)) == 2
+
+
+def test_a_program_long_after_an_unrecovered_cliff_is_its_own_event():
+    """An unrecovered cliff's aftermath takes in programs for at most ``flow_context_max_s``
+    after its end (dev: cascades start within 30 s; seeds 123 and 156 had a program of their own
+    113 s after an unrecovered one-sided pull), not up to ``aftermath_max_s``."""
+    from forensics.detect.pipeline import _flow_is_context
+    p = DetectParams()
+    cliff = {"trigger": "cliff", "sides": "bid", "window_from": 100 * S, "window_to": 110 * S, "_recovered_at": None}
+    assert _flow_is_context(None, cliff, _flow("sell", 140, 160, 9.0), p)
+    assert not _flow_is_context(None, cliff, _flow("sell", 110 + p.flow_context_max_s + 5, 240, 9.0), p)
+    # recovered earlier: the aftermath ends with the recovery (flow_merge_s at least)
+    assert not _flow_is_context(None, dict(cliff, _recovered_at=115 * S), _flow("sell", 140, 160, 9.0), p)

@@ -78,6 +78,7 @@ class DetectParams:
     flow_quiet_s: float = 20.0        # 20 s at or below the trailing rate splits two episodes
     flow_tail_fold_s: float = 60.0    # a program starting < 60 s after the same aggressor's program ends is its tail (the side's flow staying up, or the program resuming; dev seed 48: 54 s)
     flow_opposite_overlap: float = 0.5  # an episode overlapping the other side's stronger (higher z) one by >= half its length is that program's counter-flow (dev seed 24, alt/calm: a sell 'program' under a buy program)
+    flow_context_max_s: float = 60.0  # a program starting > 60 s after a cliff's end is not its aftermath, recovered or not (dev 1-160: cascades start <= 29 s after, one 59 s; seeds 123, 156: 113 s after an unrecovered one-sided pull, a program of its own)
     flow_merge_s: float = 10.0        # a program starting within 10 s after a cliff is its aftermath
     flow_lead_share: float = 0.25     # >= 25% of a program's volume before a cliff: the cliff is part of it
     flow_recut_frac: float = 0.5      # episode edges re-cut at half the program's own pace (a lone print before it is not its start)

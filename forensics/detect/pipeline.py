@@ -163,7 +163,7 @@ def _flow_is_context(ctx: Context, e: dict, fw: dict, p: DetectParams) -> bool:
     if e["trigger"] == "cliff":  # the aftermath lasts until the depth is back
         rec = e.get("_recovered_at")
         until = max(until, min(rec if rec is not None else e["window_to"] + int(p.recovery_horizon_s * NS_PER_S),
-                               e["window_to"] + int(p.aftermath_max_s * NS_PER_S)))
+                               e["window_to"] + int(min(p.aftermath_max_s, p.flow_context_max_s) * NS_PER_S)))
     # a program running into a two-sided cliff with little of its volume before it is
     # that cliff's context (the withdrawal is the event; the flow is reported with it)
     into = (e["trigger"] == "cliff" and e["sides"] == "both" and fw["start"] < e["window_from"] <= fw["end"]
