@@ -156,19 +156,20 @@ def _absorb_into_flicker(ctx: Context, events: list[dict], flickers: list[dict],
 def _flow_is_context(ctx: Context, e: dict, fw: dict, p: DetectParams) -> bool:
     """Is program ``fw`` the context of event ``e``: starting inside its window, up to
     ``flow_merge_s`` after it or (a cliff) before its depth recovered (at most
-    ``aftermath_max_s``), or running into a two-sided cliff that is not a consumption with less
-    than ``flow_lead_share`` of its volume (or no program of its own) before it?"""
+    ``aftermath_max_s``, and at most ``flow_context_max_s`` after its end), or running into a
+    two-sided cliff that is not a consumption with no program of its own before it (a long
+    program whose cliff comes early, with under ``flow_lead_share`` of its volume before it, is
+    still the event: dev seed 114)?"""
     merge = int(p.flow_merge_s * NS_PER_S)
     until = e["window_to"] + merge
     if e["trigger"] == "cliff":  # the aftermath lasts until the depth is back
         rec = e.get("_recovered_at")
         until = max(until, min(rec if rec is not None else e["window_to"] + int(p.recovery_horizon_s * NS_PER_S),
                                e["window_to"] + int(min(p.aftermath_max_s, p.flow_context_max_s) * NS_PER_S)))
-    # a program running into a two-sided cliff with little of its volume before it is
-    # that cliff's context (the withdrawal is the event; the flow is reported with it)
+    # a program running into a two-sided cliff with no program of its own before it is that
+    # cliff's context (the withdrawal is the event; the flow is reported with it)
     into = (e["trigger"] == "cliff" and e["sides"] == "both" and fw["start"] < e["window_from"] <= fw["end"]
-            and (_volume_share_before(ctx, fw, e["window_from"]) < p.flow_lead_share
-                 or not _program_before(ctx, fw, e["window_from"], p))
+            and not _program_before(ctx, fw, e["window_from"], p)
             and _label(ctx, e, p) != "consumption")
     return into or (e["trigger"] in ("cliff", "flicker") and e["window_from"] - NS_PER_S <= fw["start"] <= until)
 
