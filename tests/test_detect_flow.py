@@ -173,3 +173,22 @@ def test_a_program_long_after_an_unrecovered_cliff_is_its_own_event():
     assert not _flow_is_context(None, cliff, _flow("sell", 110 + p.flow_context_max_s + 5, 240, 9.0), p)
     # recovered earlier: the aftermath ends with the recovery (flow_merge_s at least)
     assert not _flow_is_context(None, dict(cliff, _recovered_at=115 * S), _flow("sell", 140, 160, 9.0), p)
+
+
+def test_a_long_program_stays_the_event_when_its_two_sided_cliff_comes_early():
+    """A program that was a program of its own for 15 s before a two-sided cliff (15% of its
+    volume) is the event, and the cliff part of it (dev seed 114: a 109 s program emptying both
+    sides); a flow that starts with the cliff is the cliff's context."""
+    from types import SimpleNamespace
+
+    from forensics.detect.pipeline import _flow_is_context
+    p = DetectParams()
+    ts = np.concatenate([np.arange(0, 100, 1.0), np.arange(100, 200, 0.1), np.arange(200, 300, 1.0)])
+    tr = pl.DataFrame({"ts": (ts * S).astype(np.int64), "price": 1000, "size": 10, "aggressor": "sell"})
+    ctx = SimpleNamespace(trades=tr, data_kind="book")
+    fw = {"aggressor": "sell", "start": 100 * S, "end": 200 * S, "baseline_rate": 10.0, "baseline_var": 100.0}
+    cliff = {"trigger": "cliff", "sides": "both", "window_from": 115 * S, "window_to": 118 * S,
+             "_recovered_at": 130 * S, "traded_share_net": 0.1, "traded_share": 0.05, "removed_frac": 0.8,
+             "band_pct": 0.1, "sync_share_500ms": 0.9, "speed_ms": 300}
+    assert not _flow_is_context(ctx, cliff, fw, p)
+    assert _flow_is_context(ctx, cliff, dict(fw, start=int(114.5 * S)), p)
