@@ -239,10 +239,14 @@ def decompress_only(path: Path) -> tuple[float, str]:
 def ingest_process(path: Path, store: Path, block_bytes: int) -> dict:
     if store.exists():
         shutil.rmtree(store)
+    path, store = path.resolve(), store.resolve()
     status = store.parent / f".{store.name}.status"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "BENCH_STATUS": str(status)}
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": repo, "BENCH_STATUS": str(status)}
+    # run in the benchmark's own checkout: `python -c` puts the working directory first on
+    # sys.path, so run from another checkout it would measure that one's code
     wall, cpu, _ = _timed([sys.executable, "-c", CLI, str(block_bytes), "ingest", "-q", "--store", str(store),
-                           str(path)], env=env, stdout=subprocess.DEVNULL)
+                           str(path)], env=env, stdout=subprocess.DEVNULL, cwd=repo)
     rss = next(int(ln.split()[1]) / 1024 for ln in status.read_text().splitlines() if ln.startswith("VmHWM:"))
     m = pl.read_parquet(store / "manifest" / "*.parquet")
     return {"secs": wall, "cpu": cpu, "rss_mb": rss, "rows": int(m["rows"].sum()),

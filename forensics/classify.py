@@ -1,6 +1,7 @@
 """Rule-based event classifier: synchronized withdrawal, one-sided pull, consumption, flicker.
 
-Input: the metrics of one event (a dict as built by :mod:`forensics.detect`); output: a label,
+Input: the metrics of one event (an :class:`EventMetrics`, built by
+:func:`forensics.detect.metrics.event_metrics`); output: a label,
 a confidence in [0, 1] and the evidence (list of short sentences, stored as JSON text).
 
 Labels (design.md): ``synchronized_withdrawal``, ``one_sided_pull``, ``consumption``,
@@ -65,7 +66,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 
 LABELS = ("synchronized_withdrawal", "one_sided_pull", "consumption", "flicker", "mixed", "depth_collapse",
           "data_anomaly")
@@ -102,6 +104,73 @@ class Thresholds:
     conf_no_split: float = 0.30       # no traded/cancelled split at all: the weakest reading
 
 
+@dataclass(frozen=True)
+class EventMetrics:
+    """What the classifier reads of one event, by name (built from the event's metrics by
+    :func:`forensics.detect.metrics.event_metrics`; None = not measured). The names are the
+    event dict's keys; the underscored ones are kept off the ``events`` table."""
+
+    trigger: str | None = None                  # cliff | flow | flicker
+    data_kind: str | None = None                # book (level data) | bands
+    sides: str | None = None                    # bid | ask | both: the side(s) that fell
+    band_pct: float | None = None               # the band the fall was found in (% of mid)
+    removed_frac: float | None = None           # share of the falling side(s)' depth removed
+    gap_share: float | None = None              # share of the window's level changes that were gaps
+    traded_share: float | None = None           # traded / all decreases (gross)
+    traded_share_net: float | None = None       # traded / (traded + cancels net of re-adds)
+    sync_share_500ms: float | None = None       # share of the removal within the busiest 500 ms
+    speed_ms: float | None = None               # the fall's 10-90% time (flow: the episode's length)
+    side_lag_ms: float | None = None            # ask start - bid start (both sides fell)
+    erosion_corr: float | None = None           # distance from the touch vs removal time (Spearman)
+    flicker_pairs: int | None = None            # flicker: large add->cancel pairs
+    flicker_traded_share: float | None = None   # flicker: share of the flicker orders traded
+    program: Mapping | None = None              # flow: the taker program (aggressor, bursts, prints, volume_base, ratio, z)
+    _anomaly: tuple | list | None = None        # bands: (side, band, flag) of the flagged bands that fell
+    _trade_coverage: str | None = None          # full | partial | none: trade data over the window
+    _trade_reason: str | None = None            # why the coverage is not full
+    _sync_cancel_500ms: float | None = None     # share of the cancelled quantity within the busiest 500 ms
+    _burst_pull_frac: float | None = None       # largest net cancel in 500 ms / the falling sides' depth
+    _pull_bid: float | None = None              # per-side pull bursts at the start (see module docstring)
+    _pull_ask: float | None = None
+    _pull_lag_ms: float | None = None           # time between the two sides' bursts
+    _pull_at_ms: float | None = None            # the later burst's time from the start
+    _pull_noise_bid: float | None = None        # the side's ordinary 500 ms fall (99th percentile)
+    _pull_noise_ask: float | None = None
+    _pull_kept_bid: float | None = None         # share of the side's burst still missing requote_s later (net of re-adds)
+    _pull_kept_ask: float | None = None
+
+    @classmethod
+    def from_event(cls, e: Mapping) -> EventMetrics:
+        """The fields of an event dict (other keys ignored, missing ones None)."""
+        return cls(**{f.name: e[f.name] for f in fields(cls) if f.name in e})
+
+
+@dataclass(frozen=True)
+class Features:
+    """The figures rules 2-5 read (see :func:`_features`)."""
+
+    kind: str            # data kind (book | bands)
+    trig: str            # trigger
+    share: float         # net traded share (gross when no net)
+    gross: float | None  # gross traded share
+    sides: str           # bid | ask | both
+    sync: float | None   # sync_share_500ms
+    speed: float | None  # speed_ms
+    sync_c: float | None  # _sync_cancel_500ms
+    burst: float | None  # _burst_pull_frac
+    conc: bool           # concentrated in time
+    pulled: bool         # a block pulled at once, then traded into
+    pb: float | None     # bid pull burst
+    pa: float | None     # ask pull burst
+    prog: Mapping | None  # the flow program
+    corr: float | None   # erosion correlation
+    lag: float | None    # _pull_lag_ms
+    at: float | None     # _pull_at_ms
+    nb: float            # bid pull noise (0 when unknown)
+    na: float            # ask pull noise
+    requoted: str | None = None  # the side whose burst was a re-quote (see _requoted)
+
+
 def _score(margin: float, scale: float) -> float:
     """0.5 at the threshold, 1 at ``scale`` past it, 0 at ``scale`` short of it."""
     if margin is None or (isinstance(margin, float) and math.isnan(margin)):
@@ -123,7 +192,7 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}%"
 
 
-def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[str]]:
+def classify(m: EventMetrics, th: Thresholds = Thresholds()) -> tuple[str, float, list[str]]:
     """(label, confidence, evidence) for one event's metrics (see module docstring): the rules
     in order, each a named step returning a verdict or None."""
     ev: list[str] = []
@@ -132,7 +201,7 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
         got = rule(m, th, factor, ev)
         if got is not None:
             return got
-    share = _num(m.get("traded_share_net"), _num(m.get("traded_share")))
+    share = _num(m.traded_share_net, _num(m.traded_share))
     if share is None:
         ev.append("no traded/cancelled split available")
         return "mixed", round(th.conf_no_split * factor, 3), ev
@@ -145,43 +214,43 @@ def classify(m: dict, th: Thresholds = Thresholds()) -> tuple[str, float, list[s
     return "mixed", round(th.conf_mixed * factor, 3), ev
 
 
-def _data_factor(m: dict, th: Thresholds, ev: list[str]) -> float:
+def _data_factor(m: EventMetrics, th: Thresholds, ev: list[str]) -> float:
     """Confidence multiplier for what the data can show (band data only, gaps in the window),
     with the evidence lines saying so and what fell."""
     factor = 1.0
-    if (m.get("data_kind") or "book") == "bands":
+    if (m.data_kind or "book") == "bands":
         factor *= th.bands_factor
         ev.append("band data only: no level detail (traded share = traded volume / depth removed)")
-    gap = _num(m.get("gap_share"), 0.0)
+    gap = _num(m.gap_share, 0.0)
     if gap and gap > 0:
         factor *= max(0.0, 1.0 - gap)
         ev.append(f"{_pct(gap)} of the window's level changes fall in a gap (book unknown)")
-    if m.get("band_pct") is not None and m.get("removed_frac") is not None:
-        ev.append(f"{_pct(_num(m.get('removed_frac')))} of {m.get('sides') or 'bid'} depth within "
-                  f"{m['band_pct']:g}% of mid removed (trigger: {m.get('trigger') or 'cliff'})")
+    if m.band_pct is not None and m.removed_frac is not None:
+        ev.append(f"{_pct(_num(m.removed_frac))} of {m.sides or 'bid'} depth within "
+                  f"{m.band_pct:g}% of mid removed (trigger: {m.trigger or 'cliff'})")
     return factor
 
 
-def _rule_undetermined(m: dict, th: Thresholds, factor: float, ev: list[str]):
+def _rule_undetermined(m: EventMetrics, th: Thresholds, factor: float, ev: list[str]):
     """Rule 0: only flagged bands fell -> data_anomaly; no (full) trade coverage -> depth_collapse."""
-    if m.get("_anomaly"):
-        where = "; ".join(f"{sd} {b:g}% ({f})" for sd, b, f in m["_anomaly"])
+    if m._anomaly:
+        where = "; ".join(f"{sd} {b:g}% ({f})" for sd, b, f in m._anomaly)
         ev.append(f"the fall exists only in bands under a data-quality flag: {where}; not a liquidity event "
                   "(never read as a pull)")
         return "data_anomaly", round(th.conf_undetermined * factor, 3), ev
-    if m.get("_trade_coverage") in ("none", "partial"):
-        ev.append(f"cause undetermined: {m.get('_trade_reason') or 'no trade data covers the window'}")
+    if m._trade_coverage in ("none", "partial"):
+        ev.append(f"cause undetermined: {m._trade_reason or 'no trade data covers the window'}")
         ev.append("traded share unknown (null), not 0")
         return "depth_collapse", round(th.conf_undetermined * factor, 3), ev
     return None
 
 
-def _rule_flicker(m: dict, th: Thresholds, factor: float, ev: list[str]):
+def _rule_flicker(m: EventMetrics, th: Thresholds, factor: float, ev: list[str]):
     """Rule 1: a flicker episode with enough pairs, barely traded."""
-    if (m.get("trigger") or "cliff") != "flicker":
+    if (m.trigger or "cliff") != "flicker":
         return None
-    pairs = int(m.get("flicker_pairs") or 0)
-    ftr = _num(m.get("flicker_traded_share"), 0.0)
+    pairs = int(m.flicker_pairs or 0)
+    ftr = _num(m.flicker_traded_share, 0.0)
     ev.append(f"{pairs} large orders placed and pulled away from the touch, {_pct(ftr)} of them traded")
     if pairs >= th.flicker_min_pairs and ftr <= th.flicker_max_traded:
         conf = min(_score(pairs - th.flicker_min_pairs + 0.5, th.flicker_pairs_scale),
@@ -190,16 +259,16 @@ def _rule_flicker(m: dict, th: Thresholds, factor: float, ev: list[str]):
     return None
 
 
-def _features(m: dict, th: Thresholds, share: float, ev: list[str]) -> dict:
+def _features(m: EventMetrics, th: Thresholds, share: float, ev: list[str]) -> Features:
     """The figures rules 2-5 read (traded shares, concentration, per-side pull bursts), with the
     evidence lines describing them."""
-    kind = m.get("data_kind") or "book"
-    trig = m.get("trigger") or "cliff"
-    gross = _num(m.get("traded_share"))
-    sync, speed = _num(m.get("sync_share_500ms")), _num(m.get("speed_ms"))
+    kind = m.data_kind or "book"
+    trig = m.trigger or "cliff"
+    gross = _num(m.traded_share)
+    sync, speed = _num(m.sync_share_500ms), _num(m.speed_ms)
     ev.append(f"traded share {_pct(share)} net of re-adds ({_pct(gross)} gross) of the removed quantity")
-    sync_c = _num(m.get("_sync_cancel_500ms"))
-    burst = _num(m.get("_burst_pull_frac"))
+    sync_c = _num(m._sync_cancel_500ms)
+    burst = _num(m._burst_pull_frac)
     conc = ((sync is not None and sync >= th.sync_min) or (speed is not None and speed <= th.fast_ms)
             or (sync_c is not None and sync_c >= th.sync_min) or (burst is not None and burst >= th.burst_min))
     if burst is not None and burst >= th.burst_min:
@@ -212,13 +281,13 @@ def _features(m: dict, th: Thresholds, share: float, ev: list[str]) -> dict:
         conc = True  # the timing inside one sampling step is unknown: the sampling is the limit
         ev.append(f"fall between two band samples {speed / 1000:.0f} s apart (timing within unknown)"
                   if speed is not None else "fall between two band samples")
-    pb, pa = _num(m.get("_pull_bid")), _num(m.get("_pull_ask"))
+    pb, pa = _num(m._pull_bid), _num(m._pull_ask)
     if pb is not None or pa is not None:
         ev.append(f"net cancellation within one 500 ms at the start: bid {_pct(pb)}, ask {_pct(pa)} of the "
-                  f"narrowest band's depth" + (f" ({float(m['_pull_lag_ms']):.0f} ms apart, the later "
-                                                 f"{float(m['_pull_at_ms']):+.0f} ms from the start)"
-                                               if m.get("_pull_lag_ms") is not None else ""))
-    prog = m.get("program")
+                  f"narrowest band's depth" + (f" ({float(m._pull_lag_ms):.0f} ms apart, the later "
+                                                 f"{float(m._pull_at_ms):+.0f} ms from the start)"
+                                               if m._pull_lag_ms is not None else ""))
+    prog = m.program
     if trig == "flow" and prog:
         ev.append(f"sustained {prog['aggressor']} program: {prog.get('prints', prog['bursts'])} taker prints over "
                   f"{(speed or 0) / 1000:.1f} s, {prog['volume_base']:g} base units"
@@ -229,67 +298,70 @@ def _features(m: dict, th: Thresholds, share: float, ev: list[str]) -> dict:
     # the weaker side's burst a re-quote: only for a cancellation-driven fall (what rules 2 and 5
     # would call a withdrawal); a trade-driven one stays with rules 4-6
     requoted = _requoted(m, pb, pa, th) if (share <= th.cancel_max or pulled) and share < th.trade_min else None
-    return {"kind": kind, "trig": trig, "share": share, "gross": gross, "sides": m.get("sides") or "bid",
-            "sync": sync, "speed": speed, "sync_c": sync_c, "burst": burst, "conc": conc, "pulled": pulled,
-            "pb": pb, "pa": pa, "prog": prog, "corr": _num(m.get("erosion_corr")),
-            "lag": _num(m.get("_pull_lag_ms")), "at": _num(m.get("_pull_at_ms")), "requoted": requoted,
-            "nb": _num(m.get("_pull_noise_bid"), 0.0), "na": _num(m.get("_pull_noise_ask"), 0.0)}
+    return Features(kind=kind, trig=trig, share=share, gross=gross, sides=m.sides or "bid", sync=sync,
+                    speed=speed, sync_c=sync_c, burst=burst, conc=conc, pulled=pulled, pb=pb, pa=pa, prog=prog,
+                    corr=_num(m.erosion_corr), lag=_num(m._pull_lag_ms), at=_num(m._pull_at_ms),
+                    nb=_num(m._pull_noise_bid, 0.0), na=_num(m._pull_noise_ask, 0.0), requoted=requoted)
 
 
-def _requoted(m: dict, pb: float | None, pa: float | None, th: Thresholds) -> str | None:
+def _kept(m: EventMetrics, side: str) -> float | None:
+    return _num(m._pull_kept_bid if side == "bid" else m._pull_kept_ask)
+
+
+def _requoted(m: EventMetrics, pb: float | None, pa: float | None, th: Thresholds) -> str | None:
     """The side ('bid'/'ask') whose pull burst was a re-quote: the weaker burst had been re-added
     within ``requote_s`` (keeps < ``requote_kept_max`` of it, net) while the stronger one stayed
     away (keeps >= that); None if neither (or no figures)."""
     if pb is None or pa is None:
         return None
     weak, strong = ("bid", "ask") if pb < pa else ("ask", "bid")
-    kw, ks = _num(m.get(f"_pull_kept_{weak}")), _num(m.get(f"_pull_kept_{strong}"))
+    kw, ks = _kept(m, weak), _kept(m, strong)
     if kw is None or ks is None or not (kw < th.requote_kept_max <= ks):
         return None
     return weak
 
 
-def _rule_pulled_at_start(m: dict, f: dict, th: Thresholds, factor: float, ev: list[str]):
+def _rule_pulled_at_start(m: EventMetrics, f: Features, th: Thresholds, factor: float, ev: list[str]):
     """Rule 2: both sides pulled at once at the start -> synchronized_withdrawal, whatever traded
     after it (the cascade into the thinned book lifts the traded share); not when the weaker
     side's burst was a re-quote (rule 3)."""
-    pb, pa, lag, at, sides = f["pb"], f["pa"], f["lag"], f["at"], f["sides"]
+    pb, pa, lag, at, sides = f.pb, f.pa, f.lag, f.at, f.sides
     # each side's burst must stand out from that side's ordinary 500 ms churn
     # (a flow event only: a cliff event's fall was already judged abnormal for its band)
     above = (pb is not None and pa is not None
-             and (sides == "both" or (pb >= th.pull_noise_k * f["nb"] and pa >= th.pull_noise_k * f["na"])))
-    if f["sides"] == "both" and f["requoted"]:
+             and (sides == "both" or (pb >= th.pull_noise_k * f.nb and pa >= th.pull_noise_k * f.na)))
+    if f.sides == "both" and f.requoted:
         return None  # the weaker side's makers re-quoted (rule 3)
     if not (above and lag is not None and min(pb, pa) >= th.pull_both_min
-            and lag <= th.pull_max_lag_ms and (sides == "both" or (f["trig"] == "flow" and at is not None
+            and lag <= th.pull_max_lag_ms and (sides == "both" or (f.trig == "flow" and at is not None
                                                                   and at <= th.pull_lead_ms))):
         return None
     ev.append("both sides pulled at once at the start: synchronized cancellation"
-              + (" (the trading after it is the cascade into the thinned book)" if f["trig"] == "flow" or
-                 f["share"] > th.cancel_max else ""))
+              + (" (the trading after it is the cascade into the thinned book)" if f.trig == "flow" or
+                 f.share > th.cancel_max else ""))
     conf = min(_score(min(pb, pa) - th.pull_both_min, th.pull_both_min),
                _score(th.pull_max_lag_ms - lag, th.pull_max_lag_ms))
     return "synchronized_withdrawal", round(conf * factor, 3), ev
 
 
-def _rule_one_side_pulled(m: dict, f: dict, th: Thresholds, factor: float, ev: list[str]):
+def _rule_one_side_pulled(m: EventMetrics, f: Features, th: Thresholds, factor: float, ev: list[str]):
     """Rule 3: both sides fell, one pulled and the other not (or its burst came ``pull_apart_ms``
     after and was not kept away, or was re-added at once: makers re-quoting after the mid
     moved), not trade-driven -> one_sided_pull."""
-    pb, pa, lag = f["pb"], f["pa"], f["lag"]
-    if not (f["sides"] == "both" and pb is not None and pa is not None and f["share"] < th.trade_min
+    pb, pa, lag = f.pb, f.pa, f.lag
+    if not (f.sides == "both" and pb is not None and pa is not None and f.share < th.trade_min
             and max(pb, pa) >= th.pull_both_min):
         return None
     # bursts far apart: the weaker one a re-quote after the mid moved, unless it stayed away too
     # (a pull the touch band shows late: two pulls, a withdrawal)
-    kw = _num(m.get(f"_pull_kept_{'bid' if pb < pa else 'ask'}"))
+    kw = _kept(m, "bid" if pb < pa else "ask")
     apart = lag is not None and lag > th.pull_apart_ms and (kw is None or kw < th.requote_kept_max)
-    requoted = f["requoted"]
+    requoted = f.requoted
     if not (min(pb, pa) <= th.pull_other_max or apart or requoted):
         return None
     one = "bid" if pb > pa else "ask"
     if requoted and min(pb, pa) > th.pull_other_max and not apart:
-        ev.append(f"the {f['requoted']} side's cancellation burst was re-added at once ({_pct(max(kw, 0.0))} of it "
+        ev.append(f"the {f.requoted} side's cancellation burst was re-added at once ({_pct(max(kw, 0.0))} of it "
                   f"still missing): its makers re-quoted after the mid moved; only the {one} side's quotes were pulled")
         return "one_sided_pull", round(_score(th.requote_kept_max - kw, th.requote_kept_max) * factor, 3), ev
     if apart and min(pb, pa) > th.pull_other_max:
@@ -303,13 +375,13 @@ def _rule_one_side_pulled(m: dict, f: dict, th: Thresholds, factor: float, ev: l
     return "one_sided_pull", round(conf * factor, 3), ev
 
 
-def _rule_trade_driven(m: dict, f: dict, th: Thresholds, factor: float, ev: list[str]):
+def _rule_trade_driven(m: EventMetrics, f: Features, th: Thresholds, factor: float, ev: list[str]):
     """Rule 4: trade-driven -> consumption (sequential erosion from the touch raises confidence)."""
-    tmin = th.flow_trade_min if f["trig"] == "flow" and f["prog"] else th.trade_min
-    if f["share"] < tmin:
+    tmin = th.flow_trade_min if f.trig == "flow" and f.prog else th.trade_min
+    if f.share < tmin:
         return None
-    conf = _score(f["share"] - tmin, 1 - tmin)
-    corr = f["corr"]
+    conf = _score(f.share - tmin, 1 - tmin)
+    corr = f.corr
     if corr is not None:
         ev.append(f"distance-from-touch vs removal-time correlation {corr:+.2f}"
                   + (" (sequential erosion from the touch)" if corr > 0 else ""))
@@ -317,23 +389,23 @@ def _rule_trade_driven(m: dict, f: dict, th: Thresholds, factor: float, ev: list
     return "consumption", round(conf * factor, 3), ev
 
 
-def _rule_cancel_driven(m: dict, f: dict, th: Thresholds, factor: float, ev: list[str]):
+def _rule_cancel_driven(m: EventMetrics, f: Features, th: Thresholds, factor: float, ev: list[str]):
     """Rule 5: cancellation-driven: both sides and concentrated -> synchronized_withdrawal, both
     but staggered -> mixed, one side -> one_sided_pull."""
-    share, sides = f["share"], f["sides"]
-    if not (share <= th.cancel_max or f["pulled"]):
+    share, sides = f.share, f.sides
+    if not (share <= th.cancel_max or f.pulled):
         return None
-    s_cancel = _score(th.cancel_max - min(share, f["gross"] if f["pulled"] else share), th.cancel_max)
+    s_cancel = _score(th.cancel_max - min(share, f.gross if f.pulled else share), th.cancel_max)
     if sides != "both":
         ev.append(f"only the {sides} side fell")
         return "one_sided_pull", round(s_cancel * factor, 3), ev
-    if m.get("side_lag_ms") is not None:
-        ev.append(f"bid/ask lag {float(m['side_lag_ms']):+.0f} ms")
-    if not f["conc"]:
+    if m.side_lag_ms is not None:
+        ev.append(f"bid/ask lag {float(m.side_lag_ms):+.0f} ms")
+    if not f.conc:
         ev.append("both sides cancelled but spread out in time")
         return "mixed", round(th.conf_mixed * factor, 3), ev
-    sync, sync_c, burst, speed = f["sync"], f["sync_c"], f["burst"], f["speed"]
-    if f["kind"] == "bands" and sync is None:
+    sync, sync_c, burst, speed = f.sync, f.sync_c, f.burst, f.speed
+    if f.kind == "bands" and sync is None:
         s_sync = th.bands_sync_score  # as concentrated as the sampling can show
     else:
         s_sync = max(_score((sync or 0) - th.sync_min, 1 - th.sync_min),

@@ -9,6 +9,7 @@ section       dataclass                              what
 ``detect``    :class:`forensics.detect.DetectParams`   cliffs, flow, flicker, matching (level/band data)
 ``classify``  :class:`forensics.classify.Thresholds`   the classifier's rules and confidences
 ``report``    :class:`forensics.report.params.ReportParams`  report windows and wording thresholds
+``depth``     :class:`forensics.depth_params.DepthParams`  the depth grid: step, bands, data source
 ============  =====================================  ===============================================
 
 This module reads them generically (``dataclasses.fields`` and the source comments), so a
@@ -47,12 +48,14 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "detect": ("forensics.detect", "DetectParams"),
     "classify": ("forensics.classify", "Thresholds"),
     "report": ("forensics.report.params", "ReportParams"),
+    "depth": ("forensics.depth_params", "DepthParams"),
 }
 
 #: the sections each command reads (``--params`` of that command accepts only these)
 COMMAND_SECTIONS: dict[str, tuple[str, ...]] = {
     "detect": ("detect", "classify"),
     "report": ("report", "detect", "classify"),
+    "depth": ("depth",),
 }
 
 NONE_TEXT = "none"

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import polars as pl
 
+from forensics.depth_params import DepthParams
 from forensics.vocab import Aggressor, Side
 
 I64, F64, STR, BOOL = pl.Int64, pl.Float64, pl.Utf8, pl.Boolean
 
 #: table -> ordered {column: dtype} as stored in Parquet (partition columns excluded)
-#: depth bands (% of mid) computed by default: the touch (0.1%), the near book an aggressive
-#: order reaches (0.5-2%) and the deep book (5%); one home for depth, detect and reports
-DEFAULT_BANDS: tuple[str, ...] = ("0.1", "0.5", "1", "2", "5")
+#: depth bands (% of mid) computed by default (their one home and reason:
+#: :class:`forensics.depth_params.DepthParams`, section ``[depth]``), for depth, detect and reports
+DEFAULT_BANDS: tuple[str, ...] = DepthParams.bands
 
 TABLES: dict[str, dict[str, pl.DataType]] = {
     "book_updates": {

@@ -108,6 +108,16 @@ class Location:
         """Write an object whole (a reader sees the old object or the new, never a part)."""
         raise NotImplementedError
 
+    def version(self, rel: str) -> str | None:
+        """A cheap token that changes whenever the object at ``rel`` is written again (None when
+        it is not there), for compare-and-swap checks without reading the bytes back. This
+        fallback digests the bytes; locations override it with metadata."""
+        import hashlib
+        try:
+            return hashlib.blake2b(self.read_bytes(rel), digest_size=16).hexdigest()
+        except FileNotFoundError:
+            return None
+
     def delete(self, rel: str) -> bool:
         """Delete one file; False when it was not there."""
         raise NotImplementedError
@@ -202,6 +212,15 @@ class LocalLocation(Location):
 
     def read_bytes(self, rel: str) -> bytes:
         return self.path(rel).read_bytes()
+
+    def version(self, rel: str) -> str | None:
+        # every write is a rename of a new temporary file: a rewrite is a new inode with its own
+        # mtime, so (inode, size, mtime_ns) changes even when the size does not
+        try:
+            st = os.stat(self.path(rel))
+        except FileNotFoundError:
+            return None
+        return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         path = self.path(rel)
@@ -389,6 +408,18 @@ class S3Location(Location):
             if "NotFound" in str(exc) or "does not exist" in str(exc):
                 raise FileNotFoundError(self.uri(rel)) from exc
             raise self._wrap(exc, f"cannot read {rel}") from exc
+
+    def version(self, rel: str) -> str | None:
+        # the ETag: S3 gives every PUT of an object a new one (content MD5 for a single-part PUT,
+        # and a multipart upload's differs from any single PUT's)
+        try:
+            head = self.boto.head_object(Bucket=self.bucket, Key=self.key(rel))
+        except Exception as exc:
+            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._wrap(exc, f"cannot stat {rel}") from exc
+        return f"{head.get('ETag', '')}:{head.get('ContentLength', '')}"
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         try:

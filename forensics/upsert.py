@@ -9,13 +9,13 @@ compresses Parquet.
 
 :func:`upsert` is optimistic instead: it reads the current parts, merges and encodes the new
 parts with no lock held, then takes the lock only to check that the parts it read are still
-the parts there (same names, same bytes: a digest of what it read) and publish. If another
+the parts there (same names, same versions: :meth:`Location.version`, a file's inode/size/mtime
+or an object's ETag, taken before its bytes were read) and publish. If another
 writer changed them in between, the merge is redone under the lock, so a concurrent write
 is never lost: the manifest-free equivalent of a compare-and-swap commit.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -30,12 +30,12 @@ Merge = Callable[[list[pl.DataFrame]], pl.DataFrame | None]
 
 def _read(store: Store, table: str, ex: str, sy: str, lo: int | None, hi: int | None
           ) -> tuple[dict[str, str], list[pl.DataFrame]]:
-    """The touched parts: {name: digest of its bytes} and their frames."""
+    """The touched parts: {name: its version} and their frames. The version is taken before the
+    bytes are read, so a rewrite in between shows as a changed version at the check."""
     seen, frames = {}, []
     for rel in store.part_rels(table, ex, sy, lo, hi):
-        data = store.location.read_bytes(rel)
-        seen[rel] = hashlib.blake2b(data, digest_size=16).hexdigest()
-        frames.append(pl.read_parquet(io.BytesIO(data)))
+        seen[rel] = store.location.version(rel)
+        frames.append(pl.read_parquet(io.BytesIO(store.location.read_bytes(rel))))
     return seen, frames
 
 
@@ -44,8 +44,7 @@ def _unchanged(store: Store, table: str, ex: str, sy: str, lo: int | None, hi: i
     rels = store.part_rels(table, ex, sy, lo, hi)
     if set(rels) != set(seen):
         return False
-    return all(hashlib.blake2b(store.location.read_bytes(r), digest_size=16).hexdigest() == seen[r]
-               for r in rels)
+    return all(store.location.version(r) == seen[r] for r in rels)
 
 
 def upsert(store: Store, table: str, ex: str, sy: str, lo: int | None, hi: int | None, merge: Merge,

@@ -9,9 +9,16 @@ import polars as pl
 
 from forensics import classify as classify_mod
 from forensics import detect as detect_mod
-from forensics.classify import Thresholds, classify
+from forensics.classify import Thresholds
+from forensics.classify import classify as classify_metrics
 from forensics.detect import DetectParams, find_flow, flow_scores
+from forensics.detect.metrics import event_metrics
 from tests.taker_flow import S, sell_program, taker_noise
+
+
+def classify(m: dict):
+    """The classifier on an event dict as detect builds it."""
+    return classify_metrics(event_metrics(m))
 
 
 

@@ -1,7 +1,9 @@
 """Binance capture reader: line styles, sync rules, gaps, snapshots, trades/quotes, bad input."""
 import gzip
 import json
+from pathlib import Path
 
+import numpy as np
 import orjson
 import polars as pl
 import pytest
@@ -667,4 +669,62 @@ def test_scanned_and_general_paths_store_the_same_rows(tmp_path, monkeypatch):
         gaps = con.execute("select reason, ts_from, ts_to, seq_from, seq_to, detail from gaps order by all").fetchall()
         out.append((rows, gaps, r.rejected, r.rows))
     assert out[0][0] and out[0][1]  # rows and gaps were stored
+    assert out[0] == out[1]
+
+
+# ---- the scanner's symbols cut out by numpy, against the per-line decode ----------------------
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["BTCUSDT", "ETHUSDT", "BTCUSD_PERP", "X", "1000PEPEUSDT"]),
+                          st.integers(0, 3)), min_size=0, max_size=40))
+def test_symbols_match_per_line_decode(spec):
+    """_symbols gives, for every (start, length) span, exactly what decoding the span gives:
+    one symbol, several of one length, several of different lengths, none."""
+    block, spans = b"", []
+    for sym, pad in spec:
+        line = b"x" * pad + b'{"s":"' + sym.encode() + b'"}\n'
+        spans.append((len(block) + pad + 6, len(sym)))
+        block += line
+    sym = np.array(spans, dtype=np.int64).reshape(-1, 2)
+    got = binance_capture._symbols(block, sym)
+    assert got.dtype == pl.Utf8 and got.to_list() == [block[a:a + n].decode() for a, n in spans]
+
+
+def test_scan_thread_pipeline_same_as_inline(tmp_path, monkeypatch):
+    """The capture read with the scanner in its own thread (the default) stores exactly what
+    the same reader stores with the scan run inline in the parse thread, on the real-format
+    depthUpdate sample cut into small blocks (many rounds, carried messages)."""
+    import orjson as _oj
+
+    from forensics.ingest import source
+
+    src = Path("/work/shared/formats/binance-futures-ws-depthUpdate.json")
+    if not src.exists():
+        pytest.skip("shared format samples not available")
+    template = _oj.loads(src.read_bytes())  # the real message's shape (extra keys ps, st included)
+    rnd = np.random.default_rng(5)
+    lines, u = [], 1000
+    lines.append(b"%d " % (T0 * 1_000_000 + 5_000_000) + _oj.dumps(
+        {"lastUpdateId": 1003, "E": T0, "T": T0, "bids": [["0.0024", "10"]], "asks": [["0.0026", "100"]]}))
+    for i in range(600):
+        U, u = u + 1, u + int(rnd.integers(1, 4))
+        lv = lambda: [[f"0.00{int(rnd.integers(10, 40))}", str(int(rnd.integers(0, 500)))]
+                      for _ in range(int(rnd.integers(0, 6)))]
+        m = {**template, "E": T0 + 100 * i + 3, "T": T0 + 100 * i, "U": U, "u": u,
+             "pu": U - 1 if i % 151 != 77 else U - 5, "b": lv(), "a": lv()}
+        lines.append(b"%d " % ((T0 + 100 * i + 4) * 1_000_000) + _oj.dumps(m))
+    path = tmp_path / "btcusdt_20251010.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.setattr(source, "BLOCK_BYTES", 4 << 10)
+    out = []
+    for inline in (False, True):
+        if inline:
+            monkeypatch.setattr(binance_capture, "_scanned_blocks", lambda blocks: ((a, b, False) for a, b in blocks))
+        st_dir = tmp_path / f"st{inline}"
+        r = ingest([path], store=st_dir)[0]
+        con = Store(st_dir).connect()
+        rows = con.execute("select * from book_updates order by exchange, symbol, seq").fetchall()
+        gaps = con.execute("select reason, ts_from, ts_to, seq_from, seq_to, detail from gaps order by all").fetchall()
+        out.append((rows, gaps, r.rejected, r.rows))
+    assert out[0][0] and out[0][1]  # rows and a chain-break gap were stored
     assert out[0] == out[1]

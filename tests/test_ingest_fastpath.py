@@ -184,6 +184,40 @@ def test_blocks_read_ahead_same_as_inline_and_stop_early(tmp_path):
     it.close()
 
 
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=60),
+       last_newline=st.booleans(), block=st.integers(1, 200), gz=st.booleans())
+def test_blocks_cut_whole_lines_as_a_plain_split(tmp_path, lines, last_newline, block, gz):
+    """Source.blocks against a reference split: the blocks joined are the content (a missing
+    last newline added), each block is whole lines, line numbers count the lines before it,
+    and invalid UTF-8 lines are blanked and reported exactly where a per-line decode finds them."""
+    content = b"\n".join(lines) + (b"\n" if last_newline and lines else b"")
+    if not gz and content:
+        content = b"L" + content  # (a plain file must not start with a gzip/zip/zstd magic)
+    p = tmp_path / ("x.csv.gz" if gz else "x.csv")
+    p.write_bytes(gzip.compress(content) if gz else content)
+    src = Source(p)
+    got = list(src.blocks(block, read_ahead=0))
+    want_lines = content.split(b"\n")
+    if want_lines and want_lines[-1] == b"":
+        want_lines.pop()
+    if content.startswith(source.BOM):
+        want_lines[0] = want_lines[0][len(source.BOM):]
+    def ok(ln):
+        try:
+            ln.decode("utf-8")
+            return True
+        except UnicodeDecodeError:
+            return False
+    assert b"".join(b for _, b in got) == b"".join((ln if ok(ln) else b"") + b"\n" for ln in want_lines)
+    n = 1
+    for first, b in got:
+        assert first == n and b.endswith(b"\n")
+        n += b.count(b"\n")
+    assert sorted(line for line, _ in src.errors) == [i + 1 for i, ln in enumerate(want_lines) if not ok(ln)]
+    assert source.count_lines(content) == content.count(b"\n")
+
+
 # ---- the compiled decimal parser == the Polars expressions it replaces ------------------------
 
 @settings(max_examples=120, deadline=None)
@@ -225,8 +259,9 @@ def _book_chunks(path, opts, fast, block_bytes):
         tardis.FAST_SCAN, Source.blocks = old, orig
 
 
-canon_line = st.tuples(st.sampled_from(["binance-futures", "binance-futures", "okex-swap"]),
-                       st.sampled_from(["BTCUSDT", "BTCUSDT", "BTCUSDT", "ETHUSDT"]),
+canon_line = st.tuples(st.sampled_from(["binance-futures", "binance-futures", "binance-futures", "okex-swap",
+                                        "binance-future", "binance-futuress"]),  # (prefixes: the name compare)
+                       st.sampled_from(["BTCUSDT", "BTCUSDT", "BTCUSDT", "BTCUSDT", "ETHUSDT", "BTCUSD", "BTCUSDTT"]),
                        st.integers(1_500_000_000_000_000, 1_800_000_000_000_000).map(str),
                        st.one_of(st.integers(0, 10**18 - 1).map(str), st.sampled_from(["01760130000000000"])),
                        st.sampled_from(["true", "false", "false"]), st.sampled_from(["bid", "ask"]),

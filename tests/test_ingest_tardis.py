@@ -94,9 +94,32 @@ def test_truncated_gzip_keeps_rows_read(write, store_dir, tmp_path):
     assert any("truncated" in rej.reason for rej in r.first_rejects) or r.rejected >= 1
 
 
+def _gzip_cut_after(prefix: bytes) -> bytes:
+    """A gzip file whose stream ends right after ``prefix``: the prefix is sync-flushed, so a
+    decoder yields exactly those bytes and then finds the stream cut."""
+    import zlib
+    c = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return c.compress(prefix) + c.flush(zlib.Z_SYNC_FLUSH)
+
+
+def test_a_line_cut_by_a_truncated_stream_is_dropped_not_parsed(tmp_path, store_dir):
+    # the stream ends inside the last row, whose amount 1.25 reads 1.2 there: a value that
+    # parses, so keeping the cut line would store a wrong row
+    text = BOOK[: BOOK.rindex(",1\n")] + ",1.25\n"
+    cut_at = text.rindex("1.25") + len("1.2")
+    p = tmp_path / "cut.csv.gz"
+    p.write_bytes(_gzip_cut_after(text[:cut_at].encode()))
+    r = ingest([p], store=store_dir)[0]
+    assert r.total_rows == 7                                   # the 7 whole lines, not the cut 8th
+    assert [(x.line, "inside line 9" in x.reason) for x in r.first_rejects] == [(9, True)]
+    n = Store(store_dir).connect().sql("select count(*) from book_updates where price = 120099.0").fetchall()
+    assert n == [(0,)]
+    with pytest.raises(ForensicsError, match=r"cut.csv.gz:9: truncated compressed stream inside line 9"):
+        ingest([p], store=tmp_path / "s2", strict=True)
+
+
 def test_killed_write_leaves_no_partial_file(write, store_dir, monkeypatch):
     from forensics.ingest import normalise
-    calls = {"n": 0}
     real = normalise.Writer.commit
 
     def boom(self, *a, **k):

@@ -16,7 +16,7 @@ M = 60 * S
 def _store(tmp_path, trades=True, seed=5):
     rng = np.random.default_rng(seed)
     at = T0 + 10 * M
-    mids, samples, tr = [], [], []
+    samples, tr = [], []
     bid = 100000
     for i in range(20 * 60):                       # 20 min of 1 s top of book, trades every second
         t = T0 + i * S

@@ -28,7 +28,7 @@ def captures(tmp_path_factory) -> list[Path]:
         incidents = (Incident("withdrawal", 240 + 38 * i, "sell"), Incident("consumption", 520, "buy"))
         cfg = SimConfig(seed=40 + i, symbol=sy, minutes=12, start_ns=parse_time("2025-10-10 23:54:00"),
                         incidents=incidents)
-        res = simulate(cfg, base / sy)
+        simulate(cfg, base / sy)
         out.extend(sorted(p for p in (base / sy).iterdir() if p.suffix in (".gz", ".csv") and "truth" not in p.name))
     return out
 

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from forensics import params as P
 from forensics.cli import cli
 from forensics.classify import Thresholds
+from forensics.depth_params import DepthParams
 from forensics.detect import DetectParams
 from forensics.report.params import ReportParams
 from forensics.store import Store
@@ -26,7 +27,7 @@ def _invoke(*args):
 
 # ---- parameters ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("cls", [DetectParams, Thresholds, ReportParams])
+@pytest.mark.parametrize("cls", [DetectParams, Thresholds, ReportParams, DepthParams])
 def test_every_parameter_has_a_reason(cls):
     infos = P.field_infos(cls)
     assert infos and all(fi.reason for fi in infos if not fi.nested), \
@@ -35,7 +36,7 @@ def test_every_parameter_has_a_reason(cls):
 
 def test_one_default_band_list():
     from forensics.book import DEFAULT_BANDS
-    assert tuple(DetectParams().bands) == tuple(DEFAULT_BANDS)
+    assert tuple(DetectParams().bands) == tuple(DEFAULT_BANDS) == DepthParams().bands
 
 
 def test_toml_round_trip_gives_the_defaults(tmp_path):
@@ -118,11 +119,55 @@ def test_help_defaults_come_from_the_dataclasses(monkeypatch):
     assert "detect.bands = " + ",".join(DetectParams().bands) in text
     r = _invoke("report", "--help")
     assert f"report.window_s = {ReportParams().window_s}" in " ".join(r.output.split())
-    from forensics import book
-    monkeypatch.setattr(book, "DEFAULT_BANDS", ("0.25", "3"))   # read when shown, never retyped
     r = _invoke("depth", "--help")
     text = " ".join(r.output.split())
-    assert "default 0.25,3: forensics.book.DEFAULT_BANDS" in text, text
+    reason = P.field_info("depth", "bands").reason
+    assert f"depth.bands = {','.join(DepthParams().bands)}: {reason}" in text, text
+    assert f"depth.every = {DepthParams().every}: " in text and "depth.source = auto: " in text
+
+
+def test_depth_section(tmp_path):
+    """[depth]: printed by `forensics params --command depth`, read back to the defaults, layered
+    like the others (file < --set < options), checked (an unknown source names the choices)."""
+    r = _invoke("params", "--command", "depth")
+    assert r.exit_code == 0, r.output
+    f = tmp_path / "depth.toml"
+    f.write_text(r.output)
+    got = P.load_file(f, ("depth",))
+    assert set(got) == {"depth"} and P.build(got, "depth") == DepthParams()
+    assert "# grid step: 1 s resolves a cliff" in r.output
+    from forensics.book import DEFAULT_EVERY_NS
+    assert DepthParams().every_ns == DEFAULT_EVERY_NS == 1_000_000_000
+    f.write_text('[depth]\nevery = "250ms"\nbands = [0.5, 2]\nsource = "book"\n')
+    r = _invoke("depth", "--params", f, "--set", "depth.every=500ms", "--bands", "1,0.25", "--show-params")
+    assert r.exit_code == 0, r.output
+    eff = P.check_sections(__import__("tomllib").loads(r.output), "output")["depth"]
+    assert eff == {"every": "500ms", "bands": ("0.25", "1"), "source": "book"}
+    f.write_text('[depth]\nsource = "levels"\n')
+    bad = _invoke("depth", "--params", f, "--store", tmp_path / "none")
+    assert bad.exit_code == 1 and "source must be one of auto, book, bands" in bad.output
+    bad = _invoke("detect", "--params", f, "--show-params")      # [depth] is the depth command's
+    assert bad.exit_code == 1 and "unknown section [depth]" in bad.output
+
+
+def test_depth_params_file_sets_the_grid(capture, tmp_path):
+    """A --params file's grid step and bands are the ones the depth series is computed with; the
+    command's own option wins over the file."""
+    store = _ingested(tmp_path / "store", capture)
+    f = tmp_path / "d.toml"
+    f.write_text('[depth]\nevery = "500ms"\nbands = ["0.5", "2"]\n')
+    out = tmp_path / "depth.csv"
+
+    def grid(*opts):
+        r = _invoke("depth", "--store", store, "--params", f, "--no-write", "--out", out, *opts)
+        assert r.exit_code == 0, r.output
+        df = pl.read_csv(out)
+        return df, set(df["time"].str.to_datetime(time_zone="UTC").dt.epoch("ms").diff().drop_nulls().to_list())
+
+    df, steps = grid()
+    assert {"bid_qty_0.5", "bid_qty_2"} <= set(df.columns) and "bid_qty_1" not in df.columns
+    assert steps == {500} and df.height > 100
+    assert grid("--every", "2s")[1] == {2000}
 
 
 # ---- runs ---------------------------------------------------------------------------------------

@@ -55,6 +55,20 @@ def test_round_trip_listing_and_delete(loc):
         loc.read_bytes("nope")
 
 
+def test_version_changes_with_every_rewrite(loc):
+    assert loc.version("v/a.bin") is None
+    loc.write_bytes("v/a.bin", b"first")
+    v1 = loc.version("v/a.bin")
+    assert v1 is not None and loc.version("v/a.bin") == v1          # stable while untouched
+    loc.write_bytes("v/a.bin", b"other")                             # same size, other bytes
+    v2 = loc.version("v/a.bin")
+    assert v2 != v1
+    loc.write_bytes("v/b.bin", b"first")
+    assert loc.version("v/b.bin") != v2
+    loc.delete("v/a.bin")
+    assert loc.version("v/a.bin") is None
+
+
 def test_location_pickles(loc):
     loc.write_text("a.txt", "x")
     again = pickle.loads(pickle.dumps(loc))

@@ -6,7 +6,8 @@ import sys
 import click
 
 from forensics.cli import LazyModule, cli, instrument_options, lazy_function, parallel_options, run_with_progress, store_option, time_options
-from forensics.cli.params import constant_option
+from forensics.cli.params import effective_sections, explicit_keys, field_option, params_options
+from forensics.cli.params import show_params as show_params_toml
 from forensics.errors import ForensicsError
 
 pl = LazyModule("polars")
@@ -112,20 +113,20 @@ def _table(console, wide: pl.DataFrame, res, rows: int, tz: str) -> None:
 @store_option
 @instrument_options
 @time_options
-@constant_option("--every", default=None, ref="forensics.book:DEFAULT_EVERY_NS", show=lambda ns: f"{ns / 1e9:g}s",
-                 what="Grid step (e.g. 1s, 100ms); ignored for band data.")
-@constant_option("--bands", default=None, ref="forensics.book:DEFAULT_BANDS",
-                 what="Bands in % of mid, comma separated (band data: its native bands).")
+@field_option("--every", default=None, field="depth.every", what="Grid step (e.g. 1s, 100ms); ignored for band data.")
+@field_option("--bands", default=None, field="depth.bands",
+              what="Bands in % of mid, comma separated (band data: its native bands unless set).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table", show_default=True,
               help="csv / json (JSON Lines) / parquet: the same writers as `forensics sql`.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the series to this file.")
-@click.option("--source", type=click.Choice(["auto", "book", "bands"]), default="auto", show_default=True,
-              help="book = replay level updates; bands = pre-aggregated depth_bands (e.g. Binance bookDepth).")
+@field_option("--source", type=click.Choice(["auto", "book", "bands"]), default=None, field="depth.source",
+              what="book = replay level updates; bands = pre-aggregated depth_bands (e.g. Binance bookDepth).")
 @click.option("--no-write", is_flag=True, help="Do not store the derived tables depth/book_top.")
 @click.option("--rows", default=20, show_default=True, help="Rows shown by --format table (head and tail).")
+@params_options("depth")
 @parallel_options
 def depth_cmd(store, exchange, symbol, from_, to_, tz, every, bands, fmt, out, source, no_write, rows,
-              workers, scheduler):
+              params_file, param_sets, show_params, workers, scheduler):
     """Depth within bands of mid, best bid/ask, mid, spread and levels on a time grid.
 
     The book at grid time t is the book after every update with ts <= t; unknown periods
@@ -140,14 +141,29 @@ def depth_cmd(store, exchange, symbol, from_, to_, tz, every, bands, fmt, out, s
           --to "2025-10-11 05:20" --tz Asia/Shanghai
       forensics depth --bands 0.5,1,2 --format csv --out depth.csv
       forensics depth --workers 2     # Dask: a task per exchange/symbol/day
+      forensics depth --params params.toml --set depth.every=100ms
     """
     from rich.console import Console
-    from forensics.book import DEFAULT_EVERY_NS, compute_depth, parse_bands
-    every_ns = DEFAULT_EVERY_NS if every is None else _every(every)
+    from forensics import params as P
+    from forensics.book import compute_depth, parse_bands
+    if every is not None:
+        _every(every)  # validate before any work
+    options = {k: v for k, v in (("every", every), ("source", source)) if v is not None}
+    if bands is not None:
+        options["bands"] = tuple(parse_bands(bands).labels)
+    sections = effective_sections("depth", params_file, param_sets, {"depth": options} if options else None)
+    if show_params:
+        show_params_toml(sections, "forensics depth parameters (effective: defaults < --params < --set < options)")
+        return
+    dp = P.build(sections, "depth")
+    every, source = dp.every, dp.source
+    every_ns = _every(every)
     if every_ns is None:
         raise ForensicsError("--every must be a duration, e.g. 1s or 100ms")
+    # bands only when set (option, --params, --set): band data keeps its native bands otherwise
+    bands = dp.bands if ("depth", "bands") in explicit_keys("depth", params_file, param_sets, options) else None
     if bands is not None:
-        parse_bands(bands)  # validate before any work
+        parse_bands(bands)
     if fmt == "parquet" and not out:
         raise ForensicsError("--format parquet needs --out FILE")
     a, b = _window(from_, to_, tz)
@@ -177,7 +193,7 @@ def depth_cmd(store, exchange, symbol, from_, to_, tz, every, bands, fmt, out, s
     s = res.stats
     kind = (f"{s.get('updates', 0):,} updates replayed from {format_ns(s.get('replay_start'), tz)}"
             if res.data_kind == "book" else f"{s.get('samples', 0):,} pre-aggregated samples at native cadence")
-    grid = f"every {every or format(every_ns / 1e9, 'g') + 's'}" if res.data_kind == "book" else "native cadence"
+    grid = f"every {every}" if res.data_kind == "book" else "native cadence"
     console.print(f"{res.exchange}/{res.symbol} {format_ns(res.ts_from, tz)} .. {format_ns(res.ts_to, tz)}: "
                   f"{wide.height:,} rows ({grid}); {kind}"
                   + (f"; stored {len(res.written)} part(s) in "

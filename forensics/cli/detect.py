@@ -336,7 +336,7 @@ def eval_cmd(seed_set, seeds, first_seed, types, workdir, json_out, keep, quiet,
 
     \b
     Examples:
-      forensics eval                     # the 30 held-out evaluation seeds
+      forensics eval                     # the 150 held-out evaluation seeds
       forensics eval --set dev --seeds 5 --workdir /tmp/ev --keep
       forensics eval --labels --store store
     """

@@ -90,14 +90,30 @@ def effective_sections(command: str, params_file: str | None, param_sets: tuple[
     return merged
 
 
+def explicit_keys(command: str, params_file: str | None, param_sets: tuple[str, ...],
+                  options: dict | None = None) -> set[tuple[str, str]]:
+    """The ``(section, key)`` pairs set by ``params_file``, ``--set`` or the command's own
+    ``options`` (of its first section), not left at their defaults."""
+    from forensics import params as P
+    allowed = P.COMMAND_SECTIONS[command]
+    out = {(allowed[0], k) for k in (options or {})}
+    if params_file:
+        out |= {(s, k) for s, kv in P.load_file(params_file, allowed).items() for k in kv}
+    for item in param_sets:
+        section, key, _ = P.parse_assignment(item, allowed)
+        out.add((section, key))
+    return out
+
+
 def show_params(sections: dict[str, dict], header: str) -> None:
     from forensics.params import to_toml
     click.echo(to_toml(sections, header), nl=False)
 
 
 @cli.command("params")
-@click.option("--command", "command", type=click.Choice(["detect", "report"]), default="detect", show_default=True,
-              help="Whose sections to print: detect ([detect], [classify]) or report (adds [report]).")
+@click.option("--command", "command", type=click.Choice(["detect", "report", "depth"]), default="detect",
+              show_default=True,
+              help="Whose sections to print: detect ([detect], [classify]), report (adds [report]) or depth ([depth]).")
 @click.option("--params", "params_file", type=click.Path(dir_okay=False), default=None, metavar="FILE.toml",
               help="Check this file and print the parameters it gives (defaults for what it omits).")
 @click.option("--run", "run_id", default=None, metavar="RUN_ID",

@@ -35,8 +35,14 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    flow_min_z``, or the *capped* z ``>= flow_min_zc`` (the same test on the volume with every
    order capped at the trailing ``flow_cap_z`` size quantile: the heavy size tail no longer
    swamps a short program of ordinary-sized orders) (both raised while the history is shorter
-   than ``flow_full_history_s``), spread over
-   ``flow_min_active_s`` seconds with no second holding more than ``flow_max_top_share``.
+   than ``flow_full_history_s``); for windows up to 20 s also the capped z ``>= flow_ero_zc``
+   when the book shows the erosion (level data: the consumed side's touch band >= ``flow_ero_frac``
+   below its median of the minute before and the mid moved with the aggressor >=
+   ``flow_ero_drift_z`` sigma), or the order count ``>= flow_count_z`` sigma above the side's
+   count rate (many ordinary prints); spread over
+   ``flow_min_active_s`` seconds with no second holding more than ``flow_max_top_share`` (unless
+   the rest of the episode is a program by itself). A stretch passing on the plain z alone must
+   keep ``flow_min_ratio`` x the rate without its ``flow_trim_n`` largest orders.
    Flagged windows of a side merge; the episode is the stretch of maximal volume above
    ``flow_excess_k`` x the rate (re-cut at half the program's own pace), split where
    ``flow_quiet_s`` pass at or below the trailing rate, each piece re-tested, >= 
@@ -47,10 +53,11 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    program is judged against. The erosion it causes is measured on the event (depth of the
    touch band before/after, levels hit, erosion correlation, mid move). A program starting inside
    a cliff event's window, up to ``flow_merge_s`` after it or before its depth recovered (at most
-   ``aftermath_max_s``), or running into a two-sided non-trade-driven cliff with less than
-   ``flow_lead_share`` of its volume before it, is that event's context (e.g. the sell cascade into
-   a withdrawn book); a cliff during a program (of the consumed side, or after
-   ``flow_lead_share`` of its volume) is part of the program's event.
+   ``flow_context_max_s`` after its end), or running into a two-sided non-trade-driven cliff with
+   no program of its own before it, is that event's context (e.g. the sell cascade into a
+   withdrawn book); a cliff during a program (of the consumed side, or after
+   ``flow_lead_share`` of its volume) is part of the program's event. Of two programs of opposite
+   aggressors overlapping by >= ``flow_opposite_overlap`` the weaker is the other's counter-flow.
 5. **flicker** (``trigger='flicker'``, level data only; no band cliff needed): adds of at least
    ``flicker_min_frac`` (25%) of the side's median depth in the narrowest band and
    ``flicker_min_x`` (5) x the median add, at least ``flicker_min_ticks`` (10) x the median
@@ -59,7 +66,8 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    overlapping the episode whose net fall is >= 40% flicker orders being pulled is absorbed.
 6. **aftermath**: a cliff or program starting within ``aftermath_fold_s`` (30 s) after the end
    of the previous non-flicker event is folded into it (the book has not settled: re-pulls,
-   hedging flow, the deep bands catching up), listed in its evidence.
+   hedging flow, the deep bands catching up), listed in its evidence; a program within
+   ``flow_tail_fold_s`` (60 s) after a program of the same aggressor is its tail.
 7. metrics (below) and :func:`forensics.classify.classify` -> label, confidence, evidence.
    Level data also gives each cliff and flow event its *per-side pull bursts* (the largest net
    cancellation within ``sync_ms`` per side from ``pull_before_s`` before to ``pull_after_s``

@@ -75,7 +75,7 @@ def _capped_model(tr: dict, k: float) -> np.ndarray:
         return tr["lam"] * (np.exp(2 * tr["m"] + 2 * tr["vl"]) * _PHI(k - 2 * s) + c * c * tail)
 
 
-def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=None) -> dict:
+def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=None, book: dict | None = None) -> dict:
     """Per-second aggressive volume of one aggressor and, per window length ``W`` in
     ``flow_windows_s``, the window volume ``V`` (ending at each second), its rate ratio
     ``V / (W mu)`` and robust-to-slicing z-score ``(V - W mu) / sqrt(W var)`` against the side's
@@ -92,7 +92,13 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=N
     ``exclude``: (from, to) ns intervals left out of the trailing baselines (episodes already
     flagged and their aftermath: an earlier cascade must not inflate the rate and variance a
     later program is judged against); the baseline then reaches back over ``flow_baseline_s``
-    kept seconds, and its length (for the short-history bar) is their number."""
+    kept seconds, and its length (for the short-history bar) is their number.
+
+    ``book`` (level data: ``{"bid": (ts, qty), "ask": (ts, qty), "mid": (ts, mid)}``, the touch
+    band's depth per side and the mid): per window up to ``flow_ero_max_s`` also the erosion the
+    program causes (:func:`_erosion`): ``ero``, the consumed side's touch-band fall below its
+    median of the ``flow_ero_base_s`` before the window, and ``drift``, the mid's move with the
+    aggressor in robust sigmas of its own moves over that window length."""
     t = trades.filter(pl.col("aggressor") == aggressor)
     if t.height == 0:
         return {}
@@ -108,23 +114,118 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=N
     # the baseline ending at each second j (seconds [j - B, j)): mean rate and variance per second
     tr = _trailing(cum, np.arange(n + 1), B)
     out["base_mu"], out["base_var"], out["base_n"] = tr["mu"], np.fmax(tr["var"], tr["model"]), tr["nb"]
+    # order counts: the side's trailing count rate and per-second variance (at least Poisson)
+    c1 = np.concatenate([[0.0], np.cumsum(cnt * keep)])
+    c2 = np.concatenate([[0.0], np.cumsum(cnt * cnt * keep)])
+    ck = cum["k"]
+    j = np.arange(n + 1)
+    b0 = np.maximum(np.searchsorted(ck, ck[j] - B, side="right") - 1, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mun = (c1[j] - c1[b0]) / tr["nb"]
+        out["base_mu_n"] = mun
+        out["base_var_n"] = np.fmax((c2[j] - c2[b0]) / tr["nb"] - mun * mun, mun)
+    out["cn"] = np.concatenate([[0.0], np.cumsum(cnt)])
     # capped volume: each order capped at its second's trailing flow_cap_z size quantile
     with np.errstate(invalid="ignore", over="ignore"):
         cap = np.exp(tr["m"] + p.flow_cap_z * np.sqrt(tr["vl"]))[:n]
     cap = np.where(np.isfinite(cap), cap, np.inf)
     vc = np.zeros(n)
     np.add.at(vc, oi, np.minimum(osz, cap[oi]))
+    out["oi"], out["osz"] = oi, osz
     cumc = cums(vc)
     trc = _trailing(cumc, np.arange(n + 1), B)
     out["vc"] = vc
     out["base_mu_c"], out["base_var_c"] = trc["mu"], np.fmax(trc["var"], _capped_model(tr, p.flow_cap_z))
     cv = np.concatenate([[0.0], np.cumsum(v)])   # window volumes: every second counts
     cvc = np.concatenate([[0.0], np.cumsum(vc)])
+    if book:
+        out["book"] = _book_seconds(book, "bid" if aggressor == "sell" else "ask", s0, n, p)
+        out["book"]["sign"] = -1.0 if aggressor == "sell" else 1.0
     for W in p.flow_windows_s:
         W = int(W)
         if W < n:
             out["windows"][W] = _window_scores(v, cv, cvc, out, W, p)
+            if "book" in out and W <= p.flow_ero_max_s:
+                end = np.arange(n) + 1
+                out["windows"][W]["ero"], out["windows"][W]["drift"] = _erosion(out["book"], np.maximum(end - W, 0), end, p)
     return out
+
+
+def _book_seconds(book: dict, side: str, s0: int, n: int, p: DetectParams) -> dict:
+    """The consumed side's touch-band depth ``dq`` and the mid at the end of each second of
+    [s0, s0 + n) (last value at or before it; NaN before the first), and the trailing median of
+    ``dq`` over ``flow_ero_base_s`` seconds ending at each second (``base``)."""
+    ends = (s0 + np.arange(n) + 1) * NS_PER_S
+
+    def at(ts, val):
+        ts, val = np.asarray(ts), np.asarray(val, dtype=np.float64)
+        if ts.size == 0:
+            return np.full(n, np.nan)
+        i = np.searchsorted(ts, ends, side="left") - 1   # strictly before the next second starts
+        return np.where(i >= 0, val[np.maximum(i, 0)], np.nan)
+
+    dq = at(*book[side])
+    mid = at(*book["mid"])
+    base = pl.Series(dq).rolling_median(int(p.flow_ero_base_s), min_samples=max(1, int(p.flow_ero_base_s) // 6)).to_numpy()
+    return {"dq": dq, "mid": mid, "base": base, "drift_sig": {}}
+
+
+def _drift_sigma(bk: dict, W: int, p: DetectParams) -> np.ndarray:
+    """Per second j: the RMS of the mid's W-second moves over the ``flow_baseline_s`` before j
+    (the scale its ordinary drift over that length has; RMS, not a median: on a coarse tick most
+    moves are zero)."""
+    if W not in bk["drift_sig"]:
+        mid = bk["mid"]
+        d = np.full(mid.size, np.nan)
+        d[W:] = mid[W:] - mid[:-W]
+        ok = ~np.isnan(d)
+        c2 = np.concatenate([[0.0], np.cumsum(np.where(ok, d * d, 0.0))])
+        ck = np.concatenate([[0.0], np.cumsum(ok)])
+        j = np.arange(mid.size)
+        j0 = np.maximum(j - int(p.flow_baseline_s), 0)
+        k = ck[j] - ck[j0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            bk["drift_sig"][W] = np.where(k >= p.flow_min_history_s, np.sqrt((c2[j] - c2[j0]) / k), np.nan)
+    return bk["drift_sig"][W]
+
+
+def _erosion(bk: dict, start: np.ndarray, end: np.ndarray, p: DetectParams) -> tuple[np.ndarray, np.ndarray]:
+    """For seconds [start, end): the touch band's fall (1 - its lowest value in the window /
+    its median over the minute before) and the mid's move with the aggressor from the end of the
+    second before the window to the window's last second, in units of :func:`_drift_sigma`
+    (NaN where the book does not say)."""
+    start, end = np.asarray(start), np.asarray(end)
+    n = bk["dq"].size
+    out_e, out_d = np.full(start.size, np.nan), np.full(start.size, np.nan)
+    ok = (start >= 1) & (end > start) & (end <= n)
+    if not ok.any():
+        return out_e, out_d
+    a, b = start[ok], end[ok]
+    dq, mid = bk["dq"], bk["mid"]
+    W = b - a
+    if (W == W[0]).all():   # the windows of one length: rolling minimum, one sigma series
+        w = int(W[0])
+        lows = pl.Series(np.where(np.isnan(dq), np.inf, dq)).rolling_min(w, min_samples=1).to_numpy()[b - 1]
+        lows = np.where(np.isinf(lows), np.nan, lows)
+        sig = _drift_sigma(bk, w, p)[a - 1]
+    else:
+        lows = np.array([np.nanmin(dq[x:y]) if np.isfinite(dq[x:y]).any() else np.nan for x, y in zip(a, b)])
+        sig = np.array([_drift_sigma(bk, int(w), p)[x - 1] for w, x in zip(W, a)])
+    base = bk["base"][a - 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out_e[ok] = np.where(base > 0, 1.0 - lows / base, np.nan)
+        out_d[ok] = np.where(sig > 0, bk["sign"] * (mid[b - 1] - mid[a - 1]) / sig, np.nan)
+    return out_e, out_d
+
+
+def _eroded(bk: dict | None, sa: int, sb: int, p: DetectParams) -> bool:
+    """Seconds [sa, sb) erode the consumed side: no longer than ``flow_ero_max_s``, its touch
+    band >= ``flow_ero_frac`` below the minute before and the mid moved with the aggressor by >=
+    ``flow_ero_drift_z`` sigma."""
+    if not bk or sb - sa > p.flow_ero_max_s or not bk.get("cover", np.zeros(0, bool))[sa:sb].any():
+        return False
+    e, d = _erosion(bk, np.array([sa]), np.array([sb]), p)
+    return bool(e[0] >= p.flow_ero_frac and d[0] >= p.flow_ero_drift_z)
 
 
 def _window_scores(v: np.ndarray, cv: np.ndarray, cvc: np.ndarray, sc: dict, W: int, p: DetectParams) -> dict:
@@ -145,26 +246,31 @@ def _window_scores(v: np.ndarray, cv: np.ndarray, cvc: np.ndarray, sc: dict, W: 
     ok_hist = nb >= p.flow_min_history_s
     # a short history estimates the rate and variance poorly: the bar rises as sqrt of it
     short = np.sqrt(np.maximum(1.0, p.flow_full_history_s / np.maximum(nb, 1.0)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        zn = (sc["cn"][end] - sc["cn"][start] - W * sc["base_mu_n"][start]) / np.sqrt(W * sc["base_var_n"][start])
     return {"V": V, "mu": mu, "ratio": np.where(ok_hist, ratio, np.nan), "z": np.where(ok_hist, z / short, np.nan),
+            "zn": np.where(ok_hist, zn / short, np.nan),
             "zc": np.where(ok_hist, zc / short, np.nan), "top": top, "active": active}
 
 
-def find_flow(trades: pl.DataFrame, p: DetectParams, exclude=()) -> list[dict]:
+def find_flow(trades: pl.DataFrame, p: DetectParams, exclude=(), book: dict | None = None) -> list[dict]:
     """Sustained one-sided programs (:func:`_find_flow_once`) judged against a clean baseline:
     a first pass against the trailing rate with the ``exclude`` intervals (ns; e.g. cliff events
     up to their recovery) left out, then up to ``flow_passes - 1`` more with every episode found
     so far (``flow_exclude_before_s`` before to ``flow_exclude_after_s`` after it) left out of
-    its aggressor's baseline too, until the episodes no longer change."""
+    its aggressor's baseline too, until the episodes no longer change. ``book`` (level data, see
+    :func:`flow_scores`): a short program eroding the touch band and moving the mid passes at the
+    lower capped-z bar ``flow_ero_zc``."""
     t = trades.filter(pl.col("aggressor").is_not_null())
     if t.height < p.flow_min_trades:
         return []
     base = list(exclude or ())
-    eps = _find_flow_once(t, p, {a: base for a in ("sell", "buy")})
+    eps = _find_flow_once(t, p, {a: base for a in ("sell", "buy")}, book)
     pre, post = int(p.flow_exclude_before_s * NS_PER_S), int(p.flow_exclude_after_s * NS_PER_S)
     for _ in range(max(0, p.flow_passes - 1)):
         ex = {a: base + [(e["start"] - pre, e["end"] + post) for e in eps if e["aggressor"] == a]
               for a in ("sell", "buy")}
-        new = _find_flow_once(t, p, ex)
+        new = _find_flow_once(t, p, ex, book)
         if new == eps:
             break
         eps = new
@@ -172,7 +278,7 @@ def find_flow(trades: pl.DataFrame, p: DetectParams, exclude=()) -> list[dict]:
 
 
 
-def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict) -> list[dict]:
+def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict, book: dict | None = None) -> list[dict]:
     """Sustained one-sided aggressive programs by flow (see the module docstring): any window
     length in ``flow_windows_s`` whose aggressive volume is >= ``flow_min_ratio`` x and
     ``flow_min_z`` sigma above the side's own trailing rate, spread over >= ``flow_min_active_s``
@@ -183,25 +289,41 @@ def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict) -> list[dic
     its trailing baseline (:func:`flow_scores`)."""
     out = []
     for aggr in ("sell", "buy"):
-        sc = flow_scores(t, aggr, p, exclude.get(aggr))
+        sc = flow_scores(t, aggr, p, exclude.get(aggr), book)
         if not sc or not sc["windows"]:
             continue
         v, s0 = sc["v"], sc["s0"]
         n = v.size
         flag = np.zeros(n + 1, np.int64)   # difference array of covered seconds
-        best = np.full(n, np.nan)
+        eflag = np.zeros(n + 1, np.int64)  # ... of those covered by an erosion-backed window
+        nflag = np.zeros(n + 1, np.int64)  # ... and by a count-backed one
         for W, w in sc["windows"].items():
-            hit = ((w["ratio"] >= p.flow_min_ratio) & ((w["z"] >= p.flow_min_z) | (w["zc"] >= p.flow_min_zc))
-                   & (w["top"] <= p.flow_max_top_share)
-                   & (w["active"] >= p.flow_min_active_s))
+            base = ((w["ratio"] >= p.flow_min_ratio) & (w["top"] <= p.flow_max_top_share)
+                    & (w["active"] >= p.flow_min_active_s))
+            hit = base & ((w["z"] >= p.flow_min_z) | (w["zc"] >= p.flow_min_zc))
+            if W <= p.flow_count_max_s:   # many more same-side orders than the side's count rate
+                nhit = np.nan_to_num((base & (w["zn"] >= p.flow_count_z)).astype(float)) > 0
+                hit = hit | nhit
+                ne = np.nonzero(nhit)[0]
+                np.add.at(nflag, np.maximum(ne - W + 1, 0), 1)
+                np.add.at(nflag, ne + 1, -1)
+            if "ero" in w:   # a short program that erodes the touch band and moves the mid: a lower bar
+                ehit = np.nan_to_num((base & (w["zc"] >= p.flow_ero_zc) & (w["ero"] >= p.flow_ero_frac)
+                                      & (w["drift"] >= p.flow_ero_drift_z)).astype(float)) > 0
+                hit = hit | ehit
+                ee = np.nonzero(ehit)[0]
+                np.add.at(eflag, np.maximum(ee - W + 1, 0), 1)
+                np.add.at(eflag, ee + 1, -1)
             hit = np.nan_to_num(hit.astype(float)) > 0
             ends = np.nonzero(hit)[0]
             if ends.size == 0:
                 continue
             np.add.at(flag, np.maximum(ends - W + 1, 0), 1)
             np.add.at(flag, ends + 1, -1)
-            best[ends] = np.fmax(best[ends], w["z"][ends])
         cover = np.cumsum(flag[:-1]) > 0
+        if "book" in sc:   # a segment passes on its erosion only where an erosion-backed window flagged it
+            sc["book"]["cover"] = np.cumsum(eflag[:-1]) > 0
+        sc["count_cover"] = np.cumsum(nflag[:-1]) > 0   # ... on its order count likewise
         if not cover.any():
             continue
         d = np.diff(np.concatenate([[0], cover.astype(np.int8), [0]]))
@@ -297,18 +419,55 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
 
 
 
+def _trimmed(sc: dict, sa: int, sb: int, p: DetectParams) -> float:
+    """The volume of seconds [sa, sb) without its ``flow_trim_n`` largest taker orders."""
+    oi = sc["oi"]
+    sz = sc["osz"][np.searchsorted(oi, sa, side="left"):np.searchsorted(oi, sb, side="left")]
+    if sz.size <= p.flow_trim_n:
+        return 0.0
+    return float(sz.sum() - np.sort(sz)[sz.size - p.flow_trim_n:].sum()) if p.flow_trim_n > 0 else float(sz.sum())
+
+
+def _count_z(sc: dict, sa: int, sb: int, bi: int, p: DetectParams) -> float:
+    """Count z of seconds [sa, sb) (no longer than ``flow_count_max_s``, flagged by a count
+    window) against the side's count rate ending at ``bi``; NaN otherwise."""
+    cover = sc.get("count_cover")
+    if sb - sa > p.flow_count_max_s or cover is None or not cover[sa:sb].any():
+        return float("nan")
+    mun, varn = float(sc["base_mu_n"][bi]), float(sc["base_var_n"][bi])
+    if not varn > 0:
+        return float("nan")
+    return (float(sc["cn"][sb] - sc["cn"][sa]) - (sb - sa) * mun) / math.sqrt((sb - sa) * varn)
+
+
 def _passes(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectParams) -> bool:
     """Seconds [sa, sb) pass the program tests against the baseline ending at ``bi``: ratio >=
-    ``flow_min_ratio``, z >= ``flow_min_z`` or capped z >= ``flow_min_zc`` (raised on a short
-    history), no second above ``flow_max_top_share`` of the volume."""
+    ``flow_min_ratio``, z >= ``flow_min_z`` with the volume still >= ``flow_min_ratio`` x the rate
+    without its ``flow_trim_n`` largest orders (not a handful of size-tail orders, :func:`_trimmed`)
+    or capped z >= ``flow_min_zc`` (raised on a short history), or capped z >= ``flow_ero_zc`` with
+    the erosion of :func:`_eroded`, or (up to ``flow_count_max_s``) an order count >= ``flow_count_z``
+    sigma above the side's count rate (:func:`_count_z`: a program of many ordinary prints); no
+    second above ``flow_max_top_share`` of the volume, unless (``flow_rest_sustained``) the volume of the
+    other seconds passes the ratio and z tests by itself (a program of a few large child orders
+    whose biggest second happens to hold half of it, not one cluster on ordinary flow)."""
     mu, var = float(sc["base_mu"][bi]), float(sc["base_var"][bi])
     vol, dur = float(v[sa:sb].sum()), float(sb - sa)
     short = math.sqrt(max(1.0, p.flow_full_history_s / max(float(sc["base_n"][bi]), 1.0)))
     muc, varc = float(sc["base_mu_c"][bi]), float(sc["base_var_c"][bi])
     zc = (float(sc["vc"][sa:sb].sum()) - dur * muc) / math.sqrt(dur * varc) if varc > 0 else float("nan")
-    return (vol >= p.flow_min_ratio * dur * mu
-            and ((vol - dur * mu) / math.sqrt(dur * var) >= p.flow_min_z * short or zc >= p.flow_min_zc * short)
-            and float(v[sa:sb].max()) <= p.flow_max_top_share * vol)
+    z = (vol - dur * mu) / math.sqrt(dur * var)
+    if not (vol >= p.flow_min_ratio * dur * mu
+            and ((z >= p.flow_min_z * short and _trimmed(sc, sa, sb, p) >= p.flow_min_ratio * dur * mu)
+                 or zc >= p.flow_min_zc * short
+                 or (zc >= p.flow_ero_zc * short and _eroded(sc.get("book"), sa, sb, p))
+                 or _count_z(sc, sa, sb, bi, p) >= p.flow_count_z * short)):
+        return False
+    top = float(v[sa:sb].max())
+    if top <= p.flow_max_top_share * vol:
+        return True
+    rest = vol - top
+    return bool(p.flow_rest_sustained and rest >= p.flow_min_ratio * dur * mu
+                and (rest - dur * mu) / math.sqrt(dur * var) >= p.flow_min_z * short)
 
 
 def _program_before(ctx: Context, fw: dict, ts: int, p: DetectParams) -> bool:

@@ -1,12 +1,15 @@
 """Event metrics (see :mod:`forensics.detect`): quantities traded/cancelled/added, synchronisation,
-erosion, price and impact, per-side pull bursts, and the event dicts of cliffs, flows and flicker."""
+erosion, price and impact, per-side pull bursts, the event dicts of cliffs, flows and flicker, and
+the :class:`~forensics.classify.EventMetrics` the classifier reads of them (:func:`event_metrics`)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import polars as pl
 
+from forensics.classify import EventMetrics
 from forensics.detect.cliffs import (
     _other_abnormal,
     _refine,
@@ -22,6 +25,13 @@ from forensics.detect.context import (
 from forensics.detect.params import DetectParams
 from forensics.schema import SIDES
 from forensics.timeutil import NS_PER_MS, NS_PER_S
+
+
+def event_metrics(e: dict, data_kind: str | None = None) -> EventMetrics:
+    """The classifier's input from an event dict (``data_kind``, when given, is the context's and
+    replaces the event's: an event under construction does not carry it yet)."""
+    m = EventMetrics.from_event(e)
+    return m if data_kind is None else dataclasses.replace(m, data_kind=data_kind)
 
 
 def _quantities(ctx: Context, sides: list[str], w0: int, w1: int, floor, cap, touch: dict | None,

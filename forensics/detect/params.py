@@ -65,11 +65,23 @@ class DetectParams:
     flow_min_z: float = 6.0           # ... and >= 6 sigma (dev seeds: background tops out near 5.5 over hours)
     flow_cap_z: float = 1.645         # capped z: each order capped at the trailing 95% size quantile (lognormal fit) ...
     flow_min_zc: float = 9.0          # ... >= 9 sigma of the capped volume (dev 1-160: finds 5-10 s programs the size tail hides, +1 calm false event in 16 h)
-    flow_min_duration_s: float = 4.0  # one cluster of orders (< 4 s) is not a sustained program
+    flow_trim_n: int = 3              # a program passing on the plain z alone keeps >= flow_min_ratio x the trailing rate without its 3 largest orders (dev 1-160: the 2 calm false events were 2-3 size-tail orders, trimmed ratio 1.25 / 1.57; a program of >= 10 child orders keeps ~70% of its excess)
+    flow_count_z: float = 8.0         # many same-side orders: a 5-20 s window at >= flow_min_ratio whose order count is >= 8 sigma above the side's trailing count rate (per-second variance, Poisson floor) is a program (dev 1-160: calm windows top out at 5.05 in 16 h; the missed 5-10 s programs of 42-80 prints: 14.5-28.7) ...
+    flow_count_max_s: int = 20        # ... for windows up to 20 s (the counts of real takers cluster: a long window's count z overstates)
+    flow_ero_zc: float = 5.5          # with erosion, a capped z >= 5.5 suffices (dev 1-160: calm 5-20 s windows at >= 2x top out at zc 4.95 in 16 h; the missed 5-10 s programs it finds: 6.0-8.6) ...
+    flow_ero_max_s: int = 20          # ... for windows up to 20 s (longer programs reach the plain bars) ...
+    flow_ero_frac: float = 0.03       # ... when the consumed side's touch band fell >= 3% below its median of the minute before (those programs: 5-17%; the simulator's makers refill, so this is weak evidence) ...
+    flow_ero_drift_z: float = 1.0     # ... and the mid moved with the aggressor >= 1 sigma (RMS over the previous flow_baseline_s) of its moves over that window length (those programs: 1.3-3.6)
+    flow_ero_base_s: int = 60         # erosion baseline: the touch band's median over the minute before the window
+    flow_min_duration_s: float = 3.5  # one cluster of orders (< 3.5 s) is not a sustained program (dev seed 67: a 5.2 s program of 15 prints spans 3.9 s inside its seconds; 4 s lost it, nothing else changed on dev 1-160)
     flow_max_top_share: float = 0.5   # no single second holds more than half the window's volume
+    flow_rest_sustained: bool = True  # a program whose busiest second holds more than that is kept if the rest alone passes the ratio and z tests (dev seed 67: 15 prints in 5 s, top second 50.2%)
     flow_min_active_s: int = 3        # the window has prints in >= 3 distinct seconds
     flow_excess_k: float = 1.5        # episode = the stretch of maximal volume above 1.5x the trailing rate
     flow_quiet_s: float = 20.0        # 20 s at or below the trailing rate splits two episodes
+    flow_tail_fold_s: float = 60.0    # a program starting < 60 s after the same aggressor's program ends is its tail (the side's flow staying up, or the program resuming; dev seed 48: 54 s)
+    flow_opposite_overlap: float = 0.5  # an episode overlapping the other side's stronger (higher z) one by >= half its length is that program's counter-flow (dev seed 24, alt/calm: a sell 'program' under a buy program)
+    flow_context_max_s: float = 60.0  # a program starting > 60 s after a cliff's end is not its aftermath, recovered or not (dev 1-160: cascades start <= 29 s after, one 59 s; seeds 123, 156: 113 s after an unrecovered one-sided pull, a program of its own)
     flow_merge_s: float = 10.0        # a program starting within 10 s after a cliff is its aftermath
     flow_lead_share: float = 0.25     # >= 25% of a program's volume before a cliff: the cliff is part of it
     flow_recut_frac: float = 0.5      # episode edges re-cut at half the program's own pace (a lone print before it is not its start)

@@ -20,6 +20,7 @@ from forensics.detect.cliffs import (
 )
 from forensics.detect.context import (
     Context,
+    _series,
     build_context,
 )
 from forensics.detect.flicker import _level_share, find_flicker
@@ -32,6 +33,7 @@ from forensics.detect.metrics import (
     _cliff_event,
     _flicker_event,
     _flow_event,
+    event_metrics,
 )
 from forensics.detect.params import EVENT_SCHEMA, DetectParams
 from forensics.errors import ForensicsError
@@ -70,11 +72,11 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
     p = params
     ctx = ctx or build_context(store, ex, sy, ts_from, ts_to, p)
     cliff_events = _continuations(_group_cliffs(ctx, p), ctx, p)
-    flows = find_flow(ctx.trades, p, _cliff_spans(cliff_events, p)) if p.flow else []
+    flows = find_flow(ctx.trades, p, _cliff_spans(cliff_events, p), _flow_book(ctx)) if p.flow else []
     flickers = find_flicker(ctx, p) if (p.flicker and ctx.data_kind == "book") else []
     events = _cliff_stage(ctx, cliff_events, p)
     events = _absorb_into_flicker(ctx, events, flickers, p)
-    for fw in flows:
+    for fw in _fold_counter_flow(flows, p):
         events = _merge_flow(ctx, events, fw, p)
     events = _fold_aftermath(events, p)
     rows = [_finish(ctx, e, ex, sy, p) for e in sorted(events, key=lambda e: e["start_ts"])]
@@ -83,9 +85,37 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
     return pl.DataFrame(rows, schema=EVENT_SCHEMA)
 
 
+def _fold_counter_flow(flows: list[dict], p: DetectParams) -> list[dict]:
+    """Two programs of opposite aggressors overlapping by >= ``flow_opposite_overlap`` of the
+    shorter one: the weaker (lower z) is the stronger one's counter-flow (takers leaning against
+    the move, makers hedging), listed in its evidence, not an event of its own."""
+    drop: set[int] = set()
+    for i, a in enumerate(flows):
+        for j, b in enumerate(flows):
+            if j <= i or a["aggressor"] == b["aggressor"] or i in drop or j in drop:
+                continue
+            ov = min(a["end"], b["end"]) - max(a["start"], b["start"])
+            short = min(a["end"] - a["start"], b["end"] - b["start"])
+            if short > 0 and ov >= p.flow_opposite_overlap * short:
+                weak, strong = (i, j) if a["z"] < b["z"] else (j, i)
+                drop.add(weak)
+                flows[strong].setdefault("_counter", []).append(flows[weak])
+    return [fw for k, fw in enumerate(flows) if k not in drop]
+
+
+def _flow_book(ctx: Context) -> dict | None:
+    """What the flow trigger reads of the book (level data only: band samples ~30 s apart
+    cannot show a few seconds' erosion): the touch band's depth per side and the mid."""
+    if ctx.data_kind != "book" or not ctx.bands or ctx.top.height == 0:
+        return None
+    band = min(ctx.bands)
+    return {**{s: _series(ctx, s, band) for s in ("bid", "ask")},
+            "mid": (ctx.top["ts"].to_numpy(), ctx.top["mid"].to_numpy().astype(np.float64))}
+
+
 def _label(ctx: Context, e: dict, p: DetectParams) -> str:
     """The classifier's label of an event under construction (used to decide merges)."""
-    return classify(dict(e, data_kind=ctx.data_kind), p.thresholds)[0]
+    return classify(event_metrics(e, ctx.data_kind), p.thresholds)[0]
 
 
 def _cliff_stage(ctx: Context, cliff_events: list[dict], p: DetectParams) -> list[dict]:
@@ -127,19 +157,20 @@ def _absorb_into_flicker(ctx: Context, events: list[dict], flickers: list[dict],
 def _flow_is_context(ctx: Context, e: dict, fw: dict, p: DetectParams) -> bool:
     """Is program ``fw`` the context of event ``e``: starting inside its window, up to
     ``flow_merge_s`` after it or (a cliff) before its depth recovered (at most
-    ``aftermath_max_s``), or running into a two-sided cliff that is not a consumption with less
-    than ``flow_lead_share`` of its volume (or no program of its own) before it?"""
+    ``aftermath_max_s``, and at most ``flow_context_max_s`` after its end), or running into a
+    two-sided cliff that is not a consumption with no program of its own before it (a long
+    program whose cliff comes early, with under ``flow_lead_share`` of its volume before it, is
+    still the event: dev seed 114)?"""
     merge = int(p.flow_merge_s * NS_PER_S)
     until = e["window_to"] + merge
     if e["trigger"] == "cliff":  # the aftermath lasts until the depth is back
         rec = e.get("_recovered_at")
         until = max(until, min(rec if rec is not None else e["window_to"] + int(p.recovery_horizon_s * NS_PER_S),
-                               e["window_to"] + int(p.aftermath_max_s * NS_PER_S)))
-    # a program running into a two-sided cliff with little of its volume before it is
-    # that cliff's context (the withdrawal is the event; the flow is reported with it)
+                               e["window_to"] + int(min(p.aftermath_max_s, p.flow_context_max_s) * NS_PER_S)))
+    # a program running into a two-sided cliff with no program of its own before it is that
+    # cliff's context (the withdrawal is the event; the flow is reported with it)
     into = (e["trigger"] == "cliff" and e["sides"] == "both" and fw["start"] < e["window_from"] <= fw["end"]
-            and (_volume_share_before(ctx, fw, e["window_from"]) < p.flow_lead_share
-                 or not _program_before(ctx, fw, e["window_from"], p))
+            and not _program_before(ctx, fw, e["window_from"], p)
             and _label(ctx, e, p) != "consumption")
     return into or (e["trigger"] in ("cliff", "flicker") and e["window_from"] - NS_PER_S <= fw["start"] <= until)
 
@@ -155,6 +186,10 @@ def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> 
             e["_flow_after"] = fw
             return events
     fe = _flow_event(fw, ctx, p)
+    for c in fw.get("_counter", []):
+        fe.setdefault("_notes", []).append(
+            f"with {c['aggressor']} counter-flow: {c['prints']} taker prints at {c['ratio']:.1f}x that side's trailing "
+            f"rate from {(c['start'] - fw['start']) / NS_PER_MS:+.0f} ms (z {c['z']:.1f}, weaker than this program's)")
     wd = _label(ctx, fe, p) == "synchronized_withdrawal"
     until = fw["end"] + int((p.aftermath_max_s if wd else p.flow_merge_s) * NS_PER_S)
     keep = []
@@ -172,13 +207,18 @@ def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> 
 def _fold_aftermath(events: list[dict], p: DetectParams) -> list[dict]:
     """A cliff or program starting within ``aftermath_fold_s`` after the end of the previous
     (non-flicker) event is part of that event's aftermath (the book has not settled: re-pulls,
-    hedging flow, the deep bands catching up) and is folded into it, listed in its evidence."""
+    hedging flow, the deep bands catching up) and is folded into it, listed in its evidence; a
+    program within ``flow_tail_fold_s`` after a program of the same aggressor is its tail."""
     fold = int(p.aftermath_fold_s * NS_PER_S)
     out: list[dict] = []
     for e in sorted(events, key=lambda e: e["start_ts"]):
         prev = next((x for x in reversed(out) if x["trigger"] != "flicker"), None)
         end = prev.get("_fold_until", prev["window_to"]) if prev is not None else None
-        if e["trigger"] != "flicker" and end is not None and end < e["start_ts"] <= end + fold:
+        # a program soon after the same aggressor's program is its tail (flow_tail_fold_s)
+        tail = (prev is not None and e["trigger"] == prev["trigger"] == "flow"
+                and (e.get("program") or {}).get("aggressor") == (prev.get("program") or {}).get("aggressor"))
+        reach = int(p.flow_tail_fold_s * NS_PER_S) if tail else fold
+        if e["trigger"] != "flicker" and end is not None and end < e["start_ts"] <= end + reach:
             prev.setdefault("_absorbed", []).append(e)
             prev["_fold_until"] = max(end, e["window_to"])
             continue
@@ -224,7 +264,7 @@ def _finish(ctx: Context, e: dict, ex: str, sy: str, p: DetectParams) -> dict:
     e.setdefault("data_kind", ctx.data_kind)
     if e["trigger"] == "cliff":
         _null_without_trades(ctx, e, ex, sy, p)
-    label, conf, evidence = classify(e, p.thresholds)
+    label, conf, evidence = classify(event_metrics(e), p.thresholds)
     evidence.extend(_context_evidence(e))
     e["label"], e["confidence"], e["evidence"] = label, conf, evidence_json(evidence)
     e["event_id"] = _event_id(sy, e)

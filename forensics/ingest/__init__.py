@@ -173,6 +173,17 @@ def ingest(paths: list[str | Path], store: Store | str | None = None, format: st
     return results
 
 
+def _strict_refuse(src: Source, reject: Reject | None) -> None:
+    """--strict: raise for the first problem in file order. The source's own errors (undecodable
+    lines, a broken stream) are found by its reader thread ahead of the chunks, so one of them
+    counts here only when it lies before ``reject``: every such one is already recorded when the
+    chunk holding ``reject`` arrives, whatever the threads' timing (those after it may not be)."""
+    errors = [Reject(*e) for e in src.errors]
+    cands = [r for r in errors if reject is None or r.line < reject.line] + ([reject] if reject else [])
+    first = min(cands, key=lambda r: r.line)
+    raise ForensicsError(f"{src.path}:{first.line}: {first.reason} (--strict: nothing written)")
+
+
 def _ingest_one(store: Store, src: Source, fmt: Format, opts: ReadOptions, force: bool, strict: bool,
                 progress: ProgressFn | None, contents: dict[str, dict]) -> IngestResult:
     # identity: the file's own bytes (a companion snapshot given with it is recorded, not hashed
@@ -189,18 +200,15 @@ def _ingest_one(store: Store, src: Source, fmt: Format, opts: ReadOptions, force
     writer = Writer(store, src.path, sha, fmt.name, companions, exchange=opts.exchange, symbol=opts.symbol)
     try:
         for chunk in fmt.read(src, opts):
-            if strict and (chunk.rejects or src.errors):
-                first = (chunk.rejects or [Reject(*src.errors[0])])[0]
-                raise ForensicsError(f"{src.path}:{first.line}: {first.reason} (--strict: nothing written)")
+            if strict and chunk.rejects:
+                _strict_refuse(src, chunk.rejects[0])
             writer.add(chunk)
             if strict and writer.rejects:
-                r = writer.rejects[0]
-                raise ForensicsError(f"{src.path}:{r.line}: {r.reason} (--strict: nothing written)")
+                _strict_refuse(src, writer.rejects[0])
             if progress:
                 progress(src, src.bytes_read)
         if strict and src.errors:
-            line, msg = src.errors[0]
-            raise ForensicsError(f"{src.path}:{line}: {msg} (--strict: nothing written)")
+            _strict_refuse(src, None)
         # the same data under another name or container (.gz vs plain vs .zip): the hash of the
         # decompressed content, known once the file has been read through
         same = contents.get(src.content_sha256) if src.content_sha256 else None

@@ -90,7 +90,7 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, ReadOptions, Reject, _constant
 from forensics.ingest.seqchain import ChainState, SeqChain, first_break, straddles
-from forensics.ingest.source import NameInfo, NameRule, Source, prefetch
+from forensics.ingest.source import NameInfo, NameRule, Source, count_lines, prefetch
 from forensics.timeutil import to_ns_expr
 
 FUTURES, DELIVERY, SPOT = "binance-futures", "binance-delivery", "binance-spot"
@@ -280,15 +280,36 @@ def _strings(offs: np.ndarray, data: np.ndarray) -> pl.Series:
     return pl.Series(pa.LargeStringArray.from_buffers(len(offs) - 1, pa.py_buffer(offs), pa.py_buffer(data)))
 
 
+def _symbols(block: bytes, sym: np.ndarray) -> pl.Series:
+    """The events' symbols from their ``(start, length)`` spans in ``block``: one string per
+    event, cut out by numpy (no Python per line); a block of one symbol (the usual case) is
+    checked in one comparison and repeated."""
+    n = sym.shape[0]
+    if n == 0:
+        return pl.Series("sym", [], dtype=STR)
+    buf = np.frombuffer(block, dtype=np.uint8)
+    a, k = sym[:, 0], sym[:, 1]
+    k0 = int(k[0])
+    if (k == k0).all():
+        cut = buf[a[:, None] + np.arange(k0)]
+        if (cut == cut[0]).all():
+            return pl.repeat(block[int(a[0]):int(a[0]) + k0].decode(), n, dtype=STR, eager=True).alias("sym")
+        offs = np.arange(0, (n + 1) * k0, k0, dtype=np.int64)
+        return _strings(offs, cut.reshape(-1)).alias("sym")
+    offs = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(k, out=offs[1:])
+    idx = np.repeat(a - offs[:-1], k) + np.arange(int(offs[-1]))
+    return _strings(offs, buf[idx]).alias("sym")
+
+
 def _fast_depth(block: bytes, fields, first_line: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The scanner's depth events as MSG_SCHEMA rows (typed as :func:`_depth_rows` gives the
     general path's) and their level rows (:data:`LEVEL_SCHEMA`, exact decimals parsed)."""
     line, ints, flags, sym, poffs, pdata, soffs, sdata, dec, bid, first = fields
-    syms = [block[a:a + n].decode() for a, n in sym.tolist()]
     d = pl.DataFrame({"line": line + first_line, "__loc": ints[:, 0], "__E": ints[:, 1], "__T": ints[:, 2],
                       "U": ints[:, 3], "u": ints[:, 4], "__pu": ints[:, 5], "__hl": flags[:, 0],
                       "__hE": flags[:, 1], "__hT": flags[:, 2], "__hpu": flags[:, 3],
-                      "sym": pl.Series(syms, dtype=STR), "lv": first[:-1], "nlev": np.diff(first)})
+                      "sym": _symbols(block, sym), "lv": first[:-1], "nlev": np.diff(first)})
     E = pl.when("__hE").then(pl.col("__E"))
     T = pl.when("__hT").then(pl.col("__T"))
     pu = pl.when("__hpu").then(pl.col("__pu"))
@@ -303,12 +324,25 @@ def _fast_depth(block: bytes, fields, first_line: int) -> tuple[pl.DataFrame, pl
     return msgs, levels.cast(LEVEL_SCHEMA)
 
 
-def parse_block(block: bytes, first_line: int, hint_symbol: str | None) -> _Parsed:
-    fast = levels = None
+def scan_block(block: bytes):
+    """The compiled scanner's pass over a block (:func:`forensics.ingest.jsonscan.scan_depth`:
+    ``(fields, rest)``), or None when it does not apply. Separate from :func:`parse_block` so
+    a pipeline can run it in a thread of its own, a block ahead (:func:`_scanned_blocks`)."""
     if FAST_DEPTH and block.endswith(b"\n") and b"depthUpdate" in block:
         from forensics.ingest.jsonscan import scan_depth
 
-        fields, rest = scan_depth(block)
+        return scan_depth(block)
+    return None
+
+
+def parse_block(block: bytes, first_line: int, hint_symbol: str | None, scanned=False) -> _Parsed:
+    """One block's messages; ``scanned``: :func:`scan_block`'s result for it if already run
+    (False: run it here)."""
+    fast = levels = None
+    if scanned is False:
+        scanned = scan_block(block)
+    if scanned is not None:
+        fields, rest = scanned
         if fields is not None:
             fast, levels = _fast_depth(block, fields, first_line)
             block = rest  # the lines read by the scanner are blank for the general path
@@ -1033,9 +1067,9 @@ def _capture_chunks(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     eng = _Engine(opts, hint)
     pending = _companion_rows(opts)
     blocks = _document_blocks(src) or src.blocks()
-    for first_line, block in blocks:
-        p = parse_block(block, first_line, hint)
-        chunk = Chunk(rejects=p.rejects, lines=block.count(b"\n"), t_fallback=p.t_fallback)
+    for first_line, block, scanned in _scanned_blocks(blocks):
+        p = parse_block(block, first_line, hint, scanned)
+        chunk = Chunk(rejects=p.rejects, lines=count_lines(block), t_fallback=p.t_fallback)
         book = pl.concat([pending, p.book]) if pending.height else p.book
         pending = pending.clear()
         rows, gaps, dropped, rej = eng.round(book, eof=False, levels=p.levels)
@@ -1052,6 +1086,16 @@ def _capture_chunks(src: Source, opts: ReadOptions) -> Iterator[Chunk]:
     rows, gaps, dropped, rej = eng.round(pending if pending.height else pl.DataFrame(schema=MSG_SCHEMA), eof=True)
     _finish(chunk, eng, rows, gaps, dropped, rej)
     yield chunk
+
+
+def _scanned_blocks(blocks) -> Iterator[tuple[int, bytes, object]]:
+    """``(first_line, block, scan_block(block))``, the scan run by a thread of its own one block
+    ahead (numba releases the GIL): the scanner, the heaviest single step of a capture, then
+    overlaps the rest of the parse, the sync engine and the Writer instead of adding to them."""
+    def scan():
+        for first_line, block in blocks:
+            yield first_line, block, scan_block(block)
+    return prefetch(scan(), depth=1, name="forensics-scan")
 
 
 def _finish(chunk: Chunk, eng: _Engine, rows: pl.DataFrame, gaps, dropped, rej) -> None:

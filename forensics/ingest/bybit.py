@@ -41,7 +41,7 @@ from typing import Iterator
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
 from forensics.ingest.seqchain import SeqChain
 from forensics.ingest.source import Source
-from forensics.ingest.wsjson import (LevelBook, Rows, apply_update, level_pair, messages, ms_ns, line_sniffer,
+from forensics.ingest.wsjson import (LevelBook, Rows, apply_update, entries, level_pair, messages, ms_ns, line_sniffer,
                                      write_snapshot)
 
 INVERSE = re.compile(r"^[A-Z0-9]+USD([A-Z]\d{2})?$")
@@ -129,14 +129,7 @@ def _book(j: dict, topic: str, m, state, chain: SeqChain, rows: Rows) -> None:
 
 
 def _trades(j: dict, m, rows: Rows) -> None:
-    data = j.get("data")
-    if not isinstance(data, list):
-        rows.reject(m.line, "Bybit publicTrade message without a data list")
-        return
-    for t in data:
-        if not isinstance(t, dict):
-            rows.reject(m.line, "Bybit publicTrade entry is not an object")
-            continue
+    for t in entries(j.get("data"), m.line, rows, "Bybit publicTrade"):
         if t.get("BT"):
             rows.dropped += 1  # block trade: not against the book
             continue
@@ -147,6 +140,9 @@ def _trades(j: dict, m, rows: Rows) -> None:
                    t.get("v"), agg, m.line)
 
 
+# The venue's declaration for the registry (pattern, sniff, FORMATS): the same few lines in every
+# websocket venue module on purpose, as the reader contract asks (README "Writing a reader");
+# `duplicates` lists them as pairs.
 _PAT = re.compile(rb'\\?"topic\\?"\s*:\s*\\?"(orderbook\.\d+|publicTrade|trade\.(linear|spot|inverse|option))\.')
 
 

@@ -34,7 +34,7 @@ from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
 from forensics.ingest.source import Source
-from forensics.ingest.wsjson import Gaps, Rows, is_zero, iso_ns, messages, price_key, line_sniffer
+from forensics.ingest.wsjson import Gaps, Rows, is_zero, iso_ns, line_sniffer, messages, objects, price_key
 
 EXCHANGE = "coinbase"
 SIDES = {"bid": "bid", "offer": "ask", "ask": "ask"}
@@ -154,10 +154,8 @@ def _trades(j: dict, m, rows: Rows, seen: set) -> None:
         rows.reject(m.line, "Coinbase market_trades message without an events list")
         return
     for ev in events:
-        for t in (ev.get("trades") or []) if isinstance(ev, dict) else []:
-            if not isinstance(t, dict):
-                rows.reject(m.line, "Coinbase market_trades entry is not an object")
-                continue
+        for t in objects((ev.get("trades") or []) if isinstance(ev, dict) else [], m.line, rows,
+                         "Coinbase market_trades"):
             tid, sym = t.get("trade_id"), t.get("product_id")
             if tid is not None and (sym, str(tid)) in seen:
                 rows.dropped += 1  # re-sent in a later subscription snapshot
@@ -169,6 +167,9 @@ def _trades(j: dict, m, rows: Rows, seen: set) -> None:
                        agg, m.line)
 
 
+# The venue's declaration for the registry (pattern, sniff, FORMATS): the same few lines in every
+# websocket venue module on purpose, as the reader contract asks (README "Writing a reader");
+# `duplicates` lists them as pairs.
 _PAT = re.compile(rb'\\?"channel\\?"\s*:\s*\\?"(l2_data|market_trades)\\?"')
 
 

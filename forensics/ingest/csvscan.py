@@ -19,12 +19,12 @@ from forensics import jitcache
 jitcache.configure()  # before numba loads: a writable kernel cache even in a read-only install
 import numba as nb  # noqa: E402
 
-from forensics.ingest.decscan import fits_int64  # noqa: E402
+from forensics.ingest.decscan import find_byte, fits_int64  # noqa: E402
 
 
 @nb.njit(cache=True, nogil=True)
 def _dec(buf, a, b, out, i):
-    """A plain decimal in buf[a:b] -> out[i] = digits, raw, sig; False if not plain."""
+    """A plain decimal in buf[a:b] -> out[0..2, i] = digits, raw, sig; False if not plain."""
     dot = -1
     nd = 0
     if b <= a:
@@ -43,16 +43,16 @@ def _dec(buf, a, b, out, i):
     for k in range(a, b):
         if k != dot:
             v = v * 10 + (buf[k] - 48)
-    out[i, 0] = v
+    out[0, i] = v
     if dot >= 0:
-        out[i, 1] = b - dot - 1
+        out[1, i] = b - dot - 1
         e = b
         while e > dot + 1 and buf[e - 1] == 48:
             e -= 1
-        out[i, 2] = e - dot - 1
+        out[2, i] = e - dot - 1
     else:
-        out[i, 1] = 0
-        out[i, 2] = 0
+        out[1, i] = 0
+        out[2, i] = 0
     return True
 
 
@@ -72,14 +72,7 @@ def _ns(v):
 def _name_end(buf, p):
     """End (the comma) of an exchange/symbol field starting at ``p``; -1 on a quote or a
     control character (``\\r``, or the line ending early)."""
-    q = p
-    while True:
-        c = buf[q]
-        if c == 44:
-            return q
-        if c == 34 or c < 32:
-            return -1
-        q += 1
+    return find_byte(buf, p, 44, 34)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -94,9 +87,10 @@ def _same(buf, a, b, ref, n):
 
 
 @nb.njit(cache=True, nogil=True)
-def _time_field(buf, p, out, i):
-    """An integer timestamp (1..18 digits) ending in a comma -> out[i] in ns; the comma's
-    position, -1 if not such a field."""
+def _time_field(buf, p, out, j, i):
+    """An integer timestamp (1..18 digits) ending in a comma -> out[j, i] in ns; the comma's
+    position, -1 if not such a field. (Indexes, not a view ``out[j]``: a view per call costs
+    reference counting in the hot loop.)"""
     v = 0
     q = p
     while True:
@@ -109,29 +103,35 @@ def _time_field(buf, p, out, i):
         q += 1
     if q == p or q - p > 18:
         return -1
-    out[i] = _ns(v)
+    out[j, i] = _ns(v)
     return q
+
+
+@nb.njit(cache=True, nogil=True)
+def _word_at(buf, p, word):
+    """buf[p:] starts with ``word``."""
+    if p + word.size > buf.size:
+        return False
+    for k in range(word.size):
+        if buf[p + k] != word[k]:
+            return False
+    return True
 
 
 @nb.njit(cache=True, nogil=True)
 def _word_field(buf, p, w0, w1):
     """0 if the field at ``p`` is the word at w0, 1 if the one at w1 (each ending in a comma,
     as given), -1 otherwise; the field's length is the word's."""
-    for w in range(2):
-        word = w0 if w == 0 else w1
-        if p + word.size > buf.size:
-            continue
-        k = 0
-        while k < word.size and buf[p + k] == word[k]:
-            k += 1
-        if k == word.size:
-            return w
+    if _word_at(buf, p, w0):
+        return 0
+    if _word_at(buf, p, w1):
+        return 1
     return -1
 
 
 @nb.njit(cache=True, nogil=True)
 def _dec_field(buf, p, stop, dec, i, j, text, t):
-    """A plain decimal ending in byte ``stop``: dec[j..j+2][i] = digits, raw, sig (as
+    """A plain decimal ending in byte ``stop``: dec[j..j+2, i] = digits, raw, sig (as
     :func:`_dec`) and its text copied to text[t:]; the stop byte's position, -1 if not plain."""
     v = 0
     nd = 0
@@ -156,16 +156,16 @@ def _dec_field(buf, p, stop, dec, i, j, text, t):
     if nd == 0 or nd > 19:
         return -1
     if nd == 19:  # the 19-digit values that fit int64: checked digit by digit
-        if not _dec(buf, p, q, dec[:, j:j + 3], i):
+        if not _dec(buf, p, q, dec[j:j + 3], i):
             return -1
         return q
-    dec[i, j] = v
+    dec[j, i] = v
     if dot >= 0:
-        dec[i, j + 1] = q - dot - 1
-        dec[i, j + 2] = lastnz - dot if lastnz > dot else 0
+        dec[j + 1, i] = q - dot - 1
+        dec[j + 2, i] = lastnz - dot if lastnz > dot else 0
     else:
-        dec[i, j + 1] = 0
-        dec[i, j + 2] = 0
+        dec[j + 1, i] = 0
+        dec[j + 2, i] = 0
     return q
 
 
@@ -177,11 +177,11 @@ _BID, _ASK = np.frombuffer(b"bid,", np.uint8).copy(), np.frombuffer(b"ask,", np.
 def _scan(buf, start, n, t_true, t_false, t_bid, t_ask):
     """One pass over ``n`` lines from ``start``: every field parsed where it is read. Returns
     ok and the columns (``scan_book``); ok is False at the first line that is not canonical."""
-    ts = np.empty((n, 2), np.int64)
+    ts = np.empty((2, n), np.int64)    # timestamp, local_timestamp (rows)
     snap = np.empty(n, np.bool_)
     bid = np.empty(n, np.bool_)
     side = np.empty(3 * n, np.uint8)     # 'bid' / 'ask' text (3 bytes each)
-    dec = np.empty((n, 6), np.int64)     # price digits, raw, sig, amount digits, raw, sig
+    dec = np.empty((6, n), np.int64)     # price digits, raw, sig, amount digits, raw, sig (rows: no copy per column)
     pdata = np.empty(buf.size, np.uint8)
     adata = np.empty(buf.size, np.uint8)
     poffs = np.zeros(n + 1, np.int64)
@@ -191,18 +191,20 @@ def _scan(buf, start, n, t_true, t_false, t_bid, t_ask):
     p = start
     for i in range(n):
         for j in range(2):  # exchange, symbol: the same bytes as on the first line
-            q = _name_end(buf, p)
-            if q < 0:
-                return fail
             if i == 0:
-                if q == p:
+                q = _name_end(buf, p)
+                if q <= p:
                     return fail
                 names[2 * j], names[2 * j + 1] = p, q - p
-            elif not _same(buf, p, q, names[2 * j], names[2 * j + 1]):
-                return fail
+            else:
+                # the first line's bytes (no comma, quote or control byte in them) then a comma:
+                # what _name_end + _same accept, in one pass (the compare stops at the line's end)
+                q = p + names[2 * j + 1]
+                if not _same(buf, p, q, names[2 * j], names[2 * j + 1]) or buf[q] != 44:
+                    return fail
             p = q + 1
         for j in range(2):  # timestamp, local_timestamp
-            q = _time_field(buf, p, ts[:, j], i)
+            q = _time_field(buf, p, ts, j, i)
             if q < 0:
                 return fail
             p = q + 1
@@ -234,7 +236,8 @@ def _scan(buf, start, n, t_true, t_false, t_bid, t_ask):
 def scan_book(block: bytes, start: int = 0, n: int | None = None):
     """Scan ``block[start:]`` (whole lines; ``n`` of them if the caller counted). None unless
     every line is canonical (module doc); else ``(ts, snap, bid, side strings, dec, price
-    strings, amount strings, exchange, symbol)`` with ``ts`` the two timestamps already in ns
+    strings, amount strings, exchange, symbol)`` with ``ts`` the two timestamps (rows of a (2, n)
+    array; ``dec`` is (6, n)) already in ns
     (:func:`forensics.timeutil.to_ns`)."""
     import pyarrow as pa
 

@@ -22,6 +22,22 @@ import numba as nb  # noqa: E402
 _I64_MAX = np.frombuffer(b"9223372036854775807", dtype=np.uint8).copy()
 
 
+@nb.njit(cache=True, nogil=True, inline="always")  # the stop/bad bytes become constants in each caller
+def find_byte(buf, q, stop, bad):
+    """Index of the first ``stop`` byte from ``buf[q]``; -1 if a ``bad`` byte or a control byte
+    (< 32) comes first. The one inner loop of the compiled scanners' quoted JSON strings
+    (:mod:`forensics.ingest.jsonscan`) and CSV names (:mod:`forensics.ingest.csvscan`). No end
+    bound, as the CSV loop never had one: the scanners hand it whole lines, so the line's
+    newline (a control byte) always stops it."""
+    while True:
+        c = buf[q]
+        if c == stop:
+            return q
+        if c == bad or c < 32:
+            return -1
+        q += 1
+
+
 @nb.njit(cache=True, nogil=True)
 def fits_int64(buf, a, b, dot, nd):
     """The ``nd`` digits of ``buf[a:b]`` (the point at ``dot`` skipped, -1 = none) are an int64:

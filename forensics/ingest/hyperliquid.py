@@ -31,7 +31,8 @@ from typing import Iterator
 
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
 from forensics.ingest.source import Source
-from forensics.ingest.wsjson import LevelBook, Rows, diff_snapshot, is_zero, messages, ms_ns, price_key, line_sniffer
+from forensics.ingest.wsjson import (LevelBook, Rows, diff_snapshot, entries, is_zero, line_sniffer, messages, ms_ns,
+                                     price_key)
 
 EXCHANGE = "hyperliquid"
 WINDOW = 20
@@ -100,18 +101,15 @@ def _book(d, m, state, rows: Rows) -> None:
 
 
 def _trades(data, m, rows: Rows) -> None:
-    if not isinstance(data, list):
-        rows.reject(m.line, "Hyperliquid trades message without a data list")
-        return
-    for t in data:
-        if not isinstance(t, dict):
-            rows.reject(m.line, "Hyperliquid trade entry is not an object")
-            continue
+    for t in entries(data, m.line, rows, "Hyperliquid trades", "Hyperliquid trade"):
         side = t.get("side")
         rows.trade(EXCHANGE, _symbol(t.get("coin")), ms_ns(t.get("time")), m.local_ts, t.get("tid"), t.get("px"),
                    t.get("sz"), AGGRESSOR.get(side, str(side)), m.line)
 
 
+# The venue's declaration for the registry (pattern, sniff, FORMATS): the same few lines in every
+# websocket venue module on purpose, as the reader contract asks (README "Writing a reader");
+# `duplicates` lists them as pairs.
 _PAT = re.compile(rb'\\?"channel\\?"\s*:\s*\\?"(l2Book|trades)\\?".{0,40}\\?"coin\\?"'
                   rb'|\\?"coin\\?".{0,200}\\?"levels\\?"|\\?"levels\\?".{0,200}\\?"px\\?"')
 

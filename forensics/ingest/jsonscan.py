@@ -17,6 +17,8 @@ hypothesis-generated lines).
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from forensics import jitcache
@@ -24,11 +26,64 @@ from forensics import jitcache
 jitcache.configure()  # before numba loads: a writable kernel cache even in a read-only install
 import numba as nb  # noqa: E402
 
-from forensics.ingest.decscan import fits_int64  # noqa: E402
+from forensics.ingest.decscan import find_byte, fits_int64  # noqa: E402
 
 #: presence bits of the event fields
 _E, _T, _U, _u, _PU, _S, _B, _A, _EV, _STREAM, _DATA = (1 << k for k in range(11))
 _DEPTH_UPDATE = np.frombuffer(b"depthUpdate", dtype=np.uint8).copy()
+#: the bit of each one-letter key read here, by its byte (0: a key not read here)
+_ONE_CHAR_KEY = np.zeros(256, np.int64)
+for _key, _bit in ((b"E", _E), (b"T", _T), (b"U", _U), (b"u", _u), (b"s", _S), (b"b", _B), (b"a", _A),
+                   (b"e", _EV)):
+    _ONE_CHAR_KEY[_key[0]] = _bit
+del _key, _bit
+
+# Named state (the house pattern of :mod:`forensics.book`): the fields of the message being read
+# are one numpy record (:data:`MESSAGE`: ``msg.U``, ``msg.s_at``), the level rows of the block a
+# ``NamedTuple`` of arrays (:class:`LevelRows`: ``rows.pdata``) with its fill cursor one record
+# (:data:`ROWS_USED`: ``rows.used[0].rows``). A new field is one line in its declaration.
+
+#: what :func:`_object` read of one line (cleared per line)
+MESSAGE = np.dtype([
+    ("E", np.int64),           # event time (ms)
+    ("T", np.int64),           # transaction time (ms)
+    ("U", np.int64),           # first update id
+    ("u", np.int64),           # final update id
+    ("pu", np.int64),          # previous final update id (futures)
+    ("bits", np.int64),        # presence bits (_E ... _DATA) of the keys read
+    ("top_keys", np.int64),    # 1: an event key at the wrapper's level
+    ("s_at", np.int64),        # spans in the buffer: symbol ``s`` ...
+    ("s_len", np.int64),
+    ("stream_at", np.int64),   # ... the stream name ...
+    ("stream_len", np.int64),
+    ("e_at", np.int64),        # ... and the event type ``e``
+    ("e_len", np.int64),
+])
+
+#: how much of :class:`LevelRows` is used (rolled back when a line is left to the general path)
+ROWS_USED = np.dtype([
+    ("price_bytes", np.int64),
+    ("size_bytes", np.int64),
+    ("rows", np.int64),
+])
+
+
+class LevelRows(NamedTuple):
+    """The level rows of a block, appended in place: one row per level, bids then asks per message."""
+
+    pdata: np.ndarray  # uint8 price text (Arrow bytes) ...
+    poffs: np.ndarray  # int64 ... and offsets (rows + 1)
+    sdata: np.ndarray  # uint8 size text
+    soffs: np.ndarray  # int64
+    dec: np.ndarray    # int64 (6, cap): price digits, raw, sig, size digits, raw, sig (:func:`_decimal`)
+    bid: np.ndarray    # bool per row
+    used: np.ndarray   # ROWS_USED (1,)
+
+
+#: the steps that take the named state allocate nothing, so they are compiled without NRT
+#: reference counting (numba would otherwise emit an atomic inc/dec for every array of the
+#: state tuples at each call: per key of every message)
+_step = nb.njit(cache=True, nogil=True, _nrt=False)
 
 
 @nb.njit(cache=True, nogil=True, inline="never")
@@ -40,16 +95,9 @@ def _ws(buf, p, end):
 
 @nb.njit(cache=True, nogil=True, inline="never")
 def _string(buf, p, end):
-    """At an opening quote: index of the closing quote, or -1 (escape, control byte, no end)."""
-    q = p + 1
-    while q < end:
-        c = buf[q]
-        if c == 34:
-            return q
-        if c == 92 or c < 32:
-            return -1
-        q += 1
-    return -1
+    """At an opening quote: index of the closing quote, or -1 (escape, control byte, no end:
+    ``buf[end]`` is the line's newline, which stops :func:`find_byte`)."""
+    return find_byte(buf, p + 1, 34, 92)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -59,22 +107,21 @@ def _fits(buf, p, n):
 
 
 @nb.njit(cache=True, nogil=True)
-def _int(buf, p, end, out, k):
-    """A non-negative JSON integer (int64, no leading zero) into out[k]; the index after it,
-    or -1."""
+def _int(buf, p, end):
+    """A non-negative JSON integer (int64, no leading zero) at p: (the index after it, its
+    value), or (-1, 0)."""
     q = p
     v = 0
     while q < end and 48 <= buf[q] <= 57:
         q += 1
     n = q - p
     if n == 0 or not _fits(buf, p, n) or (n > 1 and buf[p] == 48):
-        return -1
+        return -1, 0
     if q < end and (buf[q] == 46 or buf[q] == 101 or buf[q] == 69):  # 1.5, 1e3: not an integer
-        return -1
+        return -1, 0
     for i in range(p, q):
         v = v * 10 + (buf[i] - 48)
-    out[k] = v
-    return q
+    return q, v
 
 
 @nb.njit(cache=True, nogil=True, inline="never")
@@ -166,58 +213,57 @@ def _decimal(buf, a, b, out, o, dec, k, r):
     return True
 
 
-@nb.njit(cache=True, nogil=True)
-def _levels(buf, p, end, is_bid, pdata, poffs, sdata, soffs, dec, bid, st):
-    """``[["p","q"], ...]`` at ``p``: one level row each, appended in place (st: price bytes,
-    size bytes, rows used): price and size text (Arrow offsets ``poffs``/``soffs``), their exact
-    decimals (:func:`_decimal`; a string that is not a plain decimal leaves the line) and the
-    side. Returns (index after ``]``, number of levels) or (-1, 0)."""
+@_step
+def _levels(buf, p, end, is_bid, rows):
+    """``[["p","q"], ...]`` at ``p``: one level row each, appended to ``rows`` in place
+    (:class:`LevelRows`): price and size text, their exact decimals (:func:`_decimal`; a string
+    that is not a plain decimal leaves the line) and the side. Returns the index after ``]``,
+    or -1."""
     if buf[p] != 91:
-        return -1, 0
+        return -1
     p = _ws(buf, p + 1, end)
-    n = 0
     if p < end and buf[p] == 93:
-        return p + 1, 0
+        return p + 1
+    used = rows.used[0]
     while p < end:
         if buf[p] != 91:
-            return -1, 0
-        r = st[2]
+            return -1
+        r = used.rows
         for k in range(2):
             p = _ws(buf, p + 1, end)
             if p >= end or buf[p] != 34:
-                return -1, 0
+                return -1
             q = _string(buf, p, end)
             if q < 0:
-                return -1, 0
+                return -1
             if k == 0:
-                if not _decimal(buf, p + 1, q, pdata, st[0], dec, 0, r):
-                    return -1, 0
-                st[0] += q - p - 1
+                if not _decimal(buf, p + 1, q, rows.pdata, used.price_bytes, rows.dec, 0, r):
+                    return -1
+                used.price_bytes += q - p - 1
             else:
-                if not _decimal(buf, p + 1, q, sdata, st[1], dec, 3, r):
-                    return -1, 0
-                st[1] += q - p - 1
+                if not _decimal(buf, p + 1, q, rows.sdata, used.size_bytes, rows.dec, 3, r):
+                    return -1
+                used.size_bytes += q - p - 1
             p = _ws(buf, q + 1, end)
             if p >= end:
-                return -1, 0
+                return -1
             if k == 0 and buf[p] != 44:
-                return -1, 0
+                return -1
         if buf[p] != 93:
-            return -1, 0
-        poffs[r + 1] = st[0]
-        soffs[r + 1] = st[1]
-        bid[r] = is_bid
-        st[2] = r + 1
-        n += 1
+            return -1
+        rows.poffs[r + 1] = used.price_bytes
+        rows.soffs[r + 1] = used.size_bytes
+        rows.bid[r] = is_bid
+        used.rows = r + 1
         p = _ws(buf, p + 1, end)
         if p >= end:
-            return -1, 0
+            return -1
         if buf[p] == 93:
-            return p + 1, n
+            return p + 1
         if buf[p] != 44:
-            return -1, 0
+            return -1
         p = _ws(buf, p + 1, end)
-    return -1, 0
+    return -1
 
 
 @nb.njit(cache=True, nogil=True)
@@ -226,42 +272,66 @@ def _key_bit(buf, ks, kn):
     data), 0 for any other key."""
     c0 = buf[ks] if kn > 0 else 0
     if kn == 1:
-        if c0 == 69:
-            return _E
-        if c0 == 84:
-            return _T
-        if c0 == 85:
-            return _U
-        if c0 == 117:
-            return _u
-        if c0 == 115:
-            return _S
-        if c0 == 98:
-            return _B
-        if c0 == 97:
-            return _A
-        if c0 == 101:
-            return _EV
-    elif kn == 2 and c0 == 112 and buf[ks + 1] == 117:
+        return _ONE_CHAR_KEY[c0]
+    if kn == 2 and c0 == 112 and buf[ks + 1] == 117:
         return _PU
-    elif kn == 6 and c0 == 115 and buf[ks + 1] == 116 and buf[ks + 2] == 114 and buf[ks + 3] == 101 \
+    if kn == 6 and c0 == 115 and buf[ks + 1] == 116 and buf[ks + 2] == 114 and buf[ks + 3] == 101 \
             and buf[ks + 4] == 97 and buf[ks + 5] == 109:
         return _STREAM
-    elif kn == 4 and c0 == 100 and buf[ks + 1] == 97 and buf[ks + 2] == 116 and buf[ks + 3] == 97:
+    if kn == 4 and c0 == 100 and buf[ks + 1] == 97 and buf[ks + 2] == 116 and buf[ks + 3] == 97:
         return _DATA
     return 0
 
 
-@nb.njit(cache=True, nogil=True)
-def _object(buf, p, end, vals, spans, pdata, poffs, sdata, soffs, dec, bid, st):
-    """One JSON object at ``p``: an event, or a wrapper whose ``data`` is an event (one level
-    of nesting, handled without recursion). Fields go to ``vals`` (E, T, U, u, pu, presence
-    bits, #bids, #asks, event keys at the wrapper's level) and ``spans`` (s, stream, e).
-    Returns the index after the closing ``}``, or -1 to leave the line to the general path.
+@_step
+def _value(buf, p, end, bit, msg, rows):
+    """The value at ``p`` of a key other than ``data`` (``bit``: :func:`_key_bit`) into ``msg``
+    (:data:`MESSAGE`; levels into ``rows``), or skipped if the key is not one read here: the index
+    after the value, or -1 to leave the line to the general path."""
+    if bit == _E or bit == _T or bit == _U or bit == _u or bit == _PU:
+        p, v = _int(buf, p, end)
+        if bit == _E:
+            msg.E = v
+        elif bit == _T:
+            msg.T = v
+        elif bit == _U:
+            msg.U = v
+        elif bit == _u:
+            msg.u = v
+        else:
+            msg.pu = v
+        return p
+    if bit == _S or bit == _STREAM or bit == _EV:
+        if buf[p] != 34:
+            return -1
+        q = _string(buf, p, end)
+        if q < 0:
+            return -1
+        if bit == _S:
+            msg.s_at, msg.s_len = p + 1, q - p - 1
+        elif bit == _STREAM:
+            msg.stream_at, msg.stream_len = p + 1, q - p - 1
+        else:
+            msg.e_at, msg.e_len = p + 1, q - p - 1
+        return q + 1
+    if bit == _B:  # (levels are stored bids first: "b" after "a" is the general path's)
+        if (msg.bits & _A) != 0:
+            return -1
+        return _levels(buf, p, end, True, rows)
+    if bit == _A:
+        return _levels(buf, p, end, False, rows)
+    if buf[p] == 123 or buf[p] == 91:
+        return -1  # a nested unknown value: general path
+    return _scalar(buf, p, end)
 
-    One state machine over the bytes (the key test is :func:`_key_bit`): kept in one function
-    on purpose, as splitting the value dispatch into calls that return several positions would
-    cost allocations per key in numba (this loop runs for every key of every message)."""
+
+@_step
+def _object(buf, p, end, msg, rows):
+    """One JSON object at ``p``: an event, or a wrapper whose ``data`` is an event (one level
+    of nesting, handled without recursion). Fields go to ``msg`` (:data:`MESSAGE`), levels to
+    ``rows`` (:class:`LevelRows`). Returns the index after the closing ``}``, or -1 to leave the
+    line to the general path. One state machine over the bytes: the key test is
+    :func:`_key_bit`, each value :func:`_value`."""
     if buf[p] != 123:
         return -1
     level = 0
@@ -282,48 +352,24 @@ def _object(buf, p, end, vals, spans, pdata, poffs, sdata, soffs, dec, bid, st):
         if p >= end:
             return -1
         bit = _key_bit(buf, ks, kn)
-        if bit != 0 and (vals[5] & bit) != 0:
+        if bit != 0 and (msg.bits & bit) != 0:
             return -1  # a duplicate key: left to the general decoder
         if level == 0 and bit != _DATA and bit != _STREAM:
-            vals[8] |= 1  # an event key at the top level
+            msg.top_keys = 1  # an event key at the top level
         opened = False
-        if bit == _E or bit == _T or bit == _U or bit == _u or bit == _PU:
-            k = 0 if bit == _E else 1 if bit == _T else 2 if bit == _U else 3 if bit == _u else 4
-            p = _int(buf, p, end, vals, k)
-        elif bit == _S or bit == _STREAM or bit == _EV:
-            if buf[p] != 34:
-                return -1
-            q = _string(buf, p, end)
-            if q < 0:
-                return -1
-            k = 0 if bit == _S else 1 if bit == _STREAM else 2
-            spans[2 * k] = p + 1
-            spans[2 * k + 1] = q - p - 1
-            p = q + 1
-        elif bit == _B:  # (levels are stored bids first: "b" after "a" is the general path's)
-            if (vals[5] & _A) != 0:
-                return -1
-            p, n = _levels(buf, p, end, True, pdata, poffs, sdata, soffs, dec, bid, st)
-            vals[6] = n
-        elif bit == _A:
-            p, n = _levels(buf, p, end, False, pdata, poffs, sdata, soffs, dec, bid, st)
-            vals[7] = n
-        elif bit == _DATA:
+        if bit == _DATA:
             if level != 0 or buf[p] != 123:
                 return -1
             level = 1
             opened = True
             p = _ws(buf, p + 1, end)
         else:
-            if buf[p] == 123 or buf[p] == 91:
-                return -1  # a nested unknown value: general path
-            p = _scalar(buf, p, end)
+            p = _value(buf, p, end, bit, msg, rows)
         if p < 0:
             return -1
-        vals[5] |= bit
-        if opened:
-            if p < end and buf[p] != 125:
-                continue  # the first key of data
+        msg.bits |= bit
+        if opened and p < end and buf[p] != 125:
+            continue  # the first key of data
         # after a value (or an empty data object): ',' or the end of the object(s)
         while True:
             p = _ws(buf, p, end)
@@ -359,26 +405,26 @@ def _receive_time(buf, p, end):
     return _ws(buf, q, end), v
 
 
-@nb.njit(cache=True, nogil=True)
-def _is_diff_event(buf, whole, vals, spans, word):
+@_step
+def _is_diff_event(buf, whole, msg, word):
     """The object just read (``whole``: it ended the line) is a diff-depth event this scanner
     takes: e == ``word`` (depthUpdate), U, u, s and E or T present, a stream name only with
     its data, and not a partial-depth stream (``@depth5``...: the general path's)."""
-    bits = vals[5]
+    bits = msg.bits
     wrapped = (bits & _DATA) != 0
-    ok = whole and vals[8] == 0 if wrapped else whole
+    ok = whole and msg.top_keys == 0 if wrapped else whole
     if ok and not wrapped and (bits & _STREAM) != 0:
         return False  # a stream name without data: general path
     need = _EV | _U | _u | _S
     if not (ok and (bits & need) == need and (bits & (_E | _T)) != 0):
         return False
-    if spans[5] != word.size:  # "e" is exactly depthUpdate
+    if msg.e_len != word.size:  # "e" is exactly depthUpdate
         return False
     for i in range(word.size):
-        if buf[spans[4] + i] != word[i]:
+        if buf[msg.e_at + i] != word[i]:
             return False
     if (bits & _STREAM) != 0:
-        s0, sn = spans[2], spans[3]
+        s0, sn = msg.stream_at, msg.stream_len
         for i in range(sn - 6):
             if buf[s0 + i] == 64 and buf[s0 + i + 1] == 100 and buf[s0 + i + 2] == 101 \
                     and buf[s0 + i + 3] == 112 and buf[s0 + i + 4] == 116 and buf[s0 + i + 5] == 104 \
@@ -387,67 +433,74 @@ def _is_diff_event(buf, whole, vals, spans, word):
     return True
 
 
+class Messages(NamedTuple):
+    """Per message read here (one row each, in line order)."""
+
+    line: np.ndarray   # int64 line number in the block
+    ints: np.ndarray   # int64 (m, 6): local (receive time), E, T, U, u, pu
+    flags: np.ndarray  # bool (m, 4): has local, has E, has T, has pu
+    sym: np.ndarray    # int64 (m, 2): span of s in the block
+    first: np.ndarray  # int64 (m + 1,): each message's first level row (then the end)
+
+
+@_step
+def _keep(out, m, line, local, msg, rows):
+    """Message ``m`` (``msg``, read from ``line``) into ``out`` (:class:`Messages`)."""
+    bits = msg.bits
+    out.line[m] = line
+    out.ints[m, 0] = local
+    out.ints[m, 1] = msg.E
+    out.ints[m, 2] = msg.T
+    out.ints[m, 3] = msg.U
+    out.ints[m, 4] = msg.u
+    out.ints[m, 5] = msg.pu
+    out.flags[m, 0] = local >= 0
+    out.flags[m, 1] = (bits & _E) != 0
+    out.flags[m, 2] = (bits & _T) != 0
+    out.flags[m, 3] = (bits & _PU) != 0
+    out.sym[m, 0] = msg.s_at
+    out.sym[m, 1] = msg.s_len
+    out.first[m + 1] = rows.used[0].rows
+
+
 @nb.njit(cache=True, nogil=True)
 def _scan(buf, word):
     """Every line of ``buf`` that is a diff-depth event (:func:`_is_diff_event`), read into
-    per-message arrays and level buffers; the other lines copied to ``rest`` (the read ones
+    :class:`Messages` and :class:`LevelRows`; the other lines copied to ``rest`` (the read ones
     blanked) for the general path."""
     n_lines = 0
     for i in range(buf.size):
         if buf[i] == 10:
             n_lines += 1
-    msg_line = np.empty(n_lines, np.int64)
-    ints = np.empty((n_lines, 6), np.int64)      # local, E, T, U, u, pu
-    flags = np.empty((n_lines, 4), np.bool_)     # has local, has E, has T, has pu
-    sym = np.empty((n_lines, 2), np.int64)       # span of s in buf
-    cap = buf.size // 4 + 2                      # levels: each takes at least ["1","1"],
-    pdata = np.empty(buf.size, np.uint8)         # level rows: price / size text (Arrow)
-    sdata = np.empty(buf.size, np.uint8)
-    poffs = np.zeros(cap + 1, np.int64)
-    soffs = np.zeros(cap + 1, np.int64)
-    dec = np.empty((6, cap), np.int64)           # price digits, raw, sig, size digits, raw, sig
-    bid = np.empty(cap, np.bool_)
-    st = np.zeros(3, np.int64)                   # price bytes, size bytes, level rows used
-    first = np.zeros(n_lines + 1, np.int64)      # per message: its first level row
-    rest = np.empty(buf.size, np.uint8)          # the block with the lines taken here blanked
-    r = 0
-    m = 0
-    vals = np.zeros(9, np.int64)
-    spans = np.zeros(6, np.int64)
-    start = 0
-    line = 0
+    out = Messages(np.empty(n_lines, np.int64), np.empty((n_lines, 6), np.int64),
+                   np.empty((n_lines, 4), np.bool_), np.empty((n_lines, 2), np.int64),
+                   np.zeros(n_lines + 1, np.int64))
+    cap = buf.size // 4 + 2  # level rows: each takes at least ["1","1"],
+    rows = LevelRows(np.empty(buf.size, np.uint8), np.zeros(cap + 1, np.int64), np.empty(buf.size, np.uint8),
+                     np.zeros(cap + 1, np.int64), np.empty((6, cap), np.int64), np.empty(cap, np.bool_),
+                     np.zeros(1, ROWS_USED))
+    used = rows.used[0]
+    rest = np.empty(buf.size, np.uint8)  # the block with the lines taken here blanked
+    msgs = np.zeros(2, MESSAGE)          # [0]: the line being read, [1]: all zero (to clear it)
+    msg = msgs[0]
+    r = m = start = line = 0
     for end in range(buf.size):
         if buf[end] != 10:
             continue
         ok = False
         p, local = _receive_time(buf, start, end)
         if p >= 0 and p < end and buf[p] == 123:
-            vals[:] = 0
-            spans[:] = 0
-            s0, s1, s2 = st[0], st[1], st[2]
-            q = _object(buf, p, end, vals, spans, pdata, poffs, sdata, soffs, dec, bid, st)
+            msgs[0] = msgs[1]
+            s0, s1, s2 = used.price_bytes, used.size_bytes, used.rows
+            q = _object(buf, p, end, msg, rows)
             if q >= 0:
                 q = _ws(buf, q, end)
-            bits = vals[5]
-            ok = _is_diff_event(buf, q == end, vals, spans, word)
+            ok = _is_diff_event(buf, q == end, msg, word)
             if ok:
-                msg_line[m] = line
-                ints[m, 0] = local
-                ints[m, 1] = vals[0]
-                ints[m, 2] = vals[1]
-                ints[m, 3] = vals[2]
-                ints[m, 4] = vals[3]
-                ints[m, 5] = vals[4]
-                flags[m, 0] = local >= 0
-                flags[m, 1] = (bits & _E) != 0
-                flags[m, 2] = (bits & _T) != 0
-                flags[m, 3] = (bits & _PU) != 0
-                sym[m, 0] = spans[0]
-                sym[m, 1] = spans[1]
-                first[m + 1] = st[2]
+                _keep(out, m, line, local, msg, rows)
                 m += 1
             else:  # roll back the levels this line wrote
-                st[0], st[1], st[2] = s0, s1, s2
+                used.price_bytes, used.size_bytes, used.rows = s0, s1, s2
         if not ok:
             for i in range(start, end):
                 rest[r] = buf[i]
@@ -456,9 +509,10 @@ def _scan(buf, word):
         r += 1
         start = end + 1
         line += 1
-    n = st[2]
-    return (msg_line[:m], ints[:m], flags[:m], sym[:m], poffs[:n + 1], pdata[:st[0]], soffs[:n + 1],
-            sdata[:st[1]], dec[:, :n], bid[:n], first[:m + 1], rest[:r])
+    n = used.rows
+    return (out.line[:m], out.ints[:m], out.flags[:m], out.sym[:m], rows.poffs[:n + 1], rows.pdata[:used.price_bytes],
+            rows.soffs[:n + 1], rows.sdata[:used.size_bytes], rows.dec[:, :n], rows.bid[:n], out.first[:m + 1],
+            rest[:r])
 
 
 def scan_depth(block: bytes):

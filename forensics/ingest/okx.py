@@ -38,7 +38,7 @@ from typing import Iterator
 from forensics.ingest.normalise import Chunk, Format, ReadOptions
 from forensics.ingest.seqchain import SeqChain
 from forensics.ingest.source import Source
-from forensics.ingest.wsjson import (LevelBook, Rows, apply_update, checksum_note, diff_snapshot, level_pair,
+from forensics.ingest.wsjson import (LevelBook, Rows, apply_update, checksum_note, diff_snapshot, entries, level_pair,
                                      line_sniffer, messages, ms_ns, write_snapshot)
 
 DEPTHS = {"books": 400, "books-l2-tbt": 400, "books50-l2-tbt": 50, "books5": 5, "bbo-tbt": 1,
@@ -197,19 +197,15 @@ def _book(j: dict, ch: str, arg: dict, m, state, chain: SeqChain, rows: Rows, st
 
 
 def _trades(j: dict, arg: dict, m, rows: Rows) -> None:
-    data = j.get("data")
-    if not isinstance(data, list):
-        rows.reject(m.line, "OKX trades message without a data list")
-        return
-    for t in data:
-        if not isinstance(t, dict):
-            rows.reject(m.line, "OKX trades entry is not an object")
-            continue
+    for t in entries(j.get("data"), m.line, rows, "OKX trades"):
         inst = t.get("instId") or arg.get("instId")
         rows.trade(market(inst or ""), inst, ms_ns(t.get("ts")), m.local_ts, t.get("tradeId"), t.get("px"),
                    t.get("sz"), t.get("side"), m.line)
 
 
+# The venue's declaration for the registry (pattern, sniff, FORMATS): the same few lines in every
+# websocket venue module on purpose, as the reader contract asks (README "Writing a reader");
+# `duplicates` lists them as pairs.
 _PAT = re.compile(rb'\\?"channel\\?"\s*:\s*\\?"(books|books5|books-l2-tbt|books50-l2-tbt|bbo-tbt|trades)\\?"'
                   rb'.{0,80}\\?"instId\\?"|\\?"instId\\?".{0,80}\\?"channel\\?"\s*:\s*\\?"(books|trades)')
 

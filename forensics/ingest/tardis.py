@@ -29,7 +29,7 @@ from forensics.ingest.normalise import LINE_SHIFT, Chunk, Format, Reject, arriva
 from forensics.ingest.seqchain import gap_row
 import re
 
-from forensics.ingest.source import NameInfo, NameRule, Source, prefetch
+from forensics.ingest.source import NameInfo, NameRule, Source, count_lines, prefetch
 from forensics.timeutil import to_ns_expr
 
 BOOK_COLS = ["exchange", "symbol", "timestamp", "local_timestamp", "is_snapshot", "side", "price", "amount"]
@@ -161,20 +161,20 @@ def _book_scanned(block: bytes, first_line: int, skip_header: bool, opts, prev_s
     if ex_name not in _VENUES:
         _VENUES[ex_name] = pl.select(_venue(pl.lit(ex_name, pl.Utf8))).item()
     line = np.arange(first_line, first_line + n, dtype=np.int64)
-    prev_ts_col = pl.Series("__prev_ts", np.concatenate([[0 if prev_ts is None else prev_ts], ts[:-1, 0]]))
+    prev_ts_col = pl.Series("__prev_ts", np.concatenate([[0 if prev_ts is None else prev_ts], ts[0, :-1]]))
     if prev_ts is None:
         prev_ts_col = prev_ts_col.scatter(0, None)
     before = np.concatenate([[True if prev_snapshot is None else prev_snapshot], snap[:-1]])
     cols = {
         "exchange": pl.repeat(_VENUES[ex_name], n, dtype=pl.Utf8, eager=True),
         "symbol": pl.repeat(sym_name, n, dtype=pl.Utf8, eager=True),
-        "ts": ts[:, 0], "local_ts": ts[:, 1], "is_snapshot": snap, "side": sides,
+        "ts": ts[0], "local_ts": ts[1], "is_snapshot": snap, "side": sides,
         "price": prices, "size": amounts, "arrival": line << LINE_SHIFT, "line": line,
         "__resync": snap & ~before, "__prev_ts": prev_ts_col,
     }
     for j, c in enumerate(("price", "size")):
         for i, k in enumerate(("digits", "raw", "sig")):
-            cols[f"__{k}_{c}"] = np.ascontiguousarray(dec[:, 3 * j + i])
+            cols[f"__{k}_{c}"] = dec[3 * j + i]  # a contiguous row of the scanner's (6, n) array
     return pl.DataFrame(cols)
 
 
@@ -185,7 +185,7 @@ def read_book(src: Source, opts) -> Iterator[Chunk]:
     prev_snapshot, prev_ts = None, None  # last row of the previous block
     for first_line, block in src.blocks():
         skip = first_line == 1 and is_header(block, "exchange")
-        n_lines = block.count(b"\n")
+        n_lines = count_lines(block)
         df = _book_scanned(block, first_line, skip, opts, prev_snapshot, prev_ts, n_lines) if FAST_SCAN else None
         if df is not None:
             chunk = Chunk(lines=n_lines)

@@ -447,6 +447,25 @@ class Rows:
         return ch
 
 
+def objects(items, line: int, rows: Rows, what: str) -> Iterator[dict]:
+    """The objects among a message's entries (trades), each other entry rejected as ``{what}
+    entry is not an object``."""
+    for t in items:
+        if isinstance(t, dict):
+            yield t
+        else:
+            rows.reject(line, f"{what} entry is not an object")
+
+
+def entries(data, line: int, rows: Rows, what: str, entry: str | None = None) -> Iterator[dict]:
+    """The objects of a message's ``data`` list (:func:`objects`, named ``entry``, default
+    ``what``); a ``data`` that is not a list is rejected as ``{what} message without a data list``."""
+    if not isinstance(data, list):
+        rows.reject(line, f"{what} message without a data list")
+        return iter(())
+    return objects(data, line, rows, entry or what)
+
+
 def level_pair(lv, line: int, rows: Rows, what: str) -> tuple[str, str] | None:
     """A ``[price, size, ...]`` level as two decimal strings, or None (the line is rejected)."""
     if isinstance(lv, (list, tuple)) and len(lv) >= 2 and isinstance(lv[0], str) and isinstance(lv[1], str):

@@ -12,8 +12,7 @@ import polars as pl
 
 from forensics.errors import ForensicsError
 from forensics.timeutil import NS_PER_MS, NS_PER_S, parse_duration, parse_time  # noqa: F401 (NS_PER_MS: re-exported)
-
-
+from forensics.vocab import Label
 
 BID, ASK = 0, 1
 K_ADD, K_TRADE, K_CANCEL = 0, 1, 2
@@ -24,11 +23,11 @@ TID0 = 6_500_000_000      # first individual trade id
 AID0 = 2_800_000_000      # first aggregate trade id
 
 INCIDENT_KINDS = ("withdrawal", "consumption", "one_sided_pull", "flicker", "calm")
-EXPECTED_LABEL = {
-    "withdrawal": "synchronized_withdrawal",
-    "consumption": "consumption",
-    "one_sided_pull": "one_sided_pull",
-    "flicker": "flicker",
+EXPECTED_LABEL: dict[str, Label | None] = {  # the label a correct detection gives each incident kind
+    "withdrawal": Label.SYNCHRONIZED_WITHDRAWAL,
+    "consumption": Label.CONSUMPTION,
+    "one_sided_pull": Label.ONE_SIDED_PULL,
+    "flicker": Label.FLICKER,
     "calm": None,
 }
 DEFAULT_DURATION_S = {  # main phase length per kind (see parse_incident)
