@@ -105,7 +105,7 @@ def test_a_handful_of_tail_orders_is_not_a_program():
         few, ts = sell_program(rng, 500, 8, 3, 3, spread=0.1, anchor=True)
         tr = pl.concat([noise, few]).sort("ts")
         found["few"] += _hit(find_flow(tr, DetectParams()), ts)
-        found["few_untrimmed"] += _hit(find_flow(tr, DetectParams(flow_trim_n=0)), ts)
+        found["few_untrimmed"] += _hit(find_flow(tr, DetectParams(flow_trim_n=0, flow_short_z=0.0)), ts)  # the short-stretch bar off too (it would also stop some)
         ten, ts10 = sell_program(np.random.default_rng(600 + seed), 500, 20, 3, 10, anchor=True)
         found["ten"] += _hit(find_flow(pl.concat([noise, ten]).sort("ts"), DetectParams()), ts10)
     assert found["few"] <= 1 and found["few_untrimmed"] >= 5 and found["ten"] == 8, found
@@ -192,3 +192,40 @@ def test_a_long_program_stays_the_event_when_its_two_sided_cliff_comes_early():
              "band_pct": 0.1, "sync_share_500ms": 0.9, "speed_ms": 300}
     assert not _flow_is_context(ctx, cliff, fw, p)
     assert _flow_is_context(ctx, cliff, dict(fw, start=int(114.5 * S)), p)
+
+
+def test_a_short_burst_of_tail_sized_orders_is_not_a_program():
+    """15 sell orders in 4.6 s, 5 of them ~17x the noise's median size: the plain volume z passes
+    (6.4-6.9 sigma) and the 3 largest orders do not carry it (``flow_trim_n``), but capped at the
+    side's size quantile the stretch is ordinary (capped z 4.8-5.8): a stretch under
+    ``flow_short_s`` passing on the plain z alone needs z >= ``flow_short_z`` or capped z >=
+    ``flow_short_zc`` (dev 161-400: 3 calm false programs of this shape). With the rule off it is
+    a program; a short program of 10 child orders at 5x over 8 s is still found."""
+    off = DetectParams(flow_short_z=0.0)
+    found = {"on": 0, "off": 0, "prog": 0}
+    for seed in (0, 1, 4):
+        noise = taker_noise(np.random.default_rng(40 + seed), 900)
+        ts = (np.linspace(500, 504.6, 15) * S).astype(np.int64)
+        size = np.array([250] * 5 + [15] * 10, dtype=np.int64)
+        np.random.default_rng(seed).shuffle(size)
+        burst = pl.DataFrame({"ts": ts, "price": np.full(15, 1000), "size": size, "aggressor": ["sell"] * 15})
+        tr = pl.concat([noise, burst]).sort("ts")
+        found["on"] += _hit(find_flow(tr, DetectParams()), ts)
+        found["off"] += _hit(find_flow(tr, off), ts)
+        prog, tp = sell_program(np.random.default_rng(800 + seed), 500, 8, 5, 10, anchor=True)
+        found["prog"] += _hit(find_flow(pl.concat([noise, prog]).sort("ts"), DetectParams()), tp)
+    assert found == {"on": 0, "off": 3, "prog": 3}, found
+
+
+def test_the_aftermath_runs_on_from_the_end_of_the_events_cascade_program():
+    """A withdrawal (cliff ending at 8 s) with its cascade program reported with it (1-18 s): a
+    cliff 46 s in (28 s after the program, 38 s after the cliff) is the withdrawal's aftermath
+    (dev seed 138: a re-pull 46 s into a withdrawal stood alone once a spurious short program in
+    between no longer chained it); without the program it is an event of its own, as is one
+    starting more than ``aftermath_fold_s`` after the program."""
+    p = DetectParams()
+    wd = lambda: dict(_event("cliff", 0, 8), _flow_after={"start": 1 * S, "end": 18 * S})
+    out = _fold_aftermath([wd(), _event("cliff", 46, 50)], p)
+    assert len(out) == 1 and len(out[0]["_absorbed"]) == 1
+    assert len(_fold_aftermath([_event("cliff", 0, 8), _event("cliff", 46, 50)], p)) == 2
+    assert len(_fold_aftermath([wd(), _event("cliff", 18 + p.aftermath_fold_s + 2, 60)], p)) == 2

@@ -444,7 +444,8 @@ def _passes(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectParams)
     """Seconds [sa, sb) pass the program tests against the baseline ending at ``bi``: ratio >=
     ``flow_min_ratio``, z >= ``flow_min_z`` with the volume still >= ``flow_min_ratio`` x the rate
     without its ``flow_trim_n`` largest orders (not a handful of size-tail orders, :func:`_trimmed`)
-    or capped z >= ``flow_min_zc`` (raised on a short history), or capped z >= ``flow_ero_zc`` with
+    and, under ``flow_short_s``, z >= ``flow_short_z`` or capped z >= ``flow_short_zc`` (a few
+    seconds of size-tail orders score a plain z of 6-8 but cap low), or capped z >= ``flow_min_zc`` (raised on a short history), or capped z >= ``flow_ero_zc`` with
     the erosion of :func:`_eroded`, or (up to ``flow_count_max_s``) an order count >= ``flow_count_z``
     sigma above the side's count rate (:func:`_count_z`: a program of many ordinary prints); no
     second above ``flow_max_top_share`` of the volume, unless (``flow_rest_sustained``) the volume of the
@@ -457,7 +458,8 @@ def _passes(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectParams)
     zc = (float(sc["vc"][sa:sb].sum()) - dur * muc) / math.sqrt(dur * varc) if varc > 0 else float("nan")
     z = (vol - dur * mu) / math.sqrt(dur * var)
     if not (vol >= p.flow_min_ratio * dur * mu
-            and ((z >= p.flow_min_z * short and _trimmed(sc, sa, sb, p) >= p.flow_min_ratio * dur * mu)
+            and ((z >= p.flow_min_z * short and _trimmed(sc, sa, sb, p) >= p.flow_min_ratio * dur * mu
+                  and (dur >= p.flow_short_s or z >= p.flow_short_z * short or zc >= p.flow_short_zc * short))
                  or zc >= p.flow_min_zc * short
                  or (zc >= p.flow_ero_zc * short and _eroded(sc.get("book"), sa, sb, p))
                  or _count_z(sc, sa, sb, bi, p) >= p.flow_count_z * short)):

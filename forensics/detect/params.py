@@ -30,7 +30,7 @@ class DetectParams:
     other_min_frac: float = 0.15      # ... and >= 15% of its baseline (and of its own levels' quantity)
     merge_gap_s: float = 10.0         # a fall within 10 s of an event's end continues it
     aftermath_max_s: float = 120.0    # an unrecovered side folds in later falls / flows for at most 2 min
-    aftermath_fold_s: float = 30.0    # an event starting < 30 s after the previous one ends is its aftermath (dev 61-160: 6 of 10 extra events)
+    aftermath_fold_s: float = 30.0    # an event starting < 30 s after the previous one ends (or the program reported with it: dev seed 138) is its aftermath (dev 61-160: 6 of 10 extra events)
     later_falls: bool = True          # a blip's merged cliffs that bottom out after it was back are judged on their own (dev seed 88: a pull hidden behind the re-quote dip before it)
     min_hold_s: float = 2.0           # depth back within 2 s = a cancel/replace blip, not vanished depth
     recovery_frac: float = 0.5        # recovered = back to half the depth before
@@ -66,6 +66,9 @@ class DetectParams:
     flow_cap_z: float = 1.645         # capped z: each order capped at the trailing 95% size quantile (lognormal fit) ...
     flow_min_zc: float = 9.0          # ... >= 9 sigma of the capped volume (dev 1-160: finds 5-10 s programs the size tail hides, +1 calm false event in 16 h)
     flow_trim_n: int = 3              # a program passing on the plain z alone keeps >= flow_min_ratio x the trailing rate without its 3 largest orders (dev 1-160: the 2 calm false events were 2-3 size-tail orders, trimmed ratio 1.25 / 1.57; a program of >= 10 child orders keeps ~70% of its excess)
+    flow_short_s: float = 15.0        # a stretch shorter than 15 s passing on the plain volume z alone ...
+    flow_short_z: float = 8.0         # ... needs z >= 8 ... (dev 161-400: 3 of the 4 calm false programs were 3.8-4.8 s of 22-31 prints at plain z 6.1-7.8, capped z 4.9-5.9) ...
+    flow_short_zc: float = 6.0        # ... or capped z >= 6 (dev seed 298's 9 s program of 11 large child orders: z 6.9, capped z 6.3; a burst of size-tail orders caps low)
     flow_count_z: float = 8.0         # many same-side orders: a 5-20 s window at >= flow_min_ratio whose order count is >= 8 sigma above the side's trailing count rate (per-second variance, Poisson floor) is a program (dev 1-160: calm windows top out at 5.05 in 16 h; the missed 5-10 s programs of 42-80 prints: 14.5-28.7) ...
     flow_count_max_s: int = 20        # ... for windows up to 20 s (the counts of real takers cluster: a long window's count z overstates)
     flow_ero_zc: float = 5.5          # with erosion, a capped z >= 5.5 suffices (dev 1-160: calm 5-20 s windows at >= 2x top out at zc 4.95 in 16 h; the missed 5-10 s programs it finds: 6.0-8.6) ...

@@ -206,7 +206,7 @@ def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> 
 
 def _fold_aftermath(events: list[dict], p: DetectParams) -> list[dict]:
     """A cliff or program starting within ``aftermath_fold_s`` after the end of the previous
-    (non-flicker) event is part of that event's aftermath (the book has not settled: re-pulls,
+    (non-flicker) event, or of the program reported with it (its cascade), is part of that event's aftermath (the book has not settled: re-pulls,
     hedging flow, the deep bands catching up) and is folded into it, listed in its evidence; a
     program within ``flow_tail_fold_s`` after a program of the same aggressor is its tail."""
     fold = int(p.aftermath_fold_s * NS_PER_S)
@@ -218,7 +218,9 @@ def _fold_aftermath(events: list[dict], p: DetectParams) -> list[dict]:
         tail = (prev is not None and e["trigger"] == prev["trigger"] == "flow"
                 and (e.get("program") or {}).get("aggressor") == (prev.get("program") or {}).get("aggressor"))
         reach = int(p.flow_tail_fold_s * NS_PER_S) if tail else fold
-        if e["trigger"] != "flicker" and end is not None and end < e["start_ts"] <= end + reach:
+        # the aftermath runs on from the end of the program reported with the event (its cascade)
+        last = max(end, (prev.get("_flow_after") or {}).get("end", 0)) if prev is not None else None
+        if e["trigger"] != "flicker" and end is not None and end < e["start_ts"] <= last + reach:
             prev.setdefault("_absorbed", []).append(e)
             prev["_fold_until"] = max(end, e["window_to"])
             continue
