@@ -43,7 +43,8 @@ def maker_stress(con, exchange: str, symbol: str, at_ns: int, end_ns: int | None
                            .when(pl.col("bucket_ns") < at_ns + during).then(pl.lit("during"))
                            .otherwise(pl.lit("after")))
         agg = s.group_by("phase").agg(pl.col("cancelled").sum(), pl.col("reposted").sum(), pl.col("withdrawn").sum())
-        for r in agg.iter_rows(named=True):
+        order = {"before": 0, "during": 1, "after": 2}   # report.json stays byte-stable run to run
+        for r in sorted(agg.iter_rows(named=True), key=lambda r: order[r["phase"]]):
             c = float(r["cancelled"] or 0)
             phases[r["phase"]] = {"cancelled": c, "reposted": float(r["reposted"] or 0),
                                   "withdrawn": float(r["withdrawn"] or 0),
