@@ -152,3 +152,32 @@ def test_a_thirty_percent_pull_at_the_burst_bar_is_found(tmp_path):
         found[bar] = got
     assert found[0.25] == {"withdrawal": "synchronized_withdrawal", "one_sided_pull": "one_sided_pull"}
     assert found[0.30]["one_sided_pull"] != "one_sided_pull"
+
+
+def test_a_deep_band_re_fall_after_a_pull_of_the_same_side_is_folded_in():
+    """Dev seeds 260 and 381: 46 s and 68 s after a one-sided ask pull (touch bands) the 5% band
+    fell on its own (the deep band catching up / the makers' re-quote step) and stood alone as
+    a second one_sided_pull matching no incident. A one-sided cliff whose largest fall is in a
+    band >= ``refall_band_pct`` starting < ``refall_s`` after an earlier cliff of that side that
+    reads one_sided_pull is folded into it; not with the rule off, not on the other side, not in
+    a touch band, not later, and not after a trade-driven cliff (dev seed 65: its pull in the 5%
+    band 72 s after a background consumption cliff of the bid side)."""
+    from forensics.detect.pipeline import _fold_refalls
+    S = 1_000_000_000
+
+    def cliff(t0, t1, side, band, label="one_sided_pull"):
+        return {"trigger": "cliff", "start_ts": int(t0 * S), "window_to": int(t1 * S), "sides": side,
+                "band_pct": band, "_lab": label}
+
+    def lab(e):
+        return e["_lab"]
+
+    p = DetectParams()
+    out = _fold_refalls([cliff(73, 80, "ask", 1.0), cliff(119, 125, "ask", 5.0)], p, lab)
+    assert len(out) == 1 and len(out[0]["_absorbed"]) == 1
+    off = dataclasses.replace(p, refall_s=0.0)
+    assert len(_fold_refalls([cliff(73, 80, "ask", 1.0), cliff(119, 125, "ask", 5.0)], off, lab)) == 2
+    assert len(_fold_refalls([cliff(73, 80, "bid", 1.0), cliff(119, 125, "ask", 5.0)], p, lab)) == 2
+    assert len(_fold_refalls([cliff(73, 80, "ask", 1.0), cliff(119, 125, "ask", 0.5)], p, lab)) == 2
+    assert len(_fold_refalls([cliff(73, 80, "ask", 1.0), cliff(73 + p.refall_s + 1, 170, "ask", 5.0)], p, lab)) == 2
+    assert len(_fold_refalls([cliff(97, 99, "bid", 0.5, "consumption"), cliff(169, 175, "bid", 5.0)], p, lab)) == 2

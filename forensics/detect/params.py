@@ -31,6 +31,8 @@ class DetectParams:
     merge_gap_s: float = 10.0         # a fall within 10 s of an event's end continues it
     aftermath_max_s: float = 120.0    # an unrecovered side folds in later falls / flows for at most 2 min
     aftermath_fold_s: float = 30.0    # an event starting < 30 s after the previous one ends (or the program reported with it: dev seed 138) is its aftermath (dev 61-160: 6 of 10 extra events)
+    refall_s: float = 90.0            # a one-sided cliff whose largest fall is in a deep band (>= refall_band_pct) < 90 s after an earlier cliff of the same side reading one_sided_pull started is that pull's re-fall (dev 161-400: seeds 260, 381 at 46 and 68 s; true deep-band pulls on 1-400: no same-side pull within 90 s before)
+    refall_band_pct: float = 2.0      # deep = the 2% and 5% bands (the touch bands held: the deep band catching up / the makers' re-quote step)
     later_falls: bool = True          # a blip's merged cliffs that bottom out after it was back are judged on their own (dev seed 88: a pull hidden behind the re-quote dip before it)
     min_hold_s: float = 2.0           # depth back within 2 s = a cancel/replace blip, not vanished depth
     recovery_frac: float = 0.5        # recovered = back to half the depth before

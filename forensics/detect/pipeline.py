@@ -79,6 +79,7 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
     for fw in _fold_counter_flow(flows, p):
         events = _merge_flow(ctx, events, fw, p)
     events = _fold_aftermath(events, p)
+    events = _fold_refalls(events, p, lambda e: _label(ctx, e, p))
     rows = [_finish(ctx, e, ex, sy, p) for e in sorted(events, key=lambda e: e["start_ts"])]
     if not rows:
         return pl.DataFrame(schema=EVENT_SCHEMA)
@@ -224,6 +225,31 @@ def _fold_aftermath(events: list[dict], p: DetectParams) -> list[dict]:
             prev.setdefault("_absorbed", []).append(e)
             prev["_fold_until"] = max(end, e["window_to"])
             continue
+        out.append(e)
+    return out
+
+
+def _fold_refalls(events: list[dict], p: DetectParams, label) -> list[dict]:
+    """A one-sided cliff whose largest fall is in a deep band (>= ``refall_band_pct``) starting
+    < ``refall_s`` after an earlier cliff of the same side that reads ``one_sided_pull``
+    (``label(event)``) is that pull's re-fall (the deep band catching up, or the makers'
+    re-quote step, while the touch bands held): folded into it, listed in its evidence."""
+    if p.refall_s <= 0:
+        return events
+    reach = int(p.refall_s * NS_PER_S)
+    out: list[dict] = []
+    pulls: list[dict] = []
+    for e in sorted(events, key=lambda e: e["start_ts"]):
+        if (e["trigger"] == "cliff" and e["sides"] in ("bid", "ask") and e.get("band_pct") is not None
+                and e["band_pct"] >= p.refall_band_pct):
+            ref = next((x for x in reversed(pulls) if x["sides"] == e["sides"]
+                        and x["start_ts"] < e["start_ts"] <= x["start_ts"] + reach), None)
+            if ref is not None:
+                ref.setdefault("_absorbed", []).append(e)
+                ref["_fold_until"] = max(ref.get("_fold_until", ref["window_to"]), e["window_to"])
+                continue
+        if e["trigger"] == "cliff" and e["sides"] in ("bid", "ask") and label(e) == "one_sided_pull":
+            pulls.append(e)
         out.append(e)
     return out
 
