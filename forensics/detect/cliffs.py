@@ -94,7 +94,7 @@ def _group_cliffs(ctx: Context, p: DetectParams) -> list[dict]:
             else:
                 groups.append([c])
         for g in groups:
-            best = max(g, key=lambda c: (round(c.frac, 6), -c.band))
+            best = max(g, key=_rank)
             per_side.append(best)
             members[id(best)] = g
     per_side.sort(key=lambda c: c.t_peak)
@@ -121,6 +121,12 @@ def _group_cliffs(ctx: Context, p: DetectParams) -> list[dict]:
         ev["t_trough"] = max(c.t_trough for c in ev["cliffs"].values())
         ev["_members"] = [x for c in ev["cliffs"].values() for x in members[id(c)]]
     return events
+
+
+
+def _rank(c: Cliff) -> tuple:
+    """Which of a side's cliffs stands for it: the largest fall, the narrower band on a tie."""
+    return (round(c.frac, 6), -c.band)
 
 
 
@@ -154,7 +160,7 @@ def _later_fall(ev: dict, ctx: Context, p: DetectParams) -> dict | None:
         return None
     cliffs = {}
     for c in later:
-        if c.side not in cliffs or (round(c.frac, 6), -c.band) > (round(cliffs[c.side].frac, 6), -cliffs[c.side].band):
+        if c.side not in cliffs or _rank(c) > _rank(cliffs[c.side]):
             cliffs[c.side] = c
     prim = max(cliffs.values(), key=lambda c: c.frac)
     return {"trigger": "cliff", "cliffs": cliffs, "band": prim.band, "_members": later, "_later": True,
@@ -202,8 +208,7 @@ def _continuations(events: list[dict], ctx: Context, p: DetectParams) -> list[di
             # a partial fall (30-40% of the quotes) is kept if it stays down, came as a pull
             # burst, and comes back within the horizon (a thinning that never returns is the
             # book's new level, not an incident); its recovery is then that return
-            held = not ev.get("_later") and _held_partial(ev, ctx, p)  # a later fall must hold on its own
-            back = _held_partial(ev, ctx, p, recovery=True) if held else None
+            back = None if ev.get("_later") else _held_partial(ev, ctx, p)  # a later fall must hold on its own
             if back is None or not _partial_pulled(ev, ctx, p):
                 # back within min_hold_s: a re-quote blip, not vanished depth; the falls merged
                 # into it that bottom out after it was back are judged on their own
@@ -218,29 +223,32 @@ def _continuations(events: list[dict], ctx: Context, p: DetectParams) -> list[di
 
 
 
-def _held_partial(ev: dict, ctx: Context, p: DetectParams, recovery: bool = False):
+def _held_partial(ev: dict, ctx: Context, p: DetectParams) -> int | None:
     """A fall already "recovered" at its trough (above ``recovery_frac`` of the depth before: a
-    partial pull of 30-40% of the quotes) that stays down: no falling side regains
-    ``partial_regain_frac`` of its fall within ``partial_hold_s`` of the trough. With
-    ``recovery``: the time every side has regained that much (its recovery, so later falls
-    while the makers re-quote in steps are its continuations; None: not within the horizon)."""
+    partial pull of 30-40% of the quotes) that stays down and comes back: every falling side
+    first regains ``partial_regain_frac`` of its fall later than ``partial_hold_s`` after the
+    trough but within the horizon. Returns the time the last side has regained that much (its
+    recovery, so later falls while the makers re-quote in steps are its continuations); None: not
+    such a fall (a side regained within ``partial_hold_s``, or not within the horizon)."""
     if p.partial_regain_frac <= 0:
-        return False
+        return None
     latest = ev["t_trough"]
+    hold, horizon = int(p.partial_hold_s * NS_PER_S), int(p.recovery_horizon_s * NS_PER_S)
     for s, c in ev["cliffs"].items():
         t, q = _series(ctx, s, ev["band"])
         fall = min(c.q_peak, c.baseline) - c.q_trough
+        if fall <= 0:
+            return None
         k0 = np.searchsorted(t, c.t_trough, side="left")
-        span = p.recovery_horizon_s if recovery else p.partial_hold_s
-        k1 = np.searchsorted(t, c.t_trough + int(span * NS_PER_S), side="right")
-        ok = np.nonzero(q[k0:k1] >= c.q_trough + p.partial_regain_frac * max(fall, 0.0))[0]
-        if recovery:
-            if ok.size == 0:
-                return None
-            latest = max(latest, int(t[k0 + ok[0]]))
-        elif fall <= 0 or ok.size:
-            return False
-    return latest if recovery else True
+        k1 = np.searchsorted(t, c.t_trough + max(horizon, hold), side="right")
+        ok = np.nonzero(q[k0:k1] >= c.q_trough + p.partial_regain_frac * fall)[0]
+        if ok.size == 0:
+            return None
+        back = int(t[k0 + ok[0]])
+        if back <= c.t_trough + hold or back > c.t_trough + horizon:
+            return None
+        latest = max(latest, back)
+    return latest
 
 
 

@@ -146,8 +146,7 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=N
         if W < n:
             out["windows"][W] = _window_scores(v, cv, cvc, out, W, p)
             if "book" in out and W <= p.flow_ero_max_s:
-                end = np.arange(n) + 1
-                out["windows"][W]["ero"], out["windows"][W]["drift"] = _erosion(out["book"], np.maximum(end - W, 0), end, p)
+                out["windows"][W]["ero"], out["windows"][W]["drift"] = _erosion(out["book"], W, p)
     return out
 
 
@@ -189,32 +188,29 @@ def _drift_sigma(bk: dict, W: int, p: DetectParams) -> np.ndarray:
     return bk["drift_sig"][W]
 
 
-def _erosion(bk: dict, start: np.ndarray, end: np.ndarray, p: DetectParams) -> tuple[np.ndarray, np.ndarray]:
-    """For seconds [start, end): the touch band's fall (1 - its lowest value in the window /
-    its median over the minute before) and the mid's move with the aggressor from the end of the
-    second before the window to the window's last second, in units of :func:`_drift_sigma`
-    (NaN where the book does not say)."""
-    start, end = np.asarray(start), np.asarray(end)
-    n = bk["dq"].size
-    out_e, out_d = np.full(start.size, np.nan), np.full(start.size, np.nan)
-    ok = (start >= 1) & (end > start) & (end <= n)
-    if not ok.any():
-        return out_e, out_d
-    a, b = start[ok], end[ok]
-    dq, mid = bk["dq"], bk["mid"]
-    W = b - a
-    if (W == W[0]).all():   # the windows of one length: rolling minimum, one sigma series
-        w = int(W[0])
-        lows = pl.Series(np.where(np.isnan(dq), np.inf, dq)).rolling_min(w, min_samples=1).to_numpy()[b - 1]
-        lows = np.where(np.isinf(lows), np.nan, lows)
-        sig = _drift_sigma(bk, w, p)[a - 1]
-    else:
-        lows = np.array([np.nanmin(dq[x:y]) if np.isfinite(dq[x:y]).any() else np.nan for x, y in zip(a, b)])
-        sig = np.array([_drift_sigma(bk, int(w), p)[x - 1] for w, x in zip(W, a)])
+def _erosion_of(bk: dict, a: np.ndarray, b: np.ndarray, lows: np.ndarray, sig: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of seconds [a, b) (a >= 1) whose touch band's lowest value is ``lows`` and whose
+    mid's ordinary move over their length is ``sig``: the band's fall (1 - lows / its median over
+    the minute before) and the mid's move with the aggressor from the end of the second before
+    the window to its last second, in units of ``sig`` (NaN where the book does not say)."""
     base = bk["base"][a - 1]
     with np.errstate(invalid="ignore", divide="ignore"):
-        out_e[ok] = np.where(base > 0, 1.0 - lows / base, np.nan)
-        out_d[ok] = np.where(sig > 0, bk["sign"] * (mid[b - 1] - mid[a - 1]) / sig, np.nan)
+        return (np.where(base > 0, 1.0 - lows / base, np.nan),
+                np.where(sig > 0, bk["sign"] * (bk["mid"][b - 1] - bk["mid"][a - 1]) / sig, np.nan))
+
+
+def _erosion(bk: dict, W: int, p: DetectParams) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_erosion_of` for the ``W``-second windows ending at each second (NaN for those
+    starting before the second second: no minute before them)."""
+    dq = bk["dq"]
+    out_e, out_d = np.full(dq.size, np.nan), np.full(dq.size, np.nan)
+    b = np.arange(W + 1, dq.size + 1)
+    if b.size == 0:
+        return out_e, out_d
+    lows = pl.Series(np.where(np.isnan(dq), np.inf, dq)).rolling_min(W, min_samples=1).to_numpy()[b - 1]
+    lows = np.where(np.isinf(lows), np.nan, lows)
+    out_e[b - 1], out_d[b - 1] = _erosion_of(bk, b - W, b, lows, _drift_sigma(bk, W, p)[b - W - 1])
     return out_e, out_d
 
 
@@ -222,9 +218,12 @@ def _eroded(bk: dict | None, sa: int, sb: int, p: DetectParams) -> bool:
     """Seconds [sa, sb) erode the consumed side: no longer than ``flow_ero_max_s``, its touch
     band >= ``flow_ero_frac`` below the minute before and the mid moved with the aggressor by >=
     ``flow_ero_drift_z`` sigma."""
-    if not bk or sb - sa > p.flow_ero_max_s or not bk.get("cover", np.zeros(0, bool))[sa:sb].any():
+    if (not bk or sb - sa > p.flow_ero_max_s or sa < 1 or sb <= sa or sb > bk["dq"].size
+            or not bk.get("cover", np.zeros(0, bool))[sa:sb].any()):
         return False
-    e, d = _erosion(bk, np.array([sa]), np.array([sb]), p)
+    seg = bk["dq"][sa:sb]
+    low = np.array([np.nanmin(seg) if np.isfinite(seg).any() else np.nan])
+    e, d = _erosion_of(bk, np.array([sa]), np.array([sb]), low, _drift_sigma(bk, sb - sa, p)[[sa - 1]])
     return bool(e[0] >= p.flow_ero_frac and d[0] >= p.flow_ero_drift_z)
 
 
@@ -300,26 +299,17 @@ def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict, book: dict 
         for W, w in sc["windows"].items():
             base = ((w["ratio"] >= p.flow_min_ratio) & (w["top"] <= p.flow_max_top_share)
                     & (w["active"] >= p.flow_min_active_s))
+            # comparisons with NaN (no verdict: short history, no book) are False
             hit = base & ((w["z"] >= p.flow_min_z) | (w["zc"] >= p.flow_min_zc))
             if W <= p.flow_count_max_s:   # many more same-side orders than the side's count rate
-                nhit = np.nan_to_num((base & (w["zn"] >= p.flow_count_z)).astype(float)) > 0
-                hit = hit | nhit
-                ne = np.nonzero(nhit)[0]
-                np.add.at(nflag, np.maximum(ne - W + 1, 0), 1)
-                np.add.at(nflag, ne + 1, -1)
+                nhit = base & (w["zn"] >= p.flow_count_z)
+                hit |= nhit
+                _cover(nflag, nhit, W)
             if "ero" in w:   # a short program that erodes the touch band and moves the mid: a lower bar
-                ehit = np.nan_to_num((base & (w["zc"] >= p.flow_ero_zc) & (w["ero"] >= p.flow_ero_frac)
-                                      & (w["drift"] >= p.flow_ero_drift_z)).astype(float)) > 0
-                hit = hit | ehit
-                ee = np.nonzero(ehit)[0]
-                np.add.at(eflag, np.maximum(ee - W + 1, 0), 1)
-                np.add.at(eflag, ee + 1, -1)
-            hit = np.nan_to_num(hit.astype(float)) > 0
-            ends = np.nonzero(hit)[0]
-            if ends.size == 0:
-                continue
-            np.add.at(flag, np.maximum(ends - W + 1, 0), 1)
-            np.add.at(flag, ends + 1, -1)
+                ehit = base & (w["zc"] >= p.flow_ero_zc) & (w["ero"] >= p.flow_ero_frac) & (w["drift"] >= p.flow_ero_drift_z)
+                hit |= ehit
+                _cover(eflag, ehit, W)
+            _cover(flag, hit, W)
         cover = np.cumsum(flag[:-1]) > 0
         if "book" in sc:   # a segment passes on its erosion only where an erosion-backed window flagged it
             sc["book"]["cover"] = np.cumsum(eflag[:-1]) > 0
@@ -417,6 +407,14 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
     return (_program_segments(v, sc, lo, sa, p, depth + 1) + [(sa, sb)]
             + _program_segments(v, sc, sb, hi, p, depth + 1))
 
+
+
+def _cover(flag: np.ndarray, hit: np.ndarray, W: int) -> None:
+    """Mark in difference array ``flag`` the seconds of every ``W``-second window ending where
+    ``hit`` holds (``np.cumsum(flag[:-1]) > 0``: the seconds covered)."""
+    ends = np.nonzero(hit)[0]
+    np.add.at(flag, np.maximum(ends - W + 1, 0), 1)
+    np.add.at(flag, ends + 1, -1)
 
 
 def _trimmed(sc: dict, sa: int, sb: int, p: DetectParams) -> float:
