@@ -9,21 +9,15 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from forensics.classify import classify as classify_metrics
 from forensics.cli import cli
 from forensics.detect import DetectParams, detect, find_cliffs, find_flow, flow_scores
-from forensics.detect.metrics import event_metrics
 from forensics.evaluate import run_one, summarise
 from forensics.ingest import ingest
 from forensics.store import Store
+from tests.detect_util import classify
 from tests.taker_flow import S, sell_program, taker_noise
 
 MS = 1_000_000
-
-
-def classify(m: dict):
-    """The classifier on an event dict as detect builds it."""
-    return classify_metrics(event_metrics(m))
 
 
 # ---- units -------------------------------------------------------------------------------------

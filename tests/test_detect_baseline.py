@@ -10,15 +10,9 @@ import polars as pl
 from forensics import classify as classify_mod
 from forensics import detect as detect_mod
 from forensics.classify import Thresholds
-from forensics.classify import classify as classify_metrics
 from forensics.detect import DetectParams, find_flow, flow_scores
-from forensics.detect.metrics import event_metrics
+from tests.detect_util import classify, incident_labels
 from tests.taker_flow import S, sell_program, taker_noise
-
-
-def classify(m: dict):
-    """The classifier on an event dict as detect builds it."""
-    return classify_metrics(event_metrics(m))
 
 
 
@@ -129,12 +123,10 @@ def test_a_held_partial_pull_is_found(tmp_path):
     back within the horizon, it is a one_sided_pull; with the rule off it is missed again."""
     import dataclasses
 
-    from forensics.evaluate import run_eval
     found = {}
     for regain in (DetectParams().partial_regain_frac, 0.0):
         p = dataclasses.replace(DetectParams(), partial_regain_frac=regain)
-        _, runs = run_eval(1, 17, drawn=True, seeds=[17], workdir=str(tmp_path), keep=True, params=p)
-        m = [x for x in runs[0].matches if x["incident"] and x["incident"]["type"] == "one_sided_pull"]
-        assert len(m) == 1 and m[0]["incident"]["shape"]["pull_frac"] < 0.4
-        found[regain] = m[0]["event"]["label"] if m[0]["event"] else None
+        label, shape = incident_labels(tmp_path, 17, p)["one_sided_pull"]
+        assert shape["pull_frac"] < 0.4
+        found[regain] = label
     assert found == {0.5: "one_sided_pull", 0.0: None}

@@ -8,15 +8,10 @@ import numpy as np
 import polars as pl
 
 from forensics.classify import Thresholds
-from forensics.classify import classify as classify_metrics
 from forensics.detect.context import Context
-from forensics.detect.metrics import _pull_metrics, _side_pulls, event_metrics
+from forensics.detect.metrics import _pull_metrics, _side_pulls
 from forensics.detect.params import DetectParams
-
-
-def classify(m: dict, th: Thresholds | None = None):
-    """The classifier on an event dict as detect builds it."""
-    return classify_metrics(event_metrics(m), th or Thresholds())
+from tests.detect_util import classify, incident_labels
 
 
 S = 1_000_000_000
@@ -89,14 +84,8 @@ def test_a_pull_behind_a_re_quote_dip_is_found(tmp_path):
     the dip, so the group read as a blip and the pull inside it was dropped. With ``later_falls``
     the group's cliffs that bottom out after their side was back are judged on their own and
     the pull is found as a one_sided_pull; with it off it is missed again."""
-    from forensics.evaluate import run_eval
-    found = {}
-    for on in (True, False):
-        p = dataclasses.replace(DetectParams(), later_falls=on)
-        _, runs = run_eval(1, 88, drawn=True, seeds=[88], workdir=str(tmp_path), keep=True, params=p)
-        m = [x for x in runs[0].matches if x["incident"] and x["incident"]["type"] == "one_sided_pull"]
-        assert len(m) == 1
-        found[on] = m[0]["event"]["label"] if m[0]["event"] else None
+    found = {on: incident_labels(tmp_path, 88, dataclasses.replace(DetectParams(), later_falls=on))["one_sided_pull"][0]
+             for on in (True, False)}
     assert found == {True: "one_sided_pull", False: None}
 
 
@@ -105,14 +94,11 @@ def test_a_held_partial_pull_at_the_books_churn_is_found(tmp_path):
     net cancel burst (42% of its depth) is just above the side's 99th-percentile 500 ms fall
     (41%), short of 1.5x it. Held partial pulls are judged at ``partial_noise_k`` 1.0 x that
     churn: found as a one_sided_pull; at 1.5 it is missed."""
-    from forensics.evaluate import run_eval
     found = {}
     for k in (DetectParams().partial_noise_k, 1.5):
-        p = dataclasses.replace(DetectParams(), partial_noise_k=k)
-        _, runs = run_eval(1, 158, drawn=True, seeds=[158], workdir=str(tmp_path), keep=True, params=p)
-        m = [x for x in runs[0].matches if x["incident"] and x["incident"]["type"] == "one_sided_pull"]
-        assert len(m) == 1 and m[0]["incident"]["shape"]["pull_frac"] < 0.4
-        found[k] = m[0]["event"]["label"] if m[0]["event"] else None
+        label, shape = incident_labels(tmp_path, 158, dataclasses.replace(DetectParams(), partial_noise_k=k))["one_sided_pull"]
+        assert shape["pull_frac"] < 0.4
+        found[k] = label
     assert found == {1.0: "one_sided_pull", 1.5: None}
 
 
@@ -139,17 +125,11 @@ def test_a_thirty_percent_pull_at_the_burst_bar_is_found(tmp_path):
     60 s aftermath cap it also swallowed the run's withdrawal 2 minutes later). With
     ``burst_min`` 25% the pull is held and read one-sided, and the withdrawal is found; at 30%
     the pull is not read one-sided."""
-    from forensics.evaluate import run_eval
-    found = {}
-    for bar in (Thresholds().burst_min, 0.30):
-        p = dataclasses.replace(DetectParams(), thresholds=dataclasses.replace(Thresholds(), burst_min=bar))
-        _, runs = run_eval(1, 123, drawn=True, seeds=[123], workdir=str(tmp_path), keep=True, params=p)
-        got = {}
-        for kind in ("withdrawal", "one_sided_pull"):
-            m = [x for x in runs[0].matches if x["incident"] and x["incident"]["type"] == kind]
-            assert len(m) == 1
-            got[kind] = m[0]["event"]["label"] if m[0]["event"] else None
-        found[bar] = got
+    found = {bar: incident_labels(tmp_path, 123, dataclasses.replace(
+                 DetectParams(), thresholds=dataclasses.replace(Thresholds(), burst_min=bar)),
+                 kinds=("withdrawal", "one_sided_pull"))
+             for bar in (Thresholds().burst_min, 0.30)}
+    found = {bar: {kind: label for kind, (label, _) in got.items()} for bar, got in found.items()}
     assert found[0.25] == {"withdrawal": "synchronized_withdrawal", "one_sided_pull": "one_sided_pull"}
     assert found[0.30]["one_sided_pull"] != "one_sided_pull"
 

@@ -635,6 +635,15 @@ def test_scanner_level_rows_hold_the_writers_exact_decimals(msgs):
             [(p, s, True) for p, s in lv] + [(p, s, False) for p, s in lv[::-1]]
 
 
+def _stored(path: Path, st_dir: Path) -> tuple:
+    """Ingest ``path`` into a new store: its book rows, gaps, rejected count and row count."""
+    r = ingest([path], store=st_dir)[0]
+    con = Store(st_dir).connect()
+    rows = con.execute("select * from book_updates order by exchange, symbol, seq").fetchall()
+    gaps = con.execute("select reason, ts_from, ts_to, seq_from, seq_to, detail from gaps order by all").fetchall()
+    return rows, gaps, r.rejected, r.rows
+
+
 def test_scanned_and_general_paths_store_the_same_rows(tmp_path, monkeypatch):
     """Whole ingest, small blocks (messages carried between rounds, late snapshots, breaks, odd
     lines taking the general path in the same rounds): the stored rows, seq included, the gaps
@@ -662,12 +671,7 @@ def test_scanned_and_general_paths_store_the_same_rows(tmp_path, monkeypatch):
     out = []
     for fast in (True, False):
         monkeypatch.setattr(binance_capture, "FAST_DEPTH", fast)
-        st_dir = tmp_path / f"st{fast}"
-        r = ingest([path], store=st_dir)[0]
-        con = Store(st_dir).connect()
-        rows = con.execute("select * from book_updates order by exchange, symbol, seq").fetchall()
-        gaps = con.execute("select reason, ts_from, ts_to, seq_from, seq_to, detail from gaps order by all").fetchall()
-        out.append((rows, gaps, r.rejected, r.rows))
+        out.append(_stored(path, tmp_path / f"st{fast}"))
     assert out[0][0] and out[0][1]  # rows and gaps were stored
     assert out[0] == out[1]
 
@@ -698,9 +702,9 @@ def test_scan_thread_pipeline_same_as_inline(tmp_path, monkeypatch):
 
     from forensics.ingest import source
 
-    src = Path("/work/shared/formats/binance-futures-ws-depthUpdate.json")
+    src = _FORMATS / "binance-futures-ws-depthUpdate.json"
     if not src.exists():
-        pytest.skip("shared format samples not available")
+        pytest.skip("shared format samples (../shared/formats) not present")
     template = _oj.loads(src.read_bytes())  # the real message's shape (extra keys ps, st included)
     rnd = np.random.default_rng(5)
     lines, u = [], 1000
@@ -720,11 +724,6 @@ def test_scan_thread_pipeline_same_as_inline(tmp_path, monkeypatch):
     for inline in (False, True):
         if inline:
             monkeypatch.setattr(binance_capture, "_scanned_blocks", lambda blocks: ((a, b, False) for a, b in blocks))
-        st_dir = tmp_path / f"st{inline}"
-        r = ingest([path], store=st_dir)[0]
-        con = Store(st_dir).connect()
-        rows = con.execute("select * from book_updates order by exchange, symbol, seq").fetchall()
-        gaps = con.execute("select reason, ts_from, ts_to, seq_from, seq_to, detail from gaps order by all").fetchall()
-        out.append((rows, gaps, r.rejected, r.rows))
+        out.append(_stored(path, tmp_path / f"st{inline}"))
     assert out[0][0] and out[0][1]  # rows and a chain-break gap were stored
     assert out[0] == out[1]
