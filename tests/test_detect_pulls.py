@@ -161,3 +161,21 @@ def test_a_deep_band_re_fall_after_a_pull_of_the_same_side_is_folded_in():
     assert len(_fold_refalls([cliff(73, 80, "ask", 1.0), cliff(119, 125, "ask", 0.5)], p, lab)) == 2
     assert len(_fold_refalls([cliff(73, 80, "ask", 1.0), cliff(73 + p.refall_s + 1, 170, "ask", 5.0)], p, lab)) == 2
     assert len(_fold_refalls([cliff(97, 99, "bid", 0.5, "consumption"), cliff(169, 175, "bid", 5.0)], p, lab)) == 2
+
+
+def test_a_fall_only_in_flagged_bands_is_never_folded_into_another_event():
+    """A data_anomaly fall (it exists only in bands the data-quality flags mark) soon after a
+    pull or any event stays an event of its own: folded, its flag would vanish into the other
+    event's verdict (no pull on a flagged band)."""
+    from forensics.detect.pipeline import _fold_aftermath, _fold_refalls
+    S = 1_000_000_000
+
+    def cliff(t0, t1, side, band, anomaly=None):
+        e = {"trigger": "cliff", "start_ts": int(t0 * S), "window_to": int(t1 * S), "sides": side, "band_pct": band}
+        return dict(e, _anomaly=anomaly) if anomaly else e
+
+    p = DetectParams()
+    flagged = cliff(100, 130, "ask", 5.0, [("ask", 5.0, "avg_price_wrong_side")])
+    assert len(_fold_refalls([cliff(73, 80, "ask", 1.0), flagged], p, lambda e: "one_sided_pull")) == 2
+    assert len(_fold_aftermath([cliff(73, 80, "ask", 1.0), cliff(85, 95, "ask", 5.0)], p)) == 1   # unflagged: folded
+    assert len(_fold_aftermath([cliff(73, 80, "ask", 1.0), dict(flagged, start_ts=85 * S)], p)) == 2

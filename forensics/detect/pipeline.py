@@ -221,12 +221,20 @@ def _fold_aftermath(events: list[dict], p: DetectParams) -> list[dict]:
         reach = int(p.flow_tail_fold_s * NS_PER_S) if tail else fold
         # the aftermath runs on from the end of the program reported with the event (its cascade)
         last = max(end, (prev.get("_flow_after") or {}).get("end", 0)) if prev is not None else None
-        if e["trigger"] != "flicker" and end is not None and end < e["start_ts"] <= last + reach:
+        if _foldable(e) and end is not None and end < e["start_ts"] <= last + reach:
             prev.setdefault("_absorbed", []).append(e)
             prev["_fold_until"] = max(end, e["window_to"])
             continue
         out.append(e)
     return out
+
+
+def _foldable(e: dict) -> bool:
+    """May ``e`` be folded into an earlier event (and listed in its evidence as one of its
+    cliffs)? Not a flicker (an episode of its own), and not a fall that exists only in bands the
+    data-quality flags mark (``data_anomaly``): folded, its flag would vanish into another
+    event's verdict."""
+    return e["trigger"] != "flicker" and not e.get("_anomaly")
 
 
 def _fold_refalls(events: list[dict], p: DetectParams, label) -> list[dict]:
@@ -240,8 +248,8 @@ def _fold_refalls(events: list[dict], p: DetectParams, label) -> list[dict]:
     out: list[dict] = []
     pulls: list[dict] = []
     for e in sorted(events, key=lambda e: e["start_ts"]):
-        if (e["trigger"] == "cliff" and e["sides"] in ("bid", "ask") and e.get("band_pct") is not None
-                and e["band_pct"] >= p.refall_band_pct):
+        if (_foldable(e) and e["trigger"] == "cliff" and e["sides"] in ("bid", "ask")
+                and e.get("band_pct") is not None and e["band_pct"] >= p.refall_band_pct):
             ref = next((x for x in reversed(pulls) if x["sides"] == e["sides"]
                         and x["start_ts"] < e["start_ts"] <= x["start_ts"] + reach), None)
             if ref is not None:
