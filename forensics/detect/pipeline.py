@@ -127,6 +127,8 @@ def _cliff_stage(ctx: Context, cliff_events: list[dict], p: DetectParams) -> lis
         cliff_events += _anomaly_events(ctx, cliff_events, p)
     for ev in cliff_events:
         ce = _cliff_event(ev, ctx, p)
+        if ce.get("_band_edge"):
+            continue  # the band followed the mid away: no depth lost at the side's own levels
         if ev.get("_anomaly"):
             ce["_anomaly"] = ev["_anomaly"]
             ce["_recovered_at"] = ce["window_to"]
