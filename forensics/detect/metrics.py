@@ -186,7 +186,7 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
         if dep > 0 and lost < p.other_min_frac * dep:
             sides = [prim]
             e["_other_band_edge"] = other
-    if len(sides) == 1 and ctx.lc is not None and floor is not None:
+    if p.own_loss_frac > 0 and len(sides) == 1 and ctx.lc is not None and floor is not None:
         # level data: a one-sided cliff whose side lost under ``own_loss_frac`` of its band's fall
         # at its own levels (fixed prices) did not lose depth: the band followed a mid that moved
         # away from it (the other side's touch jumped, a program on the other side walked it)
