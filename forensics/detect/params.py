@@ -109,6 +109,7 @@ class DetectParams:
     flicker_removed_frac: float = 0.8  # "pulled": >= 80% of the order gone within flicker_life_s ...
     flicker_pair_max_traded: float = 0.1  # ... with <= 10% of it traded (not meant to trade)
     flicker_absorb_share: float = 0.4  # a cliff whose net fall is >= 40% flicker orders is the flicker's
+    flicker_inside_share: float = 0.5  # an episode (no cliff absorbed) lying >= half its span inside another event's window/program/recovery is that event's re-quoting, folded into it (0: off; dev 1-400: the 6 extra episodes 0.74-1.0, true flicker episodes 0 but one at 0.23)
     tolerance_ns: int | None = None   # trade/update matching window (None: estimated from the data)
     depth_limit: int | str | None = "auto"  # N-level view of the feed (None/0 full depth, 'auto' detected)
     thresholds: Thresholds = field(default_factory=Thresholds)  # the classifier's (forensics.classify)
