@@ -1,5 +1,5 @@
-"""Precision of detection on small hand-built books: a band that only followed the mid away is
-not a cliff."""
+"""Precision of detection on small hand-built books and events: a band that only followed the mid
+away is not a cliff; a flicker episode inside another event is that event's re-quoting."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +10,7 @@ import polars as pl
 from forensics.detect.cliffs import _continuations, _group_cliffs
 from forensics.detect.context import Context
 from forensics.detect.params import DetectParams
-from forensics.detect.pipeline import _cliff_stage
+from forensics.detect.pipeline import _cliff_stage, _fold_flicker_inside
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -56,3 +56,27 @@ def test_a_band_that_followed_the_mid_away_is_not_a_cliff():
     # without the own-levels test the moved band reads as a cliff (what dev seeds 65 and 219 reported)
     off = _cliffs(_edge_book(own_cancel=False), dataclasses.replace(p, own_loss_frac=0.0))
     assert len(off) == 1 and off[0]["sides"] == "bid"
+
+
+def _flicker(t0: float, t1: float, absorbed=()) -> dict:
+    return {"trigger": "flicker", "start_ts": int(t0 * S), "end_ts": int(t1 * S), "window_from": int(t0 * S),
+            "window_to": int(t1 * S), "flicker_pairs": 5, "_absorbed": list(absorbed)}
+
+
+def test_a_flicker_episode_inside_another_event_is_its_re_quoting():
+    p = DetectParams()
+    # a withdrawal cliff (window 100-103 s) whose book is back at 160 s: its extent is 100-160 s
+    wd = {"trigger": "cliff", "start_ts": 100 * S, "end_ts": 103 * S, "window_from": 100 * S,
+          "window_to": 103 * S, "_recovered_at": 160 * S, "sides": "both"}
+    inside, outside, own = _flicker(110, 140), _flicker(150, 190), _flicker(120, 150, absorbed=[{}])
+    out = _fold_flicker_inside([dict(wd), inside, outside, own], p)
+    assert [e["trigger"] for e in out] == ["cliff", "flicker", "flicker"]
+    assert out[1] is outside and out[2] is own   # 25% inside / its orders made a cliff: a flicker
+    assert "re-quoting" in out[0]["_notes"][0]
+    # an unrecovered cliff's extent ends aftermath_max_s after its window; a program's is its window
+    far = _flicker(230, 260)
+    assert far in _fold_flicker_inside([dict(wd, _recovered_at=None), far], p)
+    prog = {"trigger": "flow", "start_ts": 100 * S, "end_ts": 130 * S, "window_from": 100 * S, "window_to": 130 * S}
+    assert _fold_flicker_inside([prog, _flicker(105, 125)], p) == [prog]
+    # off: every episode stays
+    assert len(_fold_flicker_inside([dict(wd), _flicker(110, 140)], dataclasses.replace(p, flicker_inside_share=0))) == 2
