@@ -103,6 +103,7 @@ class DetectParams:
     flicker_min_frac: float = 0.25    # flicker order >= 25% of the narrowest band's median depth ...
     flicker_min_x: float = 5.0        # ... and >= 5x the median add
     flicker_min_ticks: float = 10.0   # placed >= 10 median spreads from the touch (not meant to trade)
+    flicker_add_q: float = 0.99       # ... or beyond the 99th percentile of the book's ordinary adds' distance from the touch, whichever is nearer (0: off; dev seeds 73, 88 btc/volatile: median spread 15-16 ticks, adds' q99 49-51 ticks, flicker orders 51-107 ticks out)
     flicker_life_s: float = 5.0       # pulled within 5 s
     flicker_min_pairs: int = 3        # >= 3 such orders make an episode
     flicker_gap_s: float = 30.0       # ... chained with gaps <= 30 s
