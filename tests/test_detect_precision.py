@@ -1,6 +1,7 @@
 """Precision of detection on small hand-built books and events: a band that only followed the mid
 away is not a cliff; a flicker episode inside another event is that event's re-quoting; a flicker
-order in a wide-spread book counts as away from the touch beyond the makers' ordinary adds."""
+order in a wide-spread book counts as away from the touch beyond the makers' ordinary adds; a
+side whose cliff is in another band is measured in the event's band."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,7 +10,8 @@ import numpy as np
 import polars as pl
 
 from forensics.detect.cliffs import _continuations, _group_cliffs
-from forensics.detect.context import Context
+from forensics.detect.context import Cliff, Context
+from forensics.detect.metrics import _cliff_event
 from forensics.detect.flicker import find_flicker
 from forensics.detect.params import DetectParams
 from forensics.detect.pipeline import _cliff_stage, _fold_flicker_inside
@@ -117,3 +119,34 @@ def test_flicker_in_a_wide_spread_book_is_found_beyond_the_makers_adds():
     # 70 ticks is under 10 median spreads (150): without the adds' quantile nothing is found
     # (what dev seeds 73 and 88, btc/volatile, missed)
     assert find_flicker(ctx, dataclasses.replace(p, flicker_add_q=0.0)) == []
+
+
+def test_a_side_whose_cliff_is_in_another_band_is_measured_in_the_events_band():
+    """The ask's 0.5% band falls 1,000 -> 400 (the event's band: its largest fall); the bid's cliff
+    is in its 1% band (3,000 -> 1,500) while its 0.5% band falls 1,000 -> 800. The bid's depth
+    before and after both come from the 0.5% band (was: after from the 1% band, 1,500 > 1,000
+    before, a negative removed fraction: dev seeds 13 and 242)."""
+    ts = np.arange(0, 60 * S, 100 * MS)
+    after = ts >= 30 * S
+    series = {("ask", 0.5): (1000.0, 400.0), ("ask", 1.0): (2000.0, 1400.0),
+              ("bid", 0.5): (1000.0, 800.0), ("bid", 1.0): (3000.0, 1500.0)}
+    depth = pl.concat([pl.DataFrame({"ts": ts, "side": side, "band_pct": band, "qty": np.where(after, lo, hi)})
+                       for (side, band), (hi, lo) in series.items()])
+    top = pl.DataFrame({"ts": ts, "mid": np.full(ts.size, 20_000), "spread": np.full(ts.size, 10),
+                        "best_bid": np.full(ts.size, 9_995), "best_ask": np.full(ts.size, 10_005)})
+    rows = [(30 * S, "ask", 10_005, "cancel", -600, 600, 0), (30 * S, "bid", 9_995, "cancel", -200, 200, 0),
+            (30 * S, "bid", 9_930, "cancel", -1300, 1300, 0)]
+    lc = pl.DataFrame(rows, schema={"ts": pl.Int64, "side": pl.Utf8, "price": pl.Int64, "cause": pl.Utf8,
+                                    "delta": pl.Int64, "cancelled": pl.Int64, "added": pl.Int64}, orient="row")
+    lc = lc.with_columns(pl.lit(0, pl.Int64).alias("traded"), pl.lit(0, pl.Int64).alias("implied"),
+                         pl.lit(2000, pl.Int64).alias("prev_size"), (pl.lit(2000, pl.Int64) + pl.col("delta")).alias("size"))
+    trades = pl.DataFrame(schema={"ts": pl.Int64, "price": pl.Int64, "size": pl.Int64, "aggressor": pl.Utf8})
+    ctx = Context("x", "X", "book", 100 * MS, depth, top, trades, lc, 0, 0, [0.5, 1.0])
+    t0, t1 = 29_900 * MS, 30 * S
+    ev = {"cliffs": {"ask": Cliff("ask", 0.5, t1, t0, t1, 1000.0, 400.0, 1000.0),
+                     "bid": Cliff("bid", 1.0, t1, t0, t1, 3000.0, 1500.0, 3000.0)},
+          "band": 0.5, "t_peak": t0, "t_trough": t1}
+    e = _cliff_event(ev, ctx, DetectParams())
+    assert e["sides"] == "both" and e["band_pct"] == 0.5
+    assert (e["depth_before_bid"], e["depth_after_bid"]) == (1000, 800)
+    assert abs(e["removed_frac"] - 0.4) < 1e-9   # (2,000 - 1,200) / 2,000 over the two sides' 0.5% bands

@@ -162,10 +162,14 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
         qb = _at(t, q, np.array([w0]))[0]
         qa = float(np.nanmin(q[np.searchsorted(t, w0):np.searchsorted(t, w1, side="right")])) \
             if np.searchsorted(t, w1, side="right") > np.searchsorted(t, w0) else float("nan")
-        if s in ev["cliffs"]:
-            c = ev["cliffs"][s]
+        c = ev["cliffs"].get(s)
+        if c is not None and c.band == band:
             qb = c.q_peak if math.isnan(qb) else qb     # depth just before the fall started
             qa = c.q_trough
+        elif c is not None and (math.isnan(qb) or math.isnan(qa)):
+            # the side's cliff is in another band and the event's band has no reading: its own
+            # band's figures (before and after from one band, never one from each)
+            qb, qa = c.q_peak, c.q_trough
         e[f"depth_before_{s}"] = None if math.isnan(qb) else int(qb)
         e[f"depth_after_{s}"] = None if math.isnan(qa) else int(qa)
         if not math.isnan(qb) and qb > 0 and not math.isnan(qa):
