@@ -150,3 +150,36 @@ def test_a_side_whose_cliff_is_in_another_band_is_measured_in_the_events_band():
     assert e["sides"] == "both" and e["band_pct"] == 0.5
     assert (e["depth_before_bid"], e["depth_after_bid"]) == (1000, 800)
     assert abs(e["removed_frac"] - 0.4) < 1e-9   # (2,000 - 1,200) / 2,000 over the two sides' 0.5% bands
+
+
+def test_a_two_sided_cliff_with_no_side_losing_at_its_own_levels_is_not_a_cliff():
+    """Both 0.5% bands fall 1,000 -> 500 while the level changes at their prices show only adds
+    (dev seed 242 at 225 s: the pulled side's makers returning, the bands following the mid;
+    its sides lost 48% and 12% of their falls at their own levels): not a cliff. The same fall
+    with the ask makers cancelling 500 lots at their levels is one (300 lots, net of the 50 added: 50%, still not)."""
+    ts = np.arange(0, 60 * S, 100 * MS)
+    after = ts >= 30 * S
+    depth = pl.concat([pl.DataFrame({"ts": ts, "side": side, "band_pct": 0.5, "qty": np.where(after, 500.0, 1000.0)})
+                       for side in ("bid", "ask")])
+    top = pl.DataFrame({"ts": ts, "mid": np.full(ts.size, 20_000), "spread": np.full(ts.size, 10),
+                        "best_bid": np.full(ts.size, 9_995), "best_ask": np.full(ts.size, 10_005)})
+    trades = pl.DataFrame(schema={"ts": pl.Int64, "price": pl.Int64, "size": pl.Int64, "aggressor": pl.Utf8})
+    t0, t1 = 29_900 * MS, 30 * S
+    ev = {"cliffs": {s: Cliff(s, 0.5, t1, t0, t1, 1000.0, 500.0, 1000.0) for s in ("bid", "ask")},
+          "band": 0.5, "t_peak": t0, "t_trough": t1}
+
+    def event(rows):
+        lc = pl.DataFrame(rows, schema={"ts": pl.Int64, "side": pl.Utf8, "price": pl.Int64, "cause": pl.Utf8,
+                                        "delta": pl.Int64, "cancelled": pl.Int64, "added": pl.Int64}, orient="row")
+        lc = lc.with_columns(pl.lit(0, pl.Int64).alias("traded"), pl.lit(0, pl.Int64).alias("implied"),
+                             pl.lit(1000, pl.Int64).alias("prev_size"),
+                             (pl.lit(1000, pl.Int64) + pl.col("delta")).alias("size"))
+        ctx = Context("x", "X", "book", 100 * MS, depth, top, trades, lc, 0, 0, [0.5])
+        return _cliff_event(dict(ev), ctx, DetectParams())
+
+    adds = [(t1, "bid", 9_990, "add", 50, 0, 50), (t1, "ask", 10_010, "add", 50, 0, 50)]
+    assert event(adds).get("_band_edge")
+    # one side losing its fall at its own levels keeps the two-sided cliff
+    kept = event(adds + [(t1, "ask", 10_040, "cancel", -500, 500, 0)])
+    assert "_band_edge" not in kept and kept["sides"] == "both"
+    assert "_band_edge" in event(adds + [(t1, "ask", 10_040, "cancel", -300, 300, 0)])  # net 250 of 500: 50% < 70%

@@ -190,15 +190,19 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
         if dep > 0 and lost < p.other_min_frac * dep:
             sides = [prim]
             e["_other_band_edge"] = other
-    if p.own_loss_frac > 0 and len(sides) == 1 and ctx.lc is not None and floor is not None:
-        # level data: a one-sided cliff whose side lost under ``own_loss_frac`` of its band's fall
-        # at its own levels (fixed prices) did not lose depth: the band followed a mid that moved
-        # away from it (the other side's touch jumped, a program on the other side walked it)
-        s = sides[0]
-        fall = (e.get(f"depth_before_{s}") or 0) - (e.get(f"depth_after_{s}") or 0)
-        lost = -float(_window_changes(ctx, [s], w0, w1, floor, cap)["delta"].sum() or 0)
-        if fall > 0 and lost < p.own_loss_frac * fall:
-            e["_band_edge"] = s
+    if p.own_loss_frac > 0 and ctx.lc is not None and floor is not None:
+        # level data: a cliff none of whose sides lost ``own_loss_frac`` of its band's fall at its
+        # own levels (fixed prices) did not lose depth: the bands followed a mid that moved away
+        # (the other side's touch jumped, a program on the other side walked it, the makers of a
+        # pulled side returning)
+        edge = []
+        for s in sides:
+            fall = (e.get(f"depth_before_{s}") or 0) - (e.get(f"depth_after_{s}") or 0)
+            lost = -float(_window_changes(ctx, [s], w0, w1, floor, cap)["delta"].sum() or 0)
+            if fall <= 0 or lost < p.own_loss_frac * fall:
+                edge.append(s)
+        if len(edge) == len(sides):
+            e["_band_edge"] = "+".join(edge)
     e["sides"] = "both" if len(sides) == 2 else sides[0]
     e["other_side_fell"] = len(sides) == 2
     tot_b = sum(e.get(f"depth_before_{s}") or 0 for s in sides)

@@ -28,7 +28,7 @@ class DetectParams:
     min_band_ticks: float = 20.0      # a band of a handful of ticks empties with every print (coarse tick)
     other_k: float = 4.0              # the other side fell too: >= 4x its typical change over the interval ...
     other_min_frac: float = 0.15      # ... and >= 15% of its baseline (and of its own levels' quantity)
-    own_loss_frac: float = 0.5        # a one-sided cliff (level data) must have lost >= half its band's fall at its own levels (fixed prices), else the band only followed the mid away (0: off; dev 1-400: every true one-sided cliff >= 0.93; the extras 65, 219 -0.04 / -0.03, 344 at 258 s 0.20; 263's -0.02 is the far side of a sell program, then reported by the flow trigger)
+    own_loss_frac: float = 0.7        # a cliff (level data) one of whose sides lost >= 70% of its band's fall at its own levels (fixed prices); else the bands only followed the mid away (0: off; dev 1-400: every other cliff has a side >= 0.93; extras 65, 219 -0.04 / -0.03, 344 at 258 s 0.20, 242 at 225 s 0.48; 263's -0.02 is the far side of a sell program, then reported by the flow trigger)
     merge_gap_s: float = 10.0         # a fall within 10 s of an event's end continues it
     aftermath_max_s: float = 120.0    # an unrecovered side folds in later falls / flows for at most 2 min
     aftermath_fold_s: float = 30.0    # an event starting < 30 s after the previous one ends (or the program reported with it: dev seed 138) is its aftermath (dev 61-160: 6 of 10 extra events)
