@@ -25,6 +25,10 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    500 ms fall, and it comes back within the horizon (its recovery: half the fall regained).
    A cliff on a side that has not recovered since
    an earlier event, or within ``merge_gap_s`` (10 s) of its end, continues that event.
+   With level data a cliff needs a side that lost >= ``own_loss_frac`` (70%) of its band's fall
+   at its own levels (the band's prices at the start, net of re-adds); otherwise the bands only
+   followed a mid that moved away (the other side's touch jumped, the makers of a pulled side
+   returning) and it is dropped. Every side's depth before and after is read in the event's band.
 4. **flow episodes** (``trigger='flow'``): consumption by *volume*, not print size (a program
    is found alike whether sent as 10 large or 1,000 small prints): per aggressor side, volume per
    second; for every window length in ``flow_windows_s`` (5-120 s) the window's volume against
@@ -61,9 +65,14 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
 5. **flicker** (``trigger='flicker'``, level data only; no band cliff needed): adds of at least
    ``flicker_min_frac`` (25%) of the side's median depth in the narrowest band and
    ``flicker_min_x`` (5) x the median add, at least ``flicker_min_ticks`` (10) x the median
-   spread from the touch, removed (>= 80%) within ``flicker_life_s`` (5 s) with <= 10% traded;
-   >= ``flicker_min_pairs`` (3) such pairs chained with gaps <= ``flicker_gap_s`` (30 s). A cliff
-   overlapping the episode whose net fall is >= 40% flicker orders being pulled is absorbed.
+   spread from the touch (or beyond the ``flicker_add_q`` (99%) quantile of the book's ordinary
+   adds' distance from the touch, if nearer: a wide-spread book), removed (>= 80%) within
+   ``flicker_life_s`` (5 s) with <= 10% traded; >= ``flicker_min_pairs`` (3) such pairs chained
+   with gaps <= ``flicker_gap_s`` (30 s). A cliff overlapping the episode whose net fall is >= 40%
+   flicker orders being pulled is absorbed. An episode that absorbed no cliff and lies >=
+   ``flicker_inside_share`` (half) of its span inside another event (its window, folds, program,
+   recovery up to ``aftermath_max_s``) is that event's makers re-quoting while the book is
+   disturbed: folded into it and listed in its evidence.
 6. **aftermath**: a cliff or program starting within ``aftermath_fold_s`` (30 s) after the end
    of the previous non-flicker event is folded into it (the book has not settled: re-pulls,
    hedging flow, the deep bands catching up), listed in its evidence; a program within

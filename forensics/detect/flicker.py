@@ -27,6 +27,17 @@ def find_flicker(ctx: Context, p: DetectParams) -> list[dict]:
                           .fill_nan(None).median() or 0) for s in SIDES}
     spread_med = float(top["spread"].median() or 1)
     min_dist = max(1.0, p.flicker_min_ticks * spread_med)
+    if p.flicker_add_q > 0:
+        # a wide-spread book (btc/volatile: median spread 15 ticks, makers adding within ~50 ticks
+        # of the touch) would need the order beyond its whole ladder: beyond where the makers'
+        # ordinary adds go is as far from the touch
+        adds = (real.filter(pl.col("added") > 0).select("ts", "seq", "side", "price").sort("ts", "seq")
+                .join_asof(top.select("ts", "best_bid", "best_ask"), on="ts", strategy="backward"))
+        d = adds.select(pl.when(pl.col("side") == "bid").then(pl.col("best_bid") - pl.col("price"))
+                        .otherwise(pl.col("price") - pl.col("best_ask")).alias("d"))["d"].drop_nulls()
+        q = float(d.quantile(p.flicker_add_q, "nearest") or 0) if d.len() else 0.0
+        if q > 0:
+            min_dist = max(1.0, min(min_dist, q))
     thr = {s: max(p.flicker_min_x * med_add, p.flicker_min_frac * med_depth[s], 1.0) for s in SIDES}
     big = real.filter(((pl.col("side") == "bid") & (pl.col("added") >= thr["bid"]))
                       | ((pl.col("side") == "ask") & (pl.col("added") >= thr["ask"])))

@@ -162,10 +162,14 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
         qb = _at(t, q, np.array([w0]))[0]
         qa = float(np.nanmin(q[np.searchsorted(t, w0):np.searchsorted(t, w1, side="right")])) \
             if np.searchsorted(t, w1, side="right") > np.searchsorted(t, w0) else float("nan")
-        if s in ev["cliffs"]:
-            c = ev["cliffs"][s]
+        c = ev["cliffs"].get(s)
+        if c is not None and c.band == band:
             qb = c.q_peak if math.isnan(qb) else qb     # depth just before the fall started
             qa = c.q_trough
+        elif c is not None and (math.isnan(qb) or math.isnan(qa)):
+            # the side's cliff is in another band and the event's band has no reading: its own
+            # band's figures (before and after from one band, never one from each)
+            qb, qa = c.q_peak, c.q_trough
         e[f"depth_before_{s}"] = None if math.isnan(qb) else int(qb)
         e[f"depth_after_{s}"] = None if math.isnan(qa) else int(qa)
         if not math.isnan(qb) and qb > 0 and not math.isnan(qa):
@@ -186,6 +190,19 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
         if dep > 0 and lost < p.other_min_frac * dep:
             sides = [prim]
             e["_other_band_edge"] = other
+    if p.own_loss_frac > 0 and ctx.lc is not None and floor is not None:
+        # level data: a cliff none of whose sides lost ``own_loss_frac`` of its band's fall at its
+        # own levels (fixed prices) did not lose depth: the bands followed a mid that moved away
+        # (the other side's touch jumped, a program on the other side walked it, the makers of a
+        # pulled side returning)
+        edge = []
+        for s in sides:
+            fall = (e.get(f"depth_before_{s}") or 0) - (e.get(f"depth_after_{s}") or 0)
+            lost = -float(_window_changes(ctx, [s], w0, w1, floor, cap)["delta"].sum() or 0)
+            if fall <= 0 or lost < p.own_loss_frac * fall:
+                edge.append(s)
+        if len(edge) == len(sides):
+            e["_band_edge"] = "+".join(edge)
     e["sides"] = "both" if len(sides) == 2 else sides[0]
     e["other_side_fell"] = len(sides) == 2
     tot_b = sum(e.get(f"depth_before_{s}") or 0 for s in sides)

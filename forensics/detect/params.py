@@ -28,6 +28,7 @@ class DetectParams:
     min_band_ticks: float = 20.0      # a band of a handful of ticks empties with every print (coarse tick)
     other_k: float = 4.0              # the other side fell too: >= 4x its typical change over the interval ...
     other_min_frac: float = 0.15      # ... and >= 15% of its baseline (and of its own levels' quantity)
+    own_loss_frac: float = 0.7        # a cliff (level data) one of whose sides lost >= 70% of its band's fall at its own levels (fixed prices); else the bands only followed the mid away (0: off; dev 1-400: every other cliff has a side >= 0.93; extras 65, 219 -0.04 / -0.03, 344 at 258 s 0.20, 242 at 225 s 0.48; 263's -0.02 is the far side of a sell program, then reported by the flow trigger)
     merge_gap_s: float = 10.0         # a fall within 10 s of an event's end continues it
     aftermath_max_s: float = 120.0    # an unrecovered side folds in later falls / flows for at most 2 min
     aftermath_fold_s: float = 30.0    # an event starting < 30 s after the previous one ends (or the program reported with it: dev seed 138) is its aftermath (dev 61-160: 6 of 10 extra events)
@@ -102,12 +103,14 @@ class DetectParams:
     flicker_min_frac: float = 0.25    # flicker order >= 25% of the narrowest band's median depth ...
     flicker_min_x: float = 5.0        # ... and >= 5x the median add
     flicker_min_ticks: float = 10.0   # placed >= 10 median spreads from the touch (not meant to trade)
+    flicker_add_q: float = 0.99       # ... or beyond the 99th percentile of the book's ordinary adds' distance from the touch, whichever is nearer (0: off; dev seeds 73, 88 btc/volatile: median spread 15-16 ticks, adds' q99 49-51 ticks, flicker orders 51-107 ticks out)
     flicker_life_s: float = 5.0       # pulled within 5 s
     flicker_min_pairs: int = 3        # >= 3 such orders make an episode
     flicker_gap_s: float = 30.0       # ... chained with gaps <= 30 s
     flicker_removed_frac: float = 0.8  # "pulled": >= 80% of the order gone within flicker_life_s ...
     flicker_pair_max_traded: float = 0.1  # ... with <= 10% of it traded (not meant to trade)
     flicker_absorb_share: float = 0.4  # a cliff whose net fall is >= 40% flicker orders is the flicker's
+    flicker_inside_share: float = 0.5  # an episode (no cliff absorbed) lying >= half its span inside another event's window/program/recovery is that event's re-quoting, folded into it (0: off; dev 1-400: the 6 extra episodes 0.74-1.0, true flicker episodes 0 but one at 0.23)
     tolerance_ns: int | None = None   # trade/update matching window (None: estimated from the data)
     depth_limit: int | str | None = "auto"  # N-level view of the feed (None/0 full depth, 'auto' detected)
     thresholds: Thresholds = field(default_factory=Thresholds)  # the classifier's (forensics.classify)

@@ -80,6 +80,7 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
         events = _merge_flow(ctx, events, fw, p)
     events = _fold_aftermath(events, p)
     events = _fold_refalls(events, p, lambda e: _label(ctx, e, p))
+    events = _fold_flicker_inside(events, p)
     rows = [_finish(ctx, e, ex, sy, p) for e in sorted(events, key=lambda e: e["start_ts"])]
     if not rows:
         return pl.DataFrame(schema=EVENT_SCHEMA)
@@ -127,6 +128,8 @@ def _cliff_stage(ctx: Context, cliff_events: list[dict], p: DetectParams) -> lis
         cliff_events += _anomaly_events(ctx, cliff_events, p)
     for ev in cliff_events:
         ce = _cliff_event(ev, ctx, p)
+        if ce.get("_band_edge"):
+            continue  # the band followed the mid away: no depth lost at the side's own levels
         if ev.get("_anomaly"):
             ce["_anomaly"] = ev["_anomaly"]
             ce["_recovered_at"] = ce["window_to"]
@@ -258,6 +261,45 @@ def _fold_refalls(events: list[dict], p: DetectParams, label) -> list[dict]:
                 continue
         if e["trigger"] == "cliff" and e["sides"] in ("bid", "ask") and label(e) == "one_sided_pull":
             pulls.append(e)
+        out.append(e)
+    return out
+
+
+def _extent(e: dict, p: DetectParams) -> tuple[int, int]:
+    """(from, to) ns an event keeps the book disturbed: its window, what was folded into it, the
+    program reported with it and, for a cliff, its recovery (at most ``aftermath_max_s`` after
+    its window)."""
+    end = max(e["window_to"], e.get("_fold_until", 0), (e.get("_flow_after") or {}).get("end", 0))
+    if e["trigger"] == "cliff":
+        cap = e["window_to"] + int(p.aftermath_max_s * NS_PER_S)
+        rec = e.get("_recovered_at")
+        end = max(end, cap if rec is None else min(rec, cap))
+    return e["window_from"], end
+
+
+def _fold_flicker_inside(events: list[dict], p: DetectParams) -> list[dict]:
+    """A flicker episode that absorbed no cliff and lies >= ``flicker_inside_share`` of its span
+    inside another event's extent (:func:`_extent`) is that event's makers re-quoting their grid
+    while the book is disturbed (quotes placed and pulled as the mid walks, or while the pulled
+    side returns), not a flicker of its own: folded into the event, listed in its evidence."""
+    if p.flicker_inside_share <= 0:
+        return events
+    hosts = [(e, *_extent(e, p)) for e in events if e["trigger"] != "flicker"]
+    out = []
+    for e in events:
+        if e["trigger"] == "flicker" and not e.get("_absorbed"):
+            span = max(e["end_ts"] - e["start_ts"], 1)
+            best, share = None, 0.0
+            for h, a, b in hosts:
+                ov = (min(b, e["end_ts"]) - max(a, e["start_ts"])) / span
+                if ov > share:
+                    best, share = h, ov
+            if best is not None and share >= p.flicker_inside_share:
+                best.setdefault("_notes", []).append(
+                    f"{e['flicker_pairs']} large orders placed away from the touch and pulled within seconds from "
+                    f"{(e['start_ts'] - best['start_ts']) / NS_PER_MS:+.0f} ms, inside this event ({100 * share:.0f}% "
+                    "of their span): its makers re-quoting while the book is disturbed, not a flicker of its own")
+                continue
         out.append(e)
     return out
 
