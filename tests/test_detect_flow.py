@@ -1,4 +1,5 @@
-"""Flow detection (issue 11): the erosion- and count-backed lower bars for short programs, the trimmed
+"""Flow detection (issue 11): the erosion- and count-backed and 10-20 s capped lower bars for short
+programs, the capped volume's busiest second for the capped tests, the trimmed
 volume that keeps a handful of size-tail orders from passing as a program, a program whose
 busiest second holds half of it, and the pipeline's counter-flow and program-tail folds."""
 from __future__ import annotations
@@ -36,8 +37,9 @@ def test_erosion_lets_a_short_program_pass_at_a_lower_bar():
     walking down with it, the capped z suffices at ``flow_ero_zc``. The same flow with a flat
     book, with the band falling but the mid moving against the aggressor, or the mid walking but
     the band full, is not a program (the erosion needs both). The count-backed bar is off here
-    (its own test below): 100 prints in 8 s are also many more orders than the side's rate."""
-    P = DetectParams(flow_count_z=float("inf"))
+    (its own test below): 100 prints in 8 s are also many more orders than the side's rate; so is
+    the 10-20 s capped bar (``flow_mid_zc``, its own test below)."""
+    P = DetectParams(flow_count_z=float("inf"), flow_mid_zc=float("inf"))
     for seed in (0, 4, 6):
         rng = np.random.default_rng(300 + seed)
         prog, ts = sell_program(rng, 500, 8, 2.5, 100, anchor=True)
@@ -53,7 +55,7 @@ def test_erosion_lets_a_short_program_pass_at_a_lower_bar():
         assert not _hit(find_flow(tr, P, book=book(t0=500, dur=8, fall=0.15, drift_ticks=-10)), ts), seed
         assert not _hit(find_flow(tr, P, book=book(t0=500, dur=8, drift_ticks=15)), ts), seed
         # the rule is what finds it: off (bar at infinity), the eroding book does not help
-        off = DetectParams(flow_ero_zc=float("inf"), flow_count_z=float("inf"))
+        off = DetectParams(flow_ero_zc=float("inf"), flow_count_z=float("inf"), flow_mid_zc=float("inf"))
         assert not _hit(find_flow(tr, off, book=book(t0=500, dur=8, fall=0.15, drift_ticks=15)), ts), seed
 
 
@@ -77,20 +79,59 @@ def test_erosion_rule_adds_nothing_on_calm_noise():
 def test_many_ordinary_prints_pass_on_their_count():
     """A 5.5 s sell program at 2x the side's volume rate in 80 small prints (dev seed 122's
     shape): its volume z stays under every bar, but the side sent ~6x its usual number of
-    orders (count z >= ``flow_count_z``); with the count test off none are found. On calm noise
-    (light and heavy size tails) the count test adds no episode."""
+    orders (count z >= ``flow_count_z``); with the count test off (and the 10-20 s capped bar,
+    which some of these reach too) none are found. On calm noise (light and heavy size tails) the
+    count test adds no episode."""
     found = off = 0
     for seed in range(6):
         rng = np.random.default_rng(800 + seed)
         prog, ts = sell_program(rng, 500, 5.5, 2, 80, anchor=True)
         tr = pl.concat([taker_noise(rng, 900), prog]).sort("ts")
         found += _hit(find_flow(tr, DetectParams()), ts)
-        off += _hit(find_flow(tr, DetectParams(flow_count_z=float("inf"))), ts)
+        off += _hit(find_flow(tr, DetectParams(flow_count_z=float("inf"), flow_mid_zc=float("inf"))), ts)
     assert found >= 5 and off == 0, (found, off)
     for sig in (1.2, 1.5):
         for seed in range(6):
             nz = taker_noise(np.random.default_rng(950 + seed), 900, sig=sig).sort("ts")
             assert find_flow(nz, DetectParams()) == find_flow(nz, DetectParams(flow_count_z=float("inf"))) == [], (sig, seed)
+
+
+def test_a_short_sliced_program_passes_on_its_capped_volume_over_10_to_20_s():
+    """A 10 s sell program at 2x the side's rate in 20 ordinary child orders (and 15 s in 15):
+    under the plain, the 9-sigma capped and the count bars, but a 10-20 s window's capped z is
+    >= ``flow_mid_zc`` (dev seeds 197, 385, 399: 7-13 s programs of 11 child orders); with that
+    bar off most are lost. On calm noise (light and heavy size tails) it adds no episode."""
+    off = DetectParams(flow_mid_zc=float("inf"))
+    for dur, slices in ((10, 20), (15, 15)):
+        found = lost = 0
+        for seed in range(10):
+            rng = np.random.default_rng(1100 + seed)
+            prog, ts = sell_program(rng, 500, dur, 2, slices, anchor=True)
+            tr = pl.concat([taker_noise(rng, 900), prog]).sort("ts")
+            found += _hit(find_flow(tr, DetectParams()), ts)
+            lost += not _hit(find_flow(tr, off), ts)
+        assert found >= 9 and lost >= 4, (dur, found, lost)
+    for sig in (1.2, 1.5):
+        for seed in range(8):
+            nz = taker_noise(np.random.default_rng(1200 + seed), 900, sig=sig).sort("ts")
+            assert find_flow(nz, DetectParams()) == [], (sig, seed)
+
+
+def test_one_big_order_inside_a_program_of_small_prints_does_not_hide_it():
+    """The count-backed program of 80 small prints (as above) with one ordinary big order (~67x
+    the median size) of the same side in its middle: that second holds most of the raw volume,
+    but the capped tests judge the capped volume, whose busiest second is an ordinary one, so the
+    program is still found (dev seed 180: a 2,615-lot order inside a 37-print program); the big
+    order alone on the same noise is no program."""
+    found = alone = 0
+    for seed in range(6):
+        rng = np.random.default_rng(800 + seed)
+        prog, ts = sell_program(rng, 500, 5.5, 2, 80, anchor=True)
+        big = pl.DataFrame({"ts": [int(502.5 * S)], "price": [1000], "size": [1000], "aggressor": ["sell"]})
+        noise = taker_noise(rng, 900)
+        found += _hit(find_flow(pl.concat([noise, prog, big]).sort("ts"), DetectParams()), ts)
+        alone += _hit(find_flow(pl.concat([noise, big]).sort("ts"), DetectParams()), ts)
+    assert found >= 5 and alone == 0, (found, alone)
 
 
 def test_a_handful_of_tail_orders_is_not_a_program():
