@@ -270,3 +270,35 @@ def test_the_aftermath_runs_on_from_the_end_of_the_events_cascade_program():
     assert len(out) == 1 and len(out[0]["_absorbed"]) == 1
     assert len(_fold_aftermath([_event("cliff", 0, 8), _event("cliff", 46, 50)], p)) == 2
     assert len(_fold_aftermath([wd(), _event("cliff", 18 + p.aftermath_fold_s + 2, 60)], p)) == 2
+
+
+def _program_event(**kw):
+    """A flow event as detect builds it, with dev seed 277's figures: a 4.8x sell program (z 14)
+    that removed 80% of the bid touch band, 40% net of re-adds traded (4% gross: the makers
+    re-quoted heavily and cancelled along it), levels removed from the touch outwards (erosion
+    correlation 0.78) and the mid moving down; no pull burst of its own."""
+    e = {"trigger": "flow", "data_kind": "book", "sides": "bid", "band_pct": 0.1, "removed_frac": 0.80,
+         "traded_share": 0.037, "traded_share_net": 0.40, "sync_share_500ms": 0.08, "speed_ms": 24756.0,
+         "erosion_corr": 0.78, "price_move_bps": -0.8, "_burst_pull_frac": 0.12,
+         "program": {"aggressor": "sell", "bursts": 181, "prints": 181, "volume_base": 40.659, "ratio": 4.8, "z": 14.1}}
+    e.update(kw)
+    return e
+
+
+def test_a_program_eroding_from_the_touch_is_consumption_though_makers_cancelled_along_it():
+    """Seed 277's flow event reads consumption (dev 161-400: it and seed 343 read mixed at 37-40%
+    net); the same figures with the mid moving against the aggressor, without sequential erosion,
+    under ``flow_backed_trade_min``, with a block pulled at once, or on a cliff (no program) do
+    not."""
+    from tests.detect_util import classify
+    label, conf, ev = classify(_program_event())
+    assert label == "consumption" and 0.5 < conf < 0.7 and any("cancelled along the program" in x for x in ev)
+    assert classify(_program_event(price_move_bps=0.8))[0] == "mixed"
+    assert classify(_program_event(erosion_corr=0.1))[0] == "mixed"
+    assert classify(_program_event(erosion_corr=None))[0] == "mixed"
+    assert classify(_program_event(traded_share_net=0.28))[0] == "mixed"
+    assert classify(_program_event(_burst_pull_frac=0.5, traded_share=0.03))[0] == "one_sided_pull"
+    buy = _program_event(sides="ask", price_move_bps=1.6, program={**_program_event()["program"], "aggressor": "buy"})
+    assert classify(buy)[0] == "consumption"
+    cliff = {k: v for k, v in _program_event(trigger="cliff").items() if k != "program"}
+    assert classify(cliff)[0] != "consumption"
