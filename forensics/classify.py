@@ -49,7 +49,10 @@ Rules, in order:
    (the other side only moved with the mid).
 4. trade-driven (net share >= trade_min; flow events flow_trade_min) -> ``consumption``
    (sequential erosion from the touch, erosion correlation > erosion_corr_min, raises the
-   confidence).
+   confidence). A flow event whose program eroded the book from the touch (erosion correlation >
+   erosion_corr_min) while the mid moved with its aggressor, not a block pulled at once, reads
+   ``consumption`` down to a net share of flow_backed_trade_min (the makers cancelled along the
+   program, but the program is what moved the book).
 5. cancellation-driven (net share <= cancel_max, or a net cancel burst >= burst_min with a gross
    traded share <= cancel_max):
    both sides fell and concentrated (band data: the fall between two samples counts as
@@ -82,6 +85,7 @@ class Thresholds:
     cancel_max: float = 0.25          # cancel-driven: at most a quarter traded net (pulls trade little)
     trade_min: float = 0.60           # trade-driven: a clear majority traded net (takers walked the book)
     flow_trade_min: float = 0.50      # flow events: found by their volume, so more traded than cancelled suffices
+    flow_backed_trade_min: float = 0.30  # ... and down to 30% net when the program eroded the book from the touch with the mid moving its way (dev 161-400: seeds 277, 343, a 3.4x and a 9.8x program in volatile btc with makers cancelling along them, 37-40% net; the other flow events of dev 1-400 under 50% net: withdrawals, 6% or rule 2; above cancel_max, so a cancellation-driven fall never reads consumption)
     sync_min: float = 0.50            # concentrated: half the removal within the busiest 500 ms ...
     fast_ms: float = 1500.0           # ... or the 10-90% fall within 1.5 s (a maker pull lands in ~300 ms)
     burst_min: float = 0.25           # pull: 25% of the depth cancelled net in 500 ms (the smallest drawn pull, 30% of the quotes, shows as 27-30% of the touch band; dev 1-160 at 0.25: seed 123's pull held and labelled, nothing else changes)
@@ -122,6 +126,7 @@ class EventMetrics:
     speed_ms: float | None = None               # the fall's 10-90% time (flow: the episode's length)
     side_lag_ms: float | None = None            # ask start - bid start (both sides fell)
     erosion_corr: float | None = None           # distance from the touch vs removal time (Spearman)
+    price_move_bps: float | None = None         # the mid's move over the event (bps, + up)
     flicker_pairs: int | None = None            # flicker: large add->cancel pairs
     flicker_traded_share: float | None = None   # flicker: share of the flicker orders traded
     program: Mapping | None = None              # flow: the taker program (aggressor, bursts, prints, volume_base, ratio, z)
@@ -376,17 +381,35 @@ def _rule_one_side_pulled(m: EventMetrics, f: Features, th: Thresholds, factor: 
 
 
 def _rule_trade_driven(m: EventMetrics, f: Features, th: Thresholds, factor: float, ev: list[str]):
-    """Rule 4: trade-driven -> consumption (sequential erosion from the touch raises confidence)."""
-    tmin = th.flow_trade_min if f.trig == "flow" and f.prog else th.trade_min
-    if f.share < tmin:
-        return None
-    conf = _score(f.share - tmin, 1 - tmin)
+    """Rule 4: trade-driven -> consumption (sequential erosion from the touch raises confidence);
+    a flow event down to ``flow_backed_trade_min`` when its program's erosion says so
+    (:func:`_program_eroded`)."""
+    flow = f.trig == "flow" and bool(f.prog)
+    tmin = th.flow_trade_min if flow else th.trade_min
     corr = f.corr
+    if f.share < tmin:
+        if not (flow and f.share >= th.flow_backed_trade_min and not f.pulled and _program_eroded(m, f, th)):
+            return None
+        ev.append(f"the makers cancelled along the program ({_pct(1 - f.share)} of the removal net of re-adds), but "
+                  f"it eroded the book from the touch (distance-from-touch vs removal-time correlation {corr:+.2f}) "
+                  f"with the mid moving its way ({float(m.price_move_bps):+.1f} bps): the program moved the book")
+        return "consumption", round(_score(f.share - th.flow_backed_trade_min, 1 - th.flow_backed_trade_min) * factor, 3), ev
+    conf = _score(f.share - tmin, 1 - tmin)
     if corr is not None:
         ev.append(f"distance-from-touch vs removal-time correlation {corr:+.2f}"
                   + (" (sequential erosion from the touch)" if corr > 0 else ""))
         conf = min(1.0, conf + (th.erosion_bonus if corr > th.erosion_corr_min else 0.0))
     return "consumption", round(conf * factor, 3), ev
+
+
+def _program_eroded(m: EventMetrics, f: Features, th: Thresholds) -> bool:
+    """The flow program's erosion: levels removed in order from the touch outwards (erosion
+    correlation > ``erosion_corr_min``) and the mid moved with its aggressor over the event."""
+    move = _num(m.price_move_bps)
+    aggr = (f.prog or {}).get("aggressor")
+    if f.corr is None or move is None or aggr not in ("buy", "sell"):
+        return False
+    return f.corr > th.erosion_corr_min and (move > 0 if aggr == "buy" else move < 0)
 
 
 def _rule_cancel_driven(m: EventMetrics, f: Features, th: Thresholds, factor: float, ev: list[str]):

@@ -1,4 +1,5 @@
-"""Flow detection (issue 11): the erosion- and count-backed lower bars for short programs, the trimmed
+"""Flow detection (issue 11): the erosion- and count-backed and 10-20 s capped lower bars for short
+programs, the capped volume's busiest second for the capped tests, the trimmed
 volume that keeps a handful of size-tail orders from passing as a program, a program whose
 busiest second holds half of it, and the pipeline's counter-flow and program-tail folds."""
 from __future__ import annotations
@@ -36,8 +37,9 @@ def test_erosion_lets_a_short_program_pass_at_a_lower_bar():
     walking down with it, the capped z suffices at ``flow_ero_zc``. The same flow with a flat
     book, with the band falling but the mid moving against the aggressor, or the mid walking but
     the band full, is not a program (the erosion needs both). The count-backed bar is off here
-    (its own test below): 100 prints in 8 s are also many more orders than the side's rate."""
-    P = DetectParams(flow_count_z=float("inf"))
+    (its own test below): 100 prints in 8 s are also many more orders than the side's rate; so is
+    the 10-20 s capped bar (``flow_mid_zc``, its own test below)."""
+    P = DetectParams(flow_count_z=float("inf"), flow_mid_zc=float("inf"))
     for seed in (0, 4, 6):
         rng = np.random.default_rng(300 + seed)
         prog, ts = sell_program(rng, 500, 8, 2.5, 100, anchor=True)
@@ -53,7 +55,7 @@ def test_erosion_lets_a_short_program_pass_at_a_lower_bar():
         assert not _hit(find_flow(tr, P, book=book(t0=500, dur=8, fall=0.15, drift_ticks=-10)), ts), seed
         assert not _hit(find_flow(tr, P, book=book(t0=500, dur=8, drift_ticks=15)), ts), seed
         # the rule is what finds it: off (bar at infinity), the eroding book does not help
-        off = DetectParams(flow_ero_zc=float("inf"), flow_count_z=float("inf"))
+        off = DetectParams(flow_ero_zc=float("inf"), flow_count_z=float("inf"), flow_mid_zc=float("inf"))
         assert not _hit(find_flow(tr, off, book=book(t0=500, dur=8, fall=0.15, drift_ticks=15)), ts), seed
 
 
@@ -77,20 +79,59 @@ def test_erosion_rule_adds_nothing_on_calm_noise():
 def test_many_ordinary_prints_pass_on_their_count():
     """A 5.5 s sell program at 2x the side's volume rate in 80 small prints (dev seed 122's
     shape): its volume z stays under every bar, but the side sent ~6x its usual number of
-    orders (count z >= ``flow_count_z``); with the count test off none are found. On calm noise
-    (light and heavy size tails) the count test adds no episode."""
+    orders (count z >= ``flow_count_z``); with the count test off (and the 10-20 s capped bar,
+    which some of these reach too) none are found. On calm noise (light and heavy size tails) the
+    count test adds no episode."""
     found = off = 0
     for seed in range(6):
         rng = np.random.default_rng(800 + seed)
         prog, ts = sell_program(rng, 500, 5.5, 2, 80, anchor=True)
         tr = pl.concat([taker_noise(rng, 900), prog]).sort("ts")
         found += _hit(find_flow(tr, DetectParams()), ts)
-        off += _hit(find_flow(tr, DetectParams(flow_count_z=float("inf"))), ts)
+        off += _hit(find_flow(tr, DetectParams(flow_count_z=float("inf"), flow_mid_zc=float("inf"))), ts)
     assert found >= 5 and off == 0, (found, off)
     for sig in (1.2, 1.5):
         for seed in range(6):
             nz = taker_noise(np.random.default_rng(950 + seed), 900, sig=sig).sort("ts")
             assert find_flow(nz, DetectParams()) == find_flow(nz, DetectParams(flow_count_z=float("inf"))) == [], (sig, seed)
+
+
+def test_a_short_sliced_program_passes_on_its_capped_volume_over_10_to_20_s():
+    """A 10 s sell program at 2x the side's rate in 20 ordinary child orders (and 15 s in 15):
+    under the plain, the 9-sigma capped and the count bars, but a 10-20 s window's capped z is
+    >= ``flow_mid_zc`` (dev seeds 197, 385, 399: 7-13 s programs of 11 child orders); with that
+    bar off most are lost. On calm noise (light and heavy size tails) it adds no episode."""
+    off = DetectParams(flow_mid_zc=float("inf"))
+    for dur, slices in ((10, 20), (15, 15)):
+        found = lost = 0
+        for seed in range(10):
+            rng = np.random.default_rng(1100 + seed)
+            prog, ts = sell_program(rng, 500, dur, 2, slices, anchor=True)
+            tr = pl.concat([taker_noise(rng, 900), prog]).sort("ts")
+            found += _hit(find_flow(tr, DetectParams()), ts)
+            lost += not _hit(find_flow(tr, off), ts)
+        assert found >= 9 and lost >= 4, (dur, found, lost)
+    for sig in (1.2, 1.5):
+        for seed in range(8):
+            nz = taker_noise(np.random.default_rng(1200 + seed), 900, sig=sig).sort("ts")
+            assert find_flow(nz, DetectParams()) == [], (sig, seed)
+
+
+def test_one_big_order_inside_a_program_of_small_prints_does_not_hide_it():
+    """The count-backed program of 80 small prints (as above) with one ordinary big order (~67x
+    the median size) of the same side in its middle: that second holds most of the raw volume,
+    but the capped tests judge the capped volume, whose busiest second is an ordinary one, so the
+    program is still found (dev seed 180: a 2,615-lot order inside a 37-print program); the big
+    order alone on the same noise is no program."""
+    found = alone = 0
+    for seed in range(6):
+        rng = np.random.default_rng(800 + seed)
+        prog, ts = sell_program(rng, 500, 5.5, 2, 80, anchor=True)
+        big = pl.DataFrame({"ts": [int(502.5 * S)], "price": [1000], "size": [1000], "aggressor": ["sell"]})
+        noise = taker_noise(rng, 900)
+        found += _hit(find_flow(pl.concat([noise, prog, big]).sort("ts"), DetectParams()), ts)
+        alone += _hit(find_flow(pl.concat([noise, big]).sort("ts"), DetectParams()), ts)
+    assert found >= 5 and alone == 0, (found, alone)
 
 
 def test_a_handful_of_tail_orders_is_not_a_program():
@@ -229,3 +270,35 @@ def test_the_aftermath_runs_on_from_the_end_of_the_events_cascade_program():
     assert len(out) == 1 and len(out[0]["_absorbed"]) == 1
     assert len(_fold_aftermath([_event("cliff", 0, 8), _event("cliff", 46, 50)], p)) == 2
     assert len(_fold_aftermath([wd(), _event("cliff", 18 + p.aftermath_fold_s + 2, 60)], p)) == 2
+
+
+def _program_event(**kw):
+    """A flow event as detect builds it, with dev seed 277's figures: a 4.8x sell program (z 14)
+    that removed 80% of the bid touch band, 40% net of re-adds traded (4% gross: the makers
+    re-quoted heavily and cancelled along it), levels removed from the touch outwards (erosion
+    correlation 0.78) and the mid moving down; no pull burst of its own."""
+    e = {"trigger": "flow", "data_kind": "book", "sides": "bid", "band_pct": 0.1, "removed_frac": 0.80,
+         "traded_share": 0.037, "traded_share_net": 0.40, "sync_share_500ms": 0.08, "speed_ms": 24756.0,
+         "erosion_corr": 0.78, "price_move_bps": -0.8, "_burst_pull_frac": 0.12,
+         "program": {"aggressor": "sell", "bursts": 181, "prints": 181, "volume_base": 40.659, "ratio": 4.8, "z": 14.1}}
+    e.update(kw)
+    return e
+
+
+def test_a_program_eroding_from_the_touch_is_consumption_though_makers_cancelled_along_it():
+    """Seed 277's flow event reads consumption (dev 161-400: it and seed 343 read mixed at 37-40%
+    net); the same figures with the mid moving against the aggressor, without sequential erosion,
+    under ``flow_backed_trade_min``, with a block pulled at once, or on a cliff (no program) do
+    not."""
+    from tests.detect_util import classify
+    label, conf, ev = classify(_program_event())
+    assert label == "consumption" and 0.5 < conf < 0.7 and any("cancelled along the program" in x for x in ev)
+    assert classify(_program_event(price_move_bps=0.8))[0] == "mixed"
+    assert classify(_program_event(erosion_corr=0.1))[0] == "mixed"
+    assert classify(_program_event(erosion_corr=None))[0] == "mixed"
+    assert classify(_program_event(traded_share_net=0.28))[0] == "mixed"
+    assert classify(_program_event(_burst_pull_frac=0.5, traded_share=0.03))[0] == "one_sided_pull"
+    buy = _program_event(sides="ask", price_move_bps=1.6, program={**_program_event()["program"], "aggressor": "buy"})
+    assert classify(buy)[0] == "consumption"
+    cliff = {k: v for k, v in _program_event(trigger="cliff").items() if k != "program"}
+    assert classify(cliff)[0] != "consumption"

@@ -43,9 +43,12 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    when the book shows the erosion (level data: the consumed side's touch band >= ``flow_ero_frac``
    below its median of the minute before and the mid moved with the aggressor >=
    ``flow_ero_drift_z`` sigma), or the order count ``>= flow_count_z`` sigma above the side's
-   count rate (many ordinary prints); spread over
+   count rate (many ordinary prints); for windows of ``flow_mid_min_s``-``flow_mid_max_s``
+   (10-20 s) the capped z ``>= flow_mid_zc`` alone (a short program of a dozen ordinary child
+   orders); spread over
    ``flow_min_active_s`` seconds with no second holding more than ``flow_max_top_share`` (unless
-   the rest of the episode is a program by itself). A stretch passing on the plain z alone must
+   the rest of the episode is a program by itself; for the capped and count tests, of the capped
+   volume: one ordinary big order inside a program of small ones does not make it one cluster). A stretch passing on the plain z alone must
    keep ``flow_min_ratio`` x the rate without its ``flow_trim_n`` largest orders.
    Flagged windows of a side merge; the episode is the stretch of maximal volume above
    ``flow_excess_k`` x the rate (re-cut at half the program's own pace), split where

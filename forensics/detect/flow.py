@@ -241,6 +241,7 @@ def _window_scores(v: np.ndarray, cv: np.ndarray, cvc: np.ndarray, sc: dict, W: 
         z = (V - W * mu) / np.sqrt(W * var)
         zc = (Vc - W * muc) / np.sqrt(W * varc)
         top = pl.Series(v).rolling_max(W, min_samples=1).to_numpy() / V
+        topc = pl.Series(sc["vc"]).rolling_max(W, min_samples=1).to_numpy() / Vc
     active = pl.Series((v > 0).astype(np.float64)).rolling_sum(W, min_samples=1).to_numpy()
     ok_hist = nb >= p.flow_min_history_s
     # a short history estimates the rate and variance poorly: the bar rises as sqrt of it
@@ -249,7 +250,7 @@ def _window_scores(v: np.ndarray, cv: np.ndarray, cvc: np.ndarray, sc: dict, W: 
         zn = (sc["cn"][end] - sc["cn"][start] - W * sc["base_mu_n"][start]) / np.sqrt(W * sc["base_var_n"][start])
     return {"V": V, "mu": mu, "ratio": np.where(ok_hist, ratio, np.nan), "z": np.where(ok_hist, z / short, np.nan),
             "zn": np.where(ok_hist, zn / short, np.nan),
-            "zc": np.where(ok_hist, zc / short, np.nan), "top": top, "active": active}
+            "zc": np.where(ok_hist, zc / short, np.nan), "top": top, "topc": topc, "active": active}
 
 
 def find_flow(trades: pl.DataFrame, p: DetectParams, exclude=(), book: dict | None = None) -> list[dict]:
@@ -296,24 +297,33 @@ def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict, book: dict 
         flag = np.zeros(n + 1, np.int64)   # difference array of covered seconds
         eflag = np.zeros(n + 1, np.int64)  # ... of those covered by an erosion-backed window
         nflag = np.zeros(n + 1, np.int64)  # ... and by a count-backed one
+        mflag = np.zeros(n + 1, np.int64)  # ... and by a mid-length capped-volume one
         for W, w in sc["windows"].items():
-            base = ((w["ratio"] >= p.flow_min_ratio) & (w["top"] <= p.flow_max_top_share)
-                    & (w["active"] >= p.flow_min_active_s))
+            spread = (w["ratio"] >= p.flow_min_ratio) & (w["active"] >= p.flow_min_active_s)
+            base = spread & (w["top"] <= p.flow_max_top_share)
+            # the capped tests judge the capped volume, so its busiest second is what must not
+            # hold most of it (one ordinary big order does not make the window one cluster)
+            basec = spread & (w["topc"] <= p.flow_max_top_share)
             # comparisons with NaN (no verdict: short history, no book) are False
-            hit = base & ((w["z"] >= p.flow_min_z) | (w["zc"] >= p.flow_min_zc))
+            hit = (base & (w["z"] >= p.flow_min_z)) | (basec & (w["zc"] >= p.flow_min_zc))
             if W <= p.flow_count_max_s:   # many more same-side orders than the side's count rate
-                nhit = base & (w["zn"] >= p.flow_count_z)
+                nhit = basec & (w["zn"] >= p.flow_count_z)
                 hit |= nhit
                 _cover(nflag, nhit, W)
             if "ero" in w:   # a short program that erodes the touch band and moves the mid: a lower bar
-                ehit = base & (w["zc"] >= p.flow_ero_zc) & (w["ero"] >= p.flow_ero_frac) & (w["drift"] >= p.flow_ero_drift_z)
+                ehit = basec & (w["zc"] >= p.flow_ero_zc) & (w["ero"] >= p.flow_ero_frac) & (w["drift"] >= p.flow_ero_drift_z)
                 hit |= ehit
                 _cover(eflag, ehit, W)
+            if p.flow_mid_min_s <= W <= p.flow_mid_max_s:   # 10-20 s: the capped volume alone at a lower bar
+                mhit = basec & (w["zc"] >= p.flow_mid_zc)
+                hit |= mhit
+                _cover(mflag, mhit, W)
             _cover(flag, hit, W)
         cover = np.cumsum(flag[:-1]) > 0
         if "book" in sc:   # a segment passes on its erosion only where an erosion-backed window flagged it
             sc["book"]["cover"] = np.cumsum(eflag[:-1]) > 0
         sc["count_cover"] = np.cumsum(nflag[:-1]) > 0   # ... on its order count likewise
+        sc["mid_cover"] = np.cumsum(mflag[:-1]) > 0     # ... on the mid-length capped bar likewise
         if not cover.any():
             continue
         d = np.diff(np.concatenate([[0], cover.astype(np.int8), [0]]))
@@ -372,6 +382,7 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
     sa, sb = _max_excess(v, lo, hi, p.flow_excess_k * mu)
     if sb <= sa:
         return []
+    xa, xb = sa, sb   # the excess stretch before the re-cut (searched again on the capped volume)
     # edges at the program's own pace: re-cut at half its mean rate (a lone background print
     # just before a strong program is not its start)
     rate = float(v[sa:sb].sum()) / (sb - sa)
@@ -394,16 +405,27 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
                     + _program_segments(v, sc, mid, hi, p, depth + 1))
     if not _passes(v, sc, sa, sb, bi, p):
         # the excess segment may carry a long tail of ordinary flow after a short program:
-        # cut at rising levels (flow_tighten_x per step) and keep the first core that passes
-        lvl = p.flow_excess_k * mu
-        for _ in range(p.flow_tighten_steps):
-            lvl *= p.flow_tighten_x
-            a2, b2 = _max_excess(v, sa, sb, lvl)
-            if b2 - a2 >= 2 and _passes(v, sc, a2, b2, bi, p):
-                sa, sb = a2, b2
+        # cut at rising levels (flow_tighten_x per step) and keep the first core that passes;
+        # then the same on the capped volume over the excess stretch before the re-cut (a lone
+        # big order beside a program of ordinary ones is the raw volume's largest excess at every
+        # level and sets the raw pace, never the program's core)
+        core = None
+        muc = float(sc["base_mu_c"][bi])
+        # (a core found on the capped volume must pass on the capped tests: the re-cut's
+        # narrowing is what keeps a few seconds of size-tail orders from the plain ones)
+        for vv, m0, (ca, cb), plain in ((v, mu, (sa, sb), True), (sc["vc"], muc, (xa, xb), False)):
+            lvl = p.flow_excess_k * m0
+            for _ in range(p.flow_tighten_steps):
+                lvl *= p.flow_tighten_x
+                a2, b2 = _max_excess(vv, ca, cb, lvl)
+                if b2 - a2 >= 2 and _passes(v, sc, a2, b2, bi, p, plain):
+                    core = (a2, b2)
+                    break
+            if core or not muc > 0:
                 break
-        else:
+        if core is None:
             return []
+        sa, sb = core
     return (_program_segments(v, sc, lo, sa, p, depth + 1) + [(sa, sb)]
             + _program_segments(v, sc, sb, hi, p, depth + 1))
 
@@ -438,30 +460,52 @@ def _count_z(sc: dict, sa: int, sb: int, bi: int, p: DetectParams) -> float:
     return (float(sc["cn"][sb] - sc["cn"][sa]) - (sb - sa) * mun) / math.sqrt((sb - sa) * varn)
 
 
-def _passes(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectParams) -> bool:
+def _passes(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectParams, plain: bool = True) -> bool:
     """Seconds [sa, sb) pass the program tests against the baseline ending at ``bi``: ratio >=
-    ``flow_min_ratio``, z >= ``flow_min_z`` with the volume still >= ``flow_min_ratio`` x the rate
-    without its ``flow_trim_n`` largest orders (not a handful of size-tail orders, :func:`_trimmed`)
-    and, under ``flow_short_s``, z >= ``flow_short_z`` or capped z >= ``flow_short_zc`` (a few
-    seconds of size-tail orders score a plain z of 6-8 but cap low), or capped z >= ``flow_min_zc`` (raised on a short history), or capped z >= ``flow_ero_zc`` with
-    the erosion of :func:`_eroded`, or (up to ``flow_count_max_s``) an order count >= ``flow_count_z``
-    sigma above the side's count rate (:func:`_count_z`: a program of many ordinary prints); no
-    second above ``flow_max_top_share`` of the volume, unless (``flow_rest_sustained``) the volume of the
-    other seconds passes the ratio and z tests by itself (a program of a few large child orders
-    whose biggest second happens to hold half of it, not one cluster on ordinary flow)."""
+    ``flow_min_ratio`` and either the plain volume test (not with ``plain`` False) or a capped one.
+
+    Plain: z >= ``flow_min_z`` with the volume still >= ``flow_min_ratio`` x the rate without its
+    ``flow_trim_n`` largest orders (not a handful of size-tail orders, :func:`_trimmed`) and,
+    under ``flow_short_s``, z >= ``flow_short_z`` or capped z >= ``flow_short_zc`` (a few seconds
+    of size-tail orders score a plain z of 6-8 but cap low); no second above
+    ``flow_max_top_share`` of the volume, unless (``flow_rest_sustained``) the volume of the other
+    seconds passes the ratio and z tests by itself (a program of a few large child orders whose
+    biggest second happens to hold half of it, not one cluster on ordinary flow).
+
+    Capped: capped z >= ``flow_min_zc`` (raised on a short history), or capped z >=
+    ``flow_ero_zc`` with the erosion of :func:`_eroded`, or (no longer than ``flow_mid_max_s``:
+    a long stretch around a short program passes on its own bars) capped z >= ``flow_mid_zc``
+    where a ``flow_mid_min_s``-``flow_mid_max_s`` window flagged it on that bar, or (up to
+    ``flow_count_max_s``) an order count >= ``flow_count_z`` sigma above the side's count rate
+    (:func:`_count_z`: a program of many ordinary prints); no second above
+    ``flow_max_top_share`` of the *capped* volume (the test judged the capped volume: one
+    ordinary big order inside a program of small ones does not make it one cluster)."""
     mu, var = float(sc["base_mu"][bi]), float(sc["base_var"][bi])
     vol, dur = float(v[sa:sb].sum()), float(sb - sa)
+    if not vol >= p.flow_min_ratio * dur * mu:
+        return False
     short = math.sqrt(max(1.0, p.flow_full_history_s / max(float(sc["base_n"][bi]), 1.0)))
     muc, varc = float(sc["base_mu_c"][bi]), float(sc["base_var_c"][bi])
-    zc = (float(sc["vc"][sa:sb].sum()) - dur * muc) / math.sqrt(dur * varc) if varc > 0 else float("nan")
+    volc = float(sc["vc"][sa:sb].sum())
+    zc = (volc - dur * muc) / math.sqrt(dur * varc) if varc > 0 else float("nan")
     z = (vol - dur * mu) / math.sqrt(dur * var)
-    if not (vol >= p.flow_min_ratio * dur * mu
-            and ((z >= p.flow_min_z * short and _trimmed(sc, sa, sb, p) >= p.flow_min_ratio * dur * mu
-                  and (dur >= p.flow_short_s or z >= p.flow_short_z * short or zc >= p.flow_short_zc * short))
-                 or zc >= p.flow_min_zc * short
-                 or (zc >= p.flow_ero_zc * short and _eroded(sc.get("book"), sa, sb, p))
-                 or _count_z(sc, sa, sb, bi, p) >= p.flow_count_z * short)):
-        return False
+    mid = sc.get("mid_cover")
+    capped = (zc >= p.flow_min_zc * short
+              or (zc >= p.flow_ero_zc * short and _eroded(sc.get("book"), sa, sb, p))
+              or (zc >= p.flow_mid_zc * short and dur <= p.flow_mid_max_s and mid is not None and bool(mid[sa:sb].any()))
+              or _count_z(sc, sa, sb, bi, p) >= p.flow_count_z * short)
+    if capped and float(sc["vc"][sa:sb].max()) <= p.flow_max_top_share * volc:
+        return True
+    if not plain or not (z >= p.flow_min_z * short and _trimmed(sc, sa, sb, p) >= p.flow_min_ratio * dur * mu
+            and (dur >= p.flow_short_s or z >= p.flow_short_z * short or zc >= p.flow_short_zc * short)):
+        return capped and _rest_sustained(v, sa, sb, vol, dur, mu, var, short, p)
+    return _rest_sustained(v, sa, sb, vol, dur, mu, var, short, p)
+
+
+def _rest_sustained(v: np.ndarray, sa: int, sb: int, vol: float, dur: float, mu: float, var: float,
+                    short: float, p: DetectParams) -> bool:
+    """No second of [sa, sb) holds more than ``flow_max_top_share`` of its volume ``vol``, or
+    (``flow_rest_sustained``) the volume of the other seconds passes the ratio and z tests by itself."""
     top = float(v[sa:sb].max())
     if top <= p.flow_max_top_share * vol:
         return True
