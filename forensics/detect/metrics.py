@@ -213,16 +213,16 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
 
 
 
-def _side_pulls(ctx: Context, a: int, b: int, p: DetectParams) -> dict:
+def _side_pulls(ctx: Context, a: int, b: int, p: DetectParams, band: float | None = None) -> dict:
     """Level data: per side, the largest net cancellation (cancelled - added) within any
-    ``sync_ms`` in (a, b] inside the narrowest usable band at ``a``, as a share of that band's
+    ``sync_ms`` in (a, b] inside the narrowest usable band (or ``band``) at ``a``, as a share of that band's
     depth at ``a``, when it happened, and the share of it still missing ``requote_s`` later:
     {side: (share, ts, kept)}. A withdrawal pulls both sides at
     once (whatever trades follow); a one-sided pull or a program leaves the other side in place."""
     out: dict = {}
     if ctx.lc is None:
         return out
-    band = min(ctx.bands)
+    band = min(ctx.bands) if band is None else band
     before = _top_at(ctx.top, a)
     floor, cap = _band_bounds(before["mid"] if before else None, band)
     if floor is None:
