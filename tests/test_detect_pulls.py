@@ -203,7 +203,8 @@ def test_a_partial_pull_the_touch_band_hides_is_found_in_a_wider_band(tmp_path):
 def test_a_wider_bands_burst_re_added_at_once_is_no_pull():
     """A wider band's burst counts for a held partial fall only if it stayed away (a flicker
     order's replacement or a re-quote is re-added at once: dev seed 280's flicker, kept 0.08):
-    the same 60% bid burst in a 1% band reads pulled when kept away and not when re-added."""
+    the same 60% bid burst in a 1% band reads pulled when kept away and not when re-added, nor
+    in the touch band alone."""
     from forensics.detect.cliffs import _partial_pulled
     from forensics.detect.context import Cliff
 
@@ -281,3 +282,21 @@ def test_a_pull_after_a_consumptions_depth_was_back_is_not_its_aftermath():
     assert len(_fold_aftermath([cliff(0, 14, 31.3, "synchronized_withdrawal"), dict(flow)], p, lab)) == 1
     assert len(_fold_aftermath([cliff(0, 14, 31.3, "synchronized_withdrawal"), dict(flow)],
                                dataclasses.replace(p, aftermath_from_recovery=False), lab)) == 2
+
+
+def _unmatched(tmp_path, seed: int, params: DetectParams) -> list[str]:
+    """Labels of the events of drawn seed ``seed`` that match no incident."""
+    from forensics.evaluate import run_eval
+    _, runs = run_eval(1, seed, drawn=True, seeds=[seed], workdir=str(tmp_path), keep=True, params=params)
+    return [m["event"]["label"] for m in runs[0].matches if m["incident"] is None and m["event"] is not None]
+
+
+def test_a_pull_of_the_consumed_side_during_a_program_is_part_of_it(tmp_path):
+    """Dev seed 184 (eth/volatile): 10 s into a 68 s sell program the bid makers cancel 63% of
+    the touch band at once and the ask 23% 3.1 s later; the two-sided cliff read one_sided_pull
+    and stood alone, matching no incident. With ``flow_absorbs_consumed_pulls`` a one-sided pull
+    of the consumed side while the program runs is part of the program."""
+    got = {on: _unmatched(tmp_path, 184, dataclasses.replace(DetectParams(), flow_absorbs_consumed_pulls=on))
+           for on in (True, False)}
+    assert "one_sided_pull" not in got[True] and "one_sided_pull" in got[False]
+

@@ -93,6 +93,7 @@ class DetectParams:
     flow_context_max_s: float = 60.0  # a program starting > 60 s after a cliff's end is not its aftermath, recovered or not (dev 1-160: cascades start <= 29 s after, one 59 s; seeds 123, 156: 113 s after an unrecovered one-sided pull, a program of its own)
     flow_merge_s: float = 10.0        # a program starting within 10 s after a cliff is its aftermath
     flow_lead_share: float = 0.25     # >= 25% of a program's volume before a cliff: the cliff is part of it
+    flow_absorbs_consumed_pulls: bool = True  # a cliff reading one_sided_pull whose larger pull burst is on the consumed side, starting while the program runs, is the makers backing away from it: part of the program (dev 161-400 seed 184: 10 s into a 68 s sell program, bid burst 63%, ask 23% 3.1 s later, stood alone as a one_sided_pull)
     flow_recut_frac: float = 0.5      # episode edges re-cut at half the program's own pace (a lone print before it is not its start)
     flow_tighten_steps: int = 3       # a failing episode is re-cut at up to this many rising levels (a short program's long tail) ...
     flow_tighten_x: float = 1.5       # ... each 1.5x the previous one

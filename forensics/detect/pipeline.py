@@ -179,8 +179,9 @@ def _flow_is_context(ctx: Context, e: dict, fw: dict, p: DetectParams) -> bool:
 def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> list[dict]:
     """Program ``fw`` joins the first event it is the context of (:func:`_flow_is_context`);
     otherwise it is an event of its own that absorbs the cliffs during it: of the consumed side,
-    after ``flow_lead_share`` of its volume, or not a pull (trade-driven, or the book re-centring
-    under it); a program that opened with both sides pulled (a withdrawal and its cascade)
+    after ``flow_lead_share`` of its volume, not a pull (trade-driven, or the book re-centring
+    under it), or (``flow_absorbs_consumed_pulls``) a one-sided pull of the consumed side while
+    the program runs (its makers backing away from the aggressor); a program that opened with both sides pulled (a withdrawal and its cascade)
     absorbs every later fall before the book is back, at most ``aftermath_max_s``."""
     for e in events:
         if _flow_is_context(ctx, e, fw, p):
@@ -198,11 +199,21 @@ def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> 
         if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= until
                 and (wd or e["sides"] == fw["side"]
                      or _volume_share_before(ctx, fw, e["window_from"]) >= p.flow_lead_share
-                     or _label(ctx, e, p) in ("consumption", "mixed"))):
+                     or _label(ctx, e, p) in ("consumption", "mixed")
+                     or (p.flow_absorbs_consumed_pulls and e["start_ts"] <= fw["end"]
+                         and _pulled_side(e) == fw["side"] and _label(ctx, e, p) == "one_sided_pull"))):
             fe.setdefault("_absorbed", []).append(e)
             continue
         keep.append(e)
     return keep + [fe]
+
+
+def _pulled_side(e: dict) -> str | None:
+    """The side whose pull burst at the event's start was the larger (None without both)."""
+    pb, pa = e.get("_pull_bid"), e.get("_pull_ask")
+    if pb is None or pa is None:
+        return None
+    return "bid" if pb > pa else "ask"
 
 
 def _fold_aftermath(events: list[dict], p: DetectParams, label=None) -> list[dict]:
