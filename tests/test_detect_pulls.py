@@ -94,11 +94,13 @@ def test_a_held_partial_pull_at_the_books_churn_is_found(tmp_path):
     net cancel burst (42% of its depth) is just above the side's 99th-percentile 500 ms fall
     (41%), short of 1.5x it. Held partial pulls are judged at ``partial_noise_k`` 1.0 x that
     churn: found as a one_sided_pull; at 1.5 it is missed (judged in the touch band alone,
-    ``partial_any_band`` off: a wider band shows the pull further above its churn)."""
+    ``partial_any_band`` off, against the whole run's churn, ``pull_noise_block_s`` 0: a wider
+    band, or the churn of an ordinary minute, shows the pull further above it)."""
     found = {}
     for k in (DetectParams().partial_noise_k, 1.5):
         label, shape = incident_labels(tmp_path, 158, dataclasses.replace(DetectParams(), partial_noise_k=k,
-                                                                          partial_any_band=False))["one_sided_pull"]
+                                                                          partial_any_band=False,
+                                                                          pull_noise_block_s=0.0))["one_sided_pull"]
         assert shape["pull_frac"] < 0.4
         found[k] = label
     assert found == {1.0: "one_sided_pull", 1.5: None}
@@ -300,3 +302,27 @@ def test_a_pull_of_the_consumed_side_during_a_program_is_part_of_it(tmp_path):
            for on in (True, False)}
     assert "one_sided_pull" not in got[True] and "one_sided_pull" in got[False]
 
+
+
+def test_the_sides_ordinary_churn_is_not_set_by_one_episode():
+    """A held partial pull's churn bar, the side's ordinary 500 ms fall (``pull_noise_q``
+    quantile), is taken per minute and the median over the minutes (``pull_noise_block_s``): ten minutes of a steady 1,000-lot band
+    with one minute of large orders placed and pulled every second (dev seed 217: the run's own
+    ask flicker episode set the ask's whole-run 99th percentile at 0.54 vs the bid's 0.18) keep
+    the churn at the steady minutes' level; over the whole run at once the episode sets it."""
+    from forensics.detect.metrics import _fall_noise
+    ts = np.arange(0, 600 * S, 100 * MS)
+    q = np.full(ts.size, 1000.0)
+    ep = (ts >= 300 * S) & (ts < 360 * S) & ((ts // (500 * MS)) % 2 == 0)
+    q[ep] = 3000.0                      # a 2,000-lot order every other 500 ms for a minute
+    depth = pl.concat([pl.DataFrame({"ts": ts, "side": side, "band_pct": 0.1, "qty": q}) for side in ("bid", "ask")])
+    top = pl.DataFrame({"ts": ts, "mid": np.full(ts.size, 20_000), "spread": np.full(ts.size, 10),
+                        "best_bid": np.full(ts.size, BID), "best_ask": np.full(ts.size, ASK)})
+    trades = pl.DataFrame(schema={"ts": pl.Int64, "price": pl.Int64, "size": pl.Int64, "aggressor": pl.Utf8})
+
+    def ctx():
+        return Context("x", "X", "book", 100 * MS, depth, top, trades, None, 0, 0, [0.1])
+
+    assert _fall_noise(ctx(), "ask", 0.1, DetectParams(), per_minute=True) < 0.01
+    assert _fall_noise(ctx(), "ask", 0.1, DetectParams(pull_noise_block_s=0.0), per_minute=True) > 0.5
+    assert _fall_noise(ctx(), "ask", 0.1, DetectParams()) > 0.5   # the classifier's whole-series figure

@@ -285,7 +285,7 @@ def _partial_pulled(ev: dict, ctx: Context, p: DetectParams) -> bool:
     """A held partial fall is a pull only if its largest falling side cancelled, net of re-adds,
     >= ``burst_min`` of a band's depth within one ``sync_ms`` (from ``pull_before_s`` before the
     fall to ``pull_after_s`` after its trough) and >= ``partial_noise_k`` x that side's ordinary
-    500 ms fall in the same band: makers that pull part of their quotes do it at once; a book
+    500 ms fall in the same band (per minute, the median over the minutes: ``pull_noise_block_s``): makers that pull part of their quotes do it at once; a book
     that thins by re-quoting does not. The band is the touch band or, with
     ``partial_any_band``, any usable band (a partial pull also widens the makers' quotes: the
     touch band gets part of them back at once, the wider bands show the pull)."""
@@ -297,7 +297,7 @@ def _partial_pulled(ev: dict, ctx: Context, p: DetectParams) -> bool:
         if c.side not in sp:
             continue
         share, _, kept = sp[c.side]
-        noise = _fall_noise(ctx, c.side, band, p) or 0.0
+        noise = _fall_noise(ctx, c.side, band, p, per_minute=True) or 0.0
         # a wider band's burst must stay away (a flicker order's replacement or a re-quote is
         # re-added at once: keeps < requote_kept_max of it requote_s later)
         away = band == min(ctx.bands) or (kept is not None and kept >= p.thresholds.requote_kept_max)
