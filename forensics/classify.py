@@ -371,7 +371,7 @@ def _rule_one_side_pulled(m: EventMetrics, f: Features, th: Thresholds, factor: 
         return "one_sided_pull", round(_score(th.requote_kept_max - kw, th.requote_kept_max) * factor, 3), ev
     if apart and min(pb, pa) > th.pull_other_max:
         ev.append(f"the two sides' pull bursts came {lag:.0f} ms apart: not one synchronized withdrawal; the "
-                  f"{one} side's quotes were pulled and the other side's followed the moved mid")
+                  f"{one} side's quotes were pulled; the other side's burst was not kept away (its makers re-quoting)")
         return "one_sided_pull", round(_score(lag - th.pull_apart_ms, th.pull_apart_ms) * factor, 3), ev
     ev.append(f"only the {one} side's quotes were pulled (the other side's fell without a pull: "
               f"{_pct(min(pb, pa))} net cancelled)")

@@ -93,10 +93,14 @@ def test_a_held_partial_pull_at_the_books_churn_is_found(tmp_path):
     """Dev seed 158 (btc/calm): makers pull 31% of their ask quotes for 13 s; the touch band's
     net cancel burst (42% of its depth) is just above the side's 99th-percentile 500 ms fall
     (41%), short of 1.5x it. Held partial pulls are judged at ``partial_noise_k`` 1.0 x that
-    churn: found as a one_sided_pull; at 1.5 it is missed."""
+    churn: found as a one_sided_pull; at 1.5 it is missed (judged in the touch band alone,
+    ``partial_any_band`` off, against the whole run's churn, ``pull_noise_block_s`` 0: a wider
+    band, or the churn of an ordinary minute, shows the pull further above it)."""
     found = {}
     for k in (DetectParams().partial_noise_k, 1.5):
-        label, shape = incident_labels(tmp_path, 158, dataclasses.replace(DetectParams(), partial_noise_k=k))["one_sided_pull"]
+        label, shape = incident_labels(tmp_path, 158, dataclasses.replace(DetectParams(), partial_noise_k=k,
+                                                                          partial_any_band=False,
+                                                                          pull_noise_block_s=0.0))["one_sided_pull"]
         assert shape["pull_frac"] < 0.4
         found[k] = label
     assert found == {1.0: "one_sided_pull", 1.5: None}
@@ -139,8 +143,9 @@ def test_a_deep_band_re_fall_after_a_pull_of_the_same_side_is_folded_in():
     fell on its own (the deep band catching up / the makers' re-quote step) and stood alone as
     a second one_sided_pull matching no incident. A one-sided cliff whose largest fall is in a
     band >= ``refall_band_pct`` starting < ``refall_s`` after an earlier cliff of that side that
-    reads one_sided_pull is folded into it; not with the rule off, not on the other side, not in
-    a touch band, not later, and not after a trade-driven cliff (dev seed 65: its pull in the 5%
+    reads one_sided_pull is folded into it (any band at the default 0; a touch band's re-fall
+    is the makers' re-quote step, dev seed 207); not with the rule off, not on the other side,
+    not in a touch band at ``refall_band_pct`` 2, not later, and not after a trade-driven cliff (dev seed 65: its pull in the 5%
     band 72 s after a background consumption cliff of the bid side)."""
     from forensics.detect.pipeline import _fold_refalls
     S = 1_000_000_000
@@ -158,7 +163,9 @@ def test_a_deep_band_re_fall_after_a_pull_of_the_same_side_is_folded_in():
     off = dataclasses.replace(p, refall_s=0.0)
     assert len(_fold_refalls([cliff(73, 80, "ask", 1.0), cliff(119, 125, "ask", 5.0)], off, lab)) == 2
     assert len(_fold_refalls([cliff(73, 80, "bid", 1.0), cliff(119, 125, "ask", 5.0)], p, lab)) == 2
-    assert len(_fold_refalls([cliff(73, 80, "ask", 1.0), cliff(119, 125, "ask", 0.5)], p, lab)) == 2
+    assert len(_fold_refalls([cliff(73, 80, "ask", 1.0), cliff(119, 125, "ask", 0.5)], p, lab)) == 1  # any band (dev seed 207)
+    deep = dataclasses.replace(p, refall_band_pct=2.0)
+    assert len(_fold_refalls([cliff(73, 80, "ask", 1.0), cliff(119, 125, "ask", 0.5)], deep, lab)) == 2
     assert len(_fold_refalls([cliff(73, 80, "ask", 1.0), cliff(73 + p.refall_s + 1, 170, "ask", 5.0)], p, lab)) == 2
     assert len(_fold_refalls([cliff(97, 99, "bid", 0.5, "consumption"), cliff(169, 175, "bid", 5.0)], p, lab)) == 2
 
@@ -179,3 +186,143 @@ def test_a_fall_only_in_flagged_bands_is_never_folded_into_another_event():
     assert len(_fold_refalls([cliff(73, 80, "ask", 1.0), flagged], p, lambda e: "one_sided_pull")) == 2
     assert len(_fold_aftermath([cliff(73, 80, "ask", 1.0), cliff(85, 95, "ask", 5.0)], p)) == 1   # unflagged: folded
     assert len(_fold_aftermath([cliff(73, 80, "ask", 1.0), dict(flagged, start_ts=85 * S)], p)) == 2
+
+
+def test_a_partial_pull_the_touch_band_hides_is_found_in_a_wider_band(tmp_path):
+    """Dev seed 336 (alt/calm): makers pull 32% of their bid quotes and widen the rest; the
+    touch (0.5%) band gets part of them back at once, so its net cancel burst is 12% of its
+    depth (short of ``burst_min``), while the 2% band lost 31% within 500 ms against an ordinary
+    500 ms fall of 4% there, and kept it away. Judged in any usable band (``partial_any_band``)
+    the held partial fall is a pull, read one-sided; in the touch band alone it is missed."""
+    found = {}
+    for on in (True, False):
+        label, shape = incident_labels(tmp_path, 336, dataclasses.replace(DetectParams(), partial_any_band=on))["one_sided_pull"]
+        assert shape["pull_frac"] < 0.35
+        found[on] = label
+    assert found == {True: "one_sided_pull", False: None}
+
+
+def test_a_wider_bands_burst_re_added_at_once_is_no_pull():
+    """A wider band's burst counts for a held partial fall only if it stayed away (a flicker
+    order's replacement or a re-quote is re-added at once: dev seed 280's flicker, kept 0.08):
+    the same 60% bid burst in a 1% band reads pulled when kept away and not when re-added, nor
+    in the touch band alone."""
+    from forensics.detect.cliffs import _partial_pulled
+    from forensics.detect.context import Cliff
+
+    def ctx(readd):
+        ts = np.arange(0, 60 * S, 100 * MS)
+        wide = np.where(ts >= 30 * S, 400.0, 1000.0)
+        if readd:
+            wide = np.where(ts >= 30_400 * MS, 1000.0, wide)
+        depth = pl.concat([pl.DataFrame({"ts": ts, "side": side, "band_pct": band, "qty": q})
+                           for side, band, q in (("bid", 0.1, np.full(ts.size, 1000.0)), ("bid", 1.0, wide),
+                                                 ("ask", 0.1, np.full(ts.size, 1000.0)),
+                                                 ("ask", 1.0, np.full(ts.size, 1000.0)))])
+        top = pl.DataFrame({"ts": ts, "mid": np.full(ts.size, 20_000), "spread": np.full(ts.size, 10),
+                            "best_bid": np.full(ts.size, BID), "best_ask": np.full(ts.size, ASK)})
+        far = 9_950  # inside the 1% band, outside the 0.1% one
+        rows = [(30 * S, "bid", far, "cancel", -600, 600, 0)]
+        if readd:
+            rows.append((30_400 * MS, "bid", far, "add", 600, 0, 600))
+        lc = pl.DataFrame(rows, schema={"ts": pl.Int64, "side": pl.Utf8, "price": pl.Int64, "cause": pl.Utf8,
+                                        "delta": pl.Int64, "cancelled": pl.Int64, "added": pl.Int64}, orient="row")
+        trades = pl.DataFrame(schema={"ts": pl.Int64, "price": pl.Int64, "size": pl.Int64, "aggressor": pl.Utf8})
+        return Context("x", "X", "book", 100 * MS, depth, top, trades, lc, 0, 0, [0.1, 1.0])
+
+    c = Cliff("bid", 1.0, 30 * S, 29_900 * MS, 30 * S, 1000.0, 400.0, 1000.0)
+    ev = {"cliffs": {"bid": c}, "band": 1.0, "t_peak": c.t_peak, "t_trough": c.t_trough}
+    p = DetectParams()
+    assert _partial_pulled(ev, ctx(False), p)
+    assert not _partial_pulled(ev, ctx(True), p)
+    assert not _partial_pulled(ev, ctx(False), dataclasses.replace(p, partial_any_band=False))
+
+
+def test_a_pull_merged_with_the_other_sides_blip_is_found(tmp_path):
+    """Dev seed 264 (alt/volatile): makers pull 49% of their bid quotes (back after 7 s in the
+    touch band) while the ask's touch band dips and is back in 0.2 s; the two cliffs group into
+    one two-sided fall that read as a blip as a whole and the pull was dropped. With
+    ``blip_side_drop`` the side that stayed down is judged on its own: a one_sided_pull."""
+    found = {on: incident_labels(tmp_path, 264, dataclasses.replace(DetectParams(), blip_side_drop=on))["one_sided_pull"][0]
+             for on in (True, False)}
+    assert found == {True: "one_sided_pull", False: None}
+
+
+def test_each_side_recovers_in_the_band_its_fall_was_found_in(tmp_path):
+    """Dev seed 344 (alt/volatile): a two-sided fall whose bid cliff was found in the 1% band
+    (50k lots) and ask cliff in the 0.5% band had its bid recovery judged on the bid's 0.5%
+    band (8-20k lots) against half the 1% band's depth: never recovered, so the run's
+    withdrawal 88 s later folded into it as a continuation and its cascade program read as a
+    consumption. Each side's recovery is measured in its own cliff's band: the withdrawal is
+    found."""
+    got = incident_labels(tmp_path, 344, DetectParams(), kinds=("withdrawal",))
+    assert got["withdrawal"][0] == "synchronized_withdrawal"
+
+
+def test_a_pull_after_a_consumptions_depth_was_back_is_not_its_aftermath():
+    """Dev seed 65: a background consumption cliff of the bid side (recovered at +9 s) and 27 s
+    after its end a 33% bid pull: not its aftermath (``pulls_after_consumption``), while a
+    withdrawal's re-pull after its depth was back still is; and a program 16 s after a cliff's
+    recovery (33 s after its end) is folded in with ``aftermath_from_recovery`` (dev seed 65's
+    size-tail buy 'program' after the withdrawal)."""
+    from forensics.detect.pipeline import _fold_aftermath
+
+    def cliff(t0, t1, rec, label):
+        return {"trigger": "cliff", "start_ts": int(t0 * S), "window_to": int(t1 * S), "sides": "bid",
+                "_recovered_at": int(rec * S) if rec is not None else None, "_lab": label}
+
+    def lab(e):
+        return e["_lab"]
+
+    p = DetectParams()
+    assert len(_fold_aftermath([cliff(97, 97.4, 106, "consumption"), cliff(124.5, 130, None, "one_sided_pull")], p, lab)) == 2
+    off = dataclasses.replace(p, pulls_after_consumption=False)
+    assert len(_fold_aftermath([cliff(97, 97.4, 106, "consumption"), cliff(124.5, 130, None, "one_sided_pull")], off, lab)) == 1
+    assert len(_fold_aftermath([cliff(97, 97.4, 106, "synchronized_withdrawal"),
+                                cliff(124.5, 130, None, "synchronized_withdrawal")], p, lab)) == 1
+    flow = {"trigger": "flow", "start_ts": 47 * S, "window_to": 74 * S, "sides": "ask", "program": {"aggressor": "buy"}}
+    assert len(_fold_aftermath([cliff(0, 14, 31.3, "synchronized_withdrawal"), dict(flow)], p, lab)) == 1
+    assert len(_fold_aftermath([cliff(0, 14, 31.3, "synchronized_withdrawal"), dict(flow)],
+                               dataclasses.replace(p, aftermath_from_recovery=False), lab)) == 2
+
+
+def _unmatched(tmp_path, seed: int, params: DetectParams) -> list[str]:
+    """Labels of the events of drawn seed ``seed`` that match no incident."""
+    from forensics.evaluate import run_eval
+    _, runs = run_eval(1, seed, drawn=True, seeds=[seed], workdir=str(tmp_path), keep=True, params=params)
+    return [m["event"]["label"] for m in runs[0].matches if m["incident"] is None and m["event"] is not None]
+
+
+def test_a_pull_of_the_consumed_side_during_a_program_is_part_of_it(tmp_path):
+    """Dev seed 184 (eth/volatile): 10 s into a 68 s sell program the bid makers cancel 63% of
+    the touch band at once and the ask 23% 3.1 s later; the two-sided cliff read one_sided_pull
+    and stood alone, matching no incident. With ``flow_absorbs_consumed_pulls`` a one-sided pull
+    of the consumed side while the program runs is part of the program."""
+    got = {on: _unmatched(tmp_path, 184, dataclasses.replace(DetectParams(), flow_absorbs_consumed_pulls=on))
+           for on in (True, False)}
+    assert "one_sided_pull" not in got[True] and "one_sided_pull" in got[False]
+
+
+
+def test_the_sides_ordinary_churn_is_not_set_by_one_episode():
+    """A held partial pull's churn bar, the side's ordinary 500 ms fall (``pull_noise_q``
+    quantile), is taken per minute and the median over the minutes (``pull_noise_block_s``): ten minutes of a steady 1,000-lot band
+    with one minute of large orders placed and pulled every second (dev seed 217: the run's own
+    ask flicker episode set the ask's whole-run 99th percentile at 0.54 vs the bid's 0.18) keep
+    the churn at the steady minutes' level; over the whole run at once the episode sets it."""
+    from forensics.detect.metrics import _fall_noise
+    ts = np.arange(0, 600 * S, 100 * MS)
+    q = np.full(ts.size, 1000.0)
+    ep = (ts >= 300 * S) & (ts < 360 * S) & ((ts // (500 * MS)) % 2 == 0)
+    q[ep] = 3000.0                      # a 2,000-lot order every other 500 ms for a minute
+    depth = pl.concat([pl.DataFrame({"ts": ts, "side": side, "band_pct": 0.1, "qty": q}) for side in ("bid", "ask")])
+    top = pl.DataFrame({"ts": ts, "mid": np.full(ts.size, 20_000), "spread": np.full(ts.size, 10),
+                        "best_bid": np.full(ts.size, BID), "best_ask": np.full(ts.size, ASK)})
+    trades = pl.DataFrame(schema={"ts": pl.Int64, "price": pl.Int64, "size": pl.Int64, "aggressor": pl.Utf8})
+
+    def ctx():
+        return Context("x", "X", "book", 100 * MS, depth, top, trades, None, 0, 0, [0.1])
+
+    assert _fall_noise(ctx(), "ask", 0.1, DetectParams(), per_minute=True) < 0.01
+    assert _fall_noise(ctx(), "ask", 0.1, DetectParams(pull_noise_block_s=0.0), per_minute=True) > 0.5
+    assert _fall_noise(ctx(), "ask", 0.1, DetectParams()) > 0.5   # the classifier's whole-series figure

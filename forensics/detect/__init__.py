@@ -80,7 +80,10 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
    of the previous non-flicker event is folded into it (the book has not settled: re-pulls,
    hedging flow, the deep bands catching up), listed in its evidence; a program within
    ``flow_tail_fold_s`` (60 s) after a program of the same aggressor is its tail.
-   A one-sided cliff whose largest fall is in a deep band (>= ``refall_band_pct``, 2%) starting
+   The aftermath also runs ``aftermath_fold_s`` past the previous cliff's recovery (at most
+   ``aftermath_max_s`` after its end), but a cliff reading as a pull after a consumption
+   cliff's depth was back is an event of its own.
+   A one-sided cliff (largest fall in a band >= ``refall_band_pct``, 0: any) starting
    < ``refall_s`` (90 s) after an earlier same-side cliff that reads ``one_sided_pull`` is that
    pull's re-fall (the deep band catching up, the makers' re-quote step) and is folded into it.
 7. metrics (below) and :func:`forensics.classify.classify` -> label, confidence, evidence.

@@ -210,9 +210,12 @@ def _continuations(events: list[dict], ctx: Context, p: DetectParams) -> list[di
             # book's new level, not an incident); its recovery is then that return
             back = None if ev.get("_later") else _held_partial(ev, ctx, p)  # a later fall must hold on its own
             if back is None or not _partial_pulled(ev, ctx, p):
-                # back within min_hold_s: a re-quote blip, not vanished depth; the falls merged
-                # into it that bottom out after it was back are judged on their own
-                alt = _later_fall(ev, ctx, p) if p.later_falls and not ev.get("_later") else None
+                # back within min_hold_s: a re-quote blip, not vanished depth; a side that stayed
+                # down while the other blipped is judged on its own; the falls merged into it
+                # that bottom out after it was back are judged on their own
+                alt = _held_side(ev, ctx, p) if p.blip_side_drop and len(ev["cliffs"]) > 1 else None
+                if alt is None:
+                    alt = _later_fall(ev, ctx, p) if p.later_falls and not ev.get("_later") else None
                 if alt is not None:
                     queue.insert(next((i for i, x in enumerate(queue) if x["t_peak"] > alt["t_peak"]), len(queue)), alt)
                 continue
@@ -220,6 +223,32 @@ def _continuations(events: list[dict], ctx: Context, p: DetectParams) -> list[di
         ev["sides_set"] = set(ev["cliffs"])
         out.append(ev)
     return out
+
+
+
+def _held_side(ev: dict, ctx: Context, p: DetectParams) -> dict | None:
+    """The one side of two-sided blip ``ev`` that stayed down, measured in its own band: not back
+    for ``partial_hold_s`` (pulled quotes stay away) or a held partial fall (:func:`_held_partial`),
+    while the other side's depth was back within ``min_hold_s`` (a re-quote dip of the other side
+    merged with a pull). Returns the event of that side alone (its cliffs and members), judged
+    again like any one-sided fall (a held partial one must still show its pull burst,
+    :func:`_partial_pulled`); None if both or neither side held."""
+    if ev.get("_later"):
+        return None
+    held, back = [], []
+    for s, c in ev["cliffs"].items():
+        one = {"cliffs": {s: c}, "band": c.band, "t_trough": c.t_trough}
+        r = _recovery_time(one, ctx, p)
+        if r is not None and r - c.t_trough < p.min_hold_s * NS_PER_S:
+            (held if _held_partial(one, ctx, p) is not None else back).append(s)
+        elif r is None or r - c.t_trough >= p.partial_hold_s * NS_PER_S:
+            held.append(s)
+    if len(held) != 1 or len(back) != len(ev["cliffs"]) - 1:
+        return None
+    s = held[0]
+    c = ev["cliffs"][s]
+    return {"trigger": "cliff", "cliffs": {s: c}, "band": c.band, "t_peak": c.t_peak, "t_trough": c.t_trough,
+            "_members": [x for x in ev.get("_members", []) if x.side == s]}
 
 
 
@@ -235,7 +264,7 @@ def _held_partial(ev: dict, ctx: Context, p: DetectParams) -> int | None:
     latest = ev["t_trough"]
     hold, horizon = int(p.partial_hold_s * NS_PER_S), int(p.recovery_horizon_s * NS_PER_S)
     for s, c in ev["cliffs"].items():
-        t, q = _series(ctx, s, ev["band"])
+        t, q = _series(ctx, s, c.band)
         fall = min(c.q_peak, c.baseline) - c.q_trough
         if fall <= 0:
             return None
@@ -254,28 +283,37 @@ def _held_partial(ev: dict, ctx: Context, p: DetectParams) -> int | None:
 
 def _partial_pulled(ev: dict, ctx: Context, p: DetectParams) -> bool:
     """A held partial fall is a pull only if its largest falling side cancelled, net of re-adds,
-    >= ``burst_min`` of its touch band's depth within one ``sync_ms`` (from ``pull_before_s``
-    before the fall to ``pull_after_s`` after its trough) and >= ``partial_noise_k`` x that side's
-    ordinary 500 ms fall: makers that pull part of their quotes do it at once; a book that thins
-    by re-quoting does not."""
+    >= ``burst_min`` of a band's depth within one ``sync_ms`` (from ``pull_before_s`` before the
+    fall to ``pull_after_s`` after its trough) and >= ``partial_noise_k`` x that side's ordinary
+    500 ms fall in the same band (per minute, the median over the minutes: ``pull_noise_block_s``): makers that pull part of their quotes do it at once; a book
+    that thins by re-quoting does not. The band is the touch band or, with
+    ``partial_any_band``, any usable band (a partial pull also widens the makers' quotes: the
+    touch band gets part of them back at once, the wider bands show the pull)."""
     from forensics.detect.metrics import _fall_noise, _side_pulls
     c = max(ev["cliffs"].values(), key=lambda c: c.frac)
-    sp = _side_pulls(ctx, c.t_peak - int(p.pull_before_s * NS_PER_S), c.t_trough + int(p.pull_after_s * NS_PER_S), p)
-    if c.side not in sp:
-        return False
-    share = sp[c.side][0]
-    noise = _fall_noise(ctx, c.side, min(ctx.bands), p) or 0.0
-    return share >= p.thresholds.burst_min and share >= p.partial_noise_k * noise
+    a, b = c.t_peak - int(p.pull_before_s * NS_PER_S), c.t_trough + int(p.pull_after_s * NS_PER_S)
+    for band in (ctx.bands if p.partial_any_band else [min(ctx.bands)]):
+        sp = _side_pulls(ctx, a, b, p, band)
+        if c.side not in sp:
+            continue
+        share, _, kept = sp[c.side]
+        noise = _fall_noise(ctx, c.side, band, p, per_minute=True) or 0.0
+        # a wider band's burst must stay away (a flicker order's replacement or a re-quote is
+        # re-added at once: keeps < requote_kept_max of it requote_s later)
+        away = band == min(ctx.bands) or (kept is not None and kept >= p.thresholds.requote_kept_max)
+        if share >= p.thresholds.burst_min and share >= p.partial_noise_k * noise and away:
+            return True
+    return False
 
 
 
 def _recovery_time(ev: dict, ctx: Context, p: DetectParams) -> int | None:
     """First time after the trough when every falling side is back to recovery_frac of its
-    depth before (None: not within the horizon)."""
+    depth before, in the band its fall was found in (None: not within the horizon)."""
     horizon = int(p.recovery_horizon_s * NS_PER_S)
     latest = ev["t_trough"]
     for s, c in ev["cliffs"].items():
-        t, q = _series(ctx, s, ev["band"])
+        t, q = _series(ctx, s, c.band)
         k0 = np.searchsorted(t, c.t_trough, side="left")
         k1 = np.searchsorted(t, c.t_trough + horizon, side="right")
         ok = np.nonzero(q[k0:k1] >= p.recovery_frac * min(c.q_peak, c.baseline))[0]

@@ -230,16 +230,16 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
 
 
 
-def _side_pulls(ctx: Context, a: int, b: int, p: DetectParams) -> dict:
+def _side_pulls(ctx: Context, a: int, b: int, p: DetectParams, band: float | None = None) -> dict:
     """Level data: per side, the largest net cancellation (cancelled - added) within any
-    ``sync_ms`` in (a, b] inside the narrowest usable band at ``a``, as a share of that band's
+    ``sync_ms`` in (a, b] inside the narrowest usable band (or ``band``) at ``a``, as a share of that band's
     depth at ``a``, when it happened, and the share of it still missing ``requote_s`` later:
     {side: (share, ts, kept)}. A withdrawal pulls both sides at
     once (whatever trades follow); a one-sided pull or a program leaves the other side in place."""
     out: dict = {}
     if ctx.lc is None:
         return out
-    band = min(ctx.bands)
+    band = min(ctx.bands) if band is None else band
     before = _top_at(ctx.top, a)
     floor, cap = _band_bounds(before["mid"] if before else None, band)
     if floor is None:
@@ -267,12 +267,14 @@ def _side_pulls(ctx: Context, a: int, b: int, p: DetectParams) -> dict:
 
 
 
-def _fall_noise(ctx: Context, side: str, band: float, p: DetectParams) -> float | None:
+def _fall_noise(ctx: Context, side: str, band: float, p: DetectParams, per_minute: bool = False) -> float | None:
     """The ``pull_noise_q`` quantile of the band's relative depth falls over ``sync_ms`` across
     the whole series (cached): how much a side ordinarily loses in 500 ms (volatile books
     re-quote in large blocks), so a pull burst can be judged against the instrument's own
-    churn."""
-    key = ("fall_noise", side, band)
+    churn. ``per_minute``: the quantile of each ``pull_noise_block_s`` block, the median over
+    the blocks (a few minutes of incidents, e.g. a flicker episode's orders, do not set it)."""
+    block = p.pull_noise_block_s if per_minute else 0.0
+    key = ("fall_noise", side, band, block)
     if key not in ctx.info:
         t, q = _series(ctx, side, band)
         val = None
@@ -280,8 +282,15 @@ def _fall_noise(ctx: Context, side: str, band: float, p: DetectParams) -> float 
             later = _at(t, q, t + p.sync_ms * NS_PER_MS)
             with np.errstate(invalid="ignore", divide="ignore"):
                 f = (q - later) / np.maximum(q, 1.0)
-            f = f[~np.isnan(f)]
-            if f.size:
+            keep = ~np.isnan(f)
+            f, tf = f[keep], t[keep]
+            if f.size and block > 0:
+                blk = ((tf - tf[0]) // int(block * NS_PER_S)).astype(np.int64)
+                qs = [float(np.quantile(f[blk == k], p.pull_noise_q)) for k in np.unique(blk)
+                      if np.count_nonzero(blk == k) >= 10]
+                if qs:
+                    val = float(np.median(qs))
+            elif f.size:
                 val = float(np.quantile(f, p.pull_noise_q))
         ctx.info[key] = val
     return ctx.info[key]

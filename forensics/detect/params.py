@@ -32,14 +32,18 @@ class DetectParams:
     merge_gap_s: float = 10.0         # a fall within 10 s of an event's end continues it
     aftermath_max_s: float = 120.0    # an unrecovered side folds in later falls / flows for at most 2 min
     aftermath_fold_s: float = 30.0    # an event starting < 30 s after the previous one ends (or the program reported with it: dev seed 138) is its aftermath (dev 61-160: 6 of 10 extra events)
-    refall_s: float = 90.0            # a one-sided cliff whose largest fall is in a deep band (>= refall_band_pct) < 90 s after an earlier cliff of the same side reading one_sided_pull started is that pull's re-fall (dev 161-400: seeds 260, 381 at 46 and 68 s; true deep-band pulls on 1-400: no same-side pull within 90 s before)
-    refall_band_pct: float = 2.0      # deep = the 2% and 5% bands (the touch bands held: the deep band catching up / the makers' re-quote step)
+    aftermath_from_recovery: bool = True  # ... or < aftermath_fold_s after its depth was back (at most aftermath_max_s after its end: the book settling; dev seed 65: a size-tail buy 'program' 16 s after a withdrawal's recovery)
+    pulls_after_consumption: bool = True  # ... but a cliff reading as a pull after a consumption cliff's depth was back is an incident of its own (dev seed 65: a 33% bid pull 18 s after a background consumption cliff had recovered; the other folds after the previous event's recovery on dev 1-400: a pull's or withdrawal's own re-pulls)
+    refall_s: float = 90.0            # a one-sided cliff (largest fall in a band >= refall_band_pct) < 90 s after an earlier cliff of the same side reading one_sided_pull started is that pull's re-fall (dev 161-400: seeds 260, 381 at 46 and 68 s; true deep-band pulls on 1-400: no same-side pull within 90 s before)
+    refall_band_pct: float = 0.0      # any band (was 2.0, the deep bands only: the deep band catching up); a touch band's re-fall is the makers' re-quote step too (dev 161-400 seed 207: a 40% bid pull found at its start now that recoveries are judged in each cliff's own band, and the touch band's second fall 39 s later, as its makers came back in a first step thinner than the pull, stood alone; dev 1-400: no true incident folded)
     later_falls: bool = True          # a blip's merged cliffs that bottom out after it was back are judged on their own (dev seed 88: a pull hidden behind the re-quote dip before it)
     min_hold_s: float = 2.0           # depth back within 2 s = a cancel/replace blip, not vanished depth
     recovery_frac: float = 0.5        # recovered = back to half the depth before
     partial_regain_frac: float = 0.5  # a fall whose trough is above that level (a 30-40% pull) is held if it regains < half its fall ... (0: off)
     partial_hold_s: float = 5.0       # ... within 5 s (pulled quotes stay away; a re-quote comes back), and then kept only on its pull burst (Thresholds.burst_min, partial_noise_k)
     partial_noise_k: float = 1.0      # ... and >= the side's 99th-percentile 500 ms fall (dev 1-160: held candidates at 1.0-1.5x are 6 pulls, 4 flicker and 1 consumption windows, none in background; was Thresholds.pull_noise_k 1.5)
+    partial_any_band: bool = True     # ... in any usable band, not only the touch band (a partial pull widens the quotes too: the touch band gets part back at once; dev 161-400 seeds 205, 336: touch band 0.24 / 0.12 of its depth, the 5% / 2% band 0.35 / 0.31 against a 99th-percentile churn of 0.06 / 0.04); a wider band's burst must stay away (Thresholds.requote_kept_max; dev seed 280: a flicker's last order, re-added at once, kept 0.08, the pulls 0.97-1.0)
+    blip_side_drop: bool = True       # a two-sided blip whose one side stayed down in its own band (not back for partial_hold_s, or a held partial fall) while the other was back within min_hold_s is that side's fall alone (dev 161-400 seed 264: a 49% bid pull, back after 7.4 s, merged with an ask dip back in 0.2 s; dev seed 84: a bid back after 2.6 s in a buy program stays a blip)
     recovery_horizon_s: float = 600.0  # recovery looked for over 10 minutes
     price_after_s: float = 60.0       # price move measured 1 minute after
     vacuum_before_s: float = 300.0    # impact per unit volume: 5 min before ...
@@ -50,6 +54,7 @@ class DetectParams:
     pull_after_s: float = 2.0         # ... to 2 s after it (a cascade starts ~1 s after the pull)
     requote_s: float = 1.0            # a burst's re-adds looked for within 1 s of it (a re-quoting maker re-adds at once; see Thresholds.requote_kept_max)
     pull_noise_q: float = 0.99        # a side's ordinary 500 ms churn: the 99th percentile of its falls
+    pull_noise_block_s: float = 60.0  # a held partial pull's churn bar (partial_noise_k): that quantile per minute, the median over the minutes (0: the whole series at once; dev 161-400 seed 217: the run's own ask flicker episode set the ask's whole-run 99th percentile at 0.54 vs the bid's 0.18, per minute 0.14); the classifier's bars keep the whole-series figure (per minute there, btc/volatile programs read withdrawals: dev3 seeds 228, 333)
     # -- band data (bookDepth, ~30 s samples)
     bands_baseline_s: float = 300.0   # halving cliffs: median of the previous 5 minutes of samples
     bands_z: float = 5.0              # abnormal drop: <= -5 robust sigma of the band's own changes ...
@@ -93,6 +98,7 @@ class DetectParams:
     flow_context_max_s: float = 60.0  # a program starting > 60 s after a cliff's end is not its aftermath, recovered or not (dev 1-160: cascades start <= 29 s after, one 59 s; seeds 123, 156: 113 s after an unrecovered one-sided pull, a program of its own)
     flow_merge_s: float = 10.0        # a program starting within 10 s after a cliff is its aftermath
     flow_lead_share: float = 0.25     # >= 25% of a program's volume before a cliff: the cliff is part of it
+    flow_absorbs_consumed_pulls: bool = True  # a cliff reading one_sided_pull whose larger pull burst is on the consumed side, starting while the program runs, is the makers backing away from it: part of the program (dev 161-400 seed 184: 10 s into a 68 s sell program, bid burst 63%, ask 23% 3.1 s later, stood alone as a one_sided_pull)
     flow_recut_frac: float = 0.5      # episode edges re-cut at half the program's own pace (a lone print before it is not its start)
     flow_tighten_steps: int = 3       # a failing episode is re-cut at up to this many rising levels (a short program's long tail) ...
     flow_tighten_x: float = 1.5       # ... each 1.5x the previous one

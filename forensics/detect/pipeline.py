@@ -78,7 +78,7 @@ def detect_instrument(store: Store, ex: str, sy: str, ts_from: int | None = None
     events = _absorb_into_flicker(ctx, events, flickers, p)
     for fw in _fold_counter_flow(flows, p):
         events = _merge_flow(ctx, events, fw, p)
-    events = _fold_aftermath(events, p)
+    events = _fold_aftermath(events, p, lambda e: _label(ctx, e, p))
     events = _fold_refalls(events, p, lambda e: _label(ctx, e, p))
     events = _fold_flicker_inside(events, p)
     rows = [_finish(ctx, e, ex, sy, p) for e in sorted(events, key=lambda e: e["start_ts"])]
@@ -182,8 +182,9 @@ def _flow_is_context(ctx: Context, e: dict, fw: dict, p: DetectParams) -> bool:
 def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> list[dict]:
     """Program ``fw`` joins the first event it is the context of (:func:`_flow_is_context`);
     otherwise it is an event of its own that absorbs the cliffs during it: of the consumed side,
-    after ``flow_lead_share`` of its volume, or not a pull (trade-driven, or the book re-centring
-    under it); a program that opened with both sides pulled (a withdrawal and its cascade)
+    after ``flow_lead_share`` of its volume, not a pull (trade-driven, or the book re-centring
+    under it), or (``flow_absorbs_consumed_pulls``) a one-sided pull of the consumed side while
+    the program runs (its makers backing away from the aggressor); a program that opened with both sides pulled (a withdrawal and its cascade)
     absorbs every later fall before the book is back, at most ``aftermath_max_s``."""
     for e in events:
         if _flow_is_context(ctx, e, fw, p):
@@ -201,18 +202,32 @@ def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> 
         if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= until
                 and (wd or e["sides"] == fw["side"]
                      or _volume_share_before(ctx, fw, e["window_from"]) >= p.flow_lead_share
-                     or _label(ctx, e, p) in ("consumption", "mixed"))):
+                     or _label(ctx, e, p) in ("consumption", "mixed")
+                     or (p.flow_absorbs_consumed_pulls and e["start_ts"] <= fw["end"]
+                         and _pulled_side(e) == fw["side"] and _label(ctx, e, p) == "one_sided_pull"))):
             fe.setdefault("_absorbed", []).append(e)
             continue
         keep.append(e)
     return keep + [fe]
 
 
-def _fold_aftermath(events: list[dict], p: DetectParams) -> list[dict]:
+def _pulled_side(e: dict) -> str | None:
+    """The side whose pull burst at the event's start was the larger (None without both)."""
+    pb, pa = e.get("_pull_bid"), e.get("_pull_ask")
+    if pb is None or pa is None:
+        return None
+    return "bid" if pb > pa else "ask"
+
+
+def _fold_aftermath(events: list[dict], p: DetectParams, label=None) -> list[dict]:
     """A cliff or program starting within ``aftermath_fold_s`` after the end of the previous
-    (non-flicker) event, or of the program reported with it (its cascade), is part of that event's aftermath (the book has not settled: re-pulls,
-    hedging flow, the deep bands catching up) and is folded into it, listed in its evidence; a
-    program within ``flow_tail_fold_s`` after a program of the same aggressor is its tail."""
+    (non-flicker) event, of the program reported with it (its cascade), or (``aftermath_from_recovery``)
+    of its depth's recovery (at most ``aftermath_max_s`` after its end) is part of that event's
+    aftermath (the book has not settled: re-pulls, hedging flow, the deep bands catching up) and
+    is folded into it, listed in its evidence; a program within ``flow_tail_fold_s`` after a
+    program of the same aggressor is its tail. Not folded (``pulls_after_consumption``): a cliff
+    reading as a pull (``label(event)``) after a consumption cliff's depth was back (the
+    takers' book refilled; makers pulling then is an incident of its own)."""
     fold = int(p.aftermath_fold_s * NS_PER_S)
     out: list[dict] = []
     for e in sorted(events, key=lambda e: e["start_ts"]):
@@ -223,8 +238,17 @@ def _fold_aftermath(events: list[dict], p: DetectParams) -> list[dict]:
                 and (e.get("program") or {}).get("aggressor") == (prev.get("program") or {}).get("aggressor"))
         reach = int(p.flow_tail_fold_s * NS_PER_S) if tail else fold
         # the aftermath runs on from the end of the program reported with the event (its cascade)
+        # and from the time its depth was back (the book settling)
         last = max(end, (prev.get("_flow_after") or {}).get("end", 0)) if prev is not None else None
+        rec = prev.get("_recovered_at") if prev is not None and prev["trigger"] == "cliff" else None
+        if p.aftermath_from_recovery and rec is not None:
+            last = max(last, min(rec, prev["window_to"] + int(p.aftermath_max_s * NS_PER_S)))
         if _foldable(e) and end is not None and end < e["start_ts"] <= last + reach:
+            if (p.pulls_after_consumption and label is not None and rec is not None and rec < e["start_ts"]
+                    and e["trigger"] == "cliff" and label(prev) == "consumption"
+                    and label(e) in ("one_sided_pull", "synchronized_withdrawal")):
+                out.append(e)
+                continue
             prev.setdefault("_absorbed", []).append(e)
             prev["_fold_until"] = max(end, e["window_to"])
             continue
@@ -241,10 +265,10 @@ def _foldable(e: dict) -> bool:
 
 
 def _fold_refalls(events: list[dict], p: DetectParams, label) -> list[dict]:
-    """A one-sided cliff whose largest fall is in a deep band (>= ``refall_band_pct``) starting
+    """A one-sided cliff whose largest fall is in a band >= ``refall_band_pct`` (0: any) starting
     < ``refall_s`` after an earlier cliff of the same side that reads ``one_sided_pull``
     (``label(event)``) is that pull's re-fall (the deep band catching up, or the makers'
-    re-quote step, while the touch bands held): folded into it, listed in its evidence."""
+    re-quote step): folded into it, listed in its evidence."""
     if p.refall_s <= 0:
         return events
     reach = int(p.refall_s * NS_PER_S)
