@@ -139,6 +139,30 @@ def _price_metrics(ctx: Context, e: dict, w0: int, w1: int, p: DetectParams) -> 
 
 
 
+def _own_loss_late(ctx: Context, e: dict, side: str, band: float, w0: int, w1: int, p: DetectParams) -> bool:
+    """The own-levels test on the second half of the side's fall: from the grid step before its
+    band first fell below half of that fall (prices fixed at the band there) to the end. A pull
+    that follows a slow drift of the mid (dev seed 264: the bid band drifting for 10 s, then the
+    makers pulling 49%) loses most of its first half to the drift, the pull in the second; a band
+    that only followed the mid away follows it in both halves."""
+    qb, qa = e.get(f"depth_before_{side}"), e.get(f"depth_after_{side}")
+    if not qb or qa is None or qb <= qa:
+        return False
+    t, q = _series(ctx, side, band)
+    i0, i1 = np.searchsorted(t, w0), np.searchsorted(t, w1, side="right")
+    below = np.flatnonzero(q[i0:i1] <= qb - 0.5 * (qb - qa))
+    if below.size == 0 or i0 + below[0] == 0:
+        return False
+    k = i0 + below[0] - 1                   # the last reading above half the fall
+    top = _top_at(ctx.top, int(t[k]))
+    floor, cap = _band_bounds(top["mid"] if top else None, band)
+    if floor is None:
+        return False
+    fall = float(q[k]) - qa
+    lost = -float(_window_changes(ctx, [side], int(t[k]), w1, floor, cap)["delta"].sum() or 0)
+    return fall > 0 and lost >= p.own_loss_frac * fall
+
+
 def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
     band = ev["band"]
     g = ctx.grid_ns
@@ -199,7 +223,7 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
         for s in sides:
             fall = (e.get(f"depth_before_{s}") or 0) - (e.get(f"depth_after_{s}") or 0)
             lost = -float(_window_changes(ctx, [s], w0, w1, floor, cap)["delta"].sum() or 0)
-            if fall <= 0 or lost < p.own_loss_frac * fall:
+            if (fall <= 0 or lost < p.own_loss_frac * fall) and not _own_loss_late(ctx, e, s, band, w0, w1, p):
                 edge.append(s)
         if len(edge) == len(sides):
             e["_band_edge"] = "+".join(edge)
