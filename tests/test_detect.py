@@ -258,7 +258,7 @@ def test_capped_z_finds_a_short_program_the_size_tail_hides():
         eps = find_flow(trades, DetectParams())
         found += any(e["start"] <= ts[-1] and e["end"] >= ts[0] for e in eps)
         plain = find_flow(trades, DetectParams(flow_min_zc=float("inf"), flow_count_z=float("inf"),
-                                               flow_mid_zc=float("inf")))
+                                               flow_mid_zc=float("inf"), flow_fast_zc=float("inf")))
         plain_found += any(e["start"] <= ts[-1] and e["end"] >= ts[0] for e in plain)
     assert found == 3 and plain_found < 3, (found, plain_found)   # the plain volume test alone misses some
 

@@ -1,7 +1,7 @@
-"""Flow detection (issue 11): the erosion- and count-backed and 10-20 s capped lower bars for short
+"""Flow detection (issue 11): the erosion- and count-backed, 5 s and 10-20 s capped lower bars for short
 programs, the capped volume's busiest second for the capped tests, the trimmed
 volume that keeps a handful of size-tail orders from passing as a program, a program whose
-busiest second holds half of it, and the pipeline's counter-flow and program-tail folds."""
+busiest second holds half of it, a ramping program kept at the minimum duration, and the pipeline's counter-flow and program-tail folds."""
 from __future__ import annotations
 
 import numpy as np
@@ -38,8 +38,8 @@ def test_erosion_lets_a_short_program_pass_at_a_lower_bar():
     book, with the band falling but the mid moving against the aggressor, or the mid walking but
     the band full, is not a program (the erosion needs both). The count-backed bar is off here
     (its own test below): 100 prints in 8 s are also many more orders than the side's rate; so is
-    the 10-20 s capped bar (``flow_mid_zc``, its own test below)."""
-    P = DetectParams(flow_count_z=float("inf"), flow_mid_zc=float("inf"))
+    the 10-20 s and 5 s capped bars (``flow_mid_zc``, ``flow_fast_zc``, their own tests below)."""
+    P = DetectParams(flow_count_z=float("inf"), flow_mid_zc=float("inf"), flow_fast_zc=float("inf"))
     for seed in (0, 4, 6):
         rng = np.random.default_rng(300 + seed)
         prog, ts = sell_program(rng, 500, 8, 2.5, 100, anchor=True)
@@ -55,7 +55,8 @@ def test_erosion_lets_a_short_program_pass_at_a_lower_bar():
         assert not _hit(find_flow(tr, P, book=book(t0=500, dur=8, fall=0.15, drift_ticks=-10)), ts), seed
         assert not _hit(find_flow(tr, P, book=book(t0=500, dur=8, drift_ticks=15)), ts), seed
         # the rule is what finds it: off (bar at infinity), the eroding book does not help
-        off = DetectParams(flow_ero_zc=float("inf"), flow_count_z=float("inf"), flow_mid_zc=float("inf"))
+        off = DetectParams(flow_ero_zc=float("inf"), flow_count_z=float("inf"), flow_mid_zc=float("inf"),
+                           flow_fast_zc=float("inf"))
         assert not _hit(find_flow(tr, off, book=book(t0=500, dur=8, fall=0.15, drift_ticks=15)), ts), seed
 
 
@@ -302,3 +303,39 @@ def test_a_program_eroding_from_the_touch_is_consumption_though_makers_cancelled
     assert classify(buy)[0] == "consumption"
     cliff = {k: v for k, v in _program_event(trigger="cliff").items() if k != "program"}
     assert classify(cliff)[0] != "consumption"
+
+
+def test_a_ramping_short_program_is_not_recut_below_the_minimum_duration():
+    """A 5 s sell program whose first 2 s run light (3 child orders at ~1.5x the side's rate)
+    before 3.1 s at ~10x (dev4 seed 468: 17 child orders over 5.2 s, 1.6x / 2.5x then 8-16x): the
+    re-cut at half its pace would keep only the heavy 3.1 s of prints, under
+    ``flow_min_duration_s``, and drop it as one cluster; it is kept at the excess stretch's
+    length (the re-cut never narrows a program below that minimum; before it: 2 of 8 found)."""
+    found = 0
+    for seed in range(8):
+        rng = np.random.default_rng(1500 + seed)
+        light, _ = sell_program(rng, 500, 1.8, 1.5, 3, anchor=True)
+        heavy, ts = sell_program(rng, 502, 3.1, 10, 14)
+        tr = pl.concat([taker_noise(rng, 900), light, heavy]).sort("ts")
+        found += _hit(find_flow(tr, DetectParams(flow_fast_zc=float("inf"))), ts)
+    assert found >= 7, found
+
+
+def test_a_short_program_passes_on_its_5s_capped_volume():
+    """A 4 s sell program at 3x the side's rate in 20 ordinary child orders (dev4 seed 533: 33
+    child orders over 6 s at 3.2x, 5 s capped z 8.1-8.3, its 10 s windows 5.9-6.0): its 10 s
+    windows fall under 2x the rate, but its 5 s window's capped z is >= ``flow_fast_zc``; with
+    that bar off fewer are found. On calm noise (light and heavy size tails) it adds no episode."""
+    off = DetectParams(flow_fast_zc=float("inf"))
+    found = found_off = 0
+    for seed in range(10):
+        rng = np.random.default_rng(1600 + seed)
+        prog, ts = sell_program(rng, 500, 4, 3, 20, anchor=True)
+        tr = pl.concat([taker_noise(rng, 900), prog]).sort("ts")
+        found += _hit(find_flow(tr, DetectParams()), ts)
+        found_off += _hit(find_flow(tr, off), ts)
+    assert found >= 5 and found >= found_off + 2, (found, found_off)
+    for sig in (1.2, 1.5):
+        for seed in range(8):
+            nz = taker_noise(np.random.default_rng(1700 + seed), 900, sig=sig).sort("ts")
+            assert find_flow(nz, DetectParams()) == [], (sig, seed)

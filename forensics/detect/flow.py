@@ -32,13 +32,13 @@ def _per_second(t: pl.DataFrame, s0: int, n: int) -> tuple[np.ndarray, ...]:
     order: the float sums of logs are then summed in one fixed order whatever the row order of
     the input (part layout, threads)."""
     orders = (t.group_by("ts").agg(pl.col("size").sum().cast(pl.Float64)).sort("ts")
-              .select(((pl.col("ts") // NS_PER_S) - s0).alias("i"), pl.col("size"), pl.col("size").log().alias("l")))
+              .select(((pl.col("ts") // NS_PER_S) - s0).alias("i"), pl.col("size"), pl.col("size").log().alias("l"), "ts"))
     per = orders.group_by("i", maintain_order=True).agg(pl.col("size").sum().alias("v"), pl.len().alias("n"),
                                                         pl.col("l").sum().alias("l1"), (pl.col("l") ** 2).sum().alias("l2"))
     ii = per["i"].to_numpy()
     v, cnt, l1, l2 = (np.zeros(n) for _ in range(4))
     v[ii], cnt[ii], l1[ii], l2[ii] = (per[c].to_numpy().astype(np.float64) for c in ("v", "n", "l1", "l2"))
-    return v, cnt, l1, l2, orders["i"].to_numpy(), orders["size"].to_numpy().astype(np.float64)
+    return v, cnt, l1, l2, orders["i"].to_numpy(), orders["size"].to_numpy().astype(np.float64), orders["ts"].to_numpy()
 
 
 def _trailing(cum: dict, end: np.ndarray, B: int) -> dict:
@@ -104,7 +104,7 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=N
         return {}
     s0 = int(trades["ts"].min()) // NS_PER_S
     n = int(trades["ts"].max()) // NS_PER_S - s0 + 1
-    v, cnt, l1, l2, oi, osz = _per_second(t, s0, n)
+    v, cnt, l1, l2, oi, osz, ots = _per_second(t, s0, n)
     keep = _keep_mask(n, s0, exclude)
     B = int(p.flow_baseline_s)
     cums = lambda vv: {k: np.concatenate([[0.0], np.cumsum(a)]) for k, a in (
@@ -131,7 +131,7 @@ def flow_scores(trades: pl.DataFrame, aggressor: str, p: DetectParams, exclude=N
     cap = np.where(np.isfinite(cap), cap, np.inf)
     vc = np.zeros(n)
     np.add.at(vc, oi, np.minimum(osz, cap[oi]))
-    out["oi"], out["osz"] = oi, osz
+    out["oi"], out["osz"], out["ots"] = oi, osz, ots
     cumc = cums(vc)
     trc = _trailing(cumc, np.arange(n + 1), B)
     out["vc"] = vc
@@ -298,6 +298,7 @@ def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict, book: dict 
         eflag = np.zeros(n + 1, np.int64)  # ... of those covered by an erosion-backed window
         nflag = np.zeros(n + 1, np.int64)  # ... and by a count-backed one
         mflag = np.zeros(n + 1, np.int64)  # ... and by a mid-length capped-volume one
+        fflag = np.zeros(n + 1, np.int64)  # ... and by a short (5 s) capped-volume one
         for W, w in sc["windows"].items():
             spread = (w["ratio"] >= p.flow_min_ratio) & (w["active"] >= p.flow_min_active_s)
             base = spread & (w["top"] <= p.flow_max_top_share)
@@ -314,6 +315,10 @@ def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict, book: dict 
                 ehit = basec & (w["zc"] >= p.flow_ero_zc) & (w["ero"] >= p.flow_ero_frac) & (w["drift"] >= p.flow_ero_drift_z)
                 hit |= ehit
                 _cover(eflag, ehit, W)
+            if W < p.flow_mid_min_s:   # 5 s: the capped volume alone at its own bar
+                fhit = basec & (w["zc"] >= p.flow_fast_zc)
+                hit |= fhit
+                _cover(fflag, fhit, W)
             if p.flow_mid_min_s <= W <= p.flow_mid_max_s:   # 10-20 s: the capped volume alone at a lower bar
                 mhit = basec & (w["zc"] >= p.flow_mid_zc)
                 hit |= mhit
@@ -324,6 +329,7 @@ def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict, book: dict 
             sc["book"]["cover"] = np.cumsum(eflag[:-1]) > 0
         sc["count_cover"] = np.cumsum(nflag[:-1]) > 0   # ... on its order count likewise
         sc["mid_cover"] = np.cumsum(mflag[:-1]) > 0     # ... on the mid-length capped bar likewise
+        sc["fast_cover"] = np.cumsum(fflag[:-1]) > 0    # ... on the 5 s capped bar likewise
         if not cover.any():
             continue
         d = np.diff(np.concatenate([[0], cover.astype(np.int8), [0]]))
@@ -388,7 +394,12 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
     rate = float(v[sa:sb].sum()) / (sb - sa)
     if p.flow_recut_frac * rate > p.flow_excess_k * mu:
         a2, b2 = _max_excess(v, sa, sb, p.flow_recut_frac * rate)
-        if b2 > a2:
+        # ... but never below the sustained-program minimum flow_min_duration_s of prints when
+        # the excess stretch spans it (a program ramping up: dev4 seed 468, a 7x program of 17
+        # child orders over 5.2 s whose first two seconds ran at 1.6x / 2.5x the trailing rate,
+        # re-cut to 3.3 s of prints and dropped as one cluster)
+        if b2 > a2 and (_print_span(sc, a2, b2) >= p.flow_min_duration_s
+                        or _print_span(sc, sa, sb) < p.flow_min_duration_s):
             sa, sb = a2, b2
     Q = int(p.flow_quiet_s)
     if sb - sa > 2 * Q:
@@ -429,6 +440,13 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
     return (_program_segments(v, sc, lo, sa, p, depth + 1) + [(sa, sb)]
             + _program_segments(v, sc, sb, hi, p, depth + 1))
 
+
+
+def _print_span(sc: dict, sa: int, sb: int) -> float:
+    """Seconds from the first to the last taker order inside seconds [sa, sb) (0 without two)."""
+    oi, ots = sc["oi"], sc["ots"]
+    i, j = np.searchsorted(oi, sa, side="left"), np.searchsorted(oi, sb, side="left")
+    return float(ots[j - 1] - ots[i]) / NS_PER_S if j - i >= 2 else 0.0
 
 
 def _cover(flag: np.ndarray, hit: np.ndarray, W: int) -> None:
@@ -475,7 +493,8 @@ def _passes(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectParams,
     Capped: capped z >= ``flow_min_zc`` (raised on a short history), or capped z >=
     ``flow_ero_zc`` with the erosion of :func:`_eroded`, or (no longer than ``flow_mid_max_s``:
     a long stretch around a short program passes on its own bars) capped z >= ``flow_mid_zc``
-    where a ``flow_mid_min_s``-``flow_mid_max_s`` window flagged it on that bar, or (up to
+    where a ``flow_mid_min_s``-``flow_mid_max_s`` window flagged it on that bar, or likewise capped
+    z >= ``flow_fast_zc`` where a window shorter than ``flow_mid_min_s`` flagged it, or (up to
     ``flow_count_max_s``) an order count >= ``flow_count_z`` sigma above the side's count rate
     (:func:`_count_z`: a program of many ordinary prints); no second above
     ``flow_max_top_share`` of the *capped* volume (the test judged the capped volume: one
@@ -490,9 +509,11 @@ def _passes(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectParams,
     zc = (volc - dur * muc) / math.sqrt(dur * varc) if varc > 0 else float("nan")
     z = (vol - dur * mu) / math.sqrt(dur * var)
     mid = sc.get("mid_cover")
+    fast = sc.get("fast_cover")
     capped = (zc >= p.flow_min_zc * short
               or (zc >= p.flow_ero_zc * short and _eroded(sc.get("book"), sa, sb, p))
               or (zc >= p.flow_mid_zc * short and dur <= p.flow_mid_max_s and mid is not None and bool(mid[sa:sb].any()))
+              or (zc >= p.flow_fast_zc * short and dur <= p.flow_mid_max_s and fast is not None and bool(fast[sa:sb].any()))
               or _count_z(sc, sa, sb, bi, p) >= p.flow_count_z * short)
     if capped and float(sc["vc"][sa:sb].max()) <= p.flow_max_top_share * volc:
         return True

@@ -86,6 +86,7 @@ class DetectParams:
     flow_mid_zc: float = 6.0          # a 10-20 s window's capped z >= 6 is a program by itself, no erosion needed (dev 1-400, 40 h of background: 10-20 s windows at >= 2x top out at zc 4.92, 5 s windows at 5.86; the missed 7-13 s programs of 11-23 child orders: 6.0-7.9; flows during dev one-sided pulls: up to 5.93) ...
     flow_mid_min_s: int = 10          # ... for windows of 10 s ...
     flow_mid_max_s: int = 20          # ... to 20 s (5 s windows of background reach 5.9; longer programs reach the plain bars)
+    flow_fast_zc: float = 7.5         # a 5 s window (shorter than flow_mid_min_s) whose capped z >= 7.5 is a program by itself, the stretch around it judged on that bar too (5 s windows of dev 1-400 background top out at 5.86 in 40 h; dev4 seed 533's missed 6 s program of 33 child orders at 3.2x: 8.1-8.3, its 10 s windows 5.9-6.0 at the flow_mid_zc bar, found or not by the pass count)
     flow_ero_base_s: int = 60         # erosion baseline: the touch band's median over the minute before the window
     flow_min_duration_s: float = 3.5  # one cluster of orders (< 3.5 s) is not a sustained program (dev seed 67: a 5.2 s program of 15 prints spans 3.9 s inside its seconds; 4 s lost it, nothing else changed on dev 1-160)
     flow_max_top_share: float = 0.5   # no single second holds more than half the window's volume
