@@ -339,7 +339,14 @@ def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict, book: dict 
             pad = int(p.flow_pad_frac * wmax)
             lo, hi = max(0, a - pad), min(n, b + pad)
             segs += _program_segments(v, sc, lo, hi, p)
+        # flagged stretches closer than twice the pad search overlapping ranges and may cut the
+        # same program again: each second belongs to one episode (dev4 seed 457: one 3.9 s buy
+        # burst reported twice)
+        kept: list[tuple[int, int]] = []
         for sa, sb in segs:
+            if not any(sa < kb and ka < sb for ka, kb in kept):
+                kept.append((sa, sb))
+        for sa, sb in kept:
             ts0, ts1 = (s0 + sa) * NS_PER_S, (s0 + sb) * NS_PER_S
             seg = t.filter((pl.col("aggressor") == aggr) & (pl.col("ts") >= ts0) & (pl.col("ts") < ts1))
             if seg.height == 0 or int(seg["ts"][-1]) - int(seg["ts"][0]) < p.flow_min_duration_s * NS_PER_S:
