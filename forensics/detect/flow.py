@@ -402,11 +402,14 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
     if p.flow_recut_frac * rate > p.flow_excess_k * mu:
         a2, b2 = _max_excess(v, sa, sb, p.flow_recut_frac * rate)
         # ... but never below the sustained-program minimum flow_min_duration_s of prints when
-        # the excess stretch spans it (a program ramping up: dev4 seed 468, a 7x program of 17
-        # child orders over 5.2 s whose first two seconds ran at 1.6x / 2.5x the trailing rate,
-        # re-cut to 3.3 s of prints and dropped as one cluster)
+        # the excess stretch spans it and passes the capped tests by itself (a program of
+        # ordinary-sized child orders ramping up: dev4 seed 468, a 7x program of 17 child orders
+        # over 5.2 s whose first two seconds ran at 1.6x / 2.5x the trailing rate, re-cut to 3.3 s
+        # of prints and dropped as one cluster, capped z 12.5; a burst of size-tail orders stays
+        # one cluster: dev 161-400 seed 314, 42 background prints over 4.5 s at 10x, capped z 5.5)
         if b2 > a2 and (_print_span(sc, a2, b2) >= p.flow_min_duration_s
-                        or _print_span(sc, sa, sb) < p.flow_min_duration_s):
+                        or _print_span(sc, sa, sb) < p.flow_min_duration_s
+                        or not _passes(v, sc, sa, sb, bi, p, plain=False)):
             sa, sb = a2, b2
     Q = int(p.flow_quiet_s)
     if sb - sa > 2 * Q:
