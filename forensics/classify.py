@@ -141,6 +141,10 @@ class EventMetrics:
     _pull_at_ms: float | None = None            # the later burst's time from the start
     _pull_noise_bid: float | None = None        # the side's ordinary 500 ms fall (99th percentile)
     _pull_noise_ask: float | None = None
+    _pair_bid: float | None = None              # bursts apart: the side's burst within pull_pair_ms of the other side's
+    _pair_ask: float | None = None
+    _pair_kept_bid: float | None = None         # ... and its share still missing requote_s later
+    _pair_kept_ask: float | None = None
     _pull_kept_bid: float | None = None         # share of the side's burst still missing requote_s later (net of re-adds)
     _pull_kept_ask: float | None = None
 
@@ -335,6 +339,14 @@ def _rule_pulled_at_start(m: EventMetrics, f: Features, th: Thresholds, factor: 
     # (a flow event only: a cliff event's fall was already judged abnormal for its band)
     above = (pb is not None and pa is not None
              and (sides == "both" or (pb >= th.pull_noise_k * f.nb and pa >= th.pull_noise_k * f.na)))
+    paired = _paired(m, f, th)
+    if paired is not None:
+        s, o, away_s, away_o = paired
+        ev.append(f"the two sides' largest bursts came {f.lag:.0f} ms apart, but at the {s} side's burst the {o} "
+                  f"side was pulled too ({_pct(away_s)} and {_pct(away_o)} of the depth still away after the re-quote "
+                  f"window): synchronized cancellation (the other largest burst the book's own churn)")
+        conf = _score(min(away_s, away_o) - th.pull_both_min, th.pull_both_min)
+        return "synchronized_withdrawal", round(conf * factor, 3), ev
     if f.sides == "both" and f.requoted:
         return None  # the weaker side's makers re-quoted (rule 3)
     if not (above and lag is not None and min(pb, pa) >= th.pull_both_min
@@ -347,6 +359,33 @@ def _rule_pulled_at_start(m: EventMetrics, f: Features, th: Thresholds, factor: 
     conf = min(_score(min(pb, pa) - th.pull_both_min, th.pull_both_min),
                _score(th.pull_max_lag_ms - lag, th.pull_max_lag_ms))
     return "synchronized_withdrawal", round(conf * factor, 3), ev
+
+
+def _away(share, kept) -> float | None:
+    """The share of the depth a burst left away ``requote_s`` later (burst x kept, kept capped at 1)."""
+    if share is None or kept is None:
+        return None
+    return float(share) * min(1.0, max(0.0, float(kept)))
+
+
+def _paired(m: EventMetrics, f: Features, th: Thresholds):
+    """Two falling sides whose largest bursts came more than ``pull_max_lag_ms`` apart, but at one
+    side's burst the other side lost its own burst within ``pull_pair_ms`` (detect), and both
+    left >= ``pull_both_min`` of the depth away ``requote_s`` later (burst x kept share): a
+    two-sided pull at that moment, the other largest burst the side's own churn (volatile
+    books; not a trade-driven fall) -> (side, other, away_side, away_other) or None. A re-quote after a one-sided pull
+    puts its burst back (kept < ``requote_kept_max``), so it leaves little away."""
+    if f.sides != "both" or f.lag is None or f.lag <= th.pull_max_lag_ms or f.share >= th.trade_min:
+        return None
+    best = None
+    for s, o in (("bid", "ask"), ("ask", "bid")):
+        a_s = _away(f.pb if s == "bid" else f.pa, _kept(m, s))
+        a_o = _away(m._pair_bid if o == "bid" else m._pair_ask, m._pair_kept_bid if o == "bid" else m._pair_kept_ask)
+        if a_s is None or a_o is None or min(a_s, a_o) < th.pull_both_min:
+            continue
+        if best is None or min(a_s, a_o) > min(best[2], best[3]):
+            best = (s, o, a_s, a_o)
+    return best
 
 
 def _rule_one_side_pulled(m: EventMetrics, f: Features, th: Thresholds, factor: float, ev: list[str]):
