@@ -141,6 +141,7 @@ class EventMetrics:
     _pull_at_ms: float | None = None            # the later burst's time from the start
     _pull_noise_bid: float | None = None        # the side's ordinary 500 ms fall (99th percentile)
     _pull_noise_ask: float | None = None
+    _pull_later: str | None = None              # the side whose burst came later (bid | ask)
     _pair_bid: float | None = None              # bursts apart: the side's burst within pull_pair_ms of the other side's
     _pair_ask: float | None = None
     _pair_kept_bid: float | None = None         # ... and its share still missing requote_s later
@@ -369,16 +370,20 @@ def _away(share, kept) -> float | None:
 
 
 def _paired(m: EventMetrics, f: Features, th: Thresholds):
-    """Two falling sides whose largest bursts came more than ``pull_max_lag_ms`` apart, but at one
-    side's burst the other side lost its own burst within ``pull_pair_ms`` (detect), and both
-    left >= ``pull_both_min`` of the depth away ``requote_s`` later (burst x kept share): a
-    two-sided pull at that moment, the other largest burst the side's own churn (volatile
-    books; not a trade-driven fall) -> (side, other, away_side, away_other) or None. A re-quote after a one-sided pull
-    puts its burst back (kept < ``requote_kept_max``), so it leaves little away."""
+    """Two falling sides whose largest bursts came more than ``pull_max_lag_ms`` apart, but at the
+    later side's burst the other side lost its own burst within ``pull_pair_ms`` (detect), and
+    both left >= ``pull_both_min`` of the depth away ``requote_s`` later (burst x kept share): a
+    two-sided pull at that moment, the other side's larger burst before it its own churn
+    (volatile books; not a trade-driven fall) -> (side, other, away_side, away_other) or None.
+    Not at the earlier burst: the other side's larger burst came after it, alone (a one-sided
+    pull after churn; dev4 seed 671). A re-quote after a one-sided pull puts its burst back
+    (kept < ``requote_kept_max``), so it leaves little away."""
     if f.sides != "both" or f.lag is None or f.lag <= th.pull_max_lag_ms or f.share >= th.trade_min:
         return None
     best = None
     for s, o in (("bid", "ask"), ("ask", "bid")):
+        if m._pull_later is not None and s != m._pull_later:
+            continue  # paired at the earlier burst: the other side's larger burst came after, alone (a pull after churn)
         a_s = _away(f.pb if s == "bid" else f.pa, _kept(m, s))
         a_o = _away(m._pair_bid if o == "bid" else m._pair_ask, m._pair_kept_bid if o == "bid" else m._pair_kept_ask)
         if a_s is None or a_o is None or min(a_s, a_o) < th.pull_both_min:

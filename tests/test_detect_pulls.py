@@ -364,8 +364,22 @@ def test_a_two_sided_pull_behind_one_sides_churn_burst_is_a_withdrawal():
         _pull_metrics(_churn_then_pull(readd), e, 27 * S, 31 * S, p)
         return e
     e = event(300)
-    assert e["_pull_lag_ms"] == 2600.0 and e["_pair_bid"] == 0.4 and e["_pair_kept_bid"] == 1.0
+    assert e["_pull_lag_ms"] == 2600.0 and e["_pull_later"] == "ask"
+    assert e["_pair_bid"] == 0.4 and e["_pair_kept_bid"] == 1.0
     label, conf, ev = classify(e)
     assert label == "synchronized_withdrawal" and conf > 0.5 and any("pulled too" in x for x in ev)
     assert classify(event(450))[0] == "one_sided_pull"
     assert classify(event(300, DetectParams(pull_pair_ms=0)))[0] == "one_sided_pull"
+
+
+def test_a_pull_after_the_other_sides_churn_stays_one_sided():
+    """Paired only at the later burst (dev4 seed 671: an ask pull, 95% kept away, 1 s after a bid
+    churn burst 40% half re-added; at the bid's burst the ask had lost 20%): the later side pulled
+    alone. The same figures with the bid's burst the later one read a withdrawal."""
+    e = {"data_kind": "book", "trigger": "cliff", "band_pct": 0.1, "sides": "both", "removed_frac": 0.75,
+         "traded_share": 0.014, "traded_share_net": 0.026, "sync_share_500ms": 0.66, "speed_ms": 2000.0,
+         "_burst_pull_frac": 0.57, "_pull_bid": 0.4, "_pull_ask": 0.952, "_pull_kept_bid": 0.479,
+         "_pull_kept_ask": 0.997, "_pull_lag_ms": 1016.0, "_pull_at_ms": 0.0, "_pull_later": "ask",
+         "_pair_bid": 0.241, "_pair_kept_bid": 0.549, "_pair_ask": 0.201, "_pair_kept_ask": 4.649}
+    assert classify(e)[0] == "one_sided_pull"
+    assert classify({**e, "_pull_later": "bid"})[0] == "synchronized_withdrawal"

@@ -336,6 +336,7 @@ def _pull_metrics(ctx: Context, e: dict, a: int, b: int, p: DetectParams) -> Non
     if len(sp) == 2:
         e["_pull_lag_ms"] = abs(sp["ask"][1] - sp["bid"][1]) / NS_PER_MS
         e["_pull_at_ms"] = (max(sp["ask"][1], sp["bid"][1]) - e["start_ts"]) / NS_PER_MS
+        e["_pull_later"] = "ask" if sp["ask"][1] > sp["bid"][1] else "bid"
         if p.pull_pair_ms > 0 and e["_pull_lag_ms"] > p.pull_pair_ms:
             # the bursts far apart: each side's largest burst may be its own churn in a volatile
             # book while both sides were pulled together at another moment of the window; each
