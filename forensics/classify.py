@@ -40,7 +40,11 @@ Rules, in order:
 2. both sides pulled at once at the start (each side's burst >= pull_both_min, the two within
    pull_max_lag_ms; for a flow event the bursts also no later than pull_lead_ms after its first
    print and >= pull_noise_k x the side's ordinary 500 ms fall) -> ``synchronized_withdrawal``,
-   whatever traded after it (the cascade into the thinned book).
+   whatever traded after it (the cascade into the thinned book). Also when the two largest
+   bursts came further apart but, at the later one, the other side lost a burst of its own within
+   ``pull_pair_ms`` (detect) and both bursts left >= pull_both_min of the depth away
+   ``requote_s`` later (burst x kept share): the earlier burst was that side's churn (volatile
+   books), and this rule comes before rule 3's re-quote and bursts-apart readings.
 3. both sides fell, one side pulled (>= pull_both_min) and the other not (<= pull_other_max),
    or the two bursts more than ``pull_apart_ms`` apart (the later one not kept away, see
    ``requote_kept_max``), or the weaker burst re-added within
