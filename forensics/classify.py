@@ -40,7 +40,11 @@ Rules, in order:
 2. both sides pulled at once at the start (each side's burst >= pull_both_min, the two within
    pull_max_lag_ms; for a flow event the bursts also no later than pull_lead_ms after its first
    print and >= pull_noise_k x the side's ordinary 500 ms fall) -> ``synchronized_withdrawal``,
-   whatever traded after it (the cascade into the thinned book).
+   whatever traded after it (the cascade into the thinned book). Also when the two largest
+   bursts came further apart but, at the later one, the other side lost a burst of its own within
+   ``pull_pair_ms`` (detect) and both bursts left >= pull_both_min of the depth away
+   ``requote_s`` later (burst x kept share): the earlier burst was that side's churn (volatile
+   books), and this rule comes before rule 3's re-quote and bursts-apart readings.
 3. both sides fell, one side pulled (>= pull_both_min) and the other not (<= pull_other_max),
    or the two bursts more than ``pull_apart_ms`` apart (the later one not kept away, see
    ``requote_kept_max``), or the weaker burst re-added within
@@ -141,6 +145,11 @@ class EventMetrics:
     _pull_at_ms: float | None = None            # the later burst's time from the start
     _pull_noise_bid: float | None = None        # the side's ordinary 500 ms fall (99th percentile)
     _pull_noise_ask: float | None = None
+    _pull_later: str | None = None              # the side whose burst came later (bid | ask)
+    _pair_bid: float | None = None              # bursts apart: the side's burst within pull_pair_ms of the other side's
+    _pair_ask: float | None = None
+    _pair_kept_bid: float | None = None         # ... and its share still missing requote_s later
+    _pair_kept_ask: float | None = None
     _pull_kept_bid: float | None = None         # share of the side's burst still missing requote_s later (net of re-adds)
     _pull_kept_ask: float | None = None
 
@@ -335,6 +344,14 @@ def _rule_pulled_at_start(m: EventMetrics, f: Features, th: Thresholds, factor: 
     # (a flow event only: a cliff event's fall was already judged abnormal for its band)
     above = (pb is not None and pa is not None
              and (sides == "both" or (pb >= th.pull_noise_k * f.nb and pa >= th.pull_noise_k * f.na)))
+    paired = _paired(m, f, th)
+    if paired is not None:
+        s, o, away_s, away_o = paired
+        ev.append(f"the two sides' largest bursts came {f.lag:.0f} ms apart, but at the {s} side's burst the {o} "
+                  f"side was pulled too ({_pct(away_s)} and {_pct(away_o)} of the depth still away after the re-quote "
+                  f"window): synchronized cancellation (the other largest burst the book's own churn)")
+        conf = _score(min(away_s, away_o) - th.pull_both_min, th.pull_both_min)
+        return "synchronized_withdrawal", round(conf * factor, 3), ev
     if f.sides == "both" and f.requoted:
         return None  # the weaker side's makers re-quoted (rule 3)
     if not (above and lag is not None and min(pb, pa) >= th.pull_both_min
@@ -347,6 +364,37 @@ def _rule_pulled_at_start(m: EventMetrics, f: Features, th: Thresholds, factor: 
     conf = min(_score(min(pb, pa) - th.pull_both_min, th.pull_both_min),
                _score(th.pull_max_lag_ms - lag, th.pull_max_lag_ms))
     return "synchronized_withdrawal", round(conf * factor, 3), ev
+
+
+def _away(share, kept) -> float | None:
+    """The share of the depth a burst left away ``requote_s`` later (burst x kept, kept capped at 1)."""
+    if share is None or kept is None:
+        return None
+    return float(share) * min(1.0, max(0.0, float(kept)))
+
+
+def _paired(m: EventMetrics, f: Features, th: Thresholds):
+    """Two falling sides whose largest bursts came more than ``pull_max_lag_ms`` apart, but at the
+    later side's burst the other side lost its own burst within ``pull_pair_ms`` (detect), and
+    both left >= ``pull_both_min`` of the depth away ``requote_s`` later (burst x kept share): a
+    two-sided pull at that moment, the other side's larger burst before it its own churn
+    (volatile books; not a trade-driven fall) -> (side, other, away_side, away_other) or None.
+    Not at the earlier burst: the other side's larger burst came after it, alone (a one-sided
+    pull after churn; dev4 seed 671). A re-quote after a one-sided pull puts its burst back
+    (kept < ``requote_kept_max``), so it leaves little away."""
+    if f.sides != "both" or f.lag is None or f.lag <= th.pull_max_lag_ms or f.share >= th.trade_min:
+        return None
+    best = None
+    for s, o in (("bid", "ask"), ("ask", "bid")):
+        if m._pull_later is not None and s != m._pull_later:
+            continue  # paired at the earlier burst: the other side's larger burst came after, alone (a pull after churn)
+        a_s = _away(f.pb if s == "bid" else f.pa, _kept(m, s))
+        a_o = _away(m._pair_bid if o == "bid" else m._pair_ask, m._pair_kept_bid if o == "bid" else m._pair_kept_ask)
+        if a_s is None or a_o is None or min(a_s, a_o) < th.pull_both_min:
+            continue
+        if best is None or min(a_s, a_o) > min(best[2], best[3]):
+            best = (s, o, a_s, a_o)
+    return best
 
 
 def _rule_one_side_pulled(m: EventMetrics, f: Features, th: Thresholds, factor: float, ev: list[str]):

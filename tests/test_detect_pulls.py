@@ -326,3 +326,60 @@ def test_the_sides_ordinary_churn_is_not_set_by_one_episode():
     assert _fall_noise(ctx(), "ask", 0.1, DetectParams(), per_minute=True) < 0.01
     assert _fall_noise(ctx(), "ask", 0.1, DetectParams(pull_noise_block_s=0.0), per_minute=True) > 0.5
     assert _fall_noise(ctx(), "ask", 0.1, DetectParams()) > 0.5   # the classifier's whole-series figure
+
+
+def _churn_then_pull(ask_readd: int) -> Context:
+    """60 s of a 1,000-lot bid and ask level (0.1% band). At 27.5 s the bid makers cancel 800 lots
+    (a volatile book's churn), re-added 1.5 s later; at 30.0 s the bid makers pull 400 lots and keep
+    them away and at 30.1 s the ask makers pull 500, re-adding ``ask_readd`` of them 600 ms later."""
+    ts = np.arange(0, 60 * S, 100 * MS)
+    bid = np.where((ts >= 27_500 * MS) & (ts < 29 * S), 200.0, 1000.0)
+    bid = np.where(ts >= 30 * S, 600.0, bid)
+    ask = np.where(ts >= 30_100 * MS, 500.0, 1000.0)
+    ask = np.where(ts >= 30_700 * MS, 500.0 + ask_readd, ask)
+    depth = pl.concat([pl.DataFrame({"ts": ts, "side": side, "band_pct": 0.1, "qty": q})
+                       for side, q in (("bid", bid), ("ask", ask))])
+    top = pl.DataFrame({"ts": ts, "mid": np.full(ts.size, 20_000), "spread": np.full(ts.size, 10),
+                        "best_bid": np.full(ts.size, BID), "best_ask": np.full(ts.size, ASK)})
+    rows = [(27_500 * MS, "bid", BID, "cancel", -800, 800, 0), (29 * S, "bid", BID, "add", 800, 0, 800),
+            (30 * S, "bid", BID, "cancel", -400, 400, 0), (30_100 * MS, "ask", ASK, "cancel", -500, 500, 0),
+            (30_700 * MS, "ask", ASK, "add", ask_readd, 0, ask_readd)]
+    lc = pl.DataFrame(rows, schema={"ts": pl.Int64, "side": pl.Utf8, "price": pl.Int64, "cause": pl.Utf8,
+                                    "delta": pl.Int64, "cancelled": pl.Int64, "added": pl.Int64}, orient="row")
+    trades = pl.DataFrame(schema={"ts": pl.Int64, "price": pl.Int64, "size": pl.Int64, "aggressor": pl.Utf8})
+    return Context("x", "X", "book", 100 * MS, depth, top, trades, lc, 0, 0, [0.1])
+
+
+def test_a_two_sided_pull_behind_one_sides_churn_burst_is_a_withdrawal():
+    """The bid's largest burst in the window is its own churn 2.6 s before the two-sided pull, so
+    the two largest bursts are > pull_apart_ms apart and the later (ask, partly re-added) read as
+    a re-quote: one_sided_pull (dev4 seeds 497, 555: withdrawals in volatile btc books whose 99th-
+    percentile 500 ms fall is 0.4-0.6). At the ask's burst the bid was pulled too and both left
+    >= pull_both_min of the depth away: a withdrawal. Not when the ask's burst was put back (a
+    re-quote leaves 5% away), nor with the pairing off (``pull_pair_ms`` 0)."""
+    def event(readd, p=DetectParams()):
+        e = {"data_kind": "book", "trigger": "cliff", "band_pct": 0.1, "sides": "both", "removed_frac": 0.5,
+             "traded_share": 0.0, "traded_share_net": 0.1, "sync_share_500ms": 0.35, "speed_ms": 4000.0,
+             "_burst_pull_frac": 0.45, "start_ts": 29 * S}
+        _pull_metrics(_churn_then_pull(readd), e, 27 * S, 31 * S, p)
+        return e
+    e = event(300)
+    assert e["_pull_lag_ms"] == 2600.0 and e["_pull_later"] == "ask"
+    assert e["_pair_bid"] == 0.4 and e["_pair_kept_bid"] == 1.0
+    label, conf, ev = classify(e)
+    assert label == "synchronized_withdrawal" and conf > 0.5 and any("pulled too" in x for x in ev)
+    assert classify(event(450))[0] == "one_sided_pull"
+    assert classify(event(300, DetectParams(pull_pair_ms=0)))[0] == "one_sided_pull"
+
+
+def test_a_pull_after_the_other_sides_churn_stays_one_sided():
+    """Paired only at the later burst (dev4 seed 671: an ask pull, 95% kept away, 1 s after a bid
+    churn burst 40% half re-added; at the bid's burst the ask had lost 20%): the later side pulled
+    alone. The same figures with the bid's burst the later one read a withdrawal."""
+    e = {"data_kind": "book", "trigger": "cliff", "band_pct": 0.1, "sides": "both", "removed_frac": 0.75,
+         "traded_share": 0.014, "traded_share_net": 0.026, "sync_share_500ms": 0.66, "speed_ms": 2000.0,
+         "_burst_pull_frac": 0.57, "_pull_bid": 0.4, "_pull_ask": 0.952, "_pull_kept_bid": 0.479,
+         "_pull_kept_ask": 0.997, "_pull_lag_ms": 1016.0, "_pull_at_ms": 0.0, "_pull_later": "ask",
+         "_pair_bid": 0.241, "_pair_kept_bid": 0.549, "_pair_ask": 0.201, "_pair_kept_ask": 4.649}
+    assert classify(e)[0] == "one_sided_pull"
+    assert classify({**e, "_pull_later": "bid"})[0] == "synchronized_withdrawal"

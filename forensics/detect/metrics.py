@@ -254,23 +254,27 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
 
 
 
-def _side_pulls(ctx: Context, a: int, b: int, p: DetectParams, band: float | None = None) -> dict:
+def _side_pulls(ctx: Context, a: int, b: int, p: DetectParams, band: float | None = None,
+                ref: int | None = None, sides=None) -> dict:
     """Level data: per side, the largest net cancellation (cancelled - added) within any
     ``sync_ms`` in (a, b] inside the narrowest usable band (or ``band``) at ``a``, as a share of that band's
     depth at ``a``, when it happened, and the share of it still missing ``requote_s`` later:
     {side: (share, ts, kept)}. A withdrawal pulls both sides at
-    once (whatever trades follow); a one-sided pull or a program leaves the other side in place."""
+    once (whatever trades follow); a one-sided pull or a program leaves the other side in place.
+    ``ref``: the time the band's prices and depth are taken at (default ``a``); ``sides``: only
+    these sides."""
     out: dict = {}
     if ctx.lc is None:
         return out
     band = min(ctx.bands) if band is None else band
-    before = _top_at(ctx.top, a)
+    a_ref = a if ref is None else ref
+    before = _top_at(ctx.top, a_ref)
     floor, cap = _band_bounds(before["mid"] if before else None, band)
     if floor is None:
         return out
-    for s in SIDES:
+    for s in (SIDES if sides is None else sides):
         t, q = _series(ctx, s, band)
-        dep = _at(t, q, np.array([a]))[0] if t.size else float("nan")
+        dep = _at(t, q, np.array([a_ref]))[0] if t.size else float("nan")
         w = _window_changes(ctx, [s], a, b, floor, cap).filter(pl.col("cause").is_in(["add", "trade", "cancel", "mixed"]))
         if math.isnan(dep) or dep <= 0 or w.height == 0:
             continue
@@ -332,6 +336,17 @@ def _pull_metrics(ctx: Context, e: dict, a: int, b: int, p: DetectParams) -> Non
     if len(sp) == 2:
         e["_pull_lag_ms"] = abs(sp["ask"][1] - sp["bid"][1]) / NS_PER_MS
         e["_pull_at_ms"] = (max(sp["ask"][1], sp["bid"][1]) - e["start_ts"]) / NS_PER_MS
+        e["_pull_later"] = "ask" if sp["ask"][1] > sp["bid"][1] else "bid"
+        if p.pull_pair_ms > 0 and e["_pull_lag_ms"] > p.pull_pair_ms:
+            # the bursts far apart: each side's largest burst may be its own churn in a volatile
+            # book while both sides were pulled together at another moment of the window; each
+            # side's burst within pull_pair_ms of the other side's, on the same depth and prices
+            for s, o in (("bid", "ask"), ("ask", "bid")):
+                ts = sp[o][1]
+                got = _side_pulls(ctx, max(a, ts - int(p.pull_pair_ms * NS_PER_MS)) - 1,
+                                  min(b, ts + int(p.pull_pair_ms * NS_PER_MS)), p, ref=a, sides=[s])
+                if s in got:
+                    e[f"_pair_{s}"], e[f"_pair_kept_{s}"] = got[s][0], got[s][2]
 
 
 

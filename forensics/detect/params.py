@@ -52,6 +52,7 @@ class DetectParams:
     sync_ms: int = 500                # synchronisation window (a pull by many makers lands within ~300 ms)
     pull_before_s: float = 3.0        # per-side pull bursts looked for from 3 s before an event's start ...
     pull_after_s: float = 2.0         # ... to 2 s after it (a cascade starts ~1 s after the pull)
+    pull_pair_ms: float = 500.0       # bursts further apart than this: each side's burst within 500 ms of the other's is measured too (a volatile side's own churn can outweigh its share of a two-sided pull; Thresholds.pull_max_lag_ms; 0: off)
     requote_s: float = 1.0            # a burst's re-adds looked for within 1 s of it (a re-quoting maker re-adds at once; see Thresholds.requote_kept_max)
     pull_noise_q: float = 0.99        # a side's ordinary 500 ms churn: the 99th percentile of its falls
     pull_noise_block_s: float = 60.0  # a held partial pull's churn bar (partial_noise_k): that quantile per minute, the median over the minutes (0: the whole series at once; dev 161-400 seed 217: the run's own ask flicker episode set the ask's whole-run 99th percentile at 0.54 vs the bid's 0.18, per minute 0.14); the classifier's bars keep the whole-series figure (per minute there, btc/volatile programs read withdrawals: dev3 seeds 228, 333)
