@@ -40,7 +40,7 @@ class DetectParams:
     min_hold_s: float = 2.0           # depth back within 2 s = a cancel/replace blip, not vanished depth
     recovery_frac: float = 0.5        # recovered = back to half the depth before
     requote_back_s: float = 10.0      # a one-sided cliff reading one_sided_pull whose band is back to requote_back_frac of its depth before within 10 s of the trough is a re-quote, no event (0: off; the simulator's pulls hold 8-40 s at reduced presence and widened spread, then return in steps of recovery/8; dev 401-700 extras 413, 509, 551@116, 503@535, 622@607: one or two makers cancelling a whole ladder side in one message and back within 5-20 s, and 551's / 503's true pulls 31 / 35 s later were folded into them)
-    requote_back_frac: float = 0.9    # ... "back" = 90% of the lesser of the depth just before the fall and the band's baseline
+    requote_back_frac: float = 0.9    # ... "back" = 90% of the greater of the depth just before the fall and the band's baseline (those extras: max within 10 s 0.97-1.25x the depth before, 1.00-1.53x the baseline; dev seed 6's pull re-fall, 5% band already thinned: 0.98x the depth before but 0.77x the baseline, so the lesser lost it)
     partial_regain_frac: float = 0.5  # a fall whose trough is above that level (a 30-40% pull) is held if it regains < half its fall ... (0: off)
     partial_hold_s: float = 5.0       # ... within 5 s (pulled quotes stay away; a re-quote comes back), and then kept only on its pull burst (Thresholds.burst_min, partial_noise_k)
     partial_noise_k: float = 1.0      # ... and >= the side's 99th-percentile 500 ms fall (dev 1-160: held candidates at 1.0-1.5x are 6 pulls, 4 flicker and 1 consumption windows, none in background; was Thresholds.pull_noise_k 1.5)

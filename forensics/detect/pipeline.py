@@ -143,10 +143,11 @@ def _cliff_stage(ctx: Context, cliff_events: list[dict], p: DetectParams) -> lis
 
 def _requote_back(ctx: Context, ev: dict, ce: dict, p: DetectParams) -> bool:
     """Level data: a one-sided cliff whose band was back to ``requote_back_frac`` of its depth
-    before (the lesser of the depth just before the fall and the band's baseline) within
+    before (the greater of the depth just before the fall and the band's baseline) within
     ``requote_back_s`` of its trough: the side's quotes were re-priced (one maker cancelling its
     ladder as its inventory or reservation price moved, and re-quoting), not pulled (pulled quotes
-    stay away for the hold, then return in steps)."""
+    stay away for the hold, then return in steps). Against the greater of the two: a side already
+    thinned (a pull's re-fall while its makers return in steps) is not "back" at its thinned level."""
     if ctx.data_kind != "book" or p.requote_back_s <= 0 or ce.get("sides") not in ("bid", "ask"):
         return False
     c = ev["cliffs"].get(ce["sides"])
@@ -155,7 +156,7 @@ def _requote_back(ctx: Context, ev: dict, ce: dict, p: DetectParams) -> bool:
     t, q = _series(ctx, c.side, c.band)
     k0 = np.searchsorted(t, c.t_trough, side="left")
     k1 = np.searchsorted(t, c.t_trough + int(p.requote_back_s * NS_PER_S), side="right")
-    return bool(k1 > k0 and np.any(q[k0:k1] >= p.requote_back_frac * min(c.q_peak, c.baseline)))
+    return bool(k1 > k0 and np.any(q[k0:k1] >= p.requote_back_frac * max(c.q_peak, c.baseline)))
 
 
 def _absorb_into_flicker(ctx: Context, events: list[dict], flickers: list[dict], p: DetectParams) -> list[dict]:
