@@ -147,7 +147,9 @@ def _requote_back(ctx: Context, ev: dict, ce: dict, p: DetectParams) -> bool:
     ``requote_back_s`` of its trough: the side's quotes were re-priced (one maker cancelling its
     ladder as its inventory or reservation price moved, and re-quoting), not pulled (pulled quotes
     stay away for the hold, then return in steps). Against the greater of the two: a side already
-    thinned (a pull's re-fall while its makers return in steps) is not "back" at its thinned level."""
+    thinned (a pull's re-fall while its makers return in steps) is not "back" at its thinned level;
+    and the fall must start from the band's usual depth (the depth just before it >=
+    ``requote_back_frac`` of the baseline)."""
     if ctx.data_kind != "book" or p.requote_back_s <= 0 or ce.get("sides") not in ("bid", "ask"):
         return False
     c = ev["cliffs"].get(ce["sides"])
@@ -156,6 +158,8 @@ def _requote_back(ctx: Context, ev: dict, ce: dict, p: DetectParams) -> bool:
     t, q = _series(ctx, c.side, c.band)
     k0 = np.searchsorted(t, c.t_trough, side="left")
     k1 = np.searchsorted(t, c.t_trough + int(p.requote_back_s * NS_PER_S), side="right")
+    if c.q_peak < p.requote_back_frac * c.baseline:
+        return False  # the fall started in an already thinned band (a pull's later stage), not a full one
     return bool(k1 > k0 and np.any(q[k0:k1] >= p.requote_back_frac * max(c.q_peak, c.baseline)))
 
 
