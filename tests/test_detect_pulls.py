@@ -383,3 +383,20 @@ def test_a_pull_after_the_other_sides_churn_stays_one_sided():
          "_pair_bid": 0.241, "_pair_kept_bid": 0.549, "_pair_ask": 0.201, "_pair_kept_ask": 4.649}
     assert classify(e)[0] == "one_sided_pull"
     assert classify({**e, "_pull_later": "bid"})[0] == "synchronized_withdrawal"
+
+
+def test_a_side_back_within_seconds_is_a_re_quote_not_a_pull(tmp_path):
+    """Dev seed 551 (btc/calm): 116 s in, the run's largest maker cancels its whole ask ladder
+    in one message (touch band -96% in one step) and is back within 10 s; it read as a
+    one_sided_pull, and the makers' true 30% ask pull 31 s later was folded into it as its
+    re-fall (missed). With ``requote_back_s`` a one-sided fall back to 90% of its depth within
+    10 s is a re-quote: no event, and the true pull is found on its own."""
+    from forensics.evaluate import run_eval
+    got = {}
+    for on in (10.0, 0.0):
+        _, runs = run_eval(1, 551, drawn=True, seeds=[551], workdir=str(tmp_path), keep=True,
+                           params=dataclasses.replace(DetectParams(), requote_back_s=on))
+        pull = [m for m in runs[0].matches if m["incident"] and m["incident"]["type"] == "one_sided_pull"]
+        extra = [m for m in runs[0].matches if not m["incident"] and m["event"]["label"] == "one_sided_pull"]
+        got[on] = (pull[0]["event"]["label"] if pull[0]["event"] else None, len(extra))
+    assert got == {10.0: ("one_sided_pull", 0), 0.0: (None, 1)}

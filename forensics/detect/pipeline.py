@@ -135,8 +135,32 @@ def _cliff_stage(ctx: Context, cliff_events: list[dict], p: DetectParams) -> lis
             ce["_recovered_at"] = ce["window_to"]
         if ctx.data_kind == "bands":
             _band_evidence(ctx, ev, ce)
+        if _requote_back(ctx, ev, ce, p) and _label(ctx, ce, p) == "one_sided_pull":
+            continue  # one side's depth was all back at once: a maker re-quoting its ladder, not a pull
         events.append(ce)
     return events
+
+
+def _requote_back(ctx: Context, ev: dict, ce: dict, p: DetectParams) -> bool:
+    """Level data: a one-sided cliff whose band was back to ``requote_back_frac`` of its depth
+    before (the greater of the depth just before the fall and the band's baseline) within
+    ``requote_back_s`` of its trough: the side's quotes were re-priced (one maker cancelling its
+    ladder as its inventory or reservation price moved, and re-quoting), not pulled (pulled quotes
+    stay away for the hold, then return in steps). Against the greater of the two: a side already
+    thinned (a pull's re-fall while its makers return in steps) is not "back" at its thinned level;
+    and the fall must start from the band's usual depth (the depth just before it >=
+    ``requote_back_frac`` of the baseline)."""
+    if ctx.data_kind != "book" or p.requote_back_s <= 0 or ce.get("sides") not in ("bid", "ask"):
+        return False
+    c = ev["cliffs"].get(ce["sides"])
+    if c is None or len(ev["cliffs"]) != 1:
+        return False
+    t, q = _series(ctx, c.side, c.band)
+    k0 = np.searchsorted(t, c.t_trough, side="left")
+    k1 = np.searchsorted(t, c.t_trough + int(p.requote_back_s * NS_PER_S), side="right")
+    if c.q_peak < p.requote_back_frac * c.baseline:
+        return False  # the fall started in an already thinned band (a pull's later stage), not a full one
+    return bool(k1 > k0 and np.any(q[k0:k1] >= p.requote_back_frac * max(c.q_peak, c.baseline)))
 
 
 def _absorb_into_flicker(ctx: Context, events: list[dict], flickers: list[dict], p: DetectParams) -> list[dict]:
