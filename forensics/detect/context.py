@@ -143,11 +143,19 @@ class Cliff:
 
 
 def _series(ctx: Context, side: str, band: float) -> tuple[np.ndarray, np.ndarray]:
-    s = ctx.depth.filter((pl.col("side") == side) & (pl.col("band_pct") == band)).sort("ts")
-    q = s["qty"].to_numpy().astype(np.float64)
-    t = s["ts"].to_numpy()
-    ok = ~np.isnan(q)
-    return t[ok], q[ok]
+    """(ts, qty) of one side's band with the unknown readings dropped, built once per context
+    (every candidate and metric reads it; the arrays are shared, hence read-only)."""
+    key = ("series", side, band)
+    if key not in ctx.info:
+        s = ctx.depth.filter((pl.col("side") == side) & (pl.col("band_pct") == band)).sort("ts")
+        q = s["qty"].to_numpy().astype(np.float64)
+        t = s["ts"].to_numpy()
+        ok = ~np.isnan(q)
+        t, q = t[ok], q[ok]
+        t.setflags(write=False)
+        q.setflags(write=False)
+        ctx.info[key] = (t, q)
+    return ctx.info[key]
 
 
 

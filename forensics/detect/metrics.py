@@ -313,9 +313,10 @@ def _fall_noise(ctx: Context, side: str, band: float, p: DetectParams, per_minut
             keep = ~np.isnan(f)
             f, tf = f[keep], t[keep]
             if f.size and block > 0:
-                blk = ((tf - tf[0]) // int(block * NS_PER_S)).astype(np.int64)
-                qs = [float(np.quantile(f[blk == k], p.pull_noise_q)) for k in np.unique(blk)
-                      if np.count_nonzero(blk == k) >= 10]
+                # t is sorted: the blocks are consecutive runs, split once (not one mask per block)
+                blk = (tf - tf[0]) // int(block * NS_PER_S)
+                runs = np.split(f, np.flatnonzero(np.diff(blk)) + 1)
+                qs = [float(np.quantile(r, p.pull_noise_q)) for r in runs if r.size >= 10]
                 if qs:
                     val = float(np.median(qs))
             elif f.size:

@@ -155,11 +155,11 @@ def _requote_back(ctx: Context, ev: dict, ce: dict, p: DetectParams) -> bool:
     c = ev["cliffs"].get(ce["sides"])
     if c is None or len(ev["cliffs"]) != 1:
         return False
+    if c.q_peak < p.requote_back_frac * c.baseline:
+        return False  # the fall started in an already thinned band (a pull's later stage), not a full one
     t, q = _series(ctx, c.side, c.band)
     k0 = np.searchsorted(t, c.t_trough, side="left")
     k1 = np.searchsorted(t, c.t_trough + int(p.requote_back_s * NS_PER_S), side="right")
-    if c.q_peak < p.requote_back_frac * c.baseline:
-        return False  # the fall started in an already thinned band (a pull's later stage), not a full one
     return bool(k1 > k0 and np.any(q[k0:k1] >= p.requote_back_frac * max(c.q_peak, c.baseline)))
 
 
