@@ -31,6 +31,28 @@ def _hit(eps, ts):
     return any(e["start"] <= ts[-1] and e["end"] >= ts[0] for e in eps)
 
 
+def _program_hits(first_seed: int, runs: int, shape: tuple, *params: DetectParams) -> list[int]:
+    """For each of ``params``: in how many of ``runs`` draws (calm taker noise plus one sell
+    program ``sell_program(rng, *shape)`` anchored at its start) the program is found."""
+    hits = [0] * len(params)
+    for seed in range(runs):
+        rng = np.random.default_rng(first_seed + seed)
+        prog, ts = sell_program(rng, *shape, anchor=True)
+        tr = pl.concat([taker_noise(rng, 900), prog]).sort("ts")
+        for i, pr in enumerate(params):
+            hits[i] += _hit(find_flow(tr, pr), ts)
+    return hits
+
+
+def _assert_calm_noise_is_quiet(first_seed: int, runs: int, *params: DetectParams) -> None:
+    """Calm taker noise with light and heavy size tails gives no episode under any of ``params``."""
+    for sig in (1.2, 1.5):
+        for seed in range(runs):
+            nz = taker_noise(np.random.default_rng(first_seed + seed), 900, sig=sig).sort("ts")
+            for pr in params:
+                assert find_flow(nz, pr) == [], (sig, seed, pr)
+
+
 def test_erosion_lets_a_short_program_pass_at_a_lower_bar():
     """An 8 s sell program at 2.5x the side's rate in 100 ordinary prints: its volume alone
     scores under the plain and capped bars; with the touch band eroding (-15%) and the mid
@@ -83,18 +105,10 @@ def test_many_ordinary_prints_pass_on_their_count():
     orders (count z >= ``flow_count_z``); with the count test off (and the 10-20 s capped bar,
     which some of these reach too) none are found. On calm noise (light and heavy size tails) the
     count test adds no episode."""
-    found = off = 0
-    for seed in range(6):
-        rng = np.random.default_rng(800 + seed)
-        prog, ts = sell_program(rng, 500, 5.5, 2, 80, anchor=True)
-        tr = pl.concat([taker_noise(rng, 900), prog]).sort("ts")
-        found += _hit(find_flow(tr, DetectParams()), ts)
-        off += _hit(find_flow(tr, DetectParams(flow_count_z=float("inf"), flow_mid_zc=float("inf"))), ts)
+    found, off = _program_hits(800, 6, (500, 5.5, 2, 80), DetectParams(),
+                               DetectParams(flow_count_z=float("inf"), flow_mid_zc=float("inf")))
     assert found >= 5 and off == 0, (found, off)
-    for sig in (1.2, 1.5):
-        for seed in range(6):
-            nz = taker_noise(np.random.default_rng(950 + seed), 900, sig=sig).sort("ts")
-            assert find_flow(nz, DetectParams()) == find_flow(nz, DetectParams(flow_count_z=float("inf"))) == [], (sig, seed)
+    _assert_calm_noise_is_quiet(950, 6, DetectParams(), DetectParams(flow_count_z=float("inf")))
 
 
 def test_a_short_sliced_program_passes_on_its_capped_volume_over_10_to_20_s():
@@ -104,18 +118,10 @@ def test_a_short_sliced_program_passes_on_its_capped_volume_over_10_to_20_s():
     bar off most are lost. On calm noise (light and heavy size tails) it adds no episode."""
     off = DetectParams(flow_mid_zc=float("inf"))
     for dur, slices in ((10, 20), (15, 15)):
-        found = lost = 0
-        for seed in range(10):
-            rng = np.random.default_rng(1100 + seed)
-            prog, ts = sell_program(rng, 500, dur, 2, slices, anchor=True)
-            tr = pl.concat([taker_noise(rng, 900), prog]).sort("ts")
-            found += _hit(find_flow(tr, DetectParams()), ts)
-            lost += not _hit(find_flow(tr, off), ts)
+        found, kept = _program_hits(1100, 10, (500, dur, 2, slices), DetectParams(), off)
+        lost = 10 - kept
         assert found >= 9 and lost >= 4, (dur, found, lost)
-    for sig in (1.2, 1.5):
-        for seed in range(8):
-            nz = taker_noise(np.random.default_rng(1200 + seed), 900, sig=sig).sort("ts")
-            assert find_flow(nz, DetectParams()) == [], (sig, seed)
+    _assert_calm_noise_is_quiet(1200, 8, DetectParams())
 
 
 def test_one_big_order_inside_a_program_of_small_prints_does_not_hide_it():
@@ -327,15 +333,6 @@ def test_a_short_program_passes_on_its_5s_capped_volume():
     windows fall under 2x the rate, but its 5 s window's capped z is >= ``flow_fast_zc``; with
     that bar off fewer are found. On calm noise (light and heavy size tails) it adds no episode."""
     off = DetectParams(flow_fast_zc=float("inf"))
-    found = found_off = 0
-    for seed in range(10):
-        rng = np.random.default_rng(1600 + seed)
-        prog, ts = sell_program(rng, 500, 4, 3, 20, anchor=True)
-        tr = pl.concat([taker_noise(rng, 900), prog]).sort("ts")
-        found += _hit(find_flow(tr, DetectParams()), ts)
-        found_off += _hit(find_flow(tr, off), ts)
+    found, found_off = _program_hits(1600, 10, (500, 4, 3, 20), DetectParams(), off)
     assert found >= 5 and found >= found_off + 2, (found, found_off)
-    for sig in (1.2, 1.5):
-        for seed in range(8):
-            nz = taker_noise(np.random.default_rng(1700 + seed), 900, sig=sig).sort("ts")
-            assert find_flow(nz, DetectParams()) == [], (sig, seed)
+    _assert_calm_noise_is_quiet(1700, 8, DetectParams())
