@@ -400,3 +400,16 @@ def test_a_side_back_within_seconds_is_a_re_quote_not_a_pull(tmp_path):
         extra = [m for m in runs[0].matches if not m["incident"] and m["event"]["label"] == "one_sided_pull"]
         got[on] = (pull[0]["event"]["label"] if pull[0]["event"] else None, len(extra))
     assert got == {10.0: ("one_sided_pull", 0), 0.0: (None, 1)}
+
+
+def test_a_withdrawal_behind_one_sides_leading_dip_is_found_at_the_later_sides_fall(tmp_path):
+    """Dev seed 988 (alt/normal): a 43% withdrawal whose ask side dipped ~2 s before the makers
+    pulled both sides; the cliff's start is that dip, and the pull bursts looked for up to
+    ``pull_after_s`` after it caught the bid's pull only at its first milliseconds (bid 6%,
+    ask 20%, 2305 ms apart: read one_sided_pull). With ``pull_after_side`` the window runs to
+    ``pull_after_s`` after the later side's own fall start: both sides' pulls, at once, a
+    synchronized_withdrawal; with it off the old reading."""
+    found = {on: incident_labels(tmp_path, 988, dataclasses.replace(DetectParams(), pull_after_side=on),
+                                 kinds=("withdrawal",))["withdrawal"][0]
+             for on in (True, False)}
+    assert found == {True: "synchronized_withdrawal", False: "one_sided_pull"}

@@ -247,7 +247,10 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
         dep = sum(e.get(f"depth_before_{s}") or 0 for s in sides)
         if e.get("_burst_net_cancel") is not None and dep > 0:
             e["_burst_pull_frac"] = e["_burst_net_cancel"] / dep
-        _pull_metrics(ctx, e, w0 - int(p.pull_before_s * NS_PER_S), e["start_ts"] + int(p.pull_after_s * NS_PER_S), p)
+        # the bursts looked for up to pull_after_s after the later side's own fall start: an event
+        # whose first side fell early (churn, a leading dip) has its pull later than its start
+        anchor = max(v[0] for v in starts.values()) if p.pull_after_side and len(sides) == 2 else e["start_ts"]
+        _pull_metrics(ctx, e, w0 - int(p.pull_before_s * NS_PER_S), anchor + int(p.pull_after_s * NS_PER_S), p)
     else:
         _band_shares(ctx, e, sides, w0, w1)
     return e
