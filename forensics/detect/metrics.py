@@ -249,7 +249,10 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
             e["_burst_pull_frac"] = e["_burst_net_cancel"] / dep
         # the bursts looked for up to pull_after_s after the later side's own fall start: an event
         # whose first side fell early (churn, a leading dip) has its pull later than its start
-        anchor = max(v[0] for v in starts.values()) if p.pull_after_side and len(sides) == 2 else e["start_ts"]
+        # (not a side falling seconds later: that is no longer one pull)
+        later = max(v[0] for v in starts.values())
+        anchor = later if (p.pull_after_side and len(sides) == 2
+                           and later - e["start_ts"] <= int(p.pull_side_lag_max_s * NS_PER_S)) else e["start_ts"]
         _pull_metrics(ctx, e, w0 - int(p.pull_before_s * NS_PER_S), anchor + int(p.pull_after_s * NS_PER_S), p)
     else:
         _band_shares(ctx, e, sides, w0, w1)

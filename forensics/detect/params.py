@@ -55,6 +55,7 @@ class DetectParams:
     pull_before_s: float = 3.0        # per-side pull bursts looked for from 3 s before an event's start ...
     pull_after_s: float = 2.0         # ... to 2 s after it (a cascade starts ~1 s after the pull)
     pull_after_side: bool = True      # ... or after the later side's own fall start, when both sides of a cliff fell (a leading dip of one side starts the event 2-3 s before the pull: dev5 seed 988, sides' falls 2069 ms apart, bursts bid 6% / ask 20% 2305 ms apart -> 80% / 61% at once; 897, 624, 488 likewise; pull_after_s 3 for every event instead broke dev seeds 18, 24)
+    pull_side_lag_max_s: float = 3.0  # ... when the later side's fall started <= 3 s after the first's (those withdrawals: 2.1-2.8 s; dev5 seed 806's one-sided pull, the other side's fall 11.7 s on, read a withdrawal on that side's later burst)
     pull_pair_ms: float = 500.0       # bursts further apart than this: each side's burst within 500 ms of the other's is measured too (a volatile side's own churn can outweigh its share of a two-sided pull; Thresholds.pull_max_lag_ms; 0: off)
     requote_s: float = 1.0            # a burst's re-adds looked for within 1 s of it (a re-quoting maker re-adds at once; see Thresholds.requote_kept_max)
     pull_noise_q: float = 0.99        # a side's ordinary 500 ms churn: the 99th percentile of its falls
