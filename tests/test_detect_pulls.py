@@ -429,3 +429,14 @@ def test_a_pair_of_bursts_at_the_later_sides_fall_start_reads_a_withdrawal():
     assert lab == "synchronized_withdrawal" and any("started falling" in x for x in ev)
     assert classify({**base, "_fall_pair_kept_ask": 0.95, "traded_share_net": 0.61})[0] == "synchronized_withdrawal"
     assert classify({**base, "_fall_pair_kept_ask": 0.1})[0] == "one_sided_pull"   # re-added: 6% away
+
+
+def test_a_re_quote_from_a_stacked_band_is_back_at_its_usual_depth(tmp_path):
+    """Dev seed 806 (btc/volatile), 323 s in, calm background: the ask touch band, stacked at
+    1.19x its baseline, loses 92% in 893 ms by cancels and is back to 1.07x its baseline (0.90x
+    the depth just before) within 10 s; measured against the stacked depth it was not "back" and
+    read one_sided_pull, matching no incident. With ``requote_back_usual`` a band fuller than
+    usual is back at 90% of its baseline: a re-quote, no event."""
+    got = {on: _unmatched(tmp_path, 806, dataclasses.replace(DetectParams(), requote_back_usual=on))
+           for on in (True, False)}
+    assert got == {True: [], False: ["one_sided_pull"]}
