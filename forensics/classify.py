@@ -44,7 +44,10 @@ Rules, in order:
    bursts came further apart but, at the later one, the other side lost a burst of its own within
    ``pull_pair_ms`` (detect) and both bursts left >= pull_both_min of the depth away
    ``requote_s`` later (burst x kept share): the earlier burst was that side's churn (volatile
-   books), and this rule comes before rule 3's re-quote and bursts-apart readings.
+   books), and this rule comes before rule 3's re-quote and bursts-apart readings. Likewise
+   (whatever traded) when both sides' bursts within ``pull_pair_ms`` of the later side's fall
+   start (detect's ``pull_fall_pair``) left that much away: the first side's earlier fall was a
+   leading dip and the pull came as the later side started falling.
 3. both sides fell, one side pulled (>= pull_both_min) and the other not (<= pull_other_max),
    or the two bursts more than ``pull_apart_ms`` apart (the later one not kept away, see
    ``requote_kept_max``), or the weaker burst re-added within
