@@ -44,7 +44,10 @@ Rules, in order:
    bursts came further apart but, at the later one, the other side lost a burst of its own within
    ``pull_pair_ms`` (detect) and both bursts left >= pull_both_min of the depth away
    ``requote_s`` later (burst x kept share): the earlier burst was that side's churn (volatile
-   books), and this rule comes before rule 3's re-quote and bursts-apart readings.
+   books), and this rule comes before rule 3's re-quote and bursts-apart readings. Likewise
+   (whatever traded) when both sides' bursts within ``pull_pair_ms`` of the later side's fall
+   start (detect's ``pull_fall_pair``) left that much away: the first side's earlier fall was a
+   leading dip and the pull came as the later side started falling.
 3. both sides fell, one side pulled (>= pull_both_min) and the other not (<= pull_other_max),
    or the two bursts more than ``pull_apart_ms`` apart (the later one not kept away, see
    ``requote_kept_max``), or the weaker burst re-added within
@@ -150,6 +153,10 @@ class EventMetrics:
     _pair_ask: float | None = None
     _pair_kept_bid: float | None = None         # ... and its share still missing requote_s later
     _pair_kept_ask: float | None = None
+    _fall_pair_bid: float | None = None         # both sides fell: the side's burst within pull_pair_ms of the later side's fall start
+    _fall_pair_ask: float | None = None
+    _fall_pair_kept_bid: float | None = None    # ... and its share still missing requote_s later
+    _fall_pair_kept_ask: float | None = None
     _pull_kept_bid: float | None = None         # share of the side's burst still missing requote_s later (net of re-adds)
     _pull_kept_ask: float | None = None
 
@@ -347,6 +354,12 @@ def _rule_pulled_at_start(m: EventMetrics, f: Features, th: Thresholds, factor: 
     paired = _paired(m, f, th)
     if paired is not None:
         s, o, away_s, away_o = paired
+        if s == "fall":
+            ev.append(f"the two sides' largest bursts came {f.lag:.0f} ms apart, but where the later side started falling "
+                      f"both sides were pulled at once (bid {_pct(away_s)}, ask {_pct(away_o)} of the depth still away "
+                      f"after the re-quote window): synchronized cancellation (the first side's earlier fall a leading dip)")
+            conf = _score(min(away_s, away_o) - th.pull_both_min, th.pull_both_min)
+            return "synchronized_withdrawal", round(conf * factor, 3), ev
         ev.append(f"the two sides' largest bursts came {f.lag:.0f} ms apart, but at the {s} side's burst the {o} "
                   f"side was pulled too ({_pct(away_s)} and {_pct(away_o)} of the depth still away after the re-quote "
                   f"window): synchronized cancellation (the other largest burst the book's own churn)")
@@ -381,8 +394,19 @@ def _paired(m: EventMetrics, f: Features, th: Thresholds):
     (volatile books; not a trade-driven fall) -> (side, other, away_side, away_other) or None.
     Not at the earlier burst: the other side's larger burst came after it, alone (a one-sided
     pull after churn; dev4 seed 671). A re-quote after a one-sided pull puts its burst back
-    (kept < ``requote_kept_max``), so it leaves little away."""
-    if f.sides != "both" or f.lag is None or f.lag <= th.pull_max_lag_ms or f.share >= th.trade_min:
+    (kept < ``requote_kept_max``), so it leaves little away. Also (side 'fall') when both sides'
+    bursts within ``pull_pair_ms`` of the later side's fall start (detect's ``pull_fall_pair``)
+    left that much away: the pull came as the later side started falling, the first side's
+    earlier fall a leading dip."""
+    if f.sides != "both" or f.lag is None or f.lag <= th.pull_max_lag_ms:
+        return None
+    # the later side's fall start: both sides' bursts there (detect's pull_fall_pair; the first
+    # side's leading dip started the event, the pull came as the later side started falling);
+    # like rule 2's bursts at once, whatever traded after it (the cascade)
+    a_b, a_a = _away(m._fall_pair_bid, m._fall_pair_kept_bid), _away(m._fall_pair_ask, m._fall_pair_kept_ask)
+    if a_b is not None and a_a is not None and min(a_b, a_a) >= th.pull_both_min:
+        return ("fall", "", a_b, a_a)
+    if f.share >= th.trade_min:
         return None
     best = None
     for s, o in (("bid", "ask"), ("ask", "bid")):

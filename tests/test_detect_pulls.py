@@ -400,3 +400,43 @@ def test_a_side_back_within_seconds_is_a_re_quote_not_a_pull(tmp_path):
         extra = [m for m in runs[0].matches if not m["incident"] and m["event"]["label"] == "one_sided_pull"]
         got[on] = (pull[0]["event"]["label"] if pull[0]["event"] else None, len(extra))
     assert got == {10.0: ("one_sided_pull", 0), 0.0: (None, 1)}
+
+
+def test_a_withdrawal_behind_one_sides_leading_dip_is_found_at_the_later_sides_fall(tmp_path):
+    """Dev seed 988 (alt/normal): a 43% withdrawal whose ask side dipped ~2 s before the makers
+    pulled both sides; the cliff's start is that dip, and the largest bursts looked for up to
+    ``pull_after_s`` after it caught the bid's pull only at its first milliseconds (bid 6%,
+    ask 20%, 2305 ms apart: read one_sided_pull). With ``pull_fall_pair`` both sides' bursts
+    within ``pull_pair_ms`` of the later side's own fall start are measured: both pulled there,
+    at once, a synchronized_withdrawal; with it off the old reading."""
+    found = {on: incident_labels(tmp_path, 988, dataclasses.replace(DetectParams(), pull_fall_pair=on),
+                                 kinds=("withdrawal",))["withdrawal"][0]
+             for on in (True, False)}
+    assert found == {True: "synchronized_withdrawal", False: "one_sided_pull"}
+
+
+def test_a_pair_of_bursts_at_the_later_sides_fall_start_reads_a_withdrawal():
+    """The classifier's side of it: bursts far apart, the weaker re-added (one-sided by rule 3),
+    but both sides left >= pull_both_min away at the later side's fall start: a withdrawal,
+    whatever traded after it; one side's pair burst re-added there: still one-sided."""
+    base = {"data_kind": "book", "trigger": "cliff", "band_pct": 0.5, "removed_frac": 0.96, "sides": "both",
+            "traded_share_net": 0.27, "traded_share": 0.22, "sync_share_500ms": 0.75, "speed_ms": 4300.0,
+            "_burst_pull_frac": 0.73, "_pull_bid": 0.06, "_pull_ask": 0.20, "_pull_lag_ms": 2305.0,
+            "_pull_at_ms": 1965.0, "_pull_later": "bid", "_pull_kept_bid": 1.0, "_pull_kept_ask": 1.0,
+            "_fall_pair_bid": 0.80, "_fall_pair_ask": 0.61, "_fall_pair_kept_bid": 0.99}
+    assert classify(base)[0] == "one_sided_pull"   # no kept share for the ask's pair burst: not measured
+    lab, _, ev = classify({**base, "_fall_pair_kept_ask": 0.95})
+    assert lab == "synchronized_withdrawal" and any("started falling" in x for x in ev)
+    assert classify({**base, "_fall_pair_kept_ask": 0.95, "traded_share_net": 0.61})[0] == "synchronized_withdrawal"
+    assert classify({**base, "_fall_pair_kept_ask": 0.1})[0] == "one_sided_pull"   # re-added: 6% away
+
+
+def test_a_re_quote_from_a_stacked_band_is_back_at_its_usual_depth(tmp_path):
+    """Dev seed 806 (btc/volatile), 323 s in, calm background: the ask touch band, stacked at
+    1.19x its baseline, loses 92% in 893 ms by cancels and is back to 1.07x its baseline (0.90x
+    the depth just before) within 10 s; measured against the stacked depth it was not "back" and
+    read one_sided_pull, matching no incident. With ``requote_back_usual`` a band fuller than
+    usual is back at 90% of its baseline: a re-quote, no event."""
+    got = {on: _unmatched(tmp_path, 806, dataclasses.replace(DetectParams(), requote_back_usual=on))
+           for on in (True, False)}
+    assert got == {True: [], False: ["one_sided_pull"]}

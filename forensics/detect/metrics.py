@@ -248,6 +248,16 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
         if e.get("_burst_net_cancel") is not None and dep > 0:
             e["_burst_pull_frac"] = e["_burst_net_cancel"] / dep
         _pull_metrics(ctx, e, w0 - int(p.pull_before_s * NS_PER_S), e["start_ts"] + int(p.pull_after_s * NS_PER_S), p)
+        later = max(v[0] for v in starts.values())
+        if (p.pull_fall_pair and len(sides) == 2 and len(starts) == 2 and later > e["start_ts"]
+                and later - e["start_ts"] <= int(p.pull_side_lag_max_s * NS_PER_S)):
+            # the pull is where the later side starts falling (the first side's leading dip
+            # started the event): each side's burst within pull_pair_ms of that moment
+            a = w0 - int(p.pull_before_s * NS_PER_S)
+            half = int(p.pull_pair_ms * NS_PER_MS)
+            got = _side_pulls(ctx, later - half - 1, later + half, p, ref=a)
+            for s_, (share, _, kept) in got.items():
+                e[f"_fall_pair_{s_}"], e[f"_fall_pair_kept_{s_}"] = share, kept
     else:
         _band_shares(ctx, e, sides, w0, w1)
     return e

@@ -160,7 +160,9 @@ def _requote_back(ctx: Context, ev: dict, ce: dict, p: DetectParams) -> bool:
     t, q = _series(ctx, c.side, c.band)
     k0 = np.searchsorted(t, c.t_trough, side="left")
     k1 = np.searchsorted(t, c.t_trough + int(p.requote_back_s * NS_PER_S), side="right")
-    return bool(k1 > k0 and np.any(q[k0:k1] >= p.requote_back_frac * max(c.q_peak, c.baseline)))
+    # a band stacked above its usual depth just before the fall is back when at its usual depth
+    ref = c.baseline if p.requote_back_usual else max(c.q_peak, c.baseline)
+    return bool(k1 > k0 and np.any(q[k0:k1] >= p.requote_back_frac * ref))
 
 
 def _absorb_into_flicker(ctx: Context, events: list[dict], flickers: list[dict], p: DetectParams) -> list[dict]:
