@@ -89,7 +89,10 @@ Snapshots, gaps, truncation:
   :attr:`AttributionInfo.truncation_qty` / ``gap_qty`` give the decrease volume that is
   truncation / unknown (``forensics detect`` prints the shares).
 * Shared clock: when >= 80% of sampled prints have a decrease at their level with exactly
-  their timestamp (one matching-engine clock, e.g. LOBSTER), the estimated window is 0 / 0.
+  their timestamp (one matching-engine clock, e.g. LOBSTER), the estimated window of an
+  ``event``-matched feed is 0 / 0. A ``batch`` feed has one stamp per batch for all its prints,
+  so it keeps the usual estimate (Binance futures stamps a batch with its last event's ``T``:
+  on a quiet market most batches hold one print, stamped like its batch, the others precede it).
 
 Speed: a compiled single pass (numba, :func:`_core`) over arrays; prices mapped to dense
 indices; named state (``Updates``, ``Trades``, ``Params``, ``RowOut``, ``Synthetic``,
@@ -931,7 +934,8 @@ def _incremental_steps(u_ts, u_snap):
     return out[:k]
 
 
-def estimate_tolerance(a: _Arrays, dec: np.ndarray | None = None) -> tuple[int, int, int, int]:
+def estimate_tolerance(a: _Arrays, dec: np.ndarray | None = None, event_matching: bool = True
+                       ) -> tuple[int, int, int, int]:
     """(tol_back_ns, tol_fwd_ns, interval_ns, lags_used) estimated from the data.
 
     interval = median step between distinct incremental update timestamps (the batching).
@@ -945,7 +949,11 @@ def estimate_tolerance(a: _Arrays, dec: np.ndarray | None = None) -> tuple[int, 
     match it.
     No clear peak or < 50 pairs: interval + 50 ms / 50 ms. Shared clock (>= 80% of the
     sampled prints have a decrease at their level with exactly their timestamp, e.g. LOBSTER,
-    where a print and its fill are one message): 0 / 0.
+    where a print and its fill are one message) on an ``event_matching`` feed: 0 / 0. Not on a
+    netted batch feed: a batch has one stamp for all its prints, so a print on its batch's
+    stamp (Binance futures ``T`` is the batch's last event; on a quiet market most batches
+    hold one print, the last) says nothing of the batch's other prints, which precede it --
+    there the usual window applies (its peak then sits at lag 0: tol_fwd 0).
     """
     steps = _incremental_steps(a.u_ts, a.u_snap)
     interval = int(np.median(steps)) if steps.size > 10 else DEFAULT_INTERVAL_NS
@@ -966,7 +974,7 @@ def estimate_tolerance(a: _Arrays, dec: np.ndarray | None = None) -> tuple[int, 
                                                   np.array([0, 1, -1], np.int64))
     if pairs < 50:
         return default
-    if exact >= SHARED_CLOCK_SHARE * sampled:
+    if event_matching and exact >= SHARED_CLOCK_SHARE * sampled:
         # prints and book changes stamped by one clock (the matching engine's): a fill and its
         # print carry the same timestamp, so nothing else may match
         return 0, 0, interval, int(pairs)
@@ -1134,8 +1142,10 @@ def attribute_frames(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataF
     start = 0
     if need_pre:
         dec0, cnt, start = _prepass(a.updates(), a.R, max(1, n // 1_000_000))
+    share = _repeat_share(a.updates(), a.R)
+    carry = matching == "event" or (matching == "auto" and share >= EVENT_FEED_REPEATS)
     if tolerance_ns is None:
-        tb, tf, interval, nl = estimate_tolerance(a, dec0)
+        tb, tf, interval, nl = estimate_tolerance(a, dec0, carry)
         info.tolerance_source, info.lags_used = "estimated", nl
     elif isinstance(tolerance_ns, (tuple, list)):
         tb, tf = int(tolerance_ns[0]), int(tolerance_ns[1])
@@ -1149,8 +1159,6 @@ def attribute_frames(updates: pl.DataFrame, trades: pl.DataFrame, gaps: pl.DataF
     else:
         dl = int(depth_limit or 0)
     info.depth_limit = dl
-    share = _repeat_share(a.updates(), a.R)
-    carry = matching == "event" or (matching == "auto" and share >= EVENT_FEED_REPEATS)
     info.extra["matching"] = "event" if carry else "batch"
     info.extra["repeat_share"] = share
     cap = max(1024, n // 8)

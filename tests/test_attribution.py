@@ -1,6 +1,8 @@
 """Attribution of level changes: compiled pass == reference, conservation, rules."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 from hypothesis import HealthCheck, given, settings
@@ -486,3 +488,59 @@ def test_hidden_executions_never_fill_visible_depth():
     assert info.trades == 0
     assert lc.filter(~pl.col("is_snapshot")).select("traded", "cancelled", "cause").rows() == [(0, 4, "cancel")]
     assert attribute_reference(u, t, None, 10, 10, 0).equals(lc)
+
+
+def _quiet_futures_capture(seed=3, batches=400):
+    """A Binance futures depth@100ms capture (collector lines) of a quiet market: each depth
+    event is stamped ``T`` = its last event's transaction time; 85% of the batches hold one
+    print (the batch's last event, so stamped like its batch), 15% two, the first of them
+    earlier in the batch. Returns (capture text, {(T ms, side, price ticks): lots traded})."""
+    rng = np.random.default_rng(seed)
+    t0 = 1_760_130_000_000  # ms
+    # 6 bid and 4 ask levels (equal counts would read as a depth-limited view)
+    size = {("bid", p): 9000 for p in range(5989, 5995)} | {("ask", p): 9000 for p in range(5995, 5999)}
+    snap = {"lastUpdateId": 100, "E": t0 + 1, "T": t0,
+            "bids": [[f"0.{p}", str(size["bid", p])] for p in range(5994, 5988, -1)],
+            "asks": [[f"0.{p}", str(size["ask", p])] for p in range(5995, 5999)]}
+    lines = [f"{(t0 + 2) * 1_000_000} " + json.dumps(snap)]
+    uid, agg, fills = 99, 1, {}  # the first event straddles lastUpdateId = 100
+    for k in range(1, batches + 1):
+        end = t0 + 100 * k
+        n_prints = 2 if rng.random() < 0.15 else 1
+        stamps = sorted({end - int(rng.integers(20, 90)), end})[-n_prints:]
+        changed = {}
+        for ts_ms in stamps:
+            side = "bid" if rng.random() < 0.5 else "ask"
+            p = 5994 - int(rng.integers(0, 2)) if side == "bid" else 5995 + int(rng.integers(0, 2))
+            q = int(rng.integers(1, 20))
+            size[side, p] -= q
+            changed[side, p] = size[side, p]
+            fills[ts_ms, side, p] = fills.get((ts_ms, side, p), 0) + q
+            ev = {"e": "aggTrade", "E": ts_ms + 1, "a": agg, "s": "BTCUSDT", "p": f"0.{p}", "q": str(q),
+                  "f": agg, "l": agg, "T": ts_ms, "m": side == "bid"}
+            lines.append(f"{(ts_ms + 3) * 1_000_000} " + json.dumps({"stream": "btcusdt@aggTrade", "data": ev}))
+            agg += 1
+        ev = {"e": "depthUpdate", "E": end + 2, "T": end, "s": "BTCUSDT", "U": uid + 1, "u": uid + n_prints,
+              "pu": uid, "b": [[f"0.{p}", str(s)] for (sd, p), s in changed.items() if sd == "bid"],
+              "a": [[f"0.{p}", str(s)] for (sd, p), s in changed.items() if sd == "ask"]}
+        uid += n_prints
+        lines.append(f"{(end + 5) * 1_000_000} " + json.dumps({"stream": "btcusdt@depth@100ms", "data": ev}))
+    return "\n".join(lines) + "\n", fills
+
+
+def test_quiet_futures_feed_stamped_by_last_event_is_not_a_shared_clock(write, store_dir):
+    """dev5 seeds 884 / 940 (a 0.6 USDT contract, whole lots, ~3 prints/s): >= 80% of the prints
+    carry their batch's ``T`` exactly, which read as a shared clock (window 0 / 0), and every
+    first print of a two-print batch went unmatched (called a cancel). A netted batch feed is
+    never a shared clock (one stamp for all of a batch's prints): the usual window, and every
+    decrease is its fills."""
+    text, fills = _quiet_futures_capture()
+    r = ingest([write("btcusdt_quiet.jsonl.gz", text)], store=store_dir)[0]
+    assert r.instruments == [("binance-futures", "BTCUSDT")] and r.dropped == 0 and r.gaps == 0
+    lc, info = attribute_with_info(store_dir, "binance-futures", "BTCUSDT", write=False)
+    assert info.tolerance_source == "estimated" and info.extra["matching"] == "batch"
+    assert info.depth_limit == 0 and info.tol_back_ns >= 90_000_000 and info.tol_fwd_ns == 0
+    dec = lc.filter(~pl.col("is_snapshot") & (pl.col("delta") < 0))
+    assert dec.height > 300
+    assert dec["cancelled"].sum() == 0 and (dec["cause"] == "trade").all()
+    assert dec["traded"].sum() == sum(fills.values())

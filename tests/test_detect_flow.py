@@ -336,3 +336,23 @@ def test_a_short_program_passes_on_its_5s_capped_volume():
     found, found_off = _program_hits(1600, 10, (500, 4, 3, 20), DetectParams(), off)
     assert found >= 5 and found >= found_off + 2, (found, found_off)
     _assert_calm_noise_is_quiet(1700, 8, DetectParams())
+
+
+def test_a_program_beside_a_larger_failing_excess_in_its_pad_is_found():
+    """dev5 seed 767: a 5.7 s sell program at 2.7x the side's rate in 704 small child orders
+    (count z ~200) was missed because 20 s after it, inside the flagged stretch's pad, 9 s of
+    ordinary flow held the stretch's largest excess volume; that failed the program tests and
+    the stretch was given up. Here: 300 child orders over 5.7 s at 2.5x, and 30 s after the
+    program's start one size-tail order of 2,000 lots (no program: one second). The side of the
+    failed excess that holds the flagged seconds is still searched: the program is found in
+    every draw (before: about half), the lone order never. Calm noise stays quiet."""
+    found = 0
+    for seed in range(12):
+        rng = np.random.default_rng(1300 + seed)
+        prog, ts = sell_program(rng, 500, 5.7, 2.5, 300, anchor=True)
+        big = pl.DataFrame({"ts": [530 * S + S // 3], "price": [1000], "size": [2000], "aggressor": ["sell"]})
+        eps = find_flow(pl.concat([taker_noise(rng, 900), prog, big]).sort("ts"), DetectParams())
+        found += _hit(eps, ts)
+        assert not any(e["aggressor"] == "sell" and e["start"] >= 529 * S for e in eps), eps
+    assert found == 12, found
+    _assert_calm_noise_is_quiet(1400, 6, DetectParams())

@@ -330,6 +330,7 @@ def _find_flow_once(t: pl.DataFrame, p: DetectParams, exclude: dict, book: dict 
         sc["count_cover"] = np.cumsum(nflag[:-1]) > 0   # ... on its order count likewise
         sc["mid_cover"] = np.cumsum(mflag[:-1]) > 0     # ... on the mid-length capped bar likewise
         sc["fast_cover"] = np.cumsum(fflag[:-1]) > 0    # ... on the 5 s capped bar likewise
+        sc["cover"] = cover
         if not cover.any():
             continue
         d = np.diff(np.concatenate([[0], cover.astype(np.int8), [0]]))
@@ -445,7 +446,16 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
             if core or not muc > 0:
                 break
         if core is None:
-            return []
+            # the stretch's largest excess is not a program, but the windows that flagged the
+            # stretch may lie beside it (in the pad: dev5 seed 767, a 5.7 s sell program of 704
+            # child orders at count z 217 beside 9 s of ordinary flow 25 s later): search the
+            # sides that hold flagged seconds
+            cov = sc.get("cover")
+            if cov is None:
+                return []
+            lo_a, hi_b = min(xa, sa), max(xb, sb)
+            return ((_program_segments(v, sc, lo, lo_a, p, depth + 1) if cov[lo:lo_a].any() else [])
+                    + (_program_segments(v, sc, hi_b, hi, p, depth + 1) if cov[hi_b:hi].any() else []))
         sa, sb = core
     return (_program_segments(v, sc, lo, sa, p, depth + 1) + [(sa, sb)]
             + _program_segments(v, sc, sb, hi, p, depth + 1))
