@@ -362,7 +362,8 @@ def test_a_withdrawal_after_a_program_is_not_its_aftermath():
     event of its own; without it the 30 s aftermath rule folds the withdrawal into the program.
     A cliff reading one_sided_pull there is still folded, as is a withdrawal after a program that
     reads withdrawal itself or opened with both sides pulled (dev4 seed 536: a withdrawal's cascade
-    read as a program, its re-pull later)."""
+    read as a program, its re-pull later), and a withdrawal-reading cliff without both sides'
+    pull bursts measured (161-400 seed 200)."""
     import dataclasses
 
     def lab(e):
@@ -370,7 +371,7 @@ def test_a_withdrawal_after_a_program_is_not_its_aftermath():
 
     p = DetectParams()
     flow = lambda label="consumption": dict(_event("flow", 524.4, 528.8, "buy"), _lab=label)
-    cliff = lambda label: dict(_event("cliff", 531.2, 532.4), _lab=label)
+    cliff = lambda label: dict(_event("cliff", 531.2, 532.4), _lab=label, _pull_bid=0.98, _pull_ask=1.03)
     assert len(_fold_aftermath([flow(), cliff("synchronized_withdrawal")], p, lab)) == 2
     off = dataclasses.replace(p, flow_keeps_withdrawals=False)
     assert len(_fold_aftermath([flow(), cliff("synchronized_withdrawal")], off, lab)) == 1
@@ -378,3 +379,6 @@ def test_a_withdrawal_after_a_program_is_not_its_aftermath():
     assert len(_fold_aftermath([flow("synchronized_withdrawal"), cliff("synchronized_withdrawal")], p, lab)) == 1
     pulled = dict(flow(), _pull_bid=0.54, _pull_ask=0.49)
     assert len(_fold_aftermath([pulled, cliff("synchronized_withdrawal")], p, lab)) == 1
+    # a two-sided fall with no pull burst measured on its sides (161-400 seed 200): aftermath
+    unpulled = dict(cliff("synchronized_withdrawal"), _pull_bid=None, _pull_ask=None)
+    assert len(_fold_aftermath([flow(), unpulled], p, lab)) == 1

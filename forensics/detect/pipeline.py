@@ -236,7 +236,7 @@ def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> 
     keep = []
     for e in events:
         if (not wd and _keeps_withdrawal(fe, p) and e["trigger"] == "cliff" and e["start_ts"] > fw["end"]
-                and _label(ctx, e, p) == "synchronized_withdrawal"):
+                and _both_pulled(e, p) and _label(ctx, e, p) == "synchronized_withdrawal"):
             keep.append(e)  # makers pulling both sides after the program: an incident of its own
             continue
         if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= until
@@ -249,6 +249,15 @@ def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> 
             continue
         keep.append(e)
     return keep + [fe]
+
+
+def _both_pulled(e: dict, p: DetectParams) -> bool:
+    """Did both sides of ``e`` lose a pull burst of their own at its start (each side's largest
+    net cancellation in 500 ms >= ``Thresholds.pull_both_min``)? The makers' measured pull, not
+    only a two-sided fall (161-400 seed 200: both touch bands empty within one 100 ms step, no
+    per-side burst measured, 1 s after a 110 s buy program: its aftermath)."""
+    pb, pa = e.get("_pull_bid"), e.get("_pull_ask")
+    return pb is not None and pa is not None and min(pb, pa) >= p.thresholds.pull_both_min
 
 
 def _keeps_withdrawal(fe: dict, p: DetectParams) -> bool:
@@ -280,8 +289,9 @@ def _fold_aftermath(events: list[dict], p: DetectParams, label=None) -> list[dic
     program of the same aggressor is its tail. Not folded (``pulls_after_consumption``): a cliff
     reading as a pull (``label(event)``) after a consumption cliff's depth was back (the
     takers' book refilled; makers pulling then is an incident of its own), nor
-    (``flow_keeps_withdrawals``) a cliff reading synchronized_withdrawal after a program that
-    does not read withdrawal itself (takers consuming one side do not pull both)."""
+    (``flow_keeps_withdrawals``) a cliff reading synchronized_withdrawal with both sides' pull
+    bursts measured after a program that does not read withdrawal itself (takers consuming one
+    side do not pull both)."""
     fold = int(p.aftermath_fold_s * NS_PER_S)
     out: list[dict] = []
     for e in sorted(events, key=lambda e: e["start_ts"]):
@@ -304,7 +314,8 @@ def _fold_aftermath(events: list[dict], p: DetectParams, label=None) -> list[dic
                 out.append(e)
                 continue
             if (label is not None and prev["trigger"] == "flow" and _keeps_withdrawal(prev, p) and e["trigger"] == "cliff"
-                    and label(e) == "synchronized_withdrawal" and label(prev) != "synchronized_withdrawal"):
+                    and _both_pulled(e, p) and label(e) == "synchronized_withdrawal"
+                    and label(prev) != "synchronized_withdrawal"):
                 out.append(e)  # both sides pulled after a program: the makers' own incident (flow_keeps_withdrawals)
                 continue
             prev.setdefault("_absorbed", []).append(e)
