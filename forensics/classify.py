@@ -58,7 +58,7 @@ Rules, in order:
    (sequential erosion from the touch, erosion correlation > erosion_corr_min, raises the
    confidence). A flow event whose program eroded the book from the touch (erosion correlation >
    erosion_corr_min) while the mid moved with its aggressor, not a block pulled at once, reads
-   ``consumption`` down to a net share of flow_backed_trade_min (the makers cancelled along the
+   ``consumption`` down to a net share of flow_backed_trade_min 0.26 (the makers cancelled along the
    program, but the program is what moved the book).
 5. cancellation-driven (net share <= cancel_max, or a net cancel burst >= burst_min with a gross
    traded share <= cancel_max):
@@ -92,7 +92,7 @@ class Thresholds:
     cancel_max: float = 0.25          # cancel-driven: at most a quarter traded net (pulls trade little)
     trade_min: float = 0.60           # trade-driven: a clear majority traded net (takers walked the book)
     flow_trade_min: float = 0.50      # flow events: found by their volume, so more traded than cancelled suffices
-    flow_backed_trade_min: float = 0.30  # ... and down to 30% net when the program eroded the book from the touch with the mid moving its way (dev 161-400: seeds 277, 343, a 3.4x and a 9.8x program in volatile btc with makers cancelling along them, 37-40% net; the other flow events of dev 1-400 under 50% net: withdrawals, 6% or rule 2; above cancel_max, so a cancellation-driven fall never reads consumption)
+    flow_backed_trade_min: float = 0.26  # ... and down to 26% net when the program eroded the book from the touch with the mid moving its way (dev 161-400: seeds 277, 343, a 3.4x and a 9.8x program in volatile btc with makers cancelling along them, 37-40% net; dev5 seed 705, a 9.6x program, 27%; was 0.30: the flow events of dev 1-1000 under 30% net not taken by rules 2-3 are 705 and 879 (17%, consumption) and two withdrawals, 449 / 920, now their cliff's accompanying flow (DetectParams.flow_defers_to_withdrawal); just above cancel_max, so a cancellation-driven fall never reads consumption)
     sync_min: float = 0.50            # concentrated: half the removal within the busiest 500 ms ...
     fast_ms: float = 1500.0           # ... or the 10-90% fall within 1.5 s (a maker pull lands in ~300 ms)
     burst_min: float = 0.25           # pull: 25% of the depth cancelled net in 500 ms (the smallest drawn pull, 30% of the quotes, shows as 27-30% of the touch band; dev 1-160 at 0.25: seed 123's pull held and labelled, nothing else changes)

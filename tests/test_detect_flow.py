@@ -226,11 +226,14 @@ def test_a_program_long_after_an_unrecovered_cliff_is_its_own_event():
 def test_a_long_program_stays_the_event_when_its_two_sided_cliff_comes_early():
     """A program that was a program of its own for 15 s before a two-sided cliff (15% of its
     volume) is the event, and the cliff part of it (dev seed 114: a 109 s program emptying both
-    sides); a flow that starts with the cliff is the cliff's context."""
+    sides); a flow that starts with the cliff is the cliff's context. (With
+    ``flow_defers_to_withdrawal`` the program stays the event only if its own window reads
+    consumption, which needs the book: off here, see test_detect_pulls'
+    test_a_program_running_into_a_withdrawal_is_its_flow.)"""
     from types import SimpleNamespace
 
     from forensics.detect.pipeline import _flow_is_context
-    p = DetectParams()
+    p = DetectParams(flow_defers_to_withdrawal=False)
     ts = np.concatenate([np.arange(0, 100, 1.0), np.arange(100, 200, 0.1), np.arange(200, 300, 1.0)])
     tr = pl.DataFrame({"ts": (ts * S).astype(np.int64), "price": 1000, "size": 10, "aggressor": "sell"})
     ctx = SimpleNamespace(trades=tr, data_kind="book")
@@ -303,7 +306,7 @@ def test_a_program_eroding_from_the_touch_is_consumption_though_makers_cancelled
     assert classify(_program_event(price_move_bps=0.8))[0] == "mixed"
     assert classify(_program_event(erosion_corr=0.1))[0] == "mixed"
     assert classify(_program_event(erosion_corr=None))[0] == "mixed"
-    assert classify(_program_event(traded_share_net=0.28))[0] == "mixed"
+    assert classify(_program_event(traded_share_net=0.24))[0] != "consumption"  # cancellation-driven (<= cancel_max)
     assert classify(_program_event(_burst_pull_frac=0.5, traded_share=0.03))[0] == "one_sided_pull"
     buy = _program_event(sides="ask", price_move_bps=1.6, program={**_program_event()["program"], "aggressor": "buy"})
     assert classify(buy)[0] == "consumption"
@@ -356,3 +359,46 @@ def test_a_program_beside_a_larger_failing_excess_in_its_pad_is_found():
         assert not any(e["aggressor"] == "sell" and e["start"] >= 529 * S for e in eps), eps
     assert found == 12, found
     _assert_calm_noise_is_quiet(1400, 6, DetectParams())
+
+
+def test_a_program_with_more_cancelled_than_traded_still_reads_consumption_down_to_026():
+    """Dev5 seed 705 (btc/calm): a 9.6x buy program emptying the ask touch band, levels removed
+    from the touch outwards (erosion 0.98), the mid up 70 bps, 27% traded net of re-adds (the
+    makers cancelling ahead of it): consumption with ``flow_backed_trade_min`` 0.26; read mixed
+    at the former 0.30."""
+    import dataclasses
+
+    from forensics.classify import Thresholds
+    from tests.detect_util import classify
+    e = _program_event(sides="ask", removed_frac=1.0, traded_share=0.105, traded_share_net=0.274, erosion_corr=0.976,
+                       price_move_bps=69.7, program={**_program_event()["program"], "aggressor": "buy"})
+    assert classify(e)[0] == "consumption"
+    assert classify(e, dataclasses.replace(Thresholds(), flow_backed_trade_min=0.30))[0] == "mixed"
+
+
+def test_a_withdrawal_after_a_program_is_not_its_aftermath():
+    """A flow event reading consumption and, 2.4 s after it ends, a two-sided cliff reading
+    synchronized_withdrawal (dev5 seed 878): with ``flow_keeps_withdrawals`` the cliff is an
+    event of its own; without it the 30 s aftermath rule folds the withdrawal into the program.
+    A cliff reading one_sided_pull there is still folded, as is a withdrawal after a program that
+    reads withdrawal itself or opened with both sides pulled (dev4 seed 536: a withdrawal's cascade
+    read as a program, its re-pull later), and a withdrawal-reading cliff without both sides'
+    pull bursts measured (161-400 seed 200)."""
+    import dataclasses
+
+    def lab(e):
+        return e["_lab"]
+
+    p = DetectParams()
+    flow = lambda label="consumption": dict(_event("flow", 524.4, 528.8, "buy"), _lab=label)
+    cliff = lambda label: dict(_event("cliff", 531.2, 532.4), _lab=label, _pull_bid=0.98, _pull_ask=1.03)
+    assert len(_fold_aftermath([flow(), cliff("synchronized_withdrawal")], p, lab)) == 2
+    off = dataclasses.replace(p, flow_keeps_withdrawals=False)
+    assert len(_fold_aftermath([flow(), cliff("synchronized_withdrawal")], off, lab)) == 1
+    assert len(_fold_aftermath([flow(), cliff("one_sided_pull")], p, lab)) == 1
+    assert len(_fold_aftermath([flow("synchronized_withdrawal"), cliff("synchronized_withdrawal")], p, lab)) == 1
+    pulled = dict(flow(), _pull_bid=0.54, _pull_ask=0.49)
+    assert len(_fold_aftermath([pulled, cliff("synchronized_withdrawal")], p, lab)) == 1
+    # a two-sided fall with no pull burst measured on its sides (161-400 seed 200): aftermath
+    unpulled = dict(cliff("synchronized_withdrawal"), _pull_bid=None, _pull_ask=None)
+    assert len(_fold_aftermath([flow(), unpulled], p, lab)) == 1

@@ -440,3 +440,24 @@ def test_a_re_quote_from_a_stacked_band_is_back_at_its_usual_depth(tmp_path):
     got = {on: _unmatched(tmp_path, 806, dataclasses.replace(DetectParams(), requote_back_usual=on))
            for on in (True, False)}
     assert got == {True: [], False: ["one_sided_pull"]}
+
+
+def test_a_withdrawal_after_a_short_program_is_found(tmp_path):
+    """Dev5 seed 878 (alt/normal): a 4.4 s buy stretch (42 prints at 2.8x) ends 2.4 s before a
+    synchronized withdrawal; the program absorbed the withdrawal's cliff (within
+    ``flow_merge_s``, all of its volume before it) and the withdrawal was missed. With
+    ``flow_keeps_withdrawals`` the withdrawal is an incident of its own and is found."""
+    on = incident_labels(tmp_path, 878, DetectParams(), kinds=("withdrawal",))
+    off = incident_labels(tmp_path, 878, dataclasses.replace(DetectParams(), flow_keeps_withdrawals=False),
+                          kinds=("withdrawal",))
+    assert on["withdrawal"][0] == "synchronized_withdrawal" and off["withdrawal"][0] != "synchronized_withdrawal"
+
+
+def test_a_program_running_into_a_withdrawal_is_its_flow(tmp_path):
+    """Dev5 seed 920 (eth/volatile): a buy stretch from 14 s before a withdrawal runs on into its
+    cascade (a 48.9 s program of its own before the cliff); it stood alone, reading
+    one_sided_pull on the withdrawal's own pull (17% traded net), and matched no incident. With
+    ``flow_defers_to_withdrawal`` it is the withdrawal's accompanying flow: no unmatched event."""
+    got = {on: _unmatched(tmp_path, 920, dataclasses.replace(DetectParams(), flow_defers_to_withdrawal=on))
+           for on in (True, False)}
+    assert got[True] == [] and "one_sided_pull" in got[False]

@@ -190,7 +190,8 @@ def _flow_is_context(ctx: Context, e: dict, fw: dict, p: DetectParams) -> bool:
     ``aftermath_max_s``, and at most ``flow_context_max_s`` after its end), or running into a
     two-sided cliff that is not a consumption with no program of its own before it (a long
     program whose cliff comes early, with under ``flow_lead_share`` of its volume before it, is
-    still the event: dev seed 114)?"""
+    still the event: dev seed 114), or with one but the cliff reads synchronized_withdrawal and
+    the program's own window does not read consumption (:func:`_defers_to_withdrawal`)?"""
     merge = int(p.flow_merge_s * NS_PER_S)
     until = e["window_to"] + merge
     if e["trigger"] == "cliff":  # the aftermath lasts until the depth is back
@@ -200,9 +201,18 @@ def _flow_is_context(ctx: Context, e: dict, fw: dict, p: DetectParams) -> bool:
     # a program running into a two-sided cliff with no program of its own before it is that
     # cliff's context (the withdrawal is the event; the flow is reported with it)
     into = (e["trigger"] == "cliff" and e["sides"] == "both" and fw["start"] < e["window_from"] <= fw["end"]
-            and not _program_before(ctx, fw, e["window_from"], p)
-            and _label(ctx, e, p) != "consumption")
+            and _label(ctx, e, p) != "consumption"
+            and (not _program_before(ctx, fw, e["window_from"], p) or _defers_to_withdrawal(ctx, e, fw, p)))
     return into or (e["trigger"] in ("cliff", "flicker") and e["window_from"] - NS_PER_S <= fw["start"] <= until)
+
+
+def _defers_to_withdrawal(ctx: Context, e: dict, fw: dict, p: DetectParams) -> bool:
+    """(``flow_defers_to_withdrawal``) Does program ``fw``, with a program of its own before
+    the two-sided cliff ``e`` it runs into, still belong to it: ``e`` reads
+    synchronized_withdrawal and the program's own window does not read consumption (what it saw
+    go was cancelled, the withdrawal's pull, not traded)?"""
+    return (p.flow_defers_to_withdrawal and _label(ctx, e, p) == "synchronized_withdrawal"
+            and _label(ctx, _flow_event(fw, ctx, p), p) != "consumption")
 
 
 def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> list[dict]:
@@ -211,7 +221,9 @@ def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> 
     after ``flow_lead_share`` of its volume, not a pull (trade-driven, or the book re-centring
     under it), or (``flow_absorbs_consumed_pulls``) a one-sided pull of the consumed side while
     the program runs (its makers backing away from the aggressor); a program that opened with both sides pulled (a withdrawal and its cascade)
-    absorbs every later fall before the book is back, at most ``aftermath_max_s``."""
+    absorbs every later fall before the book is back, at most ``aftermath_max_s``. Not absorbed
+    (``flow_keeps_withdrawals``): a cliff reading synchronized_withdrawal starting after the
+    program's end (the makers' own incident)."""
     for e in events:
         if _flow_is_context(ctx, e, fw, p):
             e["_flow_after"] = fw
@@ -225,6 +237,10 @@ def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> 
     until = fw["end"] + int((p.aftermath_max_s if wd else p.flow_merge_s) * NS_PER_S)
     keep = []
     for e in events:
+        if (not wd and _keeps_withdrawal(fe, p) and e["trigger"] == "cliff" and e["start_ts"] > fw["end"]
+                and _both_pulled(e, p) and _label(ctx, e, p) == "synchronized_withdrawal"):
+            keep.append(e)  # makers pulling both sides after the program: an incident of its own
+            continue
         if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= until
                 and (wd or e["sides"] == fw["side"]
                      or _volume_share_before(ctx, fw, e["window_from"]) >= p.flow_lead_share
@@ -235,6 +251,27 @@ def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> 
             continue
         keep.append(e)
     return keep + [fe]
+
+
+def _both_pulled(e: dict, p: DetectParams) -> bool:
+    """Did both sides of ``e`` lose a pull burst of their own at its start (each side's largest
+    net cancellation in 500 ms >= ``Thresholds.pull_both_min``)? The makers' measured pull, not
+    only a two-sided fall (161-400 seed 200: both touch bands empty within one 100 ms step, no
+    per-side burst measured, 1 s after a 110 s buy program: its aftermath)."""
+    pb, pa = e.get("_pull_bid"), e.get("_pull_ask")
+    return pb is not None and pa is not None and min(pb, pa) >= p.thresholds.pull_both_min
+
+
+def _keeps_withdrawal(fe: dict, p: DetectParams) -> bool:
+    """(``flow_keeps_withdrawals``) Is a two-sided pull after flow event ``fe`` an incident of its
+    own? Yes unless the program opened with both sides pulled (each side's burst at its start >=
+    ``Thresholds.pull_both_min``): then it is a withdrawal's cascade read as a program, and the
+    later pulls are its re-pulls (dev4 seed 536: bursts 54% / 49% at the start, a re-pull 34 s
+    after the program)."""
+    if not p.flow_keeps_withdrawals:
+        return False
+    pb, pa = fe.get("_pull_bid"), fe.get("_pull_ask")
+    return pb is None or pa is None or min(pb, pa) < p.thresholds.pull_both_min
 
 
 def _pulled_side(e: dict) -> str | None:
@@ -253,7 +290,10 @@ def _fold_aftermath(events: list[dict], p: DetectParams, label=None) -> list[dic
     is folded into it, listed in its evidence; a program within ``flow_tail_fold_s`` after a
     program of the same aggressor is its tail. Not folded (``pulls_after_consumption``): a cliff
     reading as a pull (``label(event)``) after a consumption cliff's depth was back (the
-    takers' book refilled; makers pulling then is an incident of its own)."""
+    takers' book refilled; makers pulling then is an incident of its own), nor
+    (``flow_keeps_withdrawals``) a cliff reading synchronized_withdrawal with both sides' pull
+    bursts measured after a program that does not read withdrawal itself (takers consuming one
+    side do not pull both)."""
     fold = int(p.aftermath_fold_s * NS_PER_S)
     out: list[dict] = []
     for e in sorted(events, key=lambda e: e["start_ts"]):
@@ -274,6 +314,11 @@ def _fold_aftermath(events: list[dict], p: DetectParams, label=None) -> list[dic
                     and e["trigger"] == "cliff" and label(prev) == "consumption"
                     and label(e) in ("one_sided_pull", "synchronized_withdrawal")):
                 out.append(e)
+                continue
+            if (label is not None and prev["trigger"] == "flow" and _keeps_withdrawal(prev, p) and e["trigger"] == "cliff"
+                    and _both_pulled(e, p) and label(e) == "synchronized_withdrawal"
+                    and label(prev) != "synchronized_withdrawal"):
+                out.append(e)  # both sides pulled after a program: the makers' own incident (flow_keeps_withdrawals)
                 continue
             prev.setdefault("_absorbed", []).append(e)
             prev["_fold_until"] = max(end, e["window_to"])
