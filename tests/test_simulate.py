@@ -489,3 +489,27 @@ def test_old_module_names_still_work():
     from forensics.evaluate import _match, run_one  # noqa: F401  (private names too)
     with pytest.raises(AttributeError):
         S.no_such_name
+
+
+@pytest.mark.parametrize("name,first,count", [("eval", 10_001, 150), ("eval-wide", 10_001, 600), ("dev", 1, 60)])
+def test_cli_eval_seed_sets(monkeypatch, name, first, count):
+    """`forensics eval --set` runs the named seed range, drawn (the wide held-out range holds
+    the 150 and 450 more, disjoint from the development seeds); --seeds takes its first N."""
+    from click.testing import CliRunner
+
+    import forensics.evaluate as E
+    from forensics.cli import cli
+    seen = {}
+
+    def fake_run_eval(n, first_seed, kinds, seeds=None, drawn=False, **kw):
+        seen.update(n=n, seeds=list(seeds), drawn=drawn)
+        raise SystemExit(0)
+    monkeypatch.setattr(E, "run_eval", fake_run_eval)
+    r = CliRunner().invoke(cli, ["eval", "--set", name, "-q"])
+    assert r.exit_code == 0, r.output
+    assert seen["drawn"] and seen["n"] == count and seen["seeds"] == list(range(first, first + count))
+    assert not set(seen["seeds"]) & set(range(1, 1001)) or name == "dev"
+    r = CliRunner().invoke(cli, ["eval", "--set", name, "--seeds", "3", "-q"])
+    assert seen["seeds"] == list(range(first, first + 3))
+    bad = CliRunner().invoke(cli, ["eval", "--set", "eval600"])
+    assert bad.exit_code != 0 and "eval-wide" in bad.output

@@ -301,8 +301,10 @@ def _pct2(x) -> str:
 
 
 @cli.command("eval")
-@click.option("--set", "seed_set", type=click.Choice(["eval", "dev", "legacy"]), default="eval", show_default=True,
-              help="eval: held-out seeds (never tuned on), dev: tuning seeds (both draw background and "
+@click.option("--set", "seed_set", type=click.Choice(["eval", "eval-wide", "dev", "legacy"]), default="eval",
+              show_default=True,
+              help="eval: the 150 held-out seeds (never tuned on), eval-wide: the held-out range widened to 600 "
+                   "(~67 runs per regime), dev: tuning seeds (all draw background and "
                    "incident shapes per run); legacy: the simulator's default market, seeds from --first-seed.")
 @click.option("--seeds", default=None, type=int, help="Runs (each has one incident of every type) [the whole set; legacy 20].")
 @click.option("--first-seed", default=1, show_default=True, help="legacy: first seed.")
@@ -337,20 +339,21 @@ def eval_cmd(seed_set, seeds, first_seed, types, workdir, json_out, keep, quiet,
     \b
     Examples:
       forensics eval                     # the 150 held-out evaluation seeds
+      forensics eval --set eval-wide -q  # the 600 held-out seeds: per-regime figures
       forensics eval --set dev --seeds 5 --workdir /tmp/ev --keep
       forensics eval --labels --store store
     """
     if labels:
         _eval_labels(store, exchange, symbol, jitter, depth_limit, tolerance, json_out)
         return
-    from forensics.evaluate import DEV_SEEDS, EVAL_SEEDS, TYPES, format_summary, run_eval, to_json
+    from forensics.evaluate import DEV_SEEDS, EVAL_SEEDS, EVAL_SEEDS_WIDE, TYPES, format_summary, run_eval, to_json
     kinds = tuple(t.strip() for t in types.split(",") if t.strip())
     bad = [k for k in kinds if k not in TYPES]
     if bad or not kinds:
         raise ForensicsError(f"unknown incident type(s) {', '.join(bad) or '(none)'}; use: {', '.join(TYPES)}")
     if seeds is not None and seeds < 1:
         raise ForensicsError("--seeds must be >= 1")
-    pool = {"eval": EVAL_SEEDS, "dev": DEV_SEEDS}.get(seed_set)
+    pool = {"eval": EVAL_SEEDS, "eval-wide": EVAL_SEEDS_WIDE, "dev": DEV_SEEDS}.get(seed_set)
     seed_list = list(pool)[:seeds] if pool is not None else list(range(first_seed, first_seed + (seeds or 20)))
 
     def progress(r):
