@@ -58,7 +58,7 @@ Rules, in order:
    (sequential erosion from the touch, erosion correlation > erosion_corr_min, raises the
    confidence). A flow event whose program eroded the book from the touch (erosion correlation >
    erosion_corr_min) while the mid moved with its aggressor, not a block pulled at once, reads
-   ``consumption`` down to a net share of flow_backed_trade_min 0.26 (the makers cancelled along the
+   ``consumption`` down to a net share of flow_backed_trade_min (the makers cancelled along the
    program, but the program is what moved the book).
 5. cancellation-driven (net share <= cancel_max, or a net cancel burst >= burst_min with a gross
    traded share <= cancel_max):
@@ -358,11 +358,10 @@ def _rule_pulled_at_start(m: EventMetrics, f: Features, th: Thresholds, factor: 
             ev.append(f"the two sides' largest bursts came {f.lag:.0f} ms apart, but where the later side started falling "
                       f"both sides were pulled at once (bid {_pct(away_s)}, ask {_pct(away_o)} of the depth still away "
                       f"after the re-quote window): synchronized cancellation (the first side's earlier fall a leading dip)")
-            conf = _score(min(away_s, away_o) - th.pull_both_min, th.pull_both_min)
-            return "synchronized_withdrawal", round(conf * factor, 3), ev
-        ev.append(f"the two sides' largest bursts came {f.lag:.0f} ms apart, but at the {s} side's burst the {o} "
-                  f"side was pulled too ({_pct(away_s)} and {_pct(away_o)} of the depth still away after the re-quote "
-                  f"window): synchronized cancellation (the other largest burst the book's own churn)")
+        else:
+            ev.append(f"the two sides' largest bursts came {f.lag:.0f} ms apart, but at the {s} side's burst the {o} "
+                      f"side was pulled too ({_pct(away_s)} and {_pct(away_o)} of the depth still away after the re-quote "
+                      f"window): synchronized cancellation (the other largest burst the book's own churn)")
         conf = _score(min(away_s, away_o) - th.pull_both_min, th.pull_both_min)
         return "synchronized_withdrawal", round(conf * factor, 3), ev
     if f.sides == "both" and f.requoted:

@@ -142,14 +142,15 @@ def _cliff_stage(ctx: Context, cliff_events: list[dict], p: DetectParams) -> lis
 
 
 def _requote_back(ctx: Context, ev: dict, ce: dict, p: DetectParams) -> bool:
-    """Level data: a one-sided cliff whose band was back to ``requote_back_frac`` of its depth
-    before (the greater of the depth just before the fall and the band's baseline) within
-    ``requote_back_s`` of its trough: the side's quotes were re-priced (one maker cancelling its
-    ladder as its inventory or reservation price moved, and re-quoting), not pulled (pulled quotes
-    stay away for the hold, then return in steps). Against the greater of the two: a side already
-    thinned (a pull's re-fall while its makers return in steps) is not "back" at its thinned level;
-    and the fall must start from the band's usual depth (the depth just before it >=
-    ``requote_back_frac`` of the baseline)."""
+    """Level data: a one-sided cliff whose band was back to ``requote_back_frac`` of its usual
+    depth (the band's baseline; ``requote_back_usual`` off: the greater of the depth just before
+    the fall and the baseline) within ``requote_back_s`` of its trough: the side's quotes were
+    re-priced (one maker cancelling its ladder as its inventory or reservation price moved, and
+    re-quoting), not pulled (pulled quotes stay away for the hold, then return in steps). Never
+    below the baseline: a side already thinned (a pull's re-fall while its makers return in
+    steps) is not "back" at its thinned level; a band stacked above its baseline just before the
+    fall is back at its usual depth (``requote_back_usual``); and the fall must start from the
+    band's usual depth (the depth just before it >= ``requote_back_frac`` of the baseline)."""
     if ctx.data_kind != "book" or p.requote_back_s <= 0 or ce.get("sides") not in ("bid", "ask"):
         return False
     c = ev["cliffs"].get(ce["sides"])
@@ -237,8 +238,7 @@ def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> 
     until = fw["end"] + int((p.aftermath_max_s if wd else p.flow_merge_s) * NS_PER_S)
     keep = []
     for e in events:
-        if (not wd and _keeps_withdrawal(fe, p) and e["trigger"] == "cliff" and e["start_ts"] > fw["end"]
-                and _both_pulled(e, p) and _label(ctx, e, p) == "synchronized_withdrawal"):
+        if not wd and e["start_ts"] > fw["end"] and _withdrawal_after_program(fe, e, p, lambda x: _label(ctx, x, p)):
             keep.append(e)  # makers pulling both sides after the program: an incident of its own
             continue
         if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= until
@@ -268,10 +268,18 @@ def _keeps_withdrawal(fe: dict, p: DetectParams) -> bool:
     ``Thresholds.pull_both_min``): then it is a withdrawal's cascade read as a program, and the
     later pulls are its re-pulls (dev4 seed 536: bursts 54% / 49% at the start, a re-pull 34 s
     after the program)."""
-    if not p.flow_keeps_withdrawals:
-        return False
-    pb, pa = fe.get("_pull_bid"), fe.get("_pull_ask")
-    return pb is None or pa is None or min(pb, pa) < p.thresholds.pull_both_min
+    return p.flow_keeps_withdrawals and not _both_pulled(fe, p)
+
+
+def _withdrawal_after_program(fe: dict, e: dict, p: DetectParams, label) -> bool:
+    """(``flow_keeps_withdrawals``) Is cliff ``e``, after the end of program ``fe`` (the caller
+    checks the timing), the makers' own incident, neither absorbed into the program nor folded
+    into its aftermath: ``e`` reads synchronized_withdrawal with both sides' pull bursts measured
+    (:func:`_both_pulled`), after a program that neither reads withdrawal itself nor opened with
+    both sides pulled (:func:`_keeps_withdrawal`)? ``label(event)``: the classifier's label."""
+    return (fe["trigger"] == "flow" and _keeps_withdrawal(fe, p) and e["trigger"] == "cliff"
+            and _both_pulled(e, p) and label(e) == "synchronized_withdrawal"
+            and label(fe) != "synchronized_withdrawal")
 
 
 def _pulled_side(e: dict) -> str | None:
@@ -315,9 +323,7 @@ def _fold_aftermath(events: list[dict], p: DetectParams, label=None) -> list[dic
                     and label(e) in ("one_sided_pull", "synchronized_withdrawal")):
                 out.append(e)
                 continue
-            if (label is not None and prev["trigger"] == "flow" and _keeps_withdrawal(prev, p) and e["trigger"] == "cliff"
-                    and _both_pulled(e, p) and label(e) == "synchronized_withdrawal"
-                    and label(prev) != "synchronized_withdrawal"):
+            if label is not None and _withdrawal_after_program(prev, e, p, label):
                 out.append(e)  # both sides pulled after a program: the makers' own incident (flow_keeps_withdrawals)
                 continue
             prev.setdefault("_absorbed", []).append(e)
