@@ -89,9 +89,11 @@ Pipeline per instrument (level data = ``book_updates`` + ``trades``):
 7. metrics (below) and :func:`forensics.classify.classify` -> label, confidence, evidence.
    Level data also gives each cliff and flow event its *per-side pull bursts* (the largest net
    cancellation within ``sync_ms`` per side from ``pull_before_s`` before to ``pull_after_s``
-   after the start (a cliff both of whose sides fell: after the later side's own fall start,
-   ``pull_after_side``), over the narrowest band's depth, and the side's ``pull_noise_q`` quantile of
-   ordinary 500 ms falls): a flow event that opened with both sides pulled is a withdrawal and
+   after the start, over the narrowest band's depth, and the side's ``pull_noise_q`` quantile of
+   ordinary 500 ms falls; bursts further apart than ``pull_pair_ms``: each side's burst within
+   ``pull_pair_ms`` of the other's too, and, a cliff both of whose sides fell, the later side's
+   fall starting <= ``pull_side_lag_max_s`` after the first's (``pull_fall_pair``), each side's
+   burst within ``pull_pair_ms`` of that fall start): a flow event that opened with both sides pulled is a withdrawal and
    its cascade, and folds in the later falls of its aftermath; a fall during a program that is
    not a pull (trade-driven or the book re-centring under it) is part of the program.
 

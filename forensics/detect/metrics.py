@@ -249,7 +249,7 @@ def _cliff_event(ev: dict, ctx: Context, p: DetectParams) -> dict:
             e["_burst_pull_frac"] = e["_burst_net_cancel"] / dep
         _pull_metrics(ctx, e, w0 - int(p.pull_before_s * NS_PER_S), e["start_ts"] + int(p.pull_after_s * NS_PER_S), p)
         later = max(v[0] for v in starts.values())
-        if (p.pull_fall_pair and len(sides) == 2 and len(starts) == 2 and later > e["start_ts"]
+        if (p.pull_fall_pair and p.pull_pair_ms > 0 and len(sides) == 2 and len(starts) == 2 and later > e["start_ts"]
                 and later - e["start_ts"] <= int(p.pull_side_lag_max_s * NS_PER_S)):
             # the pull is where the later side starts falling (the first side's leading dip
             # started the event): each side's burst within pull_pair_ms of that moment
