@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forensics.attribution import (attribute, attribute_frames, attribute_reference,
-                                   attribute_with_info)
+                                   attribute_with_info, load_inputs)
 from forensics.ingest import ingest
 from forensics.store import Store
 
@@ -544,3 +544,7 @@ def test_quiet_futures_feed_stamped_by_last_event_is_not_a_shared_clock(write, s
     assert dec.height > 300
     assert dec["cancelled"].sum() == 0 and (dec["cause"] == "trade").all()
     assert dec["traded"].sum() == sum(fills.values())
+    # the reference pass, with the estimated window and the detected matching, agrees exactly
+    u, t, g = load_inputs(Store(store_dir), "binance-futures", "BTCUSDT", None, None)
+    assert attribute_reference(u, t, g, info.tol_back_ns, info.tol_fwd_ns, info.depth_limit,
+                               info.extra["matching"]).equals(lc)

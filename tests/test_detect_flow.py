@@ -306,6 +306,7 @@ def test_a_program_eroding_from_the_touch_is_consumption_though_makers_cancelled
     assert classify(_program_event(price_move_bps=0.8))[0] == "mixed"
     assert classify(_program_event(erosion_corr=0.1))[0] == "mixed"
     assert classify(_program_event(erosion_corr=None))[0] == "mixed"
+    assert classify(_program_event(traded_share_net=0.255))[0] == "mixed"  # under flow_backed_trade_min
     assert classify(_program_event(traded_share_net=0.24))[0] != "consumption"  # cancellation-driven (<= cancel_max)
     assert classify(_program_event(_burst_pull_frac=0.5, traded_share=0.03))[0] == "one_sided_pull"
     buy = _program_event(sides="ask", price_move_bps=1.6, program={**_program_event()["program"], "aggressor": "buy"})
