@@ -9,7 +9,7 @@ Passes (``--passes``, default ``eval,legacy``):
 
 * ``eval``: the held-out evaluation seeds (:data:`forensics.evaluate.EVAL_SEEDS`, 10001-10150),
   thresholds never tuned on them; ``eval30`` is its first 30 (10001-10030), the range quoted
-  before the widening; ``eval600`` the held-out range widened to 10001-10600
+  before the widening; ``eval-wide`` the held-out range widened to 10001-10600
   (:data:`forensics.evaluate.EVAL_SEEDS_WIDE`, ~67 runs per regime, run only in aggregate,
   never looked at per seed). Background drawn per run (instrument: tick size and price
   level; volatility regime; noise-taker rate, size and dispersion; 3-8 ladder makers and 2-3
@@ -35,7 +35,7 @@ Prints precision/recall per label and per regime (instrument/volatility), false 
 hour of calm background, consumption recall by slicing / intensity / duration, the confusion
 matrix, event-time error, traded-share error vs truth and the row-level attribution accuracy.
 
-Usage: .venv/bin/python benchmarks/eval_classifier.py [--passes eval,eval600,dev,dev2,dev3,dev4,dev5,legacy] [--seeds N] [--json out.json]
+Usage: .venv/bin/python benchmarks/eval_classifier.py [--passes eval,eval-wide,dev,dev2,dev3,dev4,dev5,legacy] [--seeds N] [--json out.json]
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ DEV5_SEEDS = range(701, 1001)
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--passes", default="eval,legacy", help="comma list of eval, eval30, eval600, dev, dev2, dev3, dev4, dev5, legacy")
+    ap.add_argument("--passes", default="eval,legacy", help="comma list of eval, eval30, eval-wide, dev, dev2, dev3, dev4, dev5, legacy")
     ap.add_argument("--seeds", type=int, default=None, help="runs per pass [whole set; legacy 20]")
     ap.add_argument("--workdir", default=None, help="keep and reuse the simulated stores here")
     ap.add_argument("--json", default=None, help="write the summaries as JSON")
@@ -70,15 +70,15 @@ def main():
     for name in [x.strip() for x in args.passes.split(",") if x.strip()]:
         t0 = time.perf_counter()
         kw = {"workdir": args.workdir, "keep": args.workdir is not None}
-        if name in ("eval", "eval30", "eval600", "dev", "dev2", "dev3", "dev4", "dev5"):
-            pool = {"eval": EVAL_SEEDS, "eval30": EVAL_SEEDS_FIRST, "eval600": EVAL_SEEDS_WIDE, "dev": DEV_SEEDS, "dev2": DEV2_SEEDS,
+        if name in ("eval", "eval30", "eval-wide", "dev", "dev2", "dev3", "dev4", "dev5"):
+            pool = {"eval": EVAL_SEEDS, "eval30": EVAL_SEEDS_FIRST, "eval-wide": EVAL_SEEDS_WIDE, "dev": DEV_SEEDS, "dev2": DEV2_SEEDS,
                     "dev3": DEV3_SEEDS, "dev4": DEV4_SEEDS, "dev5": DEV5_SEEDS}[name]
             seeds = list(pool)[:args.seeds]
             summary, _ = run_eval(len(seeds), seeds[0], drawn=True, seeds=seeds, **kw)
         elif name == "legacy":
             summary, _ = run_eval(args.seeds or 20, 101, **kw)
         else:
-            raise SystemExit(f"unknown pass {name!r}: use eval, eval30, eval600, dev, dev2, dev3, dev4, dev5, legacy")
+            raise SystemExit(f"unknown pass {name!r}: use eval, eval30, eval-wide, dev, dev2, dev3, dev4, dev5, legacy")
         print(f"== {name}: {time.perf_counter() - t0:.0f} s")
         print(format_summary(summary))
         print()
