@@ -6,7 +6,7 @@ false event (no incident matched, or the calm window), with the run's regime and
 drawn shape, plus the summary of :func:`forensics.evaluate.format_summary`. ``--workdir`` keeps
 the simulated stores so a later run only re-runs detection.
 
-Usage: PYTHONPATH=. python benchmarks/diag_detect.py [--set dev|dev2|dev3|dev4|dev5|eval] [--seeds 1-20] [--workdir /tmp/ev]
+Usage: PYTHONPATH=. python benchmarks/diag_detect.py [--set dev|dev2|dev3|dev4|dev5|dev6|eval] [--seeds 1-20] [--workdir /tmp/ev]
        [--json out.json] [--all] [--param flow_min_zc=9 ...]
 """
 from __future__ import annotations
@@ -75,8 +75,8 @@ def _params(pairs: list[str]) -> DetectParams:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--set", default="dev", choices=("dev", "dev2", "dev3", "dev4", "dev5", "eval"),
-                    help="dev 1-60, dev2 61-160, dev3 161-400, dev4 401-700, dev5 701-1000 (tune on these), eval the held-out seeds")
+    ap.add_argument("--set", default="dev", choices=("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "eval"),
+                    help="dev 1-60, dev2 61-160, dev3 161-400, dev4 401-700, dev5 701-1000, dev6 1001-1300 (tune on these), eval the held-out seeds")
     ap.add_argument("--seeds", default=None, help="e.g. 1-20 or 1,5,9 (default: the whole set)")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--json", default=None)
@@ -86,7 +86,7 @@ def main():
                     help="override a DetectParams field for this run (repeatable; try values on dev seeds only)")
     args = ap.parse_args()
     params = _params(args.param)
-    seeds = _seeds(args.seeds, {"dev": DEV_SEEDS, "dev2": range(61, 161), "dev3": range(161, 401), "dev4": range(401, 701), "dev5": range(701, 1001),
+    seeds = _seeds(args.seeds, {"dev": DEV_SEEDS, "dev2": range(61, 161), "dev3": range(161, 401), "dev4": range(401, 701), "dev5": range(701, 1001), "dev6": range(1001, 1301),
                                 "eval": EVAL_SEEDS}[args.set])
     summary, runs = run_eval(len(seeds), seeds[0], drawn=True, seeds=seeds, workdir=args.workdir,
                              keep=args.workdir is not None, params=params)

@@ -28,6 +28,8 @@ Passes (``--passes``, default ``eval,legacy``):
 * ``dev5``: drawn seeds 701-1000 (:data:`DEV5_SEEDS`), a fifth development range added when
   401-700 had been tuned on (its fresh figures had matched the held-out ones; the tuned ones no
   longer tell what generalises).
+* ``dev6``: drawn seeds 1001-1300 (:data:`DEV6_SEEDS`), a sixth, added when 701-1000 had been
+  tuned on in its turn.
 * ``legacy``: the simulator's default market (seeds 101-120), the shape the detector was first
   built against.
 
@@ -35,7 +37,7 @@ Prints precision/recall per label and per regime (instrument/volatility), false 
 hour of calm background, consumption recall by slicing / intensity / duration, the confusion
 matrix, event-time error, traded-share error vs truth and the row-level attribution accuracy.
 
-Usage: .venv/bin/python benchmarks/eval_classifier.py [--passes eval,eval-wide,dev,dev2,dev3,dev4,dev5,legacy] [--seeds N] [--json out.json]
+Usage: .venv/bin/python benchmarks/eval_classifier.py [--passes eval,eval-wide,dev,dev2,dev3,dev4,dev5,dev6,legacy] [--seeds N] [--json out.json]
 """
 from __future__ import annotations
 
@@ -57,11 +59,13 @@ DEV4_SEEDS = range(401, 701)
 #: a fifth (fresh when added, 2026-12-02 00:45 UTC, after two rounds of rules chosen on 1-400 and 401-700:
 #: the fitted ranges read better than the held-out seeds, so new failure shapes are looked for here)
 DEV5_SEEDS = range(701, 1001)
+#: a sixth (fresh when added, 2026-12-02 01:55 UTC, after the third round had been chosen on 701-1000)
+DEV6_SEEDS = range(1001, 1301)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--passes", default="eval,legacy", help="comma list of eval, eval30, eval-wide, dev, dev2, dev3, dev4, dev5, legacy")
+    ap.add_argument("--passes", default="eval,legacy", help="comma list of eval, eval30, eval-wide, dev, dev2, dev3, dev4, dev5, dev6, legacy")
     ap.add_argument("--seeds", type=int, default=None, help="runs per pass [whole set; legacy 20]")
     ap.add_argument("--workdir", default=None, help="keep and reuse the simulated stores here")
     ap.add_argument("--json", default=None, help="write the summaries as JSON")
@@ -70,15 +74,15 @@ def main():
     for name in [x.strip() for x in args.passes.split(",") if x.strip()]:
         t0 = time.perf_counter()
         kw = {"workdir": args.workdir, "keep": args.workdir is not None}
-        if name in ("eval", "eval30", "eval-wide", "dev", "dev2", "dev3", "dev4", "dev5"):
+        if name in ("eval", "eval30", "eval-wide", "dev", "dev2", "dev3", "dev4", "dev5", "dev6"):
             pool = {"eval": EVAL_SEEDS, "eval30": EVAL_SEEDS_FIRST, "eval-wide": EVAL_SEEDS_WIDE, "dev": DEV_SEEDS, "dev2": DEV2_SEEDS,
-                    "dev3": DEV3_SEEDS, "dev4": DEV4_SEEDS, "dev5": DEV5_SEEDS}[name]
+                    "dev3": DEV3_SEEDS, "dev4": DEV4_SEEDS, "dev5": DEV5_SEEDS, "dev6": DEV6_SEEDS}[name]
             seeds = list(pool)[:args.seeds]
             summary, _ = run_eval(len(seeds), seeds[0], drawn=True, seeds=seeds, **kw)
         elif name == "legacy":
             summary, _ = run_eval(args.seeds or 20, 101, **kw)
         else:
-            raise SystemExit(f"unknown pass {name!r}: use eval, eval30, eval-wide, dev, dev2, dev3, dev4, dev5, legacy")
+            raise SystemExit(f"unknown pass {name!r}: use eval, eval30, eval-wide, dev, dev2, dev3, dev4, dev5, dev6, legacy")
         print(f"== {name}: {time.perf_counter() - t0:.0f} s")
         print(format_summary(summary))
         print()
