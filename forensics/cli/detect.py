@@ -339,7 +339,7 @@ def eval_cmd(seed_set, seeds, first_seed, types, workdir, json_out, keep, quiet,
     \b
     Examples:
       forensics eval                     # the 150 held-out evaluation seeds
-      forensics eval --set eval-wide -q  # the 600 held-out seeds: per-regime figures
+      forensics eval --set eval-wide -q  # 600 held-out seeds: per regime
       forensics eval --set dev --seeds 5 --workdir /tmp/ev --keep
       forensics eval --labels --store store
     """
