@@ -183,3 +183,50 @@ def test_a_two_sided_cliff_with_no_side_losing_at_its_own_levels_is_not_a_cliff(
     kept = event(adds + [(t1, "ask", 10_040, "cancel", -500, 500, 0)])
     assert "_band_edge" not in kept and kept["sides"] == "both"
     assert "_band_edge" in event(adds + [(t1, "ask", 10_040, "cancel", -300, 300, 0)])  # net 250 of 500: 50% < 70%
+
+
+def _fall_at_end(end_ms: int) -> Context:
+    """A 1,000-lot bid 0.5% band that loses 550 lots to one cancel at 30 s, the book data ending
+    at ``end_ms`` (the ask stays at 1,000)."""
+    ts = np.arange(0, end_ms * MS + 1, 100 * MS)
+    depth = pl.concat([pl.DataFrame({"ts": ts, "side": side, "band_pct": 0.5, "qty": q})
+                       for side, q in (("bid", np.where(ts >= 30 * S, 450.0, 1000.0)),
+                                       ("ask", np.full(ts.size, 1000.0)))])
+    top = pl.DataFrame({"ts": ts, "mid": np.full(ts.size, 20_000), "spread": np.full(ts.size, 10),
+                        "best_bid": np.full(ts.size, 9_995), "best_ask": np.full(ts.size, 10_005)})
+    lc = pl.DataFrame([(30 * S, "bid", 9_960, "cancel", -550, 550, 0)],
+                      schema={"ts": pl.Int64, "side": pl.Utf8, "price": pl.Int64, "cause": pl.Utf8,
+                              "delta": pl.Int64, "cancelled": pl.Int64, "added": pl.Int64}, orient="row")
+    lc = lc.with_columns(pl.lit(0, pl.Int64).alias("traded"), pl.lit(0, pl.Int64).alias("implied"),
+                         pl.lit(1000, pl.Int64).alias("prev_size"), pl.lit(450, pl.Int64).alias("size"))
+    trades = pl.DataFrame(schema={"ts": pl.Int64, "price": pl.Int64, "size": pl.Int64, "aggressor": pl.Utf8})
+    return Context("x", "X", "book", 100 * MS, depth, top, trades, lc, 0, 0, [0.5])
+
+
+def test_a_fall_at_the_end_of_the_book_data_is_no_event():
+    """A fall whose trough is less than min_hold_s before the book data ends cannot be told from a
+    re-quote blip (dev6 seed 1263: a btc/volatile ask re-quote 135 ms before the capture's last
+    update read depth_collapse): no event with ``end_hold``; the same fall with 30 s of data after
+    it, or with ``end_hold`` off, is one."""
+    p = DetectParams()
+    off = dataclasses.replace(p, end_hold=False)
+    n = {(end, q.end_hold): len(_continuations(_group_cliffs(_fall_at_end(end), q), _fall_at_end(end), q))
+         for end in (30_300, 60_000) for q in (p, off)}
+    assert n == {(30_300, True): 0, (30_300, False): 1, (60_000, True): 1, (60_000, False): 1}
+
+
+def test_trade_coverage_counts_the_stretch_past_the_last_print_as_a_gap():
+    """The stored prints are no exact end of the trade capture: a window starting 85 ms after the
+    last print (prints every 200 ms; dev6 seed 1263's window at the capture's end) is covered, as a
+    hole of that length inside the data would be; a window more than trade_gap_s past the prints
+    is not covered at all, one that runs on past them for longer only partly."""
+    from forensics.detect.pipeline import trade_coverage
+    trades = pl.DataFrame({"ts": np.arange(0, 600 * S + 1, 200 * MS), "price": 1, "size": 1, "aggressor": "buy"})
+    gap = DetectParams().trade_gap_s
+    assert trade_coverage(trades, 600 * S + 85 * MS, 600 * S + 385 * MS, gap)[0] == "full"
+    assert trade_coverage(trades, -85 * MS, 300 * MS, gap)[0] == "full"
+    assert trade_coverage(trades, 300 * S, 301 * S, gap)[0] == "full"
+    assert trade_coverage(trades, 800 * S, 801 * S, gap)[0] == "none"
+    assert trade_coverage(trades, 590 * S, 800 * S, gap)[0] == "partial"
+    assert trade_coverage(trades.filter((pl.col("ts") < 100 * S) | (pl.col("ts") > 300 * S)),
+                          200 * S, 201 * S, gap)[0] == "partial"

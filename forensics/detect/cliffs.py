@@ -203,6 +203,11 @@ def _continuations(events: list[dict], ctx: Context, p: DetectParams) -> list[di
                 prev["continuations"] = prev.get("continuations", 0) + 1
                 continue
         ev["recovered_at"] = _recovery_time(ev, ctx, p)
+        if (p.end_hold and ctx.data_kind == "book" and ev["recovered_at"] is None
+                and _data_end(ctx, ev) - ev["t_trough"] < p.min_hold_s * NS_PER_S):
+            # the book data ends before the fall could have held min_hold_s: a blip cannot be
+            # told from vanished depth, no event
+            continue
         if (ctx.data_kind == "book" and ev["recovered_at"] is not None
                 and ev["recovered_at"] - ev["t_trough"] < p.min_hold_s * NS_PER_S):
             # a partial fall (30-40% of the quotes) is kept if it stays down, came as a pull
@@ -304,6 +309,12 @@ def _partial_pulled(ev: dict, ctx: Context, p: DetectParams) -> bool:
         if share >= p.thresholds.burst_min and share >= p.partial_noise_k * noise and away:
             return True
     return False
+
+
+
+def _data_end(ctx: Context, ev: dict) -> int:
+    """The last depth reading of ``ev``'s falling sides (in the bands their falls were found in)."""
+    return min(int(_series(ctx, s, c.band)[0][-1]) for s, c in ev["cliffs"].items())
 
 
 

@@ -42,21 +42,25 @@ from forensics.timeutil import NS_PER_MS, NS_PER_S
 
 
 def trade_coverage(trades: pl.DataFrame, w0: int, w1: int, gap_s: float) -> tuple[str, str]:
-    """Does trade data cover [w0, w1]? ('full' | 'partial' | 'none', reason). Partial: the
-    trades start after w0 or end before w1, or leave a stretch of more than ``gap_s`` without
-    any print within [w0 - gap_s, w1 + gap_s]."""
+    """Does trade data cover [w0, w1]? ('full' | 'partial' | 'none', reason). A stretch of more
+    than ``gap_s`` without any print within [w0 - gap_s, w1 + gap_s] leaves the window uncovered;
+    the stretch from the window's start to the first stored print and from the last stored print
+    to the window's end counts as such a stretch too (a window 85 ms after the last print of a
+    capture whose book ends 400 ms later is covered: prints are that sparse everywhere). Beyond
+    ``gap_s`` past the stored trades: 'none' if the window lies wholly outside them, else
+    'partial'."""
     if trades.height == 0:
         return "none", "no trade data in the store for this instrument"
     lo, hi = int(trades["ts"].min()), int(trades["ts"].max())
-    if w1 < lo or w0 > hi:
+    g = int(gap_s * NS_PER_S)
+    if (w1 < lo and lo - w0 > g) or (w0 > hi and w1 - hi > g):
         return "none", "no trade data covers the window (trades stored from " \
             f"{dt.datetime.fromtimestamp(lo / 1e9, dt.timezone.utc):%Y-%m-%d %H:%M:%S} to " \
             f"{dt.datetime.fromtimestamp(hi / 1e9, dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC)"
-    if w0 < lo or w1 > hi:
+    if lo - w0 > g or w1 - hi > g:
         return "partial", "trade data covers only part of the window"
-    g = int(gap_s * NS_PER_S)
     ts = trades.filter((pl.col("ts") >= w0 - g) & (pl.col("ts") <= w1 + g))["ts"].sort().to_numpy()
-    edges = np.concatenate([[max(w0 - g, lo)], ts, [min(w1 + g, hi)]])
+    edges = np.concatenate([[min(max(w0 - g, lo), w0)], ts, [max(min(w1 + g, hi), w1)]])
     longest = int(np.diff(edges).max()) if edges.size > 1 else 0
     if longest > g:
         return "partial", f"no print for {longest / NS_PER_S:.0f} s around the window (a gap in the trade data?)"
