@@ -403,3 +403,25 @@ def test_a_withdrawal_after_a_program_is_not_its_aftermath():
     # a two-sided fall with no pull burst measured on its sides (161-400 seed 200): aftermath
     unpulled = dict(cliff("synchronized_withdrawal"), _pull_bid=None, _pull_ask=None)
     assert len(_fold_aftermath([flow(), unpulled], p, lab)) == 1
+
+
+def test_a_program_of_few_large_orders_is_not_recut_to_its_heaviest_seconds():
+    """A 6.4 s sell program of 9 large child orders (dev6 seed 1300's shape, scaled: ~4x the side's
+    rate for 4 s, then 2 s at ~20x holding one order of ~19x the rate): the re-cut at half its pace
+    keeps only the heavy seconds, under ``flow_min_duration_s`` of prints, and drops it as one
+    cluster; its capped z is low (few orders), but it passes the plain tests and keeps >= 3x the
+    rate without its 3 largest orders, so it keeps its width (``flow_recut_trim``). With the rule
+    off fewer are found; calm noise stays quiet (the tail-order bursts above keep < 3x)."""
+    orders = [(0.1, 262), (1.2, 351), (2.3, 317), (3.4, 33), (4.1, 514), (4.6, 548), (5.2, 1437), (5.5, 457),
+              (6.5, 321)]
+    ts = np.array([int((500 + t) * S) for t, _ in orders], dtype=np.int64)
+    prog = pl.DataFrame({"ts": ts, "price": np.full(ts.size, 1000), "size": np.array([q for _, q in orders]),
+                         "aggressor": ["sell"] * ts.size})
+    off = DetectParams(flow_recut_trim=0.0)
+    on_n = off_n = 0
+    for seed in range(10):
+        tr = pl.concat([taker_noise(np.random.default_rng(2100 + seed), 900), prog]).sort("ts")
+        on_n += _hit(find_flow(tr, DetectParams()), ts)
+        off_n += _hit(find_flow(tr, off), ts)
+    assert on_n >= 9 and on_n >= off_n + 3, (on_n, off_n)
+    _assert_calm_noise_is_quiet(2200, 6, DetectParams())

@@ -3,6 +3,7 @@ trailing rate and variance (:func:`flow_scores`, :func:`find_flow`), whatever th
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import polars as pl
@@ -407,10 +408,13 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
         # ordinary-sized child orders ramping up: dev4 seed 468, a 7x program of 17 child orders
         # over 5.2 s whose first two seconds ran at 1.6x / 2.5x the trailing rate, re-cut to 3.3 s
         # of prints and dropped as one cluster, capped z 12.5; a burst of size-tail orders stays
-        # one cluster: dev 161-400 seed 314, 42 background prints over 4.5 s at 10x, capped z 5.5)
+        # one cluster: dev 161-400 seed 314, 42 background prints over 4.5 s at 10x, capped z 5.5),
+        # or passes the plain tests with its volume still >= flow_recut_trim x the trailing rate
+        # without its flow_trim_n largest orders (a program of a few large child orders whose
+        # biggest seconds set the pace: dev6 seed 1300; seed 314's burst keeps 2.2x)
         if b2 > a2 and (_print_span(sc, a2, b2) >= p.flow_min_duration_s
                         or _print_span(sc, sa, sb) < p.flow_min_duration_s
-                        or not _passes(v, sc, sa, sb, bi, p, plain=False)):
+                        or not (_passes(v, sc, sa, sb, bi, p, plain=False) or _recut_plain(v, sc, sa, sb, bi, p))):
             sa, sb = a2, b2
     Q = int(p.flow_quiet_s)
     if sb - sa > 2 * Q:
@@ -459,6 +463,22 @@ def _program_segments(v: np.ndarray, sc: dict, lo: int, hi: int, p: DetectParams
         sa, sb = core
     return (_program_segments(v, sc, lo, sa, p, depth + 1) + [(sa, sb)]
             + _program_segments(v, sc, sb, hi, p, depth + 1))
+
+
+
+def _recut_plain(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectParams) -> bool:
+    """Seconds [sa, sb) pass the plain program tests (:func:`_passes`) and keep >=
+    ``flow_recut_trim`` x the trailing rate without their ``flow_trim_n`` largest orders
+    (0: off)."""
+    if not p.flow_recut_trim > 0:
+        return False
+    mu = float(sc["base_mu"][bi])
+    ok = _trimmed(sc, sa, sb, p) >= p.flow_recut_trim * (sb - sa) * mu and _passes(v, sc, sa, sb, bi, p)
+    if ok and os.environ.get("H11T_LOG"):
+        import sys
+        print(f"H11T recut_plain kept {sb - sa} s ratio {float(v[sa:sb].sum()) / ((sb - sa) * mu):.2f} "
+              f"trim {_trimmed(sc, sa, sb, p) / ((sb - sa) * mu):.2f}", file=sys.stderr)
+    return ok
 
 
 
