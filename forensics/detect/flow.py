@@ -3,7 +3,6 @@ trailing rate and variance (:func:`flow_scores`, :func:`find_flow`), whatever th
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import polars as pl
@@ -473,12 +472,7 @@ def _recut_plain(v: np.ndarray, sc: dict, sa: int, sb: int, bi: int, p: DetectPa
     if not p.flow_recut_trim > 0:
         return False
     mu = float(sc["base_mu"][bi])
-    ok = _trimmed(sc, sa, sb, p) >= p.flow_recut_trim * (sb - sa) * mu and _passes(v, sc, sa, sb, bi, p)
-    if ok and os.environ.get("H11T_LOG"):
-        import sys
-        print(f"H11T recut_plain kept {sb - sa} s ratio {float(v[sa:sb].sum()) / ((sb - sa) * mu):.2f} "
-              f"trim {_trimmed(sc, sa, sb, p) / ((sb - sa) * mu):.2f}", file=sys.stderr)
-    return ok
+    return _trimmed(sc, sa, sb, p) >= p.flow_recut_trim * (sb - sa) * mu and _passes(v, sc, sa, sb, bi, p)
 
 
 
