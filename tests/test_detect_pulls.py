@@ -490,3 +490,14 @@ def test_a_withdrawal_while_a_program_runs_is_an_incident_of_its_own(tmp_path):
         assert labels["consumption"][0] == "consumption"
         found[bar] = labels["withdrawal"][0]
     assert found == {0.5: "synchronized_withdrawal", 0.0: None}
+
+
+def test_a_pull_cancelling_half_its_side_after_a_program_is_not_its_aftermath(tmp_path):
+    """Dev6 seed 1057 (alt/calm): 28.7 s after a 56 s buy program ends the ask makers cancel
+    half the side's depth within 500 ms (a 36% pull). It started within ``aftermath_fold_s`` of
+    the program and was folded into it as its aftermath: missed. With ``own_pull_burst`` a
+    cliff reading one_sided_pull whose burst is >= 45% of its depth is a pull of its own."""
+    found = {}
+    for bar in (DetectParams().own_pull_burst, 0.0):
+        found[bar] = incident_labels(tmp_path, 1057, dataclasses.replace(DetectParams(), own_pull_burst=bar))["one_sided_pull"][0]
+    assert found == {0.45: "one_sided_pull", 0.0: None}
