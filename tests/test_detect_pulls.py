@@ -477,21 +477,6 @@ def test_a_partial_pull_whose_touch_band_dips_and_is_back_is_found_in_the_band_t
     assert found == {True: "one_sided_pull", False: None}
 
 
-def test_a_withdrawal_while_a_program_runs_is_an_incident_of_its_own(tmp_path):
-    """Dev6 seed 1172 (alt/calm): 108 s into a 138 s buy program the makers cancel 96% of the
-    bid and 95% of the ask within 500 ms. The two-sided cliff was absorbed into the program
-    (which matched the consumption) and the withdrawal was missed. With
-    ``flow_keeps_withdrawals_during`` a withdrawal whose both sides' pull bursts are >= half
-    their depth while a program runs is kept as its own event; with it off it is missed."""
-    found = {}
-    for bar in (DetectParams().flow_keeps_withdrawals_during, 0.0):
-        labels = incident_labels(tmp_path, 1172, dataclasses.replace(DetectParams(), flow_keeps_withdrawals_during=bar),
-                                 kinds=("withdrawal", "consumption"))
-        assert labels["consumption"][0] == "consumption"
-        found[bar] = labels["withdrawal"][0]
-    assert found == {0.5: "synchronized_withdrawal", 0.0: None}
-
-
 def test_a_pull_cancelling_half_its_side_after_a_program_is_not_its_aftermath(tmp_path):
     """Dev6 seed 1057 (alt/calm): 28.7 s after a 56 s buy program ends the ask makers cancel
     half the side's depth within 500 ms (a 36% pull). It started within ``aftermath_fold_s`` of

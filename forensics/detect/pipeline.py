@@ -241,9 +241,6 @@ def _merge_flow(ctx: Context, events: list[dict], fw: dict, p: DetectParams) -> 
         if not wd and e["start_ts"] > fw["end"] and _withdrawal_after_program(fe, e, p, lambda x: _label(ctx, x, p)):
             keep.append(e)  # makers pulling both sides after the program: an incident of its own
             continue
-        if not wd and fw["start"] <= e["start_ts"] <= fw["end"] and _withdrawal_during_program(fe, e, p, lambda x: _label(ctx, x, p)):
-            keep.append(e)  # makers pulling nearly all of both sides while it runs: their own incident
-            continue
         if (e["trigger"] == "cliff" and fw["start"] <= e["start_ts"] <= until
                 and (wd or e["sides"] == fw["side"]
                      or _volume_share_before(ctx, fw, e["window_from"]) >= p.flow_lead_share
@@ -282,20 +279,6 @@ def _withdrawal_after_program(fe: dict, e: dict, p: DetectParams, label) -> bool
     both sides pulled (:func:`_keeps_withdrawal`)? ``label(event)``: the classifier's label."""
     return (fe["trigger"] == "flow" and _keeps_withdrawal(fe, p) and e["trigger"] == "cliff"
             and _both_pulled(e, p) and label(e) == "synchronized_withdrawal"
-            and label(fe) != "synchronized_withdrawal")
-
-
-def _withdrawal_during_program(fe: dict, e: dict, p: DetectParams, label) -> bool:
-    """(``flow_keeps_withdrawals_during``) Is cliff ``e``, starting while program ``fe`` runs,
-    the makers' own incident: it reads synchronized_withdrawal with each side's pull burst >=
-    ``flow_keeps_withdrawals_during`` of its depth, after a program that does not read
-    withdrawal itself nor opened with both sides pulled (:func:`_keeps_withdrawal`)? Takers
-    consuming one side do not make the makers cancel most of both sides within 500 ms."""
-    if p.flow_keeps_withdrawals_during <= 0 or fe["trigger"] != "flow" or e["trigger"] != "cliff":
-        return False
-    pb, pa = e.get("_pull_bid"), e.get("_pull_ask")
-    return (pb is not None and pa is not None and min(pb, pa) >= p.flow_keeps_withdrawals_during
-            and _keeps_withdrawal(fe, p) and label(e) == "synchronized_withdrawal"
             and label(fe) != "synchronized_withdrawal")
 
 
