@@ -340,11 +340,11 @@ def _fold_aftermath(events: list[dict], p: DetectParams, label=None) -> list[dic
 
 def _own_pull(e: dict, p: DetectParams, label) -> bool:
     """(``own_pull_burst``) Is ``e`` a pull of its own, not another event's aftermath:
-    a cliff reading one_sided_pull (``label(event)``) whose larger side's pull burst (net
+    a one-sided cliff reading one_sided_pull (``label(event)``) whose larger side's pull burst (net
     cancellation within 500 ms) is >= ``own_pull_burst`` of its depth? The book settling after
     an event (re-quotes, the deep band catching up, the makers' return steps) does not cancel
     that much of one side at once."""
-    return (p.own_pull_burst > 0 and e["trigger"] == "cliff"
+    return (p.own_pull_burst > 0 and e["trigger"] == "cliff" and e.get("sides") in ("bid", "ask")
             and max(e.get("_pull_bid") or 0.0, e.get("_pull_ask") or 0.0) >= p.own_pull_burst
             and label(e) == "one_sided_pull")
 
