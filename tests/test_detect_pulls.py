@@ -461,3 +461,28 @@ def test_a_program_running_into_a_withdrawal_is_its_flow(tmp_path):
     got = {on: _unmatched(tmp_path, 920, dataclasses.replace(DetectParams(), flow_defers_to_withdrawal=on))
            for on in (True, False)}
     assert got[True] == [] and "one_sided_pull" in got[False]
+
+
+def test_a_partial_pull_whose_touch_band_dips_and_is_back_is_found_in_the_band_that_held(tmp_path):
+    """Dev6 seed 1076 (alt/normal): makers pull 36% of their ask quotes. The 0.5% band falls
+    17.3k -> 8.9k, dips to 6.6k for 0.5 s and is above half its depth again 0.5 s after that
+    trough, so the fall read as a re-quote blip and was dropped, while the 1% band fell
+    44.6k -> 24.1k and stayed down for 15 s. With ``held_band_drop`` the blip's held fall in the
+    wider band is judged on its own: a one_sided_pull; with it off the pull is missed."""
+    found = {}
+    for on in (True, False):
+        label, shape = incident_labels(tmp_path, 1076, dataclasses.replace(DetectParams(), held_band_drop=on))["one_sided_pull"]
+        assert shape["pull_frac"] < 0.4
+        found[on] = label
+    assert found == {True: "one_sided_pull", False: None}
+
+
+def test_a_pull_cancelling_half_its_side_after_a_program_is_not_its_aftermath(tmp_path):
+    """Dev6 seed 1057 (alt/calm): 28.7 s after a 56 s buy program ends the ask makers cancel
+    half the side's depth within 500 ms (a 36% pull). It started within ``aftermath_fold_s`` of
+    the program and was folded into it as its aftermath: missed. With ``own_pull_burst`` a
+    cliff reading one_sided_pull whose burst is >= 45% of its depth is a pull of its own."""
+    found = {}
+    for bar in (DetectParams().own_pull_burst, 0.0):
+        found[bar] = incident_labels(tmp_path, 1057, dataclasses.replace(DetectParams(), own_pull_burst=bar))["one_sided_pull"][0]
+    assert found == {0.45: "one_sided_pull", 0.0: None}

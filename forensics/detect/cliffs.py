@@ -221,6 +221,8 @@ def _continuations(events: list[dict], ctx: Context, p: DetectParams) -> list[di
                 alt = _held_side(ev, ctx, p) if p.blip_side_drop and len(ev["cliffs"]) > 1 else None
                 if alt is None:
                     alt = _later_fall(ev, ctx, p) if p.later_falls and not ev.get("_later") else None
+                if alt is None and p.held_band_drop:
+                    alt = _held_band(ev, ctx, p)
                 if alt is not None:
                     queue.insert(next((i for i, x in enumerate(queue) if x["t_peak"] > alt["t_peak"]), len(queue)), alt)
                 continue
@@ -228,6 +230,28 @@ def _continuations(events: list[dict], ctx: Context, p: DetectParams) -> list[di
         ev["sides_set"] = set(ev["cliffs"])
         out.append(ev)
     return out
+
+
+
+def _held_band(ev: dict, ctx: Context, p: DetectParams) -> dict | None:
+    """(``held_band_drop``) One-sided blip ``ev`` (its largest fall back within ``min_hold_s``)
+    one of whose other bands' falls on that side held: a held partial fall
+    (:func:`_held_partial`) in a wider band. Makers pulling part of their quotes widen the
+    rest, so the band the largest fall was found in (often the touch band) dips below the
+    pulled level for a moment and is back above half its depth at once, while the wider band
+    stays down. Returns the event of the best-ranked such band's fall alone, judged again like
+    any fall (a held partial one must still show its pull burst, :func:`_partial_pulled`); None
+    if no other band held (a re-quote dip comes back in every band)."""
+    if ev.get("_later") or ev.get("_held_band") or len(ev["cliffs"]) != 1:
+        return None
+    (s, c), = ev["cliffs"].items()
+    held = [m for m in ev.get("_members", []) if m.side == s and m.band != c.band
+            and _held_partial({"cliffs": {s: m}, "band": m.band, "t_trough": m.t_trough}, ctx, p) is not None]
+    if not held:
+        return None
+    m = max(held, key=_rank)
+    return {"trigger": "cliff", "cliffs": {s: m}, "band": m.band, "t_peak": m.t_peak, "t_trough": m.t_trough,
+            "_members": [m], "_held_band": True}
 
 
 

@@ -305,7 +305,9 @@ def _fold_aftermath(events: list[dict], p: DetectParams, label=None) -> list[dic
     takers' book refilled; makers pulling then is an incident of its own), nor
     (``flow_keeps_withdrawals``) a cliff reading synchronized_withdrawal with both sides' pull
     bursts measured after a program that does not read withdrawal itself (takers consuming one
-    side do not pull both)."""
+    side do not pull both), nor (``own_pull_burst``) a cliff reading one_sided_pull whose pull
+    burst is >= that share of its side's depth (the book settling does not cancel that much at once)
+    after an event that does not read synchronized_withdrawal (its makers re-pull as they return)."""
     fold = int(p.aftermath_fold_s * NS_PER_S)
     out: list[dict] = []
     for e in sorted(events, key=lambda e: e["start_ts"]):
@@ -327,6 +329,9 @@ def _fold_aftermath(events: list[dict], p: DetectParams, label=None) -> list[dic
                     and label(e) in ("one_sided_pull", "synchronized_withdrawal")):
                 out.append(e)
                 continue
+            if label is not None and _own_pull(e, p, label) and label(prev) != "synchronized_withdrawal":
+                out.append(e)  # makers cancelling much of one side at once: a pull of its own (own_pull_burst)
+                continue
             if label is not None and _withdrawal_after_program(prev, e, p, label):
                 out.append(e)  # both sides pulled after a program: the makers' own incident (flow_keeps_withdrawals)
                 continue
@@ -335,6 +340,17 @@ def _fold_aftermath(events: list[dict], p: DetectParams, label=None) -> list[dic
             continue
         out.append(e)
     return out
+
+
+def _own_pull(e: dict, p: DetectParams, label) -> bool:
+    """(``own_pull_burst``) Is ``e`` a pull of its own, not another event's aftermath:
+    a one-sided cliff reading one_sided_pull (``label(event)``) whose larger side's pull burst (net
+    cancellation within 500 ms) is >= ``own_pull_burst`` of its depth? The book settling after
+    an event (re-quotes, the deep band catching up, the makers' return steps) does not cancel
+    that much of one side at once."""
+    return (p.own_pull_burst > 0 and e["trigger"] == "cliff" and e.get("sides") in ("bid", "ask")
+            and max(e.get("_pull_bid") or 0.0, e.get("_pull_ask") or 0.0) >= p.own_pull_burst
+            and label(e) == "one_sided_pull")
 
 
 def _foldable(e: dict) -> bool:
