@@ -188,18 +188,24 @@ def test_a_fall_only_in_flagged_bands_is_never_folded_into_another_event():
     assert len(_fold_aftermath([cliff(73, 80, "ask", 1.0), dict(flagged, start_ts=85 * S)], p)) == 2
 
 
+def _partial_pull_on_off(tmp_path, seed: int, rule: str, max_frac: float) -> dict:
+    """The one-sided pull incident's label of drawn run ``seed`` with DetectParams switch ``rule``
+    on and off (the run's pull a partial one: under ``max_frac`` of the quotes)."""
+    found = {}
+    for on in (True, False):
+        label, shape = incident_labels(tmp_path, seed, dataclasses.replace(DetectParams(), **{rule: on}))["one_sided_pull"]
+        assert shape["pull_frac"] < max_frac
+        found[on] = label
+    return found
+
+
 def test_a_partial_pull_the_touch_band_hides_is_found_in_a_wider_band(tmp_path):
     """Dev seed 336 (alt/calm): makers pull 32% of their bid quotes and widen the rest; the
     touch (0.5%) band gets part of them back at once, so its net cancel burst is 12% of its
     depth (short of ``burst_min``), while the 2% band lost 31% within 500 ms against an ordinary
     500 ms fall of 4% there, and kept it away. Judged in any usable band (``partial_any_band``)
     the held partial fall is a pull, read one-sided; in the touch band alone it is missed."""
-    found = {}
-    for on in (True, False):
-        label, shape = incident_labels(tmp_path, 336, dataclasses.replace(DetectParams(), partial_any_band=on))["one_sided_pull"]
-        assert shape["pull_frac"] < 0.35
-        found[on] = label
-    assert found == {True: "one_sided_pull", False: None}
+    assert _partial_pull_on_off(tmp_path, 336, "partial_any_band", 0.35) == {True: "one_sided_pull", False: None}
 
 
 def test_a_wider_bands_burst_re_added_at_once_is_no_pull():
@@ -469,12 +475,7 @@ def test_a_partial_pull_whose_touch_band_dips_and_is_back_is_found_in_the_band_t
     trough, so the fall read as a re-quote blip and was dropped, while the 1% band fell
     44.6k -> 24.1k and stayed down for 15 s. With ``held_band_drop`` the blip's held fall in the
     wider band is judged on its own: a one_sided_pull; with it off the pull is missed."""
-    found = {}
-    for on in (True, False):
-        label, shape = incident_labels(tmp_path, 1076, dataclasses.replace(DetectParams(), held_band_drop=on))["one_sided_pull"]
-        assert shape["pull_frac"] < 0.4
-        found[on] = label
-    assert found == {True: "one_sided_pull", False: None}
+    assert _partial_pull_on_off(tmp_path, 1076, "held_band_drop", 0.4) == {True: "one_sided_pull", False: None}
 
 
 def test_a_pull_cancelling_half_its_side_after_a_program_is_not_its_aftermath(tmp_path):

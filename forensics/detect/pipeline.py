@@ -205,18 +205,20 @@ def _flow_is_context(ctx: Context, e: dict, fw: dict, p: DetectParams) -> bool:
                                e["window_to"] + int(min(p.aftermath_max_s, p.flow_context_max_s) * NS_PER_S)))
     # a program running into a two-sided cliff with no program of its own before it is that
     # cliff's context (the withdrawal is the event; the flow is reported with it)
-    into = (e["trigger"] == "cliff" and e["sides"] == "both" and fw["start"] < e["window_from"] <= fw["end"]
-            and _label(ctx, e, p) != "consumption"
-            and (not _program_before(ctx, fw, e["window_from"], p) or _defers_to_withdrawal(ctx, e, fw, p)))
+    into = False
+    if e["trigger"] == "cliff" and e["sides"] == "both" and fw["start"] < e["window_from"] <= fw["end"]:
+        lab = _label(ctx, e, p)
+        into = lab != "consumption" and (not _program_before(ctx, fw, e["window_from"], p)
+                                         or _defers_to_withdrawal(ctx, lab, fw, p))
     return into or (e["trigger"] in ("cliff", "flicker") and e["window_from"] - NS_PER_S <= fw["start"] <= until)
 
 
-def _defers_to_withdrawal(ctx: Context, e: dict, fw: dict, p: DetectParams) -> bool:
+def _defers_to_withdrawal(ctx: Context, cliff_label: str, fw: dict, p: DetectParams) -> bool:
     """(``flow_defers_to_withdrawal``) Does program ``fw``, with a program of its own before
-    the two-sided cliff ``e`` it runs into, still belong to it: ``e`` reads
-    synchronized_withdrawal and the program's own window does not read consumption (what it saw
-    go was cancelled, the withdrawal's pull, not traded)?"""
-    return (p.flow_defers_to_withdrawal and _label(ctx, e, p) == "synchronized_withdrawal"
+    the two-sided cliff it runs into (whose label is ``cliff_label``), still belong to it: the
+    cliff reads synchronized_withdrawal and the program's own window does not read consumption
+    (what it saw go was cancelled, the withdrawal's pull, not traded)?"""
+    return (p.flow_defers_to_withdrawal and cliff_label == "synchronized_withdrawal"
             and _label(ctx, _flow_event(fw, ctx, p), p) != "consumption")
 
 
@@ -310,6 +312,7 @@ def _fold_aftermath(events: list[dict], p: DetectParams, label=None) -> list[dic
     after an event that does not read synchronized_withdrawal (its makers re-pull as they return)."""
     fold = int(p.aftermath_fold_s * NS_PER_S)
     out: list[dict] = []
+    label0 = label
     for e in sorted(events, key=lambda e: e["start_ts"]):
         prev = next((x for x in reversed(out) if x["trigger"] != "flicker"), None)
         end = prev.get("_fold_until", prev["window_to"]) if prev is not None else None
@@ -324,6 +327,7 @@ def _fold_aftermath(events: list[dict], p: DetectParams, label=None) -> list[dic
         if p.aftermath_from_recovery and rec is not None:
             last = max(last, min(rec, prev["window_to"] + int(p.aftermath_max_s * NS_PER_S)))
         if _foldable(e) and end is not None and end < e["start_ts"] <= last + reach:
+            label = _once(label0) if label0 is not None else None  # prev and e unchanged until folded
             if (p.pulls_after_consumption and label is not None and rec is not None and rec < e["start_ts"]
                     and e["trigger"] == "cliff" and label(prev) == "consumption"
                     and label(e) in ("one_sided_pull", "synchronized_withdrawal")):
@@ -340,6 +344,18 @@ def _fold_aftermath(events: list[dict], p: DetectParams, label=None) -> list[dic
             continue
         out.append(e)
     return out
+
+
+def _once(label):
+    """``label`` computing each event's label at most once (a classification per call: the fold
+    rules ask for the same two events' labels up to five times per decision)."""
+    seen: dict[int, str] = {}
+
+    def once(e: dict) -> str:
+        if id(e) not in seen:
+            seen[id(e)] = label(e)
+        return seen[id(e)]
+    return once
 
 
 def _own_pull(e: dict, p: DetectParams, label) -> bool:
